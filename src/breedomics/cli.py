@@ -1,0 +1,81 @@
+"""Command-line entry point: ``breedomics <command>``.
+
+Each command lives in its own module exposing ``add_arguments(parser)`` and
+``run(args) -> int``; modules are imported only when their command runs, so a
+missing optional dependency of one command never breaks another.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from breedomics import __version__
+from breedomics.errors import UserError
+
+#: command name -> (module, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "eval-calls": (
+        "breedomics.evalcalls",
+        "genotype-aware precision/recall/F1 of a call set against a truth VCF",
+    ),
+    "make-regions": (
+        "breedomics.regions",
+        "split a reference into calling regions at N runs and pack them into jobs",
+    ),
+    "check-inputs": (
+        "breedomics.sheets",
+        "validate config, sample and unit sheets and the reference before a run",
+    ),
+    "census": (
+        "breedomics.census.cli",
+        "germplasm census: QC, PCA, GRM, ancestry, diversity, Fst, LD, ROH, duplicates, core set",
+    ),
+    "gwas": (
+        "breedomics.gwas.cli",
+        "genome-wide association: GLM, MLM (exact/P3D, LOCO), FarmCPU-style multi-locus",
+    ),
+    "gs": (
+        "breedomics.gs.cli",
+        "genomic selection: BLUEs, GBLUP/rrBLUP, BayesB/C, RKHS, cross-validation, ranking",
+    ),
+}
+
+
+def _load(module: str):
+    return importlib.import_module(module)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="breedomics", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"breedomics {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, (module, help_text) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(_module=module)
+        # Arguments are added lazily when this command is the one being run.
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if not argv or argv[0] not in COMMANDS:
+        args = parser.parse_args(argv)
+        parser.print_help()
+        return 2
+    name = argv[0]
+    module = _load(COMMANDS[name][0])
+    sub = argparse.ArgumentParser(prog=f"breedomics {name}", description=COMMANDS[name][1])
+    module.add_arguments(sub)
+    args = sub.parse_args(argv[1:])
+    try:
+        return int(module.run(args) or 0)
+    except UserError as exc:
+        print(f"breedomics {name}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
