@@ -24,6 +24,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
         "breedomics.regions",
         "split a reference into calling regions at N runs and pack them into jobs",
     ),
+    "write-ploidy": (
+        "breedomics.ploidy",
+        "write bcftools/freebayes ploidy and sex files for X/Y-aware calling",
+    ),
     "check-inputs": (
         "breedomics.sheets",
         "validate config, sample and unit sheets and the reference before a run",

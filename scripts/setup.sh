@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# Install everything breedomics needs on Debian/Ubuntu, idempotently:
+#   - bioinformatics tools from Debian packages (apt-get, when root; otherwise it checks
+#     they are on PATH and says what is missing, e.g. for conda users),
+#   - Python packages into .venv/ at the repository root.
+# Usage: scripts/setup.sh            (tools + venv)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+APT_PACKAGES=(bwa samtools bcftools tabix fastp freebayes plink2 gemma beagle vcftools gzip)
+TOOLS=(bwa samtools bcftools tabix bgzip fastp freebayes plink2 gemma beagle)
+
+missing=()
+for t in "${TOOLS[@]}"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+if ((${#missing[@]})); then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian packages for: ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+  else
+    echo "setup: missing tools: ${missing[*]}" >&2
+    echo "setup: install them (as root: apt-get install ${APT_PACKAGES[*]};" >&2
+    echo "       or use 'snakemake --use-conda' with the envs in envs/)" >&2
+    exit 1
+  fi
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  echo "setup: creating .venv"
+  "$PY" -m venv .venv
+fi
+# Reinstall only when pyproject.toml changed since the last successful install.
+stamp=.venv/.breedomics-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  echo "setup: installing Python packages into .venv"
+  .venv/bin/pip install -q --upgrade pip >/dev/null
+  .venv/bin/pip install -q -e '.[dev,workflow,analysis]'
+  touch "$stamp"
+fi
+echo "setup: ready (activate with: source .venv/bin/activate)"

@@ -1,0 +1,7 @@
+"""Allow ``python -m breedomics``."""
+
+import sys
+
+from breedomics.cli import main
+
+sys.exit(main())

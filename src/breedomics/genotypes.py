@@ -1,0 +1,518 @@
+"""Chunked genotype I/O shared by the census, GWAS and genomic-selection stages.
+
+Two on-disk formats are read, always streamed in chunks of variants so that a
+whole genome is never held in memory:
+
+* **PLINK 1 binary** (``prefix.bed`` / ``.bim`` / ``.fam``), SNP-major mode.
+  The ``.bed`` bytes are memory-mapped with :func:`numpy.memmap` and decoded
+  with a 256-entry lookup table (Purcell et al. 2007, *Am J Hum Genet* 81:559;
+  Chang et al. 2015, *GigaScience* 4:7). The counted allele is **A1** (column 5
+  of the ``.bim``), exactly as PLINK 1.9 ``--recode A`` counts it.
+  :func:`read_variants` reports A1 as ``alt`` and A2 (column 6) as ``ref``;
+  for a ``.bed`` written by ``plink2 --make-bed`` from a VCF, A1 is the VCF ALT
+  allele, so VCF and PLINK inputs count the same allele. Note that
+  ``plink2 --export A`` counts the REF (A2) allele unless ``--export-allele``
+  names the ALT alleles; its values are then ``2 -`` ours.
+* **VCF / BCF** (plain or bgzipped), read with cyvcf2. Records with more than
+  one ALT allele are skipped (the genotype-preparation stage splits or drops
+  them first; a warning counts them). A record with ALT ``.`` is kept with
+  ``alt = "."`` and dosage 0. Missing IDs (``.``) are replaced by
+  ``chrom:pos:ref:alt`` so that every variant has a key.
+
+Dosage convention
+-----------------
+Every reader yields a ``float32`` array of shape ``(n_samples, n_variants)``
+holding the number of copies of the counted (ALT / A1) allele on a diploid
+scale, 0, 1 or 2, with ``NaN`` for a missing call:
+
+* diploid ``0/0``, ``0/1``, ``1/1`` -> 0, 1, 2 (phased or not);
+* **haploid calls are scaled to the diploid scale**: ``0`` -> 0 and ``1`` -> 2.
+  Inbred lines and haploid/DH material called haploid are thereby coded like
+  homozygous diploids, which is what ``plink2 --vcf`` stores in a ``.bed``;
+* half calls (``0/.``) and ``./.`` are missing (``plink2 --vcf-half-call
+  missing``).
+
+Samples are identified by the VCF sample name or, for PLINK, by the ``.fam``
+IID (column 2).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from breedomics.errors import UserError
+
+__all__ = [
+    "VARIANT_COLUMNS",
+    "genotype_format",
+    "plink_prefix",
+    "read_samples",
+    "read_variants",
+    "n_variants",
+    "iter_dosage_chunks",
+    "read_dosage",
+    "write_bed",
+]
+
+#: Columns of the variant tables returned by :func:`read_variants` and
+#: :func:`iter_dosage_chunks`.
+VARIANT_COLUMNS = ["chrom", "pos", "id", "ref", "alt"]
+
+_BED_MAGIC = bytes([0x6C, 0x1B, 0x01])
+_VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
+
+# Lookup table: byte -> 4 A1 dosages (2-bit codes, low bits first):
+# 00 hom A1 -> 2, 01 missing -> NaN, 10 het -> 1, 11 hom A2 -> 0.
+_CODE_TO_DOSAGE = np.array([2.0, np.nan, 1.0, 0.0], dtype=np.float32)
+_BYTE_TABLE = _CODE_TO_DOSAGE[
+    (np.arange(256, dtype=np.uint8)[:, None] >> np.array([0, 2, 4, 6], dtype=np.uint8)) & 3
+]
+
+
+# --------------------------------------------------------------------------- format
+def genotype_format(path: str | os.PathLike) -> str:
+    """Return ``"vcf"`` or ``"plink"`` for a genotype path.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A VCF/BCF file (``.vcf``, ``.vcf.gz``, ``.vcf.bgz``, ``.bcf``), or a
+        PLINK 1 fileset given as its prefix or any of its three files.
+
+    Returns
+    -------
+    str
+        ``"vcf"`` or ``"plink"``.
+
+    Raises
+    ------
+    UserError
+        If the path is neither.
+    """
+    p = str(path)
+    if p.endswith(_VCF_SUFFIXES):
+        if not Path(p).exists():
+            raise UserError(f"genotype file {p} does not exist")
+        return "vcf"
+    prefix = plink_prefix(p)
+    missing = [ext for ext in (".bed", ".bim", ".fam") if not Path(prefix + ext).exists()]
+    if missing:
+        raise UserError(
+            f"genotype path {p} is neither a VCF/BCF ({', '.join(_VCF_SUFFIXES)}) nor a "
+            f"complete PLINK 1 fileset (missing {', '.join(prefix + m for m in missing)})"
+        )
+    return "plink"
+
+
+def plink_prefix(path: str | os.PathLike) -> str:
+    """Strip a ``.bed``/``.bim``/``.fam`` extension from a PLINK path."""
+    p = str(path)
+    for ext in (".bed", ".bim", ".fam"):
+        if p.endswith(ext):
+            return p[: -len(ext)]
+    return p
+
+
+# --------------------------------------------------------------------------- PLINK
+def _read_fam(prefix: str) -> pd.DataFrame:
+    fam = pd.read_csv(
+        prefix + ".fam",
+        sep=r"\s+",
+        header=None,
+        dtype=str,
+        names=["fid", "iid", "pat", "mat", "sex", "pheno"],
+        usecols=range(6),
+    )
+    if fam["iid"].duplicated().any():
+        dup = fam.loc[fam["iid"].duplicated(), "iid"].iloc[0]
+        raise UserError(f"{prefix}.fam: sample IID {dup!r} appears twice; IIDs must be unique")
+    return fam
+
+
+def _read_bim(prefix: str) -> pd.DataFrame:
+    bim = pd.read_csv(
+        prefix + ".bim",
+        sep=r"\s+",
+        header=None,
+        names=["chrom", "id", "cm", "pos", "a1", "a2"],
+        dtype={"chrom": str, "id": str, "cm": float, "pos": np.int64, "a1": str, "a2": str},
+        keep_default_na=False,
+    )
+    return pd.DataFrame(
+        {
+            "chrom": bim["chrom"],
+            "pos": bim["pos"].astype(np.int64),
+            "id": bim["id"],
+            "ref": bim["a2"],
+            "alt": bim["a1"],
+        }
+    )
+
+
+def _open_bed(prefix: str, n_samples: int, n_var: int) -> np.ndarray:
+    path = prefix + ".bed"
+    nbytes = (n_samples + 3) // 4
+    with open(path, "rb") as fh:
+        magic = fh.read(3)
+    if magic != _BED_MAGIC:
+        raise UserError(
+            f"{path} is not a SNP-major PLINK 1 .bed (bad magic bytes); "
+            "re-export it with `plink2 --make-bed`"
+        )
+    expected = 3 + nbytes * n_var
+    size = os.path.getsize(path)
+    if size != expected:
+        raise UserError(
+            f"{path} has {size} bytes but {prefix}.fam/.bim ({n_samples} samples, "
+            f"{n_var} variants) imply {expected}; the fileset is truncated or mismatched"
+        )
+    if n_var == 0:
+        return np.zeros((0, nbytes), dtype=np.uint8)
+    return np.memmap(path, dtype=np.uint8, mode="r", offset=3, shape=(n_var, nbytes))
+
+
+def _decode_bed(block: np.ndarray, n_samples: int, idx: np.ndarray | None) -> np.ndarray:
+    """Decode a (n_var, nbytes) block of .bed bytes to (n_samples_out, n_var) float32."""
+    dos = _BYTE_TABLE[np.asarray(block)].reshape(block.shape[0], -1)[:, :n_samples]
+    if idx is not None:
+        dos = dos[:, idx]
+    return np.ascontiguousarray(dos.T)
+
+
+# --------------------------------------------------------------------------- VCF
+def _vcf(path: str, samples: Sequence[str] | None = None):
+    from cyvcf2 import VCF
+
+    try:
+        return VCF(path, samples=list(samples) if samples is not None else None, gts012=False)
+    except OSError as exc:  # pragma: no cover - message depends on htslib
+        raise UserError(f"cannot open VCF/BCF {path}: {exc}") from exc
+
+
+def _vcf_row(v) -> tuple[str, int, str, str, str]:
+    alt = v.ALT[0] if v.ALT else "."
+    vid = v.ID if v.ID else f"{v.CHROM}:{v.POS}:{v.REF}:{alt}"
+    return (v.CHROM, int(v.POS), vid, v.REF, alt)
+
+
+def _vcf_dosage(v, n_samples: int) -> np.ndarray:
+    """ALT dosage of one biallelic cyvcf2 record on the diploid scale (see module doc)."""
+    gt = v.genotype
+    if gt is None:  # no GT field: everything missing
+        return np.full(n_samples, np.nan, dtype=np.float32)
+    arr = gt.array()
+    a0 = arr[:, 0]
+    if arr.shape[1] < 3:  # every call haploid
+        out = np.where(a0 > 0, 2.0, 0.0).astype(np.float32)
+        out[a0 < 0] = np.nan
+        return out
+    a1 = arr[:, 1]
+    hap = a1 == -2
+    out = ((a0 > 0).astype(np.float32) + (a1 > 0)).astype(np.float32)
+    out[hap] = np.where(a0[hap] > 0, 2.0, 0.0)
+    miss = (a0 < 0) | ((a1 < 0) & ~hap)
+    if arr.shape[1] > 3:  # polyploid: rescale to diploid
+        calls = arr[:, :-1]
+        ncalled = (calls >= 0).sum(axis=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out = (2.0 * (calls > 0).sum(axis=1) / ncalled).astype(np.float32)
+        miss = ((calls == -1).any(axis=1)) | (ncalled == 0)
+    out[miss] = np.nan
+    return out
+
+
+def _iter_vcf_records(path: str, samples: Sequence[str] | None = None):
+    """Yield biallelic (or ALT ``.``) records, warning once about skipped ones."""
+    vcf = _vcf(path, samples)
+    skipped = 0
+    try:
+        for v in vcf:
+            if len(v.ALT) > 1:
+                skipped += 1
+                continue
+            yield v
+    finally:
+        vcf.close()
+        if skipped:
+            warnings.warn(
+                f"{path}: skipped {skipped} multi-allelic record(s); split them with "
+                "`bcftools norm -m-` or drop them before the census",
+                stacklevel=3,
+            )
+
+
+# --------------------------------------------------------------------------- public API
+def read_samples(path: str | os.PathLike) -> list[str]:
+    """Sample names of a genotype file, in file order.
+
+    Parameters
+    ----------
+    path : str or path-like
+        VCF/BCF file or PLINK 1 fileset (prefix or any of its files).
+
+    Returns
+    -------
+    list of str
+        VCF sample names, or the ``.fam`` IIDs for PLINK.
+    """
+    fmt = genotype_format(path)
+    if fmt == "plink":
+        return _read_fam(plink_prefix(path))["iid"].tolist()
+    vcf = _vcf(str(path))
+    try:
+        names = list(vcf.samples)
+    finally:
+        vcf.close()
+    if len(set(names)) != len(names):
+        raise UserError(f"{path}: duplicated sample names in the header; names must be unique")
+    return names
+
+
+def read_variants(path: str | os.PathLike) -> pd.DataFrame:
+    """Variant table of a genotype file.
+
+    Parameters
+    ----------
+    path : str or path-like
+        VCF/BCF file or PLINK 1 fileset.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``chrom`` (str), ``pos`` (int64), ``id``, ``ref``, ``alt`` with a
+        RangeIndex equal to the variant's position in the stream. ``alt`` is the
+        counted allele (PLINK A1).
+    """
+    fmt = genotype_format(path)
+    if fmt == "plink":
+        return _read_bim(plink_prefix(path))
+    rows = [_vcf_row(v) for v in _iter_vcf_records(str(path))]
+    df = pd.DataFrame(rows, columns=VARIANT_COLUMNS)
+    df["pos"] = df["pos"].astype(np.int64)
+    return df
+
+
+def n_variants(path: str | os.PathLike) -> int:
+    """Number of variants that :func:`iter_dosage_chunks` will yield."""
+    if genotype_format(path) == "plink":
+        with open(plink_prefix(path) + ".bim", "rb") as fh:
+            return sum(1 for line in fh if line.strip())
+    return len(read_variants(path))
+
+
+def _sample_index(path: str, all_samples: list[str], samples: Sequence[str] | None):
+    if samples is None:
+        return None
+    pos = {s: i for i, s in enumerate(all_samples)}
+    idx = []
+    for s in samples:
+        if s not in pos:
+            raise UserError(
+                f"sample {s!r} is not in genotype file {path} "
+                f"({len(all_samples)} samples, e.g. {', '.join(all_samples[:3])}); "
+                "fix the sample name in the sheet or drop that row"
+            )
+        idx.append(pos[s])
+    if len(set(idx)) != len(idx):
+        raise UserError(f"sample list for {path} names the same sample twice")
+    return np.asarray(idx, dtype=np.int64)
+
+
+def iter_dosage_chunks(
+    path: str | os.PathLike,
+    chunk_size: int = 10000,
+    samples: Sequence[str] | None = None,
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """Stream ALT-allele dosages in chunks of variants.
+
+    Parameters
+    ----------
+    path : str or path-like
+        VCF/BCF file or PLINK 1 fileset (prefix or any of its files).
+    chunk_size : int, default 10000
+        Maximum number of variants per chunk.
+    samples : sequence of str, optional
+        Samples to return, in this order (default: all, in file order).
+
+    Yields
+    ------
+    variants : pandas.DataFrame
+        The chunk's rows of :func:`read_variants` (its index is the global
+        variant index).
+    dosage : numpy.ndarray
+        ``float32`` array ``(n_samples, n_chunk)`` counting the ALT (PLINK A1)
+        allele, 0/1/2 with NaN for missing; haploid calls count 0 or 2.
+
+    Raises
+    ------
+    UserError
+        If a requested sample is not in the file.
+    """
+    if chunk_size < 1:
+        raise UserError(f"chunk_size must be >= 1, got {chunk_size}")
+    path = str(path)
+    fmt = genotype_format(path)
+    all_samples = read_samples(path)
+    idx = _sample_index(path, all_samples, samples)
+    if fmt == "plink":
+        prefix = plink_prefix(path)
+        bim = _read_bim(prefix)
+        bed = _open_bed(prefix, len(all_samples), len(bim))
+        for start in range(0, len(bim), chunk_size):
+            stop = min(start + chunk_size, len(bim))
+            yield bim.iloc[start:stop], _decode_bed(bed[start:stop], len(all_samples), idx)
+        return
+
+    # VCF: cyvcf2 returns samples in file order, so read the subset then reorder.
+    order = None
+    sub = None
+    if idx is not None:
+        sub = [all_samples[i] for i in sorted(idx)]
+        rank = {s: k for k, s in enumerate(sub)}
+        order = np.array([rank[s] for s in samples], dtype=np.int64)
+    n_out = len(all_samples) if idx is None else len(idx)
+    rows: list[tuple[str, int, str, str, str]] = []
+    buf = np.empty((chunk_size, n_out), dtype=np.float32)
+    offset = 0
+
+    def _emit(k: int):
+        df = pd.DataFrame(rows, columns=VARIANT_COLUMNS, index=pd.RangeIndex(offset, offset + k))
+        df["pos"] = df["pos"].astype(np.int64)
+        dos = buf[:k].T
+        if order is not None:
+            dos = dos[order]
+        return df, np.ascontiguousarray(dos)
+
+    k = 0
+    for v in _iter_vcf_records(path, sub):
+        rows.append(_vcf_row(v))
+        buf[k] = _vcf_dosage(v, len(sub) if sub is not None else n_out)
+        k += 1
+        if k == chunk_size:
+            yield _emit(k)
+            offset += k
+            rows = []
+            k = 0
+    if k:
+        yield _emit(k)
+
+
+def read_dosage(
+    path: str | os.PathLike, samples: Sequence[str] | None = None
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """Read the whole dosage matrix (small data and tests only).
+
+    Same conventions as :func:`iter_dosage_chunks`; returns the full variant
+    table and a ``(n_samples, n_variants)`` float32 array.
+    """
+    tabs, mats = [], []
+    for df, d in iter_dosage_chunks(path, chunk_size=50000, samples=samples):
+        tabs.append(df)
+        mats.append(d)
+    if not tabs:
+        n = len(samples) if samples is not None else len(read_samples(path))
+        return pd.DataFrame(columns=VARIANT_COLUMNS), np.zeros((n, 0), dtype=np.float32)
+    return pd.concat(tabs), np.concatenate(mats, axis=1)
+
+
+# --------------------------------------------------------------------------- writer
+def _encode_bed(dosage: np.ndarray) -> np.ndarray:
+    """Encode (n_samples, n_var) A1 dosages to (n_var, nbytes) .bed bytes."""
+    d = np.asarray(dosage, dtype=np.float64)
+    n, m = d.shape
+    finite = np.isfinite(d)
+    r = np.rint(np.where(finite, d, 0.0))
+    if np.any((r < 0) | (r > 2)):
+        raise UserError("dosages to write must lie in [0, 2] (or be NaN for missing)")
+    # dosage 2 -> 00, 1 -> 10, 0 -> 11, missing -> 01
+    code = np.choose(r.astype(np.int8), [3, 2, 0]).astype(np.uint8)
+    code[~finite] = 1
+    nbytes = (n + 3) // 4
+    pad = np.zeros((m, nbytes * 4), dtype=np.uint8)
+    pad[:, :n] = code.T
+    pad = pad.reshape(m, nbytes, 4)
+    return (pad[..., 0] | (pad[..., 1] << 2) | (pad[..., 2] << 4) | (pad[..., 3] << 6)).astype(
+        np.uint8
+    )
+
+
+def write_bed(
+    prefix: str | os.PathLike,
+    variants: pd.DataFrame | None,
+    dosage_chunks: Iterable[np.ndarray] | Iterable[tuple[pd.DataFrame, np.ndarray]],
+    samples: Sequence[str],
+) -> str:
+    """Write a PLINK 1 fileset (SNP-major ``.bed``, ``.bim``, ``.fam``) from chunks.
+
+    Parameters
+    ----------
+    prefix : str or path-like
+        Output prefix (a trailing ``.bed`` is stripped).
+    variants : pandas.DataFrame or None
+        Variant table with columns ``chrom, pos, id, ref, alt`` for all chunks.
+        If None, ``dosage_chunks`` must yield ``(variants_chunk, dosage)``
+        pairs, e.g. straight from :func:`iter_dosage_chunks`.
+    dosage_chunks : iterable
+        ``(n_samples, n_chunk)`` arrays counting ``alt``; values are rounded to
+        the nearest integer (hard calls), NaN means missing.
+    samples : sequence of str
+        Sample IDs, written as both FID and IID of the ``.fam``.
+
+    Returns
+    -------
+    str
+        The prefix written.
+
+    Notes
+    -----
+    ``alt`` is written as A1 (``.bim`` column 5) and ``ref`` as A2, so reading
+    the fileset back (or ``plink2 --export A``) counts the same allele.
+    """
+    prefix = plink_prefix(prefix)
+    samples = list(samples)
+    n = len(samples)
+    if len(set(samples)) != n:
+        raise UserError(f"write_bed {prefix}: duplicated sample IDs")
+    Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+    with open(prefix + ".fam", "w") as fh:
+        for s in samples:
+            if any(c.isspace() for c in s):
+                raise UserError(f"sample ID {s!r} contains whitespace, not allowed in PLINK files")
+            fh.write(f"{s}\t{s}\t0\t0\t0\t-9\n")
+    written = 0
+    with open(prefix + ".bed", "wb") as bed, open(prefix + ".bim", "w") as bim:
+        bed.write(_BED_MAGIC)
+        for item in dosage_chunks:
+            if variants is None:
+                vchunk, dos = item  # type: ignore[misc]
+            else:
+                dos = item  # type: ignore[assignment]
+                vchunk = None
+            dos = np.asarray(dos)
+            if dos.ndim != 2 or dos.shape[0] != n:
+                raise UserError(
+                    f"write_bed {prefix}: dosage chunk has shape {dos.shape}, "
+                    f"expected ({n}, n_variants)"
+                )
+            m = dos.shape[1]
+            if vchunk is None:
+                vchunk = variants.iloc[written : written + m]  # type: ignore[union-attr]
+                if len(vchunk) != m:
+                    raise UserError(
+                        f"write_bed {prefix}: more dosage columns than the {len(variants)} variants"
+                    )
+            for chrom, pos, vid, ref, alt in vchunk[VARIANT_COLUMNS].itertuples(index=False):
+                bim.write(f"{chrom}\t{vid}\t0\t{int(pos)}\t{alt}\t{ref}\n")
+            bed.write(_encode_bed(dos).tobytes())
+            written += m
+    if variants is not None and written != len(variants):
+        raise UserError(
+            f"write_bed {prefix}: wrote {written} variants but the table has {len(variants)}"
+        )
+    return prefix

@@ -1,0 +1,194 @@
+# Joint variant calling over all samples, scattered over genome regions (split at runs
+# of N, small scaffolds packed into a bounded number of jobs) and gathered in order;
+# then normalisation, soft filters in FILTER and a hard-filtered biallelic set.
+
+
+checkpoint make_regions:
+    input:
+        fa="results/reference/genome.fa",
+        fai="results/reference/genome.fa.fai",
+    output:
+        directory("results/calls/regions"),
+    params:
+        size=config["calling"]["region_size"],
+        max_jobs=config["calling"]["max_jobs"],
+        min_gap=config["calling"]["min_gap"],
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    log:
+        "logs/calls/make_regions.log",
+    benchmark:
+        "benchmarks/calls/make_regions.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    shell:
+        "{BREEDOMICS} make-regions --fasta {input.fa} --target-size {params.size}"
+        " --max-jobs {params.max_jobs} --min-gap {params.min_gap} --outdir {output} > {log} 2>&1"
+
+
+rule write_ploidy:
+    input:
+        samples=config["samples"],
+        fai="results/reference/genome.fa.fai",
+    output:
+        ploidy="results/calls/ploidy.txt",
+        sexes="results/calls/sexes.txt",
+        cnv="results/calls/cnv_map.bed",
+    params:
+        args=ploidy_args,
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    log:
+        "logs/calls/write_ploidy.log",
+    benchmark:
+        "benchmarks/calls/write_ploidy.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    shell:
+        "{BREEDOMICS} write-ploidy --samples {input.samples:q} --fai {input.fai} {params.args}"
+        " --ploidy-out {output.ploidy} --sexes-out {output.sexes} --cnv-out {output.cnv}"
+        " > {log} 2>&1"
+
+
+rule call_variants_region:
+    input:
+        bams=sample_bams,
+        bais=expand("results/bam/{sample}.bam.bai", sample=SAMPLES),
+        fa="results/reference/genome.fa",
+        fai="results/reference/genome.fa.fai",
+        bed="results/calls/regions/{region}.bed",
+        ploidy="results/calls/ploidy.txt",
+        sexes="results/calls/sexes.txt",
+        cnv="results/calls/cnv_map.bed",
+    output:
+        bcf="results/calls/by_region/{region}.bcf",
+        csi="results/calls/by_region/{region}.bcf.csi",
+    params:
+        caller=config["calling"]["caller"],
+        mapq=config["calling"]["min_mapq"],
+        baseq=config["calling"]["min_baseq"],
+        depth=config["calling"]["max_depth"],
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=720,
+    log:
+        "logs/calls/{region}.log",
+    benchmark:
+        "benchmarks/calls/{region}.tsv"
+    conda:
+        "../../envs/calling.yaml"
+    shell:
+        "( set -o pipefail; if [ {params.caller} = freebayes ]; then"
+        "   freebayes -f {input.fa} -t {input.bed} --cnv-map {input.cnv}"
+        "   --min-mapping-quality {params.mapq} --min-base-quality {params.baseq}"
+        "   {input.bams}"
+        "   | bcftools reheader --fai {input.fai}"
+        "   | bcftools view -Ob -o {output.bcf};"
+        " else"
+        "   bcftools mpileup -f {input.fa} -R {input.bed} -q {params.mapq} -Q {params.baseq}"
+        "   -d {params.depth} -a FORMAT/AD,FORMAT/ADF,FORMAT/ADR,FORMAT/DP,FORMAT/SP,INFO/AD"
+        "   -Ou {input.bams}"
+        "   | bcftools call -m -v -a GQ --ploidy-file {input.ploidy} -S {input.sexes}"
+        "   -Ob -o {output.bcf};"
+        " fi && bcftools index -f {output.bcf} ) > {log} 2>&1"
+
+
+rule concat_calls:
+    input:
+        bcfs=region_bcfs,
+        csis=lambda wc: [f + ".csi" for f in region_bcfs(wc)],
+    output:
+        bcf="results/calls/all.raw.bcf",
+        csi="results/calls/all.raw.bcf.csi",
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    log:
+        "logs/calls/concat_calls.log",
+    benchmark:
+        "benchmarks/calls/concat_calls.tsv"
+    conda:
+        "../../envs/bcftools.yaml"
+    shell:
+        "( bcftools concat --threads {threads} -Ob -o {output.bcf} {input.bcfs}"
+        " && bcftools index -f {output.bcf} ) > {log} 2>&1"
+
+
+rule normalize_calls:
+    input:
+        bcf="results/calls/all.raw.bcf",
+        fa="results/reference/genome.fa",
+    output:
+        bcf="results/calls/all.norm.bcf",
+        csi="results/calls/all.norm.bcf.csi",
+    params:
+        inbred_het="yes" if INBRED and config["calling"]["inbred_het"] == "missing" else "no",
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    log:
+        "logs/calls/normalize_calls.log",
+    benchmark:
+        "benchmarks/calls/normalize_calls.tsv"
+    conda:
+        "../../envs/bcftools.yaml"
+    shell:
+        # Inbred lines: a heterozygous call is almost always a paralog or an error,
+        # so it becomes missing (and can be imputed later) instead of a false het.
+        "( set -o pipefail; bcftools norm --threads {threads} -f {input.fa} -m -any -Ou {input.bcf}"
+        " | if [ {params.inbred_het} = yes ]; then"
+        "     bcftools +setGT -Ou - -- -t q -n . -i 'GT=\"het\"';"
+        "   else cat; fi"
+        " | bcftools +fill-tags -Ob -o {output.bcf} - -- -t AN,AC,AF,F_MISSING"
+        " && bcftools index -f {output.bcf} ) > {log} 2>&1"
+
+
+rule filter_calls:
+    input:
+        "results/calls/all.norm.bcf",
+    output:
+        vcf="results/calls/all.filtered.vcf.gz",
+        tbi="results/calls/all.filtered.vcf.gz.tbi",
+    params:
+        filters=soft_filter_pipeline,
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    log:
+        "logs/calls/filter_calls.log",
+    benchmark:
+        "benchmarks/calls/filter_calls.tsv"
+    conda:
+        "../../envs/bcftools.yaml"
+    shell:
+        "( set -o pipefail; bcftools view -Ou {input} {params.filters}"
+        " | bcftools view -Oz -o {output.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+
+
+rule hardfilter_calls:
+    input:
+        "results/calls/all.filtered.vcf.gz",
+    output:
+        vcf="results/calls/all.pass.vcf.gz",
+        tbi="results/calls/all.pass.vcf.gz.tbi",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    log:
+        "logs/calls/hardfilter_calls.log",
+    benchmark:
+        "benchmarks/calls/hardfilter_calls.tsv"
+    conda:
+        "../../envs/bcftools.yaml"
+    shell:
+        "( bcftools view -f PASS,. -m2 -M2 -v snps,indels -i 'INFO/AC>0' -Oz -o {output.vcf}"
+        " {input} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"

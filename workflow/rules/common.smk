@@ -1,0 +1,124 @@
+# Loads and validates the config and the sheets once, and holds the input functions.
+# Any input problem stops the run here, before a single job starts.
+
+import os
+import shlex
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+from snakemake.utils import validate
+
+from breedomics.errors import UserError
+from breedomics import sheets
+
+validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+
+SCHEMA_DIR = Path(workflow.basedir) / "schemas"
+
+try:
+    samples, units, CONTIGS = sheets.load_all(config, schema_dir=SCHEMA_DIR)
+except UserError as exc:
+    raise WorkflowError(f"breedomics input error: {exc}") from None
+
+SAMPLES = list(samples.index)
+
+# The Python stages run from this checkout's src/ (also inside --use-conda envs).
+BREEDOMICS = (
+    "PYTHONPATH="
+    + shlex.quote(str(Path(workflow.basedir).parent / "src"))
+    + "${PYTHONPATH:+:$PYTHONPATH} python -m breedomics"
+)
+SEX_X = config["genome"]["sex_chromosomes"].get("X") or ""
+SEX_Y = config["genome"]["sex_chromosomes"].get("Y") or ""
+INBRED = config["genome"]["mating"] == "inbred"
+
+
+wildcard_constraints:
+    sample=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    unit=r"[A-Za-z0-9][A-Za-z0-9._-]*",
+    region=r"region_\d+",
+
+
+def units_of(sample):
+    """Unit ids of one sample."""
+    return list(units.loc[sample, "unit"])
+
+
+def unit_fastqs(wildcards):
+    row = units.loc[(wildcards.sample, wildcards.unit)]
+    return {"fq1": row["fq1"], "fq2": row["fq2"]}
+
+
+def read_group(wildcards):
+    """SAM read-group line; every field comes from schema-validated identifiers."""
+    row = units.loc[(wildcards.sample, wildcards.unit)]
+    rg = (
+        f"@RG\\tID:{wildcards.sample}.{wildcards.unit}\\tSM:{wildcards.sample}"
+        f"\\tLB:{wildcards.sample}.{row['library_type']}\\tPL:{row['platform']}"
+        f"\\tPU:{wildcards.unit}"
+    )
+    return rg
+
+
+def is_gbs(sample):
+    return (units.loc[sample, "library_type"] == "gbs").all()
+
+
+def sample_bams(wildcards=None):
+    return expand("results/bam/{sample}.bam", sample=SAMPLES)
+
+
+def final_outputs():
+    return [
+        "results/calls/all.filtered.vcf.gz",
+        "results/calls/all.filtered.vcf.gz.tbi",
+        "results/calls/all.pass.vcf.gz",
+        "results/calls/all.pass.vcf.gz.tbi",
+        "results/qc/bcftools/all.filtered.stats.txt",
+        "results/qc/bcftools/all.pass.stats.txt",
+        "results/qc/multiqc_report.html",
+    ]
+
+
+def ploidy_args(wildcards=None):
+    """Sex-chromosome arguments for `breedomics write-ploidy` (validated contig names)."""
+    args = []
+    if SEX_X:
+        args += ["--x", SEX_X]
+    if SEX_Y:
+        args += ["--y", SEX_Y]
+    for start, end in config["genome"].get("par", []):
+        args += ["--par", f"{start}-{end}"]
+    return " ".join(args)
+
+
+def region_bcfs(wildcards):
+    """Per-region call files, in genome order, once the regions checkpoint has run."""
+    regions_dir = checkpoints.make_regions.get().output[0]
+    names = sorted(p.stem for p in Path(regions_dir).glob("region_*.bed"))
+    return [f"results/calls/by_region/{name}.bcf" for name in names]
+
+
+def soft_filter_pipeline(wildcards=None):
+    """Chain of `bcftools filter -s NAME` soft filters (FILTER column), from config numbers.
+
+    Expressions are built from schema-validated numbers only, then shell-quoted.
+    """
+    import shlex
+
+    f = config["filtering"]
+    if config["calling"]["caller"] == "freebayes":
+        mq, sb = "INFO/MQM", "INFO/SAP"
+    else:
+        mq, sb = "INFO/MQ", "MAX(FMT/SP)"
+    filters = [
+        ("LowQual", f"QUAL<{f['min_qual']}"),
+        ("LowDepth", f"INFO/DP<{f['min_mean_depth']}*N_SAMPLES"),
+        ("HighDepth", f"INFO/DP>{f['max_mean_depth']}*N_SAMPLES"),
+        ("LowMQ", f"{mq}<{f['min_mq']}"),
+        ("StrandBias", f"{sb}>{f['max_strand_bias']}"),
+        ("HighMissing", f"F_MISSING>{f['max_missing']}"),
+    ]
+    return " ".join(
+        f"| bcftools filter -Ou -m+ -s {name} -e {shlex.quote(expr)}" for name, expr in filters
+    )

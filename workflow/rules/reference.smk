@@ -1,0 +1,45 @@
+# Reference preparation: an uncompressed copy with samtools faidx, a sequence
+# dictionary and the bwa index, all under results/reference/.
+
+
+rule prepare_reference:
+    input:
+        config["reference"]["fasta"],
+    output:
+        fa="results/reference/genome.fa",
+        fai="results/reference/genome.fa.fai",
+        dict="results/reference/genome.dict",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    log:
+        "logs/reference/prepare_reference.log",
+    benchmark:
+        "benchmarks/reference/prepare_reference.tsv"
+    conda:
+        "../../envs/samtools.yaml"
+    shell:
+        "( if gzip -t {input:q} 2>/dev/null; then gzip -dc {input:q}; else cat {input:q}; fi"
+        " > {output.fa}.tmp && mv {output.fa}.tmp {output.fa}"
+        " && samtools faidx {output.fa}"
+        " && samtools dict -o {output.dict} {output.fa} ) > {log} 2>&1"
+
+
+rule bwa_index:
+    input:
+        "results/reference/genome.fa",
+    output:
+        multiext("results/reference/genome.fa", ".amb", ".ann", ".bwt", ".pac", ".sa"),
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    log:
+        "logs/reference/bwa_index.log",
+    benchmark:
+        "benchmarks/reference/bwa_index.tsv"
+    conda:
+        "../../envs/bwa.yaml"
+    shell:
+        "bwa index {input} > {log} 2>&1"
