@@ -6,22 +6,24 @@ rule map_reads:
     input:
         fq1="results/trimmed/{sample}/{unit}_R1.fq.gz",
         fq2="results/trimmed/{sample}/{unit}_R2.fq.gz",
-        idx=multiext("results/reference/genome.fa", ".amb", ".ann", ".bwt", ".pac", ".sa"),
+        idx=multiext(
+            "results/reference/genome.fa", ".amb", ".ann", ".bwt", ".pac", ".sa"
+        ),
     output:
         temp("results/mapped/{sample}/{unit}.bam"),
-    params:
-        rg=read_group,
-        index="results/reference/genome.fa",
-    threads: 4
-    resources:
-        mem_mb=8000,
-        runtime=720,
     log:
         "logs/map/{sample}.{unit}.log",
     benchmark:
         "benchmarks/map/{sample}.{unit}.tsv"
     conda:
         "../../envs/bwa.yaml"
+    threads: 4
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    params:
+        rg=read_group,
+        index=lambda wc, input: input.idx[0][: -len(".amb")],
     shell:
         "( set -o pipefail; bwa mem -t {threads} -R '{params.rg}' {params.index}"
         " {input.fq1} {input.fq2}"
@@ -36,16 +38,16 @@ rule merge_sample_bams:
         ),
     output:
         temp("results/mapped/{sample}.merged.bam"),
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=240,
     log:
         "logs/merge/{sample}.log",
     benchmark:
         "benchmarks/merge/{sample}.tsv"
     conda:
         "../../envs/samtools.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=240,
     shell:
         "samtools merge -f -@ {threads} -o {output} {input} > {log} 2>&1"
 
@@ -57,18 +59,18 @@ rule mark_duplicates:
         bam="results/bam/{sample}.bam",
         bai="results/bam/{sample}.bam.bai",
         stats="results/qc/markdup/{sample}.markdup.txt",
-    params:
-        gbs=lambda wc: "yes" if is_gbs(wc.sample) else "no",
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=240,
     log:
         "logs/markdup/{sample}.log",
     benchmark:
         "benchmarks/markdup/{sample}.tsv"
     conda:
         "../../envs/samtools.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        gbs=lambda wc: "yes" if is_gbs(wc.sample) else "no",
     shell:
         "( if [ {params.gbs} = yes ]; then"
         "   cp {input} {output.bam}"
@@ -88,16 +90,16 @@ rule stat_alignments:
         stats="results/qc/samtools/{sample}.stats.txt",
         flagstat="results/qc/samtools/{sample}.flagstat.txt",
         coverage="results/qc/samtools/{sample}.coverage.txt",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=120,
     log:
         "logs/stats/{sample}.log",
     benchmark:
         "benchmarks/stats/{sample}.tsv"
     conda:
         "../../envs/samtools.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
     shell:
         "( samtools stats -r {input.fa} {input.bam} > {output.stats}"
         " && samtools flagstat {input.bam} > {output.flagstat}"

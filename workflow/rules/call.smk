@@ -9,22 +9,23 @@ checkpoint make_regions:
         fai="results/reference/genome.fa.fai",
     output:
         directory("results/calls/regions"),
-    params:
-        size=config["calling"]["region_size"],
-        max_jobs=config["calling"]["max_jobs"],
-        min_gap=config["calling"]["min_gap"],
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=60,
     log:
         "logs/calls/make_regions.log",
     benchmark:
         "benchmarks/calls/make_regions.tsv"
     conda:
         "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
+    params:
+        cli=BREEDOMICS,
+        size=config["calling"]["region_size"],
+        max_jobs=config["calling"]["max_jobs"],
+        min_gap=config["calling"]["min_gap"],
     shell:
-        "{BREEDOMICS} make-regions --fasta {input.fa} --target-size {params.size}"
+        "{params.cli} make-regions --fasta {input.fa} --target-size {params.size}"
         " --max-jobs {params.max_jobs} --min-gap {params.min_gap} --outdir {output} > {log} 2>&1"
 
 
@@ -36,20 +37,21 @@ rule write_ploidy:
         ploidy="results/calls/ploidy.txt",
         sexes="results/calls/sexes.txt",
         cnv="results/calls/cnv_map.bed",
-    params:
-        args=ploidy_args,
-    threads: 1
-    resources:
-        mem_mb=500,
-        runtime=10,
     log:
         "logs/calls/write_ploidy.log",
     benchmark:
         "benchmarks/calls/write_ploidy.tsv"
     conda:
         "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=500,
+        runtime=10,
+    params:
+        cli=BREEDOMICS,
+        args=ploidy_args,
     shell:
-        "{BREEDOMICS} write-ploidy --samples {input.samples:q} --fai {input.fai} {params.args}"
+        "{params.cli} write-ploidy --samples {input.samples:q} --fai {input.fai} {params.args}"
         " --ploidy-out {output.ploidy} --sexes-out {output.sexes} --cnv-out {output.cnv}"
         " > {log} 2>&1"
 
@@ -67,21 +69,21 @@ rule call_variants_region:
     output:
         bcf="results/calls/by_region/{region}.bcf",
         csi="results/calls/by_region/{region}.bcf.csi",
-    params:
-        caller=config["calling"]["caller"],
-        mapq=config["calling"]["min_mapq"],
-        baseq=config["calling"]["min_baseq"],
-        depth=config["calling"]["max_depth"],
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=720,
     log:
         "logs/calls/{region}.log",
     benchmark:
         "benchmarks/calls/{region}.tsv"
     conda:
         "../../envs/calling.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=720,
+    params:
+        caller=config["calling"]["caller"],
+        mapq=config["calling"]["min_mapq"],
+        baseq=config["calling"]["min_baseq"],
+        depth=config["calling"]["max_depth"],
     shell:
         "( set -o pipefail; if [ {params.caller} = freebayes ]; then"
         "   freebayes -f {input.fa} -t {input.bed} --cnv-map {input.cnv}"
@@ -101,20 +103,20 @@ rule call_variants_region:
 rule concat_calls:
     input:
         bcfs=region_bcfs,
-        csis=lambda wc: [f + ".csi" for f in region_bcfs(wc)],
+        csis=lambda wc: [f"{f}.csi" for f in region_bcfs(wc)],
     output:
         bcf="results/calls/all.raw.bcf",
         csi="results/calls/all.raw.bcf.csi",
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=240,
     log:
         "logs/calls/concat_calls.log",
     benchmark:
         "benchmarks/calls/concat_calls.tsv"
     conda:
         "../../envs/bcftools.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=240,
     shell:
         "( bcftools concat --threads {threads} -Ob -o {output.bcf} {input.bcfs}"
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
@@ -127,18 +129,20 @@ rule normalize_calls:
     output:
         bcf="results/calls/all.norm.bcf",
         csi="results/calls/all.norm.bcf.csi",
-    params:
-        inbred_het="yes" if INBRED and config["calling"]["inbred_het"] == "missing" else "no",
-    threads: 2
-    resources:
-        mem_mb=2000,
-        runtime=240,
     log:
         "logs/calls/normalize_calls.log",
     benchmark:
         "benchmarks/calls/normalize_calls.tsv"
     conda:
         "../../envs/bcftools.yaml"
+    threads: 2
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        inbred_het=(
+            "yes" if INBRED and config["calling"]["inbred_het"] == "missing" else "no"
+        ),
     shell:
         # Inbred lines: a heterozygous call is almost always a paralog or an error,
         # so it becomes missing (and can be imputed later) instead of a false het.
@@ -156,18 +160,18 @@ rule filter_calls:
     output:
         vcf="results/calls/all.filtered.vcf.gz",
         tbi="results/calls/all.filtered.vcf.gz.tbi",
-    params:
-        filters=soft_filter_pipeline,
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=240,
     log:
         "logs/calls/filter_calls.log",
     benchmark:
         "benchmarks/calls/filter_calls.tsv"
     conda:
         "../../envs/bcftools.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        filters=soft_filter_pipeline,
     shell:
         "( set -o pipefail; bcftools view -Ou {input} {params.filters}"
         " | bcftools view -Oz -o {output.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
@@ -179,16 +183,16 @@ rule hardfilter_calls:
     output:
         vcf="results/calls/all.pass.vcf.gz",
         tbi="results/calls/all.pass.vcf.gz.tbi",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=120,
     log:
         "logs/calls/hardfilter_calls.log",
     benchmark:
         "benchmarks/calls/hardfilter_calls.tsv"
     conda:
         "../../envs/bcftools.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
     shell:
         "( bcftools view -f PASS,. -m2 -M2 -v snps,indels -i 'INFO/AC>0' -Oz -o {output.vcf}"
         " {input} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"

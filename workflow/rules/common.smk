@@ -31,6 +31,8 @@ BREEDOMICS = (
 SEX_X = config["genome"]["sex_chromosomes"].get("X") or ""
 SEX_Y = config["genome"]["sex_chromosomes"].get("Y") or ""
 INBRED = config["genome"]["mating"] == "inbred"
+REPO = Path(workflow.basedir).parent
+ADAPTERS = str(REPO / "resources" / "adapters" / "illumina.fa")
 
 
 wildcard_constraints:
@@ -120,5 +122,6 @@ def soft_filter_pipeline(wildcards=None):
         ("HighMissing", f"F_MISSING>{f['max_missing']}"),
     ]
     return " ".join(
-        f"| bcftools filter -Ou -m+ -s {name} -e {shlex.quote(expr)}" for name, expr in filters
+        f"| bcftools filter -Ou -m+ -s {name} -e {shlex.quote(expr)}"
+        for name, expr in filters
     )

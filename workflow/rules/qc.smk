@@ -7,27 +7,25 @@ rule stat_calls:
         fa="results/reference/genome.fa",
     output:
         "results/qc/bcftools/{set}.stats.txt",
-    wildcard_constraints:
-        set=r"all\.(filtered|pass)",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=60,
     log:
         "logs/qc/stat_calls.{set}.log",
     benchmark:
         "benchmarks/qc/stat_calls.{set}.tsv"
+    wildcard_constraints:
+        set=r"all\.(filtered|pass)",
     conda:
         "../../envs/bcftools.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=60,
     shell:
         "bcftools stats -F {input.fa} -s - {input.vcf} > {output} 2> {log}"
 
 
 rule run_multiqc:
     input:
-        expand(
-            "results/qc/fastp/{u.sample}.{u.unit}.fastp.json", u=units.itertuples()
-        ),
+        expand("results/qc/fastp/{u.sample}.{u.unit}.fastp.json", u=units.itertuples()),
         expand("results/qc/samtools/{sample}.stats.txt", sample=SAMPLES),
         expand("results/qc/samtools/{sample}.flagstat.txt", sample=SAMPLES),
         expand("results/qc/markdup/{sample}.markdup.txt", sample=SAMPLES),
@@ -36,16 +34,16 @@ rule run_multiqc:
     output:
         html="results/qc/multiqc_report.html",
         files=temp("results/qc/multiqc_files.txt"),
-    threads: 1
-    resources:
-        mem_mb=4000,
-        runtime=60,
     log:
         "logs/qc/multiqc.log",
     benchmark:
         "benchmarks/qc/multiqc.tsv"
     conda:
         "../../envs/multiqc.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
     shell:
         "( printf '%s\\n' {input} > {output.files}"
         " && multiqc --force --no-data-dir --outdir results/qc --filename multiqc_report.html"

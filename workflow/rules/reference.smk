@@ -9,16 +9,16 @@ rule prepare_reference:
         fa="results/reference/genome.fa",
         fai="results/reference/genome.fa.fai",
         dict="results/reference/genome.dict",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=60,
     log:
         "logs/reference/prepare_reference.log",
     benchmark:
         "benchmarks/reference/prepare_reference.tsv"
     conda:
         "../../envs/samtools.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
     shell:
         "( if gzip -t {input:q} 2>/dev/null; then gzip -dc {input:q}; else cat {input:q}; fi"
         " > {output.fa}.tmp && mv {output.fa}.tmp {output.fa}"
@@ -31,15 +31,15 @@ rule bwa_index:
         "results/reference/genome.fa",
     output:
         multiext("results/reference/genome.fa", ".amb", ".ann", ".bwt", ".pac", ".sa"),
-    threads: 1
-    resources:
-        mem_mb=8000,
-        runtime=240,
     log:
         "logs/reference/bwa_index.log",
     benchmark:
         "benchmarks/reference/bwa_index.tsv"
     conda:
         "../../envs/bwa.yaml"
+    threads: 1
+    resources:
+        mem_mb=8000,
+        runtime=240,
     shell:
         "bwa index {input} > {log} 2>&1"

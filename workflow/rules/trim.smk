@@ -4,32 +4,32 @@
 rule trim_reads:
     input:
         unpack(unit_fastqs),
-        adapters="resources/adapters/illumina.fa",
+        adapters=ADAPTERS,
     output:
         fq1=temp("results/trimmed/{sample}/{unit}_R1.fq.gz"),
         fq2=temp("results/trimmed/{sample}/{unit}_R2.fq.gz"),
         json="results/qc/fastp/{sample}.{unit}.fastp.json",
         html="results/qc/fastp/{sample}.{unit}.fastp.html",
-    params:
-        min_length=config["trimming"]["min_length"],
-        qualified_quality=config["trimming"]["qualified_quality"],
-        cut_right="--cut_right" if config["trimming"]["cut_right"] else "",
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=120,
     log:
         "logs/trim/{sample}.{unit}.log",
     benchmark:
         "benchmarks/trim/{sample}.{unit}.tsv"
     conda:
         "../../envs/fastp.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        min_length=config["trimming"]["min_length"],
+        qualified_quality=config["trimming"]["qualified_quality"],
+        cut_right="--cut_right" if config["trimming"]["cut_right"] else "",
     shell:
         # gzip -t reads each whole stream first: fastp stops quietly at a truncated
         # gzip, which would silently drop the rest of the lane.
-        "( for f in {input.fq1:q} {input.fq2:q}; do gzip -t \"$f\" || {{"
-        " echo \"ERROR: FASTQ $f is truncated or damaged (gzip -t failed);"
-        " re-transfer it and check its md5sum.\" >&2; exit 1; }}; done;"
+        '( for f in {input.fq1:q} {input.fq2:q}; do gzip -t "$f" || {{'
+        ' echo "ERROR: FASTQ $f is truncated or damaged (gzip -t failed);'
+        ' re-transfer it and check its md5sum." >&2; exit 1; }}; done;'
         " fastp -i {input.fq1:q} -I {input.fq2:q} -o {output.fq1} -O {output.fq2}"
         " --adapter_fasta {input.adapters} --detect_adapter_for_pe"
         " --length_required {params.min_length}"

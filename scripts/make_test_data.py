@@ -1,0 +1,1086 @@
+#!/usr/bin/env python3
+"""Simulate the small, deterministic test data sets under ``test-data/``.
+
+Three species-like data sets (soybean, rice, Min pig) are written, each with a
+simulated reference, gene models, a population of samples simulated with
+msprime, a truth VCF and Illumina-like paired-end reads. Everything derives
+from one fixed seed, and every compressed file is written without time stamps,
+so running the script twice gives byte-identical files.
+
+The generator is split into one function per step (reference, annotation,
+variants, reads, sheets); each step draws from its own random stream, seeded
+from ``(SEED, species, step)``, so adding a step later leaves the outputs of the
+existing steps unchanged.
+
+Usage::
+
+    python scripts/make_test_data.py [--outdir test-data] [--species soybean,rice,pig]
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import io
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import msprime
+import numpy as np
+import pysam
+
+#: Master seed: change it and every file changes.
+SEED = 20240917
+
+#: Base codes used throughout: 0..3 = A, C, G, T and 4 = N.
+BASES = np.frombuffer(b"ACGTN", dtype=np.uint8)
+_ENCODE = np.full(256, 4, dtype=np.uint8)
+for _i, _b in enumerate(b"ACGT"):
+    _ENCODE[_b] = _i
+    _ENCODE[ord(chr(_b).lower())] = _i
+N_CODE = 4
+
+READ_LEN = 150
+INSERT_MEAN = 350.0
+INSERT_SD = 40.0
+#: Target depth of a diploid sample, i.e. 7.5x from each haploid copy.
+DEPTH = 15.0
+#: NovaSeq-like binned base qualities and the matching error probabilities.
+QUAL_VALUES = np.array([2, 12, 23, 37])
+QUAL_CHARS = np.frombuffer(b"#-8F", dtype=np.uint8)
+QUAL_ERROR = 10.0 ** (-QUAL_VALUES / 10.0)
+#: Fraction of variant sites turned into indels.
+INDEL_FRACTION = 0.12
+#: Minimum distance (bp) between two truth variants (their whole ambiguity spans).
+MIN_VARIANT_GAP = 10
+#: No truth variants this close (bp) to an N run or to a contig end.
+N_MARGIN = 50
+END_MARGIN = 200
+STEP_SEEDS = {"reference": 1, "variants": 2, "reads": 3}
+
+STOP_CODONS = ("TAA", "TAG", "TGA")
+SENSE_CODONS = tuple(
+    a + b + c
+    for a in "ACGT"
+    for b in "ACGT"
+    for c in "ACGT"
+    if a + b + c not in STOP_CODONS
+)
+
+
+# --------------------------------------------------------------------------------------
+# Species descriptions
+# --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContigSpec:
+    """One contig: name, length, chromosome kind (A autosome, X, Y) and gene-bearing flag."""
+
+    name: str
+    length: int
+    kind: str = "A"
+    main: bool = True
+
+
+@dataclass(frozen=True)
+class SampleSpec:
+    """One sample: id, population (msprime deme and sheet group), sex, origin, lanes."""
+
+    sample: str
+    group: str
+    sex: str
+    origin: str
+    units: tuple[str, ...] = ("L001",)
+
+
+@dataclass(frozen=True)
+class SpeciesSpec:
+    """Everything that differs between the simulated species."""
+
+    name: str
+    index: int
+    gc: float
+    cpg_depletion: float
+    contigs: tuple[ContigSpec, ...]
+    samples: tuple[SampleSpec, ...]
+    inbred: bool
+    #: msprime populations: name -> effective size (diploid individuals)
+    pop_sizes: dict[str, float]
+    #: (time in generations, derived populations, ancestral population)
+    splits: tuple[tuple[float, tuple[str, ...], str], ...]
+    #: population the reference haplotype is drawn from
+    ref_population: str
+    mutation_rate: float
+    recombination_rate: float
+    gene_prefix: str
+    n_repeat_families: int
+    n_repeat_copies: int
+
+
+def _scaffolds(n: int, seed: int) -> tuple[ContigSpec, ...]:
+    rng = np.random.default_rng([SEED, seed])
+    lengths = rng.integers(1000, 4001, size=n)
+    return tuple(
+        ContigSpec(f"scaffold_{i + 1:03d}", int(length), "A", False)
+        for i, length in enumerate(lengths)
+    )
+
+
+def _samples(
+    prefix: str, width: int, groups: list[tuple[str, int]], origins: list[str],
+    sexes: list[str], split: set[int],
+) -> tuple[SampleSpec, ...]:
+    out = []
+    k = 0
+    for group, count in groups:
+        for _ in range(count):
+            units = ("L001", "L002") if k in split else ("L001",)
+            out.append(
+                SampleSpec(f"{prefix}{k + 1:0{width}d}", group, sexes[k], origins[k % len(origins)],
+                           units)
+            )
+            k += 1
+    return tuple(out)
+
+
+SPECIES: dict[str, SpeciesSpec] = {
+    "soybean": SpeciesSpec(
+        name="soybean",
+        index=1,
+        gc=0.35,
+        cpg_depletion=0.45,
+        contigs=(ContigSpec("Gm01", 86_000), ContigSpec("Gm02", 78_000), ContigSpec("Gm03", 72_000)),
+        samples=_samples(
+            "SOY", 3, [("landrace", 6), ("cultivar", 6)],
+            ["Heilongjiang", "Jilin", "Liaoning", "Shandong", "Henan", "Anhui"],
+            ["NA"] * 12, {1, 4, 8},
+        ),
+        inbred=True,
+        pop_sizes={"landrace": 10_000, "cultivar": 2_000},
+        splits=((1_500.0, ("cultivar",), "landrace"),),
+        ref_population="cultivar",
+        mutation_rate=1.9e-8,
+        recombination_rate=1e-8,
+        gene_prefix="Glyma.",
+        n_repeat_families=4,
+        n_repeat_copies=22,
+    ),
+    "rice": SpeciesSpec(
+        name="rice",
+        index=2,
+        gc=0.43,
+        cpg_depletion=0.5,
+        contigs=(ContigSpec("Chr1", 82_000), ContigSpec("Chr2", 79_000)) + _scaffolds(40, 77),
+        samples=_samples(
+            "RICE", 2, [("indica", 5), ("japonica", 5)],
+            ["Guangdong", "Yunnan", "Philippines", "India", "Vietnam",
+             "Heilongjiang", "Japan", "Korea", "Jiangsu", "Liaoning"],
+            ["NA"] * 10, {1, 5, 8},
+        ),
+        inbred=True,
+        pop_sizes={"indica": 8_000, "japonica": 4_000, "ancestral": 12_000},
+        splits=((6_000.0, ("indica", "japonica"), "ancestral"),),
+        ref_population="japonica",
+        mutation_rate=1.0e-8,
+        recombination_rate=1e-8,
+        gene_prefix="Os",
+        n_repeat_families=4,
+        n_repeat_copies=24,
+    ),
+    "pig": SpeciesSpec(
+        name="pig",
+        index=3,
+        gc=0.42,
+        cpg_depletion=0.25,
+        contigs=(
+            ContigSpec("chr1", 82_000), ContigSpec("chr2", 78_000),
+            ContigSpec("chrX", 60_000, "X"), ContigSpec("chrY", 15_000, "Y"),
+        ),
+        samples=_samples(
+            "MIN", 2, [("Min", 12)],
+            ["Lanxi farm, Heilongjiang", "Harbin conservation farm", "Wangkui farm"],
+            ["M", "F"] * 6, {0, 3, 6, 9},
+        ),
+        inbred=False,
+        pop_sizes={"Min": 4_000, "European": 4_000, "ancestral": 8_000},
+        splits=((4_000.0, ("Min", "European"), "ancestral"),),
+        ref_population="European",
+        mutation_rate=1.2e-8,
+        recombination_rate=1e-8,
+        gene_prefix="MINPIG",
+        n_repeat_families=4,
+        n_repeat_copies=22,
+    ),
+}
+
+
+def species_rng(spec: SpeciesSpec, step: str) -> np.random.Generator:
+    """Return the independent random stream of one species and one step.
+
+    Seeding each step separately keeps the outputs of one step unchanged when
+    another step (or a new one) changes how many numbers it draws.
+    """
+    return np.random.default_rng([SEED, spec.index, STEP_SEEDS[step]])
+
+
+# --------------------------------------------------------------------------------------
+# Sequence helpers
+# --------------------------------------------------------------------------------------
+
+
+def encode(seq: str | bytes) -> np.ndarray:
+    """Encode an ACGTN string as uint8 codes 0..4."""
+    if isinstance(seq, str):
+        seq = seq.encode()
+    return _ENCODE[np.frombuffer(seq, dtype=np.uint8)]
+
+
+def decode(codes: np.ndarray) -> str:
+    """Decode uint8 codes 0..4 back to an ACGTN string."""
+    return BASES[codes].tobytes().decode()
+
+
+def revcomp(codes: np.ndarray) -> np.ndarray:
+    """Reverse complement of coded sequence(s) along the last axis; N stays N."""
+    out = np.where(codes == N_CODE, N_CODE, 3 - codes).astype(np.uint8)
+    return out[..., ::-1]
+
+
+@dataclass
+class MarkovModel:
+    """Second-order Markov chain over A, C, G, T (16 contexts x 4 next bases)."""
+
+    probs: np.ndarray
+
+    def stationary_gc(self) -> float:
+        """GC fraction of the stationary distribution of the chain."""
+        trans = np.zeros((16, 16))
+        for ctx in range(16):
+            b1 = ctx % 4
+            for nxt in range(4):
+                trans[ctx, b1 * 4 + nxt] = self.probs[ctx, nxt]
+        vals, vecs = np.linalg.eig(trans.T)
+        stat = np.real(vecs[:, np.argmin(np.abs(vals - 1.0))])
+        stat = stat / stat.sum()
+        last = stat.reshape(4, 4).sum(axis=0)
+        return float(last[1] + last[2])
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw a sequence of length ``n`` (uint8 codes)."""
+        out = np.empty(n, dtype=np.uint8)
+        if n == 0:
+            return out
+        cum = np.cumsum(self.probs, axis=1).tolist()
+        u = rng.random(n).tolist()
+        p1, p2 = int(rng.integers(4)), int(rng.integers(4))
+        seq = [0] * n
+        for i in range(n):
+            row = cum[p1 * 4 + p2]
+            x = u[i]
+            b = 0 if x < row[0] else 1 if x < row[1] else 2 if x < row[2] else 3
+            seq[i] = b
+            p1, p2 = p2, b
+        out[:] = seq
+        return out
+
+
+def make_markov_model(gc: float, cpg_depletion: float, rng: np.random.Generator) -> MarkovModel:
+    """Build a second-order Markov model whose stationary GC content equals ``gc``.
+
+    Each context gets a randomly perturbed base composition, CpG is depleted
+    (methylated CpG decays to TpG in plant and animal genomes) and the previous
+    base is slightly favoured, which lengthens homopolymers as in real genomes.
+    The GC/AT weight is then solved by bisection so the stationary GC matches.
+    """
+    noise = np.exp(rng.normal(0.0, 0.25, size=(16, 4)))
+    for ctx in range(16):
+        b1 = ctx % 4
+        noise[ctx, b1] *= 1.25
+        if b1 == 1:
+            noise[ctx, 2] *= cpg_depletion
+
+    def model(weight: float) -> MarkovModel:
+        base = np.array([1.0 - weight, weight, weight, 1.0 - weight])
+        p = noise * base
+        return MarkovModel(p / p.sum(axis=1, keepdims=True))
+
+    lo, hi = 0.01, 0.99
+    for _ in range(60):
+        mid = 0.5 * (lo + hi)
+        if model(mid).stationary_gc() < gc:
+            lo = mid
+        else:
+            hi = mid
+    return model(0.5 * (lo + hi))
+
+
+# --------------------------------------------------------------------------------------
+# Reference and gene models
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Gene:
+    """A one-transcript protein-coding gene model in reference coordinates (0-based, half-open)."""
+
+    gene_id: str
+    contig: str
+    strand: str
+    start: int
+    end: int
+    exons: list[tuple[int, int]]
+    cds: list[tuple[int, int]]
+
+
+@dataclass
+class Feature:
+    """A simulated reference feature (repeat copy, STR, homopolymer, N run, gene)."""
+
+    contig: str
+    start: int
+    end: int
+    kind: str
+    name: str
+    strand: str = "."
+
+
+@dataclass
+class Reference:
+    """A simulated reference.
+
+    ``seqs`` hold the assembly (with N runs) and ``truth`` the same sequences with
+    every N run filled by sequence unknown to the assembly, i.e. the genome the
+    samples are sequenced from.
+    """
+
+    seqs: dict[str, np.ndarray]
+    truth: dict[str, np.ndarray]
+    genes: list[Gene] = field(default_factory=list)
+    features: list[Feature] = field(default_factory=list)
+
+
+def _build_gene(model: MarkovModel, intron_model: MarkovModel, rng: np.random.Generator
+                ) -> tuple[np.ndarray, list[tuple[int, int]], list[tuple[int, int]]]:
+    """Simulate one gene on the plus strand.
+
+    Returns the sequence and the exon and CDS intervals relative to its start.
+    The CDS is ATG + sense codons + a stop codon, split into exons separated by
+    GT...AG introns, with 5' and 3' UTRs, so ``bcftools csq`` sees a valid ORF.
+    """
+    n_codons = int(rng.integers(100, 420))
+    codons = rng.integers(len(SENSE_CODONS), size=n_codons - 2)
+    cds = "ATG" + "".join(SENSE_CODONS[c] for c in codons) + STOP_CODONS[rng.integers(3)]
+    cds_codes = encode(cds)
+    n_exons = int(rng.integers(1, 6))
+    cuts: list[int] = []
+    if n_exons > 1:
+        while True:
+            cuts = sorted(rng.choice(np.arange(40, len(cds) - 40), size=n_exons - 1,
+                                     replace=False).tolist())
+            if all(b - a >= 40 for a, b in zip(cuts, cuts[1:], strict=False)):
+                break
+    bounds = [0, *cuts, len(cds)]
+    utr5 = model.sample(int(rng.integers(40, 200)), rng)
+    utr3 = model.sample(int(rng.integers(80, 400)), rng)
+    pieces = [utr5]
+    pos = len(utr5)
+    cds_iv: list[tuple[int, int]] = []
+    exon_iv: list[tuple[int, int]] = []
+    exon_start = 0
+    for k in range(n_exons):
+        part = cds_codes[bounds[k]:bounds[k + 1]]
+        pieces.append(part)
+        cds_iv.append((pos, pos + len(part)))
+        pos += len(part)
+        if k < n_exons - 1:
+            exon_iv.append((exon_start, pos))
+            body = intron_model.sample(int(rng.integers(80, 700)), rng)
+            intron = np.concatenate([encode("GT"), body, encode("AG")])
+            pieces.append(intron)
+            pos += len(intron)
+            exon_start = pos
+    pieces.append(utr3)
+    pos += len(utr3)
+    exon_iv.append((exon_start, pos))
+    return np.concatenate(pieces), exon_iv, cds_iv
+
+
+def _mutate_copy(consensus: np.ndarray, divergence: float, rng: np.random.Generator
+                 ) -> np.ndarray:
+    """Copy a repeat consensus with substitutions and small indels at ``divergence``."""
+    seq = consensus.copy()
+    n_sub = rng.binomial(len(seq), divergence * 0.9)
+    idx = rng.choice(len(seq), size=n_sub, replace=False)
+    seq[idx] = (seq[idx] + rng.integers(1, 4, size=n_sub)) % 4
+    out = []
+    n_indel = rng.binomial(len(seq), divergence * 0.1 / 2.0)
+    pos_list = np.sort(rng.choice(len(seq), size=n_indel, replace=False))
+    cur = 0
+    for p in pos_list:
+        out.append(seq[cur:p])
+        length = int(rng.integers(1, 4))
+        if rng.random() < 0.5:
+            out.append(rng.integers(0, 4, size=length).astype(np.uint8))
+            cur = p
+        else:
+            cur = min(len(seq), p + length)
+    out.append(seq[cur:])
+    return np.concatenate(out).astype(np.uint8)
+
+
+def simulate_reference(spec: SpeciesSpec) -> Reference:
+    """Simulate the reference contigs of one species with genes, repeats and N runs.
+
+    Each contig is Markov background sequence on which non-overlapping features
+    are laid out at random: genes (about one per 8 kb, both strands, main
+    contigs only), copies of a few interspersed repeat families (85-95 % identity
+    to their consensus, 300 bp - 2 kb), microsatellites, homopolymers and runs of
+    N (100 bp - 5 kb, main contigs only). The N runs hide real sequence: the
+    ``truth`` genome the reads come from has them filled.
+    """
+    rng = species_rng(spec, "reference")
+    model = make_markov_model(spec.gc, spec.cpg_depletion, rng)
+    intron_model = make_markov_model(max(spec.gc - 0.05, 0.2), spec.cpg_depletion, rng)
+    families = []
+    for _ in range(spec.n_repeat_families):
+        families.append(model.sample(int(rng.integers(300, 2001)), rng))
+
+    lengths = np.array([c.length for c in spec.contigs], dtype=float)
+    # assign repeat copies to contigs by length, only where they fit comfortably
+    copy_plan: dict[str, list[tuple[int, np.ndarray, str]]] = {c.name: [] for c in spec.contigs}
+    for k in range(spec.n_repeat_copies):
+        fam = k % spec.n_repeat_families
+        cons = families[fam]
+        seq = _mutate_copy(cons, float(rng.uniform(0.05, 0.15)), rng)
+        if rng.random() < 0.4 and len(seq) > 600:  # 5'-truncated copy
+            keep = int(rng.integers(300, len(seq)))
+            seq = seq[len(seq) - keep:]
+        strand = "+"
+        if rng.random() < 0.5:
+            seq, strand = revcomp(seq), "-"
+        fits = np.array([c.length > 4 * len(seq) + 2 * END_MARGIN for c in spec.contigs])
+        p = lengths * fits
+        ci = int(rng.choice(len(spec.contigs), p=p / p.sum()))
+        copy_plan[spec.contigs[ci].name].append((fam, seq, strand))
+
+    ref = Reference(seqs={}, truth={})
+    gene_counter = 0
+    for contig in spec.contigs:
+        items: list[tuple[str, np.ndarray, dict]] = []
+        for fam, seq, strand in copy_plan[contig.name]:
+            items.append(("repeat", seq, {"name": f"REP{fam + 1}", "strand": strand}))
+        n_str = max(1, round(contig.length / 4000))
+        for _ in range(n_str if contig.main else int(rng.integers(0, 2))):
+            unit = model.sample(int(rng.integers(2, 7)), rng)
+            copies = int(rng.integers(max(4, 20 // len(unit)), max(6, 60 // len(unit)) + 1))
+            items.append(("microsatellite", np.tile(unit, copies),
+                          {"name": f"({decode(unit)})n"}))
+        n_homo = round(contig.length / 3000) if contig.main else int(rng.integers(0, 2))
+        for _ in range(n_homo):
+            base = int(rng.choice(4, p=[0.4, 0.1, 0.1, 0.4]))
+            items.append(("homopolymer", np.full(int(rng.integers(8, 21)), base, np.uint8),
+                          {"name": f"poly{'ACGT'[base]}"}))
+        if contig.main:
+            n_gap = 2 if contig.length > 80_000 else 1
+            for _ in range(n_gap):
+                glen = int(np.exp(rng.uniform(np.log(100), np.log(5000))))
+                if contig.kind == "Y":
+                    glen = min(glen, 800)
+                items.append(("N_run", np.full(glen, N_CODE, np.uint8), {"name": "gap"}))
+            for _ in range(round(contig.length / 8000)):
+                gseq, exons, cds = _build_gene(model, intron_model, rng)
+                strand = "+" if rng.random() < 0.5 else "-"
+                if strand == "-":
+                    n = len(gseq)
+                    gseq = revcomp(gseq)
+                    exons = [(n - b, n - a) for a, b in reversed(exons)]
+                    cds = [(n - b, n - a) for a, b in reversed(cds)]
+                items.append(("gene", gseq, {"strand": strand, "exons": exons, "cds": cds}))
+        order = rng.permutation(len(items))
+        items = [items[i] for i in order]
+        occupied = sum(len(s) for _, s, _ in items)
+        min_gap = 100
+        free = contig.length - occupied - 2 * END_MARGIN - (len(items) + 1) * min_gap
+        if free < 0:
+            raise RuntimeError(f"{spec.name}/{contig.name}: features do not fit")
+        gaps = np.floor(rng.dirichlet(np.ones(len(items) + 1)) * free).astype(int) + min_gap
+        gaps[0] += END_MARGIN
+        gaps[-1] = contig.length - occupied - gaps[:-1].sum()
+        seq = model.sample(contig.length, rng)
+        truth = seq.copy()
+        pos = 0
+        for k, (kind, fseq, info) in enumerate(items):
+            pos += int(gaps[k])
+            end = pos + len(fseq)
+            seq[pos:end] = fseq
+            if kind == "N_run":
+                truth[pos:end] = model.sample(len(fseq), rng)
+            else:
+                truth[pos:end] = fseq
+            if kind == "gene":
+                gene_counter += 1
+                gid = _gene_id(spec, contig.name, gene_counter)
+                ref.genes.append(Gene(
+                    gid, contig.name, info["strand"], pos, end,
+                    [(pos + a, pos + b) for a, b in info["exons"]],
+                    [(pos + a, pos + b) for a, b in info["cds"]],
+                ))
+                ref.features.append(Feature(contig.name, pos, end, "gene", gid, info["strand"]))
+            else:
+                ref.features.append(Feature(contig.name, pos, end, kind, info["name"],
+                                            info.get("strand", ".")))
+            pos = end
+        ref.seqs[contig.name] = seq
+        ref.truth[contig.name] = truth
+    ref.features.sort(key=lambda f: (_contig_index(spec, f.contig), f.start))
+    return ref
+
+
+def _contig_index(spec: SpeciesSpec, name: str) -> int:
+    return [c.name for c in spec.contigs].index(name)
+
+
+def _gene_id(spec: SpeciesSpec, contig: str, k: int) -> str:
+    digits = "".join(ch for ch in contig if ch.isdigit()) or contig[-1]
+    if spec.name == "soybean":
+        return f"{spec.gene_prefix}{int(digits):02d}G{k * 100:06d}"
+    if spec.name == "rice":
+        return f"{spec.gene_prefix}{int(digits):02d}g{k * 100:07d}"
+    return f"{spec.gene_prefix}{contig.upper()}G{k:04d}"
+
+
+def write_reference(spec: SpeciesSpec, ref: Reference, outdir: Path) -> None:
+    """Write ``reference.fa.gz`` (BGZF, 60-column lines) with its .fai/.gzi and a feature BED."""
+    outdir.mkdir(parents=True, exist_ok=True)
+    fa_gz = outdir / "reference.fa.gz"
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "reference.fa"
+        with open(plain, "w") as fh:
+            for contig in spec.contigs:
+                s = decode(ref.seqs[contig.name])
+                fh.write(f">{contig.name}\n")
+                for i in range(0, len(s), 60):
+                    fh.write(s[i:i + 60] + "\n")
+        for suffix in ("", ".fai", ".gzi"):
+            Path(str(fa_gz) + suffix).unlink(missing_ok=True)
+        pysam.tabix_compress(str(plain), str(fa_gz), force=True)
+    pysam.faidx(str(fa_gz))
+    with open(outdir / "reference_features.bed", "w") as fh:
+        for f in ref.features:
+            fh.write(f"{f.contig}\t{f.start}\t{f.end}\t{f.kind}:{f.name}\t0\t{f.strand}\n")
+
+
+def write_annotation(spec: SpeciesSpec, ref: Reference, outdir: Path) -> None:
+    """Write ``annotation.gff3`` in the Ensembl-like dialect that ``bcftools csq`` reads.
+
+    Genes carry ``ID=gene:...;biotype=protein_coding``, transcripts
+    ``ID=transcript:...;Parent=gene:...``; CDS phases follow GFF3 (bases to skip
+    from the 5' end of the feature, in transcription order, to reach a codon).
+    """
+    lines = ["##gff-version 3"]
+    for c in spec.contigs:
+        lines.append(f"##sequence-region {c.name} 1 {c.length}")
+    src = "breedomics_sim"
+    for g in sorted(ref.genes, key=lambda g: (_contig_index(spec, g.contig), g.start)):
+        tid = f"{g.gene_id}.1"
+        rows: list[tuple[int, int, str, str, str]] = []
+        rows.append((g.start, g.end, "gene", ".",
+                     f"ID=gene:{g.gene_id};Name={g.gene_id};biotype=protein_coding"))
+        rows.append((g.start, g.end, "mRNA", ".",
+                     f"ID=transcript:{tid};Parent=gene:{g.gene_id};Name={tid};"
+                     "biotype=protein_coding"))
+        for k, (a, b) in enumerate(g.exons):
+            rows.append((a, b, "exon", ".", f"ID=exon:{tid}.{k + 1};Parent=transcript:{tid}"))
+        order = g.cds if g.strand == "+" else list(reversed(g.cds))
+        done = 0
+        phases = {}
+        for a, b in order:
+            phases[(a, b)] = (3 - done % 3) % 3
+            done += b - a
+        for a, b in g.cds:
+            rows.append((a, b, "CDS", str(phases[(a, b)]),
+                         f"ID=CDS:{tid};Parent=transcript:{tid}"))
+        cds_lo, cds_hi = g.cds[0][0], g.cds[-1][1]
+        left_utr = "five_prime_UTR" if g.strand == "+" else "three_prime_UTR"
+        right_utr = "three_prime_UTR" if g.strand == "+" else "five_prime_UTR"
+        rows.append((g.start, cds_lo, left_utr, ".", f"Parent=transcript:{tid}"))
+        rows.append((cds_hi, g.end, right_utr, ".", f"Parent=transcript:{tid}"))
+        head = rows[:2]
+        body = sorted(rows[2:], key=lambda r: (r[0], r[1]))
+        for a, b, ftype, phase, attrs in head + body:
+            lines.append("\t".join([g.contig, src, ftype, str(a + 1), str(b), ".", g.strand,
+                                    phase, attrs]))
+    (outdir / "annotation.gff3").write_text("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------------------
+# Variants
+# --------------------------------------------------------------------------------------
+
+
+@dataclass
+class ContigVariants:
+    """Truth variants of one contig.
+
+    ``pos`` is the 0-based position of the first REF base; ``alleles[i, h]`` is
+    True when haplotype ``h`` carries ALT at variant ``i``; ``sample_haps[s]``
+    lists the haplotypes of sample ``s`` on this contig (an inbred line lists
+    its one haplotype twice; empty = the sample has no copy, e.g. chrY in a female).
+    """
+
+    pos: np.ndarray
+    ref: list[str]
+    alt: list[str]
+    alleles: np.ndarray
+    sample_haps: list[tuple[int, ...]]
+
+
+def _haplotype_layout(spec: SpeciesSpec, contig: ContigSpec) -> tuple[list[tuple[int, ...]],
+                                                                      list[str]]:
+    """Map samples to simulated haplotypes on one contig; return (sample_haps, hap_population)."""
+    sample_haps: list[tuple[int, ...]] = []
+    hap_pop: list[str] = []
+    for s in spec.samples:
+        if spec.inbred:
+            n = 1
+        elif contig.kind == "A":
+            n = 2
+        elif contig.kind == "X":
+            n = 2 if s.sex == "F" else 1
+        else:
+            n = 1 if s.sex == "M" else 0
+        haps = tuple(range(len(hap_pop), len(hap_pop) + n))
+        hap_pop.extend([s.group] * n)
+        sample_haps.append(haps * 2 if spec.inbred else haps)
+    return sample_haps, hap_pop
+
+
+def _demography(spec: SpeciesSpec, scale: float) -> msprime.Demography:
+    dem = msprime.Demography()
+    for name, size in spec.pop_sizes.items():
+        dem.add_population(name=name, initial_size=size * scale)
+    for t, derived, ancestral in spec.splits:
+        dem.add_population_split(time=t, derived=list(derived), ancestral=ancestral)
+    return dem
+
+
+def _left_align_deletion(seq: np.ndarray, s: int, length: int) -> tuple[int, int]:
+    """Left- and right-most start of deleting ``seq[s:s+length]`` (equivalent deletions)."""
+    left = s
+    while left - 1 >= 0 and seq[left - 1] == seq[left + length - 1]:
+        left -= 1
+    right = s
+    while right + length < len(seq) and seq[right + length] == seq[right]:
+        right += 1
+    return left, right
+
+
+def _left_align_insertion(seq: np.ndarray, s: int, ins: np.ndarray
+                          ) -> tuple[int, np.ndarray, int]:
+    """Left-most equivalent placement of inserting ``ins`` before ``seq[s]``.
+
+    Returns (left position, inserted sequence there, right-most position).
+    """
+    left, lins = s, ins.copy()
+    while left - 1 >= 0 and seq[left - 1] == lins[-1]:
+        lins = np.roll(lins, 1)
+        left -= 1
+    right, rins = s, ins.copy()
+    while right < len(seq) and seq[right] == rins[0]:
+        rins = np.roll(rins, -1)
+        right += 1
+    return left, lins, right
+
+
+def simulate_variants(spec: SpeciesSpec, ref: Reference) -> dict[str, ContigVariants]:
+    """Simulate the truth variants of every contig with msprime.
+
+    Each contig is an independent coalescent simulation (Hudson model; Kelleher
+    et al. 2016, PLoS Comput Biol 12:e1004842) of the samples' haplotypes plus one
+    reference haplotype from ``spec.ref_population``; a sample carries ALT where
+    its allele differs from the reference haplotype's. X and Y use 3/4 and 1/4 of
+    the autosomal effective size. Sites are kept at least 200 bp from contig ends
+    and 50 bp from N runs, about 12 % become 1-10 bp indels (left-aligned), and
+    variants whose ambiguity spans come closer than 10 bp are dropped so the
+    truth has one unambiguous representation.
+    """
+    rng = species_rng(spec, "variants")
+    out: dict[str, ContigVariants] = {}
+    for contig in spec.contigs:
+        seq = ref.seqs[contig.name]
+        sample_haps, hap_pop = _haplotype_layout(spec, contig)
+        scale = {"A": 1.0, "X": 0.75, "Y": 0.25}[contig.kind]
+        sets = []
+        k = 0
+        while k < len(hap_pop):
+            j = k
+            while j < len(hap_pop) and hap_pop[j] == hap_pop[k]:
+                j += 1
+            sets.append(msprime.SampleSet(j - k, population=hap_pop[k], ploidy=1))
+            k = j
+        sets.append(msprime.SampleSet(1, population=spec.ref_population, ploidy=1))
+        ts = msprime.sim_ancestry(
+            samples=sets, demography=_demography(spec, scale), ploidy=2,
+            sequence_length=contig.length, recombination_rate=spec.recombination_rate,
+            random_seed=int(rng.integers(1, 2**31 - 1)),
+        )
+        ts = msprime.sim_mutations(
+            ts, rate=spec.mutation_rate, model=msprime.BinaryMutationModel(),
+            random_seed=int(rng.integers(1, 2**31 - 1)),
+        )
+        nh = len(hap_pop)
+        geno = ts.genotype_matrix()
+        positions = ts.tables.sites.position.astype(np.int64)
+        derived = geno[:, :nh] != geno[:, [nh]]
+        keep = derived.any(axis=1)
+        positions, derived = positions[keep], derived[keep]
+
+        forbidden = np.zeros(contig.length + 1, dtype=bool)
+        forbidden[:END_MARGIN] = True
+        forbidden[contig.length - END_MARGIN:] = True
+        nidx = np.flatnonzero(seq == N_CODE)
+        if len(nidx):
+            for d in range(-N_MARGIN, N_MARGIN + 1):
+                forbidden[np.clip(nidx + d, 0, contig.length)] = True
+        csum = np.concatenate([[0], np.cumsum(forbidden)])
+
+        is_indel = rng.random(len(positions)) < INDEL_FRACTION
+        records: list[tuple[int, int, str, str, int]] = []  # span_lo, span_hi, ref, alt, row
+        for row, (p, indel) in enumerate(zip(positions.tolist(), is_indel.tolist(), strict=True)):
+            if not indel:
+                base = int(seq[p])
+                if base == N_CODE:
+                    continue
+                if rng.random() < 2.0 / 3.0:
+                    alt = base ^ 2  # A<->G, C<->T transitions
+                else:
+                    alt = int(rng.choice([b for b in range(4) if b != base and b != base ^ 2]))
+                lo, hi, r, a = p, p + 1, "ACGT"[base], "ACGT"[alt]
+            else:
+                length = int(rng.choice(np.arange(1, 11), p=_INDEL_LEN_P))
+                if rng.random() < 0.5:
+                    s, right = _left_align_deletion(seq, p + 1, length)
+                    lo, hi = s - 1, right + length
+                    r, a = decode(seq[s - 1:s + length]), decode(seq[s - 1:s])
+                else:
+                    if rng.random() < 0.4:
+                        ins = seq[p + 1:p + 1 + length].copy()  # tandem duplication
+                    else:
+                        ins = rng.integers(0, 4, size=length).astype(np.uint8)
+                    s, lins, right = _left_align_insertion(seq, p + 1, ins)
+                    lo, hi = s - 1, right
+                    r, a = decode(seq[s - 1:s]), decode(seq[s - 1:s]) + decode(lins)
+            lo = max(lo, 0)
+            if csum[min(hi, contig.length) + 1] - csum[lo] > 0 or "N" in r + a:
+                continue
+            records.append((lo, hi, r, a, row))
+        records.sort()
+        kept: list[tuple[int, int, str, str, int]] = []
+        last_hi = -(10**9)
+        for rec in records:
+            if rec[0] - last_hi < MIN_VARIANT_GAP:
+                if kept and kept[-1][1] == last_hi:
+                    kept.pop()  # both are ambiguous neighbours: drop both
+                last_hi = max(last_hi, rec[1])
+                continue
+            kept.append(rec)
+            last_hi = rec[1]
+        pos = np.array([rec[0] for rec in kept], dtype=np.int64)
+        out[contig.name] = ContigVariants(
+            pos=pos,
+            ref=[rec[2] for rec in kept],
+            alt=[rec[3] for rec in kept],
+            alleles=derived[[rec[4] for rec in kept]] if kept else np.zeros((0, nh), bool),
+            sample_haps=sample_haps,
+        )
+    return out
+
+
+#: Indel lengths 1..10 bp, most of them short (roughly as in plant and animal resequencing).
+_INDEL_LEN_P = 1.0 / np.arange(1, 11) ** 1.3
+_INDEL_LEN_P = _INDEL_LEN_P / _INDEL_LEN_P.sum()
+
+
+def genotype_strings(spec: SpeciesSpec, cv: ContigVariants) -> list[list[str]]:
+    """GT strings (variants x samples): '0/0'/'1/1' inbred, phased 'a|b' outbred diploid,
+    'a' haploid, '.' absent."""
+    sep = "/" if spec.inbred else "|"
+    cols = []
+    for haps in cv.sample_haps:
+        if not haps:
+            cols.append(["."] * len(cv.pos))
+            continue
+        al = cv.alleles[:, list(haps)].astype(int).astype(str)
+        cols.append([sep.join(row) for row in al.tolist()])
+    return [list(r) for r in zip(*cols, strict=True)] if cols and len(cv.pos) else []
+
+
+def write_truth_vcf(spec: SpeciesSpec, variants: dict[str, ContigVariants], outdir: Path) -> None:
+    """Write ``truth.vcf.gz`` (BGZF, sorted, left-aligned) and its tabix index."""
+    head = [
+        "##fileformat=VCFv4.2",
+        f"##source=breedomics make_test_data.py seed={SEED} species={spec.name}",
+        "##reference=reference.fa.gz",
+    ]
+    for c in spec.contigs:
+        head.append(f"##contig=<ID={c.name},length={c.length}>")
+    head += [
+        '##INFO=<ID=VT,Number=1,Type=String,Description="Variant type: SNP or INDEL">',
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="True genotype">',
+        "#" + "\t".join(["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
+                         *[s.sample for s in spec.samples]]),
+    ]
+    body = []
+    for c in spec.contigs:
+        cv = variants[c.name]
+        gts = genotype_strings(spec, cv)
+        for i, p in enumerate(cv.pos.tolist()):
+            vt = "SNP" if len(cv.ref[i]) == len(cv.alt[i]) == 1 else "INDEL"
+            body.append("\t".join([c.name, str(p + 1), ".", cv.ref[i], cv.alt[i], ".", "PASS",
+                                   f"VT={vt}", "GT", *gts[i]]))
+    vcf_gz = outdir / "truth.vcf.gz"
+    with tempfile.TemporaryDirectory() as tmp:
+        plain = Path(tmp) / "truth.vcf"
+        plain.write_text("\n".join(head + body) + "\n")
+        pysam.tabix_compress(str(plain), str(vcf_gz), force=True)
+    pysam.tabix_index(str(vcf_gz), preset="vcf", force=True)
+
+
+def truth_summary(spec: SpeciesSpec, variants: dict[str, ContigVariants]) -> list[dict]:
+    """Per-sample counts of non-reference SNPs and indels, heterozygotes and haploid calls."""
+    rows = []
+    for si, s in enumerate(spec.samples):
+        cnt = dict.fromkeys(["snps", "indels", "het_snps", "het_indels", "hom_alt",
+                             "haploid_alt", "absent"], 0)
+        for c in spec.contigs:
+            cv = variants[c.name]
+            haps = cv.sample_haps[si]
+            if not haps:
+                cnt["absent"] += len(cv.pos)
+                continue
+            al = cv.alleles[:, list(haps)]
+            is_snp = np.array([len(r) == len(a) == 1 for r, a in zip(cv.ref, cv.alt, strict=True)],
+                              dtype=bool)
+            nonref = al.any(axis=1)
+            het = al.any(axis=1) & ~al.all(axis=1)
+            cnt["snps"] += int((nonref & is_snp).sum())
+            cnt["indels"] += int((nonref & ~is_snp).sum())
+            cnt["het_snps"] += int((het & is_snp).sum())
+            cnt["het_indels"] += int((het & ~is_snp).sum())
+            if len(haps) == 2:
+                cnt["hom_alt"] += int(al.all(axis=1).sum())
+            else:
+                cnt["haploid_alt"] += int(nonref.sum())
+        rows.append({"sample": s.sample, **cnt})
+    return rows
+
+
+# --------------------------------------------------------------------------------------
+# Reads
+# --------------------------------------------------------------------------------------
+
+
+def build_haplotype(truth: np.ndarray, cv: ContigVariants, hap: int) -> np.ndarray:
+    """Apply the ALT alleles carried by haplotype ``hap`` to the truth contig sequence."""
+    idx = np.flatnonzero(cv.alleles[:, hap]) if len(cv.pos) else np.array([], int)
+    pieces = []
+    cur = 0
+    for i in idx.tolist():
+        p = int(cv.pos[i])
+        pieces.append(truth[cur:p])
+        pieces.append(encode(cv.alt[i]))
+        cur = p + len(cv.ref[i])
+    pieces.append(truth[cur:])
+    return np.concatenate(pieces).astype(np.uint8)
+
+
+def quality_bins(n: int, rng: np.random.Generator, worse: float = 1.0) -> np.ndarray:
+    """Draw NovaSeq-like binned qualities (indices into ``QUAL_VALUES``) for ``n`` reads.
+
+    The marginal bin frequencies degrade along the read so that the expected
+    error rate rises from about 0.1 % at the first cycle to about 1 % at the last;
+    qualities come in runs (each cycle keeps the previous bin with probability
+    0.8), as on real instruments.
+    """
+    t = np.linspace(0.0, 1.0, READ_LEN)
+    p2 = 0.003 * t**3 * worse
+    p12 = (0.005 + 0.09 * t**2) * worse
+    p23 = 0.10 + 0.15 * t
+    p37 = 1.0 - p2 - p12 - p23
+    cdf = np.cumsum(np.stack([p2, p12, p23, p37], axis=1), axis=1)  # (L, 4)
+    u = rng.random((n, READ_LEN))
+    draws = (u[:, :, None] > cdf[None, :, :3]).sum(axis=2)
+    redraw = rng.random((n, READ_LEN)) < 0.2
+    redraw[:, 0] = True
+    idx = np.where(redraw, np.arange(READ_LEN), 0)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    return np.take_along_axis(draws, idx, axis=1).astype(np.uint8)
+
+
+def _add_errors(seqs: np.ndarray, qbins: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Substitute bases with the error probability implied by their quality."""
+    err = rng.random(seqs.shape) < QUAL_ERROR[qbins]
+    out = seqs.copy()
+    out[err] = (out[err] + rng.integers(1, 4, size=int(err.sum()))) % 4
+    return out
+
+
+def simulate_fragments(hap: np.ndarray, n: int, rng: np.random.Generator
+                       ) -> tuple[np.ndarray, np.ndarray]:
+    """Draw ``n`` read pairs (error-free, read orientation) from one haplotype sequence.
+
+    Fragment lengths are N(350, 40) (clipped to 200-600 bp) placed uniformly; half
+    the fragments come from the reverse strand. Returns (R1, R2) code arrays.
+    """
+    flen = np.clip(np.rint(rng.normal(INSERT_MEAN, INSERT_SD, size=n)), 200, 600).astype(int)
+    flen = np.minimum(flen, len(hap))
+    start = (rng.random(n) * (len(hap) - flen + 1)).astype(np.int64)
+    ar = np.arange(READ_LEN)
+    fwd = hap[start[:, None] + ar[None, :]]
+    tail = hap[(start + flen - READ_LEN)[:, None] + ar[None, :]]
+    rev = revcomp(tail)
+    flip = rng.random(n) < 0.5
+    r1 = np.where(flip[:, None], rev, fwd)
+    r2 = np.where(flip[:, None], fwd, rev)
+    return r1, r2
+
+
+def _fastq_bytes(name_prefix: str, mate: int, seqs: np.ndarray, quals: np.ndarray) -> bytes:
+    seq_txt = BASES[seqs]
+    qual_txt = QUAL_CHARS[quals]
+    buf = io.BytesIO()
+    pre = name_prefix.encode()
+    for i in range(len(seqs)):
+        buf.write(b"@%s_%d/%d\n%s\n+\n%s\n" % (pre, i + 1, mate, seq_txt[i].tobytes(),
+                                               qual_txt[i].tobytes()))
+    return buf.getvalue()
+
+
+def write_gzip(path: Path, data: bytes) -> None:
+    """Gzip ``data`` to ``path`` without name or time stamp (byte-reproducible)."""
+    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
+                                                compresslevel=9) as gz:
+        gz.write(data)
+
+
+def simulate_reads(spec: SpeciesSpec, ref: Reference, variants: dict[str, ContigVariants],
+                   outdir: Path) -> dict[str, int]:
+    """Simulate and write the paired-end reads of every sample and unit.
+
+    Every haploid copy present in a sample gets 7.5x (so a diploid region 15x, a
+    male's X and Y 7.5x, an inbred line's two identical copies 15x). Pairs are
+    shuffled, split at random between lanes L001/L002 for multi-unit samples,
+    and given binned qualities with errors drawn from them (R2 a little worse).
+    Returns the number of read pairs per sample.
+    """
+    rng = species_rng(spec, "reads")
+    reads_dir = outdir / "reads"
+    reads_dir.mkdir(parents=True, exist_ok=True)
+    per_copy = DEPTH / 2.0
+    pairs: dict[str, int] = {}
+    for si, s in enumerate(spec.samples):
+        r1_parts, r2_parts = [], []
+        for c in spec.contigs:
+            cv = variants[c.name]
+            for h in cv.sample_haps[si]:
+                hap = build_haplotype(ref.truth[c.name], cv, h)
+                n = int(round(per_copy * len(hap) / (2 * READ_LEN)))
+                r1, r2 = simulate_fragments(hap, n, rng)
+                r1_parts.append(r1)
+                r2_parts.append(r2)
+        r1 = np.concatenate(r1_parts)
+        r2 = np.concatenate(r2_parts)
+        order = rng.permutation(len(r1))
+        r1, r2 = r1[order], r2[order]
+        q1 = quality_bins(len(r1), rng)
+        q2 = quality_bins(len(r2), rng, worse=1.3)
+        r1 = _add_errors(r1, q1, rng)
+        r2 = _add_errors(r2, q2, rng)
+        lane = np.zeros(len(r1), dtype=int)
+        if len(s.units) > 1:
+            lane = rng.integers(0, len(s.units), size=len(r1))
+        for ui, unit in enumerate(s.units):
+            sel = lane == ui
+            prefix = f"{s.sample}_{unit}"
+            for mate, (rs, qs) in enumerate(((r1, q1), (r2, q2)), start=1):
+                write_gzip(reads_dir / f"{prefix}_R{mate}.fq.gz",
+                           _fastq_bytes(prefix, mate, rs[sel], qs[sel]))
+        pairs[s.sample] = len(r1)
+    return pairs
+
+
+# --------------------------------------------------------------------------------------
+# Sheets
+# --------------------------------------------------------------------------------------
+
+
+def write_sheets(spec: SpeciesSpec, variants: dict[str, ContigVariants], pairs: dict[str, int],
+                 outdir: Path) -> None:
+    """Write ``samples.tsv``, ``units.tsv`` (paths relative to it) and ``truth_summary.tsv``."""
+    lines = ["sample\tspecies\tgroup\tsex\torigin"]
+    for s in spec.samples:
+        lines.append(f"{s.sample}\t{spec.name}\t{s.group}\t{s.sex}\t{s.origin}")
+    (outdir / "samples.tsv").write_text("\n".join(lines) + "\n")
+    lines = ["sample\tunit\tfq1\tfq2\tplatform\tlibrary_type"]
+    for s in spec.samples:
+        for u in s.units:
+            lines.append(f"{s.sample}\t{u}\treads/{s.sample}_{u}_R1.fq.gz\t"
+                         f"reads/{s.sample}_{u}_R2.fq.gz\tILLUMINA\twgs")
+    (outdir / "units.tsv").write_text("\n".join(lines) + "\n")
+    rows = truth_summary(spec, variants)
+    cols = list(rows[0].keys()) + ["read_pairs"]
+    lines = ["\t".join(cols)]
+    for r in rows:
+        r["read_pairs"] = pairs[r["sample"]]
+        lines.append("\t".join(str(r[c]) for c in cols))
+    (outdir / "truth_summary.tsv").write_text("\n".join(lines) + "\n")
+
+
+# --------------------------------------------------------------------------------------
+# Driver
+# --------------------------------------------------------------------------------------
+
+
+def make_species(spec: SpeciesSpec, outdir: Path) -> None:
+    """Run every step for one species into ``outdir/<species>/``."""
+    sdir = outdir / spec.name
+    sdir.mkdir(parents=True, exist_ok=True)
+    reads_dir = sdir / "reads"
+    if reads_dir.exists():
+        for f in reads_dir.glob("*.fq.gz"):
+            f.unlink()
+    ref = simulate_reference(spec)
+    write_reference(spec, ref, sdir)
+    write_annotation(spec, ref, sdir)
+    variants = simulate_variants(spec, ref)
+    write_truth_vcf(spec, variants, sdir)
+    pairs = simulate_reads(spec, ref, variants, sdir)
+    write_sheets(spec, variants, pairs, sdir)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse the command line and generate the requested species."""
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--outdir", type=Path, default=Path("test-data"),
+                    help="output folder (default: test-data)")
+    ap.add_argument("--species", default="all",
+                    help="comma-separated subset of: " + ",".join(SPECIES) + " (default: all)")
+    args = ap.parse_args(argv)
+    names = list(SPECIES) if args.species == "all" else args.species.split(",")
+    unknown = [n for n in names if n not in SPECIES]
+    if unknown:
+        ap.error(f"unknown species {unknown}; choose from {list(SPECIES)}")
+    for name in names:
+        t0 = time.perf_counter()
+        make_species(SPECIES[name], args.outdir)
+        print(f"{name}: {time.perf_counter() - t0:.1f} s -> {args.outdir / name}",
+              file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
