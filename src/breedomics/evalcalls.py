@@ -212,7 +212,7 @@ def normalise(vcf: Path, ref: Path, tmpdir: Path, label: str) -> Path:
         ["norm", "-m", "-any", "-f", str(ref), "-c", "e", "-Oz", "-o", str(out), str(src)],
         f"{vcf} (are the VCF and --ref the same assembly?)",
     )
-    _bcftools(["index", "-f", str(out)], str(out))
+    _bcftools(["index", "-f", str(out)], f"{vcf} after normalisation (sort it with bcftools sort)")
     return out
 
 
@@ -455,9 +455,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table to stdout and optionally write it to ``--out``."""
-    requested = [s for s in (args.samples or "").split(",") if s.strip()] or None
-    if requested:
-        requested = [s.strip() for s in requested]
+    requested = [s.strip() for s in (args.samples or "").split(",") if s.strip()] or None
     df = evaluate(args.truth, args.calls, args.ref, requested, args.all_filters)
     text = format_table(df)
     if args.out:

@@ -1,0 +1,160 @@
+"""End to end: reads -> filtered joint VCF on each species' test data, scored against truth.
+
+Acceptance (issue 2): SNP F1 >= 0.99 and indel F1 >= 0.95 per species, no more than 0.5%
+heterozygous SNP calls in inbred lines, male X called haploid; a second run does
+nothing; deleting one sample's BAM reruns only what depends on it.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pysam
+import pytest
+from conftest import copy_species, run_workflow, species_config
+
+from breedomics.evalcalls import evaluate
+
+pytestmark = pytest.mark.workflow
+
+FINAL = [
+    "results/calls/all.filtered.vcf.gz",
+    "results/calls/all.filtered.vcf.gz.tbi",
+    "results/calls/all.pass.vcf.gz",
+    "results/calls/all.pass.vcf.gz.tbi",
+    "results/qc/bcftools/all.filtered.stats.txt",
+    "results/qc/bcftools/all.pass.stats.txt",
+    "results/qc/multiqc_report.html",
+]
+
+
+def _run_species(species: str, root: Path) -> tuple[Path, dict]:
+    copy_species(species, root)
+    cfg = species_config(species, root)
+    run_workflow(root / "run", cfg, check=True)
+    return root / "run", cfg
+
+
+@pytest.fixture(scope="module")
+def soybean(tmp_path_factory):
+    return _run_species("soybean", tmp_path_factory.mktemp("soybean"))
+
+
+@pytest.fixture(scope="module")
+def rice(tmp_path_factory):
+    return _run_species("rice", tmp_path_factory.mktemp("rice"))
+
+
+@pytest.fixture(scope="module")
+def pig(tmp_path_factory):
+    return _run_species("pig", tmp_path_factory.mktemp("pig"))
+
+
+def _metrics(run: Path, cfg: dict) -> pd.DataFrame:
+    truth = Path(cfg["samples"]).parent / "truth.vcf.gz"
+    return evaluate(truth, run / "results/calls/all.pass.vcf.gz", Path(cfg["reference"]["fasta"]))
+
+
+def _overall(df: pd.DataFrame, kind: str) -> pd.Series:
+    return df[(df["sample"] == "ALL") & (df["type"] == kind)].iloc[0]
+
+
+@pytest.mark.parametrize("species", ["soybean", "rice", "pig"])
+def test_accuracy_against_truth(species, request):
+    run, cfg = request.getfixturevalue(species)
+    for rel in FINAL:
+        assert (run / rel).stat().st_size > 0, rel
+    df = _metrics(run, cfg)
+    snp, indel = _overall(df, "SNP"), _overall(df, "INDEL")
+    print(f"{species}: SNP F1 {snp.f1:.4f} (P {snp.precision:.4f} R {snp.recall:.4f}); "
+          f"INDEL F1 {indel.f1:.4f} (P {indel.precision:.4f} R {indel.recall:.4f})")
+    assert snp["tp"] > 500
+    assert snp["f1"] >= 0.99
+    assert indel["f1"] >= 0.95
+
+
+@pytest.mark.parametrize("species", ["soybean", "rice"])
+def test_inbred_lines_have_no_invented_hets(species, request):
+    run, cfg = request.getfixturevalue(species)
+    with pysam.VariantFile(str(run / "results/calls/all.filtered.vcf.gz")) as vf:
+        samples = list(vf.header.samples)
+        het = dict.fromkeys(samples, 0)
+        nonref = dict.fromkeys(samples, 0)
+        for rec in vf:
+            if rec.filter.keys() not in ([], ["PASS"]):
+                continue
+            if len(rec.ref) != 1 or any(len(a) != 1 for a in rec.alts):
+                continue
+            for s in samples:
+                gt = rec.samples[s]["GT"]
+                if gt is None or None in gt:
+                    continue
+                if any(a > 0 for a in gt):
+                    nonref[s] += 1
+                    het[s] += len(set(gt)) > 1
+    for s in samples:
+        assert nonref[s] > 0
+        assert het[s] / nonref[s] <= 0.005, (s, het[s], nonref[s])
+
+
+def test_male_x_haploid_female_diploid(pig):
+    run, cfg = pig
+    sheet = pd.read_csv(cfg["samples"], sep="\t", dtype=str, keep_default_na=False)
+    sex = dict(zip(sheet["sample"], sheet["sex"], strict=True))
+    ploidies: dict[tuple[str, str], set[int]] = {}
+    with pysam.VariantFile(str(run / "results/calls/all.pass.vcf.gz")) as vf:
+        for rec in vf:
+            for s in vf.header.samples:
+                gt = rec.samples[s]["GT"]
+                if gt is None or all(a is None for a in gt):
+                    continue
+                ploidies.setdefault((rec.chrom, sex[s]), set()).add(len(gt))
+    assert ploidies[("chrX", "M")] == {1}
+    assert ploidies[("chrX", "F")] == {2}
+    assert ploidies[("chr1", "M")] == {2}
+    assert ploidies.get(("chrY", "M")) == {1}
+    assert ("chrY", "F") not in ploidies
+
+
+def _dry_run_jobs(run: Path, cfg: dict) -> dict[str, int]:
+    proc = run_workflow(run, cfg, extra=["-n", "--quiet", "rules"], check=True)
+    jobs: dict[str, int] = {}
+    for line in proc.stdout.splitlines():
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if m and m.group(1) not in ("total", "job", "count"):
+            jobs[m.group(1)] = int(m.group(2))
+    return jobs
+
+
+def test_second_run_does_nothing(soybean):
+    run, cfg = soybean
+    proc = run_workflow(run, cfg, extra=["-n"], check=True)
+    assert "Nothing to be done" in proc.stdout + proc.stderr
+
+
+def test_deleting_one_bam_reruns_only_its_dependants(soybean):
+    run, cfg = soybean
+    sample = pd.read_csv(cfg["samples"], sep="\t")["sample"].iloc[0]
+    n_units = (pd.read_csv(cfg["units"], sep="\t")["sample"] == sample).sum()
+    (run / f"results/bam/{sample}.bam").unlink()
+    jobs = _dry_run_jobs(run, cfg)
+    assert jobs.get("trim_reads") == n_units
+    assert jobs.get("map_reads") == n_units
+    assert jobs.get("mark_duplicates") == 1
+    assert jobs.get("stat_alignments") == 1
+    assert "prepare_reference" not in jobs and "bwa_index" not in jobs
+    assert jobs.get("concat_calls") == 1  # joint calls depend on every BAM
+    # And the rerun restores a VCF with the same records as before.
+    before = subprocess.run(
+        ["bcftools", "view", "-H", str(run / "results/calls/all.pass.vcf.gz")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    run_workflow(run, cfg, check=True)
+    after = subprocess.run(
+        ["bcftools", "view", "-H", str(run / "results/calls/all.pass.vcf.gz")],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    assert before == after
