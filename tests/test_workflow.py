@@ -69,8 +69,10 @@ def test_accuracy_against_truth(species, request):
         assert (run / rel).stat().st_size > 0, rel
     df = _metrics(run, cfg)
     snp, indel = _overall(df, "SNP"), _overall(df, "INDEL")
-    print(f"{species}: SNP F1 {snp.f1:.4f} (P {snp.precision:.4f} R {snp.recall:.4f}); "
-          f"INDEL F1 {indel.f1:.4f} (P {indel.precision:.4f} R {indel.recall:.4f})")
+    print(
+        f"{species}: SNP F1 {snp.f1:.4f} (P {snp.precision:.4f} R {snp.recall:.4f}); "
+        f"INDEL F1 {indel.f1:.4f} (P {indel.precision:.4f} R {indel.recall:.4f})"
+    )
     assert snp["tp"] > 500
     assert snp["f1"] >= 0.99
     assert indel["f1"] >= 0.95
@@ -150,11 +152,15 @@ def test_deleting_one_bam_reruns_only_its_dependants(soybean):
     # And the rerun restores a VCF with the same records as before.
     before = subprocess.run(
         ["bcftools", "view", "-H", str(run / "results/calls/all.pass.vcf.gz")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     run_workflow(run, cfg, check=True)
     after = subprocess.run(
         ["bcftools", "view", "-H", str(run / "results/calls/all.pass.vcf.gz")],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout
     assert before == after

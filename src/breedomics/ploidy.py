@@ -90,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
     # Unknown sex only occurs without sex chromosomes, where it has no effect.
     Path(args.sexes_out).write_text(
         "".join(
-            f"{s}\t{'M' if sx == 'M' else 'F'}\n" for s, sx in zip(samples.index, samples["sex"])
+            f"{s}\t{'M' if sx == 'M' else 'F'}\n"
+            for s, sx in zip(samples.index, samples["sex"], strict=True)
         )
     )
     cnv = []
-    for sample, sex in zip(samples.index, samples["sex"]):
+    for sample, sex in zip(samples.index, samples["sex"], strict=True):
         for c, s, e, sx, p in rows:
             if sx == sex:
                 cnv.append(f"{c}\t{s - 1}\t{e}\t{sample}\t{p}\n")

@@ -115,23 +115,30 @@ def check_fastq_header(path: Path, sheet: Path, line: int, column: str) -> None:
     """
     where = f"Unit sheet '{sheet}', line {line}, column '{column}'"
     if not path.exists():
-        raise UserError(f"{where}: FASTQ '{path}' does not exist (relative paths are relative "
-                        f"to the unit sheet's folder). Fix the path or copy the file there.")
+        raise UserError(
+            f"{where}: FASTQ '{path}' does not exist (relative paths are relative "
+            f"to the unit sheet's folder). Fix the path or copy the file there."
+        )
     if path.stat().st_size == 0:
         raise UserError(f"{where}: FASTQ '{path}' is empty. Re-transfer it.")
     with open(path, "rb") as fh:
         magic = fh.read(2)
     if magic != _GZIP_MAGIC:
-        raise UserError(f"{where}: '{path}' is not gzip-compressed. Compress it with "
-                        f"'gzip' or 'bgzip' and point the sheet at the .gz file.")
+        raise UserError(
+            f"{where}: '{path}' is not gzip-compressed. Compress it with "
+            f"'gzip' or 'bgzip' and point the sheet at the .gz file."
+        )
     try:
         with gzip.open(path, "rt") as fh:
             first = fh.readline()
     except (OSError, EOFError) as exc:
-        raise UserError(f"{where}: '{path}' is a damaged gzip file ({exc}). Re-transfer it.")
+        raise UserError(
+            f"{where}: '{path}' is a damaged gzip file ({exc}). Re-transfer it."
+        ) from exc
     if not first.startswith("@"):
-        raise UserError(f"{where}: '{path}' does not look like FASTQ (first line does not "
-                        f"start with '@').")
+        raise UserError(
+            f"{where}: '{path}' does not look like FASTQ (first line does not start with '@')."
+        )
 
 
 def load_units(
@@ -191,8 +198,10 @@ def load_units(
                 check_fastq_header(Path(getattr(row, col)), path, i + 2, col)
         same = df[df["fq1"] == df["fq2"]]
         if len(same):
-            raise UserError(f"Unit sheet '{path}': fq1 and fq2 are the same file for sample "
-                            f"'{same.iloc[0]['sample']}'.")
+            raise UserError(
+                f"Unit sheet '{path}': fq1 and fq2 are the same file for sample "
+                f"'{same.iloc[0]['sample']}'."
+            )
     return df.set_index(["sample", "unit"], drop=False).sort_index()
 
 
@@ -200,8 +209,9 @@ def fasta_contigs(path: str | Path) -> dict[str, int | None]:
     """Contig names (and lengths when a .fai exists) of a plain or gzipped FASTA."""
     path = Path(path)
     if not path.exists():
-        raise UserError(f"Reference FASTA '{path}' does not exist: fix reference.fasta in the "
-                        f"config.")
+        raise UserError(
+            f"Reference FASTA '{path}' does not exist: fix reference.fasta in the config."
+        )
     fai = Path(str(path) + ".fai")
     if fai.exists() and fai.stat().st_mtime >= path.stat().st_mtime:
         out: dict[str, int | None] = {}
@@ -218,8 +228,9 @@ def fasta_contigs(path: str | Path) -> dict[str, int | None]:
                 if line.startswith(b">"):
                     name = line[1:].split()[0].decode() if line[1:].strip() else ""
                     if not name:
-                        raise UserError(f"Reference FASTA '{path}' has a header line without "
-                                        f"a name.")
+                        raise UserError(
+                            f"Reference FASTA '{path}' has a header line without a name."
+                        )
                     if name in out:
                         raise UserError(f"Reference FASTA '{path}' has contig '{name}' twice.")
                     out[name] = None
