@@ -8,6 +8,7 @@ nothing; deleting one sample's BAM reruns only what depends on it.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -164,3 +165,25 @@ def test_deleting_one_bam_reruns_only_its_dependants(soybean):
         check=True,
     ).stdout
     assert before == after
+
+
+def test_freebayes_caller_reuses_alignments(soybean, tmp_path):
+    """`calling.caller: freebayes` reruns only the calling jobs and is as accurate."""
+    run, cfg = soybean
+    fb_run = tmp_path / "run"
+    shutil.copytree(run, fb_run, symlinks=True)
+    cfg = dict(cfg, calling=dict(cfg["calling"], caller="freebayes"))
+    jobs = _dry_run_jobs(fb_run, cfg)
+    assert "map_reads" not in jobs and "mark_duplicates" not in jobs
+    assert jobs["call_variants_region"] >= 2
+    run_workflow(fb_run, cfg, check=True)
+    header = subprocess.run(
+        ["bcftools", "view", "-h", str(fb_run / "results/calls/all.pass.vcf.gz")],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert "freebayes" in header.lower()
+    df = _metrics(fb_run, cfg)
+    assert _overall(df, "SNP")["f1"] >= 0.99
+    assert _overall(df, "INDEL")["f1"] >= 0.95

@@ -22,7 +22,7 @@ holds genotypes and the truth the census must recover:
 
 Expectations for the diversity statistics come from the demographic model:
 the mean pairwise coalescence time within and between groups
-(:meth:`msprime.DemographyDebugger.mean_coalescence_time`) gives
+(structured coalescent, computed exactly by a matrix exponential) gives
 ``E[pi] = 2 mu E[T_w]`` (Tajima 1983) and Hudson's ``Fst = 1 - E[T_w]/E[T_b]``
 (Hudson, Slatkin & Maddison 1992). Genealogy-conditional expectations
 (tskit branch statistics times ``mu``; Ralph et al. 2020, *Genetics* 215:779)
@@ -159,6 +159,40 @@ def _landrace_demography(
     return dem, names
 
 
+def _pairwise_coalescence_times(
+    n_groups: int, ne: float, ne_anc: float, split_time: float, migration: float
+) -> tuple[float, float]:
+    """Mean coalescence time (generations) of two lineages within / between groups.
+
+    Two lineages in the symmetric structured coalescent (Notohara 1990) are in
+    state S (same group) or D (different groups); S coalesces at rate 1/(2N),
+    moves to D at rate 2(K-1)m, D moves to S at rate 2m. Before the split time
+    T the time spent uncoalesced is the integral of the transition matrix
+    (Van Loan 1978); after it both lineages are in the ancestral population
+    and need another 2 N_anc generations on average.
+    """
+    from scipy.linalg import expm
+
+    k, m = n_groups, migration if n_groups > 1 else 0.0
+    q = np.array(
+        [
+            [-(1 / (2 * ne) + 2 * (k - 1) * m), 2 * (k - 1) * m, 1 / (2 * ne)],
+            [2 * m, -2 * m, 0.0],
+            [0.0, 0.0, 0.0],
+        ]
+    )
+    big = np.zeros((6, 6))
+    big[:3, :3] = q
+    big[:3, 3:] = np.eye(3)
+    e = expm(big * split_time)
+    integral, p_t = e[:3, 3:], e[:3, :3]
+    out = []
+    for start in (0, 1):
+        alive = integral[start, 0] + integral[start, 1]
+        out.append(alive + (1 - p_t[start, 2]) * 2 * ne_anc)
+    return out[0], out[1]
+
+
 def _mosaic_labels(
     length: int, n_tracts_mean: float, q: np.ndarray, rng: np.random.Generator
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -280,7 +314,8 @@ def simulate_landraces(
             idx = [(i, j) for i in range(n_groups) for j in range(i + 1, n_groups)]
             d = ts.divergence(line_sets, indexes=idx, mode="branch", span_normalise=False) * mu
             for (i, j), val in zip(idx, np.atleast_1d(d), strict=True):
-                div_b[i, j] = div_b[j, i] = val
+                div_b[i, j] += val
+                div_b[j, i] += val
         ts = _mutate(ts, mu, seed * 1000 + c + 1)
         hap, pos = _haplotypes(ts)
         lines = np.concatenate([hap[s] for s in line_sets], axis=0) * 2
@@ -345,8 +380,8 @@ def simulate_landraces(
         truth[f"q_{nm}"] = q_true[:, g]
 
     seq_len = n_chrom * chrom_length
-    debug = dem.debug()
-    t_w = np.array([debug.mean_coalescence_time({nm: 2}, rtol=1e-4) for nm in names])
+    t_within, t_between = _pairwise_coalescence_times(n_groups, ne, ne_anc, split_time, migration)
+    t_w = np.full(n_groups, t_within)
     a_n = _a_n(lines_per_group)
     groups_df = pd.DataFrame(
         {
@@ -360,7 +395,7 @@ def simulate_landraces(
     fst_rows = []
     for i in range(n_groups):
         for j in range(i + 1, n_groups):
-            t_b = debug.mean_coalescence_time({names[i]: 1, names[j]: 1}, rtol=1e-4)
+            t_b = t_between
             hw_b = (pi_b[i] + pi_b[j]) / 2
             fst_rows.append(
                 {
@@ -630,17 +665,17 @@ def simulate_outbred(
 SPECIES_PRESETS: dict[str, dict] = {
     "soybean": dict(
         kind="landraces", n_groups=4, lines_per_group=60, n_admixed=20, n_duplicates=12,
-        n_chrom=10, chrom_length=3_000_000, ne=4_000, split_time=3_000, migration=2e-5,
+        n_chrom=10, chrom_length=2_000_000, ne=3_000, split_time=3_000, migration=2e-5,
         prefix="GM",
     ),
     "rice": dict(
         kind="landraces", n_groups=5, lines_per_group=50, n_admixed=20, n_duplicates=12,
-        n_chrom=12, chrom_length=2_500_000, ne=6_000, split_time=6_000, migration=1e-5,
+        n_chrom=12, chrom_length=1_500_000, ne=3_000, split_time=5_000, migration=1e-5,
         prefix="OS",
     ),
     "pig": dict(
         kind="outbred", n_animals=300, n_founders=50, generations=3, n_chrom=10,
-        chrom_length=20_000_000, ne=2_000, rho=5e-8, prefix="MIN",
+        chrom_length=20_000_000, ne=1_000, mu=1.5e-8, rho=5e-8, prefix="MIN",
     ),
 }  # fmt: skip
 

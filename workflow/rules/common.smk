@@ -71,7 +71,11 @@ def sample_bams(wildcards=None):
 
 
 def final_outputs():
-    return [
+    """What `snakemake` builds by default: per-sample BAMs, the call sets and the QC report.
+
+    The BAMs are targets themselves, so deleting one rebuilds it (and what depends on it).
+    """
+    return expand("results/bam/{sample}.bam", sample=SAMPLES) + [
         "results/calls/all.filtered.vcf.gz",
         "results/calls/all.filtered.vcf.gz.tbi",
         "results/calls/all.pass.vcf.gz",

@@ -1,0 +1,140 @@
+"""Helpers shared by the census jobs: sample groups, streaming, tables, plots."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from breedomics.errors import UserError
+from breedomics.genotypes import iter_dosage_chunks, read_samples
+
+
+@dataclass
+class Groups:
+    """Samples to analyse and their group labels (sample order = analysis order)."""
+
+    samples: list[str]
+    labels: np.ndarray  # (n,) str
+    names: list[str]  # distinct group names, in order of first appearance
+
+    @property
+    def index(self) -> np.ndarray:
+        """(n,) int group index of each sample."""
+        pos = {g: i for i, g in enumerate(self.names)}
+        return np.array([pos[g] for g in self.labels], dtype=np.int64)
+
+    def indicator(self) -> np.ndarray:
+        """(n, n_groups) float64 0/1 membership matrix."""
+        m = np.zeros((len(self.samples), len(self.names)))
+        m[np.arange(len(self.samples)), self.index] = 1.0
+        return m
+
+
+def load_groups(
+    geno: str | os.PathLike,
+    sheet: str | os.PathLike | None = None,
+    sample_col: str = "sample",
+    group_col: str = "group",
+) -> Groups:
+    """Samples and groups from a TSV sheet (``sample``, ``group`` columns).
+
+    Without a sheet every sample of the genotype file is analysed as group
+    ``all``. With one, only the samples it lists are analysed, in sheet order;
+    a sample missing from the genotype file is an error that names it.
+    """
+    present = read_samples(geno)
+    if sheet is None:
+        return Groups(present, np.array(["all"] * len(present), dtype=object), ["all"])
+    try:
+        df = pd.read_csv(sheet, sep="\t", dtype=str, comment="#")
+    except (OSError, pd.errors.ParserError) as exc:
+        raise UserError(f"cannot read group sheet {sheet}: {exc}") from exc
+    for col in (sample_col, group_col):
+        if col not in df.columns:
+            raise UserError(
+                f"group sheet {sheet} has no column {col!r} (columns: {', '.join(df.columns)}); "
+                f"it needs tab-separated columns {sample_col!r} and {group_col!r}"
+            )
+    df = df[[sample_col, group_col]]
+    bad = df[df[group_col].isna() | df[sample_col].isna()]
+    if len(bad):
+        raise UserError(
+            f"group sheet {sheet}: row {bad.index[0] + 2} has an empty sample or group; fill it"
+        )
+    dup = df[sample_col].duplicated()
+    if dup.any():
+        raise UserError(
+            f"group sheet {sheet}: sample {df[sample_col][dup].iloc[0]!r} is listed twice "
+            f"(row {int(np.flatnonzero(dup.to_numpy())[0]) + 2}); keep one row per sample"
+        )
+    have = set(present)
+    for i, s in enumerate(df[sample_col]):
+        if s not in have:
+            raise UserError(
+                f"group sheet {sheet}: sample {s!r} (row {i + 2}) is not in genotype file "
+                f"{geno}; fix the name or remove the row"
+            )
+    labels = df[group_col].to_numpy(dtype=object)
+    names = list(dict.fromkeys(labels))
+    return Groups(df[sample_col].tolist(), labels, names)
+
+
+def stream(
+    geno: str | os.PathLike, samples: Sequence[str], chunk_size: int = 10000
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """:func:`breedomics.genotypes.iter_dosage_chunks` restricted to ``samples``."""
+    all_samples = read_samples(geno)
+    subset = None if list(samples) == all_samples else list(samples)
+    yield from iter_dosage_chunks(geno, chunk_size=chunk_size, samples=subset)
+
+
+def standardize_chunk(
+    dos: np.ndarray, min_maf: float = 0.0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Centre a dosage chunk on ``2p`` and set missing to 0 (mean imputation).
+
+    Returns the centred float64 array ``(n, m_kept)``, the ALT frequencies ``p``
+    of the kept SNPs and the boolean mask of kept SNPs. SNPs with no calls or
+    with minor-allele frequency ``<= min_maf`` (monomorphic when 0) are dropped.
+    """
+    called = ~np.isnan(dos)
+    nc = called.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.nansum(dos, axis=0, dtype=np.float64) / (2.0 * nc)
+    maf = np.minimum(p, 1 - p)
+    keep = (nc > 0) & (maf > min_maf)
+    x = dos[:, keep].astype(np.float64) - 2.0 * p[keep]
+    x[np.isnan(x)] = 0.0
+    return x, p[keep], keep
+
+
+def write_table(df: pd.DataFrame, path: str | os.PathLike) -> str:
+    """Write a TSV with header (NaN written as ``NA``)."""
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, sep="\t", index=False, na_rep="NA", float_format="%.8g")
+    return str(path)
+
+
+def figure(**kw):
+    """A matplotlib figure on the Agg backend."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt.subplots(**kw)
+
+
+def save_figure(fig, path: str | os.PathLike) -> str:
+    import matplotlib.pyplot as plt
+
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return str(path)
