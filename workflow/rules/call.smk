@@ -91,7 +91,7 @@ rule call_variants_region:
         "   {input.bams}"
         "   | bcftools norm -a -f {input.fa} -Ob -o {output.bcf};"
         " else"
-        "   bcftools mpileup -f {input.fa} -R {input.bed} -q {params.mapq} -Q {params.baseq}"
+        "   bcftools mpileup -f {input.fa} -R {input.bed} -p -q {params.mapq} -Q {params.baseq}"
         "   -d {params.depth} -a FORMAT/AD,FORMAT/ADF,FORMAT/ADR,FORMAT/DP,FORMAT/SP,INFO/AD"
         "   -Ou {input.bams}"
         "   | bcftools call -m -v -a GQ --ploidy-file {input.ploidy} -S {input.sexes}"

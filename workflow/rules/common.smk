@@ -117,13 +117,25 @@ def soft_filter_pipeline(wildcards=None):
         mq, sb = "INFO/MQM", "INFO/SAP"
     else:
         mq, sb = "INFO/MQ", "MAX(FMT/SP)"
+    # Depth is judged per called genotype: females have no Y genotype and males carry
+    # one X, so a whole-sample denominator would flag every Y site as low depth.
+    called = "(N_SAMPLES-N_MISSING)"
+    missing = f"F_MISSING>{f['max_missing']}"
+    n_female = int((samples["sex"] == "F").sum())
+    n_male = int((samples["sex"] == "M").sum())
+    if SEX_Y and n_male:
+        # On Y only males can have a genotype: missingness is counted among them.
+        missing = (
+            f'(CHROM!="{SEX_Y}" && {missing}) || '
+            f'(CHROM=="{SEX_Y}" && (N_MISSING-{n_female})/{n_male}>{f["max_missing"]})'
+        )
     filters = [
         ("LowQual", f"QUAL<{f['min_qual']}"),
-        ("LowDepth", f"INFO/DP<{f['min_mean_depth']}*N_SAMPLES"),
-        ("HighDepth", f"INFO/DP>{f['max_mean_depth']}*N_SAMPLES"),
+        ("LowDepth", f"INFO/DP<{f['min_mean_depth']}*{called}"),
+        ("HighDepth", f"INFO/DP>{f['max_mean_depth']}*{called}"),
         ("LowMQ", f"{mq}<{f['min_mq']}"),
         ("StrandBias", f"{sb}>{f['max_strand_bias']}"),
-        ("HighMissing", f"F_MISSING>{f['max_missing']}"),
+        ("HighMissing", missing),
     ]
     return " ".join(
         f"| bcftools filter -Ou -m+ -s {name} -e {shlex.quote(expr)}"

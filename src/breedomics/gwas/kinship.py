@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -165,7 +165,7 @@ def _syrk_update(acc: np.ndarray, z: np.ndarray) -> None:
 
 
 def accumulate_grm(
-    geno: str | os.PathLike,
+    geno: str | os.PathLike | Iterable[tuple[pd.DataFrame, np.ndarray]],
     samples: Sequence[str],
     loco: bool = False,
     chunk_size: int = 10000,
@@ -176,8 +176,9 @@ def accumulate_grm(
 
     Parameters
     ----------
-    geno : str or path-like
-        VCF/BCF or PLINK 1 prefix.
+    geno : str, path-like or iterable
+        VCF/BCF or PLINK 1 prefix, or an iterable of ``(variants, dosage)``
+        chunks whose rows are already ``samples``.
     samples : sequence of str
         Samples (rows of the GRM), in this order.
     loco : bool
@@ -201,7 +202,12 @@ def accumulate_grm(
     cnum: dict[str, np.ndarray] = {}
     cden: dict[str, float] = {}
     csnp: dict[str, int] = {}
-    for var, dos in gt.iter_dosage_chunks(geno, chunk_size=chunk_size, samples=list(samples)):
+    if isinstance(geno, str | os.PathLike):
+        chunks = gt.iter_dosage_chunks(geno, chunk_size=chunk_size, samples=list(samples))
+        label = str(geno)
+    else:
+        chunks, label = geno, "genotypes"
+    for var, dos in chunks:
         if snp_ids is not None:
             keep = var["id"].isin(snp_ids).to_numpy()
             var, dos = var.loc[keep], dos[:, keep]
@@ -217,7 +223,7 @@ def accumulate_grm(
                 if chrom not in cnum:
                     if len(cnum) >= max_chromosomes:
                         raise UserError(
-                            f"{geno}: more than {max_chromosomes} chromosomes/contigs for LOCO "
+                            f"{label}: more than {max_chromosomes} chromosomes/contigs for LOCO "
                             "kinship; restrict the genotypes to the assembled chromosomes "
                             "(e.g. `plink2 --chr`) or run without --loco"
                         )
@@ -232,7 +238,7 @@ def accumulate_grm(
             den += dd
             n_snps += z.shape[1]
     if n_snps == 0:
-        raise UserError(f"{geno}: no polymorphic SNP among the analysed samples to build a GRM")
+        raise UserError(f"{label}: no polymorphic SNP among the analysed samples to build a GRM")
     if loco:
         for c in cnum:
             acc += cnum[c]

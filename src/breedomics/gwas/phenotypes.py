@@ -142,9 +142,7 @@ def read_phenotypes(
     return out
 
 
-def read_covariates(
-    path: str | os.PathLike, na_values: frozenset[str] = NA_VALUES
-) -> pd.DataFrame:
+def read_covariates(path: str | os.PathLike, na_values: frozenset[str] = NA_VALUES) -> pd.DataFrame:
     """Read a covariate table, dummy-coding categorical columns.
 
     Parameters
@@ -349,8 +347,7 @@ def prepare(
     reasons: dict[str, str] = {}
     if not_geno:
         msg = (
-            f"{len(not_geno)} sample(s) of {pheno_path} are not in the genotypes: "
-            f"{_list(not_geno)}"
+            f"{len(not_geno)} sample(s) of {pheno_path} are not in the genotypes: {_list(not_geno)}"
         )
         if not allow_unmatched:
             raise UserError(
@@ -439,13 +436,9 @@ def prepare(
             "sample": all_ids,
             "in_genotypes": [s in geno_set for s in all_ids],
             "in_phenotypes": [s in ph_set for s in all_ids],
-            "in_covariates": [
-                (s in cv_set) if cv_set is not None else np.nan for s in all_ids
-            ],
+            "in_covariates": [(s in cv_set) if cv_set is not None else np.nan for s in all_ids],
             "analysed": [s in analysed for s in all_ids],
-            "reason": [
-                "" if s in analysed else reasons.get(s, "covariates only") for s in all_ids
-            ],
+            "reason": ["" if s in analysed else reasons.get(s, "covariates only") for s in all_ids],
         }
     )
     return GwasData(samples, traits, design, report)

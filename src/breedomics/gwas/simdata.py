@@ -226,9 +226,7 @@ def iter_balding_nichols(
             maf = g.mean(axis=0) / 2
             bad = np.flatnonzero(np.minimum(maf, 1 - maf) < maf_min)
             if len(bad):
-                g[:, bad] = rng.binomial(2, np.full((n_samples, len(bad)), 0.5)).astype(
-                    np.float32
-                )
+                g[:, bad] = rng.binomial(2, np.full((n_samples, len(bad)), 0.5)).astype(np.float32)
             pos = (np.arange(start, start + k, dtype=np.int64) + 1) * 1000
             ref, alt = _alleles(k, rng)
             var = pd.DataFrame(
@@ -311,7 +309,9 @@ def simulate_traits(
         for j in cand:
             if len(chosen) == n_qtl:
                 break
-            if any(chrom[j] == chrom[i] and abs(pos[j] - pos[i]) < min_qtl_distance for i in chosen):
+            if any(
+                chrom[j] == chrom[i] and abs(pos[j] - pos[i]) < min_qtl_distance for i in chosen
+            ):
                 continue
             chosen.append(int(j))
         q = np.asarray(sorted(chosen), dtype=np.int64)

@@ -1,0 +1,431 @@
+"""The association pass: stream genotypes once and test every trait.
+
+Traits are grouped by the set of samples in which they are observed
+("missingness pattern"); each group gets its own kinship decomposition
+(the kinship of exactly those samples) and null models, so missing
+phenotypes are masked per trait without the user preparing per-trait
+kinship files. With ``loco`` every chromosome is tested with the kinship of
+all other chromosomes (Yang et al. 2014, *Nat Genet* 46:100); null models are
+re-fitted for each such kinship. One rotation ``U^T x`` per chunk and group
+serves all traits of the group (Zhou & Stephens 2012).
+
+Genotype chunks are mean-imputed and centred within each group; variants
+with minor-allele frequency below ``maf`` or a missing rate above
+``max_missing`` in a group are not tested for its traits (counted in the
+trait summary).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from breedomics import genotypes as gt
+from breedomics.errors import UserError
+from breedomics.gwas.kinship import GRM, accumulate_grm, eigh_psd, impute_center, split_by_chrom
+from breedomics.gwas.lmm import AssocResult, NullModel, TestSet
+from breedomics.gwas.phenotypes import GwasData
+from breedomics.gwas.results import SumstatsWriter
+from breedomics.gwas.threshold import MeffAccumulator
+
+__all__ = [
+    "ScanConfig",
+    "TraitScan",
+    "GenotypeSource",
+    "trait_patterns",
+    "scan",
+    "safe_name",
+    "MODEL_MODES",
+]
+
+#: CLI model name -> TestSet mode.
+MODEL_MODES = {"glm": "glm", "mlm": "exact", "mlm-p3d": "p3d", "farmcpu": "glm"}
+
+
+@dataclass
+class ScanConfig:
+    """Options of an association scan (see ``breedomics gwas run --help``)."""
+
+    model: str = "mlm"
+    loco: bool = False
+    null_method: str = "reml"
+    maf: float = 0.01
+    max_missing: float = 0.1
+    chunk_size: int = 10000
+    permutations: int = 0
+    alpha: float = 0.05
+    seed: int = 1
+    meff_block: int = 1000
+    cache_bytes: int = 1 << 30
+
+
+@dataclass
+class TraitScan:
+    """What the scan produced for one trait.
+
+    Attributes
+    ----------
+    trait, model : str
+    path : str
+        Summary-statistics ``.tsv.gz``.
+    n_samples : int
+        Samples with an observed value.
+    n_tested, n_filtered : int
+        Variants tested / skipped (MAF, missingness).
+    null : NullModel or None
+        Null model with the genome-wide kinship (mixed models).
+    loco_nulls : dict
+        Chromosome -> null model with that chromosome left out.
+    df : int
+        Residual degrees of freedom of the Wald test.
+    perm_max_f : numpy.ndarray or None
+        Genome-wide maximum F per permutation.
+    notes : list of str
+        Messages for the report (e.g. FarmCPU found no pseudo-QTN).
+    extra : dict
+        Model-specific details (FarmCPU iterations, pseudo-QTNs).
+    """
+
+    trait: str
+    model: str
+    path: str
+    n_samples: int
+    n_tested: int = 0
+    n_filtered: int = 0
+    null: NullModel | None = None
+    loco_nulls: dict[str, NullModel] = field(default_factory=dict)
+    df: int = 0
+    perm_max_f: np.ndarray | None = None
+    notes: list[str] = field(default_factory=list)
+    extra: dict = field(default_factory=dict)
+
+
+def safe_name(name: str) -> str:
+    """File-name-safe version of a trait name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "trait"
+
+
+class GenotypeSource:
+    """Chunks of the analysed samples' dosages, cached in memory when small.
+
+    Parameters
+    ----------
+    path : str
+        VCF/BCF or PLINK prefix.
+    samples : list of str
+        Samples (rows), in this order.
+    chunk_size : int
+        Variants per chunk read.
+    cache_bytes : int
+        Keep all dosages in memory (float32) after the first pass if they fit
+        in this many bytes; otherwise every pass re-reads the file.
+    """
+
+    def __init__(
+        self, path: str, samples: list[str], chunk_size: int = 10000, cache_bytes: int = 1 << 30
+    ):
+        self.path = str(path)
+        self.samples = list(samples)
+        self.chunk_size = chunk_size
+        self.n_variants = gt.n_variants(self.path)
+        self._cacheable = len(self.samples) * self.n_variants * 4 <= cache_bytes
+        self._cache: list[tuple[str, pd.DataFrame, np.ndarray]] | None = None
+
+    def runs(self) -> Iterator[tuple[str, pd.DataFrame, np.ndarray]]:
+        """Yield ``(chrom, variants, dosage)`` runs (one chromosome each)."""
+        if self._cache is not None:
+            yield from self._cache
+            return
+        store: list | None = [] if self._cacheable else None
+        for var, dos in gt.iter_dosage_chunks(self.path, self.chunk_size, self.samples):
+            for chrom, v, d in split_by_chrom(var, dos):
+                if store is not None:
+                    store.append((chrom, v, d))
+                yield chrom, v, d
+        if store is not None:
+            self._cache = store
+
+    def chunks(self) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+        """Yield ``(variants, dosage)`` (for :func:`accumulate_grm`)."""
+        for _c, v, d in self.runs():
+            yield v, d
+
+    def extract(self, index: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+        """Variants and dosages of the given global variant indices (in that order)."""
+        index = np.asarray(index, dtype=np.int64)
+        want = set(index.tolist())
+        vs, ds = [], []
+        for _c, v, d in self.runs():
+            sel = np.flatnonzero(v.index.isin(want))
+            if len(sel):
+                vs.append(v.iloc[sel])
+                ds.append(d[:, sel])
+        if not vs:
+            return pd.DataFrame(columns=gt.VARIANT_COLUMNS), np.zeros((len(self.samples), 0))
+        v = pd.concat(vs)
+        d = np.hstack(ds)
+        pos = {g: i for i, g in enumerate(v.index)}
+        order = np.array([pos[g] for g in index])
+        return v.iloc[order], d[:, order]
+
+
+def trait_patterns(data: GwasData) -> list[tuple[list[str], np.ndarray]]:
+    """Group traits by the samples in which they are observed.
+
+    Returns
+    -------
+    list of (traits, rows)
+        ``rows`` index ``data.samples``.
+    """
+    groups: dict[bytes, list[str]] = {}
+    masks: dict[bytes, np.ndarray] = {}
+    for t, m in data.masks().items():
+        key = np.packbits(m).tobytes()
+        groups.setdefault(key, []).append(t)
+        masks[key] = m
+    return [(groups[k], np.flatnonzero(masks[k])) for k in groups]
+
+
+class _Contexts:
+    """Build TestSets per chromosome (LOCO) or once (genome-wide)."""
+
+    def __init__(
+        self,
+        data: GwasData,
+        mode: str,
+        cfg: ScanConfig,
+        grm: GRM | None,
+        kin: np.ndarray | None,
+        covariates: Callable[[str], np.ndarray] | None = None,
+    ):
+        self.data, self.mode, self.cfg = data, mode, cfg
+        self.grm, self.kin = grm, kin
+        self.patterns = trait_patterns(data)
+        self._chrom: str | None = None
+        self._sets: list[TestSet] = []
+        self.global_nulls: dict[str, NullModel] = {}
+        self.loco_nulls: dict[str, dict[str, NullModel]] = {t: {} for t in data.traits.columns}
+        self.perm_max: dict[str, np.ndarray] = {}
+        self._covariates = covariates
+        self.df: dict[str, int] = {}
+        self._done: set[str] = set()
+
+    def _kinship(self, chrom: str | None) -> np.ndarray:
+        if self.kin is not None:
+            return self.kin
+        assert self.grm is not None
+        return self.grm.matrix(chrom)
+
+    def _build(self, chrom: str | None, perms: bool = True) -> list[TestSet]:
+        sets = []
+        k_full = None if self.mode == "glm" else self._kinship(chrom)
+        for traits, rows in self.patterns:
+            w = self.data.covariates.to_numpy()[rows]
+            y = self.data.traits[traits].to_numpy()[rows]
+            eig = None
+            if k_full is not None:
+                label = "kinship" + (f" without chromosome {chrom}" if chrom else "")
+                if len(rows) < len(self.data.samples):
+                    label += f" of the {len(rows)} samples observed for {', '.join(traits[:3])}"
+                eig = eigh_psd(k_full[np.ix_(rows, rows)], label)
+            ts = TestSet.build(
+                traits, rows, w, y, self.mode, eig, self.cfg.null_method, context=traits[0]
+            )
+            if perms and self.cfg.permutations:
+                ts.enable_permutations(self.cfg.permutations, self.cfg.seed)
+            for t in traits:
+                self.df[t] = ts.n - ts.c - 1
+            sets.append(ts)
+        return sets
+
+    def start(self) -> None:
+        """Build the genome-wide TestSets and null models."""
+        if self.mode == "glm" or not self.cfg.loco:
+            self._sets = self._build(None)
+            base = self._sets
+        else:  # LOCO: genome-wide nulls are reported, sets are built per chromosome
+            base = self._build(None, perms=False)
+        if self.mode != "glm":
+            for ts in base:
+                for t, nm in zip(ts.traits, ts.nulls, strict=True):
+                    self.global_nulls[t] = nm
+
+    def sets_for(self, chrom: str) -> list[TestSet]:
+        """TestSets for the variants of ``chrom``."""
+        if self.mode == "glm" or not self.cfg.loco:
+            return self._sets
+        if chrom != self._chrom:
+            self._collect_perm()
+            if chrom in self._done:
+                warnings.warn(
+                    f"chromosome {chrom} appears in several non-adjacent blocks of the genotype "
+                    "file; its LOCO kinship is decomposed again (sort the file to avoid this)",
+                    stacklevel=2,
+                )
+            self._sets = self._build(chrom)
+            self._chrom = chrom
+            self._done.add(chrom)
+            for ts in self._sets:
+                for t, nm in zip(ts.traits, ts.nulls, strict=True):
+                    self.loco_nulls[t][chrom] = nm
+        return self._sets
+
+    def _collect_perm(self) -> None:
+        for ts in self._sets:
+            if ts.perm_max_f is None:
+                continue
+            for k, t in enumerate(ts.traits):
+                cur = self.perm_max.get(t)
+                self.perm_max[t] = (
+                    ts.perm_max_f[k].copy() if cur is None else np.maximum(cur, ts.perm_max_f[k])
+                )
+            ts.perm_max_f[:] = 0.0
+
+    def finish(self) -> None:
+        self._collect_perm()
+
+
+def run_pass(
+    src: GenotypeSource,
+    sets_for: Callable[[str], list[TestSet]],
+    on_result: Callable[[str, pd.DataFrame, np.ndarray, np.ndarray, AssocResult], None],
+    cfg: ScanConfig,
+    on_run: Callable[[str, pd.DataFrame, np.ndarray], None] | None = None,
+    counts: dict[str, list[int]] | None = None,
+) -> None:
+    """Stream the genotypes once and test every TestSet on every run.
+
+    Parameters
+    ----------
+    src : GenotypeSource
+    sets_for : callable
+        Chromosome -> TestSets to test on it.
+    on_result : callable
+        ``(trait, variants, af, n_obs, result)`` for the tested variants.
+    cfg : ScanConfig
+        ``maf`` and ``max_missing`` filters.
+    on_run : callable, optional
+        ``(chrom, variants, dosage)`` of every run (e.g. M_eff).
+    counts : dict, optional
+        Filled with ``trait -> [tested, filtered]``.
+    """
+    for chrom, var, dos in src.runs():
+        if on_run is not None:
+            on_run(chrom, var, dos)
+        for ts in sets_for(chrom):
+            d = dos if len(ts.idx) == dos.shape[0] else dos[ts.idx]
+            z, mean, nobs = impute_center(d)
+            af = mean / 2
+            maf = np.minimum(af, 1 - af)
+            miss = 1 - nobs / d.shape[0]
+            keep = (nobs > 0) & (maf > 0) & (maf >= cfg.maf) & (miss <= cfg.max_missing)
+            if counts is not None:
+                for t in ts.traits:
+                    c = counts.setdefault(t, [0, 0])
+                    c[0] += int(keep.sum())
+                    c[1] += int((~keep).sum())
+            if not keep.any():
+                continue
+            res = ts.test(z[:, keep] if not keep.all() else z)
+            vk = var.iloc[np.flatnonzero(keep)] if not keep.all() else var
+            for t, r in zip(ts.traits, res, strict=True):
+                on_result(t, vk, af[keep], nobs[keep], r)
+
+
+def build_grm(
+    src: GenotypeSource, loco: bool, kinship: np.ndarray | None = None
+) -> tuple[GRM | None, np.ndarray | None]:
+    """GRM of the analysed samples (or the user's matrix)."""
+    if kinship is not None:
+        if loco:
+            raise UserError(
+                "--kinship cannot be combined with --loco (LOCO kinships are built from the "
+                "genotypes); drop one of them"
+            )
+        return None, kinship
+    return accumulate_grm(src.chunks(), src.samples, loco=loco), None
+
+
+def scan(
+    src: GenotypeSource,
+    data: GwasData,
+    out_dir: str | os.PathLike,
+    cfg: ScanConfig,
+    grm: GRM | None = None,
+    kinship: np.ndarray | None = None,
+    meff: MeffAccumulator | None = None,
+) -> list[TraitScan]:
+    """Run GLM or MLM (exact/P3D, optionally LOCO) for all traits; write sumstats.
+
+    Parameters
+    ----------
+    src : GenotypeSource
+        Genotypes of ``data.samples``.
+    data : GwasData
+        Traits and covariates (PCs already added).
+    out_dir : str or path-like
+        Where ``<trait>.<model>.tsv.gz`` files go.
+    cfg : ScanConfig
+    grm : GRM, optional
+        Precomputed GRM (needed for mixed models unless ``kinship``).
+    kinship : numpy.ndarray, optional
+        User kinship of ``data.samples``.
+    meff : MeffAccumulator, optional
+        Fed with every run of SNPs (for M_eff thresholds).
+
+    Returns
+    -------
+    list of TraitScan
+    """
+    mode = MODEL_MODES[cfg.model]
+    if mode != "glm" and grm is None and kinship is None:
+        grm, kinship = build_grm(src, cfg.loco, kinship)
+    ctx = _Contexts(data, mode, cfg, grm, kinship)
+    ctx.start()
+    os.makedirs(out_dir, exist_ok=True)
+    writers = {
+        t: SumstatsWriter(os.path.join(out_dir, f"{safe_name(t)}.{cfg.model}.tsv.gz"))
+        for t in data.traits.columns
+    }
+
+    def on_result(t, v, af, nobs, r: AssocResult):
+        writers[t].write(v, r.beta, r.se, af, r.nlog10p, nobs)
+
+    def on_run(chrom, v, d):
+        if meff is not None:
+            z, mean, nobs = impute_center(d)
+            af = mean / 2
+            ok = (np.minimum(af, 1 - af) >= cfg.maf) & (nobs > 0)
+            meff.add(chrom, z[:, ok])
+
+    counts: dict[str, list[int]] = {}
+    run_pass(src, ctx.sets_for, on_result, cfg, on_run, counts)
+    ctx.finish()
+    out = []
+    masks = data.masks()
+    for t in data.traits.columns:
+        path = writers[t].close()
+        ts = TraitScan(
+            trait=t,
+            model=cfg.model,
+            path=path,
+            n_samples=int(masks[t].sum()),
+            n_tested=counts.get(t, [0, 0])[0],
+            n_filtered=counts.get(t, [0, 0])[1],
+            null=ctx.global_nulls.get(t),
+            loco_nulls=ctx.loco_nulls.get(t, {}) if cfg.loco else {},
+            df=ctx.df.get(t, 0),
+            perm_max_f=ctx.perm_max.get(t) if cfg.permutations else None,
+        )
+        if ts.n_tested == 0:
+            ts.notes.append(
+                f"no variant passed the filters (MAF >= {cfg.maf}, missing <= {cfg.max_missing})"
+            )
+        out.append(ts)
+    return out
