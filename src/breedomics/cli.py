@@ -14,8 +14,9 @@ import sys
 from breedomics import __version__
 from breedomics.errors import UserError
 
-#: command name -> (module, one-line help)
-COMMANDS: dict[str, tuple[str, str]] = {
+#: command name -> (module, one-line help[, suffix]); with a suffix the module exposes
+#: ``add_<suffix>_arguments`` and ``run_<suffix>`` instead of ``add_arguments``/``run``.
+COMMANDS: dict[str, tuple[str, ...]] = {
     "eval-calls": (
         "breedomics.evalcalls",
         "genotype-aware precision/recall/F1 of a call set against a truth VCF",
@@ -27,6 +28,20 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "write-ploidy": (
         "breedomics.ploidy",
         "write bcftools/freebayes ploidy and sex files for X/Y-aware calling",
+    ),
+    "genotype-qc": (
+        "breedomics.genoqc",
+        "sample and variant QC (call rate, heterozygosity, F, sex check, MAF, HWE)",
+    ),
+    "mask-genotypes": (
+        "breedomics.imputeqc",
+        "hide a seeded fraction of called genotypes to measure imputation accuracy",
+        "mask",
+    ),
+    "impute-accuracy": (
+        "breedomics.imputeqc",
+        "concordance and dosage r2 of imputed vs. masked genotypes",
+        "accuracy",
     ),
     "check-inputs": (
         "breedomics.sheets",
@@ -55,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="breedomics", description=__doc__.splitlines()[0])
     parser.add_argument("--version", action="version", version=f"breedomics {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name, (module, help_text) in COMMANDS.items():
+    for name, (module, help_text, *_) in COMMANDS.items():
         p = sub.add_parser(name, help=help_text, description=help_text)
         p.set_defaults(_module=module)
         # Arguments are added lazily when this command is the one being run.
@@ -70,12 +85,15 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     name = argv[0]
-    module = _load(COMMANDS[name][0])
-    sub = argparse.ArgumentParser(prog=f"breedomics {name}", description=COMMANDS[name][1])
-    module.add_arguments(sub)
+    module_name, help_text, *suffix = COMMANDS[name]
+    module = _load(module_name)
+    add = getattr(module, f"add_{suffix[0]}_arguments" if suffix else "add_arguments")
+    run = getattr(module, f"run_{suffix[0]}" if suffix else "run")
+    sub = argparse.ArgumentParser(prog=f"breedomics {name}", description=help_text)
+    add(sub)
     args = sub.parse_args(argv[1:])
     try:
-        return int(module.run(args) or 0)
+        return int(run(args) or 0)
     except UserError as exc:
         print(f"breedomics {name}: error: {exc}", file=sys.stderr)
         return 1

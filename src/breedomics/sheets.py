@@ -300,6 +300,24 @@ def check_sexes(config: dict, samples: pd.DataFrame, path: str) -> None:
         )
 
 
+def check_genotype_path(source: str, path: str) -> None:
+    """The genotype file a run starts from must exist (VCF/BCF, or a PLINK prefix)."""
+    if not path:
+        raise UserError(
+            f"genotypes.source is '{source}' but genotypes.path is empty: set it to your "
+            f"{'bgzipped VCF/BCF' if source == 'vcf' else 'PLINK bed/bim/fam prefix'}."
+        )
+    if source == "plink":
+        missing = [ext for ext in (".bed", ".bim", ".fam") if not Path(path + ext).exists()]
+        if missing:
+            raise UserError(
+                f"genotypes.path '{path}': PLINK file(s) {', '.join(path + m for m in missing)} "
+                f"do not exist; give the prefix of an existing bed/bim/fam set."
+            )
+    elif not Path(path).exists():
+        raise UserError(f"genotypes.path '{path}' does not exist; fix the path in the config.")
+
+
 def load_all(config: dict, schema_dir: Path | None = None, check_files: bool = True):
     """Validate everything a run needs; return (samples, units, contigs)."""
     samples = load_samples(config["samples"], schema_dir)

@@ -15,10 +15,27 @@ validate(config, workflow.source_path("../schemas/config.schema.yaml"))
 
 SCHEMA_DIR = Path(workflow.basedir) / "schemas"
 
+GENO = config["genotypes"]
+# Reads are processed when a unit sheet is given; a run can also start from genotypes.
+HAS_READS = bool(config.get("units"))
+
 try:
-    samples, units, CONTIGS = sheets.load_all(config, schema_dir=SCHEMA_DIR)
+    if HAS_READS:
+        samples, units, CONTIGS = sheets.load_all(config, schema_dir=SCHEMA_DIR)
+    else:
+        samples = sheets.load_samples(config["samples"], SCHEMA_DIR)
+        units, CONTIGS = None, {}
+    if GENO["source"] == "calls" and not HAS_READS:
+        raise UserError(
+            "genotypes.source is 'calls' but the config has no 'units' sheet: give the "
+            "reads (units) or set genotypes.source to 'vcf' or 'plink' with genotypes.path."
+        )
+    if GENO["source"] != "calls" and GENO["enabled"]:
+        sheets.check_genotype_path(GENO["source"], GENO["path"])
 except UserError as exc:
     raise WorkflowError(f"breedomics input error: {exc}") from None
+
+GENO_PATH = GENO["path"] or "unset"
 
 SAMPLES = list(samples.index)
 
@@ -70,20 +87,48 @@ def sample_bams(wildcards=None):
     return expand("results/bam/{sample}.bam", sample=SAMPLES)
 
 
+def genotype_source(wildcards=None):
+    """The genotype file the genotype stage starts from (see `genotypes.source`)."""
+    if GENO["source"] == "calls":
+        return ["results/calls/all.pass.vcf.gz"]
+    if GENO["source"] == "plink":
+        return ["results/genotypes/input.vcf.gz"]
+    return [GENO["path"]]
+
+
+def genotype_outputs():
+    out = [
+        "results/genotypes/qc/summary.tsv",
+        "results/genotypes/imputed.vcf.gz",
+        "results/genotypes/genotypes.bed",
+        "results/genotypes/pruned.bed",
+    ]
+    if GENO["impute"] == "beagle":
+        out.append("results/genotypes/imputation_accuracy.tsv")
+    return out
+
+
 def final_outputs():
     """What `snakemake` builds by default: per-sample BAMs, the call sets and the QC report.
 
     The BAMs are targets themselves, so deleting one rebuilds it (and what depends on it).
     """
-    return expand("results/bam/{sample}.bam", sample=SAMPLES) + [
-        "results/calls/all.filtered.vcf.gz",
-        "results/calls/all.filtered.vcf.gz.tbi",
-        "results/calls/all.pass.vcf.gz",
-        "results/calls/all.pass.vcf.gz.tbi",
-        "results/qc/bcftools/all.filtered.stats.txt",
-        "results/qc/bcftools/all.pass.stats.txt",
-        "results/qc/multiqc_report.html",
-    ]
+    out = genotype_outputs() if GENO["enabled"] else []
+    if not HAS_READS:
+        return out
+    return (
+        out
+        + expand("results/bam/{sample}.bam", sample=SAMPLES)
+        + [
+            "results/calls/all.filtered.vcf.gz",
+            "results/calls/all.filtered.vcf.gz.tbi",
+            "results/calls/all.pass.vcf.gz",
+            "results/calls/all.pass.vcf.gz.tbi",
+            "results/qc/bcftools/all.filtered.stats.txt",
+            "results/qc/bcftools/all.pass.stats.txt",
+            "results/qc/multiqc_report.html",
+        ]
+    )
 
 
 def ploidy_args(wildcards=None):

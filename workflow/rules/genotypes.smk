@@ -1,0 +1,271 @@
+# Genotype preparation: biallelic SNPs from the workflow's calls or from a VCF/PLINK
+# set the lab already has; sample and variant QC (every removal written with its
+# reason); Beagle imputation with an accuracy report from masked genotypes; PLINK
+# export and an LD-pruned set for structure analyses.
+
+
+rule import_plink_genotypes:
+    input:
+        multiext(GENO_PATH, ".bed", ".bim", ".fam"),
+    output:
+        vcf="results/genotypes/input.vcf.gz",
+        tbi="results/genotypes/input.vcf.gz.tbi",
+    log:
+        "logs/genotypes/import_plink_genotypes.log",
+    benchmark:
+        "benchmarks/genotypes/import_plink_genotypes.tsv"
+    conda:
+        "../../envs/plink.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        prefix=GENO_PATH,
+        out=lambda wc, output: output.vcf[: -len(".vcf.gz")],
+    shell:
+        "( plink2 --bfile {params.prefix:q} --allow-extra-chr --threads {threads}"
+        " --export vcf-4.2 bgz id-paste=iid --out {params.out}"
+        " && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+
+
+rule select_snps:
+    input:
+        genotype_source,
+    output:
+        vcf="results/genotypes/snps.vcf.gz",
+        tbi="results/genotypes/snps.vcf.gz.tbi",
+    log:
+        "logs/genotypes/select_snps.log",
+    benchmark:
+        "benchmarks/genotypes/select_snps.tsv"
+    conda:
+        "../../envs/bcftools.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    shell:
+        "( set -o pipefail; bcftools view -m2 -M2 -v snps -Ou {input[0]:q}"
+        " | bcftools annotate --set-id '%CHROM:%POS:%REF:%FIRST_ALT' -Oz -o {output.vcf}"
+        " && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+
+
+rule qc_genotypes:
+    input:
+        vcf="results/genotypes/snps.vcf.gz",
+        sheet=config["samples"],
+    output:
+        samples="results/genotypes/qc/sample_qc.tsv",
+        removed="results/genotypes/qc/variants_removed.tsv",
+        keep_samples="results/genotypes/qc/samples_keep.txt",
+        keep_sites="results/genotypes/qc/sites_keep.tsv",
+        summary="results/genotypes/qc/summary.tsv",
+    log:
+        "logs/genotypes/qc_genotypes.log",
+    benchmark:
+        "benchmarks/genotypes/qc_genotypes.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        outdir=lambda wc, output: str(Path(output.summary).parent),
+        mating=config["genome"]["mating"],
+        x=SEX_X or "''",
+        y=SEX_Y or "''",
+        q=config["genotypes"],
+    shell:
+        "{params.cli} genotype-qc {input.vcf} --samples-sheet {input.sheet:q}"
+        " --mating {params.mating} --x {params.x} --y {params.y}"
+        " --min-sample-call-rate {params.q[min_sample_call_rate]}"
+        " --max-sample-het {params.q[max_sample_het]}"
+        " --min-variant-call-rate {params.q[min_variant_call_rate]}"
+        " --min-maf {params.q[min_maf]} --hwe-p {params.q[hwe_p]}"
+        " --outdir {params.outdir} > {log} 2>&1"
+
+
+rule apply_genotype_qc:
+    input:
+        vcf="results/genotypes/snps.vcf.gz",
+        keep_samples="results/genotypes/qc/samples_keep.txt",
+        keep_sites="results/genotypes/qc/sites_keep.tsv",
+    output:
+        vcf="results/genotypes/qc.vcf.gz",
+        tbi="results/genotypes/qc.vcf.gz.tbi",
+    log:
+        "logs/genotypes/apply_genotype_qc.log",
+    benchmark:
+        "benchmarks/genotypes/apply_genotype_qc.tsv"
+    conda:
+        "../../envs/bcftools.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    shell:
+        "( bcftools view -S {input.keep_samples} -T {input.keep_sites} -Oz -o {output.vcf}"
+        " {input.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+
+
+rule impute_genotypes:
+    input:
+        "results/genotypes/qc.vcf.gz",
+    output:
+        vcf="results/genotypes/imputed.vcf.gz",
+        tbi="results/genotypes/imputed.vcf.gz.tbi",
+    log:
+        "logs/genotypes/impute_genotypes.log",
+    benchmark:
+        "benchmarks/genotypes/impute_genotypes.tsv"
+    conda:
+        "../../envs/beagle.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    params:
+        method=config["genotypes"]["impute"],
+        prefix=lambda wc, output: output.vcf[: -len(".vcf.gz")],
+        seed=config["genotypes"]["seed"],
+    shell:
+        # Beagle's JVM heap follows the job's memory; `mean` leaves missing genotypes
+        # for the Python stages, which replace them by the marker mean.
+        "( if [ {params.method} = beagle ]; then"
+        "   _JAVA_OPTIONS=-Xmx$(( {resources.mem_mb} * 85 / 100 ))m"
+        "   beagle gt={input} out={params.prefix} nthreads={threads} seed={params.seed};"
+        " else bcftools view -Oz -o {output.vcf} {input}; fi"
+        " && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+
+
+rule mask_genotypes:
+    input:
+        "results/genotypes/qc.vcf.gz",
+    output:
+        vcf=temp("results/genotypes/imputation/masked.vcf.gz"),
+        tbi=temp("results/genotypes/imputation/masked.vcf.gz.tbi"),
+        truth="results/genotypes/imputation/masked_truth.tsv",
+    log:
+        "logs/genotypes/mask_genotypes.log",
+    benchmark:
+        "benchmarks/genotypes/mask_genotypes.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=120,
+    params:
+        cli=BREEDOMICS,
+        fraction=config["genotypes"]["mask_fraction"],
+        seed=config["genotypes"]["seed"],
+    shell:
+        "{params.cli} mask-genotypes {input} --fraction {params.fraction} --seed {params.seed}"
+        " --out {output.vcf} --truth {output.truth} > {log} 2>&1"
+
+
+rule impute_masked_genotypes:
+    input:
+        "results/genotypes/imputation/masked.vcf.gz",
+    output:
+        temp("results/genotypes/imputation/masked_imputed.vcf.gz"),
+    log:
+        "logs/genotypes/impute_masked_genotypes.log",
+    benchmark:
+        "benchmarks/genotypes/impute_masked_genotypes.tsv"
+    conda:
+        "../../envs/beagle.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    params:
+        prefix=lambda wc, output: output[0][: -len(".vcf.gz")],
+        seed=config["genotypes"]["seed"],
+    shell:
+        "_JAVA_OPTIONS=-Xmx$(( {resources.mem_mb} * 85 / 100 ))m"
+        " beagle gt={input} out={params.prefix} nthreads={threads} seed={params.seed}"
+        " > {log} 2>&1"
+
+
+rule score_imputation:
+    input:
+        truth="results/genotypes/imputation/masked_truth.tsv",
+        imputed="results/genotypes/imputation/masked_imputed.vcf.gz",
+        original="results/genotypes/qc.vcf.gz",
+    output:
+        "results/genotypes/imputation_accuracy.tsv",
+    log:
+        "logs/genotypes/score_imputation.log",
+    benchmark:
+        "benchmarks/genotypes/score_imputation.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=60,
+    params:
+        cli=BREEDOMICS,
+    shell:
+        "{params.cli} impute-accuracy --truth {input.truth} --imputed {input.imputed}"
+        " --original {input.original} --out {output} > {log} 2>&1"
+
+
+rule export_plink:
+    input:
+        "results/genotypes/imputed.vcf.gz",
+    output:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+    log:
+        "logs/genotypes/export_plink.log",
+    benchmark:
+        "benchmarks/genotypes/export_plink.tsv"
+    conda:
+        "../../envs/plink.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        out=lambda wc, output: output[0][: -len(".bed")],
+    shell:
+        "plink2 --vcf {input} --allow-extra-chr --vcf-half-call missing --double-id"
+        " --threads {threads} --make-bed --out {params.out} > {log} 2>&1"
+
+
+rule prune_ld:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+    output:
+        multiext("results/genotypes/pruned", ".bed", ".bim", ".fam"),
+        keep="results/genotypes/pruned.prune.in",
+    log:
+        "logs/genotypes/prune_ld.log",
+    benchmark:
+        "benchmarks/genotypes/prune_ld.tsv"
+    conda:
+        "../../envs/plink.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        bfile=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output[0][: -len(".bed")],
+        window=config["genotypes"]["ld_prune"]["window"],
+        step=config["genotypes"]["ld_prune"]["step"],
+        r2=config["genotypes"]["ld_prune"]["r2"],
+    shell:
+        # plink2 refuses LD estimates from fewer than 50 samples; small panels (and the
+        # test data) still get pruned, with a warning in the log.
+        "( n=$(wc -l < {input[2]}); bad='';"
+        " if [ $n -lt 50 ]; then bad=--bad-ld;"
+        '   echo "WARNING: $n samples (< 50): LD estimates for pruning are noisy"; fi;'
+        " plink2 --bfile {params.bfile} --allow-extra-chr --threads {threads} $bad"
+        " --indep-pairwise {params.window} {params.step} {params.r2} --out {params.out}"
+        " && plink2 --bfile {params.bfile} --allow-extra-chr --threads {threads}"
+        " --extract {output.keep} --make-bed --out {params.out} ) > {log} 2>&1"
