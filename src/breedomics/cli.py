@@ -33,6 +33,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.genoqc",
         "sample and variant QC (call rate, heterozygosity, F, sex check, MAF, HWE)",
     ),
+    "impute": (
+        "breedomics.impute",
+        "impute missing genotypes with Beagle 5 (small contigs passed through)",
+    ),
     "mask-genotypes": (
         "breedomics.imputeqc",
         "hide a seeded fraction of called genotypes to measure imputation accuracy",

@@ -143,12 +143,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--x", default="", help="X chromosome name (sex check)")
     parser.add_argument("--y", default="", help="Y chromosome name (excluded from stats)")
     parser.add_argument("--min-sample-call-rate", type=float, default=0.8)
-    parser.add_argument("--max-sample-het", type=float, default=1.0,
-                        help="drop samples whose autosomal het rate exceeds this")
+    parser.add_argument(
+        "--max-sample-het",
+        type=float,
+        default=1.0,
+        help="drop samples whose autosomal het rate exceeds this",
+    )
     parser.add_argument("--min-variant-call-rate", type=float, default=0.9)
     parser.add_argument("--min-maf", type=float, default=0.01)
-    parser.add_argument("--hwe-p", type=float, default=1e-6,
-                        help="drop variants with HWE exact p below this (outbred only)")
+    parser.add_argument(
+        "--hwe-p",
+        type=float,
+        default=1e-6,
+        help="drop variants with HWE exact p below this (outbred only)",
+    )
     parser.add_argument("--chunk-size", type=int, default=20_000)
     parser.add_argument("--outdir", required=True)
 
@@ -178,12 +186,14 @@ def run(args: argparse.Namespace) -> int:
             why.append(f"het_rate {row.het_rate:.3f} > {args.max_sample_het}")
         if row.sex_reported in ("M", "F") and row.sex_inferred in ("M", "F"):
             if row.sex_reported != row.sex_inferred:
-                why.append(f"sex_mismatch reported {row.sex_reported} inferred "
-                           f"{row.sex_inferred} (X het rate {row.x_het_rate:.3f})")
+                why.append(
+                    f"sex_mismatch reported {row.sex_reported} inferred "
+                    f"{row.sex_inferred} (X het rate {row.x_het_rate:.3f})"
+                )
         reasons.append("; ".join(why))
     st["status"] = ["removed" if r else "kept" for r in reasons]
     st["reason"] = reasons
-    st.to_csv(out / "sample_qc.tsv", sep="\t", index=False, float_format="%.6g")
+    st.to_csv(out / "sample_qc.tsv", sep="\t", index=False, float_format="%.10g")
     keep = st.loc[st["status"] == "kept", "sample"].tolist()
     if len(keep) < 2:
         raise UserError(
@@ -219,8 +229,9 @@ def run(args: argparse.Namespace) -> int:
                     why.append(f"hwe_p {p_hwe:.3g} < {args.hwe_p}")
             v = variants.iloc[j]
             if why:
-                var_rows.append((v.chrom, v.pos, v.id, v.ref, v.alt, cr[j], maf[j], p_hwe,
-                                 "; ".join(why)))
+                var_rows.append(
+                    (v.chrom, v.pos, v.id, v.ref, v.alt, cr[j], maf[j], p_hwe, "; ".join(why))
+                )
             else:
                 keep_sites.append((v.chrom, v.pos))
     if n_in == 0:
@@ -228,19 +239,15 @@ def run(args: argparse.Namespace) -> int:
     pd.DataFrame(
         var_rows,
         columns=["chrom", "pos", "id", "ref", "alt", "call_rate", "maf", "hwe_p", "reason"],
-    ).to_csv(out / "variants_removed.tsv", sep="\t", index=False, float_format="%.6g")
+    ).to_csv(out / "variants_removed.tsv", sep="\t", index=False, float_format="%.10g")
     if not keep_sites:
         raise UserError(
             f"{args.genotypes}: no variant passes QC (all {n_in} removed, see "
             f"{out / 'variants_removed.tsv'}): the data may be monomorphic or the "
             f"thresholds too strict."
         )
-    pd.DataFrame(keep_sites).to_csv(out / "sites_keep.tsv", sep="\t", index=False,
-                                    header=False)
-    summary = (
-        f"samples\t{len(samples)}\t{len(keep)}\n"
-        f"variants\t{n_in}\t{len(keep_sites)}\n"
-    )
+    pd.DataFrame(keep_sites).to_csv(out / "sites_keep.tsv", sep="\t", index=False, header=False)
+    summary = f"samples\t{len(samples)}\t{len(keep)}\nvariants\t{n_in}\t{len(keep_sites)}\n"
     (out / "summary.tsv").write_text("what\tinput\tkept\n" + summary)
     print(f"samples kept {len(keep)}/{len(samples)}; variants kept {len(keep_sites)}/{n_in}")
     return 0

@@ -93,8 +93,13 @@ def accuracy(truth_tsv: str, imputed_vcf: str, original_vcf: str) -> pd.DataFram
         conc = float((df.loc[ok, "imputed_dosage"] == df.loc[ok, "true_dosage"]).mean())
         a, b = df.loc[ok, "imputed_dosage"], df.loc[ok, "true_dosage"]
         r2 = float(np.corrcoef(a, b)[0, 1] ** 2) if ok.sum() > 2 and a.std() > 0 else np.nan
-        return {"maf_bin": name, "n_masked": len(df), "n_imputed": int(ok.sum()),
-                "concordance": conc if ok.any() else np.nan, "dosage_r2": r2}
+        return {
+            "maf_bin": name,
+            "n_masked": len(df),
+            "n_imputed": int(ok.sum()),
+            "concordance": conc if ok.any() else np.nan,
+            "dosage_r2": r2,
+        }
 
     rows = [score(truth, "all")]
     for lab in labels:

@@ -128,17 +128,16 @@ rule impute_genotypes:
         mem_mb=8000,
         runtime=720,
     params:
+        cli=BREEDOMICS,
         method=config["genotypes"]["impute"],
-        prefix=lambda wc, output: output.vcf[: -len(".vcf.gz")],
         seed=config["genotypes"]["seed"],
     shell:
-        # Beagle's JVM heap follows the job's memory; `mean` leaves missing genotypes
-        # for the Python stages, which replace them by the marker mean.
+        # `mean` leaves missing genotypes for the Python stages (marker mean).
         "( if [ {params.method} = beagle ]; then"
-        "   _JAVA_OPTIONS=-Xmx$(( {resources.mem_mb} * 85 / 100 ))m"
-        "   beagle gt={input} out={params.prefix} nthreads={threads} seed={params.seed};"
-        " else bcftools view -Oz -o {output.vcf} {input}; fi"
-        " && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+        "   {params.cli} impute {input} --out {output.vcf} --threads {threads}"
+        "   --mem-mb {resources.mem_mb} --seed {params.seed};"
+        " else bcftools view -Oz -o {output.vcf} {input}"
+        "   && tabix -f -p vcf {output.vcf}; fi ) > {log} 2>&1"
 
 
 rule mask_genotypes:
@@ -169,9 +168,11 @@ rule mask_genotypes:
 
 rule impute_masked_genotypes:
     input:
-        "results/genotypes/imputation/masked.vcf.gz",
+        vcf="results/genotypes/imputation/masked.vcf.gz",
+        tbi="results/genotypes/imputation/masked.vcf.gz.tbi",
     output:
-        temp("results/genotypes/imputation/masked_imputed.vcf.gz"),
+        vcf=temp("results/genotypes/imputation/masked_imputed.vcf.gz"),
+        tbi=temp("results/genotypes/imputation/masked_imputed.vcf.gz.tbi"),
     log:
         "logs/genotypes/impute_masked_genotypes.log",
     benchmark:
@@ -183,18 +184,18 @@ rule impute_masked_genotypes:
         mem_mb=8000,
         runtime=720,
     params:
-        prefix=lambda wc, output: output[0][: -len(".vcf.gz")],
+        cli=BREEDOMICS,
         seed=config["genotypes"]["seed"],
     shell:
-        "_JAVA_OPTIONS=-Xmx$(( {resources.mem_mb} * 85 / 100 ))m"
-        " beagle gt={input} out={params.prefix} nthreads={threads} seed={params.seed}"
-        " > {log} 2>&1"
+        "{params.cli} impute {input.vcf} --out {output.vcf} --threads {threads}"
+        " --mem-mb {resources.mem_mb} --seed {params.seed} > {log} 2>&1"
 
 
 rule score_imputation:
     input:
         truth="results/genotypes/imputation/masked_truth.tsv",
         imputed="results/genotypes/imputation/masked_imputed.vcf.gz",
+        tbi="results/genotypes/imputation/masked_imputed.vcf.gz.tbi",
         original="results/genotypes/qc.vcf.gz",
     output:
         "results/genotypes/imputation_accuracy.tsv",

@@ -46,6 +46,7 @@ import numpy as np
 import pandas as pd
 
 from breedomics.gs.data import Genotypes
+from breedomics.gs.linalg import single_thread
 
 __all__ = [
     "BayesRegression",
@@ -144,6 +145,8 @@ def geweke_z(x: np.ndarray, first: float = 0.1, last: float = 0.5) -> float:
     """
     x = np.asarray(x, dtype=float)
     n = x.size
+    if n < 8 or np.ptp(x) == 0:
+        return 0.0
     a = x[: max(int(first * n), 2)]
     b = x[n - max(int(last * n), 2) :]
     va = _long_run_variance(a) / a.size
@@ -203,7 +206,7 @@ class BayesRegression:
         grams = []
         for s, t in bounds:
             zb = Zt[s:t]
-            grams.append((zb @ zb.T).astype(np.float64))
+            grams.append(zb @ zb.T)
         return bounds, grams
 
     def fit(
@@ -239,7 +242,8 @@ class BayesRegression:
         Zt = np.ascontiguousarray(geno.Z[train].T)  # (p, n) float32
         p = Zt.shape[0]
         xx = np.einsum("ij,ij->i", Zt, Zt, dtype=np.float64)
-        bounds, grams = self._blocks(Zt, s.block)
+        with single_thread():
+            bounds, grams = self._blocks(Zt, s.block)
         XtX_inv = np.linalg.inv(X.T @ X)
         L_fixed = np.linalg.cholesky(XtX_inv)
 
@@ -271,45 +275,46 @@ class BayesRegression:
             sum_g2 = np.zeros(track.size)
         traces = []
         t0 = time.perf_counter()
-        for it in range(s.n_iter):
-            # fixed effects
-            e += X @ bfix
-            bfix = XtX_inv @ (X.T @ e) + math.sqrt(s2e) * (L_fixed @ rng.standard_normal(X.shape[1]))
-            e -= X @ bfix
-            # markers
-            logu = rng.random(p)
-            np.log(logu / (1.0 - logu), out=logu)  # logistic draws: include iff logu < log-odds
-            z = rng.standard_normal(p)
-            lpi = math.log((1.0 - pi) / pi)
-            if not bayesb:
-                var.fill(s2b)
-            e = self._sweep(Zt, bounds, grams, xx, beta, var, e, s2e, lpi, logu, z)
-            if (it + 1) % 100 == 0:
-                e = y - X @ bfix - (beta.astype(np.float32) @ Zt).astype(np.float64)
-            # variances
-            nz = beta != 0.0
-            k = int(nz.sum())
-            ssq = float(beta[nz] @ beta[nz])
-            if bayesb:
-                var = _scaled_inv_chi2(rng, nu + nz, nu * S2b + beta**2)
-            else:
-                s2b = float(_scaled_inv_chi2(rng, nu + k, nu * S2b + ssq))
-            s2e = float(_scaled_inv_chi2(rng, n + nu_e, nu_e * S2e + float(e @ e)))
-            if s.estimate_pi:
-                pi = float(rng.beta(p - k + 1, k + 1))
-                pi = min(max(pi, 1e-6), 1 - 1e-6)
-            if it >= s.burn_in:
-                g = y - X @ bfix - e
-                traces.append((s2e, float(np.var(g)), k, pi, s2b if not bayesb else np.nan))
-                if (it - s.burn_in) % s.thin == 0:
-                    n_keep += 1
-                    sum_beta += beta
-                    sum_delta += nz
-                    sum_fixed += bfix
-                    if Ztr is not None:
-                        gt = (Ztr @ beta.astype(np.float32)).astype(np.float64)
-                        sum_g += gt
-                        sum_g2 += gt * gt
+        with single_thread():
+            for it in range(s.n_iter):
+                # fixed effects
+                e += X @ bfix
+                bfix = XtX_inv @ (X.T @ e) + math.sqrt(s2e) * (L_fixed @ rng.standard_normal(X.shape[1]))
+                e -= X @ bfix
+                # markers
+                logu = rng.random(p)
+                np.log(logu / (1.0 - logu), out=logu)  # logistic draws: include iff logu < log-odds
+                z = rng.standard_normal(p)
+                lpi = math.log((1.0 - pi) / pi)
+                if not bayesb:
+                    var.fill(s2b)
+                e = self._sweep(Zt, bounds, grams, xx, beta, var, e, s2e, lpi, logu, z)
+                if (it + 1) % 100 == 0:
+                    e = y - X @ bfix - (beta.astype(np.float32) @ Zt).astype(np.float64)
+                # variances
+                nz = beta != 0.0
+                k = int(nz.sum())
+                ssq = float(beta[nz] @ beta[nz])
+                if bayesb:
+                    var = _scaled_inv_chi2(rng, nu + nz, nu * S2b + beta**2)
+                else:
+                    s2b = float(_scaled_inv_chi2(rng, nu + k, nu * S2b + ssq))
+                s2e = float(_scaled_inv_chi2(rng, n + nu_e, nu_e * S2e + float(e @ e)))
+                if s.estimate_pi:
+                    pi = float(rng.beta(p - k + 1, k + 1))
+                    pi = min(max(pi, 1e-6), 1 - 1e-6)
+                if it >= s.burn_in:
+                    g = y - X @ bfix - e
+                    traces.append((s2e, float(np.var(g)), k, pi, s2b if not bayesb else np.nan))
+                    if (it - s.burn_in) % s.thin == 0:
+                        n_keep += 1
+                        sum_beta += beta
+                        sum_delta += nz
+                        sum_fixed += bfix
+                        if Ztr is not None:
+                            gt = (Ztr @ beta.astype(np.float32)).astype(np.float64)
+                            sum_g += gt
+                            sum_g2 += gt * gt
         self.seconds = time.perf_counter() - t0
         self.iter_per_second = s.n_iter / self.seconds
         self.beta = sum_beta / n_keep
@@ -328,7 +333,7 @@ class BayesRegression:
         rows = []
         for c in tr.columns:
             x = tr[c].to_numpy(dtype=float)
-            if np.all(np.isnan(x)):
+            if np.all(np.isnan(x)) or (c == "pi" and not s.estimate_pi):
                 continue
             rows.append(
                 dict(

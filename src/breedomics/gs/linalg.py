@@ -18,7 +18,24 @@ import numpy as np
 import scipy.linalg as sl
 from scipy.linalg import lapack
 
-__all__ = ["Tridiagonal", "chol_logdet_solve"]
+__all__ = ["Tridiagonal", "chol_logdet_solve", "single_thread"]
+
+
+def single_thread():
+    """Context limiting BLAS to one thread.
+
+    Householder tridiagonalisation and the matrix-vector products of the
+    Gibbs samplers are memory-bound BLAS-2 operations: a second thread gains
+    little, and on a loaded machine spinning BLAS threads slow them down by an
+    order of magnitude.
+    """
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - threadpoolctl ships with scikit-learn
+        import contextlib
+
+        return contextlib.nullcontext()
+    return threadpool_limits(1, user_api="blas")
 
 
 class Tridiagonal:
@@ -53,7 +70,8 @@ class Tridiagonal:
         fn = lapack.ssytrd if single else lapack.dsytrd
         lwork_fn = lapack.ssytrd_lwork if single else lapack.dsytrd_lwork
         lwork = int(lwork_fn(n, lower=1)[0])
-        c, d, e, tau, info = fn(np.asarray(K, dtype=dtype), lower=1, lwork=max(lwork, n))
+        with single_thread():
+            c, d, e, tau, info = fn(np.asarray(K, dtype=dtype), lower=1, lwork=max(lwork, n))
         if info != 0:  # pragma: no cover - LAPACK failure
             raise np.linalg.LinAlgError(f"sytrd failed with info={info}")
         self.d = d.astype(np.float64)
