@@ -6,8 +6,8 @@ copies the checkout (tracked plus untracked, not ignored files) into tmp_path an
 exactly ``snakemake --profile cluster`` there. The copy's ``cluster/config.yaml`` is the
 repository's profile with test-size changes only: memory capped so jobs fit the node,
 ``cores: 1`` (caps threads and the width of group jobs, so two jobs share a 2-CPU node),
-fast status polling, and extra groups that bundle the many per-unit/per-sample/per-region
-jobs of the test data (each SLURM job costs ~7 s of Snakemake start-up).
+fast status polling, and trimming+mapping of a unit grouped into one job (each SLURM job
+costs ~7 s of Snakemake start-up).
 
 Checks: the jobs ran as SLURM jobs (``squeue --states=all`` history: every rule of the
 local run inside a COMPLETED job of this working directory), the final VCF records and
@@ -40,9 +40,9 @@ FINAL = [*FINAL_VCFS, "results/qc/multiqc_report.html"]
 RUN_TIMEOUT = 2400
 #: Seconds before the plugin's first status check (needs MinJobAge >= 3x this).
 INIT_SECONDS = 2
-#: Test-only bundling of small jobs: rule -> group, and how many DAG components per job.
-EXTRA_GROUPS = {"trim_reads": "unit", "map_reads": "unit", "call_variants_region": "regions"}
-GROUP_COMPONENTS = {"unit": 5, "sample_bam": 4, "regions": 3}
+#: Test-only grouping: trimming and mapping of a unit in one job. (No group-components:
+#: after the make_regions checkpoint, Snakemake 9.27 merged all components into one job.)
+EXTRA_GROUPS = {"trim_reads": "unit", "map_reads": "unit"}
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -133,7 +133,6 @@ def resize_profile(profile: dict, cpus: int, node_mem: int) -> dict:
     p["latency-wait"] = 5
     p["slurm-init-seconds-before-status-checks"] = INIT_SECONDS
     p.setdefault("groups", {}).update(EXTRA_GROUPS)
-    p["group-components"] = GROUP_COMPONENTS
     return p
 
 

@@ -44,36 +44,43 @@ def marker_counts(vcf: str) -> list[tuple[str, int]]:
 
 
 def impute(
-    vcf: str, out_vcf: str, threads: int, mem_mb: int, seed: int, min_markers: int = 3
+    vcf: str,
+    out_vcf: str,
+    threads: int,
+    mem_mb: int,
+    seed: int,
+    min_markers: int = 3,
+    separate: tuple[str, ...] = (),
+    skip: tuple[str, ...] = (),
 ) -> dict[str, int]:
-    """Impute ``vcf`` into ``out_vcf`` (bgzipped, indexed); return contig counts by fate."""
+    """Impute ``vcf`` into ``out_vcf`` (bgzipped, indexed); return contig counts by fate.
+
+    Beagle requires each sample to have one ploidy throughout a run, so contigs in
+    ``separate`` (the X chromosome: haploid in males, diploid in females) get a run
+    of their own, and contigs in ``skip`` (Y: haploid in males, absent in females)
+    are passed through unimputed.
+    """
     if shutil.which("beagle") is None:
         raise UserError(
             "beagle is not on PATH: install the Debian package 'beagle' or use "
             "--use-conda (envs/beagle.yaml), or set genotypes.impute: mean."
         )
     counts = marker_counts(vcf)
-    big = [c for c, n in counts if n >= min_markers]
-    small = [c for c, n in counts if 0 < n < min_markers]
+    small = [c for c, n in counts if 0 < n < min_markers or (n > 0 and c in skip)]
+    runs = [[c for c, n in counts if n >= min_markers and c not in separate + skip]]
+    runs += [[c] for c, n in counts if n >= min_markers and c in separate and c not in skip]
+    runs = [r for r in runs if r]
+    big = [c for r in runs for c in r]
     log: list[str] = []
     env = dict(os.environ, _JAVA_OPTIONS=f"-Xmx{max(512, int(mem_mb * 0.85))}m")
     with tempfile.TemporaryDirectory(dir=Path(out_vcf).parent) as tmp:
         parts = []
-        if big:
-            sub = f"{tmp}/big.vcf.gz"
-            _run(["bcftools", "view", "-t", ",".join(big), "-Oz", "-o", sub, vcf], log)
-            _run(
-                [
-                    "beagle",
-                    f"gt={sub}",
-                    f"out={tmp}/imputed",
-                    f"nthreads={threads}",
-                    f"seed={seed}",
-                ],
-                log,
-                env=env,
-            )
-            parts.append(f"{tmp}/imputed.vcf.gz")
+        for i, contigs in enumerate(runs):
+            sub = f"{tmp}/run{i}.vcf.gz"
+            _run(["bcftools", "view", "-t", ",".join(contigs), "-Oz", "-o", sub, vcf], log)
+            beagle = ["beagle", f"gt={sub}", f"out={tmp}/imputed{i}", f"nthreads={threads}"]
+            _run([*beagle, f"seed={seed}"], log, env=env)
+            parts.append(f"{tmp}/imputed{i}.vcf.gz")
         if small:
             sub = f"{tmp}/small.vcf.gz"
             _run(["bcftools", "view", "-t", ",".join(small), "-Oz", "-o", sub, vcf], log)
@@ -108,10 +115,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=3,
         help="contigs with fewer markers are passed through unimputed",
     )
+    parser.add_argument(
+        "--separate", action="append", default=[], help="contig imputed alone (X chromosome)"
+    )
+    parser.add_argument(
+        "--skip", action="append", default=[], help="contig not imputed (Y chromosome)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
     if not str(args.out).endswith(".vcf.gz"):
         raise UserError(f"--out {args.out}: must end in .vcf.gz")
-    impute(args.vcf, args.out, args.threads, args.mem_mb, args.seed, args.min_markers)
+    separate = tuple(c for c in args.separate if c)
+    skip = tuple(c for c in args.skip if c)
+    impute(
+        args.vcf, args.out, args.threads, args.mem_mb, args.seed, args.min_markers, separate, skip
+    )
     return 0

@@ -96,6 +96,16 @@ def genotype_source(wildcards=None):
     return [GENO["path"]]
 
 
+def impute_sex_args(wildcards=None):
+    """X gets its own Beagle run (ploidy differs by sex); Y is not imputed."""
+    args = []
+    if SEX_X:
+        args.append(f"--separate {SEX_X}")
+    if SEX_Y:
+        args.append(f"--skip {SEX_Y}")
+    return " ".join(args)
+
+
 def genotype_outputs():
     out = [
         "results/genotypes/qc/summary.tsv",

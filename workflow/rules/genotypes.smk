@@ -131,11 +131,12 @@ rule impute_genotypes:
         cli=BREEDOMICS,
         method=config["genotypes"]["impute"],
         seed=config["genotypes"]["seed"],
+        sex=impute_sex_args,
     shell:
         # `mean` leaves missing genotypes for the Python stages (marker mean).
         "( if [ {params.method} = beagle ]; then"
         "   {params.cli} impute {input} --out {output.vcf} --threads {threads}"
-        "   --mem-mb {resources.mem_mb} --seed {params.seed};"
+        "   --mem-mb {resources.mem_mb} --seed {params.seed} {params.sex};"
         " else bcftools view -Oz -o {output.vcf} {input}"
         "   && tabix -f -p vcf {output.vcf}; fi ) > {log} 2>&1"
 
@@ -186,9 +187,10 @@ rule impute_masked_genotypes:
     params:
         cli=BREEDOMICS,
         seed=config["genotypes"]["seed"],
+        sex=impute_sex_args,
     shell:
         "{params.cli} impute {input.vcf} --out {output.vcf} --threads {threads}"
-        " --mem-mb {resources.mem_mb} --seed {params.seed} > {log} 2>&1"
+        " --mem-mb {resources.mem_mb} --seed {params.seed} {params.sex} > {log} 2>&1"
 
 
 rule score_imputation:

@@ -173,11 +173,11 @@ class BayesRegression:
 
     Attributes (after :meth:`fit`)
     ------------------------------
-    beta : numpy.ndarray
+    effects : numpy.ndarray
         Posterior mean marker effects (per copy of the counted allele).
     pip : numpy.ndarray
         Posterior inclusion probabilities.
-    fixed : numpy.ndarray
+    beta, fixed : numpy.ndarray
         Posterior mean fixed effects.
     trace : pandas.DataFrame
         Post-burn-in traces (every iteration): ``s2e, var_g, n_in_model, pi``.
@@ -317,10 +317,10 @@ class BayesRegression:
                             sum_g2 += gt * gt
         self.seconds = time.perf_counter() - t0
         self.iter_per_second = s.n_iter / self.seconds
-        self.beta = sum_beta / n_keep
+        self.effects = sum_beta / n_keep
         self.pip = sum_delta / n_keep
         self.fixed = sum_fixed / n_keep
-        self.beta_fixed = self.fixed
+        self.beta = self.fixed
         self.n_saved = n_keep
         self.train = train
         self.track = track
@@ -418,11 +418,7 @@ class BayesRegression:
     def predict(self, idx: np.ndarray) -> np.ndarray:
         """Posterior-mean genetic values ``Z beta`` of samples ``idx``."""
         Z = self.geno.Z[np.asarray(idx)]
-        return (Z @ self.beta.astype(np.float32)).astype(np.float64)
-
-    @property
-    def beta_mean(self) -> np.ndarray:
-        return self.beta
+        return (Z @ self.effects.astype(np.float32)).astype(np.float64)
 
     def reliability(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Posterior variance of the genetic values and ``1 - PEV / var_g`` (tracked samples)."""
@@ -437,7 +433,7 @@ class BayesRegression:
 
     def marker_effects(self) -> pd.DataFrame:
         return pd.DataFrame(
-            {"marker": self.geno.markers, "freq": self.geno.freq, "effect": self.beta,
+            {"marker": self.geno.markers, "freq": self.geno.freq, "effect": self.effects,
              "pip": self.pip}
         )  # fmt: skip
 
@@ -455,11 +451,13 @@ class BayesRegression:
 
 
 class BayesB(BayesRegression):
-    """BayesB (Meuwissen et al. 2001) as a Gibbs sampler; default ``pi`` fixed at 0.99."""
+    """BayesB (Meuwissen et al. 2001) as a Gibbs sampler.
+
+    ``pi`` is estimated by default (as in BayesDpi, Habier et al. 2011); pass
+    ``estimate_pi=False`` for the original fixed-``pi`` BayesB.
+    """
 
     def __init__(self, settings: McmcSettings | None = None, **kw):
-        if settings is None:
-            kw.setdefault("estimate_pi", False)
         super().__init__("BayesB", settings, **kw)
 
 

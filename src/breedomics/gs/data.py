@@ -162,8 +162,11 @@ def _is_tsv(path: str) -> bool:
     return str(path).endswith(_TSV_SUFFIXES)
 
 
-def read_table(path: str | os.PathLike, what: str = "table") -> pd.DataFrame:
-    """Read a TSV (or CSV) with ``sample_id`` (or any name) as first column, ``NA`` missing."""
+def read_table(path: str | os.PathLike, what: str = "table", unique: bool = True) -> pd.DataFrame:
+    """Read a TSV (or CSV) with ``sample_id`` (or any name) as first column, ``NA`` missing.
+
+    With ``unique`` a repeated first-column value is a :class:`UserError`.
+    """
     p = str(path)
     if not Path(p).exists():
         raise UserError(f"{what} file {p} does not exist")
@@ -179,7 +182,7 @@ def read_table(path: str | os.PathLike, what: str = "table") -> pd.DataFrame:
         )
     first = df.columns[0]
     df[first] = df[first].astype(str)
-    if df[first].duplicated().any() and what != "records":
+    if unique and df[first].duplicated().any():
         dup = df.loc[df[first].duplicated(), first].iloc[0]
         raise UserError(f"{what} file {p}: sample {dup!r} appears twice; keep one row per sample")
     return df
@@ -330,7 +333,7 @@ def design_matrix(
         elif pd.api.types.is_numeric_dtype(covariates[c]):
             out_levels[c] = None
         else:
-            out_levels[c] = sorted(covariates[c].dropna().astype(str).unique())
+            out_levels[c] = sorted(col.dropna().astype(str).unique())
         if out_levels.get(c) is None:
             v = col.to_numpy(dtype=float)
             if not np.isfinite(v).all():

@@ -60,8 +60,12 @@ class KernelBLUP:
         self.cache = cache if cache is not None else {}
         self.fit_: RemlFit | None = None
 
+    def kernel_tag(self) -> object:
+        """Identifies the kernel for the REML cache (same tag and samples = same matrix)."""
+        return None
+
     def _reml(self, K: np.ndarray, train: np.ndarray) -> KernelREML:
-        key = (self.name, id(K), train.tobytes())
+        key = (self.name, id(self.geno), self.kernel_tag(), train.tobytes())
         if key not in self.cache:
             self.cache.clear()  # one training set at a time keeps memory flat
             self.cache[key] = KernelREML(K[np.ix_(train, train)], single=self.single)

@@ -65,6 +65,8 @@ class Tridiagonal:
             self.e = np.zeros(0)
             self._c = np.zeros((1, 1))
             self._tau = np.zeros(0)
+            self._eig = None
+            self._wy_blocks = []
             return
         dtype = np.float32 if single else np.float64
         fn = lapack.ssytrd if single else lapack.dsytrd
@@ -79,23 +81,47 @@ class Tridiagonal:
         self._c = c
         self._tau = tau.astype(np.float64)
         self._eig: tuple[np.ndarray, np.ndarray] | None = None
+        self._wy_blocks: list | None = None
 
     # -------------------------------------------------------------- Q products
+    def _wy(self, block: int = 64) -> list[tuple[int, np.ndarray, np.ndarray]]:
+        """Compact-WY blocks ``H_s ... H_{s+b-1} = I - V T V'`` (Schreiber & Van Loan 1989).
+
+        Built once (O(n^2) work), after which ``Q' Y`` and ``Q Y`` are two
+        matrix-matrix products per block.
+        """
+        if getattr(self, "_wy_blocks", None) is not None:
+            return self._wy_blocks
+        n = self.n
+        c, tau = self._c, self._tau
+        blocks = []
+        for s in range(0, n - 1, block):
+            t = min(s + block, n - 1)
+            b = t - s
+            V = np.zeros((n - s - 1, b))
+            for k in range(b):
+                i = s + k
+                V[k, k] = 1.0
+                V[k + 1 :, k] = c[i + 2 :, i]
+            T = np.zeros((b, b))
+            for k in range(b):
+                tk = tau[s + k]
+                T[k, k] = tk
+                if k:
+                    T[:k, k] = -tk * (T[:k, :k] @ (V[:, :k].T @ V[:, k]))
+            blocks.append((s, V, T))
+        self._wy_blocks = blocks
+        return blocks
+
     def qt(self, Y: np.ndarray) -> np.ndarray:
         """Return ``Q' Y`` for ``Y`` of shape ``(n,)`` or ``(n, k)``."""
         Y = np.array(Y, dtype=np.float64, copy=True)
         vec = Y.ndim == 1
         if vec:
             Y = Y[:, None]
-        c, tau = self._c, self._tau
-        for i in range(self.n - 1):
-            t = tau[i]
-            if t == 0.0:
-                continue
-            v = c[i + 1 :, i].astype(np.float64)
-            v[0] = 1.0
-            s = t * (v @ Y[i + 1 :])
-            Y[i + 1 :] -= v[:, None] * s
+        for s, V, T in self._wy():
+            sub = Y[s + 1 :]
+            sub -= V @ (T.T @ (V.T @ sub))
         return Y[:, 0] if vec else Y
 
     def q(self, Y: np.ndarray) -> np.ndarray:
@@ -104,15 +130,9 @@ class Tridiagonal:
         vec = Y.ndim == 1
         if vec:
             Y = Y[:, None]
-        c, tau = self._c, self._tau
-        for i in range(self.n - 2, -1, -1):
-            t = tau[i]
-            if t == 0.0:
-                continue
-            v = c[i + 1 :, i].astype(np.float64)
-            v[0] = 1.0
-            s = t * (v @ Y[i + 1 :])
-            Y[i + 1 :] -= v[:, None] * s
+        for s, V, T in reversed(self._wy()):
+            sub = Y[s + 1 :]
+            sub -= V @ (T @ (V.T @ sub))
         return Y[:, 0] if vec else Y
 
     # -------------------------------------------------------------- T algebra

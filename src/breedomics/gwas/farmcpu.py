@@ -171,6 +171,11 @@ def _ld_prune(order_nl: np.ndarray, geno: np.ndarray, ld_r: float) -> np.ndarray
     return np.asarray(kept, dtype=np.int64)
 
 
+def _bound(n: int, fcfg: FarmCPUConfig) -> int:
+    """Maximum number of pseudo-QTNs: ``round(sqrt(n) / sqrt(log10 n))`` (FarmCPU)."""
+    return fcfg.max_qtn or max(1, int(round(np.sqrt(n) / np.sqrt(np.log10(n)))))
+
+
 def select_pseudo_qtns(
     w: np.ndarray,
     y: np.ndarray,
@@ -197,8 +202,7 @@ def select_pseudo_qtns(
     info : dict
         ``bin_size``, ``k``, ``loglik`` of the choice.
     """
-    n = len(y)
-    bound = fcfg.max_qtn or max(1, int(round(np.sqrt(n) / np.sqrt(np.log10(n)))))
+    bound = _bound(len(y), fcfg)
     min_nl = -np.log10(fcfg.qtn_threshold)
     cands = {}
     for b, d in bins.items():
@@ -336,7 +340,9 @@ def run_farmcpu(
                 )
                 score = np.where(np.isfinite(score), score, 0.0)
                 kept = _ld_prune(score, geno, fcfg.ld_r)
-                new = sorted(cand[i] for i in kept)
+                # at most `bound` pseudo-QTNs in the model, the most significant first
+                # (``kept`` is ordered by significance)
+                new = sorted(cand[i] for i in kept[: _bound(len(y), fcfg)])
             st.iterations.append(
                 {"iteration": it, "n_qtn": len(new), **{k: v for k, v in info.items()}}
             )

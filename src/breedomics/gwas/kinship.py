@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 from scipy.linalg import blas, eigh
+from threadpoolctl import threadpool_limits
 
 from breedomics import genotypes as gt
 from breedomics.errors import UserError
@@ -260,6 +261,20 @@ def accumulate_grm(
     )
 
 
+def _eigh(k: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric eigendecomposition (LAPACK dsyevd).
+
+    Up to a few thousand samples it runs on one BLAS thread: the
+    tridiagonal reduction is memory-bound, gains little from threads and, on
+    a busy machine, OpenBLAS threads spinning on each other's level-2 calls
+    can make it 50 times slower.
+    """
+    if k.shape[0] <= 3000:
+        with threadpool_limits(limits=1):
+            return eigh(k, driver="evd", overwrite_a=False, check_finite=False)
+    return eigh(k, driver="evd", overwrite_a=False, check_finite=False)
+
+
 @dataclass
 class Eigen:
     """Eigendecomposition ``K = U diag(s) U^T`` of a (possibly ridged) kinship.
@@ -315,7 +330,7 @@ def eigh_psd(k: np.ndarray, context: str = "kinship") -> Eigen:
     if np.abs(k - k.T).max() > 1e-6 * scale:
         raise UserError(f"{context}: kinship is not symmetric")
     k = (k + k.T) / 2
-    s, u = eigh(k, driver="evd", overwrite_a=False, check_finite=False)
+    s, u = _eigh(k)
     tol = EIG_TOL * max(np.abs(s).max(), 1e-300)
     ridge = 0.0
     if s[0] < -tol:

@@ -1,0 +1,490 @@
+"""Multi-environment trial (MET) preprocessing: BLUEs/BLUPs of genotypes.
+
+Plot records are fitted with the linear mixed model::
+
+    y = 1 mu + env + rep(env) [+ block(env:rep)] + G + GxE + e
+    G ~ N(0, s2G I),  GxE ~ N(0, s2GE I),  e ~ N(0, s2e I)
+
+with environments and replicates (and incomplete blocks) fixed. Variance
+components are estimated by REML (Patterson & Thompson 1971) from Henderson's
+mixed-model equations: GxE cells, then genotypes, are absorbed analytically
+(both blocks are diagonal), so a trial with tens of thousands of plots and
+genotypes costs O(N) per likelihood evaluation plus a small dense system for
+the fixed effects. ``s2e`` is profiled out and ``(log s2G/s2e,
+log s2GE/s2e)`` maximised numerically; standard errors come from the observed
+information (numerical Hessian of the restricted log-likelihood).
+
+Outputs per trait and genotype:
+
+* **BLUE** -- genotype fixed, GxE random (variances from the REML fit): the
+  genotype's mean over the environments (sum-to-zero coding of environments
+  and replicates), with its standard error; the usual input of a second,
+  genomic stage (Piepho et al. 2012, *Biom J* 54:844).
+* **BLUP** -- ``mu + g_hat`` from the random-genotype fit, with prediction
+  error variance and reliability.
+* **Heritability** on an entry-mean basis: Cullis, Smith & Coombes (2006,
+  *JABES* 11:381) ``H2 = 1 - v_BLUP / (2 s2G)`` with ``v_BLUP`` the mean
+  PEV of pairwise BLUP differences (valid for unbalanced data), and the
+  standard ``s2G / (s2G + s2GE/e + s2e/(e r))`` with harmonic means of the
+  numbers of environments and plots per genotype.
+* **Outliers** -- internally studentised conditional residuals
+  ``e_hat / (s_e sqrt(1 - q))`` (``q`` = leverage of the plot in the mixed
+  model equations) tested with the Bonferroni-Holm procedure at level
+  ``alpha`` (Bernal-Vasquez, Utz & Piepho 2016, *Theor Appl Genet*
+  129:787) or against a fixed threshold. They are written to a table and
+  only removed (with a refit) when asked.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.linalg as sl
+from scipy.optimize import minimize
+from scipy.stats import norm
+
+from breedomics.errors import UserError
+from breedomics.gs.data import full_rank_columns
+
+__all__ = ["MetFit", "fit_met", "met_blues"]
+
+
+def _sum_to_zero(levels: np.ndarray, parent: np.ndarray | None = None) -> tuple[np.ndarray, list]:
+    """Sum-to-zero contrast columns of a factor, nested within ``parent`` if given."""
+    levels = np.asarray(levels).astype(str)
+    nested = parent is not None
+    parent = np.full(levels.size, "") if parent is None else np.asarray(parent).astype(str)
+    cols, names = [], []
+    for p in pd.unique(parent):
+        inp = parent == p
+        lv = sorted(pd.unique(levels[inp]))
+        if len(lv) < 2:
+            continue
+        last = lv[-1]
+        for level in lv[:-1]:
+            c = np.zeros(levels.size)
+            c[inp & (levels == level)] = 1.0
+            c[inp & (levels == last)] = -1.0
+            cols.append(c)
+            names.append(f"{p}:{level}" if nested else str(level))
+    if not cols:
+        return np.zeros((levels.size, 0)), []
+    return np.column_stack(cols), names
+
+
+@dataclass
+class _Design:
+    y: np.ndarray
+    F: np.ndarray  # fixed effects incl. intercept (first column)
+    fnames: list
+    gi: np.ndarray  # genotype index per record
+    ci: np.ndarray  # cell (genotype x environment) index per record
+    cg: np.ndarray  # genotype of each cell
+    genotypes: np.ndarray
+    n_g: np.ndarray
+    n_c: np.ndarray
+
+
+class _MME:
+    """Absorbed mixed-model equations for given variance ratios (scaled by s2e)."""
+
+    def __init__(self, d: _Design, inv_g: float, inv_ge: float | None, intercept: bool = True):
+        F = d.F if intercept else d.F[:, 1:]
+        y = d.y
+        ng, nc = d.n_g.size, d.n_c.size
+        self.d, self.F, self.inv_g, self.inv_ge = d, F, inv_g, inv_ge
+        nf = F.shape[1]
+        Fsum_c = np.zeros((nc, nf))
+        np.add.at(Fsum_c, d.ci, F)
+        ysum_c = np.bincount(d.ci, weights=y, minlength=nc)
+        self.Fsum_c, self.ysum_c = Fsum_c, ysum_c
+        if inv_ge is None:  # no GxE term
+            w = np.ones(nc)
+            Dc = None
+            ff = F.T @ F
+            rf = F.T @ y
+            dg = d.n_g.astype(float) + inv_g
+        else:
+            Dc = d.n_c + inv_ge
+            w = inv_ge / Dc
+            ff = F.T @ F - (Fsum_c / Dc[:, None]).T @ Fsum_c
+            rf = F.T @ y - Fsum_c.T @ (ysum_c / Dc)
+            dg = np.bincount(d.cg, weights=d.n_c * w, minlength=ng) + inv_g
+        B = np.zeros((ng, nf))
+        np.add.at(B, d.cg, w[:, None] * Fsum_c)
+        rg = np.bincount(d.cg, weights=w * ysum_c, minlength=ng)
+        bd = B / dg[:, None]
+        S2 = ff - B.T @ bd
+        r2 = rf - bd.T @ rg
+        self.cS2 = sl.cho_factor(S2, lower=True, check_finite=False)
+        self.S2inv = sl.cho_solve(self.cS2, np.eye(nf))
+        beta = self.S2inv @ r2
+        g = (rg - B @ beta) / dg
+        if Dc is None:
+            ge = np.zeros(nc)
+        else:
+            ge = (ysum_c - Fsum_c @ beta - d.n_c * g[d.cg]) / Dc
+        self.beta, self.g, self.ge, self.dg, self.Dc, self.bd, self.w = beta, g, ge, dg, Dc, bd, w
+        rhs_dot = beta @ (F.T @ y) + g @ np.bincount(d.gi, weights=y, minlength=ng)
+        if Dc is not None:
+            rhs_dot += ge @ ysum_c
+        self.ypy = float(y @ y - rhs_dot)
+        logdet = float(np.sum(np.log(dg))) + 2.0 * float(np.sum(np.log(np.diag(self.cS2[0]))))
+        if Dc is not None:
+            logdet += float(np.sum(np.log(Dc)))
+        self.logdet_c = logdet
+        self.nf = nf
+
+    def loglik(self, s2e: float | None = None) -> tuple[float, float]:
+        """Restricted log-likelihood (s2e profiled if None) and s2e."""
+        d = self.d
+        df = d.y.size - self.nf
+        if s2e is None:
+            s2e = self.ypy / df
+        log_gamma = -d.n_g.size * np.log(self.inv_g) if np.isfinite(self.inv_g) else 0.0
+        if self.inv_ge is not None:
+            log_gamma += -d.n_c.size * np.log(self.inv_ge)
+        ll = -0.5 * (df * np.log(2 * np.pi * s2e) + log_gamma + self.logdet_c + self.ypy / s2e)
+        return float(ll), float(s2e)
+
+    def pev_g(self) -> np.ndarray:
+        """Diagonal of the genotype block of C^-1 (multiply by s2e for PEV)."""
+        return 1.0 / self.dg + np.einsum("ij,jk,ik->i", self.bd, self.S2inv, self.bd)
+
+    def sum_cgg(self) -> float:
+        """Sum of all elements of the genotype block of C^-1."""
+        u = self.bd.sum(axis=0)
+        return float(np.sum(1.0 / self.dg) + u @ self.S2inv @ u)
+
+    def leverage(self) -> np.ndarray:
+        """``q_k = w_k' C^-1 w_k`` for each record (see module notes)."""
+        d = self.d
+        F = self.F
+        if self.Dc is None:
+            a = np.ones(d.y.size)
+            h = F
+            base = 0.0
+        else:
+            a = self.w[d.ci]
+            h = F - self.Fsum_c[d.ci] / self.Dc[d.ci, None]
+            base = 1.0 / self.Dc[d.ci]
+        v = a[:, None] * self.bd[d.gi] - h
+        return base + a**2 / self.dg[d.gi] + np.einsum("ij,jk,ik->i", v, self.S2inv, v)
+
+    def fitted(self) -> np.ndarray:
+        d = self.d
+        return self.F @ self.beta + self.g[d.gi] + self.ge[d.ci]
+
+
+@dataclass
+class MetFit:
+    """Result of :func:`fit_met` for one trait.
+
+    Attributes
+    ----------
+    genotypes : pandas.DataFrame
+        Per genotype: ``blue, se_blue, blup, pev, reliability, n_plots, n_env``.
+    varcomp : pandas.DataFrame
+        ``component, estimate, se`` for ``s2G, s2GE, s2e`` and the
+        heritabilities ``H2_cullis``, ``H2_standard``.
+    residuals : pandas.DataFrame
+        Per record: identifiers, observed, fitted, residual, studentised
+        residual, Holm-adjusted p-value and ``outlier`` flag (+ ``dropped``).
+    loglik : float
+    """
+
+    trait: str
+    genotypes: pd.DataFrame
+    varcomp: pd.DataFrame
+    residuals: pd.DataFrame
+    loglik: float
+
+
+def _design(rec: pd.DataFrame, trait: str, gcol: str, ecol: str, rcol, bcol) -> _Design:
+    y = rec[trait].to_numpy(dtype=float)
+    env = rec[ecol].astype(str).to_numpy()
+    cols = [np.ones(len(rec))]
+    names = ["mu"]
+    E, en = _sum_to_zero(env)
+    cols.append(E)
+    names += [f"env[{x}]" for x in en]
+    if rcol:
+        rep = rec[rcol].astype(str).to_numpy()
+        R, rn = _sum_to_zero(rep, env)
+        cols.append(R)
+        names += [f"rep[{x}]" for x in rn]
+        if bcol:
+            blk = rec[bcol].astype(str).to_numpy()
+            Bk, bn = _sum_to_zero(blk, np.char.add(np.char.add(env, ":"), rep))
+            cols.append(Bk)
+            names += [f"block[{x}]" for x in bn]
+    elif bcol:
+        blk = rec[bcol].astype(str).to_numpy()
+        Bk, bn = _sum_to_zero(blk, env)
+        cols.append(Bk)
+        names += [f"block[{x}]" for x in bn]
+    F = np.column_stack(cols)
+    keep = full_rank_columns(F)
+    if keep[0] != 0:
+        keep = np.concatenate([[0], keep[keep != 0]])
+    F = F[:, keep]
+    names = [names[i] for i in keep]
+    geno = rec[gcol].astype(str).to_numpy()
+    genotypes, gi = np.unique(geno, return_inverse=True)
+    cell_key = pd.MultiIndex.from_arrays([gi, env])
+    ci, cells = pd.factorize(cell_key)
+    cg = np.asarray(cells.get_level_values(0), dtype=np.int64)
+    return _Design(
+        y=y, F=F, fnames=names, gi=gi.astype(np.int64), ci=np.asarray(ci, dtype=np.int64),
+        cg=cg, genotypes=genotypes, n_g=np.bincount(gi), n_c=np.bincount(ci),
+    )  # fmt: skip
+
+
+def _fit_reml(d: _Design, gxe: bool) -> tuple[float, float | None, float, float]:
+    """REML of (s2G, s2GE, s2e); returns (s2G, s2GE or None, s2e, loglik)."""
+
+    def negll(x):
+        inv_g = np.exp(-x[0])
+        inv_ge = np.exp(-x[1]) if gxe else None
+        try:
+            return -_MME(d, inv_g, inv_ge).loglik()[0]
+        except (np.linalg.LinAlgError, sl.LinAlgError, FloatingPointError):
+            return np.inf
+
+    # starting points from a coarse grid of variance ratios
+    grid = np.log([0.05, 0.3, 1.0, 3.0])
+    starts = [(a, b) for a in grid for b in grid] if gxe else [(a, 0.0) for a in grid]
+    vals = [negll(np.array(s)) for s in starts]
+    x0 = np.array(starts[int(np.argmin(vals))])
+    bounds = [(-12.0, 8.0), (-12.0, 8.0)] if gxe else [(-12.0, 8.0)]
+    res = minimize(negll, x0[: len(bounds)], method="L-BFGS-B", bounds=bounds,
+                   options={"ftol": 1e-12, "gtol": 1e-7})  # fmt: skip
+    x = res.x
+    inv_g = np.exp(-x[0])
+    inv_ge = np.exp(-x[1]) if gxe else None
+    mme = _MME(d, inv_g, inv_ge)
+    ll, s2e = mme.loglik()
+    return s2e / inv_g, (s2e / inv_ge if gxe else None), s2e, ll
+
+
+def _full_loglik(d: _Design, theta: np.ndarray, gxe: bool) -> float:
+    s2g, s2ge, s2e = theta[0], (theta[1] if gxe else None), theta[-1]
+    mme = _MME(d, s2e / s2g, (s2e / s2ge) if gxe else None)
+    return mme.loglik(s2e)[0]
+
+
+def _hessian_se(d: _Design, theta: np.ndarray, gxe: bool) -> np.ndarray:
+    """SEs from the inverse observed information (central-difference Hessian)."""
+    k = theta.size
+    h = 1e-4 * np.maximum(np.abs(theta), 1e-6)
+    H = np.zeros((k, k))
+    f0 = _full_loglik(d, theta, gxe)
+    for i in range(k):
+        for j in range(i, k):
+            ei = np.zeros(k)
+            ej = np.zeros(k)
+            ei[i] = h[i]
+            ej[j] = h[j]
+            if i == j:
+                fp = _full_loglik(d, theta + ei, gxe)
+                fm = _full_loglik(d, theta - ei, gxe)
+                H[i, i] = (fp - 2 * f0 + fm) / h[i] ** 2
+            else:
+                fpp = _full_loglik(d, theta + ei + ej, gxe)
+                fpm = _full_loglik(d, theta + ei - ej, gxe)
+                fmp = _full_loglik(d, theta - ei + ej, gxe)
+                fmm = _full_loglik(d, theta - ei - ej, gxe)
+                H[i, j] = H[j, i] = (fpp - fpm - fmp + fmm) / (4 * h[i] * h[j])
+    try:
+        cov = np.linalg.inv(-H)
+        return np.sqrt(np.where(np.diag(cov) > 0, np.diag(cov), np.nan))
+    except np.linalg.LinAlgError:
+        return np.full(k, np.nan)
+
+
+def _holm(p: np.ndarray) -> np.ndarray:
+    """Holm (1979) step-down adjusted p-values."""
+    m = p.size
+    order = np.argsort(p)
+    adj = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adj[i] = running
+    return adj
+
+
+def fit_met(
+    records: pd.DataFrame,
+    trait: str,
+    genotype: str = "genotype",
+    environment: str = "environment",
+    rep: str | None = None,
+    block: str | None = None,
+    gxe: bool | None = None,
+    alpha: float = 0.05,
+    threshold: float | None = None,
+    drop_outliers: bool = False,
+    id_column: str | None = None,
+) -> MetFit:
+    """Fit the MET mixed model to one trait; BLUEs, BLUPs, H2 and outliers.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+        One row per plot.
+    trait : str
+        Column to analyse (missing values are skipped).
+    genotype, environment, rep, block : str
+        Column names (``rep``/``block`` optional, fixed within environment).
+    gxe : bool, optional
+        Fit the GxE term (default: when some genotype has more than one plot
+        in an environment, i.e. GxE is separable from the residual).
+    alpha : float
+        Family-wise level of the Bonferroni-Holm outlier test.
+    threshold : float, optional
+        Flag ``|studentised residual| > threshold`` instead of Holm.
+    drop_outliers : bool
+        Refit once without the flagged plots (they stay in the table).
+    id_column : str, optional
+        Plot identifier column copied to the residual table.
+    """
+    for c in (genotype, environment, trait, rep, block):
+        if c is not None and c not in records.columns:
+            raise UserError(
+                f"column {c!r} is not in the trial records (columns: "
+                f"{', '.join(map(str, records.columns[:12]))})"
+            )
+    rec = records[records[trait].notna()].copy()
+    if not pd.api.types.is_numeric_dtype(rec[trait]):
+        raise UserError(f"trait {trait!r} is not numeric in the trial records")
+    if rec.empty:
+        raise UserError(f"trait {trait!r} has no records")
+    for c in (genotype, environment) + ((rep,) if rep else ()) + ((block,) if block else ()):
+        if rec[c].isna().any():
+            raise UserError(f"column {c!r} is missing on {int(rec[c].isna().sum())} record(s) "
+                            f"with a {trait!r} value; fill or drop them")  # fmt: skip
+    y = rec[trait].to_numpy(dtype=float)
+    if np.ptp(y) == 0:
+        raise UserError(f"trait {trait!r} is constant ({y[0]:g}) in all records; drop it")
+    n_geno = rec[genotype].nunique()
+    if n_geno < 3:
+        raise UserError(f"trait {trait!r}: only {n_geno} genotype(s) recorded; need at least 3")
+    cell_n = rec.groupby([genotype, environment]).size()
+    if gxe is None:
+        gxe = bool(rec[environment].nunique() > 1 and (cell_n > 1).any())
+    elif gxe and not (cell_n > 1).any():
+        raise UserError(
+            f"trait {trait!r}: every genotype has one plot per environment, so GxE "
+            "cannot be separated from the residual; run without --gxe (or add replicates)"
+        )
+    dropped = np.zeros(len(rec), dtype=bool)
+    for _attempt in range(2 if drop_outliers else 1):
+        use = ~dropped
+        d = _design(rec[use], trait, genotype, environment, rep, block)
+        s2g, s2ge, s2e, ll = _fit_reml(d, gxe)
+        mme = _MME(d, s2e / s2g, (s2e / s2ge) if gxe else None)
+        q = np.clip(mme.leverage(), 0.0, 1.0 - 1e-12)
+        resid = d.y - mme.fitted()
+        stud = resid / np.sqrt(s2e * (1.0 - q))
+        pval = 2.0 * norm.sf(np.abs(stud))
+        padj = _holm(pval)
+        flag = np.abs(stud) > threshold if threshold is not None else padj < alpha
+        if _attempt == 0:
+            res_tab = rec[[c for c in (id_column, genotype, environment, rep, block) if c]].copy()
+            res_tab["trait"] = trait
+            res_tab["observed"] = rec[trait].to_numpy(float)
+            for col in ("fitted", "residual", "studentised", "p_holm"):
+                res_tab[col] = np.nan
+            res_tab["outlier"] = False
+            idx_use = np.flatnonzero(use)
+            res_tab.iloc[idx_use, res_tab.columns.get_loc("fitted")] = d.y - resid
+            res_tab.iloc[idx_use, res_tab.columns.get_loc("residual")] = resid
+            res_tab.iloc[idx_use, res_tab.columns.get_loc("studentised")] = stud
+            res_tab.iloc[idx_use, res_tab.columns.get_loc("p_holm")] = padj
+            res_tab.iloc[idx_use, res_tab.columns.get_loc("outlier")] = flag
+            if drop_outliers:
+                dropped = res_tab["outlier"].to_numpy(bool)
+                if not dropped.any():
+                    break
+    res_tab["dropped"] = dropped
+
+    theta = np.array([s2g, s2ge, s2e]) if gxe else np.array([s2g, s2e])
+    se = _hessian_se(d, theta, gxe)
+    # BLUPs (random genotypes)
+    pev = s2e * mme.pev_g()
+    mu = mme.beta[0]
+    blup = mu + mme.g
+    rel = np.clip(1.0 - pev / s2g, 0.0, 1.0)
+    n = d.n_g.size
+    v_blup = s2e * (2 * n * np.sum(mme.pev_g()) - 2 * mme.sum_cgg()) / (n * (n - 1))
+    h2_cullis = 1.0 - v_blup / (2.0 * s2g)
+    n_env_g = np.bincount(d.cg, minlength=n)
+    e_h = 1.0 / np.mean(1.0 / n_env_g)
+    er_h = 1.0 / np.mean(1.0 / d.n_g)
+    h2_std = s2g / (s2g + (s2ge or 0.0) / e_h + s2e / er_h)
+    # BLUEs (fixed genotypes, GxE random with the REML variance)
+    blue_mme = _MME(d, 0.0, (s2e / s2ge) if gxe else None, intercept=False)
+    blue = blue_mme.g
+    se_blue = np.sqrt(s2e * blue_mme.pev_g())
+    gen = pd.DataFrame(
+        {"genotype": d.genotypes, "trait": trait, "blue": blue, "se_blue": se_blue,
+         "blup": blup, "pev": pev, "reliability": rel, "n_plots": d.n_g, "n_env": n_env_g}
+    )  # fmt: skip
+    comps = [("s2G", s2g, se[0])]
+    if gxe:
+        comps.append(("s2GE", s2ge, se[1]))
+    comps.append(("s2e", s2e, se[-1]))
+    comps += [("H2_cullis", h2_cullis, np.nan), ("H2_standard", h2_std, np.nan),
+              ("loglik_reml", ll, np.nan)]  # fmt: skip
+    vc = pd.DataFrame(comps, columns=["component", "estimate", "se"])
+    vc.insert(0, "trait", trait)
+    return MetFit(trait, gen, vc, res_tab.reset_index(drop=True), ll)
+
+
+def met_blues(
+    records: pd.DataFrame,
+    traits: Sequence[str],
+    environments: Sequence[str] | None = None,
+    **kw,
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """Run :func:`fit_met` for several traits.
+
+    Parameters
+    ----------
+    records : pandas.DataFrame
+    traits : sequence of str
+    environments : sequence of str, optional
+        Restrict to these environment levels; an unknown level is a
+        :class:`UserError`.
+    **kw
+        Passed to :func:`fit_met` (``genotype``, ``environment``, ``rep``...).
+
+    Returns
+    -------
+    genotypes, varcomp, residuals : pandas.DataFrame
+        Long tables over traits.
+    """
+    ecol = kw.get("environment", "environment")
+    if ecol not in records.columns:
+        raise UserError(f"environment column {ecol!r} is not in the trial records")
+    if environments:
+        known = set(records[ecol].astype(str))
+        unknown = [e for e in environments if e not in known]
+        if unknown:
+            raise UserError(
+                f"unknown environment level(s) {', '.join(unknown)}; the records have "
+                f"{', '.join(sorted(known)[:20])}"
+            )
+        records = records[records[ecol].astype(str).isin(set(environments))]
+    gens, vcs, res = [], [], []
+    for t in traits:
+        f = fit_met(records, t, **kw)
+        gens.append(f.genotypes)
+        vcs.append(f.varcomp)
+        res.append(f.residuals)
+    return (pd.concat(gens, ignore_index=True), pd.concat(vcs, ignore_index=True),
+            pd.concat(res, ignore_index=True))  # fmt: skip

@@ -1,0 +1,395 @@
+"""Cross-validation of genomic prediction models.
+
+Two schemes are provided, both written out as a fold table so that a run can
+be repeated exactly or compared with another tool:
+
+* repeated k-fold (each repeat a new random partition of the phenotyped
+  samples), and
+* leave-one-group-out (LOGO) over subpopulations/families/environments: the
+  validation set is one group, the training set all others, which measures
+  across-population prediction (e.g. Riedelsheimer et al. 2013, *Genetics*
+  194:493).
+
+For every model, trait, repeat and fold the validation predictions are
+compared with the observed phenotypes (and, for simulations, with the true
+genetic values): Pearson correlation (predictive ability), Spearman rank
+correlation, the slope of the regression of observed on predicted values
+(bias/dispersion: 1 = unbiased, < 1 = over-dispersed predictions; Mantysaari
+et al. 2020, *J Anim Breed Genet* 137:3), and the mean squared error.
+Metrics are computed per fold and on the predictions pooled over the folds of
+each repeat; summaries give their mean and standard deviation across repeats
+(or across groups for LOGO).
+
+Predictions are ``x'b + GEBV``: the fixed part uses the training estimates of
+the covariate effects and the covariates of the validation sample.
+"""
+
+from __future__ import annotations
+
+import time
+import warnings
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from scipy.stats import spearmanr
+
+from breedomics.errors import UserError
+from breedomics.gs.data import Genotypes, check_trait, design_matrix, full_rank_columns
+from breedomics.gs.models import MULTI_TRAIT_MODELS, make_model
+
+__all__ = [
+    "kfold_folds",
+    "group_folds",
+    "read_folds",
+    "metrics",
+    "CVResult",
+    "run_cv",
+    "summarise",
+    "plot_cv",
+]
+
+FOLD_COLUMNS = ["sample_id", "repeat", "fold"]
+
+
+# --------------------------------------------------------------------------- folds
+def kfold_folds(samples: Sequence[str], k: int, repeats: int = 1, seed: int = 1) -> pd.DataFrame:
+    """Random k-fold partitions of ``samples``, one per repeat.
+
+    Fold sizes differ by at most one. Raises :class:`UserError` if there are
+    fewer samples than ``2 k`` (each fold needs validation samples and the
+    training set must stay larger than any fold).
+    """
+    samples = list(samples)
+    n = len(samples)
+    if k < 2:
+        raise UserError(f"--folds must be at least 2, got {k}")
+    if repeats < 1:
+        raise UserError(f"--repeats must be at least 1, got {repeats}")
+    if n < 2 * k:
+        raise UserError(
+            f"too few samples for {k}-fold cross-validation: {n} phenotyped sample(s), "
+            f"need at least {2 * k}; lower --folds or add phenotypes"
+        )
+    rng = np.random.default_rng(seed)
+    rows = []
+    for r in range(repeats):
+        fold = rng.permutation(np.arange(n) % k) + 1
+        rows.append(pd.DataFrame({"sample_id": samples, "repeat": r + 1, "fold": fold}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def group_folds(samples: Sequence[str], groups: pd.Series) -> pd.DataFrame:
+    """Leave-one-group-out folds: fold = group label (one repeat).
+
+    ``groups`` maps sample id -> group; every sample must have one, and at
+    least two groups are needed.
+    """
+    samples = list(samples)
+    missing = [s for s in samples if s not in groups.index or pd.isna(groups.get(s))]
+    if missing:
+        raise UserError(
+            f"sample {missing[0]!r} has no group for leave-one-group-out CV "
+            f"({len(missing)} sample(s) without a group); fill the group column"
+        )
+    g = groups.loc[samples].astype(str)
+    if g.nunique() < 2:
+        raise UserError(
+            f"leave-one-group-out CV needs at least 2 groups, found {g.nunique()} "
+            f"({', '.join(g.unique()[:3])})"
+        )
+    return pd.DataFrame({"sample_id": samples, "repeat": 1, "fold": g.to_numpy()})
+
+
+def read_folds(path: str, samples: Sequence[str] | None = None) -> pd.DataFrame:
+    """Read a fold table (``sample_id``, optional ``repeat``, ``fold``).
+
+    Written by ``breedomics gs cv``; a two-column table (sample, fold), such as
+    the BGLR wheat ``cv_folds.tsv``, is read as one repeat.
+    """
+    from breedomics.gs.data import read_table
+
+    df = read_table(path, what="fold", unique=False)
+    df = df.rename(columns={df.columns[0]: "sample_id"})
+    if "fold" not in df.columns:
+        if df.shape[1] == 2:
+            df = df.rename(columns={df.columns[1]: "fold"})
+        else:
+            raise UserError(f"fold file {path} needs a 'fold' column")
+    if "repeat" not in df.columns:
+        df["repeat"] = 1
+    df = df[FOLD_COLUMNS].dropna()
+    if samples is not None:
+        known = set(samples)
+        df = df[df["sample_id"].isin(known)]
+    if df.empty:
+        raise UserError(f"fold file {path} has no sample in common with the phenotyped samples")
+    return df.reset_index(drop=True)
+
+
+# --------------------------------------------------------------------------- metrics
+def metrics(obs: np.ndarray, pred: np.ndarray) -> dict:
+    """Pearson r, Spearman rho, slope of obs on pred, intercept, MSE and n."""
+    obs = np.asarray(obs, dtype=float)
+    pred = np.asarray(pred, dtype=float)
+    n = obs.size
+    out = dict(n=n, pearson=np.nan, spearman=np.nan, slope=np.nan, mse=np.nan)
+    if n == 0:
+        return out
+    out["mse"] = float(np.mean((obs - pred) ** 2))
+    if n >= 3 and np.std(pred) > 0 and np.std(obs) > 0:
+        out["pearson"] = float(np.corrcoef(obs, pred)[0, 1])
+        out["spearman"] = float(spearmanr(obs, pred).statistic)
+        c = np.cov(obs, pred)
+        out["slope"] = float(c[0, 1] / c[1, 1])
+    return out
+
+
+# --------------------------------------------------------------------------- runner
+@dataclass
+class CVResult:
+    """Outputs of :func:`run_cv`.
+
+    Attributes
+    ----------
+    folds : pandas.DataFrame
+        ``sample_id, repeat, fold``.
+    predictions : pandas.DataFrame
+        ``model, trait, repeat, fold, sample_id, observed, predicted, gebv``
+        (+ ``true_g`` when the truth is given).
+    metrics : pandas.DataFrame
+        ``model, trait, repeat, fold, level`` (``fold`` or ``repeat``) and the
+        metrics of :func:`metrics` (+ ``*_true`` versus the truth).
+    varcomp : pandas.DataFrame
+        Variance components per model, trait, repeat and fold.
+    timing : pandas.DataFrame
+        Seconds per model, trait, repeat and fold.
+    """
+
+    folds: pd.DataFrame
+    predictions: pd.DataFrame
+    metrics: pd.DataFrame
+    varcomp: pd.DataFrame
+    timing: pd.DataFrame
+
+    def summary(self) -> pd.DataFrame:
+        return summarise(self.metrics)
+
+
+def _fixed_design(covariates, train_s, test_s):
+    if covariates is None:
+        return np.ones((len(train_s), 1)), np.ones((len(test_s), 1)), ["intercept"]
+    Xtr, names, levels = design_matrix(covariates, train_s)
+    keep = full_rank_columns(Xtr)
+    Xte, _, _ = design_matrix(covariates, test_s, levels=levels)
+    return Xtr[:, keep], Xte[:, keep], [names[i] for i in keep]
+
+
+def run_cv(
+    geno: Genotypes,
+    pheno: pd.DataFrame,
+    traits: Sequence[str],
+    models: Sequence[str],
+    folds: pd.DataFrame,
+    covariates: pd.DataFrame | None = None,
+    options: dict | None = None,
+    truth: pd.DataFrame | None = None,
+    log: Callable[[str], None] | None = None,
+) -> CVResult:
+    """Cross-validate ``models`` on ``traits``.
+
+    Parameters
+    ----------
+    geno : Genotypes
+        Panel containing every sample of ``folds``.
+    pheno : pandas.DataFrame
+        Phenotypes indexed by sample id.
+    traits, models : sequence of str
+        Trait columns and model names (:mod:`breedomics.gs.models`).
+    folds : pandas.DataFrame
+        ``sample_id, repeat, fold`` (:func:`kfold_folds`, :func:`group_folds`,
+        :func:`read_folds`).
+    covariates : pandas.DataFrame, optional
+        Fixed covariates indexed by sample id.
+    options : dict, optional
+        Model options (:func:`breedomics.gs.models.make_model`).
+    truth : pandas.DataFrame, optional
+        True genetic values (columns = traits) for simulations.
+    log : callable, optional
+        Progress messages.
+    """
+    log = log or (lambda m: None)
+    traits = list(traits)
+    single = [m for m in models if m not in MULTI_TRAIT_MODELS]
+    multi = [m for m in models if m in MULTI_TRAIT_MODELS]
+    folds = folds.copy()
+    folds["sample_id"] = folds["sample_id"].astype(str)
+    in_geno = set(geno.samples)
+    absent = [s for s in folds["sample_id"].unique() if s not in in_geno]
+    if absent:
+        raise UserError(
+            f"sample {absent[0]!r} of the fold table is not genotyped "
+            f"({len(absent)} such sample(s)); drop it from the phenotypes/folds"
+        )
+    for t in traits:
+        check_trait(pheno[t].to_numpy(dtype=float), t, "phenotype table")
+    pred_rows, metric_rows, vc_rows, time_rows = [], [], [], []
+    cache: dict = {}
+
+    for (rep, fold), test_df in folds.groupby(["repeat", "fold"], sort=True):
+        test_s = test_df["sample_id"].tolist()
+        rep_s = folds.loc[folds["repeat"] == rep, "sample_id"]
+        train_all = rep_s[~rep_s.isin(set(test_s))].tolist()
+        for t in traits:
+            ytr_all = pheno.loc[train_all, t].to_numpy(dtype=float)
+            yte_all = pheno.loc[test_s, t].to_numpy(dtype=float)
+            if not np.isfinite(yte_all).any():
+                raise UserError(
+                    f"no phenotyped sample for trait {t!r} in repeat {rep}, fold {fold} "
+                    f"({len(test_s)} validation sample(s), all missing); use fewer folds "
+                    "or assign folds among samples phenotyped for this trait"
+                )
+            ok = np.isfinite(ytr_all)
+            train_s = [s for s, o in zip(train_all, ok, strict=True) if o]
+            if len(train_s) < 5:
+                raise UserError(
+                    f"trait {t!r}, repeat {rep}, fold {fold}: only {len(train_s)} phenotyped "
+                    "training sample(s); need at least 5"
+                )
+            ytr = ytr_all[ok]
+            check_trait(ytr, t, f"training set of repeat {rep}, fold {fold}")
+            tr_idx = geno.index(train_s)
+            te_idx = geno.index(test_s)
+            Xtr, Xte, _ = _fixed_design(covariates, train_s, test_s)
+            for name in single:
+                t0 = time.perf_counter()
+                model = make_model(name, options, cache)
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", UserWarning)
+                    model.fit(geno, tr_idx, ytr, Xtr)
+                if getattr(model, "includes_fixed", False):
+                    yhat = model.predict_phenotype(te_idx, Xte)
+                    gebv = yhat - model.mean
+                else:
+                    gebv = model.predict(te_idx)
+                    yhat = Xte @ model.beta + gebv
+                secs = time.perf_counter() - t0
+                label = model.name
+                pred_rows.append(
+                    pd.DataFrame(
+                        {"model": label, "trait": t, "repeat": rep, "fold": fold,
+                         "sample_id": test_s, "observed": yte_all, "predicted": yhat,
+                         "gebv": gebv}
+                    )  # fmt: skip
+                )
+                for row in model.varcomp_rows(t):
+                    vc_rows.append({**row, "repeat": rep, "fold": fold})
+                time_rows.append(dict(model=label, trait=t, repeat=rep, fold=fold, seconds=secs,
+                                      n_train=len(train_s)))  # fmt: skip
+                log(f"  repeat {rep} fold {fold} {t} {label}: {secs:.1f}s")
+        if multi:
+            from breedomics.gs.mtgblup import MultiTraitGBLUP
+
+            t0 = time.perf_counter()
+            train_s = [s for s in train_all if pheno.loc[s, traits].notna().any()]
+            tr_idx = geno.index(train_s)
+            te_idx = geno.index(test_s)
+            Xtr, Xte, _ = _fixed_design(covariates, train_s, test_s)
+            Y = pheno.loc[train_s, traits].to_numpy(dtype=float)
+            mt = MultiTraitGBLUP().fit(geno, tr_idx, Y, Xtr)
+            G = mt.predict(te_idx)
+            secs = time.perf_counter() - t0
+            for k, t in enumerate(traits):
+                pred_rows.append(
+                    pd.DataFrame(
+                        {"model": mt.name, "trait": t, "repeat": rep, "fold": fold,
+                         "sample_id": test_s, "observed": pheno.loc[test_s, t].to_numpy(float),
+                         "predicted": Xte @ mt.beta[:, k] + G[:, k], "gebv": G[:, k]}
+                    )  # fmt: skip
+                )
+                time_rows.append(dict(model=mt.name, trait=t, repeat=rep, fold=fold,
+                                      seconds=secs / len(traits), n_train=len(train_s)))  # fmt: skip
+            for row in mt.varcomp_rows():
+                vc_rows.append({**row, "repeat": rep, "fold": fold})
+            log(f"  repeat {rep} fold {fold} MT-GBLUP: {secs:.1f}s")
+
+    preds = pd.concat(pred_rows, ignore_index=True)
+    if truth is not None:
+        preds["true_g"] = [
+            truth.at[s, t] if t in truth.columns else np.nan
+            for s, t in zip(preds["sample_id"], preds["trait"], strict=True)
+        ]
+    ok = preds["observed"].notna()
+    for keys, df in preds[ok].groupby(["model", "trait", "repeat", "fold"], sort=False):
+        metric_rows.append(_metric_row(keys, df, "fold"))
+    for (m, t, r), df in preds[ok].groupby(["model", "trait", "repeat"], sort=False):
+        metric_rows.append(_metric_row((m, t, r, "all"), df, "repeat"))
+    return CVResult(
+        folds=folds[FOLD_COLUMNS].reset_index(drop=True),
+        predictions=preds,
+        metrics=pd.DataFrame(metric_rows),
+        varcomp=pd.DataFrame(vc_rows),
+        timing=pd.DataFrame(time_rows),
+    )
+
+
+def _metric_row(keys, df: pd.DataFrame, level: str) -> dict:
+    m, t, r, f = keys
+    row = dict(model=m, trait=t, repeat=r, fold=f, level=level)
+    row.update(metrics(df["observed"], df["predicted"]))
+    if "true_g" in df.columns and df["true_g"].notna().all():
+        tm = metrics(df["true_g"], df["gebv"])
+        row.update({f"{k}_true": v for k, v in tm.items() if k in ("pearson", "slope")})
+    return row
+
+
+def summarise(metric_table: pd.DataFrame) -> pd.DataFrame:
+    """Mean and SD of each metric across repeats (pooled folds) and across folds.
+
+    Returns one row per model, trait and ``level``: ``repeat`` summarises the
+    per-repeat pooled metrics (spread = variation between repeats), ``fold``
+    the per-fold metrics (spread = variation between folds or LOGO groups).
+    """
+    value_cols = [c for c in metric_table.columns
+                  if c not in ("model", "trait", "repeat", "fold", "level", "n")]  # fmt: skip
+    rows = []
+    for (m, t, lev), df in metric_table.groupby(["model", "trait", "level"], sort=False):
+        row = dict(model=m, trait=t, level=lev, n_units=len(df))
+        for c in value_cols:
+            v = df[c].to_numpy(dtype=float)
+            row[f"{c}_mean"] = float(np.nanmean(v)) if np.isfinite(v).any() else np.nan
+            row[f"{c}_sd"] = float(np.nanstd(v, ddof=1)) if np.isfinite(v).sum() > 1 else np.nan
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def plot_cv(result: CVResult, path: str) -> str:
+    """Box plots of per-fold accuracy by model for each trait, plus obs-vs-pred scatter."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    met = result.metrics[result.metrics["level"] == "fold"]
+    traits = list(dict.fromkeys(met["trait"]))
+    models = list(dict.fromkeys(met["model"]))
+    fig, axes = plt.subplots(2, len(traits), figsize=(4.2 * len(traits), 7.5), squeeze=False)
+    for k, t in enumerate(traits):
+        ax = axes[0, k]
+        data = [met.loc[(met.trait == t) & (met.model == m), "pearson"].dropna() for m in models]
+        ax.boxplot(data, tick_labels=models)
+        ax.set_title(f"{t}: per-fold Pearson r")
+        ax.tick_params(axis="x", rotation=45)
+        ax = axes[1, k]
+        pr = result.predictions
+        for m in models:
+            d = pr[(pr.trait == t) & (pr.model == m) & (pr["repeat"] == pr["repeat"].min())]
+            ax.scatter(d["predicted"], d["observed"], s=6, alpha=0.5, label=m)
+        ax.set_xlabel("predicted")
+        ax.set_ylabel("observed")
+        ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,120 @@
+"""RKHS regression with a Gaussian kernel, bandwidth chosen by inner cross-validation.
+
+Reproducing-kernel Hilbert-space regression (Gianola, Fernando & Stella 2006,
+*Genetics* 173:1761; Gianola & van Kaam 2008, *Genetics* 178:2289) replaces
+the linear GRM of GBLUP by a Gaussian kernel
+``K_ij = exp(-h d2_ij / mean(d2))`` of the marker distances, which captures
+epistatic (non-additive) signal (de los Campos et al. 2010, *Genet Res*
+92:295; Crossa et al. 2010, *Genetics* 186:713). Given ``h``, the model is a
+kernel BLUP whose variance components are estimated by REML
+(:mod:`breedomics.gs.reml`). The bandwidth ``h`` is chosen from a grid by
+k-fold cross-validation **inside** the training set (pooled predictive
+correlation), so the outer cross-validation stays honest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from breedomics.gs.data import Genotypes, gaussian_kernel
+from breedomics.gs.gblup import KernelBLUP
+from breedomics.gs.reml import KernelREML
+
+__all__ = ["RKHS", "DEFAULT_BANDWIDTHS"]
+
+#: Bandwidth grid (multiples of the inverse mean squared distance).
+DEFAULT_BANDWIDTHS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def _distances(geno: Genotypes) -> np.ndarray:
+    cache = geno.__dict__.setdefault("_cache", {})
+    if "d2" not in cache:
+        from breedomics.gs.data import squared_distances
+
+        cache["d2"] = squared_distances(geno.grm())
+    return cache["d2"]
+
+
+class RKHS(KernelBLUP):
+    """Gaussian-kernel RKHS regression (kernel BLUP with REML).
+
+    Parameters
+    ----------
+    bandwidths : sequence of float
+        Candidate ``h``; a single value skips the inner cross-validation.
+    inner_folds : int
+        Folds of the inner cross-validation.
+    seed : int
+        Seed of the inner fold assignment.
+    cache : dict, optional
+
+    Attributes
+    ----------
+    bandwidth : float
+        Selected ``h``.
+    inner_scores : dict
+        ``h`` -> pooled inner-CV correlation.
+    """
+
+    def __init__(
+        self,
+        bandwidths: Sequence[float] = DEFAULT_BANDWIDTHS,
+        inner_folds: int = 5,
+        seed: int = 1,
+        cache: dict | None = None,
+    ):
+        super().__init__(self._kernel, name="RKHS", cache=cache)
+        self.bandwidths = tuple(float(h) for h in bandwidths)
+        if not self.bandwidths or min(self.bandwidths) <= 0:
+            raise ValueError("bandwidths must be positive")
+        self.inner_folds = inner_folds
+        self.seed = seed
+        self.bandwidth = self.bandwidths[0]
+        self.inner_scores: dict[float, float] = {}
+
+    def kernel_tag(self) -> object:
+        return self.bandwidth
+
+    def _kernel(self, geno: Genotypes, train: np.ndarray) -> np.ndarray:
+        return gaussian_kernel(_distances(geno), self.bandwidth, ref=train)
+
+    def _select(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray) -> float:
+        if len(self.bandwidths) == 1:
+            return self.bandwidths[0]
+        n = len(train)
+        k = min(self.inner_folds, n // 3)
+        if k < 2:
+            return self.bandwidths[0]
+        rng = np.random.default_rng(self.seed)
+        fold = rng.permutation(np.arange(n) % k)
+        d2 = _distances(geno)
+        scores = {}
+        for h in self.bandwidths:
+            Kh = gaussian_kernel(d2[np.ix_(train, train)], h)
+            pred = np.empty(n)
+            for f in range(k):
+                tr = np.flatnonzero(fold != f)
+                te = np.flatnonzero(fold == f)
+                fit = KernelREML(Kh[np.ix_(tr, tr)]).fit(y[tr], X[tr])
+                pred[te] = X[te] @ fit.beta + fit.sigma_g * (Kh[np.ix_(te, tr)] @ fit.py)
+            scores[h] = float(np.corrcoef(pred, y)[0, 1]) if np.std(pred) > 0 else -np.inf
+        self.inner_scores = scores
+        return max(scores, key=lambda h: (scores[h], -h))
+
+    def fit(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray | None = None):
+        train = np.asarray(train)
+        Xm = np.ones((len(train), 1)) if X is None else np.asarray(X, dtype=float)
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            self.bandwidth = self._select(geno, train, np.asarray(y, dtype=float), Xm)
+        return super().fit(geno, train, y, Xm)
+
+    def varcomp_rows(self, trait: str) -> list[dict]:
+        rows = super().varcomp_rows(trait)
+        rows.append(dict(model=self.name, trait=trait, component="bandwidth",
+                         estimate=self.bandwidth, se=np.nan))  # fmt: skip
+        return rows

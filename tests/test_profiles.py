@@ -1,0 +1,416 @@
+"""Profiles, per-rule resources and conda environments are complete (issue 6); no cluster.
+
+* ``cluster/config.yaml`` (SLURM) and ``workflow/profiles/default/config.yaml`` (applied to
+  every run) parse, the way Snakemake reads them (YTE templating included), and Snakemake
+  resolves ``--profile cluster`` from the repository root and from ``~/.config/snakemake``;
+* the workflow profile does not override what the SLURM run needs (cores would cap every
+  job's threads, default-resources would drop account/partition);
+* every rule the profiles name exists, every rule in ``workflow/rules`` declares threads,
+  resources (mem_mb, runtime), log, benchmark and a conda env from ``envs/``, and gets
+  cluster resources that grow with ``attempt``;
+* every ``envs/*.yaml`` parses, uses only conda-forge/bioconda (and nodefaults) and pins
+  every package to the version the tests run with.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+import yte
+
+REPO = Path(__file__).resolve().parents[1]
+CLUSTER = REPO / "cluster" / "config.yaml"
+DEFAULT = REPO / "workflow" / "profiles" / "default" / "config.yaml"
+RULES_DIR = REPO / "workflow" / "rules"
+ENVS_DIR = REPO / "envs"
+ALLOWED_CHANNELS = {"conda-forge", "bioconda", "nodefaults"}
+ENV_VARS = ("BREEDOMICS_SLURM_ACCOUNT", "BREEDOMICS_SLURM_PARTITION")
+#: Rules that must be sized for a real genome: rule -> (min threads, min mem_mb, min runtime)
+HEAVY = {
+    "map_reads": (8, 16000, 720),
+    "call_variants_region": (1, 4000, 240),
+    "mark_duplicates": (4, 8000, 240),
+    "bwa_index": (1, 6000, 60),
+}
+#: Resources the SLURM plugin understands that a profile may set per rule.
+KNOWN_RESOURCES = {
+    "mem_mb",
+    "runtime",
+    "disk_mb",
+    "slurm_partition",
+    "slurm_account",
+    "slurm_extra",
+    "constraint",
+    "qos",
+}
+
+
+# --- parsing helpers -----------------------------------------------------------------
+
+
+def load_profile(path: Path, env: dict[str, str] | None = None) -> dict:
+    """A profile as Snakemake sees it: YAML rendered by YTE (``__use_yte__``)."""
+    saved = {k: os.environ.pop(k) for k in ENV_VARS if k in os.environ}
+    os.environ.update(env or {})
+    try:
+        with open(path) as fh:
+            return yte.process_yaml(fh, require_use_yte=True)
+    finally:
+        for k in env or {}:
+            os.environ.pop(k, None)
+        os.environ.update(saved)
+
+
+def parse_rules() -> dict[str, dict[str, str]]:
+    """rule name -> {directive: text} for every rule/checkpoint in workflow/rules/*.smk."""
+    rules: dict[str, dict[str, str]] = {}
+    for smk in sorted(RULES_DIR.glob("*.smk")):
+        lines = smk.read_text().splitlines()
+        i = 0
+        while i < len(lines):
+            m = re.match(r"^(rule|checkpoint)\s+(\w+)\s*:", lines[i])
+            i += 1
+            if not m:
+                continue
+            body = []
+            while i < len(lines) and (not lines[i].strip() or lines[i][0] in " \t#"):
+                body.append(lines[i])
+                i += 1
+            name = m.group(2)
+            assert name not in rules, f"rule {name} defined twice"
+            rules[name] = {"__file__": str(smk), "__kind__": m.group(1), **directives(body)}
+    return rules
+
+
+def directives(body: list[str]) -> dict[str, str]:
+    """Top-level directives of a rule body and their (multi-line) values."""
+    code = [ln for ln in body if ln.strip() and not ln.lstrip().startswith("#")]
+    if not code:
+        return {}
+    indent = len(code[0]) - len(code[0].lstrip())
+    out: dict[str, str] = {}
+    current = None
+    for ln in code:
+        level = len(ln) - len(ln.lstrip())
+        m = re.match(r"(\w+)\s*:(.*)$", ln.strip())
+        if level == indent and m:
+            current = m.group(1)
+            out[current] = m.group(2).strip()
+        elif current is not None:
+            out[current] += "\n" + ln.strip()
+    return out
+
+
+RULES = parse_rules()
+
+
+def evaluate(expr, attempt: int) -> int:
+    value = eval(str(expr), {"attempt": attempt, "min": min, "max": max})  # noqa: S307
+    assert isinstance(value, int | float), f"{expr!r} is not a number"
+    return int(value)
+
+
+# --- profiles ------------------------------------------------------------------------
+
+
+def test_workflow_has_rules():
+    assert len(RULES) >= 10, f"found only {sorted(RULES)} in {RULES_DIR}"
+
+
+def test_profiles_parse():
+    cluster = load_profile(CLUSTER)
+    default = load_profile(DEFAULT)
+    assert isinstance(cluster, dict) and isinstance(default, dict)
+    assert cluster["executor"] == "slurm"
+    assert "executor" not in default
+
+
+def test_cluster_profile_settings():
+    p = load_profile(CLUSTER)
+    assert isinstance(p["jobs"], int) and p["jobs"] >= 10
+    assert p["latency-wait"] >= 30
+    assert p["retries"] >= 1
+    assert p["rerun-incomplete"] is True
+    assert p["printshellcmds"] is True
+    assert not p.get("use-conda"), "conda must be opt-in (--use-conda)"
+    # no slurmdbd needed: squeue, with MinJobAge >= 3x the first-check delay
+    assert p["slurm-status-command"] == "squeue"
+    assert isinstance(p["slurm-init-seconds-before-status-checks"], int)
+    res = p["default-resources"]
+    assert "attempt" in str(res["mem_mb"]) and "runtime" in res
+    assert evaluate(res["mem_mb"], 2) > evaluate(res["mem_mb"], 1)
+    assert "slurm_account" not in res and "slurm_partition" not in res
+
+
+def test_account_and_partition_from_environment():
+    env = {"BREEDOMICS_SLURM_ACCOUNT": "lab_acct", "BREEDOMICS_SLURM_PARTITION": "long"}
+    res = load_profile(CLUSTER, env)["default-resources"]
+    assert res["slurm_account"] == "lab_acct"
+    assert res["slurm_partition"] == "long"
+    assert "mem_mb" in res and "runtime" in res
+
+
+def test_default_profile_is_safe_for_cluster_runs():
+    p = load_profile(DEFAULT)
+    # These keys of the workflow profile override --profile cluster on every run.
+    for key in ("cores", "jobs", "default-resources", "set-threads", "set-resources"):
+        assert key not in p, f"workflow profile must not set {key!r} (see its header)"
+    assert p["rerun-incomplete"] is True
+    assert p["printshellcmds"] is True
+    assert p["keep-going"] is False
+    assert p["show-failed-logs"] is True
+
+
+def test_profile_rule_names_exist():
+    p = load_profile(CLUSTER)
+    named = set(p.get("set-threads", {})) | set(p.get("set-resources", {}))
+    named |= set(p.get("groups", {}))
+    missing = named - set(RULES)
+    assert not missing, f"cluster profile names rules the workflow lacks: {sorted(missing)}"
+    groups = set(p.get("groups", {}).values())
+    assert not groups & set(RULES), "a group id equal to a rule name is confusing"
+    checkpoints = {r for r, info in RULES.items() if info["__kind__"] == "checkpoint"}
+    assert not checkpoints & set(p.get("groups", {})), "checkpoints must stay out of groups"
+
+
+def test_every_rule_sized_for_cluster():
+    p = load_profile(CLUSTER)
+    set_res = p.get("set-resources", {})
+    threads = p.get("set-threads", {})
+    for rule, info in RULES.items():
+        own_mem = info.get("resources", "")
+        res = set_res.get(rule, {})
+        assert set(res) <= KNOWN_RESOURCES, f"{rule}: unknown resources {set(res)}"
+        grows = "attempt" in str(res.get("mem_mb", "")) or (
+            "attempt" in own_mem and "mem_mb" in own_mem
+        )
+        assert grows, f"{rule}: no mem_mb growing with attempt in cluster/config.yaml"
+        assert "runtime" in res or "runtime" in own_mem, f"{rule}: no runtime"
+        for attempt in (1, 2, 3):
+            for key, value in res.items():
+                if key in ("mem_mb", "runtime"):
+                    assert evaluate(value, attempt) > 0
+        if "mem_mb" in res:
+            assert evaluate(res["mem_mb"], 2) > evaluate(res["mem_mb"], 1), rule
+        if rule in threads:
+            assert isinstance(threads[rule], int) and threads[rule] >= 1
+    for rule, (min_threads, min_mem, min_runtime) in HEAVY.items():
+        if rule not in RULES:
+            continue
+        assert threads.get(rule, 1) >= min_threads, f"{rule}: too few threads"
+        assert evaluate(set_res[rule]["mem_mb"], 1) >= min_mem, f"{rule}: too little memory"
+        assert evaluate(set_res[rule]["runtime"], 1) >= min_runtime, f"{rule}: too short"
+
+
+def _parsed_args(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict:
+    """Snakemake's own parse of ``argv`` (profiles included), run in ``cwd``."""
+    code = (
+        "import json, sys\n"
+        "from snakemake.cli import parse_args\n"
+        "_, a = parse_args(sys.argv[1:])\n"
+        "keys = ['executor', 'cores', 'jobs', 'retries', 'latency_wait', 'rerun_incomplete',\n"
+        "        'printshellcmds', 'show_failed_logs', 'keep_going', 'groups',\n"
+        "        'slurm_status_command', 'slurm_init_seconds_before_status_checks']\n"
+        "out = {k: getattr(a, k, None) for k in keys}\n"
+        "out['default_resources'] = sorted((a.default_resources or {}).keys())\n"
+        "out['set_threads'] = {r: t.value for r, t in (a.set_threads or {}).items()}\n"
+        "out['set_resources'] = {r: sorted(v.keys()) for r, v in (a.set_resources or {}).items()}\n"
+        "print(json.dumps(out, default=str))\n"
+    )
+    full_env = dict(os.environ, **(env or {}))
+    full_env.pop("SNAKEMAKE_PROFILE", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", code, *argv], cwd=cwd, env=full_env, capture_output=True, text=True
+    )
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def _check_cluster_args(a: dict) -> None:
+    p = load_profile(CLUSTER)
+    assert a["executor"] == "slurm"
+    assert a["jobs"] == p["jobs"]
+    assert a["retries"] == p["retries"]
+    assert a["latency_wait"] == p["latency-wait"]
+    assert {"mem_mb", "runtime"} <= set(a["default_resources"])
+    assert a["set_threads"] == p["set-threads"]
+    assert a["set_resources"] == {r: sorted(v) for r, v in p["set-resources"].items()}
+    assert a["groups"] == p["groups"]
+    assert a["slurm_status_command"] == "squeue"
+
+
+def test_snakemake_resolves_cluster_profile_from_repo_root():
+    a = _parsed_args(["--profile", "cluster"], REPO)
+    _check_cluster_args(a)
+    # The workflow profile is applied too; it must leave cores unset, or Snakemake caps
+    # every SLURM job's threads at the submit host's CPU count.
+    assert a["cores"] is None
+    assert a["show_failed_logs"] is True and a["rerun_incomplete"] is True
+    assert a["latency_wait"] >= 30
+
+
+def test_installed_profile_works_from_any_folder(tmp_path):
+    config_home = tmp_path / "config"
+    shutil.copytree(REPO / "cluster", config_home / "snakemake" / "cluster")
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    env = {"XDG_CONFIG_HOME": str(config_home), "HOME": str(tmp_path)}
+    _check_cluster_args(_parsed_args(["--profile", "cluster"], elsewhere, env))
+
+
+def test_dry_run_with_cluster_profile(tmp_path):
+    """Snakemake accepts the profile's groups and resource expressions for the DAG."""
+    with open(REPO / "config" / "config.yaml") as fh:
+        cfg = yaml.safe_load(fh)
+    for key in ("samples", "units"):
+        cfg[key] = str(REPO / cfg[key])
+    for key, value in cfg["reference"].items():
+        if value:
+            cfg["reference"][key] = str(REPO / value)
+    if not Path(cfg["samples"]).is_file():
+        pytest.skip(f"{cfg['samples']} missing: run scripts/make_test_data.py")
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
+    env = dict(os.environ)
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    env.pop("SNAKEMAKE_PROFILE", None)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "--profile",
+            str(REPO / "cluster"),
+            "-s",
+            str(REPO / "workflow" / "Snakefile"),
+            "--configfile",
+            "config.yaml",
+            "--dry-run",
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-6000:]
+    p = load_profile(CLUSTER)
+    mem = evaluate(p["set-resources"]["map_reads"]["mem_mb"], 1)
+    runtime = evaluate(p["set-resources"]["map_reads"]["runtime"], 1)
+    jobs = re.findall(r"rule map_reads:.*?resources: ([^\n]*)", out, re.S)
+    assert jobs, out[-3000:]
+    assert f"mem_mb={mem}," in jobs[0] and f"runtime={runtime}" in jobs[0], jobs[0]
+
+
+def test_local_run_gets_workflow_profile():
+    a = _parsed_args(["--cores", "2"], REPO)
+    assert a["executor"] in (None, "local")
+    assert a["cores"] == 2
+    assert a["rerun_incomplete"] is True and a["printshellcmds"] is True
+    assert a["keep_going"] is False
+
+
+# --- rules ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_rule_declares_resources_log_benchmark_conda(rule):
+    info = RULES[rule]
+    for key in ("threads", "resources", "log", "benchmark", "conda"):
+        assert key in info, f"rule {rule} ({info['__file__']}) has no {key}:"
+    assert re.search(r"\bmem_mb\s*=", info["resources"]), f"{rule}: resources lack mem_mb"
+    assert re.search(r"\bruntime\s*=", info["resources"]), f"{rule}: resources lack runtime"
+    m = re.fullmatch(r"[\"']([^\"']+)[\"'],?", info["conda"].strip())
+    assert m, f"{rule}: conda: should name a YAML file, got {info['conda']!r}"
+    env = (Path(info["__file__"]).parent / m.group(1)).resolve()
+    assert env.parent == ENVS_DIR.resolve(), f"{rule}: conda env {env} not in envs/"
+    assert env.is_file(), f"{rule}: conda env {env} missing"
+
+
+# --- conda environments --------------------------------------------------------------
+
+ENV_FILES = sorted(ENVS_DIR.glob("*.yaml"))
+
+#: conda package -> (command, regex for its version in the command's output)
+TOOL_VERSIONS = {
+    "bcftools": (["bcftools", "--version"], r"^bcftools (\S+)"),
+    "htslib": (["tabix", "--version"], r"\(htslib\) (\S+)"),
+    "samtools": (["samtools", "--version"], r"^samtools (\S+)"),
+    "bwa": (["bwa"], r"Version: ([\d.]+[a-z]?)"),
+    "fastp": (["fastp", "--version"], r"fastp (\S+)"),
+    "freebayes": (["freebayes", "--version"], r"v(\d[\d.]*)"),
+    "multiqc": (["multiqc", "--version"], r"version (\S+)"),
+    "gzip": (["gzip", "--version"], r"^gzip (\S+)"),
+    "plink2": (["plink2", "--version"], r"v(\d[\w.]*)"),
+    "gemma": (["gemma", "-v"], r"GEMMA (\d[\d.]*)"),
+}
+
+
+def test_envs_exist():
+    assert ENV_FILES, f"no conda environments in {ENVS_DIR}"
+
+
+def _pins(env_file: Path) -> list[tuple[str, str]]:
+    with open(env_file) as fh:
+        env = yaml.safe_load(fh)
+    assert isinstance(env, dict), f"{env_file.name}: not a mapping"
+    channels = env.get("channels") or []
+    assert channels, f"{env_file.name}: no channels"
+    assert set(channels) <= ALLOWED_CHANNELS, f"{env_file.name}: channels {channels}"
+    assert channels[0] != "nodefaults" and "defaults" not in channels
+    deps = env.get("dependencies") or []
+    assert deps, f"{env_file.name}: no dependencies"
+    pins = []
+    for dep in deps:
+        if isinstance(dep, dict):  # pip: [pkg==1.2]
+            for pkg in dep.get("pip", []):
+                m = re.fullmatch(r"([A-Za-z0-9_.\-\[\]]+)==([\w.]+)", pkg)
+                assert m, f"{env_file.name}: pip package {pkg!r} not pinned with =="
+                pins.append((m.group(1).lower(), m.group(2)))
+            continue
+        m = re.fullmatch(r"(?:[\w-]+::)?([A-Za-z0-9_.\-]+)\s*==?\s*([\w.]+)(?:=\S+)?", dep)
+        assert m, f"{env_file.name}: {dep!r} is not pinned (name=version)"
+        pins.append((m.group(1).lower(), m.group(2)))
+    return pins
+
+
+@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
+def test_env_parses_with_allowed_channels_and_pins(env_file):
+    _pins(env_file)
+
+
+def _installed_version(package: str) -> str | None:
+    """Version of ``package`` as the tests use it (tools on PATH, the venv's Python)."""
+    if package == "python":
+        return ".".join(map(str, sys.version_info[:3]))
+    if package in TOOL_VERSIONS:
+        cmd, pattern = TOOL_VERSIONS[package]
+        path = os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+        exe = shutil.which(cmd[0], path=path)
+        if exe is None:
+            return None
+        proc = subprocess.run([exe, *cmd[1:]], capture_output=True, text=True, errors="replace")
+        m = re.search(pattern, proc.stdout + proc.stderr, re.M)
+        return m.group(1) if m else None
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+@pytest.mark.parametrize("env_file", ENV_FILES, ids=lambda p: p.name)
+def test_env_pins_match_tested_versions(env_file):
+    wrong = []
+    for package, pin in _pins(env_file):
+        have = _installed_version(package)
+        if have is not None and not (have == pin or have.startswith(pin + ".")):
+            wrong.append(f"{package}: pinned {pin}, tests use {have}")
+    assert not wrong, f"{env_file.name}: " + "; ".join(wrong)
