@@ -59,7 +59,7 @@ MIN_VARIANT_GAP = 10
 #: No truth variants this close (bp) to an N run or to a contig end.
 N_MARGIN = 50
 END_MARGIN = 200
-STEP_SEEDS = {"reference": 1, "variants": 2, "reads": 3}
+STEP_SEEDS = {"reference": 1, "variants": 2, "reads": 3, "panel": 4, "panel-thin": 5, "traits": 6}
 
 STOP_CODONS = ("TAA", "TAG", "TGA")
 SENSE_CODONS = tuple(
@@ -1073,6 +1073,76 @@ def make_species(spec: SpeciesSpec, outdir: Path) -> None:
     write_sheets(spec, variants, pairs, sdir)
 
 
+# --------------------------------------------------------------------------- genotype panels
+#: Panel sizes kept small enough for test-data/ (< 40 MB in all) yet large enough for
+#: census statistics, GWAS and genomic prediction to mean something.
+PANEL_MAX_SNPS = 12_000
+#: Simulated traits: (name, heritability, number of QTL, direction of selection).
+PANEL_TRAITS = (
+    ("yield", 0.5, 50, "increase"),
+    ("height", 0.7, 5, "decrease"),
+)
+
+
+def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
+    """Write ``<species>/panel/``: a genotype panel with truth, and traits with known QTL.
+
+    Genotypes come from :func:`breedomics.simulate.simulate_species` (msprime with
+    species-like demography: structured inbred landraces with admixed lines and planted
+    duplicates for soybean and rice, an outbred breed with known inbreeding for pig).
+    Traits are additive: QTL effects are drawn from a normal distribution and the
+    residual variance is set so that the genetic share of the variance is the target
+    heritability; the true genetic values are written next to the phenotypes.
+    """
+    from breedomics.simulate import simulate_species, write_truth, write_vcf
+
+    seed = int(species_rng(spec, "panel").integers(1, 100_000))
+    panel = simulate_species(spec.name, seed=seed)
+    m = panel.genotypes.shape[1]
+    if m > PANEL_MAX_SNPS:
+        keep = np.sort(species_rng(spec, "panel-thin").choice(m, PANEL_MAX_SNPS, replace=False))
+        panel.genotypes = panel.genotypes[:, keep]
+        panel.variants = panel.variants.iloc[keep].reset_index(drop=True)
+    pdir = outdir / spec.name / "panel"
+    pdir.mkdir(parents=True, exist_ok=True)
+    write_vcf(panel, pdir / "genotypes.vcf.gz")
+    write_truth(panel, pdir / "panel")
+    sex = panel.truth["sex"] if "sex" in panel.truth.columns else ["NA"] * len(panel.samples)
+    with open(pdir / "samples.tsv", "w") as fh:
+        fh.write("sample\tspecies\tgroup\tsex\torigin\n")
+        for s, g, x in zip(panel.samples, panel.truth["group"], sex, strict=True):
+            fh.write(f"{s}\t{spec.name}\t{g}\t{x}\tsimulated\n")
+
+    rng = species_rng(spec, "traits")
+    dos = panel.dosage()
+    col_mean = np.nanmean(dos, axis=0)
+    dos = np.where(np.isnan(dos), col_mean[None, :], dos)
+    poly = np.flatnonzero((col_mean > 0.1) & (col_mean < 1.9))
+    pheno = {"sample": panel.samples}
+    gv_cols = {"sample": panel.samples}
+    qtl_rows = []
+    for name, h2, n_qtl, direction in PANEL_TRAITS:
+        qtl = np.sort(rng.choice(poly, n_qtl, replace=False))
+        effect = rng.normal(0, 1, n_qtl)
+        g = (dos[:, qtl] - col_mean[qtl]) @ effect
+        var_e = g.var() * (1 - h2) / h2
+        y = 100 + g + rng.normal(0, np.sqrt(var_e), len(g))
+        miss = rng.random(len(y)) < 0.03
+        pheno[name] = np.where(miss, np.nan, np.round(y, 4))
+        gv_cols[name] = np.round(g, 6)
+        for j, b in zip(qtl, effect, strict=True):
+            v = panel.variants.iloc[j]
+            qtl_rows.append(f"{name}\t{v.chrom}\t{v.pos}\t{v.id}\t{v.alt}\t{b:.6f}\t{h2}"
+                            f"\t{direction}\n")
+    import pandas as pd
+
+    pd.DataFrame(pheno).to_csv(pdir / "phenotypes.tsv", sep="\t", index=False, na_rep="NA")
+    pd.DataFrame(gv_cols).to_csv(pdir / "genetic_values.tsv", sep="\t", index=False)
+    with open(pdir / "qtl.tsv", "w") as fh:
+        fh.write("trait\tchrom\tpos\tid\teffect_allele\teffect\th2\tdirection\n")
+        fh.writelines(qtl_rows)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and generate the requested species."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -1080,6 +1150,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="output folder (default: test-data)")
     ap.add_argument("--species", default="all",
                     help="comma-separated subset of: " + ",".join(SPECIES) + " (default: all)")
+    ap.add_argument("--panels-only", action="store_true",
+                    help="only (re)write the genotype panels and traits")
     args = ap.parse_args(argv)
     names = list(SPECIES) if args.species == "all" else args.species.split(",")
     unknown = [n for n in names if n not in SPECIES]
@@ -1087,7 +1159,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown species {unknown}; choose from {list(SPECIES)}")
     for name in names:
         t0 = time.perf_counter()
-        make_species(SPECIES[name], args.outdir)
+        if not args.panels_only:
+            make_species(SPECIES[name], args.outdir)
+        make_panel(SPECIES[name], args.outdir)
         print(f"{name}: {time.perf_counter() - t0:.1f} s -> {args.outdir / name}",
               file=sys.stderr)
     return 0

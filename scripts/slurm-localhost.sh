@@ -14,7 +14,7 @@
 #   * ProctrackType=proctrack/linuxproc and TaskPlugin=task/none: no cgroups/systemd needed;
 #   * no slurmdbd, hence no sacct: Snakemake's SLURM plugin must poll with
 #     `--slurm-status-command squeue`, which needs MinJobAge >= 3x
-#     `--slurm-init-seconds-before-status-checks` (MinJobAge=600 here, the plugin's default
+#     `--slurm-init-seconds-before-status-checks` (MinJobAge=3600 here, the plugin's default
 #     of 40 s needs 120). jobcomp/filetxt keeps a permanent record of finished jobs.
 #
 # Configuration goes to /etc/slurm (slurm.conf), because that is where Debian's slurm
@@ -30,7 +30,7 @@ CONF_DIR=/etc/slurm
 CONF=$CONF_DIR/slurm.conf
 MARKER="# Written by breedomics scripts/slurm-localhost.sh"
 PARTITION=${SLURM_LOCALHOST_PARTITION:-main}
-MIN_JOB_AGE=${SLURM_LOCALHOST_MIN_JOB_AGE:-600}
+MIN_JOB_AGE=${SLURM_LOCALHOST_MIN_JOB_AGE:-3600}
 WAIT_SECONDS=${SLURM_LOCALHOST_WAIT:-60}
 
 log() { printf '[slurm-localhost] %s\n' "$*" >&2; }
@@ -43,10 +43,13 @@ is_root() { [ "$(id -u)" -eq 0 ]; }
 
 # --- pid bookkeeping -------------------------------------------------------------------
 
-# pid_alive PID NAME: process PID exists and its command name is NAME
+# pid_alive PID NAME: process PID exists, is not a zombie and its command name is NAME
 pid_alive() {
-    local pid=$1 name=$2
-    [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] && [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ]
+    local pid=$1 name=$2 state
+    [ -n "$pid" ] && [ -r "/proc/$pid/comm" ] || return 1
+    [ "$(cat "/proc/$pid/comm" 2>/dev/null)" = "$name" ] || return 1
+    state=$(sed -n 's/^State:[[:space:]]*\([A-Z]\).*/\1/p' "/proc/$pid/status" 2>/dev/null)
+    [ -n "$state" ] && [ "$state" != Z ] && [ "$state" != X ]
 }
 
 # our_pid NAME: pid of NAME recorded by this script, if that process still runs
@@ -58,12 +61,14 @@ our_pid() {
     echo "$pid"
 }
 
-# any_pid NAME: pid of a running process called NAME (started by anyone)
+# any_pid NAME: pid of a live process called NAME (started by anyone)
 any_pid() {
     local pid
     for pid in $(pgrep -x "$1" 2>/dev/null || true); do
-        echo "$pid"
-        return 0
+        if pid_alive "$pid" "$1"; then
+            echo "$pid"
+            return 0
+        fi
     done
     return 1
 }
@@ -113,7 +118,6 @@ install_packages() {
 
 # --- munge -----------------------------------------------------------------------------
 
-MUNGE_SOCKET=/run/munge/munge.socket.2
 MUNGE_PIDFILE=/run/munge/munged.pid
 
 setup_munge() {
@@ -169,13 +173,11 @@ node_hardware() {
         tr '\n' ' '
 }
 
-write_conf() {
-    local hw tmp
+render_conf() { # -> slurm.conf text on stdout
+    local hw
     hw=$(node_hardware)
     [ -n "$hw" ] || die "could not read the node's hardware with 'slurmd -C'"
-    mkdir -p "$CONF_DIR" "$STATE_DIR"/{ctld,spool,log,run}
-    tmp=$(mktemp)
-    cat >"$tmp" <<EOF
+    cat <<EOF
 $MARKER
 # Single-node test cluster; regenerate with: scripts/slurm-localhost.sh restart
 ClusterName=localhost
@@ -208,6 +210,18 @@ SlurmdDebug=info
 NodeName=localhost NodeAddr=127.0.0.1 NodeHostname=localhost $hw State=UNKNOWN
 PartitionName=$PARTITION Nodes=localhost Default=YES MaxTime=INFINITE State=UP
 EOF
+}
+
+# write_conf: install slurm.conf if it differs; never replace a foreign one unless forced
+write_conf() {
+    local tmp
+    mkdir -p "$CONF_DIR" "$STATE_DIR"/{ctld,spool,log,run}
+    tmp=$(mktemp)
+    render_conf >"$tmp"
+    if [ -e "$CONF" ] && cmp -s "$tmp" "$CONF"; then
+        rm -f "$tmp"
+        return 0
+    fi
     if [ -e "$CONF" ] && ! grep -qxF "$MARKER" "$CONF"; then
         if [ "${SLURM_LOCALHOST_FORCE:-0}" != 1 ]; then
             rm -f "$tmp"
@@ -215,14 +229,12 @@ EOF
         fi
         cp -p "$CONF" "$CONF.bak-$(date +%Y%m%d%H%M%S)"
     fi
-    if [ -e "$CONF" ] && cmp -s "$tmp" "$CONF"; then
-        rm -f "$tmp"
-        return 0
-    fi
     install -m 0644 "$tmp" "$CONF"
     rm -f "$tmp"
     log "wrote $CONF"
 }
+
+conf_current() { [ -e "$CONF" ] && render_conf | cmp -s - "$CONF"; }
 
 # --- slurm daemons ---------------------------------------------------------------------
 
@@ -255,7 +267,7 @@ wait_idle() {
             log "node localhost is $state"
             return 0
             ;;
-        down* | drain* | drained*)
+        down* | drain* | fail*)
             if [ "$resumed" = 0 ] && is_root; then
                 scontrol update NodeName=localhost State=RESUME >/dev/null 2>&1 || true
                 resumed=1
@@ -281,8 +293,10 @@ cmd_start() {
     install_packages
     start_munged
     mkdir -p "$STATE_DIR"/{ctld,spool,log,run}
-    if our_pid slurmctld >/dev/null || our_pid slurmd >/dev/null || ! any_pid slurmctld >/dev/null; then
+    if ! any_pid slurmctld >/dev/null && ! any_pid slurmd >/dev/null; then
         write_conf
+    elif ! conf_current; then
+        log "running daemons use an older $CONF; 'restart' rewrites and applies it"
     fi
     start_daemon slurmctld "$STATE_DIR/run/slurmctld.daemon.pid" /usr/sbin/slurmctld
     start_daemon slurmd "$STATE_DIR/run/slurmd.daemon.pid" /usr/sbin/slurmd -N localhost

@@ -26,7 +26,8 @@ def data(tmp_path_factory):
 JOBS = [
     ("pca", ["--n-pcs", "4"], ["tsv", "variance.tsv", "png"]),
     ("grm", [], ["tsv", "png"]),
-    ("admixture", ["--inbred", "--k-min", "2", "--k-max", "3", "--folds", "2"],
+    ("admixture",
+     ["--inbred", "--k-min", "2", "--k-max", "3", "--folds", "2", "--max-snps", "1500"],
      ["tsv", "cv.tsv", "png"]),
     ("diversity", ["--inbred", "--window", "500000"], ["tsv", "windows.tsv", "png"]),
     ("fst", ["--inbred", "--blen", "200"], ["tsv", "png"]),

@@ -322,8 +322,8 @@ def load_all(config: dict, schema_dir: Path | None = None, check_files: bool = T
     """Validate everything a run needs; return (samples, units, contigs)."""
     samples = load_samples(config["samples"], schema_dir)
     units = load_units(config["units"], samples, schema_dir, check_files=check_files)
-    check_sexes(config, samples, config["samples"])
     contigs = check_reference(config)
+    check_sexes(config, samples, config["samples"])
     return samples, units, contigs
 
 

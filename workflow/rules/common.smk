@@ -32,10 +32,15 @@ try:
         )
     if GENO["source"] != "calls" and GENO["enabled"]:
         sheets.check_genotype_path(GENO["source"], GENO["path"])
+    if GENO.get("samples"):
+        sheets.load_samples(GENO["samples"], SCHEMA_DIR)
 except UserError as exc:
     raise WorkflowError(f"breedomics input error: {exc}") from None
 
 GENO_PATH = GENO["path"] or "unset"
+# Sample sheet describing the genotyped accessions (groups, sex): a genotype panel
+# can hold other accessions than the sequenced ones.
+GENO_SAMPLES = GENO.get("samples") or config["samples"]
 
 SAMPLES = list(samples.index)
 

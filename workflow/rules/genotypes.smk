@@ -54,7 +54,7 @@ rule select_snps:
 rule qc_genotypes:
     input:
         vcf="results/genotypes/snps.vcf.gz",
-        sheet=config["samples"],
+        sheet=GENO_SAMPLES,
     output:
         samples="results/genotypes/qc/sample_qc.tsv",
         removed="results/genotypes/qc/variants_removed.tsv",

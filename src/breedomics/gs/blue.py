@@ -48,6 +48,7 @@ from scipy.stats import norm
 
 from breedomics.errors import UserError
 from breedomics.gs.data import full_rank_columns
+from breedomics.gs.linalg import single_thread
 
 __all__ = ["MetFit", "fit_met", "met_blues"]
 
@@ -262,7 +263,11 @@ def _fit_reml(d: _Design, gxe: bool) -> tuple[float, float | None, float, float]
     bounds = [(-12.0, 8.0), (-12.0, 8.0)] if gxe else [(-12.0, 8.0)]
     res = minimize(negll, x0[: len(bounds)], method="L-BFGS-B", bounds=bounds,
                    options={"ftol": 1e-12, "gtol": 1e-7})  # fmt: skip
-    x = res.x
+    # polish: finite-difference gradients leave L-BFGS-B short of the optimum
+    res2 = minimize(negll, res.x, method="Nelder-Mead",
+                    options={"xatol": 1e-8, "fatol": 1e-11, "maxiter": 2000})  # fmt: skip
+    x = res2.x if res2.fun <= res.fun else res.x
+    x = np.clip(x, [b[0] for b in bounds], [b[1] for b in bounds])
     inv_g = np.exp(-x[0])
     inv_ge = np.exp(-x[1]) if gxe else None
     mme = _MME(d, inv_g, inv_ge)
@@ -317,7 +322,13 @@ def _holm(p: np.ndarray) -> np.ndarray:
     return adj
 
 
-def fit_met(
+def fit_met(*args, **kw) -> MetFit:
+    """Fit the MET mixed model to one trait (see :func:`_fit_met` for parameters)."""
+    with single_thread():  # small dense algebra: BLAS threads only add contention
+        return _fit_met(*args, **kw)
+
+
+def _fit_met(
     records: pd.DataFrame,
     trait: str,
     genotype: str = "genotype",

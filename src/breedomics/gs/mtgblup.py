@@ -30,6 +30,7 @@ import scipy.linalg as sl
 
 from breedomics.errors import UserError
 from breedomics.gs.data import Genotypes
+from breedomics.gs.linalg import single_thread
 from breedomics.gs.reml import KernelREML
 
 __all__ = ["MultiTraitGBLUP", "mt_reml"]
@@ -120,6 +121,14 @@ class _Rotated:
 
 
 def mt_reml(
+    K: np.ndarray, Y: np.ndarray, X: np.ndarray, max_iter: int = 100, tol: float = 1e-8
+) -> dict:
+    """Multi-trait REML on complete records (see :func:`_mt_reml`)."""
+    with single_thread():
+        return _mt_reml(K, Y, X, max_iter, tol)
+
+
+def _mt_reml(
     K: np.ndarray, Y: np.ndarray, X: np.ndarray, max_iter: int = 100, tol: float = 1e-8
 ) -> dict:
     """Multi-trait REML on complete records.

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg as sl
 from scipy.optimize import minimize_scalar
 
-from breedomics.gs.linalg import Tridiagonal
+from breedomics.gs.linalg import Tridiagonal, single_thread
 
 __all__ = ["RemlFit", "KernelREML", "blup_pev"]
 
@@ -128,6 +128,11 @@ class KernelREML:
         return ll, s2, beta, c
 
     def fit(self, y: np.ndarray, X: np.ndarray | None = None, n_grid: int = 41) -> RemlFit:
+        """Estimate variance components, fixed effects and ``P y`` (see :meth:`_fit`)."""
+        with single_thread():
+            return self._fit(y, X, n_grid)
+
+    def _fit(self, y: np.ndarray, X: np.ndarray | None = None, n_grid: int = 41) -> RemlFit:
         """Estimate variance components, fixed effects and ``P y``.
 
         Parameters
@@ -174,6 +179,10 @@ class KernelREML:
 
     def fit_fixed(self, y: np.ndarray, X: np.ndarray | None, sigma_g: float, sigma_e: float):
         """BLUP quantities for given variance components (no estimation)."""
+        with single_thread():
+            return self._fit_fixed(y, X, sigma_g, sigma_e)
+
+    def _fit_fixed(self, y, X, sigma_g, sigma_e):
         y = np.asarray(y, dtype=np.float64)
         X = np.ones((self.n, 1)) if X is None else np.asarray(X, dtype=np.float64)
         tr = self.tri.qt(np.column_stack([y, X]))

@@ -79,6 +79,7 @@ class _TraitState:
     trait: str
     rows: np.ndarray
     qtn: list[int] = field(default_factory=list)  # global variant indices
+    qtn_before: list[int] | None = None  # the set of the iteration before
     qtn_geno: np.ndarray | None = None  # (n_rows, k) imputed dosages
     qtn_info: pd.DataFrame | None = None
     done: bool = False
@@ -347,9 +348,14 @@ def run_farmcpu(
                 {"iteration": it, "n_qtn": len(new), **{k: v for k, v in info.items()}}
             )
             if sorted(new) == sorted(prev):
-                st.done = True
+                st.done = True  # converged
                 continue
+            # a cycle between two sets (FarmCPU's "circle" rule): stop with the new set
+            circle = st.qtn_before is not None and sorted(new) == sorted(st.qtn_before)
+            st.qtn_before = prev
             st.qtn = new
+            if circle:
+                st.done = True
             if new:
                 v, d = src.extract(np.asarray(new))
                 z, mean, _n = impute_center(d[st.rows])

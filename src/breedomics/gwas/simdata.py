@@ -191,6 +191,7 @@ def iter_balding_nichols(
     fst: float = 0.1,
     chunk_size: int = 20000,
     maf_min: float = 0.01,
+    spacing: int = 1000,
     seed: int = 1,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Stream a Balding-Nichols panel chunk by chunk (no LD, group structure).
@@ -205,7 +206,7 @@ def iter_balding_nichols(
     n_samples, n_snps : int
         Panel size.
     n_chrom : int
-        Chromosomes (SNPs split evenly, 1 kb apart).
+        Chromosomes (SNPs split evenly, ``spacing`` bp apart).
     n_groups : int
         Number of groups; samples are split evenly.
     fst : float
@@ -214,6 +215,8 @@ def iter_balding_nichols(
         SNPs per yielded chunk (chunks never straddle chromosomes).
     maf_min : float
         SNPs whose sample MAF falls below this are re-drawn once.
+    spacing : int
+        Distance between consecutive SNPs (bp).
     seed : int
         Random seed.
 
@@ -241,7 +244,7 @@ def iter_balding_nichols(
             bad = np.flatnonzero(np.minimum(maf, 1 - maf) < maf_min)
             if len(bad):
                 g[:, bad] = rng.binomial(2, np.full((n_samples, len(bad)), 0.5)).astype(np.float32)
-            pos = (np.arange(start, start + k, dtype=np.int64) + 1) * 1000
+            pos = (np.arange(start, start + k, dtype=np.int64) + 1) * spacing
             ref, alt = _alleles(k, rng)
             var = pd.DataFrame(
                 {

@@ -1,0 +1,117 @@
+"""Multi-environment trial BLUEs/BLUPs: simulation truth and a dense mixed-model check."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.optimize import minimize
+
+from breedomics.errors import UserError
+from breedomics.gs.blue import fit_met, met_blues
+from breedomics.gs.simulate import simulate_met
+
+
+def test_met_recovers_genotype_means_and_heritability():
+    rec, truth = simulate_met(n_geno=300, n_env=8, n_rep=3, var_g=1.0, var_ge=0.3, var_e=1.0,
+                              p_missing=0.05, n_outliers=12, seed=3)  # fmt: skip
+    fit = fit_met(rec, "yield", rep="rep", id_column="plot")
+    g = fit.genotypes.set_index("genotype")
+    true_mean = truth["genotype_mean"][g.index]
+    assert np.corrcoef(g["blue"], true_mean)[0, 1] >= 0.95
+    assert np.corrcoef(g["blup"], true_mean)[0, 1] >= 0.95
+    # BLUEs are on the scale of the genotype means (sum-to-zero environments)
+    assert g["blue"].mean() == pytest.approx(true_mean.mean(), abs=0.1)
+    vc = fit.varcomp.set_index("component")["estimate"]
+    assert vc["H2_cullis"] == pytest.approx(truth["H2_entry"], abs=0.05)
+    assert vc["H2_standard"] == pytest.approx(truth["H2_entry"], abs=0.05)
+    assert vc["s2G"] == pytest.approx(1.0, rel=0.2)
+    assert vc["s2GE"] == pytest.approx(0.3, rel=0.25)
+    assert vc["s2e"] == pytest.approx(1.0, rel=0.15)
+    se = fit.varcomp.set_index("component")["se"]
+    assert 0 < se["s2G"] < 0.2 and 0 < se["s2e"] < 0.05
+    # planted outliers are flagged and written, not dropped
+    res = fit.residuals
+    flagged = set(res.loc[res["outlier"], "plot"])
+    assert set(truth["outliers"]) <= flagged
+    assert len(flagged - set(truth["outliers"])) <= 2
+    assert len(res) == len(rec) and not res["dropped"].any()
+    # dropping them refits without them and improves the residual variance
+    fit2 = fit_met(rec, "yield", rep="rep", id_column="plot", drop_outliers=True)
+    assert fit2.residuals["dropped"].sum() == len(flagged)
+    s2e2 = fit2.varcomp.set_index("component").loc["s2e", "estimate"]
+    assert s2e2 < vc["s2e"]
+
+
+def _dense_reml(rec):
+    """Independent dense REML of y = F b + Zg g + Zc c + e (no absorption tricks)."""
+    y = rec["yield"].to_numpy(float)
+    env = rec["environment"].to_numpy()
+    rep = (rec["environment"] + ":" + rec["rep"]).to_numpy()
+    # any full-rank parametrisation of env + rep(env) gives the same REML
+    F = np.column_stack([np.ones(len(y))] + [(env == e).astype(float) for e in np.unique(env)[1:]]
+                        + [(rep == r).astype(float) for r in np.unique(rep)
+                           if not r.endswith(":1")])  # fmt: skip
+    G = pd.get_dummies(rec["genotype"]).to_numpy(float)
+    C = pd.get_dummies(rec["genotype"] + "|" + rec["environment"]).to_numpy(float)
+    GG, CC = G @ G.T, C @ C.T
+
+    def parts(theta):
+        s2g, s2c, s2e = np.exp(theta)
+        V = s2g * GG + s2c * CC + s2e * np.eye(len(y))
+        Vi = np.linalg.inv(V)
+        XtViX = F.T @ Vi @ F
+        P = Vi - Vi @ F @ np.linalg.solve(XtViX, F.T @ Vi)
+        return V, Vi, P, XtViX
+
+    def nll(theta):
+        V, Vi, P, XtViX = parts(theta)
+        return 0.5 * (np.linalg.slogdet(V)[1] + np.linalg.slogdet(XtViX)[1] + y @ P @ y)
+
+    res = minimize(nll, np.log([0.5, 0.2, 0.8]), method="Nelder-Mead",
+                   options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 5000})  # fmt: skip
+    s2g, s2c, s2e = np.exp(res.x)
+    V, Vi, P, _ = parts(res.x)
+    g_blup = s2g * G.T @ P @ y
+    var_resid = s2e**2 * np.diag(P)
+    resid = s2e * P @ y
+    return s2g, s2c, s2e, g_blup, resid / np.sqrt(var_resid), G, F, Vi, y
+
+
+def test_absorbed_mme_equals_dense_mixed_model():
+    rec, _ = simulate_met(n_geno=30, n_env=3, n_rep=2, var_g=1.0, var_ge=0.5, var_e=0.8,
+                          p_missing=0.15, seed=9)  # fmt: skip
+    fit = fit_met(rec, "yield", rep="rep")
+    vc = fit.varcomp.set_index("component")["estimate"]
+    s2g, s2c, s2e, g_blup, stud, G, F, Vi, y = _dense_reml(rec)
+    assert vc["s2G"] == pytest.approx(s2g, rel=1e-3)
+    assert vc["s2GE"] == pytest.approx(s2c, rel=1e-3)
+    assert vc["s2e"] == pytest.approx(s2e, rel=1e-3)
+    gen = fit.genotypes.set_index("genotype").loc[sorted(rec["genotype"].unique())]
+    np.testing.assert_allclose(gen["blup"] - gen["blup"].mean(), g_blup - g_blup.mean(),
+                               atol=2e-3)  # fmt: skip
+    np.testing.assert_allclose(fit.residuals["studentised"], stud, atol=2e-3)
+    # BLUEs: genotype fixed (GLS), differences between genotypes are estimable
+    s2c_V = s2c * (pd.get_dummies(rec["genotype"] + "|" + rec["environment"]).to_numpy(float))
+    V2 = s2c_V @ s2c_V.T / s2c + s2e * np.eye(len(y))
+    X2 = np.column_stack([G, F[:, 1:]])
+    V2i = np.linalg.inv(V2)
+    b = np.linalg.solve(X2.T @ V2i @ X2, X2.T @ V2i @ y)[: G.shape[1]]
+    np.testing.assert_allclose(gen["blue"] - gen["blue"].iloc[0], b - b[0], atol=2e-3)
+
+
+def test_met_user_errors():
+    rec, _ = simulate_met(n_geno=20, n_env=3, n_rep=2, seed=1)
+    with pytest.raises(UserError, match="unknown environment level\\(s\\) E07"):
+        met_blues(rec, ["yield"], environments=["E00", "E07"], rep="rep")
+    flat = rec.assign(yield_=5.0).rename(columns={"yield_": "flat"})
+    with pytest.raises(UserError, match="constant"):
+        fit_met(flat, "flat", rep="rep")
+    with pytest.raises(UserError, match="column 'plotrep'"):
+        fit_met(rec, "yield", rep="plotrep")
+    one = rec[rec["rep"] == "1"]
+    with pytest.raises(UserError, match="GxE cannot be separated"):
+        fit_met(one, "yield", gxe=True)
+    # without GxE replication the term is dropped automatically
+    f = fit_met(one, "yield")
+    assert "s2GE" not in set(f.varcomp["component"])
