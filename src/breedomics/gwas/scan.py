@@ -175,6 +175,29 @@ class GenotypeSource:
         return v.iloc[order], d[:, order]
 
 
+    def extract_ids(self, ids: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
+        """Variants and dosages of the given variant ids (first occurrence of each)."""
+        want = set(ids)
+        vs, ds, seen = [], [], set()
+        for _c, v, d in self.runs():
+            hit = v["id"].isin(want).to_numpy()
+            if hit.any():
+                sel = [
+                    i
+                    for i in np.flatnonzero(hit)
+                    if v["id"].iloc[i] not in seen and not seen.add(v["id"].iloc[i])
+                ]
+                vs.append(v.iloc[sel])
+                ds.append(d[:, sel])
+        if not vs:
+            return pd.DataFrame(columns=gt.VARIANT_COLUMNS), np.zeros((len(self.samples), 0))
+        v = pd.concat(vs)
+        d = np.hstack(ds)
+        pos = {g: i for i, g in enumerate(v["id"])}
+        order = np.array([pos[g] for g in ids if g in pos], dtype=np.int64)
+        return v.iloc[order], d[:, order]
+
+
 def trait_patterns(data: GwasData) -> list[tuple[list[str], np.ndarray]]:
     """Group traits by the samples in which they are observed.
 
