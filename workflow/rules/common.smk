@@ -92,6 +92,19 @@ def sample_bams(wildcards=None):
     return expand("results/bam/{sample}.bam", sample=SAMPLES)
 
 
+CENSUS_JOBS = [
+    "pca",
+    "grm",
+    "admixture",
+    "diversity",
+    "fst",
+    "ld_decay",
+    "roh",
+    "duplicates",
+    "core",
+]
+
+
 def genotype_source(wildcards=None):
     """The genotype file the genotype stage starts from (see `genotypes.source`)."""
     if GENO["source"] == "calls":
@@ -129,6 +142,8 @@ def final_outputs():
     The BAMs are targets themselves, so deleting one rebuilds it (and what depends on it).
     """
     out = genotype_outputs() if GENO["enabled"] else []
+    if GENO["enabled"] and config["census"]["enabled"]:
+        out += expand("results/census/{job}.tsv", job=CENSUS_JOBS)
     if not HAS_READS:
         return out
     return (

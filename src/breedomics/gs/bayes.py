@@ -350,8 +350,13 @@ class BayesRegression:
         return self
 
     @staticmethod
-    def _sweep(Zt, bounds, grams, xx, beta, var, e, s2e, lpi, logu, z) -> np.ndarray:
-        """One single-site Gibbs sweep over all markers (see module notes)."""
+    def _sweep(Zt, bounds, grams, xx, beta, var, e, s2e, lpi, logu, z, short: int = 12):
+        """One single-site Gibbs sweep over all markers (see module notes).
+
+        Runs of currently-zero markers longer than ``short`` are tested in one
+        vectorised step; shorter runs and markers in the model use scalar
+        arithmetic, which is cheaper than a NumPy call when the model is dense.
+        """
         sqrt = math.sqrt
         log = math.log
         e32 = e.astype(np.float32)
@@ -359,21 +364,25 @@ class BayesRegression:
             Zb = Zt[s:t]
             r = (Zb @ e32).astype(np.float64)
             bb = beta[s:t]
+            bl = bb.tolist()
             old = bb.copy()
             xb = xx[s:t]
             vb = var[s:t]
+            xl = xb.tolist()
+            vl = vb.tolist()
             lu = logu[s:t]
-            zb = z[s:t]
+            lul = lu.tolist()
+            zl = z[s:t].tolist()
             nzpos = np.flatnonzero(bb).tolist()
-            nzpos.append(t - s)
+            m = t - s
+            nzpos.append(m)
             pos = 0
             ptr = 0
-            m = t - s
             changed = False
             while pos < m:
                 nxt = nzpos[ptr]
-                if nxt > pos:
-                    # run of zero effects [pos, nxt): vectorised inclusion test
+                if nxt - pos > short:
+                    # long run of zero effects [pos, nxt): vectorised inclusion test
                     rr = r[pos:nxt]
                     vv = vb[pos:nxt]
                     C = xb[pos:nxt] + s2e / vv
@@ -382,32 +391,33 @@ class BayesRegression:
                     if not inc.any():
                         pos = nxt
                         continue
-                    k = int(inc.argmax())
-                    j = pos + k
-                    c = float(C[k])
-                    new = float(rr[k]) / c + sqrt(s2e / c) * float(zb[j])
-                    bb[j] = new
+                    j = pos + int(inc.argmax())
+                    c = xl[j] + s2e / vl[j]
+                    new = float(r[j]) / c + sqrt(s2e / c) * zl[j]
+                    bl[j] = new
                     r[j + 1 :] -= G[j, j + 1 :] * new
                     changed = True
                     pos = j + 1
                     continue
-                # marker ``pos`` currently in the model
+                # scalar update of marker ``pos`` (in the model, or in a short zero run)
                 j = pos
-                bj = float(bb[j])
-                xj = float(xb[j])
+                bj = bl[j]
+                xj = xl[j]
                 rhs = float(r[j]) + xj * bj
-                v = float(vb[j])
+                v = vl[j]
                 c = xj + s2e / v
                 lo = 0.5 * (log(s2e / (v * c)) + rhs * rhs / (s2e * c)) + lpi
-                new = rhs / c + sqrt(s2e / c) * float(zb[j]) if float(lu[j]) < lo else 0.0
+                new = rhs / c + sqrt(s2e / c) * zl[j] if lul[j] < lo else 0.0
                 d = new - bj
                 if d != 0.0:
                     r[j + 1 :] -= G[j, j + 1 :] * d
-                    bb[j] = new
+                    bl[j] = new
                     changed = True
                 pos = j + 1
-                ptr += 1
+                if j == nxt:
+                    ptr += 1
             if changed:
+                bb[:] = bl
                 dlt = bb - old
                 idx = np.flatnonzero(dlt)
                 e -= (dlt[idx].astype(np.float32) @ Zb[idx]).astype(np.float64)

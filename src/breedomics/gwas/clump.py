@@ -41,9 +41,7 @@ LEAD_COLUMNS = [
 ]
 
 
-def candidate_ids(
-    sumstats: pd.DataFrame, nl_p1: float, nl_p2: float, kb: float
-) -> pd.DataFrame:
+def candidate_ids(sumstats: pd.DataFrame, nl_p1: float, nl_p2: float, kb: float) -> pd.DataFrame:
     """Variants that can enter a clump: ``p <= p2`` and within ``kb`` of a ``p <= p1`` one.
 
     Parameters

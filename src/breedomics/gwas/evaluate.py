@@ -23,9 +23,7 @@ def _near_qtl(chrom: np.ndarray, pos: np.ndarray, qtl: pd.DataFrame, window: int
     qp = qtl["pos"].to_numpy()
     for k in range(len(qtl)):
         hit = (chrom == qc[k]) & (np.abs(pos - qp[k]) <= window)
-        better = hit & (
-            (out < 0) | (np.abs(pos - qp[k]) < np.abs(pos - qp[np.maximum(out, 0)]))
-        )
+        better = hit & ((out < 0) | (np.abs(pos - qp[k]) < np.abs(pos - qp[np.maximum(out, 0)])))
         out[better] = k
     return out
 

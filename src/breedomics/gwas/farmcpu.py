@@ -37,7 +37,7 @@ import numpy as np
 import pandas as pd
 
 from breedomics.gwas.kinship import impute_center
-from breedomics.gwas.lmm import AssocResult, TestSet, fit_null
+from breedomics.gwas.lmm import AssocResult, AssocSet, fit_null
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.pvalues import neglog10_p_f1
 from breedomics.gwas.results import SumstatsWriter
@@ -261,12 +261,12 @@ def run_farmcpu(
     states = {t: _TraitState(t, np.flatnonzero(masks[t])) for t in traits}
     m_total = src.n_variants
 
-    def build(st: _TraitState, perms: bool = False) -> TestSet:
+    def build(st: _TraitState, perms: bool = False) -> AssocSet:
         w = wall[st.rows]
         if st.qtn_geno is not None and st.qtn_geno.shape[1]:
             w = np.column_stack([w, st.qtn_geno])
         y = yall[st.rows, traits.index(st.trait)][:, None]
-        ts = TestSet.build([st.trait], st.rows, w, y, "glm", context=st.trait)
+        ts = AssocSet.build([st.trait], st.rows, w, y, "glm", context=st.trait)
         if perms and cfg.permutations:
             ts.enable_permutations(cfg.permutations, cfg.seed)
         return ts

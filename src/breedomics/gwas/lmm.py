@@ -64,7 +64,7 @@ __all__ = [
     "NullModel",
     "fit_null",
     "null_loglik",
-    "TestSet",
+    "AssocSet",
     "AssocResult",
     "exact_alt_loglik",
 ]
@@ -462,7 +462,7 @@ class AssocResult:
 
 
 @dataclass
-class TestSet:
+class AssocSet:
     """Traits that share samples and a kinship decomposition.
 
     Build with :meth:`build`; then call :meth:`test` on centred dosages of
@@ -516,7 +516,7 @@ class TestSet:
         eig: Eigen | None = None,
         null_method: str = "reml",
         context: str = "",
-    ) -> TestSet:
+    ) -> AssocSet:
         """Rotate covariates and traits, fit null models, precompute lambdas.
 
         Parameters

@@ -181,13 +181,15 @@ def read_covariates(path: str | os.PathLike, na_values: frozenset[str] = NA_VALU
     return pd.DataFrame(cols, index=df.index)
 
 
-def check_collinear(x: np.ndarray, names: list[str], context: str, tol: float = 1e-8) -> None:
+def check_collinear(x: np.ndarray, names: list[str], context: str, tol: float = 1e-5) -> None:
     """Raise if a column of a design matrix is a linear combination of earlier ones.
 
     Columns are added one at a time (modified Gram-Schmidt with
     re-orthogonalisation); a column whose residual norm is below ``tol``
     times its norm (or that is all zero) is collinear with the columns that
-    reconstruct it, which are named in the error.
+    reconstruct it, which are named in the error. The default ``1e-5``
+    (``R^2 > 1 - 1e-10`` with the earlier columns) still catches exact
+    combinations written to a text file with six decimals.
 
     Parameters
     ----------

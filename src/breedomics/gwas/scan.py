@@ -29,7 +29,7 @@ import pandas as pd
 from breedomics import genotypes as gt
 from breedomics.errors import UserError
 from breedomics.gwas.kinship import GRM, accumulate_grm, eigh_psd, impute_center, split_by_chrom
-from breedomics.gwas.lmm import AssocResult, NullModel, TestSet
+from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.results import SumstatsWriter
 from breedomics.gwas.threshold import MeffAccumulator
@@ -44,7 +44,7 @@ __all__ = [
     "MODEL_MODES",
 ]
 
-#: CLI model name -> TestSet mode.
+#: CLI model name -> AssocSet mode.
 MODEL_MODES = {"glm": "glm", "mlm": "exact", "mlm-p3d": "p3d", "farmcpu": "glm"}
 
 
@@ -174,7 +174,6 @@ class GenotypeSource:
         order = np.array([pos[g] for g in index])
         return v.iloc[order], d[:, order]
 
-
     def extract_ids(self, ids: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
         """Variants and dosages of the given variant ids (first occurrence of each)."""
         want = set(ids)
@@ -216,7 +215,7 @@ def trait_patterns(data: GwasData) -> list[tuple[list[str], np.ndarray]]:
 
 
 class _Contexts:
-    """Build TestSets per chromosome (LOCO) or once (genome-wide)."""
+    """Build AssocSets per chromosome (LOCO) or once (genome-wide)."""
 
     def __init__(
         self,
@@ -231,7 +230,7 @@ class _Contexts:
         self.grm, self.kin = grm, kin
         self.patterns = trait_patterns(data)
         self._chrom: str | None = None
-        self._sets: list[TestSet] = []
+        self._sets: list[AssocSet] = []
         self.global_nulls: dict[str, NullModel] = {}
         self.loco_nulls: dict[str, dict[str, NullModel]] = {t: {} for t in data.traits.columns}
         self.perm_max: dict[str, np.ndarray] = {}
@@ -245,7 +244,7 @@ class _Contexts:
         assert self.grm is not None
         return self.grm.matrix(chrom)
 
-    def _build(self, chrom: str | None, perms: bool = True) -> list[TestSet]:
+    def _build(self, chrom: str | None, perms: bool = True) -> list[AssocSet]:
         sets = []
         k_full = None if self.mode == "glm" else self._kinship(chrom)
         for traits, rows in self.patterns:
@@ -257,7 +256,7 @@ class _Contexts:
                 if len(rows) < len(self.data.samples):
                     label += f" of the {len(rows)} samples observed for {', '.join(traits[:3])}"
                 eig = eigh_psd(k_full[np.ix_(rows, rows)], label)
-            ts = TestSet.build(
+            ts = AssocSet.build(
                 traits, rows, w, y, self.mode, eig, self.cfg.null_method, context=traits[0]
             )
             if perms and self.cfg.permutations:
@@ -268,7 +267,7 @@ class _Contexts:
         return sets
 
     def start(self) -> None:
-        """Build the genome-wide TestSets and null models."""
+        """Build the genome-wide AssocSets and null models."""
         if self.mode == "glm" or not self.cfg.loco:
             self._sets = self._build(None)
             base = self._sets
@@ -279,8 +278,8 @@ class _Contexts:
                 for t, nm in zip(ts.traits, ts.nulls, strict=True):
                     self.global_nulls[t] = nm
 
-    def sets_for(self, chrom: str) -> list[TestSet]:
-        """TestSets for the variants of ``chrom``."""
+    def sets_for(self, chrom: str) -> list[AssocSet]:
+        """AssocSets for the variants of ``chrom``."""
         if self.mode == "glm" or not self.cfg.loco:
             return self._sets
         if chrom != self._chrom:
@@ -316,19 +315,19 @@ class _Contexts:
 
 def run_pass(
     src: GenotypeSource,
-    sets_for: Callable[[str], list[TestSet]],
+    sets_for: Callable[[str], list[AssocSet]],
     on_result: Callable[[str, pd.DataFrame, np.ndarray, np.ndarray, AssocResult], None],
     cfg: ScanConfig,
     on_run: Callable[[str, pd.DataFrame, np.ndarray], None] | None = None,
     counts: dict[str, list[int]] | None = None,
 ) -> None:
-    """Stream the genotypes once and test every TestSet on every run.
+    """Stream the genotypes once and test every AssocSet on every run.
 
     Parameters
     ----------
     src : GenotypeSource
     sets_for : callable
-        Chromosome -> TestSets to test on it.
+        Chromosome -> AssocSets to test on it.
     on_result : callable
         ``(trait, variants, af, n_obs, result)`` for the tested variants.
     cfg : ScanConfig

@@ -14,7 +14,7 @@
   Block values are summed and the threshold is ``alpha / M_eff``.
 * **Permutation**: the ``alpha`` quantile of the genome-wide minimum p-value
   over permutations of the whitened null residuals
-  (:meth:`breedomics.gwas.lmm.TestSet.enable_permutations`).
+  (:meth:`breedomics.gwas.lmm.AssocSet.enable_permutations`).
 """
 
 from __future__ import annotations
@@ -52,6 +52,8 @@ def meff_block(x: np.ndarray) -> tuple[float, float]:
         return 1.0, 1.0
     r = np.corrcoef(x, rowvar=False)
     ev = np.clip(np.linalg.eigvalsh(r), 0.0, None)[::-1]
+    # Li-Ji's f(l) jumps at integers: snap rounding noise (2.9999999 -> 3) first
+    ev = np.where(np.abs(ev - np.round(ev)) < 1e-8, np.round(ev), ev)
     li_ji = float(np.sum((ev >= 1).astype(float) + (ev - np.floor(ev))))
     cum = np.cumsum(ev) / ev.sum()
     gao = float(np.searchsorted(cum, 0.995) + 1)

@@ -1,0 +1,426 @@
+"""``breedomics gs``: genomic selection from trial records to ranked candidates.
+
+Subcommands
+-----------
+``blue``
+    Multi-environment trial records -> per-genotype BLUEs/BLUPs, variance
+    components, entry-mean heritability, outlier table.
+``cv``
+    Cross-validate models (GBLUP/rrBLUP, RKHS, BayesB, BayesC, random forest,
+    gradient boosting, multi-trait GBLUP) by repeated k-fold or
+    leave-one-group-out; fold assignments always written.
+``predict``
+    Fit one model on all phenotyped samples; GEBVs and reliabilities for all
+    genotyped candidates, marker effects, variance components.
+``select``
+    Selection index over traits, top-N with an optional mean-kinship cap.
+
+Every subcommand writes ``settings.json`` (arguments, version, time) next to
+its outputs so a run can be repeated.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from breedomics.errors import UserError
+
+__all__ = ["add_arguments", "run"]
+
+
+# --------------------------------------------------------------------------- helpers
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _csv(text: str | None) -> list[str] | None:
+    if text is None:
+        return None
+    out = [t.strip() for t in text.split(",") if t.strip()]
+    return out or None
+
+
+def _write_settings(out: Path, args: argparse.Namespace, extra: dict | None = None) -> None:
+    from breedomics import __version__
+
+    d = {k: v for k, v in vars(args).items() if not k.startswith("_") and not callable(v)}
+    d = {k: (str(v) if isinstance(v, Path) else v) for k, v in d.items()}
+    d["breedomics_version"] = __version__
+    d["time"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    if extra:
+        d.update(extra)
+    (out / "settings.json").write_text(json.dumps(d, indent=2, default=str) + "\n")
+
+
+def _tsv(df: pd.DataFrame, path: Path) -> None:
+    df.to_csv(path, sep="\t", index=False, na_rep="NA", float_format="%.6g")
+
+
+def _outdir(path: str) -> Path:
+    p = Path(path)
+    p.mkdir(parents=True, exist_ok=True)
+    return p
+
+
+def _genotype_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--genotypes", required=True,
+                   help="PLINK prefix/.bed, VCF/BCF, or samples x markers dosage TSV(.gz)")
+    p.add_argument("--min-maf", type=float, default=0.0, help="drop markers with MAF below this")
+    p.add_argument("--dosage-scale", type=float, default=1.0,
+                   help="multiply TSV dosages (2 for 0/1-coded inbred lines)")  # fmt: skip
+
+
+def _model_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("model settings")
+    g.add_argument("--covariates", help="TSV of fixed covariates (sample id first; text columns "
+                   "are dummy-coded), e.g. PCs, sex, environment")  # fmt: skip
+    g.add_argument("--iterations", type=int, default=6000, help="MCMC iterations (BayesB/C)")
+    g.add_argument("--burn-in", type=int, default=1000)
+    g.add_argument("--thin", type=int, default=5)
+    g.add_argument("--pi", type=float, default=0.99, help="prior share of zero-effect markers")
+    g.add_argument("--fixed-pi", action="store_true", help="do not sample pi")
+    g.add_argument("--h2-prior", type=float, default=0.5)
+    g.add_argument("--bandwidths", help="RKHS bandwidth grid, comma-separated (default "
+                   "0.1,0.25,0.5,1,2,4)")  # fmt: skip
+    g.add_argument("--trees", type=int, default=500, help="trees (rf) / iterations (gbm)")
+    g.add_argument("--seed", type=int, default=1)
+
+
+def _options(args) -> dict:
+    bw = _csv(args.bandwidths)
+    return {
+        "seed": args.seed,
+        "bandwidths": [float(b) for b in bw] if bw else None,
+        "trees": args.trees,
+        "mcmc": dict(n_iter=args.iterations, burn_in=args.burn_in, thin=args.thin, pi=args.pi,
+                     estimate_pi=not args.fixed_pi, h2_prior=args.h2_prior),
+    }  # fmt: skip
+
+
+def _load_inputs(args):
+    from breedomics.gs.data import read_genotypes, read_phenotypes, read_table
+
+    pheno, traits = read_phenotypes(args.phenotypes, _csv(args.traits))
+    pheno.index = pheno.index.astype(str)
+    _log(f"reading genotypes {args.genotypes}")
+    geno = read_genotypes(args.genotypes, min_maf=args.min_maf, dosage_scale=args.dosage_scale)
+    _log(f"  {geno.n} samples x {geno.p} markers")
+    in_geno = set(geno.samples)
+    not_geno = [s for s in pheno.index if s not in in_geno]
+    if len(not_geno) == len(pheno):
+        raise UserError(
+            f"no sample of {args.phenotypes} is in {args.genotypes} (e.g. {not_geno[0]!r} vs "
+            f"{geno.samples[0]!r}); the first column must hold the genotype sample ids"
+        )
+    if not_geno:
+        _log(f"  {len(not_geno)} phenotyped sample(s) are not genotyped and are ignored "
+             f"(e.g. {not_geno[0]})")  # fmt: skip
+        pheno = pheno.drop(index=not_geno)
+    cov = None
+    if getattr(args, "covariates", None):
+        cov = read_table(args.covariates, what="covariate")
+        cov = cov.set_index(cov.columns[0])
+        cov.index = cov.index.astype(str)
+    return geno, pheno, traits, cov
+
+
+# --------------------------------------------------------------------------- blue
+def _add_blue(sub) -> None:
+    p = sub.add_parser("blue", help="MET records -> BLUEs/BLUPs, variance components, H2, outliers")
+    p.add_argument("--records", required=True, help="plot-level TSV/CSV")
+    p.add_argument("--traits", required=True, help="comma-separated trait columns")
+    p.add_argument("--genotype-col", default="genotype")
+    p.add_argument("--env-col", default="environment")
+    p.add_argument("--rep-col", help="replicate column (fixed within environment)")
+    p.add_argument("--block-col", help="block column (fixed within environment/replicate)")
+    p.add_argument("--id-col", help="plot id column copied to the outlier table")
+    p.add_argument("--environments", help="only these environment levels (comma-separated)")
+    p.add_argument("--gxe", choices=["auto", "yes", "no"], default="auto")
+    p.add_argument("--alpha", type=float, default=0.05, help="Bonferroni-Holm outlier level")
+    p.add_argument("--threshold", type=float, help="flag |studentised residual| > this instead")
+    p.add_argument("--drop-outliers", action="store_true", help="refit without flagged plots")
+    p.add_argument("--out-dir", required=True)
+
+
+def _run_blue(args) -> int:
+    from breedomics.gs.blue import met_blues
+    from breedomics.gs.data import read_table
+
+    rec = read_table(args.records, what="records", unique=False)
+    traits = _csv(args.traits) or []
+    gxe = {"auto": None, "yes": True, "no": False}[args.gxe]
+    gen, vc, res = met_blues(
+        rec, traits, environments=_csv(args.environments), genotype=args.genotype_col,
+        environment=args.env_col, rep=args.rep_col, block=args.block_col, gxe=gxe,
+        alpha=args.alpha, threshold=args.threshold, drop_outliers=args.drop_outliers,
+        id_column=args.id_col,
+    )  # fmt: skip
+    out = _outdir(args.out_dir)
+    _tsv(gen, out / "blues_long.tsv")
+    wide = gen.pivot(index="genotype", columns="trait", values="blue")[traits]
+    wide.index.name = "sample_id"
+    _tsv(wide.reset_index(), out / "blues.tsv")
+    blups = gen.pivot(index="genotype", columns="trait", values="blup")[traits]
+    blups.index.name = "sample_id"
+    _tsv(blups.reset_index(), out / "blups.tsv")
+    _tsv(vc, out / "varcomp.tsv")
+    _tsv(res, out / "residuals.tsv")
+    _tsv(res[res["outlier"]], out / "outliers.tsv")
+    _write_settings(out, args)
+    for t in traits:
+        v = vc[vc["trait"] == t].set_index("component")["estimate"]
+        n_out = int(res.loc[res["trait"] == t, "outlier"].sum())
+        _log(f"{t}: H2 (Cullis) {v['H2_cullis']:.3f}, s2G {v['s2G']:.4g}, "
+             f"s2e {v['s2e']:.4g}, {n_out} outlier(s)")  # fmt: skip
+    return 0
+
+
+# --------------------------------------------------------------------------- cv
+def _add_cv(sub) -> None:
+    from breedomics.gs.models import ALL_MODELS
+
+    p = sub.add_parser("cv", help="cross-validate prediction models")
+    _genotype_args(p)
+    p.add_argument("--phenotypes", required=True, help="TSV, sample id first, one column/trait")
+    p.add_argument("--traits", help="comma-separated (default: all numeric columns)")
+    p.add_argument("--models", default="gblup", help="comma-separated: " + ", ".join(ALL_MODELS))
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--fold-file", help="use these folds (sample_id, [repeat,] fold)")
+    p.add_argument("--group-col", help="leave-one-group-out over this column")
+    p.add_argument("--groups", help="TSV holding --group-col (default: the phenotype table)")
+    p.add_argument("--truth", help="TSV of true genetic values (simulations): *_true metrics")
+    p.add_argument("--no-plot", action="store_true")
+    _model_args(p)
+    p.add_argument("--out-dir", required=True)
+
+
+def _run_cv(args) -> int:
+    from breedomics.gs.cv import group_folds, kfold_folds, plot_cv, read_folds, run_cv
+    from breedomics.gs.data import read_table
+    from breedomics.gs.models import parse_models
+
+    models = parse_models(args.models)
+    geno, pheno, traits, cov = _load_inputs(args)
+    phenotyped = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
+    if args.fold_file:
+        folds = read_folds(args.fold_file, phenotyped)
+    elif args.group_col:
+        if args.groups:
+            gt = read_table(args.groups, what="group")
+            gt = gt.set_index(gt.columns[0])
+        else:
+            gt = pheno
+        if args.group_col not in gt.columns:
+            raise UserError(f"group column {args.group_col!r} not found in "
+                            f"{args.groups or args.phenotypes}")  # fmt: skip
+        gt.index = gt.index.astype(str)
+        folds = group_folds(phenotyped, gt[args.group_col])
+    else:
+        folds = kfold_folds(phenotyped, args.folds, args.repeats, seed=args.seed)
+    truth = None
+    if args.truth:
+        truth = read_table(args.truth, what="truth")
+        truth = truth.set_index(truth.columns[0])
+        truth.index = truth.index.astype(str)
+    out = _outdir(args.out_dir)
+    _tsv(folds, out / "folds.tsv")  # written first: the run can be reproduced even if it fails
+    _log(f"cross-validation: {len(phenotyped)} phenotyped samples, "
+         f"{folds['repeat'].nunique()} repeat(s) x {folds['fold'].nunique()} fold(s), "
+         f"models {', '.join(models)}, traits {', '.join(traits)}")  # fmt: skip
+    res = run_cv(geno, pheno, traits, models, folds, covariates=cov, options=_options(args),
+                 truth=truth, log=_log)  # fmt: skip
+    _tsv(res.predictions, out / "cv_predictions.tsv")
+    _tsv(res.metrics, out / "cv_metrics.tsv")
+    summary = res.summary()
+    _tsv(summary, out / "cv_summary.tsv")
+    _tsv(res.varcomp, out / "cv_varcomp.tsv")
+    _tsv(res.timing, out / "cv_timing.tsv")
+    if not args.no_plot:
+        plot_cv(res, str(out / "cv_accuracy.png"))
+    _write_settings(out, args, {"models_resolved": models, "traits_resolved": traits,
+                                "n_markers": geno.p, "n_genotyped": geno.n})  # fmt: skip
+    lev = "repeat" if folds["repeat"].nunique() > 1 or args.group_col is None else "fold"
+    for _, r in summary[summary["level"] == lev].iterrows():
+        _log(f"{r['model']:>16} {r['trait']:>12}: r = {r['pearson_mean']:.3f} "
+             f"(sd {r['pearson_sd']:.3f}), slope {r['slope_mean']:.2f}")  # fmt: skip
+    return 0
+
+
+# --------------------------------------------------------------------------- predict
+def _add_predict(sub) -> None:
+    from breedomics.gs.models import ALL_MODELS
+
+    p = sub.add_parser("predict", help="fit on all phenotyped samples; GEBVs for all genotyped")
+    _genotype_args(p)
+    p.add_argument("--phenotypes", required=True)
+    p.add_argument("--traits", help="comma-separated (default: all numeric columns)")
+    p.add_argument("--model", default="gblup", help=", ".join(ALL_MODELS))
+    _model_args(p)
+    p.add_argument("--out-dir", required=True)
+
+
+def _run_predict(args) -> int:
+    from breedomics.gs.cv import _fixed_design
+    from breedomics.gs.models import MULTI_TRAIT_MODELS, make_model, parse_models
+
+    (model_name,) = parse_models(args.model)[:1]
+    geno, pheno, traits, cov = _load_inputs(args)
+    out = _outdir(args.out_dir)
+    allidx = np.arange(geno.n)
+    long_rows, eff_tabs, vc_rows, fixed_rows = [], [], [], []
+    if model_name in MULTI_TRAIT_MODELS:
+        from breedomics.gs.mtgblup import MultiTraitGBLUP
+
+        train_s = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
+        Xtr, _, names = _fixed_design(cov, train_s, train_s[:1])
+        mt = MultiTraitGBLUP(traits).fit(geno, geno.index(train_s), pheno.loc[train_s, traits]
+                                         .to_numpy(float), Xtr)  # fmt: skip
+        G = mt.predict(allidx)
+        for k, t in enumerate(traits):
+            ph = set(pheno.index[pheno[t].notna()])
+            long_rows.append(pd.DataFrame({"sample_id": geno.samples, "trait": t,
+                                           "phenotyped": [s in ph for s in geno.samples],
+                                           "gebv": G[:, k], "pev": np.nan,
+                                           "reliability": np.nan}))  # fmt: skip
+            for j, nm in enumerate(names):
+                fixed_rows.append(dict(model=mt.name, trait=t, effect=nm,
+                                       estimate=mt.beta[j, k], se=mt.se_beta[j, k]))  # fmt: skip
+        vc_rows += mt.varcomp_rows()
+        label = mt.name
+    else:
+        label = model_name
+        for t in traits:
+            ok = pheno[t].notna()
+            train_s = pheno.index[ok].tolist()
+            Xtr, _, names = _fixed_design(cov, train_s, train_s[:1])
+            model = make_model(model_name, _options(args))
+            tr_idx = geno.index(train_s)
+            y = pheno.loc[train_s, t].to_numpy(float)
+            if model_name in ("bayesb", "bayesc"):
+                model.fit(geno, tr_idx, y, Xtr, track=allidx)
+            else:
+                model.fit(geno, tr_idx, y, Xtr)
+            label = model.name
+            gebv = model.predict(allidx) if not getattr(model, "includes_fixed", False) else \
+                model.predict(allidx, None)
+            if hasattr(model, "reliability"):
+                pev, rel = model.reliability(allidx)
+            else:
+                pev = rel = np.full(geno.n, np.nan)
+            ph = set(train_s)
+            long_rows.append(pd.DataFrame({"sample_id": geno.samples, "trait": t,
+                                           "phenotyped": [s in ph for s in geno.samples],
+                                           "gebv": gebv, "pev": pev, "reliability": rel}))  # fmt: skip
+            eff = model.marker_effects()
+            if eff is not None:
+                eff.insert(0, "trait", t)
+                eff_tabs.append(eff)
+            vc_rows += model.varcomp_rows(t)
+            se_b = getattr(getattr(model, "fit_", None), "se_beta", None)
+            for j, nm in enumerate(names):
+                b = np.atleast_1d(model.beta)
+                fixed_rows.append(dict(model=label, trait=t, effect=nm,
+                                       estimate=b[j] if j < b.size else np.nan,
+                                       se=se_b[j] if se_b is not None else np.nan))  # fmt: skip
+            _log(f"{t}: fitted {label} on {len(train_s)} records")
+    long = pd.concat(long_rows, ignore_index=True)
+    long.insert(1, "model", label)
+    _tsv(long, out / "gebv_long.tsv")
+    wide = long.pivot(index="sample_id", columns="trait", values="gebv")[traits]
+    rel = long.pivot(index="sample_id", columns="trait", values="reliability")[traits]
+    rel.columns = [f"{c}.reliability" for c in rel.columns]
+    wide = wide.join(rel).loc[geno.samples]
+    wide.index.name = "sample_id"
+    _tsv(wide.reset_index(), out / "gebv.tsv")
+    if eff_tabs:
+        _tsv(pd.concat(eff_tabs, ignore_index=True), out / "marker_effects.tsv")
+    _tsv(pd.DataFrame(vc_rows), out / "varcomp.tsv")
+    _tsv(pd.DataFrame(fixed_rows), out / "fixed_effects.tsv")
+    _write_settings(out, args, {"model_resolved": label, "traits_resolved": traits,
+                                "n_markers": geno.p, "n_genotyped": geno.n})  # fmt: skip
+    _log(f"GEBVs for {geno.n} genotyped samples written to {out / 'gebv.tsv'}")
+    return 0
+
+
+# --------------------------------------------------------------------------- select
+def _add_select(sub) -> None:
+    p = sub.add_parser("select", help="selection index and top-N with a kinship cap")
+    p.add_argument("--gebv", required=True, help="gebv.tsv from `breedomics gs predict`")
+    p.add_argument("--weights", required=True, help="trait=weight,... (e.g. yield=1,height=-0.3)")
+    p.add_argument("--standardize", action="store_true", help="weights on standardised GEBVs")
+    p.add_argument("--top", type=int, required=True, help="number to select")
+    p.add_argument("--max-kinship", type=float,
+                   help="cap on the mean off-diagonal GRM relationship among the selected")
+    p.add_argument("--genotypes", help="genotype panel for the GRM (PLINK/VCF/TSV)")
+    p.add_argument("--dosage-scale", type=float, default=1.0)
+    p.add_argument("--grm", help="GRM as TSV (sample id first, then one column per sample)")
+    p.add_argument("--candidates", help="file with candidate ids (one per line) to rank")
+    p.add_argument("--out", required=True, help="output TSV (ranking with a selected column)")
+
+
+def _run_select(args) -> int:
+    from breedomics.gs.data import read_genotypes, read_table
+    from breedomics.gs.select import parse_weights, select_top, selection_index
+
+    gebv = read_table(args.gebv, what="GEBV")
+    gebv = gebv.set_index(gebv.columns[0])
+    gebv.index = gebv.index.astype(str)
+    if args.candidates:
+        ids = [ln.strip() for ln in Path(args.candidates).read_text().splitlines() if ln.strip()]
+        unknown = [i for i in ids if i not in gebv.index]
+        if unknown:
+            raise UserError(f"candidate {unknown[0]!r} has no GEBV in {args.gebv}")
+        gebv = gebv.loc[ids]
+    w = parse_weights(args.weights)
+    idx = selection_index(gebv, w, standardize=args.standardize)
+    grm = names = None
+    if args.grm:
+        g = read_table(args.grm, what="GRM")
+        names = g.iloc[:, 0].astype(str).tolist()
+        grm = g.iloc[:, 1:].to_numpy(float)
+        if grm.shape != (len(names), len(names)):
+            raise UserError(f"GRM {args.grm} is {grm.shape[0]} x {grm.shape[1]}; must be square")
+    elif args.genotypes:
+        geno = read_genotypes(args.genotypes, dosage_scale=args.dosage_scale)
+        grm, names = geno.grm(), geno.samples
+    res = select_top(idx, args.top, grm, names, args.max_kinship)
+    res = res.merge(gebv.reset_index().rename(columns={gebv.index.name or "index": "sample_id"}),
+                    on="sample_id", how="left", suffixes=("", "_gebv"))  # fmt: skip
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    _tsv(res, out)
+    meta = vars(args).copy()
+    meta["n_selected"] = res.attrs.get("n_selected", int(res["selected"].sum()))
+    (out.parent / (out.stem + ".settings.json")).write_text(json.dumps(meta, indent=2,
+                                                                       default=str))  # fmt: skip
+    k = int(res["selected"].sum())
+    if k < args.top:
+        _log(f"warning: only {k} of {args.top} candidates fit under --max-kinship "
+             f"{args.max_kinship}; raise the cap or lower --top")  # fmt: skip
+    _log(f"selected {k} candidate(s); ranking written to {out}")
+    return 0
+
+
+# --------------------------------------------------------------------------- entry
+_SUB = {"blue": (_add_blue, _run_blue), "cv": (_add_cv, _run_cv),
+        "predict": (_add_predict, _run_predict), "select": (_add_select, _run_select)}  # fmt: skip
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``gs`` subcommands to ``parser``."""
+    sub = parser.add_subparsers(dest="gs_command", metavar="SUBCOMMAND", required=True)
+    for add, _ in _SUB.values():
+        add(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen ``gs`` subcommand."""
+    return _SUB[args.gs_command][1](args)

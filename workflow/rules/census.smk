@@ -1,0 +1,282 @@
+# Germplasm census: what is in the collection, how it is structured, how diverse each
+# group is, which accessions are duplicates, how inbred the animals are, and which small
+# core set keeps most of the diversity. One rule per analysis; each writes a TSV with a
+# header and a PNG under results/census/. Structure analyses (PCA, ancestry) use the
+# LD-pruned set; the others use all QC'd, imputed markers.
+
+
+rule census_pca:
+    input:
+        multiext("results/genotypes/pruned", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/pca.tsv",
+        png="results/census/pca.png",
+        extra0="results/census/pca.variance.tsv",
+    log:
+        "logs/census/pca.log",
+    benchmark:
+        "benchmarks/census/pca.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census pca --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --n-pcs {params.c[n_pcs]} > {log} 2>&1"
+
+
+rule census_grm:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/grm.tsv",
+        png="results/census/grm.png",
+    log:
+        "logs/census/grm.log",
+    benchmark:
+        "benchmarks/census/grm.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census grm --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} > {log} 2>&1"
+
+
+rule census_admixture:
+    input:
+        multiext("results/genotypes/pruned", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/admixture.tsv",
+        png="results/census/admixture.png",
+        extra0="results/census/admixture.cv.tsv",
+    log:
+        "logs/census/admixture.log",
+    benchmark:
+        "benchmarks/census/admixture.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census admixture --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} {params.inbred} --k-min 2 --k-max {params.c[k_max]} --folds {params.c[cv_folds]} --max-snps {params.c[admixture_max_snps]} --seed {params.seed} > {log} 2>&1"
+
+
+rule census_diversity:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/diversity.tsv",
+        png="results/census/diversity.png",
+        extra0="results/census/diversity.windows.tsv",
+    log:
+        "logs/census/diversity.log",
+    benchmark:
+        "benchmarks/census/diversity.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census diversity --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} {params.inbred} --window {params.c[window]} > {log} 2>&1"
+
+
+rule census_fst:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/fst.tsv",
+        png="results/census/fst.png",
+    log:
+        "logs/census/fst.log",
+    benchmark:
+        "benchmarks/census/fst.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census fst --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} {params.inbred} > {log} 2>&1"
+
+
+rule census_ld_decay:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/ld_decay.tsv",
+        png="results/census/ld_decay.png",
+        extra0="results/census/ld_decay.summary.tsv",
+    log:
+        "logs/census/ld_decay.log",
+    benchmark:
+        "benchmarks/census/ld_decay.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census ld-decay --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --max-dist {params.c[ld_max_dist]} > {log} 2>&1"
+
+
+rule census_roh:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/roh.tsv",
+        png="results/census/roh.png",
+        extra0="results/census/roh.segments.tsv",
+    log:
+        "logs/census/roh.log",
+    benchmark:
+        "benchmarks/census/roh.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census roh --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --min-length {params.c[roh_min_length]} > {log} 2>&1"
+
+
+rule census_duplicates:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/duplicates.tsv",
+        png="results/census/duplicates.png",
+        extra0="results/census/duplicates.clusters.tsv",
+    log:
+        "logs/census/duplicates.log",
+    benchmark:
+        "benchmarks/census/duplicates.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census duplicates --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --threshold {params.c[duplicate_ibs]} > {log} 2>&1"
+
+
+rule census_core:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+    output:
+        tsv="results/census/core.tsv",
+        png="results/census/core.png",
+        extra0="results/census/core.summary.tsv",
+    log:
+        "logs/census/core.log",
+    benchmark:
+        "benchmarks/census/core.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output.tsv[: -len(".tsv")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census core --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --size {params.c[core_size]} --seed {params.seed} > {log} 2>&1"
