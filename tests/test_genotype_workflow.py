@@ -8,7 +8,6 @@ against that truth.
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
