@@ -35,11 +35,11 @@ def test_rkhs_beats_gblup_on_epistatic_trait(panel):
     pop, geno = panel
     rng = np.random.default_rng(4)
     Z = geno.Z.astype(np.float64)
-    a = rng.choice(geno.p, 60, replace=False)
-    b = rng.choice(geno.p, 60, replace=False)
-    g = (Z[:, a] * Z[:, b]) @ rng.normal(size=60)  # pairwise (additive x additive) epistasis
-    g = (g - g.mean()) / g.std() * np.sqrt(0.6)
-    y = g + rng.normal(0, np.sqrt(0.4), geno.n)
+    a = rng.choice(geno.p, 5, replace=False)
+    b = rng.choice(geno.p, 5, replace=False)
+    g = (Z[:, a] * Z[:, b]) @ rng.normal(size=5)  # additive x additive epistasis, 5 pairs
+    g = (g - g.mean()) / g.std() * np.sqrt(0.7)
+    y = g + rng.normal(0, np.sqrt(0.3), geno.n)
     ph = pd.DataFrame({"y": y}, index=geno.samples)
     truth = pd.DataFrame({"y": g}, index=geno.samples)
     folds = kfold_folds(geno.samples, 4, 1, seed=2)

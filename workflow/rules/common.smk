@@ -105,6 +105,20 @@ CENSUS_JOBS = [
 ]
 
 
+def multiqc_inputs(wildcards=None):
+    """fastp, samtools and bcftools reports of a run that starts from reads."""
+    return (
+        [f"results/qc/fastp/{u.sample}.{u.unit}.fastp.json" for u in units.itertuples()]
+        + expand("results/qc/samtools/{sample}.stats.txt", sample=SAMPLES)
+        + expand("results/qc/samtools/{sample}.flagstat.txt", sample=SAMPLES)
+        + expand("results/qc/markdup/{sample}.markdup.txt", sample=SAMPLES)
+        + [
+            "results/qc/bcftools/all.filtered.stats.txt",
+            "results/qc/bcftools/all.pass.stats.txt",
+        ]
+    )
+
+
 def genotype_source(wildcards=None):
     """The genotype file the genotype stage starts from (see `genotypes.source`)."""
     if GENO["source"] == "calls":

@@ -25,12 +25,7 @@ rule stat_calls:
 
 rule run_multiqc:
     input:
-        expand("results/qc/fastp/{u.sample}.{u.unit}.fastp.json", u=units.itertuples()),
-        expand("results/qc/samtools/{sample}.stats.txt", sample=SAMPLES),
-        expand("results/qc/samtools/{sample}.flagstat.txt", sample=SAMPLES),
-        expand("results/qc/markdup/{sample}.markdup.txt", sample=SAMPLES),
-        "results/qc/bcftools/all.filtered.stats.txt",
-        "results/qc/bcftools/all.pass.stats.txt",
+        multiqc_inputs,
     output:
         html="results/qc/multiqc_report.html",
         files=temp("results/qc/multiqc_files.txt"),

@@ -12,7 +12,8 @@ ALT allele (PLINK A1) counted by :mod:`breedomics.genotypes`; ``beta`` is the
 change in the trait per copy of it (inbred lines coded 0/2 count two
 copies); ``effect_allele_frequency`` and ``n`` are computed in the samples
 analysed for that trait (``n`` = those with a genotype call). ``p_value`` is
-written exactly even below 1e-308 (from ``-log10 p``). Rows follow the
+written exactly even below 1e-308 (from ``-log10 p``). Numbers carry six
+significant digits; missing values are ``NA``. Rows follow the
 genotype file; it must be sorted by position within contiguous chromosomes
 for the tabix index (``tabix -s1 -b2 -e2 -S1``). A ``-meta.yaml`` file
 describes each file (trait, model, samples, inflation, thresholds).
@@ -20,11 +21,14 @@ describes each file (trait, model, samples, inflation, thresholds).
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.csv as pacsv
 import pysam
 import yaml
 
@@ -46,6 +50,20 @@ SSF_COLUMNS = [
     "variant_id",
     "n",
 ]
+
+
+def _sig(x, digits: int = 6) -> np.ndarray:
+    """Round to ``digits`` significant digits (so the shortest repr is short)."""
+    x = np.asarray(x, dtype=np.float64)
+    out = x.copy()
+    ok = np.isfinite(x) & (x != 0)
+    if ok.any():
+        with np.errstate(over="ignore", invalid="ignore"):
+            e = np.floor(np.log10(np.abs(x[ok])))
+            f = 10.0 ** (digits - 1 - e)
+            r = np.round(x[ok] * f) / f
+        out[ok] = np.where(np.isfinite(r), r, x[ok])
+    return out
 
 
 class SumstatsWriter:
@@ -79,29 +97,37 @@ class SumstatsWriter:
         if len(variants) == 0:
             return
         nl = np.asarray(nlog10p, dtype=np.float64)
-        p = np.where(nl < 300, 10.0 ** -np.minimum(nl, 300), np.nan)
-        df = pd.DataFrame(
-            {
-                "chromosome": variants["chrom"].astype(str).to_numpy(),
-                "base_pair_location": variants["pos"].to_numpy(),
-                "effect_allele": variants["alt"].to_numpy(),
-                "other_allele": variants["ref"].to_numpy(),
-                "beta": beta,
-                "standard_error": se,
-                "effect_allele_frequency": af,
-                "p_value": p,
-                "neg_log_10_p_value": nl,
-                "variant_id": variants["id"].to_numpy(),
-                "n": np.asarray(n, dtype=np.int64),
-            }
-        )
+        with np.errstate(over="ignore"):
+            p = np.where(nl < 300, 10.0 ** -np.minimum(nl, 300), np.nan)
         extreme = np.isfinite(nl) & (nl >= 300)
         if extreme.any():
-            df["p_value"] = df["p_value"].map(lambda v: f"{v:.6g}" if np.isfinite(v) else "NA")
-            df.loc[extreme, "p_value"] = format_p(nl[extreme])
-        text = df.to_csv(sep="\t", header=False, index=False, float_format="%.6g", na_rep="NA")
-        self._fh.write(text.encode())
-        self.n_rows += len(df)
+            pcol = pa.array([repr(v) if np.isfinite(v) else None for v in _sig(p)])
+            pcol = pa.array(np.where(extreme, format_p(nl), pcol.to_numpy(zero_copy_only=False)))
+        else:
+            pcol = pa.array(_sig(p), from_pandas=True)
+        cols = {
+            "chromosome": pa.array(variants["chrom"].astype(str).to_numpy()),
+            "base_pair_location": pa.array(variants["pos"].to_numpy(dtype=np.int64)),
+            "effect_allele": pa.array(variants["alt"].astype(str).to_numpy()),
+            "other_allele": pa.array(variants["ref"].astype(str).to_numpy()),
+            "beta": pa.array(_sig(beta), from_pandas=True),
+            "standard_error": pa.array(_sig(se), from_pandas=True),
+            "effect_allele_frequency": pa.array(_sig(af), from_pandas=True),
+            "p_value": pcol,
+            "neg_log_10_p_value": pa.array(_sig(nl), from_pandas=True),
+            "variant_id": pa.array(variants["id"].astype(str).to_numpy()),
+            "n": pa.array(np.asarray(n, dtype=np.int64)),
+        }
+        buf = io.BytesIO()
+        pacsv.write_csv(
+            pa.table(cols),
+            buf,
+            pacsv.WriteOptions(
+                include_header=False, delimiter="\t", quoting_style="none", null_string="NA"
+            ),
+        )
+        self._fh.write(buf.getvalue())
+        self.n_rows += len(variants)
 
     def close(self, index: bool = True) -> str:
         """Close the file and build its tabix index.
