@@ -228,6 +228,25 @@ def test_many_traits_in_one_pass_equal_single_runs(panel):
         np.testing.assert_allclose(a["neg_log_10_p_value"], b["neg_log_10_p_value"], rtol=1e-10)
 
 
+def test_more_traits_than_one_block(panel):
+    """20 traits (two blocks of the stacked products) equal two-trait runs."""
+    tmp, g, data, src, grm = panel
+    rng = np.random.default_rng(3)
+    y = data.traits["trait1"].to_numpy()
+    many = pd.DataFrame(
+        {f"t{k}": y + rng.normal(scale=0.5 + 0.1 * k, size=len(y)) for k in range(20)},
+        index=data.samples,
+    )
+    big = data.__class__(data.samples, many, data.covariates, data.report)
+    res = scan(src, big, tmp / "many", ScanConfig(model="mlm", maf=0.0), grm=grm)
+    for k in (0, 17, 19):
+        one = data.__class__(data.samples, many[[f"t{k}"]], data.covariates, data.report)
+        ref = scan(src, one, tmp / f"many{k}", ScanConfig(model="mlm", maf=0.0), grm=grm)
+        a, b = read_sumstats(res[k].path), read_sumstats(ref[0].path)
+        np.testing.assert_allclose(a["beta"], b["beta"], rtol=1e-10)
+        np.testing.assert_allclose(a["neg_log_10_p_value"], b["neg_log_10_p_value"], rtol=1e-10)
+
+
 def test_non_psd_kinship_gets_ridge_and_warning(panel):
     tmp, g, data, src, grm = panel
     kin = grm.matrix()

@@ -269,34 +269,13 @@ def test_installed_profile_works_from_any_folder(tmp_path):
 
 def test_dry_run_with_cluster_profile(tmp_path):
     """Snakemake accepts the profile's groups and resource expressions for the DAG."""
-    with open(REPO / "config" / "config.yaml") as fh:
-        cfg = yaml.safe_load(fh)
-    for key in ("samples", "units"):
-        cfg[key] = str(REPO / cfg[key])
-    for key, value in cfg["reference"].items():
-        if value:
-            cfg["reference"][key] = str(REPO / value)
-    if not Path(cfg["samples"]).is_file():
-        pytest.skip(f"{cfg['samples']} missing: run scripts/make_test_data.py")
-    (tmp_path / "config.yaml").write_text(yaml.safe_dump(cfg))
-    env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
-    env.pop("SNAKEMAKE_PROFILE", None)
+    from test_slurm import copy_checkout, tool_env
+
+    root = copy_checkout(tmp_path / "checkout")
     proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "snakemake",
-            "--profile",
-            str(REPO / "cluster"),
-            "-s",
-            str(REPO / "workflow" / "Snakefile"),
-            "--configfile",
-            "config.yaml",
-            "--dry-run",
-        ],
-        cwd=tmp_path,
-        env=env,
+        [sys.executable, "-m", "snakemake", "--profile", "cluster", "--dry-run"],
+        cwd=root,
+        env=tool_env(),
         capture_output=True,
         text=True,
     )

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from breedomics.gs.data import Genotypes
+from breedomics.gs.linalg import single_thread
 
 __all__ = ["SklearnBaseline"]
 
@@ -57,9 +58,15 @@ class SklearnBaseline:
         return np.hstack([Z, X[:, 1:].astype(np.float32)])
 
     def fit(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray | None = None):
+        """Fit on samples ``train`` with covariates ``X`` (intercept column first)."""
+        with single_thread(all_apis=True):  # OpenMP threads only add contention
+            return self._fit(geno, train, y, X)
+
+    def _fit(self, geno, train, y, X):
         from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
         self.geno = geno
+        self._xmean = None if X is None or X.shape[1] <= 1 else X[:, 1:].mean(axis=0)
         F = self._features(train, X)
         if self.kind == "rf":
             self.model = RandomForestRegressor(
@@ -79,11 +86,20 @@ class SklearnBaseline:
 
     def predict_phenotype(self, idx: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
         """Predicted phenotypes of samples ``idx`` (with their covariates ``X``)."""
-        return self.model.predict(self._features(idx, X))
+        with single_thread(all_apis=True):
+            return self.model.predict(self._features(idx, X))
 
     def predict(self, idx: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
-        """Predicted genetic value, i.e. the prediction centred on the training mean."""
-        return self.predict_phenotype(idx, X) - self.mean
+        """Genetic value: prediction at the training-mean covariates, minus the training mean.
+
+        Trees cannot separate covariate and marker effects, so the covariates
+        are held at their training means (``X`` is ignored).
+        """
+        idx = np.asarray(idx)
+        Xref = None
+        if self._xmean is not None:
+            Xref = np.column_stack([np.ones(idx.size), np.tile(self._xmean, (idx.size, 1))])
+        return self.predict_phenotype(idx, Xref) - self.mean
 
     def varcomp_rows(self, trait: str) -> list[dict]:
         return []

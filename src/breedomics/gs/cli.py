@@ -211,7 +211,8 @@ def _run_cv(args) -> int:
     geno, pheno, traits, cov = _load_inputs(args)
     phenotyped = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
     if args.fold_file:
-        folds = read_folds(args.fold_file, phenotyped)
+        # keep unphenotyped samples of the table: an empty fold must be reported, not dropped
+        folds = read_folds(args.fold_file, list(pheno.index))
     elif args.group_col:
         if args.groups:
             gt = read_table(args.groups, what="group")

@@ -270,7 +270,7 @@ def run_cv(
                     model.fit(geno, tr_idx, ytr, Xtr)
                 if getattr(model, "includes_fixed", False):
                     yhat = model.predict_phenotype(te_idx, Xte)
-                    gebv = yhat - model.mean
+                    gebv = model.predict(te_idx)
                 else:
                     gebv = model.predict(te_idx)
                     yhat = Xte @ model.beta + gebv

@@ -21,13 +21,14 @@ from scipy.linalg import lapack
 __all__ = ["Tridiagonal", "chol_logdet_solve", "single_thread"]
 
 
-def single_thread():
+def single_thread(all_apis: bool = False):
     """Context limiting BLAS to one thread.
 
     Householder tridiagonalisation and the matrix-vector products of the
     Gibbs samplers are memory-bound BLAS-2 operations: a second thread gains
     little, and on a loaded machine spinning BLAS threads slow them down by an
-    order of magnitude.
+    order of magnitude. ``all_apis`` also limits OpenMP (scikit-learn's
+    histogram gradient boosting).
     """
     try:
         from threadpoolctl import threadpool_limits
@@ -35,7 +36,7 @@ def single_thread():
         import contextlib
 
         return contextlib.nullcontext()
-    return threadpool_limits(1, user_api="blas")
+    return threadpool_limits(1, user_api=None if all_apis else "blas")
 
 
 class Tridiagonal:

@@ -72,7 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     t.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (0.05)")
     t.add_argument("--permutations", type=int, default=0, help="permutations (0 = none)")
-    t.add_argument("--meff-block", type=int, default=500, help="SNPs per M_eff block (500)")
+    t.add_argument("--meff-block", type=int, default=300, help="SNPs per M_eff block (300)")
     t.add_argument("--no-meff", action="store_true", help="skip the M_eff thresholds")
     t.add_argument("--clump-p2", type=float, default=0.01)
     t.add_argument("--clump-r2", type=float, default=0.1)
@@ -178,7 +178,7 @@ def run_scan(args: argparse.Namespace) -> int:
             pcs, index=data.samples, columns=[f"PC{i + 1}" for i in range(args.pcs)]
         ).to_csv(os.path.join(out, "pcs.tsv"), sep="\t", index_label="sample", float_format="%.6g")
         data = add_pcs(data, pcs, f"{args.covar or 'covariates'} with {args.pcs} PCs")
-    meff = None if args.no_meff else MeffAccumulator(block_size=args.meff_block)
+    meff = None if args.no_meff else MeffAccumulator(block_size=args.meff_block, max_samples=500)
     _log(f"scanning with model {args.model}" + (" + LOCO" if args.loco else ""))
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -78,6 +78,7 @@ COARSE_U = np.log(10.0) * np.arange(-5.0, 6.0)
 FINE_HALF = 1.0
 FINE_NODES = 12
 _DENSE = 33
+_TRAIT_BLOCK = 16
 _LN2PI = float(np.log(2 * np.pi))
 
 
@@ -343,16 +344,43 @@ def _lam_stats(s: np.ndarray, wt: np.ndarray, yt: np.ndarray, u: np.ndarray) -> 
     return _LamStats(u, w, r, ry, ypy, f0)
 
 
-def _alt_parts(ls: _LamStats, yt: np.ndarray, xt: np.ndarray, x2: np.ndarray):
-    """xPx (L, m) and xPy (L, T, m) at the lambdas of ``ls``."""
-    nl, c, n = ls.r.shape
-    a_xx = ls.w.T @ x2  # (L, m)
-    rx = (ls.r.reshape(nl * c, n) @ xt).reshape(nl, c, -1)  # (L, c, m)
-    xpx = a_xx - np.einsum("lcm,lcm->lm", rx, rx)
-    hy = (ls.w.T[:, None, :] * yt.T[None, :, :]).reshape(-1, n)  # (L*T, n)
-    a_xy = (hy @ xt).reshape(nl, yt.shape[1], -1)  # (L, T, m)
-    xpy = a_xy - np.einsum("lcm,lct->ltm", rx, ls.ry)
-    return xpx, xpy
+class _Stack:
+    """Several (lambdas, traits) groups evaluated with two stacked GEMMs.
+
+    Skinny products ``(rows x n) @ (n x m)`` are memory-bound; stacking all
+    rows reads the rotated genotypes once per chunk instead of once per group.
+    """
+
+    def __init__(self, parts: list[tuple[_LamStats, np.ndarray, np.ndarray]]):
+        """``parts``: (lambda pieces, rotated traits (n, T), their ``ry`` (L, c, T))."""
+        rows_x, rows_2, self.meta = [], [], []
+        for ls, yt, ry in parts:
+            nl, c, n = ls.r.shape
+            t = yt.shape[1]
+            rows_x.append(ls.r.reshape(nl * c, n))
+            rows_x.append((ls.w.T[:, None, :] * yt.T[None, :, :]).reshape(nl * t, n))
+            rows_2.append(ls.w.T)
+            self.meta.append((ry, nl, c, t))
+        self.gx = np.ascontiguousarray(np.vstack(rows_x))
+        self.g2 = np.ascontiguousarray(np.vstack(rows_2))
+
+    def eval(self, xt: np.ndarray, x2: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
+        """``[(xPx (L, m), xPy (L, T, m)), ...]`` per group."""
+        px = self.gx @ xt
+        p2 = self.g2 @ x2
+        out, ix, i2 = [], 0, 0
+        for ry, nl, c, t in self.meta:
+            m = xt.shape[1]
+            rx = px[ix : ix + nl * c].reshape(nl, c, m)
+            ix += nl * c
+            a_xy = px[ix : ix + nl * t].reshape(nl, t, m)
+            ix += nl * t
+            a_xx = p2[i2 : i2 + nl]
+            i2 += nl
+            xpx = a_xx - np.einsum("lcm,lcm->lm", rx, rx)
+            xpy = a_xy - np.einsum("lcm,lct->ltm", rx, ry)
+            out.append((xpx, xpy))
+        return out
 
 
 def _alt_ll(f0, ypy, xpx, xpy, d):
@@ -495,6 +523,7 @@ class AssocSet:
     _coarse: _LamStats | None = field(default=None, repr=False)
     _fine: list = field(default_factory=list, repr=False)
     _perm: list = field(default_factory=list, repr=False)
+    _stacks: list = field(default_factory=list, repr=False)
     perm_max_f: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -683,8 +712,9 @@ class AssocSet:
     def _test_fixed(self, xt, x2) -> list[AssocResult]:
         m = xt.shape[1]
         out: list[AssocResult | None] = [None] * len(self.traits)
-        for cols, ls in self._fixed:
-            xpx, xpy = _alt_parts(ls, self.yt[:, cols], xt, x2)
+        if not self._stacks:
+            self._stacks = [_Stack([(ls, self.yt[:, cols], ls.ry) for cols, ls in self._fixed])]
+        for (cols, ls), (xpx, xpy) in zip(self._fixed, self._stacks[0].eval(xt, x2), strict=True):
             for j, k in enumerate(cols):
                 beta, se, nl = self._wald(xpx[0], xpy[0, j], ls.ypy[0, j])
                 lam = np.full(m, 0.0 if self.mode == "glm" else self.nulls[k].lam)
@@ -692,97 +722,119 @@ class AssocSet:
         return out  # type: ignore[return-value]
 
     # ----------------------------------------------------------------- exact REML
+    def _exact_blocks(self) -> list[tuple[np.ndarray, _Stack]]:
+        """Traits in blocks of 16, each with one stack (coarse grid + refinements)."""
+        if not self._stacks:
+            assert self._coarse is not None
+            for start in range(0, len(self.traits), _TRAIT_BLOCK):
+                ks = np.arange(start, min(start + _TRAIT_BLOCK, len(self.traits)))
+                parts = [(self._coarse, self.yt[:, ks], self._coarse.ry[:, :, ks])]
+                parts += [
+                    (self._fine[k]["ls"], self.yt[:, [k]], self._fine[k]["ls"].ry) for k in ks
+                ]
+                self._stacks.append((ks, _Stack(parts)))
+        return self._stacks
+
     def _test_exact(self, xt, x2) -> list[AssocResult]:
+        out = []
+        for ks, stack in self._exact_blocks():
+            parts = stack.eval(xt, x2)
+            xpx_c, xpy_c = parts[0]  # coarse grid: (G, m), (G, T_block, m)
+            for j, k in enumerate(ks):
+                out.append(self._refine(xt, int(k), xpx_c, xpy_c[:, j], *parts[1 + j]))
+        return out
+
+    def _refine(self, xt, k, xpx_c, xpy_c, xpx_n, xpy_n) -> AssocResult:
+        """Per-variant REML optimum of trait ``k`` from grid and node values."""
         d = self.n - self.c - 1
         m = xt.shape[1]
         co = self._coarse
         assert co is not None
-        xpx_c, xpy_c = _alt_parts(co, self.yt, xt, x2)  # (G, m), (G, T, m)
-        out = []
         nodes_t = np.linspace(-1.0, 1.0, _DENSE)
         basis_dense = _cheb_basis(nodes_t, FINE_NODES, deriv=0)[0].T  # (D, N)
         dct = _cheb_dct(FINE_NODES)
-        for k, fine in enumerate(self._fine):
-            ls = fine["ls"]
-            yk = self.yt[:, [k]]
-            xpx_n, xpy_n = _alt_parts(ls, yk, xt, x2)  # (N, m), (N, 1, m)
-            cp = dct @ xpx_n
-            cx = dct @ xpy_n[:, 0]
-            cf0, cyy = fine["c_f0"], fine["c_ypy"]
-            # dense search on the interpolant
-            dp, dx = basis_dense @ cp, basis_dense @ cx
-            df0, dyy = basis_dense @ cf0, basis_dense @ cyy
-            ll_d = _alt_ll(df0[:, None], dyy[:, None], dp, dx, d)
-            ll_d = np.where(np.isfinite(ll_d), ll_d, -np.inf)
-            g = np.argmax(ll_d, axis=0)
-            lo = nodes_t[np.maximum(g - 1, 0)]
-            hi = nodes_t[np.minimum(g + 1, _DENSE - 1)]
-            t = nodes_t[g].copy()
-            half = fine["half"]
-            for _ in range(30):
-                b0, b1, b2 = _cheb_basis(t, FINE_NODES)
-                p = np.einsum("km,km->m", cp, b0)
-                p1 = np.einsum("km,km->m", cp, b1)
-                p2 = np.einsum("km,km->m", cp, b2)
-                x = np.einsum("km,km->m", cx, b0)
-                x1 = np.einsum("km,km->m", cx, b1)
-                x2_ = np.einsum("km,km->m", cx, b2)
-                y0, y1, y2 = cyy @ b0, cyy @ b1, cyy @ b2
-                f1, f2 = cf0 @ b1, cf0 @ b2
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    q = y0 - x * x / p
-                    q1 = y1 - 2 * x * x1 / p + x * x * p1 / p**2
-                    q2 = (
-                        y2
-                        - 2 * (x1 * x1 + x * x2_) / p
-                        + 4 * x * x1 * p1 / p**2
-                        + x * x * p2 / p**2
-                        - 2 * x * x * p1 * p1 / p**3
-                    )
-                    l1 = f1 - 0.5 * p1 / p - 0.5 * d * q1 / q
-                    l2 = f2 - 0.5 * (p2 * p - p1 * p1) / p**2 - 0.5 * d * (q2 * q - q1 * q1) / q**2
-                lo = np.where(l1 > 0, np.maximum(lo, t), lo)
-                hi = np.where(l1 < 0, np.minimum(hi, t), hi)
-                with np.errstate(invalid="ignore", divide="ignore"):
-                    tn = t - l1 / l2
-                ok = (l2 < 0) & (tn > lo) & (tn < hi) & np.isfinite(tn)
-                tn = np.where(ok, tn, 0.5 * (lo + hi))
-                done = np.abs(tn - t) < 1e-11
-                t = tn
-                if np.all(done | ~np.isfinite(l1)):
-                    break
-            b0 = _cheb_basis(t, FINE_NODES, deriv=0)[0]
-            p = np.einsum("km,km->m", cp, b0)
-            x = np.einsum("km,km->m", cx, b0)
-            y0 = cyy @ b0
-            ll = _alt_ll(cf0 @ b0, y0, p, x, d)
-            u = fine["mid"] + half * t
-            # candidates outside the refined interval: coarse grid (exact values)
-            ll_c = _alt_ll(co.f0[:, None], co.ypy[:, [k]], xpx_c, xpy_c[:, k], d)
-            ll_c = np.where(np.isfinite(ll_c), ll_c, -np.inf)
-            gbest = np.argmax(ll_c, axis=0)
-            lbest = ll_c[gbest, np.arange(m)]
-            edge = ((t < -1 + 1e-9) & (fine["lo"] > U_MIN + 1e-9)) | (
-                (t > 1 - 1e-9) & (fine["hi"] < U_MAX - 1e-9)
-            )
-            tol = 1e-8 * np.maximum(np.abs(ll), 1.0)
-            flag = edge | (lbest > ll + tol) | ~np.isfinite(ll)
-            flag &= np.isfinite(lbest)
-            if flag.any():
-                j = np.flatnonzero(flag)
-                u2, ll2, p2v, x2v, y2v = self._golden(xt[:, j], k, COARSE_U[gbest[j]])
-                better = ~np.isfinite(ll[j]) | (ll2 > ll[j])
-                jj = j[better]
-                u[jj], ll[jj], p[jj], x[jj], y0[jj] = (
-                    u2[better],
-                    ll2[better],
-                    p2v[better],
-                    x2v[better],
-                    y2v[better],
+        fine = self._fine[k]
+        cp = dct @ xpx_n
+        cx = dct @ xpy_n[:, 0]
+        cf0, cyy = fine["c_f0"], fine["c_ypy"]
+        # dense search on the interpolant
+        dp, dx = basis_dense @ cp, basis_dense @ cx
+        df0, dyy = basis_dense @ cf0, basis_dense @ cyy
+        ll_d = _alt_ll(df0[:, None], dyy[:, None], dp, dx, d)
+        ll_d = np.where(np.isfinite(ll_d), ll_d, -np.inf)
+        g = np.argmax(ll_d, axis=0)
+        lo = nodes_t[np.maximum(g - 1, 0)]
+        hi = nodes_t[np.minimum(g + 1, _DENSE - 1)]
+        t = nodes_t[g].copy()
+        half = fine["half"]
+        act = np.arange(m)
+        for _ in range(40):
+            tt = t[act]
+            b0, b1, b2 = _cheb_basis(tt, FINE_NODES)
+            cpa, cxa = cp[:, act], cx[:, act]
+            p = np.einsum("km,km->m", cpa, b0)
+            p1 = np.einsum("km,km->m", cpa, b1)
+            p2 = np.einsum("km,km->m", cpa, b2)
+            x = np.einsum("km,km->m", cxa, b0)
+            x1 = np.einsum("km,km->m", cxa, b1)
+            x2_ = np.einsum("km,km->m", cxa, b2)
+            y0, y1, y2 = cyy @ b0, cyy @ b1, cyy @ b2
+            f1, f2 = cf0 @ b1, cf0 @ b2
+            with np.errstate(invalid="ignore", divide="ignore"):
+                q = y0 - x * x / p
+                q1 = y1 - 2 * x * x1 / p + x * x * p1 / p**2
+                q2 = (
+                    y2
+                    - 2 * (x1 * x1 + x * x2_) / p
+                    + 4 * x * x1 * p1 / p**2
+                    + x * x * p2 / p**2
+                    - 2 * x * x * p1 * p1 / p**3
                 )
-            beta, se, nl = self._wald(p, x, y0)
-            out.append(AssocResult(beta, se, nl, np.exp(u), ll))
-        return out
+                l1 = f1 - 0.5 * p1 / p - 0.5 * d * q1 / q
+                l2 = f2 - 0.5 * (p2 * p - p1 * p1) / p**2 - 0.5 * d * (q2 * q - q1 * q1) / q**2
+            la, ha = lo[act], hi[act]
+            la = np.where(l1 > 0, np.maximum(la, tt), la)
+            ha = np.where(l1 < 0, np.minimum(ha, tt), ha)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                tn = tt - l1 / l2
+            ok = (l2 < 0) & (tn > la) & (tn < ha) & np.isfinite(tn)
+            tn = np.where(ok, tn, 0.5 * (la + ha))
+            lo[act], hi[act], t[act] = la, ha, tn
+            done = (np.abs(tn - tt) < 1e-10) | (ha - la < 1e-10) | ~np.isfinite(l1)
+            act = act[~done]
+            if len(act) == 0:
+                break
+        b0 = _cheb_basis(t, FINE_NODES, deriv=0)[0]
+        p = np.einsum("km,km->m", cp, b0)
+        x = np.einsum("km,km->m", cx, b0)
+        y0 = cyy @ b0
+        ll = _alt_ll(cf0 @ b0, y0, p, x, d)
+        u = fine["mid"] + half * t
+        # candidates outside the refined interval: coarse grid (exact values)
+        ll_c = _alt_ll(co.f0[:, None], co.ypy[:, [k]], xpx_c, xpy_c, d)
+        ll_c = np.where(np.isfinite(ll_c), ll_c, -np.inf)
+        gbest = np.argmax(ll_c, axis=0)
+        lbest = ll_c[gbest, np.arange(m)]
+        edge = ((t < -1 + 1e-9) & (fine["lo"] > U_MIN + 1e-9)) | (
+            (t > 1 - 1e-9) & (fine["hi"] < U_MAX - 1e-9)
+        )
+        tol = 1e-8 * np.maximum(np.abs(ll), 1.0)
+        flag = edge | (lbest > ll + tol) | ~np.isfinite(ll)
+        flag &= np.isfinite(lbest)
+        if flag.any():
+            j = np.flatnonzero(flag)
+            u2, ll2, p2v, x2v, y2v = self._golden(xt[:, j], k, COARSE_U[gbest[j]])
+            better = ~np.isfinite(ll[j]) | (ll2 > ll[j])
+            jj = j[better]
+            u[jj], ll[jj], p[jj], x[jj], y0[jj] = (
+                u2[better],
+                ll2[better],
+                p2v[better],
+                x2v[better],
+                y2v[better],
+            )
+        beta, se, nl = self._wald(p, x, y0)
+        return AssocResult(beta, se, nl, np.exp(u), ll)
 
     def _golden(self, xcols: np.ndarray, k: int, u0: np.ndarray, iters: int = 60):
         """Exact golden-section search of ln lambda in [u0 - ln10, u0 + ln10]."""

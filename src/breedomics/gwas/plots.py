@@ -67,26 +67,35 @@ def manhattan(
         ``path``.
     """
     plt = _mpl()
-    chrom = sumstats["chromosome"].astype(str).to_numpy()
+    cat = (
+        pd.Categorical(sumstats["chromosome"].astype(str))
+        if not isinstance(sumstats["chromosome"].dtype, pd.CategoricalDtype)
+        else sumstats["chromosome"].array
+    )
+    codes = np.asarray(cat.codes)
     pos = sumstats["base_pair_location"].to_numpy().astype(np.float64)
     nl = sumstats["neg_log_10_p_value"].to_numpy().astype(np.float64)
     ok = np.isfinite(nl)
-    chrom, pos, nl = chrom[ok], pos[ok], nl[ok]
-    order = list(dict.fromkeys(chrom))
+    codes, pos, nl = codes[ok], pos[ok], nl[ok]
+    # chromosomes in order of first appearance (genome order of the file)
+    first = pd.unique(codes)
+    names = [str(cat.categories[c]) for c in first]
     x = np.empty_like(pos)
     ticks, offset = [], 0.0
-    colours = np.empty(len(pos), dtype=object)
-    for k, c in enumerate(order):
-        on = chrom == c
+    shade = np.zeros(len(pos), dtype=bool)
+    for k, c in enumerate(first):
+        on = codes == c
         p = pos[on]
         lo, hi = (p.min(), p.max()) if len(p) else (0.0, 1.0)
         x[on] = offset + (p - lo)
         ticks.append(offset + (hi - lo) / 2)
-        colours[on] = "#1f4e79" if k % 2 == 0 else "#7fa7d1"
+        shade[on] = k % 2 == 1
         offset += (hi - lo) + max((hi - lo) * 0.02, 1.0)
+    colours = np.where(shade, "#7fa7d1", "#1f4e79")
+    order = names
     keep = _thin_mask(nl, max_points)
     fig, ax = plt.subplots(figsize=(12, 4.5), dpi=110)
-    ax.scatter(x[keep], nl[keep], s=4, c=list(colours[keep]), linewidths=0, rasterized=True)
+    ax.scatter(x[keep], nl[keep], s=4, c=colours[keep], linewidths=0, rasterized=True)
     for (label, thr), ls in zip((thresholds or {}).items(), ["-", "--", ":", "-."], strict=False):
         if thr and thr > 0:
             ax.axhline(-np.log10(thr), color="#c0392b", lw=0.8, ls=ls, label=f"{label} ({thr:.2g})")

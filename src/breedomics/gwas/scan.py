@@ -406,7 +406,9 @@ def scan(
     list of TraitScan
     """
     mode = MODEL_MODES[cfg.model]
-    if mode != "glm" and grm is None and kinship is None:
+    if cfg.loco and mode != "glm" and kinship is not None:
+        raise UserError("--kinship cannot be combined with --loco; drop one of them")
+    if mode != "glm" and kinship is None and (grm is None or (cfg.loco and not grm.chrom_num)):
         grm, kinship = build_grm(src, cfg.loco, kinship)
     ctx = _Contexts(data, mode, cfg, grm, kinship)
     ctx.start()
