@@ -122,10 +122,10 @@ def multiqc_inputs(wildcards=None):
 def genotype_source(wildcards=None):
     """The genotype file the genotype stage starts from (see `genotypes.source`)."""
     if GENO["source"] == "calls":
-        return ["results/calls/all.pass.vcf.gz"]
+        return "results/calls/all.pass.vcf.gz"
     if GENO["source"] == "plink":
-        return ["results/genotypes/input.vcf.gz"]
-    return [GENO["path"]]
+        return "results/genotypes/input.vcf.gz"
+    return GENO["path"]
 
 
 def impute_sex_args(wildcards=None):

@@ -6,7 +6,9 @@
 
 rule import_plink_genotypes:
     input:
-        multiext(GENO_PATH, ".bed", ".bim", ".fam"),
+        bed=f"{GENO_PATH}.bed",
+        bim=f"{GENO_PATH}.bim",
+        fam=f"{GENO_PATH}.fam",
     output:
         vcf="results/genotypes/input.vcf.gz",
         tbi="results/genotypes/input.vcf.gz.tbi",
@@ -21,7 +23,7 @@ rule import_plink_genotypes:
         mem_mb=4000,
         runtime=120,
     params:
-        prefix=GENO_PATH,
+        prefix=lambda wc, input: input.bed[: -len(".bed")],
         out=lambda wc, output: output.vcf[: -len(".vcf.gz")],
     shell:
         "( plink2 --bfile {params.prefix:q} --allow-extra-chr --threads {threads}"
@@ -31,7 +33,7 @@ rule import_plink_genotypes:
 
 rule select_snps:
     input:
-        genotype_source,
+        vcf=genotype_source,
     output:
         vcf="results/genotypes/snps.vcf.gz",
         tbi="results/genotypes/snps.vcf.gz.tbi",
@@ -46,7 +48,7 @@ rule select_snps:
         mem_mb=2000,
         runtime=120,
     shell:
-        "( set -o pipefail; bcftools view -m2 -M2 -v snps -Ou {input[0]:q}"
+        "( set -o pipefail; bcftools view -m2 -M2 -v snps -Ou {input.vcf:q}"
         " | bcftools annotate --set-id '%CHROM:%POS:%REF:%FIRST_ALT' -Oz -o {output.vcf}"
         " && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
 
@@ -242,7 +244,9 @@ rule export_plink:
 
 rule prune_ld:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        bed="results/genotypes/genotypes.bed",
+        bim="results/genotypes/genotypes.bim",
+        fam="results/genotypes/genotypes.fam",
     output:
         multiext("results/genotypes/pruned", ".bed", ".bim", ".fam"),
         keep="results/genotypes/pruned.prune.in",
@@ -257,7 +261,7 @@ rule prune_ld:
         mem_mb=4000,
         runtime=120,
     params:
-        bfile=lambda wc, input: input[0][: -len(".bed")],
+        bfile=lambda wc, input: input.bed[: -len(".bed")],
         out=lambda wc, output: output[0][: -len(".bed")],
         window=config["genotypes"]["ld_prune"]["window"],
         step=config["genotypes"]["ld_prune"]["step"],
@@ -265,7 +269,7 @@ rule prune_ld:
     shell:
         # plink2 refuses LD estimates from fewer than 50 samples; small panels (and the
         # test data) still get pruned, with a warning in the log.
-        "( n=$(wc -l < {input[2]}); bad='';"
+        "( n=$(wc -l < {input.fam}); bad='';"
         " if [ $n -lt 50 ]; then bad=--bad-ld;"
         '   echo "WARNING: $n samples (< 50): LD estimates for pruning are noisy"; fi;'
         " plink2 --bfile {params.bfile} --allow-extra-chr --threads {threads} $bad"
