@@ -113,9 +113,9 @@ def main() -> int:
     targets += [f"results/qc/samtools/{s}.stats.txt" for s in units["sample"].unique()]
     t0 = time.perf_counter()
     subprocess.run(
-        ["snakemake", "-s", str(REPO / "workflow/Snakefile"), "-d", str(wf_dir),
+        ["snakemake", *targets, "-s", str(REPO / "workflow/Snakefile"), "-d", str(wf_dir),
          "--configfile", str(wf_dir / "config.yaml"), "--cores", str(args.cores),
-         "--workflow-profile", "none", "--quiet", *targets],
+         "--workflow-profile", "none", "--quiet", "all"],
         check=True, env=env, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     t_wf = time.perf_counter() - t0
