@@ -56,8 +56,18 @@ def test_sampler_matches_exact_posterior(cls):
     s2b = h2p * vy / ((1 - pi) * (Z**2).sum() / geno.n)
     s2e = vy * (1 - h2p)
     pip_exact, mean_exact = _exact_posterior(Z, y, s2b, s2e, pi)
-    model = cls(n_iter=40000, burn_in=1000, thin=1, pi=pi, estimate_pi=False, h2_prior=h2p,
-                nu=1e8, nu_e=1e8, block=4, seed=3)  # fmt: skip
+    model = cls(
+        n_iter=40000,
+        burn_in=1000,
+        thin=1,
+        pi=pi,
+        estimate_pi=False,
+        h2_prior=h2p,
+        nu=1e8,
+        nu_e=1e8,
+        block=4,
+        seed=3,
+    )
     model.fit(geno, np.arange(geno.n), y)
     assert model.settings.block < geno.p  # in-block and across-block updates both used
     np.testing.assert_allclose(model.pip, pip_exact, atol=0.03)

@@ -13,8 +13,17 @@ from breedomics.gs.simulate import simulate_met
 
 
 def test_met_recovers_genotype_means_and_heritability():
-    rec, truth = simulate_met(n_geno=300, n_env=8, n_rep=3, var_g=1.0, var_ge=0.3, var_e=1.0,
-                              p_missing=0.05, n_outliers=12, seed=3)  # fmt: skip
+    rec, truth = simulate_met(
+        n_geno=300,
+        n_env=8,
+        n_rep=3,
+        var_g=1.0,
+        var_ge=0.3,
+        var_e=1.0,
+        p_missing=0.05,
+        n_outliers=12,
+        seed=3,
+    )
     fit = fit_met(rec, "yield", rep="rep", id_column="plot")
     g = fit.genotypes.set_index("genotype")
     true_mean = truth["genotype_mean"][g.index]
@@ -49,9 +58,11 @@ def _dense_reml(rec):
     env = rec["environment"].to_numpy()
     rep = (rec["environment"] + ":" + rec["rep"]).to_numpy()
     # any full-rank parametrisation of env + rep(env) gives the same REML
-    F = np.column_stack([np.ones(len(y))] + [(env == e).astype(float) for e in np.unique(env)[1:]]
-                        + [(rep == r).astype(float) for r in np.unique(rep)
-                           if not r.endswith(":1")])  # fmt: skip
+    F = np.column_stack(
+        [np.ones(len(y))]
+        + [(env == e).astype(float) for e in np.unique(env)[1:]]
+        + [(rep == r).astype(float) for r in np.unique(rep) if not r.endswith(":1")]
+    )
     G = pd.get_dummies(rec["genotype"]).to_numpy(float)
     C = pd.get_dummies(rec["genotype"] + "|" + rec["environment"]).to_numpy(float)
     GG, CC = G @ G.T, C @ C.T
@@ -68,8 +79,12 @@ def _dense_reml(rec):
         V, Vi, P, XtViX = parts(theta)
         return 0.5 * (np.linalg.slogdet(V)[1] + np.linalg.slogdet(XtViX)[1] + y @ P @ y)
 
-    res = minimize(nll, np.log([0.5, 0.2, 0.8]), method="Nelder-Mead",
-                   options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 5000})  # fmt: skip
+    res = minimize(
+        nll,
+        np.log([0.5, 0.2, 0.8]),
+        method="Nelder-Mead",
+        options={"xatol": 1e-9, "fatol": 1e-12, "maxiter": 5000},
+    )
     s2g, s2c, s2e = np.exp(res.x)
     V, Vi, P, _ = parts(res.x)
     g_blup = s2g * G.T @ P @ y
@@ -79,8 +94,9 @@ def _dense_reml(rec):
 
 
 def test_absorbed_mme_equals_dense_mixed_model():
-    rec, _ = simulate_met(n_geno=30, n_env=3, n_rep=2, var_g=1.0, var_ge=0.5, var_e=0.8,
-                          p_missing=0.15, seed=9)  # fmt: skip
+    rec, _ = simulate_met(
+        n_geno=30, n_env=3, n_rep=2, var_g=1.0, var_ge=0.5, var_e=0.8, p_missing=0.15, seed=9
+    )
     fit = fit_met(rec, "yield", rep="rep")
     vc = fit.varcomp.set_index("component")["estimate"]
     s2g, s2c, s2e, g_blup, stud, G, F, Vi, y = _dense_reml(rec)
@@ -88,8 +104,7 @@ def test_absorbed_mme_equals_dense_mixed_model():
     assert vc["s2GE"] == pytest.approx(s2c, rel=1e-3)
     assert vc["s2e"] == pytest.approx(s2e, rel=1e-3)
     gen = fit.genotypes.set_index("genotype").loc[sorted(rec["genotype"].unique())]
-    np.testing.assert_allclose(gen["blup"] - gen["blup"].mean(), g_blup - g_blup.mean(),
-                               atol=2e-3)  # fmt: skip
+    np.testing.assert_allclose(gen["blup"] - gen["blup"].mean(), g_blup - g_blup.mean(), atol=2e-3)
     np.testing.assert_allclose(fit.residuals["studentised"], stud, atol=2e-3)
     # BLUEs: genotype fixed (GLS), differences between genotypes are estimable
     s2c_V = s2c * (pd.get_dummies(rec["genotype"] + "|" + rec["environment"]).to_numpy(float))

@@ -21,8 +21,15 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("gs")
     pop = simulate_population(300, 1500, seed=41)
     m = pop.markers
-    variants = pd.DataFrame({"chrom": m["chrom"].astype(str), "pos": np.arange(len(m)) + 1,
-                             "id": m["id"], "ref": "A", "alt": "C"})  # fmt: skip
+    variants = pd.DataFrame(
+        {
+            "chrom": m["chrom"].astype(str),
+            "pos": np.arange(len(m)) + 1,
+            "id": m["id"],
+            "ref": "A",
+            "alt": "C",
+        }
+    )
     write_bed(root / "panel", variants, [pop.dosage.astype(np.float32)], pop.samples)
     t1 = simulate_trait(pop.dosage, 0.6, n_qtl=200, seed=1)
     t2 = simulate_trait(pop.dosage, 0.4, n_qtl=200, seed=2)
@@ -46,10 +53,33 @@ def _run(argv):
 def test_pipeline_blue_cv_predict_select(project, capsys):
     root, pop = project
     out = root / "blue"
-    assert _run(["blue", "--records", str(root / "plots.tsv"), "--traits", "yield,height",
-                 "--rep-col", "rep", "--id-col", "plot", "--out-dir", str(out)]) == 0  # fmt: skip
-    for f in ("blues.tsv", "blups.tsv", "blues_long.tsv", "varcomp.tsv", "residuals.tsv",
-              "outliers.tsv", "settings.json"):
+    assert (
+        _run(
+            [
+                "blue",
+                "--records",
+                str(root / "plots.tsv"),
+                "--traits",
+                "yield,height",
+                "--rep-col",
+                "rep",
+                "--id-col",
+                "plot",
+                "--out-dir",
+                str(out),
+            ]
+        )
+        == 0
+    )
+    for f in (
+        "blues.tsv",
+        "blups.tsv",
+        "blues_long.tsv",
+        "varcomp.tsv",
+        "residuals.tsv",
+        "outliers.tsv",
+        "settings.json",
+    ):
         assert (out / f).exists(), f
     blues = pd.read_csv(out / "blues.tsv", sep="\t")
     assert list(blues.columns) == ["sample_id", "yield", "height"] and len(blues) == 240
@@ -57,9 +87,30 @@ def test_pipeline_blue_cv_predict_select(project, capsys):
     assert set(vc["component"]) >= {"s2G", "s2GE", "s2e", "H2_cullis"}
 
     cvdir = root / "cv"
-    assert _run(["cv", "--genotypes", str(root / "panel"), "--phenotypes", str(out / "blues.tsv"),
-                 "--models", "gblup,bayesc,mtgblup", "--folds", "3", "--repeats", "2",
-                 "--iterations", "300", "--burn-in", "100", "--out-dir", str(cvdir)]) == 0  # fmt: skip
+    assert (
+        _run(
+            [
+                "cv",
+                "--genotypes",
+                str(root / "panel"),
+                "--phenotypes",
+                str(out / "blues.tsv"),
+                "--models",
+                "gblup,bayesc,mtgblup",
+                "--folds",
+                "3",
+                "--repeats",
+                "2",
+                "--iterations",
+                "200",
+                "--burn-in",
+                "50",
+                "--out-dir",
+                str(cvdir),
+            ]
+        )
+        == 0
+    )
     folds = pd.read_csv(cvdir / "folds.tsv", sep="\t", dtype={"sample_id": str})
     assert len(folds) == 480 and set(folds["repeat"]) == {1, 2}
     summ = pd.read_csv(cvdir / "cv_summary.tsv", sep="\t")
@@ -72,17 +123,47 @@ def test_pipeline_blue_cv_predict_select(project, capsys):
     assert settings["models_resolved"] == ["gblup", "bayesc", "mtgblup"]
     # the written folds reproduce the run
     cv2 = root / "cv2"
-    assert _run(["cv", "--genotypes", str(root / "panel"), "--phenotypes", str(out / "blues.tsv"),
-                 "--traits", "yield", "--fold-file", str(cvdir / "folds.tsv"), "--no-plot",
-                 "--out-dir", str(cv2)]) == 0  # fmt: skip
+    assert (
+        _run(
+            [
+                "cv",
+                "--genotypes",
+                str(root / "panel"),
+                "--phenotypes",
+                str(out / "blues.tsv"),
+                "--traits",
+                "yield",
+                "--fold-file",
+                str(cvdir / "folds.tsv"),
+                "--no-plot",
+                "--out-dir",
+                str(cv2),
+            ]
+        )
+        == 0
+    )
     a = pd.read_csv(cvdir / "cv_metrics.tsv", sep="\t")
     b = pd.read_csv(cv2 / "cv_metrics.tsv", sep="\t")
     key = (a["model"] == "GBLUP") & (a["trait"] == "yield")
     np.testing.assert_allclose(a.loc[key, "pearson"].to_numpy(), b["pearson"].to_numpy())
 
     pdir = root / "pred"
-    assert _run(["predict", "--genotypes", str(root / "panel"), "--phenotypes",
-                 str(out / "blues.tsv"), "--model", "gblup", "--out-dir", str(pdir)]) == 0  # fmt: skip
+    assert (
+        _run(
+            [
+                "predict",
+                "--genotypes",
+                str(root / "panel"),
+                "--phenotypes",
+                str(out / "blues.tsv"),
+                "--model",
+                "gblup",
+                "--out-dir",
+                str(pdir),
+            ]
+        )
+        == 0
+    )
     gebv = pd.read_csv(pdir / "gebv.tsv", sep="\t", dtype={"sample_id": str})
     assert len(gebv) == 300  # every genotyped line, phenotyped or not
     assert gebv[["yield", "height", "yield.reliability"]].notna().all().all()
@@ -93,9 +174,27 @@ def test_pipeline_blue_cv_predict_select(project, capsys):
     assert {"sigma2_g", "sigma2_e", "h2"} <= set(vcp["component"]) and vcp["se"].notna().any()
 
     sel = root / "selected.tsv"
-    assert _run(["select", "--gebv", str(pdir / "gebv.tsv"), "--weights", "yield=1,height=0.5",
-                 "--standardize", "--top", "15", "--max-kinship", "0.0",
-                 "--genotypes", str(root / "panel"), "--out", str(sel)]) == 0  # fmt: skip
+    assert (
+        _run(
+            [
+                "select",
+                "--gebv",
+                str(pdir / "gebv.tsv"),
+                "--weights",
+                "yield=1,height=0.5",
+                "--standardize",
+                "--top",
+                "15",
+                "--max-kinship",
+                "0.0",
+                "--genotypes",
+                str(root / "panel"),
+                "--out",
+                str(sel),
+            ]
+        )
+        == 0
+    )
     s = pd.read_csv(sel, sep="\t", dtype={"sample_id": str})
     chosen = s[s["selected"]]
     assert len(chosen) == 15
@@ -145,18 +244,58 @@ def test_cli_input_errors(project, tmp_path, capsys):
     root, pop = project
     ph = pd.DataFrame({"sample_id": pop.samples[:6], "y": np.arange(6.0)})
     ph.to_csv(tmp_path / "few.tsv", sep="\t", index=False)
-    assert _run(["cv", "--genotypes", str(root / "panel"), "--phenotypes", str(tmp_path / "few.tsv"),
-                 "--folds", "5", "--out-dir", str(tmp_path / "o1")]) == 1  # fmt: skip
+    assert (
+        _run(
+            [
+                "cv",
+                "--genotypes",
+                str(root / "panel"),
+                "--phenotypes",
+                str(tmp_path / "few.tsv"),
+                "--folds",
+                "5",
+                "--out-dir",
+                str(tmp_path / "o1"),
+            ]
+        )
+        == 1
+    )
     assert "too few samples for 5-fold" in capsys.readouterr().err
 
     ph = pd.DataFrame({"sample_id": pop.samples[:50], "y": 2.5})
     ph.to_csv(tmp_path / "flat.tsv", sep="\t", index=False)
-    assert _run(["cv", "--genotypes", str(root / "panel"), "--phenotypes", str(tmp_path / "flat.tsv"),
-                 "--out-dir", str(tmp_path / "o2")]) == 1  # fmt: skip
+    assert (
+        _run(
+            [
+                "cv",
+                "--genotypes",
+                str(root / "panel"),
+                "--phenotypes",
+                str(tmp_path / "flat.tsv"),
+                "--out-dir",
+                str(tmp_path / "o2"),
+            ]
+        )
+        == 1
+    )
     assert "trait 'y'" in capsys.readouterr().err
 
-    assert _run(["blue", "--records", str(root / "plots.tsv"), "--traits", "yield",
-                 "--environments", "E00,Mars", "--out-dir", str(tmp_path / "o3")]) == 1  # fmt: skip
+    assert (
+        _run(
+            [
+                "blue",
+                "--records",
+                str(root / "plots.tsv"),
+                "--traits",
+                "yield",
+                "--environments",
+                "E00,Mars",
+                "--out-dir",
+                str(tmp_path / "o3"),
+            ]
+        )
+        == 1
+    )
     assert "unknown environment level(s) Mars" in capsys.readouterr().err
 
     # fold whose validation samples have no phenotype
@@ -166,12 +305,39 @@ def test_cli_input_errors(project, tmp_path, capsys):
     ph.to_csv(tmp_path / "holes.tsv", sep="\t", index=False)
     folds = pd.DataFrame({"sample_id": pop.samples[:40], "fold": [1] * 10 + [2] * 20 + [3] * 10})
     folds.to_csv(tmp_path / "folds.tsv", sep="\t", index=False)
-    assert _run(["cv", "--genotypes", str(root / "panel"), "--phenotypes",
-                 str(tmp_path / "holes.tsv"), "--fold-file", str(tmp_path / "folds.tsv"),
-                 "--out-dir", str(tmp_path / "o4")]) == 1  # fmt: skip
+    assert (
+        _run(
+            [
+                "cv",
+                "--genotypes",
+                str(root / "panel"),
+                "--phenotypes",
+                str(tmp_path / "holes.tsv"),
+                "--fold-file",
+                str(tmp_path / "folds.tsv"),
+                "--out-dir",
+                str(tmp_path / "o4"),
+            ]
+        )
+        == 1
+    )
     err = capsys.readouterr().err
     assert "no phenotyped sample for trait 'y' in repeat 1, fold 3" in err
 
-    assert _run(["cv", "--genotypes", str(root / "panel"), "--phenotypes", str(tmp_path / "few.tsv"),
-                 "--models", "gblup,deepnet", "--out-dir", str(tmp_path / "o5")]) == 1  # fmt: skip
+    assert (
+        _run(
+            [
+                "cv",
+                "--genotypes",
+                str(root / "panel"),
+                "--phenotypes",
+                str(tmp_path / "few.tsv"),
+                "--models",
+                "gblup,deepnet",
+                "--out-dir",
+                str(tmp_path / "o5"),
+            ]
+        )
+        == 1
+    )
     assert "unknown model 'deepnet'" in capsys.readouterr().err

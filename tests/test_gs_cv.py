@@ -97,7 +97,7 @@ def test_fold_tables_and_logo(panel, tmp_path):
     samples = geno.samples[:300]
     f = kfold_folds(samples, 4, repeats=3, seed=9)
     assert len(f) == 900
-    for r, df in f.groupby("repeat"):
+    for _, df in f.groupby("repeat"):
         sizes = df["fold"].value_counts()
         assert sizes.max() - sizes.min() <= 1
         assert df["sample_id"].is_unique

@@ -22,9 +22,14 @@ def _write_plink(tmp_path, pop, y):
     prefix = str(tmp_path / "panel")
     m = pop.markers
     variants = pd.DataFrame(
-        {"chrom": m["chrom"].astype(str), "pos": np.arange(len(m)) + 1, "id": m["id"],
-         "ref": "A", "alt": "C"}
-    )  # fmt: skip
+        {
+            "chrom": m["chrom"].astype(str),
+            "pos": np.arange(len(m)) + 1,
+            "id": m["id"],
+            "ref": "A",
+            "alt": "C",
+        }
+    )
     write_bed(prefix, variants, [pop.dosage.astype(np.float32)], pop.samples)
     fam = pd.read_csv(prefix + ".fam", sep="\t", header=None)
     fam[5] = ["NA" if not np.isfinite(v) else f"{v:.10g}" for v in y]
@@ -35,8 +40,12 @@ def _write_plink(tmp_path, pop, y):
 def _gemma_null(tmp_path, prefix, cov=None):
     """Run gemma -gk 1 then -lmm 1; return (pve, se_pve, log-likelihood)."""
     out = tmp_path / "output"
-    subprocess.run([GEMMA, "-bfile", prefix, "-gk", "1", "-o", "kin"], cwd=tmp_path, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [GEMMA, "-bfile", prefix, "-gk", "1", "-o", "kin"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     cmd = [GEMMA, "-bfile", prefix, "-k", str(out / "kin.cXX.txt"), "-lmm", "1", "-o", "lmm"]
     if cov is not None:
         cmd += ["-c", cov]
@@ -46,8 +55,11 @@ def _gemma_null(tmp_path, prefix, cov=None):
     def grab(key):
         return float(re.search(re.escape(key) + r"\s*=\s*(\S+)", log).group(1))
 
-    return (grab("pve estimate in the null model"), grab("se(pve) in the null model"),
-            grab("REMLE log-likelihood in the null model"))  # fmt: skip
+    return (
+        grab("pve estimate in the null model"),
+        grab("se(pve) in the null model"),
+        grab("REMLE log-likelihood in the null model"),
+    )
 
 
 @pytest.mark.skipif(GEMMA is None, reason="gemma not installed")

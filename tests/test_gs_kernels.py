@@ -67,8 +67,16 @@ def test_sklearn_baselines_and_covariates(panel):
     cov = pd.DataFrame({"env": env}, index=geno.samples)
     truth = pd.DataFrame({"y": tr["g"]}, index=geno.samples)
     folds = kfold_folds(geno.samples, 3, 1, seed=1)
-    with_cov = run_cv(geno, ph, ["y"], ["gblup", "rf", "gbm"], folds, covariates=cov,
-                      truth=truth, options={"trees": 100})  # fmt: skip
+    with_cov = run_cv(
+        geno,
+        ph,
+        ["y"],
+        ["gblup", "rf", "gbm"],
+        folds,
+        covariates=cov,
+        truth=truth,
+        options={"trees": 100},
+    )
     without = run_cv(geno, ph, ["y"], ["gblup"], folds)
     rep_with = with_cov.metrics[with_cov.metrics["level"] == "repeat"].set_index("model")
     rep_without = without.metrics[without.metrics["level"] == "repeat"].set_index("model")

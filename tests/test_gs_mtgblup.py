@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shutil
 import subprocess
 
@@ -53,17 +52,36 @@ def test_mt_reml_matches_gemma_mvlmm(tmp_path):
     assert mt.reml["converged"]
     m = pop.markers
     prefix = str(tmp_path / "p")
-    write_bed(prefix, pd.DataFrame({"chrom": m["chrom"].astype(str), "pos": np.arange(len(m)) + 1,
-                                    "id": m["id"], "ref": "A", "alt": "C"}),
-              [pop.dosage.astype(np.float32)], pop.samples)  # fmt: skip
+    write_bed(
+        prefix,
+        pd.DataFrame(
+            {
+                "chrom": m["chrom"].astype(str),
+                "pos": np.arange(len(m)) + 1,
+                "id": m["id"],
+                "ref": "A",
+                "alt": "C",
+            }
+        ),
+        [pop.dosage.astype(np.float32)],
+        pop.samples,
+    )
     fam = pd.read_csv(prefix + ".fam", sep="\t", header=None)
     fam[5], fam[6] = Y[:, 0], Y[:, 1]
     fam.to_csv(prefix + ".fam", sep="\t", header=False, index=False)
-    subprocess.run([GEMMA, "-bfile", prefix, "-gk", "1", "-o", "kin"], cwd=tmp_path, check=True,
-                   capture_output=True)  # fmt: skip
+    subprocess.run(
+        [GEMMA, "-bfile", prefix, "-gk", "1", "-o", "kin"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     kin = tmp_path / "output" / "kin.cXX.txt"
-    subprocess.run([GEMMA, "-bfile", prefix, "-k", str(kin), "-lmm", "1", "-n", "1", "2",
-                    "-o", "mv"], cwd=tmp_path, check=True, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [GEMMA, "-bfile", prefix, "-k", str(kin), "-lmm", "1", "-n", "1", "2", "-o", "mv"],
+        cwd=tmp_path,
+        check=True,
+        capture_output=True,
+    )
     log = (tmp_path / "output" / "mv.log.txt").read_text()
     vg_gemma = _matrix_after(log, "REMLE estimate for Vg in the null model:", 2)
     ve_gemma = _matrix_after(log, "REMLE estimate for Ve in the null model:", 2)

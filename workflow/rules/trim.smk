@@ -25,14 +25,16 @@ rule trim_reads:
         qualified_quality=config["trimming"]["qualified_quality"],
         cut_right="--cut_right" if config["trimming"]["cut_right"] else "",
     shell:
-        # gzip -t reads each whole stream first: fastp stops quietly at a truncated
-        # gzip, which would silently drop the rest of the lane.
-        '( for f in {input.fq1:q} {input.fq2:q}; do gzip -t "$f" || {{'
-        ' echo "ERROR: FASTQ $f is truncated or damaged (gzip -t failed);'
-        ' re-transfer it and check its md5sum." >&2; exit 1; }}; done;'
+        # fastp stops quietly at a truncated gzip, which would silently drop the rest of
+        # the lane: both streams are tested in full by gzip -t, alongside fastp, and the
+        # job fails (its outputs removed) if either is damaged.
+        "( gzip -t {input.fq1:q} & t1=$!; gzip -t {input.fq2:q} & t2=$!;"
         " fastp -i {input.fq1:q} -I {input.fq2:q} -o {output.fq1} -O {output.fq2}"
         " --adapter_fasta {input.adapters} --detect_adapter_for_pe"
         " --length_required {params.min_length}"
         " --qualified_quality_phred {params.qualified_quality} {params.cut_right}"
         " --json {output.json} --html {output.html} --report_title {wildcards.sample}.{wildcards.unit}"
-        " --thread {threads} ) > {log} 2>&1"
+        " --thread {threads};"
+        ' for t in "$t1:{input.fq1}" "$t2:{input.fq2}"; do wait "${{t%%:*}}" || {{'
+        ' echo "ERROR: FASTQ ${{t#*:}} is truncated or damaged (gzip -t failed);'
+        ' re-transfer it and check its md5sum." >&2; exit 1; }}; done ) > {log} 2>&1'

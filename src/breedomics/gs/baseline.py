@@ -70,14 +70,20 @@ class SklearnBaseline:
         F = self._features(train, X)
         if self.kind == "rf":
             self.model = RandomForestRegressor(
-                n_estimators=self.n_estimators, max_features=self.max_features,
-                min_samples_leaf=5, n_jobs=self.n_jobs, random_state=self.seed,
-            )  # fmt: skip
+                n_estimators=self.n_estimators,
+                max_features=self.max_features,
+                min_samples_leaf=5,
+                n_jobs=self.n_jobs,
+                random_state=self.seed,
+            )
         else:
             self.model = HistGradientBoostingRegressor(
-                max_iter=self.n_estimators, learning_rate=0.05, max_leaf_nodes=15,
-                l2_regularization=1.0, random_state=self.seed,
-            )  # fmt: skip
+                max_iter=self.n_estimators,
+                learning_rate=0.05,
+                max_leaf_nodes=15,
+                l2_regularization=1.0,
+                random_state=self.seed,
+            )
         self.model.fit(F, np.asarray(y, dtype=float))
         self.mean = float(np.mean(y))
         self.beta = np.array([self.mean])

@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -279,7 +279,9 @@ class BayesRegression:
             for it in range(s.n_iter):
                 # fixed effects
                 e += X @ bfix
-                bfix = XtX_inv @ (X.T @ e) + math.sqrt(s2e) * (L_fixed @ rng.standard_normal(X.shape[1]))
+                bfix = XtX_inv @ (X.T @ e) + math.sqrt(s2e) * (
+                    L_fixed @ rng.standard_normal(X.shape[1])
+                )
                 e -= X @ bfix
                 # markers
                 logu = rng.random(p)
@@ -443,20 +445,32 @@ class BayesRegression:
 
     def marker_effects(self) -> pd.DataFrame:
         return pd.DataFrame(
-            {"marker": self.geno.markers, "freq": self.geno.freq, "effect": self.effects,
-             "pip": self.pip}
-        )  # fmt: skip
+            {
+                "marker": self.geno.markers,
+                "freq": self.geno.freq,
+                "effect": self.effects,
+                "pip": self.pip,
+            }
+        )
 
     def varcomp_rows(self, trait: str) -> list[dict]:
         rows = []
         for _, d in self.diagnostics.iterrows():
             rows.append(
-                dict(model=self.name, trait=trait, component=d["quantity"], estimate=d["mean"],
-                     se=d["sd"], ess=d["ess"], geweke_z=d["geweke_z"])
-            )  # fmt: skip
+                dict(
+                    model=self.name,
+                    trait=trait,
+                    component=d["quantity"],
+                    estimate=d["mean"],
+                    se=d["sd"],
+                    ess=d["ess"],
+                    geweke_z=d["geweke_z"],
+                )
+            )
         vg, ve = self.var_g, self.sigma_e
-        rows.append(dict(model=self.name, trait=trait, component="h2", estimate=vg / (vg + ve),
-                         se=np.nan))  # fmt: skip
+        rows.append(
+            dict(model=self.name, trait=trait, component="h2", estimate=vg / (vg + ve), se=np.nan)
+        )
         return rows
 
 

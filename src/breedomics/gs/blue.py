@@ -89,33 +89,53 @@ class _Design:
     n_c: np.ndarray
 
 
+def _stats(d: _Design, intercept: bool) -> dict:
+    """Variance-independent sums of the design, computed once per design."""
+    cache = d.__dict__.setdefault("_stats", {})
+    if intercept not in cache:
+        import scipy.sparse as sp
+
+        F = d.F if intercept else np.ascontiguousarray(d.F[:, 1:])
+        nc, ng, n = d.n_c.size, d.n_g.size, d.y.size
+        rec_to_cell = sp.csr_matrix((np.ones(n), (d.ci, np.arange(n))), shape=(nc, n))
+        cache[intercept] = dict(
+            F=F,
+            FF=F.T @ F,
+            Fy=F.T @ d.y,
+            yy=float(d.y @ d.y),
+            Fsum_c=np.asarray(rec_to_cell @ F),
+            ysum_c=np.bincount(d.ci, weights=d.y, minlength=nc),
+            ysum_g=np.bincount(d.gi, weights=d.y, minlength=ng),
+            cell_to_g=sp.csr_matrix((np.ones(nc), (d.cg, np.arange(nc))), shape=(ng, nc)),
+        )
+    return cache[intercept]
+
+
 class _MME:
     """Absorbed mixed-model equations for given variance ratios (scaled by s2e)."""
 
     def __init__(self, d: _Design, inv_g: float, inv_ge: float | None, intercept: bool = True):
-        F = d.F if intercept else d.F[:, 1:]
+        st = _stats(d, intercept)
+        F = st["F"]
         y = d.y
         ng, nc = d.n_g.size, d.n_c.size
         self.d, self.F, self.inv_g, self.inv_ge = d, F, inv_g, inv_ge
         nf = F.shape[1]
-        Fsum_c = np.zeros((nc, nf))
-        np.add.at(Fsum_c, d.ci, F)
-        ysum_c = np.bincount(d.ci, weights=y, minlength=nc)
+        Fsum_c, ysum_c = st["Fsum_c"], st["ysum_c"]
         self.Fsum_c, self.ysum_c = Fsum_c, ysum_c
         if inv_ge is None:  # no GxE term
             w = np.ones(nc)
             Dc = None
-            ff = F.T @ F
-            rf = F.T @ y
+            ff = st["FF"]
+            rf = st["Fy"]
             dg = d.n_g.astype(float) + inv_g
         else:
             Dc = d.n_c + inv_ge
             w = inv_ge / Dc
-            ff = F.T @ F - (Fsum_c / Dc[:, None]).T @ Fsum_c
-            rf = F.T @ y - Fsum_c.T @ (ysum_c / Dc)
+            ff = st["FF"] - (Fsum_c / Dc[:, None]).T @ Fsum_c
+            rf = st["Fy"] - Fsum_c.T @ (ysum_c / Dc)
             dg = np.bincount(d.cg, weights=d.n_c * w, minlength=ng) + inv_g
-        B = np.zeros((ng, nf))
-        np.add.at(B, d.cg, w[:, None] * Fsum_c)
+        B = st["cell_to_g"] @ (w[:, None] * Fsum_c)
         rg = np.bincount(d.cg, weights=w * ysum_c, minlength=ng)
         bd = B / dg[:, None]
         S2 = ff - B.T @ bd
@@ -129,10 +149,10 @@ class _MME:
         else:
             ge = (ysum_c - Fsum_c @ beta - d.n_c * g[d.cg]) / Dc
         self.beta, self.g, self.ge, self.dg, self.Dc, self.bd, self.w = beta, g, ge, dg, Dc, bd, w
-        rhs_dot = beta @ (F.T @ y) + g @ np.bincount(d.gi, weights=y, minlength=ng)
+        rhs_dot = beta @ st["Fy"] + g @ st["ysum_g"]
         if Dc is not None:
             rhs_dot += ge @ ysum_c
-        self.ypy = float(y @ y - rhs_dot)
+        self.ypy = float(st["yy"] - rhs_dot)
         logdet = float(np.sum(np.log(dg))) + 2.0 * float(np.sum(np.log(np.diag(self.cS2[0]))))
         if Dc is not None:
             logdet += float(np.sum(np.log(Dc)))
@@ -239,9 +259,16 @@ def _design(rec: pd.DataFrame, trait: str, gcol: str, ecol: str, rcol, bcol) -> 
     ci, cells = pd.factorize(cell_key)
     cg = np.asarray(cells.get_level_values(0), dtype=np.int64)
     return _Design(
-        y=y, F=F, fnames=names, gi=gi.astype(np.int64), ci=np.asarray(ci, dtype=np.int64),
-        cg=cg, genotypes=genotypes, n_g=np.bincount(gi), n_c=np.bincount(ci),
-    )  # fmt: skip
+        y=y,
+        F=F,
+        fnames=names,
+        gi=gi.astype(np.int64),
+        ci=np.asarray(ci, dtype=np.int64),
+        cg=cg,
+        genotypes=genotypes,
+        n_g=np.bincount(gi),
+        n_c=np.bincount(ci),
+    )
 
 
 def _fit_reml(d: _Design, gxe: bool) -> tuple[float, float | None, float, float]:
@@ -261,11 +288,17 @@ def _fit_reml(d: _Design, gxe: bool) -> tuple[float, float | None, float, float]
     vals = [negll(np.array(s)) for s in starts]
     x0 = np.array(starts[int(np.argmin(vals))])
     bounds = [(-12.0, 8.0), (-12.0, 8.0)] if gxe else [(-12.0, 8.0)]
-    res = minimize(negll, x0[: len(bounds)], method="L-BFGS-B", bounds=bounds,
-                   options={"ftol": 1e-12, "gtol": 1e-7})  # fmt: skip
+    res = minimize(
+        negll,
+        x0[: len(bounds)],
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"ftol": 1e-12, "gtol": 1e-7},
+    )
     # polish: finite-difference gradients leave L-BFGS-B short of the optimum
-    res2 = minimize(negll, res.x, method="Nelder-Mead",
-                    options={"xatol": 1e-8, "fatol": 1e-11, "maxiter": 2000})  # fmt: skip
+    res2 = minimize(
+        negll, res.x, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-11, "maxiter": 2000}
+    )
     x = res2.x if res2.fun <= res.fun else res.x
     x = np.clip(x, [b[0] for b in bounds], [b[1] for b in bounds])
     inv_g = np.exp(-x[0])
@@ -352,8 +385,9 @@ def _fit_met(
     genotype, environment, rep, block : str
         Column names (``rep``/``block`` optional, fixed within environment).
     gxe : bool, optional
-        Fit the GxE term (default: when some genotype has more than one plot
-        in an environment, i.e. GxE is separable from the residual).
+        Fit the GxE term. Default: when at least 5% of genotype x environment
+        cells have more than one plot (GxE is separable from the residual only
+        through replicated cells); otherwise GxE is part of the residual.
     alpha : float
         Family-wise level of the Bonferroni-Holm outlier test.
     threshold : float, optional
@@ -376,8 +410,10 @@ def _fit_met(
         raise UserError(f"trait {trait!r} has no records")
     for c in (genotype, environment) + ((rep,) if rep else ()) + ((block,) if block else ()):
         if rec[c].isna().any():
-            raise UserError(f"column {c!r} is missing on {int(rec[c].isna().sum())} record(s) "
-                            f"with a {trait!r} value; fill or drop them")  # fmt: skip
+            raise UserError(
+                f"column {c!r} is missing on {int(rec[c].isna().sum())} record(s) "
+                f"with a {trait!r} value; fill or drop them"
+            )
     y = rec[trait].to_numpy(dtype=float)
     if np.ptp(y) == 0:
         raise UserError(f"trait {trait!r} is constant ({y[0]:g}) in all records; drop it")
@@ -386,7 +422,10 @@ def _fit_met(
         raise UserError(f"trait {trait!r}: only {n_geno} genotype(s) recorded; need at least 3")
     cell_n = rec.groupby([genotype, environment]).size()
     if gxe is None:
-        gxe = bool(rec[environment].nunique() > 1 and (cell_n > 1).any())
+        # GxE is only separable from the residual through replicated cells; with a
+        # handful of them (e.g. unreplicated trials with a few repeated lines) its
+        # REML estimate is unstable, so it is fitted when >= 5% of cells are replicated
+        gxe = bool(rec[environment].nunique() > 1 and (cell_n > 1).mean() >= 0.05)
     elif gxe and not (cell_n > 1).any():
         raise UserError(
             f"trait {trait!r}: every genotype has one plot per environment, so GxE "
@@ -442,15 +481,27 @@ def _fit_met(
     blue = blue_mme.g
     se_blue = np.sqrt(s2e * blue_mme.pev_g())
     gen = pd.DataFrame(
-        {"genotype": d.genotypes, "trait": trait, "blue": blue, "se_blue": se_blue,
-         "blup": blup, "pev": pev, "reliability": rel, "n_plots": d.n_g, "n_env": n_env_g}
-    )  # fmt: skip
+        {
+            "genotype": d.genotypes,
+            "trait": trait,
+            "blue": blue,
+            "se_blue": se_blue,
+            "blup": blup,
+            "pev": pev,
+            "reliability": rel,
+            "n_plots": d.n_g,
+            "n_env": n_env_g,
+        }
+    )
     comps = [("s2G", s2g, se[0])]
     if gxe:
         comps.append(("s2GE", s2ge, se[1]))
     comps.append(("s2e", s2e, se[-1]))
-    comps += [("H2_cullis", h2_cullis, np.nan), ("H2_standard", h2_std, np.nan),
-              ("loglik_reml", ll, np.nan)]  # fmt: skip
+    comps += [
+        ("H2_cullis", h2_cullis, np.nan),
+        ("H2_standard", h2_std, np.nan),
+        ("loglik_reml", ll, np.nan),
+    ]
     vc = pd.DataFrame(comps, columns=["component", "estimate", "se"])
     vc.insert(0, "trait", trait)
     return MetFit(trait, gen, vc, res_tab.reset_index(drop=True), ll)
@@ -497,5 +548,8 @@ def met_blues(
         gens.append(f.genotypes)
         vcs.append(f.varcomp)
         res.append(f.residuals)
-    return (pd.concat(gens, ignore_index=True), pd.concat(vcs, ignore_index=True),
-            pd.concat(res, ignore_index=True))  # fmt: skip
+    return (
+        pd.concat(gens, ignore_index=True),
+        pd.concat(vcs, ignore_index=True),
+        pd.concat(res, ignore_index=True),
+    )

@@ -70,25 +70,41 @@ def _outdir(path: str) -> Path:
 
 
 def _genotype_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--genotypes", required=True,
-                   help="PLINK prefix/.bed, VCF/BCF, or samples x markers dosage TSV(.gz)")
+    p.add_argument(
+        "--genotypes",
+        required=True,
+        help="PLINK prefix/.bed, VCF/BCF, or samples x markers dosage TSV(.gz)",
+    )
     p.add_argument("--min-maf", type=float, default=0.0, help="drop markers with MAF below this")
-    p.add_argument("--dosage-scale", type=float, default=1.0,
-                   help="multiply TSV dosages (2 for 0/1-coded inbred lines)")  # fmt: skip
+    p.add_argument(
+        "--dosage-scale",
+        type=float,
+        default=1.0,
+        help="multiply TSV dosages (2 for 0/1-coded inbred lines)",
+    )
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model settings")
-    g.add_argument("--covariates", help="TSV of fixed covariates (sample id first; text columns "
-                   "are dummy-coded), e.g. PCs, sex, environment")  # fmt: skip
+    g.add_argument(
+        "--covariates",
+        help="TSV of fixed covariates (sample id first; text columns "
+        "are dummy-coded), e.g. PCs, sex, environment",
+    )
+    g.add_argument(
+        "--categorical",
+        help="covariate columns to treat as categorical although "
+        "numeric (e.g. slaughter group codes), comma-separated",
+    )
     g.add_argument("--iterations", type=int, default=6000, help="MCMC iterations (BayesB/C)")
     g.add_argument("--burn-in", type=int, default=1000)
     g.add_argument("--thin", type=int, default=5)
     g.add_argument("--pi", type=float, default=0.99, help="prior share of zero-effect markers")
     g.add_argument("--fixed-pi", action="store_true", help="do not sample pi")
     g.add_argument("--h2-prior", type=float, default=0.5)
-    g.add_argument("--bandwidths", help="RKHS bandwidth grid, comma-separated (default "
-                   "0.1,0.25,0.5,1,2,4)")  # fmt: skip
+    g.add_argument(
+        "--bandwidths", help="RKHS bandwidth grid, comma-separated (default 0.1,0.25,0.5,1,2,4)"
+    )
     g.add_argument("--trees", type=int, default=500, help="trees (rf) / iterations (gbm)")
     g.add_argument("--seed", type=int, default=1)
 
@@ -99,9 +115,15 @@ def _options(args) -> dict:
         "seed": args.seed,
         "bandwidths": [float(b) for b in bw] if bw else None,
         "trees": args.trees,
-        "mcmc": dict(n_iter=args.iterations, burn_in=args.burn_in, thin=args.thin, pi=args.pi,
-                     estimate_pi=not args.fixed_pi, h2_prior=args.h2_prior),
-    }  # fmt: skip
+        "mcmc": dict(
+            n_iter=args.iterations,
+            burn_in=args.burn_in,
+            thin=args.thin,
+            pi=args.pi,
+            estimate_pi=not args.fixed_pi,
+            h2_prior=args.h2_prior,
+        ),
+    }
 
 
 def _load_inputs(args):
@@ -120,14 +142,20 @@ def _load_inputs(args):
             f"{geno.samples[0]!r}); the first column must hold the genotype sample ids"
         )
     if not_geno:
-        _log(f"  {len(not_geno)} phenotyped sample(s) are not genotyped and are ignored "
-             f"(e.g. {not_geno[0]})")  # fmt: skip
+        _log(
+            f"  {len(not_geno)} phenotyped sample(s) are not genotyped and are ignored "
+            f"(e.g. {not_geno[0]})"
+        )
         pheno = pheno.drop(index=not_geno)
     cov = None
     if getattr(args, "covariates", None):
         cov = read_table(args.covariates, what="covariate")
         cov = cov.set_index(cov.columns[0])
         cov.index = cov.index.astype(str)
+        for c in _csv(getattr(args, "categorical", None)) or []:
+            if c not in cov.columns:
+                raise UserError(f"--categorical column {c!r} is not in {args.covariates}")
+            cov[c] = cov[c].astype("string").astype(object).where(cov[c].notna(), None)
     return geno, pheno, traits, cov
 
 
@@ -157,11 +185,19 @@ def _run_blue(args) -> int:
     traits = _csv(args.traits) or []
     gxe = {"auto": None, "yes": True, "no": False}[args.gxe]
     gen, vc, res = met_blues(
-        rec, traits, environments=_csv(args.environments), genotype=args.genotype_col,
-        environment=args.env_col, rep=args.rep_col, block=args.block_col, gxe=gxe,
-        alpha=args.alpha, threshold=args.threshold, drop_outliers=args.drop_outliers,
+        rec,
+        traits,
+        environments=_csv(args.environments),
+        genotype=args.genotype_col,
+        environment=args.env_col,
+        rep=args.rep_col,
+        block=args.block_col,
+        gxe=gxe,
+        alpha=args.alpha,
+        threshold=args.threshold,
+        drop_outliers=args.drop_outliers,
         id_column=args.id_col,
-    )  # fmt: skip
+    )
     out = _outdir(args.out_dir)
     _tsv(gen, out / "blues_long.tsv")
     wide = gen.pivot(index="genotype", columns="trait", values="blue")[traits]
@@ -177,8 +213,10 @@ def _run_blue(args) -> int:
     for t in traits:
         v = vc[vc["trait"] == t].set_index("component")["estimate"]
         n_out = int(res.loc[res["trait"] == t, "outlier"].sum())
-        _log(f"{t}: H2 (Cullis) {v['H2_cullis']:.3f}, s2G {v['s2G']:.4g}, "
-             f"s2e {v['s2e']:.4g}, {n_out} outlier(s)")  # fmt: skip
+        _log(
+            f"{t}: H2 (Cullis) {v['H2_cullis']:.3f}, s2G {v['s2G']:.4g}, "
+            f"s2e {v['s2e']:.4g}, {n_out} outlier(s)"
+        )
     return 0
 
 
@@ -220,8 +258,9 @@ def _run_cv(args) -> int:
         else:
             gt = pheno
         if args.group_col not in gt.columns:
-            raise UserError(f"group column {args.group_col!r} not found in "
-                            f"{args.groups or args.phenotypes}")  # fmt: skip
+            raise UserError(
+                f"group column {args.group_col!r} not found in {args.groups or args.phenotypes}"
+            )
         gt.index = gt.index.astype(str)
         folds = group_folds(phenotyped, gt[args.group_col])
     else:
@@ -233,11 +272,22 @@ def _run_cv(args) -> int:
         truth.index = truth.index.astype(str)
     out = _outdir(args.out_dir)
     _tsv(folds, out / "folds.tsv")  # written first: the run can be reproduced even if it fails
-    _log(f"cross-validation: {len(phenotyped)} phenotyped samples, "
-         f"{folds['repeat'].nunique()} repeat(s) x {folds['fold'].nunique()} fold(s), "
-         f"models {', '.join(models)}, traits {', '.join(traits)}")  # fmt: skip
-    res = run_cv(geno, pheno, traits, models, folds, covariates=cov, options=_options(args),
-                 truth=truth, log=_log)  # fmt: skip
+    _log(
+        f"cross-validation: {len(phenotyped)} phenotyped samples, "
+        f"{folds['repeat'].nunique()} repeat(s) x {folds['fold'].nunique()} fold(s), "
+        f"models {', '.join(models)}, traits {', '.join(traits)}"
+    )
+    res = run_cv(
+        geno,
+        pheno,
+        traits,
+        models,
+        folds,
+        covariates=cov,
+        options=_options(args),
+        truth=truth,
+        log=_log,
+    )
     _tsv(res.predictions, out / "cv_predictions.tsv")
     _tsv(res.metrics, out / "cv_metrics.tsv")
     summary = res.summary()
@@ -246,12 +296,22 @@ def _run_cv(args) -> int:
     _tsv(res.timing, out / "cv_timing.tsv")
     if not args.no_plot:
         plot_cv(res, str(out / "cv_accuracy.png"))
-    _write_settings(out, args, {"models_resolved": models, "traits_resolved": traits,
-                                "n_markers": geno.p, "n_genotyped": geno.n})  # fmt: skip
+    _write_settings(
+        out,
+        args,
+        {
+            "models_resolved": models,
+            "traits_resolved": traits,
+            "n_markers": geno.p,
+            "n_genotyped": geno.n,
+        },
+    )
     lev = "repeat" if folds["repeat"].nunique() > 1 or args.group_col is None else "fold"
     for _, r in summary[summary["level"] == lev].iterrows():
-        _log(f"{r['model']:>16} {r['trait']:>12}: r = {r['pearson_mean']:.3f} "
-             f"(sd {r['pearson_sd']:.3f}), slope {r['slope_mean']:.2f}")  # fmt: skip
+        _log(
+            f"{r['model']:>16} {r['trait']:>12}: r = {r['pearson_mean']:.3f} "
+            f"(sd {r['pearson_sd']:.3f}), slope {r['slope_mean']:.2f}"
+        )
     return 0
 
 
@@ -282,18 +342,34 @@ def _run_predict(args) -> int:
 
         train_s = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
         Xtr, _, names = _fixed_design(cov, train_s, train_s[:1])
-        mt = MultiTraitGBLUP(traits).fit(geno, geno.index(train_s), pheno.loc[train_s, traits]
-                                         .to_numpy(float), Xtr)  # fmt: skip
+        mt = MultiTraitGBLUP(traits).fit(
+            geno, geno.index(train_s), pheno.loc[train_s, traits].to_numpy(float), Xtr
+        )
         G = mt.predict(allidx)
         for k, t in enumerate(traits):
             ph = set(pheno.index[pheno[t].notna()])
-            long_rows.append(pd.DataFrame({"sample_id": geno.samples, "trait": t,
-                                           "phenotyped": [s in ph for s in geno.samples],
-                                           "gebv": G[:, k], "pev": np.nan,
-                                           "reliability": np.nan}))  # fmt: skip
+            long_rows.append(
+                pd.DataFrame(
+                    {
+                        "sample_id": geno.samples,
+                        "trait": t,
+                        "phenotyped": [s in ph for s in geno.samples],
+                        "gebv": G[:, k],
+                        "pev": np.nan,
+                        "reliability": np.nan,
+                    }
+                )
+            )
             for j, nm in enumerate(names):
-                fixed_rows.append(dict(model=mt.name, trait=t, effect=nm,
-                                       estimate=mt.beta[j, k], se=mt.se_beta[j, k]))  # fmt: skip
+                fixed_rows.append(
+                    dict(
+                        model=mt.name,
+                        trait=t,
+                        effect=nm,
+                        estimate=mt.beta[j, k],
+                        se=mt.se_beta[j, k],
+                    )
+                )
         vc_rows += mt.varcomp_rows()
         label = mt.name
     else:
@@ -310,16 +386,28 @@ def _run_predict(args) -> int:
             else:
                 model.fit(geno, tr_idx, y, Xtr)
             label = model.name
-            gebv = model.predict(allidx) if not getattr(model, "includes_fixed", False) else \
-                model.predict(allidx, None)
+            gebv = (
+                model.predict(allidx)
+                if not getattr(model, "includes_fixed", False)
+                else model.predict(allidx, None)
+            )
             if hasattr(model, "reliability"):
                 pev, rel = model.reliability(allidx)
             else:
                 pev = rel = np.full(geno.n, np.nan)
             ph = set(train_s)
-            long_rows.append(pd.DataFrame({"sample_id": geno.samples, "trait": t,
-                                           "phenotyped": [s in ph for s in geno.samples],
-                                           "gebv": gebv, "pev": pev, "reliability": rel}))  # fmt: skip
+            long_rows.append(
+                pd.DataFrame(
+                    {
+                        "sample_id": geno.samples,
+                        "trait": t,
+                        "phenotyped": [s in ph for s in geno.samples],
+                        "gebv": gebv,
+                        "pev": pev,
+                        "reliability": rel,
+                    }
+                )
+            )
             eff = model.marker_effects()
             if eff is not None:
                 eff.insert(0, "trait", t)
@@ -328,9 +416,15 @@ def _run_predict(args) -> int:
             se_b = getattr(getattr(model, "fit_", None), "se_beta", None)
             for j, nm in enumerate(names):
                 b = np.atleast_1d(model.beta)
-                fixed_rows.append(dict(model=label, trait=t, effect=nm,
-                                       estimate=b[j] if j < b.size else np.nan,
-                                       se=se_b[j] if se_b is not None else np.nan))  # fmt: skip
+                fixed_rows.append(
+                    dict(
+                        model=label,
+                        trait=t,
+                        effect=nm,
+                        estimate=b[j] if j < b.size else np.nan,
+                        se=se_b[j] if se_b is not None else np.nan,
+                    )
+                )
             _log(f"{t}: fitted {label} on {len(train_s)} records")
     long = pd.concat(long_rows, ignore_index=True)
     long.insert(1, "model", label)
@@ -345,8 +439,16 @@ def _run_predict(args) -> int:
         _tsv(pd.concat(eff_tabs, ignore_index=True), out / "marker_effects.tsv")
     _tsv(pd.DataFrame(vc_rows), out / "varcomp.tsv")
     _tsv(pd.DataFrame(fixed_rows), out / "fixed_effects.tsv")
-    _write_settings(out, args, {"model_resolved": label, "traits_resolved": traits,
-                                "n_markers": geno.p, "n_genotyped": geno.n})  # fmt: skip
+    _write_settings(
+        out,
+        args,
+        {
+            "model_resolved": label,
+            "traits_resolved": traits,
+            "n_markers": geno.p,
+            "n_genotyped": geno.n,
+        },
+    )
     _log(f"GEBVs for {geno.n} genotyped samples written to {out / 'gebv.tsv'}")
     return 0
 
@@ -358,8 +460,11 @@ def _add_select(sub) -> None:
     p.add_argument("--weights", required=True, help="trait=weight,... (e.g. yield=1,height=-0.3)")
     p.add_argument("--standardize", action="store_true", help="weights on standardised GEBVs")
     p.add_argument("--top", type=int, required=True, help="number to select")
-    p.add_argument("--max-kinship", type=float,
-                   help="cap on the mean off-diagonal GRM relationship among the selected")
+    p.add_argument(
+        "--max-kinship",
+        type=float,
+        help="cap on the mean off-diagonal GRM relationship among the selected",
+    )
     p.add_argument("--genotypes", help="genotype panel for the GRM (PLINK/VCF/TSV)")
     p.add_argument("--dosage-scale", type=float, default=1.0)
     p.add_argument("--grm", help="GRM as TSV (sample id first, then one column per sample)")
@@ -393,26 +498,35 @@ def _run_select(args) -> int:
         geno = read_genotypes(args.genotypes, dosage_scale=args.dosage_scale)
         grm, names = geno.grm(), geno.samples
     res = select_top(idx, args.top, grm, names, args.max_kinship)
-    res = res.merge(gebv.reset_index().rename(columns={gebv.index.name or "index": "sample_id"}),
-                    on="sample_id", how="left", suffixes=("", "_gebv"))  # fmt: skip
+    res = res.merge(
+        gebv.reset_index().rename(columns={gebv.index.name or "index": "sample_id"}),
+        on="sample_id",
+        how="left",
+        suffixes=("", "_gebv"),
+    )
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _tsv(res, out)
     meta = vars(args).copy()
     meta["n_selected"] = res.attrs.get("n_selected", int(res["selected"].sum()))
-    (out.parent / (out.stem + ".settings.json")).write_text(json.dumps(meta, indent=2,
-                                                                       default=str))  # fmt: skip
+    (out.parent / (out.stem + ".settings.json")).write_text(json.dumps(meta, indent=2, default=str))
     k = int(res["selected"].sum())
     if k < args.top:
-        _log(f"warning: only {k} of {args.top} candidates fit under --max-kinship "
-             f"{args.max_kinship}; raise the cap or lower --top")  # fmt: skip
+        _log(
+            f"warning: only {k} of {args.top} candidates fit under --max-kinship "
+            f"{args.max_kinship}; raise the cap or lower --top"
+        )
     _log(f"selected {k} candidate(s); ranking written to {out}")
     return 0
 
 
 # --------------------------------------------------------------------------- entry
-_SUB = {"blue": (_add_blue, _run_blue), "cv": (_add_cv, _run_cv),
-        "predict": (_add_predict, _run_predict), "select": (_add_select, _run_select)}  # fmt: skip
+_SUB = {
+    "blue": (_add_blue, _run_blue),
+    "cv": (_add_cv, _run_cv),
+    "predict": (_add_predict, _run_predict),
+    "select": (_add_select, _run_select),
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -278,21 +278,37 @@ def run_cv(
                 label = model.name
                 pred_rows.append(
                     pd.DataFrame(
-                        {"model": label, "trait": t, "repeat": rep, "fold": fold,
-                         "sample_id": test_s, "observed": yte_all, "predicted": yhat,
-                         "gebv": gebv}
-                    )  # fmt: skip
+                        {
+                            "model": label,
+                            "trait": t,
+                            "repeat": rep,
+                            "fold": fold,
+                            "sample_id": test_s,
+                            "observed": yte_all,
+                            "predicted": yhat,
+                            "gebv": gebv,
+                        }
+                    )
                 )
                 for row in model.varcomp_rows(t):
                     vc_rows.append({**row, "repeat": rep, "fold": fold})
-                time_rows.append(dict(model=label, trait=t, repeat=rep, fold=fold, seconds=secs,
-                                      n_train=len(train_s)))  # fmt: skip
+                time_rows.append(
+                    dict(
+                        model=label,
+                        trait=t,
+                        repeat=rep,
+                        fold=fold,
+                        seconds=secs,
+                        n_train=len(train_s),
+                    )
+                )
                 log(f"  repeat {rep} fold {fold} {t} {label}: {secs:.1f}s")
         if multi:
             from breedomics.gs.mtgblup import MultiTraitGBLUP
 
             t0 = time.perf_counter()
-            train_s = [s for s in train_all if pheno.loc[s, traits].notna().any()]
+            any_obs = pheno.loc[train_all, traits].notna().any(axis=1).to_numpy()
+            train_s = [s for s, o in zip(train_all, any_obs, strict=True) if o]
             tr_idx = geno.index(train_s)
             te_idx = geno.index(test_s)
             Xtr, Xte, _ = _fixed_design(covariates, train_s, test_s)
@@ -303,13 +319,28 @@ def run_cv(
             for k, t in enumerate(traits):
                 pred_rows.append(
                     pd.DataFrame(
-                        {"model": mt.name, "trait": t, "repeat": rep, "fold": fold,
-                         "sample_id": test_s, "observed": pheno.loc[test_s, t].to_numpy(float),
-                         "predicted": Xte @ mt.beta[:, k] + G[:, k], "gebv": G[:, k]}
-                    )  # fmt: skip
+                        {
+                            "model": mt.name,
+                            "trait": t,
+                            "repeat": rep,
+                            "fold": fold,
+                            "sample_id": test_s,
+                            "observed": pheno.loc[test_s, t].to_numpy(float),
+                            "predicted": Xte @ mt.beta[:, k] + G[:, k],
+                            "gebv": G[:, k],
+                        }
+                    )
                 )
-                time_rows.append(dict(model=mt.name, trait=t, repeat=rep, fold=fold,
-                                      seconds=secs / len(traits), n_train=len(train_s)))  # fmt: skip
+                time_rows.append(
+                    dict(
+                        model=mt.name,
+                        trait=t,
+                        repeat=rep,
+                        fold=fold,
+                        seconds=secs / len(traits),
+                        n_train=len(train_s),
+                    )
+                )
             for row in mt.varcomp_rows():
                 vc_rows.append({**row, "repeat": rep, "fold": fold})
             log(f"  repeat {rep} fold {fold} MT-GBLUP: {secs:.1f}s")
@@ -351,8 +382,11 @@ def summarise(metric_table: pd.DataFrame) -> pd.DataFrame:
     per-repeat pooled metrics (spread = variation between repeats), ``fold``
     the per-fold metrics (spread = variation between folds or LOGO groups).
     """
-    value_cols = [c for c in metric_table.columns
-                  if c not in ("model", "trait", "repeat", "fold", "level", "n")]  # fmt: skip
+    value_cols = [
+        c
+        for c in metric_table.columns
+        if c not in ("model", "trait", "repeat", "fold", "level", "n")
+    ]
     rows = []
     for (m, t, lev), df in metric_table.groupby(["model", "trait", "level"], sort=False):
         row = dict(model=m, trait=t, level=lev, n_units=len(df))

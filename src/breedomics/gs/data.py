@@ -80,7 +80,9 @@ class Genotypes:
         samples = [f"s{i}" for i in range(n)] if samples is None else [str(s) for s in samples]
         markers = [f"m{j}" for j in range(p)] if markers is None else [str(m) for m in markers]
         if len(samples) != n or len(markers) != p:
-            raise UserError(f"{source}: {n}x{p} matrix but {len(samples)} samples/{len(markers)} markers")
+            raise UserError(
+                f"{source}: {n}x{p} matrix but {len(samples)} samples/{len(markers)} markers"
+            )
         Z, freq, keep = _centre(d, min_maf)
         if Z.shape[1] == 0:
             raise UserError(
@@ -259,7 +261,9 @@ def read_phenotypes(
     if traits is None or len(traits) == 0:
         traits = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
         if not traits:
-            raise UserError(f"phenotype file {path}: no numeric trait column; name them with --traits")
+            raise UserError(
+                f"phenotype file {path}: no numeric trait column; name them with --traits"
+            )
     for t in traits:
         if t not in df.columns:
             raise UserError(
@@ -267,7 +271,9 @@ def read_phenotypes(
                 f"(columns: {', '.join(map(str, df.columns[:10]))})"
             )
         if not pd.api.types.is_numeric_dtype(df[t]):
-            raise UserError(f"trait {t!r} in {path} is not numeric; fix non-numeric values (NA for missing)")
+            raise UserError(
+                f"trait {t!r} in {path} is not numeric; fix non-numeric values (NA for missing)"
+            )
         check_trait(df[t].to_numpy(dtype=float), t, str(path))
     return df, list(traits)
 

@@ -67,7 +67,9 @@ def make_model(name: str, options: dict | None = None, cache: dict | None = None
         from breedomics.gs.baseline import SklearnBaseline
 
         return SklearnBaseline(
-            kind=name, n_estimators=int(o.get("trees", 500)), seed=seed,
+            kind=name,
+            n_estimators=int(o.get("trees", 500)),
+            seed=seed,
             n_jobs=int(o.get("n_jobs", 2)),
-        )  # fmt: skip
+        )
     raise UserError(f"model {name!r} is not a single-trait model")

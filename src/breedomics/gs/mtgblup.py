@@ -169,8 +169,8 @@ def _mt_reml(
     ll = rot.setup(Vg, Ve)
     m = t * (t + 1) // 2
     converged = False
-    it = 0
-    for it in range(1, max_iter + 1):
+    n_iter = 0
+    for n_iter in range(1, max_iter + 1):  # noqa: B007 - reported after the loop
         score, AI = rot.score_ai()
         try:
             step = np.linalg.solve(AI, score)
@@ -208,10 +208,19 @@ def _mt_reml(
     q = X.shape[1]
     se_B = np.sqrt(np.maximum(np.diag(rot.Cinv), 0.0)).reshape(t, q).T
     return dict(
-        Vg=Vg, Ve=Ve, se_Vg=_unvech(se[:m], t), se_Ve=_unvech(se[m:], t), B=rot.B, se_B=se_B,
-        loglik=ll, iterations=it, converged=converged, mean_diag=float(np.trace(K) / n),
-        cov=cov, py=py,
-    )  # fmt: skip
+        Vg=Vg,
+        Ve=Ve,
+        se_Vg=_unvech(se[:m], t),
+        se_Ve=_unvech(se[m:], t),
+        B=rot.B,
+        se_B=se_B,
+        loglik=ll,
+        iterations=n_iter,
+        converged=converged,
+        mean_diag=float(np.trace(K) / n),
+        cov=cov,
+        py=py,
+    )
 
 
 class MultiTraitGBLUP:
@@ -294,13 +303,27 @@ class MultiTraitGBLUP:
         Vg, Ve, cov = r["Vg"], r["Ve"], r["cov"]
         pairs = _vech_index(t)
         rows = []
-        for k, (a, b) in enumerate(pairs):
+        for a, b in pairs:
             ta, tb = self.traits[a], self.traits[b]
             lab = ta if a == b else f"{ta}:{tb}"
-            rows.append(dict(model=self.name, trait=lab, component="Vg", estimate=Vg[a, b],
-                             se=r["se_Vg"][a, b]))  # fmt: skip
-            rows.append(dict(model=self.name, trait=lab, component="Ve", estimate=Ve[a, b],
-                             se=r["se_Ve"][a, b]))  # fmt: skip
+            rows.append(
+                dict(
+                    model=self.name,
+                    trait=lab,
+                    component="Vg",
+                    estimate=Vg[a, b],
+                    se=r["se_Vg"][a, b],
+                )
+            )
+            rows.append(
+                dict(
+                    model=self.name,
+                    trait=lab,
+                    component="Ve",
+                    estimate=Ve[a, b],
+                    se=r["se_Ve"][a, b],
+                )
+            )
         npar = len(pairs)
         for a in range(t):
             ka = pairs.index((a, a))
@@ -309,9 +332,15 @@ class MultiTraitGBLUP:
             grad = np.zeros(2 * npar)
             grad[ka] = m * ve / den
             grad[npar + ka] = -vg * m / den
-            rows.append(dict(model=self.name, trait=self.traits[a], component="h2",
-                             estimate=vg * m / (vg * m + ve),
-                             se=float(np.sqrt(max(grad @ cov @ grad, 0.0)))))  # fmt: skip
+            rows.append(
+                dict(
+                    model=self.name,
+                    trait=self.traits[a],
+                    component="h2",
+                    estimate=vg * m / (vg * m + ve),
+                    se=float(np.sqrt(max(grad @ cov @ grad, 0.0))),
+                )
+            )
         for a, b in pairs:
             if a == b:
                 continue
@@ -321,9 +350,15 @@ class MultiTraitGBLUP:
             grad[kab] = 1 / np.sqrt(Vg[a, a] * Vg[b, b])
             grad[ka] = -0.5 * rg / Vg[a, a]
             grad[kb] = -0.5 * rg / Vg[b, b]
-            rows.append(dict(model=self.name, trait=f"{self.traits[a]}:{self.traits[b]}",
-                             component="r_g", estimate=rg,
-                             se=float(np.sqrt(max(grad @ cov @ grad, 0.0)))))  # fmt: skip
+            rows.append(
+                dict(
+                    model=self.name,
+                    trait=f"{self.traits[a]}:{self.traits[b]}",
+                    component="r_g",
+                    estimate=rg,
+                    se=float(np.sqrt(max(grad @ cov @ grad, 0.0))),
+                )
+            )
         return rows
 
     def varcomp_table(self) -> pd.DataFrame:

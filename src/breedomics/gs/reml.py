@@ -82,14 +82,25 @@ class RemlFit:
     def varcomp_rows(self, trait: str, model: str = "GBLUP") -> list[dict]:
         """Rows for a variance-component table."""
         return [
-            dict(model=model, trait=trait, component="sigma2_g", estimate=self.sigma_g,
-                 se=self.se_sigma_g),
-            dict(model=model, trait=trait, component="sigma2_e", estimate=self.sigma_e,
-                 se=self.se_sigma_e),
+            dict(
+                model=model,
+                trait=trait,
+                component="sigma2_g",
+                estimate=self.sigma_g,
+                se=self.se_sigma_g,
+            ),
+            dict(
+                model=model,
+                trait=trait,
+                component="sigma2_e",
+                estimate=self.sigma_e,
+                se=self.se_sigma_e,
+            ),
             dict(model=model, trait=trait, component="h2", estimate=self.h2, se=self.se_h2),
-            dict(model=model, trait=trait, component="loglik_reml", estimate=self.loglik,
-                 se=np.nan),
-        ]  # fmt: skip
+            dict(
+                model=model, trait=trait, component="loglik_reml", estimate=self.loglik, se=np.nan
+            ),
+        ]
 
 
 class KernelREML:
@@ -232,11 +243,22 @@ class KernelREML:
                 )
         py = tri.q(py_t)
         return RemlFit(
-            sigma_g=float(s2g), sigma_e=float(s2e), h2=float(h2), se_sigma_g=float(se_g),
-            se_sigma_e=float(se_e), se_h2=float(se_h2), loglik=float(ll), beta=beta,
-            se_beta=se_beta, lam=float(s2g / s2e), mean_diag=m, n=self.n, py=py,
-            boundary=bool(boundary), ai=ai,
-        )  # fmt: skip
+            sigma_g=float(s2g),
+            sigma_e=float(s2e),
+            h2=float(h2),
+            se_sigma_g=float(se_g),
+            se_sigma_e=float(se_e),
+            se_h2=float(se_h2),
+            loglik=float(ll),
+            beta=beta,
+            se_beta=se_beta,
+            lam=float(s2g / s2e),
+            mean_diag=m,
+            n=self.n,
+            py=py,
+            boundary=bool(boundary),
+            ai=ai,
+        )
 
 
 def blup_pev(

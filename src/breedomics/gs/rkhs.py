@@ -115,6 +115,13 @@ class RKHS(KernelBLUP):
 
     def varcomp_rows(self, trait: str) -> list[dict]:
         rows = super().varcomp_rows(trait)
-        rows.append(dict(model=self.name, trait=trait, component="bandwidth",
-                         estimate=self.bandwidth, se=np.nan))  # fmt: skip
+        rows.append(
+            dict(
+                model=self.name,
+                trait=trait,
+                component="bandwidth",
+                estimate=self.bandwidth,
+                se=np.nan,
+            )
+        )
         return rows

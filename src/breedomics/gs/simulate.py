@@ -48,9 +48,12 @@ class SimPopulation:
 
 
 def _gametes(
-    hap: np.ndarray, parents: np.ndarray, chrom_start: np.ndarray, pos: np.ndarray,
+    hap: np.ndarray,
+    parents: np.ndarray,
+    chrom_start: np.ndarray,
+    pos: np.ndarray,
     rng: np.random.Generator,
-) -> np.ndarray:  # fmt: skip
+) -> np.ndarray:
     """One gamete per entry of ``parents`` from parental haplotype pairs.
 
     ``hap`` is ``(n_ind, 2, p)``; crossovers are Poisson(1) per chromosome with
@@ -212,9 +215,13 @@ def simulate_trait(
     e = (e - e.mean()) / e.std() * np.sqrt(1 - h2)
     y = g + e
     return dict(
-        y=y, g=g, qtl=np.concatenate([big, poly]),
-        effects=np.concatenate([a_big, a_poly]) * scale, h2=h2, large=big,
-    )  # fmt: skip
+        y=y,
+        g=g,
+        qtl=np.concatenate([big, poly]),
+        effects=np.concatenate([a_big, a_poly]) * scale,
+        h2=h2,
+        large=big,
+    )
 
 
 def simulate_met(
