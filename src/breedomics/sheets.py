@@ -318,6 +318,38 @@ def check_genotype_path(source: str, path: str) -> None:
         raise UserError(f"genotypes.path '{path}' does not exist; fix the path in the config.")
 
 
+_TRAIT = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
+
+
+def trait_names(path: str | Path, what: str = "Phenotype table") -> list[str]:
+    """Trait (column) names of a phenotype table: ``sample`` first, then one column each.
+
+    Trait names become file names, so they must be safe identifiers.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"{what} '{path}' does not exist: fix the path in the config.")
+    with open(path) as fh:
+        header = fh.readline().rstrip("\n\r").split("\t")
+    if not header or header[0] != "sample":
+        raise UserError(
+            f"{what} '{path}': the first column must be 'sample' (tab-separated header), "
+            f"found {header[0]!r}."
+        )
+    if len(header) < 2:
+        raise UserError(f"{what} '{path}' has no trait columns after 'sample'.")
+    for name in header[1:]:
+        if not _TRAIT.match(name):
+            raise UserError(
+                f"{what} '{path}', line 1: column name {name!r} is not a safe identifier "
+                f"(a letter, then letters, digits, '_', '.', '-'); rename it."
+            )
+    dups = _duplicates(header)
+    if dups:
+        raise UserError(f"{what} '{path}', line 1: column {dups[0]!r} appears twice.")
+    return header[1:]
+
+
 def load_all(config: dict, schema_dir: Path | None = None, check_files: bool = True):
     """Validate everything a run needs; return (samples, units, contigs)."""
     samples = load_samples(config["samples"], schema_dir)

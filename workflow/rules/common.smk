@@ -105,6 +105,21 @@ CENSUS_JOBS = [
 ]
 
 
+GWAS = config["gwas"]
+TRAITS = []
+if GWAS["enabled"]:
+    try:
+        TRAITS = sheets.trait_names(GWAS["phenotypes"])
+        if GWAS["covariates"]:
+            sheets.trait_names(GWAS["covariates"], what="Covariate table")
+    except UserError as exc:
+        raise WorkflowError(f"breedomics input error: {exc}") from None
+
+
+def gwas_covariate_args(wildcards=None):
+    return f"--covar {shlex.quote(GWAS['covariates'])}" if GWAS["covariates"] else ""
+
+
 def multiqc_inputs(wildcards=None):
     """fastp, samtools and bcftools reports of a run that starts from reads."""
     return (
@@ -158,6 +173,8 @@ def final_outputs():
     out = genotype_outputs() if GENO["enabled"] else []
     if GENO["enabled"] and config["census"]["enabled"]:
         out += expand("results/census/{job}.tsv", job=CENSUS_JOBS)
+    if GENO["enabled"] and GWAS["enabled"]:
+        out += expand("results/gwas/{model}/summary.{model}.tsv", model=GWAS["models"])
     if not HAS_READS:
         return out
     return (

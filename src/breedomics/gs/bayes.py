@@ -355,19 +355,22 @@ class BayesRegression:
     def _sweep(Zt, bounds, grams, xx, beta, var, e, s2e, lpi, logu, z, short: int = 12):
         """One single-site Gibbs sweep over all markers (see module notes).
 
-        Runs of currently-zero markers longer than ``short`` are tested in one
+        Within a block, ``r0 = Z_b' e`` is computed once; the right-hand side of
+        marker ``j`` is ``r0_j - G_j. d`` with ``d`` the effect changes made so
+        far in the block (one short dot product, no vector update). Runs of
+        currently-zero markers longer than ``short`` are tested in one
         vectorised step; shorter runs and markers in the model use scalar
-        arithmetic, which is cheaper than a NumPy call when the model is dense.
+        arithmetic, cheaper than NumPy calls when the model is dense.
         """
         sqrt = math.sqrt
         log = math.log
         e32 = e.astype(np.float32)
         for (s, t), G in zip(bounds, grams, strict=True):
             Zb = Zt[s:t]
-            r = (Zb @ e32).astype(np.float64)
+            r0 = (Zb @ e32).astype(np.float64)
+            r0l = r0.tolist()
             bb = beta[s:t]
             bl = bb.tolist()
-            old = bb.copy()
             xb = xx[s:t]
             vb = var[s:t]
             xl = xb.tolist()
@@ -378,6 +381,7 @@ class BayesRegression:
             nzpos = np.flatnonzero(bb).tolist()
             m = t - s
             nzpos.append(m)
+            dl = np.zeros(m)
             pos = 0
             ptr = 0
             changed = False
@@ -385,7 +389,7 @@ class BayesRegression:
                 nxt = nzpos[ptr]
                 if nxt - pos > short:
                     # long run of zero effects [pos, nxt): vectorised inclusion test
-                    rr = r[pos:nxt]
+                    rr = r0[pos:nxt] - G[pos:nxt] @ dl if changed else r0[pos:nxt]
                     vv = vb[pos:nxt]
                     C = xb[pos:nxt] + s2e / vv
                     lo = 0.5 * (np.log(s2e / (vv * C)) + rr * rr / (s2e * C)) + lpi
@@ -393,11 +397,12 @@ class BayesRegression:
                     if not inc.any():
                         pos = nxt
                         continue
-                    j = pos + int(inc.argmax())
+                    k = int(inc.argmax())
+                    j = pos + k
                     c = xl[j] + s2e / vl[j]
-                    new = float(r[j]) / c + sqrt(s2e / c) * zl[j]
+                    new = float(rr[k]) / c + sqrt(s2e / c) * zl[j]
                     bl[j] = new
-                    r[j + 1 :] -= G[j, j + 1 :] * new
+                    dl[j] = new
                     changed = True
                     pos = j + 1
                     continue
@@ -405,24 +410,24 @@ class BayesRegression:
                 j = pos
                 bj = bl[j]
                 xj = xl[j]
-                rhs = float(r[j]) + xj * bj
+                rhs = r0l[j] + xj * bj
+                if changed:
+                    rhs -= float(G[j] @ dl)
                 v = vl[j]
                 c = xj + s2e / v
                 lo = 0.5 * (log(s2e / (v * c)) + rhs * rhs / (s2e * c)) + lpi
                 new = rhs / c + sqrt(s2e / c) * zl[j] if lul[j] < lo else 0.0
-                d = new - bj
-                if d != 0.0:
-                    r[j + 1 :] -= G[j, j + 1 :] * d
+                if new != bj:
                     bl[j] = new
+                    dl[j] = new - bj
                     changed = True
                 pos = j + 1
                 if j == nxt:
                     ptr += 1
             if changed:
                 bb[:] = bl
-                dlt = bb - old
-                idx = np.flatnonzero(dlt)
-                e -= (dlt[idx].astype(np.float32) @ Zb[idx]).astype(np.float64)
+                idx = np.flatnonzero(dl)
+                e -= (dl[idx].astype(np.float32) @ Zb[idx]).astype(np.float64)
                 e32 = e.astype(np.float32)
         return e
 

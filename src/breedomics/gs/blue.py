@@ -117,7 +117,6 @@ class _MME:
     def __init__(self, d: _Design, inv_g: float, inv_ge: float | None, intercept: bool = True):
         st = _stats(d, intercept)
         F = st["F"]
-        y = d.y
         ng, nc = d.n_g.size, d.n_c.size
         self.d, self.F, self.inv_g, self.inv_ge = d, F, inv_g, inv_ge
         nf = F.shape[1]
