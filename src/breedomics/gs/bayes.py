@@ -13,7 +13,11 @@ Model (Meuwissen, Hayes & Goddard 2001, *Genetics* 157:1819; Habier et al.
 when ``estimate_pi`` (BayesCpi, BayesDpi-style) and fixed otherwise. Scale
 parameters follow Habier et al. (2011): ``S2`` makes the prior expectation of
 the genetic variance ``(1 - pi) sum_j var(z_j) E[s2b]`` equal to
-``h2_prior var(y)``. BayesB is run as a Gibbs sampler (``delta_j`` sampled
+``h2_prior var(y)``. For BayesB the scale ``S2`` of the per-marker variances
+is itself sampled by default (``estimate_scale``; Gamma(1.1, rate 0.1/S2_0)
+prior with its mode at that value, as in BGLR, Perez & de los Campos 2014),
+so that the degree of sparsity is learnt rather than fixed by ``S2_0``:
+``S2 | s2_j ~ Gamma(1.1 + p nu / 2, 0.1 / S2_0 + nu/2 sum_j 1/s2_j)``. BayesB is run as a Gibbs sampler (``delta_j`` sampled
 with ``beta_j`` integrated out, then ``beta_j``, then ``s2_j`` given
 ``beta_j``), the formulation Habier et al. use instead of Meuwissen's
 Metropolis-Hastings step.
@@ -72,6 +76,8 @@ class McmcSettings:
     pi : float
         Prior (initial) share of markers with zero effect.
     estimate_pi : bool
+    estimate_scale : bool
+        BayesB: sample the scale of the per-marker variances (see module notes).
     h2_prior : float
         Prior guess of the heritability, used to set the prior scales.
     nu : float
@@ -88,6 +94,7 @@ class McmcSettings:
     thin: int = 5
     pi: float = 0.99
     estimate_pi: bool = True
+    estimate_scale: bool = True
     h2_prior: float = 0.5
     nu: float = 4.0
     nu_e: float = 4.0
@@ -180,7 +187,8 @@ class BayesRegression:
     beta, fixed : numpy.ndarray
         Posterior mean fixed effects.
     trace : pandas.DataFrame
-        Post-burn-in traces (every iteration): ``s2e, var_g, n_in_model, pi``.
+        Post-burn-in traces (every iteration): ``s2e, var_g, n_in_model, pi`` and
+        ``s2b`` (BayesC: common marker variance; BayesB: scale ``S2``).
     diagnostics : pandas.DataFrame
         Per traced quantity: posterior mean, sd, ESS, Geweke z.
     seconds, iter_per_second : float
@@ -200,13 +208,14 @@ class BayesRegression:
 
     # ------------------------------------------------------------------ setup
     @staticmethod
-    def _blocks(Zt: np.ndarray, size: int) -> tuple[list[tuple[int, int]], list[np.ndarray]]:
+    def _blocks(Zt: np.ndarray, size: int) -> tuple[list[tuple[int, int]], list[tuple]]:
         p = Zt.shape[0]
         bounds = [(s, min(s + size, p)) for s in range(0, p, size)]
         grams = []
         for s, t in bounds:
             zb = Zt[s:t]
-            grams.append(zb @ zb.T)
+            G = (zb @ zb.T).astype(np.float64)
+            grams.append((G, list(G)))  # row views: cheaper per-marker dot products
         return bounds, grams
 
     def fit(
@@ -253,6 +262,7 @@ class BayesRegression:
         pi = s.pi
         s2b_mean = s.h2_prior * vy / ((1.0 - pi) * sum_var_z)
         S2b = s2b_mean * (nu - 2.0) / nu
+        S2b0 = S2b
         S2e = vy * (1.0 - s.h2_prior) * (nu_e - 2.0) / nu_e
         s2e = vy * (1.0 - s.h2_prior)
         bayesb = self.method == "BayesB"
@@ -299,6 +309,9 @@ class BayesRegression:
                 ssq = float(beta[nz] @ beta[nz])
                 if bayesb:
                     var = _scaled_inv_chi2(rng, nu + nz, nu * S2b + beta**2)
+                    if s.estimate_scale:
+                        rate = 0.1 / S2b0 + 0.5 * nu * float(np.sum(1.0 / var))
+                        S2b = float(rng.gamma(1.1 + 0.5 * p * nu, 1.0 / rate))
                 else:
                     s2b = float(_scaled_inv_chi2(rng, nu + k, nu * S2b + ssq))
                 s2e = float(_scaled_inv_chi2(rng, n + nu_e, nu_e * S2e + float(e @ e)))
@@ -307,7 +320,7 @@ class BayesRegression:
                     pi = min(max(pi, 1e-6), 1 - 1e-6)
                 if it >= s.burn_in:
                     g = y - X @ bfix - e
-                    traces.append((s2e, float(np.var(g)), k, pi, s2b if not bayesb else np.nan))
+                    traces.append((s2e, float(np.var(g)), k, pi, S2b if bayesb else s2b))
                     if (it - s.burn_in) % s.thin == 0:
                         n_keep += 1
                         sum_beta += beta
@@ -365,7 +378,7 @@ class BayesRegression:
         sqrt = math.sqrt
         log = math.log
         e32 = e.astype(np.float32)
-        for (s, t), G in zip(bounds, grams, strict=True):
+        for (s, t), (G, rows) in zip(bounds, grams, strict=True):
             Zb = Zt[s:t]
             r0 = (Zb @ e32).astype(np.float64)
             r0l = r0.tolist()
@@ -412,7 +425,7 @@ class BayesRegression:
                 xj = xl[j]
                 rhs = r0l[j] + xj * bj
                 if changed:
-                    rhs -= float(G[j] @ dl)
+                    rhs -= rows[j].dot(dl)
                 v = vl[j]
                 c = xj + s2e / v
                 lo = 0.5 * (log(s2e / (v * c)) + rhs * rhs / (s2e * c)) + lpi

@@ -248,18 +248,23 @@ def read_genotypes(
 
 
 def read_phenotypes(
-    path: str | os.PathLike, traits: Sequence[str] | None = None
+    path: str | os.PathLike,
+    traits: Sequence[str] | None = None,
+    exclude: Sequence[str] = (),
 ) -> tuple[pd.DataFrame, list[str]]:
     """Read a phenotype table indexed by sample id; check the requested traits.
 
-    Returns the table (index = sample id) and the list of trait columns.
-    Traits that are not numeric, entirely missing, or constant raise a
-    :class:`UserError` naming the trait.
+    Returns the table (index = sample id) and the list of trait columns
+    (default: every numeric column not in ``exclude``). Traits that are not
+    numeric, entirely missing, or constant raise a :class:`UserError` naming
+    the trait.
     """
     df = read_table(path, what="phenotype")
     df = df.set_index(df.columns[0])
     if traits is None or len(traits) == 0:
-        traits = [c for c in df.columns if pd.api.types.is_numeric_dtype(df[c])]
+        traits = [
+            c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and c not in set(exclude)
+        ]
         if not traits:
             raise UserError(
                 f"phenotype file {path}: no numeric trait column; name them with --traits"

@@ -55,6 +55,7 @@ def make_model(name: str, options: dict | None = None, cache: dict | None = None
             inner_folds=int(o.get("inner_folds", 5)),
             seed=seed,
             cache=cache,
+            single=bool(o.get("single", False)),
         )
     if name in ("bayesb", "bayesc"):
         from breedomics.gs.bayes import BayesB, BayesC, McmcSettings

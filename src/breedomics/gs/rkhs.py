@@ -49,6 +49,8 @@ class RKHS(KernelBLUP):
     seed : int
         Seed of the inner fold assignment.
     cache : dict, optional
+    single : bool
+        float32 REML reduction (see :class:`~breedomics.gs.reml.KernelREML`).
 
     Attributes
     ----------
@@ -64,8 +66,9 @@ class RKHS(KernelBLUP):
         inner_folds: int = 5,
         seed: int = 1,
         cache: dict | None = None,
+        single: bool = False,
     ):
-        super().__init__(self._kernel, name="RKHS", cache=cache)
+        super().__init__(self._kernel, name="RKHS", single=single, cache=cache)
         self.bandwidths = tuple(float(h) for h in bandwidths)
         if not self.bandwidths or min(self.bandwidths) <= 0:
             raise ValueError("bandwidths must be positive")
@@ -97,7 +100,7 @@ class RKHS(KernelBLUP):
             for f in range(k):
                 tr = np.flatnonzero(fold != f)
                 te = np.flatnonzero(fold == f)
-                fit = KernelREML(Kh[np.ix_(tr, tr)]).fit(y[tr], X[tr])
+                fit = KernelREML(Kh[np.ix_(tr, tr)], single=self.single).fit(y[tr], X[tr])
                 pred[te] = X[te] @ fit.beta + fit.sigma_g * (Kh[np.ix_(te, tr)] @ fit.py)
             scores[h] = float(np.corrcoef(pred, y)[0, 1]) if np.std(pred) > 0 else -np.inf
         self.inner_scores = scores

@@ -52,6 +52,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from numpy.polynomial.chebyshev import chebder
 from scipy import optimize
 
 from breedomics.errors import UserError
@@ -77,7 +78,6 @@ COARSE_U = np.log(10.0) * np.arange(-5.0, 6.0)
 #: Half-width (in ln lambda) and node count of the Chebyshev refinement interval.
 FINE_HALF = 1.0
 FINE_NODES = 12
-_DENSE = 33
 _TRAIT_BLOCK = 16
 _LN2PI = float(np.log(2 * np.pi))
 
@@ -449,12 +449,13 @@ def _cheb_basis(t: np.ndarray, k: int, deriv: int = 2):
     """T_j(t), T_j'(t), T_j''(t) for j < k; t of any shape -> (k, *t.shape)."""
     t = np.asarray(t, dtype=np.float64)
     b0 = np.empty((k, *t.shape))
-    b1 = np.zeros((k, *t.shape))
-    b2 = np.zeros((k, *t.shape))
+    b1 = np.zeros((k, *t.shape)) if deriv >= 1 else b0
+    b2 = np.zeros((k, *t.shape)) if deriv >= 2 else b0
     b0[0] = 1.0
     if k > 1:
         b0[1] = t
-        b1[1] = 1.0
+        if deriv >= 1:
+            b1[1] = 1.0
     for j in range(1, k - 1):
         b0[j + 1] = 2 * t * b0[j] - b0[j - 1]
         if deriv >= 1:
@@ -524,6 +525,7 @@ class AssocSet:
     _fine: list = field(default_factory=list, repr=False)
     _perm: list = field(default_factory=list, repr=False)
     _stacks: list = field(default_factory=list, repr=False)
+    _bufs: dict = field(default_factory=dict, repr=False)
     perm_max_f: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -670,9 +672,22 @@ class AssocSet:
             np.maximum(self.perm_max_f[k], f.max(axis=0), out=self.perm_max_f[k])
 
     # ----------------------------------------------------------------- public
+    def _buffer(self, key: str, shape: tuple[int, int]) -> np.ndarray:
+        """A reusable work array (fresh 100 MB arrays cost page faults every chunk)."""
+        buf = self._bufs.get(key)
+        if buf is None or buf.shape[0] != shape[0] or buf.shape[1] < shape[1]:
+            buf = np.empty(shape)
+            self._bufs[key] = buf
+        return buf[:, : shape[1]]
+
     def rotate(self, z: np.ndarray) -> np.ndarray:
         """``U^T z`` for centred dosages of this set's samples."""
-        return z if self.eig is None else self.eig.U.T @ z
+        if self.eig is None:
+            return z
+        out = self._buffer("xt", (self.eig.U.shape[1], z.shape[1]))
+        if not out.flags.c_contiguous:
+            return self.eig.U.T @ z
+        return np.matmul(self.eig.U.T, z, out=out)
 
     def test(self, z: np.ndarray, rotated: bool = False) -> list[AssocResult]:
         """Test a chunk of variants for every trait of the set.
@@ -690,7 +705,11 @@ class AssocSet:
             One per trait, in ``traits`` order.
         """
         xt = np.asarray(z, dtype=np.float64) if rotated else self.rotate(np.asarray(z, float))
-        x2 = xt * xt
+        x2 = self._buffer("x2", xt.shape)
+        if x2.flags.c_contiguous:
+            np.multiply(xt, xt, out=x2)
+        else:
+            x2 = xt * xt
         if self._perm:
             self._permute(xt, x2)
         if self.mode in ("glm", "p3d"):
@@ -750,36 +769,42 @@ class AssocSet:
         m = xt.shape[1]
         co = self._coarse
         assert co is not None
-        nodes_t = np.linspace(-1.0, 1.0, _DENSE)
-        basis_dense = _cheb_basis(nodes_t, FINE_NODES, deriv=0)[0].T  # (D, N)
         dct = _cheb_dct(FINE_NODES)
         fine = self._fine[k]
+        ls_n = fine["ls"]
         cp = dct @ xpx_n
         cx = dct @ xpy_n[:, 0]
         cf0, cyy = fine["c_f0"], fine["c_ypy"]
-        # dense search on the interpolant
-        dp, dx = basis_dense @ cp, basis_dense @ cx
-        df0, dyy = basis_dense @ cf0, basis_dense @ cyy
-        ll_d = _alt_ll(df0[:, None], dyy[:, None], dp, dx, d)
-        ll_d = np.where(np.isfinite(ll_d), ll_d, -np.inf)
-        g = np.argmax(ll_d, axis=0)
-        lo = nodes_t[np.maximum(g - 1, 0)]
-        hi = nodes_t[np.minimum(g + 1, _DENSE - 1)]
-        t = nodes_t[g].copy()
+        # exact log-likelihood at the Chebyshev nodes: start at the best node,
+        # bracketed by its neighbours (nodes are in decreasing order of t)
+        ll_n = _alt_ll(ls_n.f0[:, None], ls_n.ypy[:, [0]], xpx_n, xpy_n[:, 0], d)
+        ll_n = np.where(np.isfinite(ll_n), ll_n, -np.inf)
+        g = np.argmax(ll_n, axis=0)
+        nodes = _cheb_nodes(FINE_NODES)
+        ext = np.r_[1.0, nodes, -1.0]
+        t = nodes[g].copy()
+        hi = ext[g]
+        lo = ext[g + 2]
         half = fine["half"]
+        # derivative series (in t) once, so each Newton step needs only T_j(t)
+        cp1, cp2 = chebder(cp, 1, axis=0), chebder(cp, 2, axis=0)
+        cx1, cx2 = chebder(cx, 1, axis=0), chebder(cx, 2, axis=0)
+        cy1, cy2 = chebder(cyy, 1), chebder(cyy, 2)
+        cf1, cf2 = chebder(cf0, 1), chebder(cf0, 2)
+        n1, n2 = FINE_NODES - 1, FINE_NODES - 2
         act = np.arange(m)
         for _ in range(40):
             tt = t[act]
-            b0, b1, b2 = _cheb_basis(tt, FINE_NODES)
-            cpa, cxa = cp[:, act], cx[:, act]
-            p = np.einsum("km,km->m", cpa, b0)
-            p1 = np.einsum("km,km->m", cpa, b1)
-            p2 = np.einsum("km,km->m", cpa, b2)
-            x = np.einsum("km,km->m", cxa, b0)
-            x1 = np.einsum("km,km->m", cxa, b1)
-            x2_ = np.einsum("km,km->m", cxa, b2)
-            y0, y1, y2 = cyy @ b0, cyy @ b1, cyy @ b2
-            f1, f2 = cf0 @ b1, cf0 @ b2
+            b0 = _cheb_basis(tt, FINE_NODES, deriv=0)[0]
+            b1, b2 = b0[:n1], b0[:n2]
+            p = np.einsum("km,km->m", cp[:, act], b0)
+            p1 = np.einsum("km,km->m", cp1[:, act], b1)
+            p2 = np.einsum("km,km->m", cp2[:, act], b2)
+            x = np.einsum("km,km->m", cx[:, act], b0)
+            x1 = np.einsum("km,km->m", cx1[:, act], b1)
+            x2_ = np.einsum("km,km->m", cx2[:, act], b2)
+            y0, y1, y2 = cyy @ b0, cy1 @ b1, cy2 @ b2
+            f1, f2 = cf1 @ b1, cf2 @ b2
             with np.errstate(invalid="ignore", divide="ignore"):
                 q = y0 - x * x / p
                 q1 = y1 - 2 * x * x1 / p + x * x * p1 / p**2

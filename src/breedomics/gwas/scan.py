@@ -224,7 +224,6 @@ class _Contexts:
         cfg: ScanConfig,
         grm: GRM | None,
         kin: np.ndarray | None,
-        covariates: Callable[[str], np.ndarray] | None = None,
     ):
         self.data, self.mode, self.cfg = data, mode, cfg
         self.grm, self.kin = grm, kin
@@ -234,7 +233,6 @@ class _Contexts:
         self.global_nulls: dict[str, NullModel] = {}
         self.loco_nulls: dict[str, dict[str, NullModel]] = {t: {} for t in data.traits.columns}
         self.perm_max: dict[str, np.ndarray] = {}
-        self._covariates = covariates
         self.df: dict[str, int] = {}
         self._done: set[str] = set()
 
