@@ -8,7 +8,7 @@ CORES ?= 2
 VENV := .venv/bin
 export PATH := $(CURDIR)/.venv/bin:$(PATH)
 
-.PHONY: setup run test lint bench clean
+.PHONY: setup run test test-slurm lint clean
 
 setup:
 	@scripts/setup.sh
@@ -17,7 +17,12 @@ run: setup
 	snakemake --cores $(CORES)
 
 test: setup
-	pytest -q -ra
+	pytest -q -ra -m "not slurm"
+
+# The live-scheduler tests (issue 6) start a single-node SLURM cluster on this machine
+# (root needed) and run the workflow through it; they take much longer than the suite.
+test-slurm: setup
+	pytest -q -ra -m slurm tests/test_slurm.py
 
 lint: setup
 	ruff check src tests scripts bench

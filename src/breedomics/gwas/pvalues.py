@@ -3,10 +3,10 @@
 Wald statistics of single-variant tests follow ``F(1, d)`` (equivalently a
 squared Student ``t_d``). Strong QTL in breeding panels easily reach
 ``p < 1e-308``, below the smallest double, so p-values are carried as
-``-log10 p``: SciPy's ``logsf`` is used while it is finite and, beyond, the
-regularised incomplete beta ``p = I_x(d/2, 1/2)`` with ``x = d / (d + F)`` is
-evaluated in log space with its continued fraction (Lentz's method; Press et
-al., *Numerical Recipes*, 3rd ed., section 6.4).
+``-log10 p``. The tail is the regularised incomplete beta
+``p = I_x(d/2, 1/2)`` with ``x = d / (d + F)``: SciPy's ``betainc`` while
+``p > 1e-300`` and, beyond, its continued fraction evaluated in log space
+(Lentz's method; Press et al., *Numerical Recipes*, 3rd ed., section 6.4).
 """
 
 from __future__ import annotations
@@ -71,14 +71,15 @@ def neglog10_p_f1(fstat: np.ndarray, df: np.ndarray | float) -> np.ndarray:
     f = np.asarray(fstat, dtype=np.float64)
     d = np.broadcast_to(np.asarray(df, dtype=np.float64), f.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = -stats.f.logsf(f, 1.0, d) / _LN10
+        # p = I_x(d/2, 1/2), x = d / (d + F): the upper tail of F(1, d)
+        out = -np.log10(special.betainc(d / 2.0, 0.5, d / (d + np.maximum(f, 0.0))))
         bad = np.isfinite(f) & ~(np.isfinite(out) & (out < 300))
         if bad.any():
             fb, db = f[bad], d[bad]
             x = db / (db + fb)
             out[bad] = -_log_betainc_cf(db / 2.0, 0.5, x) / _LN10
     out[np.isnan(f)] = np.nan
-    return out
+    return out + 0.0  # no "-0"
 
 
 def neglog10_from_p(p: np.ndarray) -> np.ndarray:

@@ -70,39 +70,49 @@ def _thresholds(ts: TraitScan, meff: dict | None, opts: ReportOptions) -> list[d
 
 
 def _read_compact(path: str, cols: list[str], nl_min: float) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Stream a sumstats file: compact (chromosome, position, -log10 p) of all rows
-    (categorical chromosome, float32) and every column of rows with ``-log10 p >= nl_min``.
-    Memory stays ~10 bytes per variant (5,000,000 variants: ~60 MB)."""
+    """Stream a sumstats file with Arrow's CSV reader.
+
+    Returns a compact table of every row (categorical chromosome, position,
+    float32 ``-log10 p``; ~16 bytes per variant) and all columns of the rows
+    with ``-log10 p >= nl_min`` (the clumping candidates).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    types = {c: pa.string() for c in ("chromosome", "variant_id", "p_value", "effect_allele")}
+    types["other_allele"] = pa.string()
+    reader = pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(block_size=16 << 20),
+        parse_options=pacsv.ParseOptions(delimiter="\t"),
+        convert_options=pacsv.ConvertOptions(
+            include_columns=cols, column_types=types, null_values=["NA"], strings_can_be_null=False
+        ),
+    )
     chrom_codes: dict[str, int] = {}
     cc, pp, nn, strong = [], [], [], []
-    reader = pd.read_csv(
-        path,
-        sep="\t",
-        usecols=cols,
-        dtype={"chromosome": str, "variant_id": str, "p_value": str},
-        keep_default_na=False,
-        na_values={"beta": ["NA"], "standard_error": ["NA"], "neg_log_10_p_value": ["NA"]},
-        chunksize=500_000,
-    )
-    for chunk in reader:
-        ch = chunk["chromosome"]
-        for c in pd.unique(ch):
+    for batch in reader:
+        ch = batch.column("chromosome").dictionary_encode()
+        names = ch.dictionary.to_pylist()
+        for c in names:
             chrom_codes.setdefault(c, len(chrom_codes))
-        cc.append(ch.map(chrom_codes).to_numpy(dtype=np.int32))
-        pp.append(chunk["base_pair_location"].to_numpy(dtype=np.int64))
-        nl = chunk["neg_log_10_p_value"].to_numpy(dtype=np.float64)
+        remap = np.array([chrom_codes[c] for c in names], dtype=np.int32)
+        cc.append(remap[ch.indices.to_numpy(zero_copy_only=False)])
+        pp.append(batch.column("base_pair_location").to_numpy().astype(np.int64))
+        nl = batch.column("neg_log_10_p_value").to_numpy(zero_copy_only=False).astype(np.float64)
         nn.append(nl.astype(np.float32))
-        strong.append(chunk[nl >= nl_min])
-    names = list(chrom_codes)
+        keep = np.flatnonzero(nl >= nl_min)
+        if len(keep):
+            strong.append(pa.Table.from_batches([batch]).take(pa.array(keep)).to_pandas())
     codes = np.concatenate(cc) if cc else np.zeros(0, dtype=np.int32)
     compact = pd.DataFrame(
         {
-            "chromosome": pd.Categorical.from_codes(codes, categories=names),
+            "chromosome": pd.Categorical.from_codes(codes, categories=list(chrom_codes)),
             "base_pair_location": np.concatenate(pp) if pp else np.zeros(0, dtype=np.int64),
             "neg_log_10_p_value": np.concatenate(nn) if nn else np.zeros(0, dtype=np.float32),
         }
     )
-    strong_df = pd.concat(strong) if strong else pd.DataFrame(columns=cols)
+    strong_df = pd.concat(strong, ignore_index=True) if strong else pd.DataFrame(columns=cols)
     return compact, strong_df
 
 

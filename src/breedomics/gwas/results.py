@@ -35,7 +35,7 @@ import yaml
 from breedomics.errors import UserError
 from breedomics.gwas.pvalues import format_p
 
-__all__ = ["SSF_COLUMNS", "SumstatsWriter", "read_sumstats", "write_meta"]
+__all__ = ["SSF_COLUMNS", "SumstatsWriter", "VariantColumns", "read_sumstats", "write_meta"]
 
 SSF_COLUMNS = [
     "chromosome",
@@ -66,6 +66,30 @@ def _sig(x, digits: int = 6) -> np.ndarray:
     return out
 
 
+class VariantColumns:
+    """Arrow columns of a chunk's variants, built once and shared by all traits.
+
+    Parameters
+    ----------
+    variants : pandas.DataFrame
+        ``chrom, pos, id, ref, alt``.
+    af : numpy.ndarray, optional
+        Effect-allele frequencies.
+    n : numpy.ndarray, optional
+        Samples with a genotype call.
+    """
+
+    def __init__(self, variants: pd.DataFrame, af=None, n=None):
+        self.n_rows = len(variants)
+        self.chrom = pa.array(variants["chrom"].astype(str).to_numpy())
+        self.pos = pa.array(variants["pos"].to_numpy(dtype=np.int64))
+        self.alt = pa.array(variants["alt"].astype(str).to_numpy())
+        self.ref = pa.array(variants["ref"].astype(str).to_numpy())
+        self.vid = pa.array(variants["id"].astype(str).to_numpy())
+        self.af = pa.array(_sig(af), from_pandas=True) if af is not None else None
+        self.n = pa.array(np.asarray(n, dtype=np.int64)) if n is not None else None
+
+
 class SumstatsWriter:
     """Stream rows of one trait's summary statistics into a BGZF file.
 
@@ -86,15 +110,20 @@ class SumstatsWriter:
 
     def write(
         self,
-        variants: pd.DataFrame,
+        variants: pd.DataFrame | VariantColumns,
         beta: np.ndarray,
         se: np.ndarray,
-        af: np.ndarray,
+        af: np.ndarray | None,
         nlog10p: np.ndarray,
-        n: np.ndarray,
+        n: np.ndarray | None,
     ) -> None:
-        """Append a chunk of variants (all arrays aligned with ``variants``)."""
-        if len(variants) == 0:
+        """Append a chunk of variants (all arrays aligned with ``variants``).
+
+        ``variants`` may be a :class:`VariantColumns` prepared once per chunk
+        and shared by all traits (then ``af``/``n`` may be None to use its own).
+        """
+        vc = variants if isinstance(variants, VariantColumns) else VariantColumns(variants, af, n)
+        if vc.n_rows == 0:
             return
         nl = np.asarray(nlog10p, dtype=np.float64)
         with np.errstate(over="ignore"):
@@ -105,18 +134,20 @@ class SumstatsWriter:
             pcol = pa.array(np.where(extreme, format_p(nl), pcol.to_numpy(zero_copy_only=False)))
         else:
             pcol = pa.array(_sig(p), from_pandas=True)
+        af_col = vc.af if vc.af is not None else pa.array(_sig(af), from_pandas=True)
+        n_col = vc.n if vc.n is not None else pa.array(np.asarray(n, dtype=np.int64))
         cols = {
-            "chromosome": pa.array(variants["chrom"].astype(str).to_numpy()),
-            "base_pair_location": pa.array(variants["pos"].to_numpy(dtype=np.int64)),
-            "effect_allele": pa.array(variants["alt"].astype(str).to_numpy()),
-            "other_allele": pa.array(variants["ref"].astype(str).to_numpy()),
+            "chromosome": vc.chrom,
+            "base_pair_location": vc.pos,
+            "effect_allele": vc.alt,
+            "other_allele": vc.ref,
             "beta": pa.array(_sig(beta), from_pandas=True),
             "standard_error": pa.array(_sig(se), from_pandas=True),
-            "effect_allele_frequency": pa.array(_sig(af), from_pandas=True),
+            "effect_allele_frequency": af_col,
             "p_value": pcol,
             "neg_log_10_p_value": pa.array(_sig(nl), from_pandas=True),
-            "variant_id": pa.array(variants["id"].astype(str).to_numpy()),
-            "n": pa.array(np.asarray(n, dtype=np.int64)),
+            "variant_id": vc.vid,
+            "n": n_col,
         }
         buf = io.BytesIO()
         pacsv.write_csv(
@@ -127,7 +158,7 @@ class SumstatsWriter:
             ),
         )
         self._fh.write(buf.getvalue())
-        self.n_rows += len(variants)
+        self.n_rows += vc.n_rows
 
     def close(self, index: bool = True) -> str:
         """Close the file and build its tabix index.

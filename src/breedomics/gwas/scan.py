@@ -31,7 +31,7 @@ from breedomics.errors import UserError
 from breedomics.gwas.kinship import GRM, accumulate_grm, eigh_psd, impute_center, split_by_chrom
 from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel
 from breedomics.gwas.phenotypes import GwasData
-from breedomics.gwas.results import SumstatsWriter
+from breedomics.gwas.results import SumstatsWriter, VariantColumns
 from breedomics.gwas.threshold import MeffAccumulator
 
 __all__ = [
@@ -416,8 +416,15 @@ def scan(
         for t in data.traits.columns
     }
 
+    cache: dict = {}
+
     def on_result(t, v, af, nobs, r: AssocResult):
-        writers[t].write(v, r.beta, r.se, af, r.nlog10p, nobs)
+        # the variant columns are the same for every trait of a set (same sample subset,
+        # hence the same af/n arrays): build them once. The referenced objects are kept
+        # alive in the cache, so their ids cannot be reused while they are compared.
+        if cache.get("refs") is None or cache["refs"][0] is not v or cache["refs"][1] is not af:
+            cache["refs"], cache["cols"] = (v, af), VariantColumns(v, af, nobs)
+        writers[t].write(cache["cols"], r.beta, r.se, None, r.nlog10p, None)
 
     def on_run(chrom, v, d):
         if meff is not None:
