@@ -68,7 +68,14 @@ def simulate(work: Path, n: int, m: int, n_qtl: int, large: int, seed: int) -> N
     from breedomics.gs.simulate import simulate_population, simulate_trait
 
     t0 = time.perf_counter()
-    pop = simulate_population(n, m, n_chrom=10, n_founders=100, generations=6, seed=seed)
+    # ~10% of simulated markers fall below MAF 0.02: simulate extra, keep exactly m
+    pop = simulate_population(
+        n, int(m * 1.15), n_chrom=10, n_founders=100, generations=6, seed=seed
+    )
+    if pop.dosage.shape[1] > m:
+        keep = np.sort(np.random.default_rng(seed).choice(pop.dosage.shape[1], m, replace=False))
+        pop.dosage = np.ascontiguousarray(pop.dosage[:, keep])
+        pop.markers = pop.markers.iloc[keep].reset_index(drop=True)
     tr = simulate_trait(pop.dosage, 0.5, n_qtl=n_qtl, large=large, large_share=0.7, seed=seed + 1)
     mk = pop.markers
     variants = pd.DataFrame(

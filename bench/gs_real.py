@@ -19,7 +19,7 @@
 Skips a data set whose folder is absent. Usage::
 
     python bench/gs_real.py [--data ../shared/data] [--only wheat,soynam,pig]
-        [--iterations 6000] [--burn-in 1000]
+        [--iterations 4000] [--burn-in 1000]
 """
 
 from __future__ import annotations
@@ -186,7 +186,7 @@ def main() -> None:
     ap.add_argument("--only", default="wheat,soynam,pig")
     ap.add_argument("--wheat-models", default="gblup,rkhs,bayesb,bayesc")
     ap.add_argument("--models", default="gblup,bayesc,rkhs", help="models for SoyNAM/pig")
-    ap.add_argument("--iterations", type=int, default=6000)
+    ap.add_argument("--iterations", type=int, default=4000)
     ap.add_argument("--burn-in", type=int, default=1000)
     ap.add_argument("--pi", type=float, default=0.99)
     ap.add_argument("--fixed-pi", action="store_true")

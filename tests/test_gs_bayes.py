@@ -77,14 +77,14 @@ def test_sampler_matches_exact_posterior(cls):
 
 
 def test_bayesb_beats_gblup_on_large_qtl_trait():
-    pop = simulate_population(600, 2000, seed=31)
+    pop = simulate_population(500, 1500, seed=31)
     geno = Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
     tr = simulate_trait(pop.dosage[:, :], 0.5, n_qtl=100, large=5, large_share=0.8, seed=6)
     # QTL indices refer to simulated markers; all are kept (MAF filter already applied)
     ph = pd.DataFrame({"y": tr["y"]}, index=geno.samples)
     truth = pd.DataFrame({"y": tr["g"]}, index=geno.samples)
     folds = kfold_folds(geno.samples, 3, 1, seed=4)
-    opts = {"mcmc": dict(n_iter=1500, burn_in=300, thin=2)}
+    opts = {"mcmc": dict(n_iter=1000, burn_in=200, thin=2)}
     cv = run_cv(geno, ph, ["y"], ["gblup", "bayesb"], folds, options=opts, truth=truth)
     m = cv.metrics[cv.metrics["level"] == "fold"].groupby("model")[["pearson_true", "pearson"]]
     acc = m.mean()

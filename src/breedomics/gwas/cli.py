@@ -1,16 +1,15 @@
-"""``breedomics gwas run``: association of many traits with one genotype file.
+"""breedomics gwas run: association of many traits with one genotype file.
 
-Example::
+Example:
 
     breedomics gwas run --geno results/genotypes/all --pheno config/phenotypes.tsv \\
         --covar config/covariates.tsv --pcs 3 --model mlm --loco --out results/gwas
 
-Models: ``glm`` (least squares with covariates/PCs), ``mlm`` (exact per-variant
-REML + Wald test, as ``gemma -lmm 1``; Zhou & Stephens 2012), ``mlm-p3d``
-(variance components fixed at the null estimate; EMMAX/P3D, Kang et al. 2010,
-Zhang et al. 2010), ``farmcpu`` (multi-locus; Liu et al. 2016). ``--loco``
-tests every chromosome with the kinship of the others (Yang et al. 2014).
-See :mod:`breedomics.gwas` for the outputs.
+Models: glm (least squares with covariates/PCs), mlm (exact per-variant REML
++ Wald test, as gemma -lmm 1; Zhou & Stephens 2012), mlm-p3d (variance
+components fixed at the null estimate; EMMAX/P3D, Kang et al. 2010, Zhang et
+al. 2010), farmcpu (multi-locus; Liu et al. 2016). --loco tests every
+chromosome with the kinship of the others (Yang et al. 2014).
 """
 
 from __future__ import annotations
@@ -29,12 +28,28 @@ from breedomics.errors import UserError
 
 __all__ = ["add_arguments", "run"]
 
+_EPILOG = """outputs in --out:
+  <trait>.<model>.tsv.gz (+ .tbi, -meta.yaml)  GWAS-SSF summary statistics
+  <trait>.<model>.leads.tsv                    lead variants and QTL intervals
+  <trait>.<model>.manhattan.png / .qq.png      plots
+  summary.<model>.tsv, thresholds.<model>.tsv  per-trait lambda, PVE, thresholds, hits
+  samples.tsv                                  which samples were analysed and why not
+  pcs.tsv, run.<model>.json                    PCs used, run record
+  FarmCPU: <trait>.farmcpu.pseudo_qtns.tsv, .iterations.tsv
+"""
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``gwas`` sub-commands to ``parser``."""
     sub = parser.add_subparsers(dest="gwas_command", metavar="SUBCOMMAND")
     sub.required = True
-    p = sub.add_parser("run", help="association scan of all traits", description=__doc__)
+    p = sub.add_parser(
+        "run",
+        help="association scan of all traits",
+        description=__doc__,
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     io = p.add_argument_group("input and output")
     io.add_argument("--geno", required=True, help="PLINK 1 prefix (.bed/.bim/.fam) or VCF/BCF")
     io.add_argument("--pheno", required=True, help="phenotypes.tsv: sample + one column per trait")
