@@ -20,6 +20,7 @@ run stopped with SIGINT cancels its jobs, and a rerun completes with identical c
 from __future__ import annotations
 
 import copy
+import gzip
 import os
 import re
 import shutil
@@ -235,6 +236,12 @@ def vcf_records(path: Path) -> list[str]:
     return out.splitlines()
 
 
+def table_text(path: Path) -> str:
+    """A (possibly bgzipped) table's text."""
+    data = path.read_bytes()
+    return (gzip.decompress(data) if path.suffix == ".gz" else data).decode()
+
+
 def result_files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in (root / "results").rglob("*") if p.is_file()}
 
@@ -247,9 +254,13 @@ def assert_same_outputs(slurm_root: Path, local_root: Path) -> None:
         assert local, f"local run wrote no records to {rel}"
         assert vcf_records(slurm_root / rel) == local, f"{rel}: records differ from local run"
     assert result_files(slurm_root) == result_files(local_root)
-    gwas = sorted(p for p in result_files(local_root) if "gwas" in p and p.endswith(".tsv"))
+    gwas = sorted(
+        p
+        for p in result_files(local_root)
+        if p.startswith("results/gwas/") and p.endswith((".tsv", ".tsv.gz"))
+    )
     for rel in gwas:
-        assert (slurm_root / rel).read_bytes() == (local_root / rel).read_bytes(), rel
+        assert table_text(slurm_root / rel) == table_text(local_root / rel), rel
 
 
 # --- fixtures ------------------------------------------------------------------------

@@ -13,11 +13,13 @@ numerator and denominator of every chromosome are kept too, and the kinship
 for testing chromosome ``c`` is ``(S - S_c) / (D - D_c)``.
 
 :func:`eigh_psd` decomposes a kinship once and checks that it is positive
-semi-definite. Eigenvalues within ``1e-8 x max|eigenvalue|`` of zero are set
+semi-definite. Eigenvalues within ``1e-6 x max|eigenvalue|`` of zero are set
 to zero (as GEMMA does with its ``1e-10`` cut-off; Zhou & Stephens 2012,
-*Nat Genet* 44:821). If a clearly negative eigenvalue remains (a user-supplied
-or pedigree-blended matrix, not a GRM from genotypes, which is PSD by
-construction), a ridge ``r = |min eigenvalue| + 1e-8 x max|eigenvalue|`` is
+*Nat Genet* 44:821; the wider band covers the rounding of the single-precision
+GRM products, e.g. the zero eigenvalue of the centred GRM coming out as
+-1e-6). If a clearly negative eigenvalue remains (a user-supplied or
+pedigree-blended matrix, not a GRM from genotypes, which is PSD by
+construction), a ridge ``r = |min eigenvalue| + 1e-6 x max|eigenvalue|`` is
 added to the diagonal, i.e. every eigenvalue is shifted by ``r``, and a
 warning gives ``r``; the model is then fitted with ``K + r I`` instead of
 crashing deep inside LAPACK.
@@ -50,7 +52,7 @@ __all__ = [
 ]
 
 #: Relative tolerance below which eigenvalues count as zero.
-EIG_TOL = 1e-8
+EIG_TOL = 1e-6
 
 
 def impute_center(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -85,6 +87,33 @@ def impute_center(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         mean = z.mean(axis=0)
         z -= mean
     return z, mean, n_obs
+
+
+def _center32(d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Single-precision centred dosages of the polymorphic SNPs and their frequencies.
+
+    Means are summed in double precision; missing calls become 0 (mean
+    imputation). Monomorphic SNPs (or SNPs without calls) are dropped.
+    """
+    d = np.asarray(d, dtype=np.float32)
+    miss = np.isnan(d)
+    has_miss = bool(miss.any())
+    if has_miss:
+        n_obs = d.shape[0] - miss.sum(axis=0)
+        total = np.where(miss, 0.0, d).sum(axis=0, dtype=np.float64)
+    else:
+        n_obs = np.full(d.shape[1], d.shape[0])
+        total = d.sum(axis=0, dtype=np.float64)
+    mean = total / np.maximum(n_obs, 1)
+    p = mean / 2
+    poly = (n_obs > 0) & (p > 0) & (p < 1)
+    if not poly.all():
+        d, p, mean = d[:, poly], p[poly], mean[poly]
+        miss = miss[:, poly] if has_miss else miss
+    z = d - mean.astype(np.float32)
+    if has_miss:
+        z[miss] = 0.0
+    return z, p
 
 
 def split_by_chrom(variants: pd.DataFrame, dosage: np.ndarray):
@@ -224,12 +253,7 @@ def accumulate_grm(
             keep = var["id"].isin(snp_ids).to_numpy()
             var, dos = var.loc[keep], dos[:, keep]
         for chrom, _v, d in split_by_chrom(var, dos) if loco else [(None, var, dos)]:
-            z, mean, n_obs = impute_center(d)
-            p = mean / 2
-            poly = (n_obs > 0) & (p > 0) & (p < 1)
-            if not poly.all():
-                z = z[:, poly]
-                p = p[poly]
+            z, p = _center32(d)
             dd = float(np.sum(2 * p * (1 - p)))
             if loco:
                 if chrom not in cnum:
