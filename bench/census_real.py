@@ -390,6 +390,14 @@ def run_duplicates(geno: str, samples: list[str], labels, out: Path, threshold: 
         f"pairwise IBS median {np.nanmedian(ibs):.3f}, 99.9th pct "
         f"{np.nanpercentile(ibs, 99.9):.3f}"
     )
+    if 0 < len(clusters) <= 5:
+        for row in clusters.itertuples():
+            members = row.members.split(",")
+            print(
+                f"    cluster {row.cluster}: "
+                + ", ".join(f"{m} ({lab[m]})" for m in members)
+                + f"; IBS {row.min_ibs:.4f}-{row.max_ibs:.4f}"
+            )
     return clusters
 
 
@@ -508,6 +516,7 @@ def pig(args, meter: Meter, work: Path) -> None:
     print(f"\n== MSUPRP pig ({src}) ==")
     ped = pd.read_csv(DATA / "msuprp-pig" / "pedigree.tsv", sep="\t", dtype=str)
     gen_of = dict(zip(ped["sample_id"], ped["generation"], strict=True))
+    sex_of = dict(zip(ped["sample_id"], ped["sex"], strict=True))
     with meter.part(ds, "qc"):
         # no HWE filter: F0 purebreds, F1 and F2 together are not in HWE by design
         keep, sites, _ = genotype_qc(
@@ -533,10 +542,14 @@ def pig(args, meter: Meter, work: Path) -> None:
         )  # fmt: skip
         major = q.argmax(axis=1)
         f0 = gen == "F0"
-        comp = pd.crosstab(gen[f0], major[f0])
+        sex = np.array([sex_of[s] for s in keep], dtype=object)
+        comp = pd.crosstab(sex[f0], major[f0])
         print(
-            f"  F0 animals by major ancestry component at K = {k_best}: "
-            + "; ".join(f"Q{c + 1}: {int(comp[c].sum())}" for c in comp.columns)
+            f"  F0 by sex (M = Duroc sires, F = Pietrain dams) x major component at K = {k_best}: "
+            + "; ".join(
+                f"{sx}: " + ", ".join(f"Q{c + 1} {int(n)}" for c, n in row.items() if n)
+                for sx, row in comp.iterrows()
+            )
         )
         qmax = pd.Series(q.max(axis=1)).groupby(gen).mean()
         print("  mean largest ancestry proportion by generation: "

@@ -17,7 +17,8 @@ the genetic variance ``(1 - pi) sum_j var(z_j) E[s2b]`` equal to
 is itself sampled by default (``estimate_scale``; Gamma(1.1, rate 0.1/S2_0)
 prior with its mode at that value, as in BGLR, Perez & de los Campos 2014),
 so that the degree of sparsity is learnt rather than fixed by ``S2_0``:
-``S2 | s2_j ~ Gamma(1.1 + p nu / 2, 0.1 / S2_0 + nu/2 sum_j 1/s2_j)``. BayesB is run as a Gibbs sampler (``delta_j`` sampled
+``S2 | s2_j ~ Gamma(1.1 + p nu / 2, 0.1 / S2_0 + nu/2 sum_j 1/s2_j)``. BayesB is run as a
+Gibbs sampler (``delta_j`` sampled
 with ``beta_j`` integrated out, then ``beta_j``, then ``s2_j`` given
 ``beta_j``), the formulation Habier et al. use instead of Meuwissen's
 Metropolis-Hastings step.
