@@ -545,7 +545,7 @@ def pig(args, meter: Meter, work: Path) -> None:
         sex = np.array([sex_of[s] for s in keep], dtype=object)
         comp = pd.crosstab(sex[f0], major[f0])
         print(
-            f"  F0 by sex (M = Duroc sires, F = Pietrain dams) x major component at K = {k_best}: "
+            f"  F0 sires (M) and dams (F) by major ancestry component at K = {k_best}: "
             + "; ".join(
                 f"{sx}: " + ", ".join(f"Q{c + 1} {int(n)}" for c, n in row.items() if n)
                 for sx, row in comp.iterrows()
