@@ -14,6 +14,16 @@ from breedomics.gs.data import Genotypes
 from breedomics.gs.simulate import simulate_population, simulate_trait
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small dense algebra in one BLAS thread: on a shared, loaded machine extra
+    threads spin and slow these tests down by an order of magnitude."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def _exact_posterior(Z, y, s2b, s2e, pi):
     """Posterior inclusion probabilities and means by enumerating all models.
 

@@ -12,6 +12,16 @@ from breedomics.gs.blue import fit_met, met_blues
 from breedomics.gs.simulate import simulate_met
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small dense algebra in one BLAS thread: on a shared, loaded machine extra
+    threads spin and slow these tests down by an order of magnitude."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 def test_met_recovers_genotype_means_and_heritability():
     rec, truth = simulate_met(
         n_geno=300,

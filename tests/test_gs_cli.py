@@ -15,6 +15,16 @@ from breedomics.gs.select import select_top, selection_index
 from breedomics.gs.simulate import simulate_met, simulate_population, simulate_trait
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small dense algebra in one BLAS thread: on a shared, loaded machine extra
+    threads spin and slow these tests down by an order of magnitude."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     """A genotyped panel (PLINK), MET records for 240 of its 300 lines, two traits."""

@@ -29,6 +29,16 @@ from breedomics.gs.data import Genotypes, design_matrix
 from breedomics.gs.simulate import simulate_population
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small dense algebra in one BLAS thread: on a shared, loaded machine extra
+    threads spin and slow these tests down by an order of magnitude."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def panel():
     pop = simulate_population(1000, 3000, seed=7)

@@ -13,6 +13,16 @@ from breedomics.gs.rkhs import RKHS
 from breedomics.gs.simulate import simulate_population, simulate_trait
 
 
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small dense algebra in one BLAS thread: on a shared, loaded machine extra
+    threads spin and slow these tests down by an order of magnitude."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 @pytest.fixture(scope="module")
 def panel():
     pop = simulate_population(500, 1200, seed=17)

@@ -15,6 +15,17 @@ from breedomics.gs.gblup import GBLUP
 from breedomics.gs.mtgblup import MultiTraitGBLUP
 from breedomics.gs.simulate import simulate_population
 
+
+@pytest.fixture(autouse=True)
+def _one_blas_thread():
+    """Small dense algebra in one BLAS thread: on a shared, loaded machine extra
+    threads spin and slow these tests down by an order of magnitude."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1, user_api="blas"):
+        yield
+
+
 GEMMA = shutil.which("gemma")
 
 

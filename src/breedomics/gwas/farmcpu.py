@@ -16,9 +16,23 @@ alternates two models until the set of pseudo-QTNs stops changing:
    genotypes, a SUPER/FaST-LMM-Select-style kinship) and the REML
    log-likelihood of ``y = W a + g + e, g ~ N(0, vg K)`` is maximised; the
    combination with the highest likelihood is taken. Pseudo-QTNs of the
-   previous iteration that are still below ``qtn_threshold`` are kept, and
-   of any two pseudo-QTNs correlated with ``|r| > ld_r`` (0.7) only the more
-   significant one stays.
+   previous iteration that are still below ``qtn_threshold`` are kept, of
+   any two pseudo-QTNs correlated with ``|r| > ld_r`` (0.7) only the more
+   significant one stays, and at most ``bound`` pseudo-QTNs (the most
+   significant) enter the model, so that the fixed-effect model cannot
+   accumulate noise-fitting covariates over the iterations.
+
+The loop stops when the set repeats the previous one (converged) or the one
+before it (FarmCPU's "circle" rule), or after ``max_iter`` iterations.
+
+Differences from the R implementations (rMVP/GAPIT): candidate numbers ``k``
+run from 1 to the bound (not ``seq(10, 100, 10)``), the total number of
+pseudo-QTNs is capped at the bound, and a pseudo-QTN's reported p-value is
+its Wald test in the model with the other pseudo-QTNs (GAPIT's default
+"reward" substitution instead reports the smallest p-value it reached in any
+variant's model, which is anti-conservative). Pseudo-QTN p-values are still
+selected on the same data and run optimistic; :mod:`breedomics.gwas.evaluate`
+compares models at equal numbers of false discoveries.
 
 If no variant passes ``p_threshold`` (default ``0.01 / m``) in the first
 iteration there is **no pseudo-QTN**: the result is the first-iteration

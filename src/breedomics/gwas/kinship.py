@@ -55,13 +55,19 @@ __all__ = [
 EIG_TOL = 1e-6
 
 
-def impute_center(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def impute_center(
+    x: np.ndarray, out: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Mean-impute missing dosages and centre each SNP.
 
     Parameters
     ----------
     x : numpy.ndarray
         ``(n, m)`` dosages with NaN for missing.
+    out : numpy.ndarray, optional
+        Contiguous float64 work array with at least ``n x m`` elements to fill
+        (reusing one array across chunks avoids the page faults of a fresh
+        large allocation).
 
     Returns
     -------
@@ -72,7 +78,11 @@ def impute_center(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     n_obs : numpy.ndarray
         Per-SNP number of non-missing calls.
     """
-    z = np.array(x, dtype=np.float64)  # the only copy
+    if out is not None and out.size >= x.size:
+        z = out.reshape(-1)[: x.size].reshape(x.shape)  # contiguous view of the work array
+        np.copyto(z, x)
+    else:
+        z = np.array(x, dtype=np.float64)  # the only copy
     n = z.shape[0]
     miss = np.isnan(z)
     if miss.any():

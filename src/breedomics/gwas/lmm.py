@@ -81,6 +81,8 @@ COARSE_U = np.log(10.0) * np.arange(-5.0, 6.0)
 #: Half-width (in ln lambda) and node count of the Chebyshev refinement interval.
 FINE_HALF = 0.75
 FINE_NODES = 10
+#: Nodes of the wider interval (two grid regions) used when the optimum is elsewhere.
+SECOND_NODES = 20
 _TRAIT_BLOCK = 16
 _LN2PI = float(np.log(2 * np.pi))
 
@@ -529,6 +531,7 @@ class AssocSet:
     _perm: list = field(default_factory=list, repr=False)
     _stacks: list = field(default_factory=list, repr=False)
     _bufs: dict = field(default_factory=dict, repr=False)
+    _second: dict = field(default_factory=dict, repr=False)
     perm_max_f: np.ndarray | None = field(default=None, repr=False)
 
     @property
@@ -600,24 +603,9 @@ class AssocSet:
                 )
             return ts
         ts._coarse = _lam_stats(eig.s, wt, yt, COARSE_U)
-        nodes = _cheb_nodes(FINE_NODES)
-        for k, nm in enumerate(ts.nulls):
+        for nm in ts.nulls:
             lo = min(max(nm.u - FINE_HALF, U_MIN), U_MAX - 2 * FINE_HALF)
-            hi = lo + 2 * FINE_HALF
-            mid, half = (lo + hi) / 2, (hi - lo) / 2
-            ls = _lam_stats(eig.s, wt, yt[:, [k]], mid + half * nodes)
-            dct = _cheb_dct(FINE_NODES)
-            ts._fine.append(
-                {
-                    "lo": lo,
-                    "hi": hi,
-                    "mid": mid,
-                    "half": half,
-                    "ls": ls,
-                    "c_f0": dct @ ls.f0,
-                    "c_ypy": dct @ ls.ypy[:, 0],
-                }
-            )
+            ts._fine.append(ts._interval(len(ts._fine), lo, lo + 2 * FINE_HALF, FINE_NODES))
         return ts
 
     # ----------------------------------------------------------------- permutations
@@ -676,21 +664,19 @@ class AssocSet:
 
     # ----------------------------------------------------------------- public
     def _buffer(self, key: str, shape: tuple[int, int]) -> np.ndarray:
-        """A reusable work array (fresh 100 MB arrays cost page faults every chunk)."""
+        """A reusable contiguous work array (fresh 100 MB arrays cost page faults)."""
+        size = shape[0] * shape[1]
         buf = self._bufs.get(key)
-        if buf is None or buf.shape[0] != shape[0] or buf.shape[1] < shape[1]:
-            buf = np.empty(shape)
+        if buf is None or buf.size < size:
+            buf = np.empty(size)
             self._bufs[key] = buf
-        return buf[:, : shape[1]]
+        return buf[:size].reshape(shape)
 
     def rotate(self, z: np.ndarray) -> np.ndarray:
         """``U^T z`` for centred dosages of this set's samples."""
         if self.eig is None:
             return z
-        out = self._buffer("xt", (self.eig.U.shape[1], z.shape[1]))
-        if not out.flags.c_contiguous:
-            return self.eig.U.T @ z
-        return np.matmul(self.eig.U.T, z, out=out)
+        return np.matmul(self.eig.U.T, z, out=self._buffer("xt", (self.eig.U.shape[1], z.shape[1])))
 
     def test(self, z: np.ndarray, rotated: bool = False) -> list[AssocResult]:
         """Test a chunk of variants for every trait of the set.
@@ -708,11 +694,7 @@ class AssocSet:
             One per trait, in ``traits`` order.
         """
         xt = np.asarray(z, dtype=np.float64) if rotated else self.rotate(np.asarray(z, float))
-        x2 = self._buffer("x2", xt.shape)
-        if x2.flags.c_contiguous:
-            np.multiply(xt, xt, out=x2)
-        else:
-            x2 = xt * xt
+        x2 = np.multiply(xt, xt, out=self._buffer("x2", xt.shape))
         if self._perm:
             self._permute(xt, x2)
         if self.mode in ("glm", "p3d"):
@@ -763,49 +745,89 @@ class AssocSet:
             parts = stack.eval(xt, x2)
             xpx_c, xpy_c = parts[0]  # coarse grid: (G, m), (G, T_block, m)
             for j, k in enumerate(ks):
-                out.append(self._refine(xt, int(k), xpx_c, xpy_c[:, j], *parts[1 + j]))
+                out.append(self._refine(xt, x2, int(k), xpx_c, xpy_c[:, j], *parts[1 + j]))
         return out
 
-    def _refine(self, xt, k, xpx_c, xpy_c, xpx_n, xpy_n) -> AssocResult:
-        """Per-variant REML optimum of trait ``k`` from grid and node values."""
+    def _interval(self, k: int, lo: float, hi: float, nodes: int) -> dict:
+        """Chebyshev interval ``[lo, hi]`` of ln lambda for trait ``k`` (SNP-free parts)."""
+        assert self.eig is not None
+        mid, half = (lo + hi) / 2, (hi - lo) / 2
+        ls = _lam_stats(self.eig.s, self.wt, self.yt[:, [k]], mid + half * _cheb_nodes(nodes))
+        dct = _cheb_dct(nodes)
+        return {
+            "lo": lo,
+            "hi": hi,
+            "mid": mid,
+            "half": half,
+            "n": nodes,
+            "ls": ls,
+            "c_f0": dct @ ls.f0,
+            "c_ypy": dct @ ls.ypy[:, 0],
+        }
+
+    def _secondary(self, k: int, g: int) -> dict:
+        """Interval around coarse grid point ``g`` (its two neighbouring regions)."""
+        key = (k, g)
+        if key not in self._second:
+            step = np.log(10.0)
+            lo = max(COARSE_U[g] - step, U_MIN)
+            hi = min(COARSE_U[g] + step, U_MAX)
+            self._second[key] = self._interval(k, lo, hi, SECOND_NODES)
+        return self._second[key]
+
+    def _newton(self, iv: dict, xpx_n: np.ndarray, xpy_n: np.ndarray):
+        """Maximise the interpolated REML log-likelihood on one interval.
+
+        Parameters
+        ----------
+        iv : dict
+            Interval from :meth:`_interval`.
+        xpx_n, xpy_n : numpy.ndarray
+            ``(N, m)`` exact values at the interval's Chebyshev nodes.
+
+        Returns
+        -------
+        t, u, ll, xpx, xpy, ypy : numpy.ndarray
+            Optimum in interval (t in [-1, 1]) and ln-lambda coordinates, the
+            log-likelihood there and the quadratic forms of the Wald test.
+        """
         d = self.n - self.c - 1
-        m = xt.shape[1]
-        co = self._coarse
-        assert co is not None
-        dct = _cheb_dct(FINE_NODES)
-        fine = self._fine[k]
-        ls_n = fine["ls"]
+        nn = iv["n"]
+        m = xpx_n.shape[1]
+        ls_n = iv["ls"]
+        dct = _cheb_dct(nn)
         cp = dct @ xpx_n
-        cx = dct @ xpy_n[:, 0]
-        cf0, cyy = fine["c_f0"], fine["c_ypy"]
-        # exact log-likelihood at the Chebyshev nodes: start at the best node,
-        # bracketed by its neighbours (nodes are in decreasing order of t)
-        ll_n = _alt_ll(ls_n.f0[:, None], ls_n.ypy[:, [0]], xpx_n, xpy_n[:, 0], d)
+        cx = dct @ xpy_n
+        cf0, cyy = iv["c_f0"], iv["c_ypy"]
+        # exact log-likelihood at the nodes: start at the best node, bracketed
+        # by its neighbours (nodes are in decreasing order of t)
+        ll_n = _alt_ll(ls_n.f0[:, None], ls_n.ypy[:, [0]], xpx_n, xpy_n, d)
         ll_n = np.where(np.isfinite(ll_n), ll_n, -np.inf)
         g = np.argmax(ll_n, axis=0)
-        nodes = _cheb_nodes(FINE_NODES)
+        nodes = _cheb_nodes(nn)
         ext = np.r_[1.0, nodes, -1.0]
         t = nodes[g].copy()
         hi = ext[g]
         lo = ext[g + 2]
-        half = fine["half"]
         # derivative series (in t) once, so each Newton step needs only T_j(t)
         cp1, cp2 = chebder(cp, 1, axis=0), chebder(cp, 2, axis=0)
         cx1, cx2 = chebder(cx, 1, axis=0), chebder(cx, 2, axis=0)
         cy1, cy2 = chebder(cyy, 1), chebder(cyy, 2)
         cf1, cf2 = chebder(cf0, 1), chebder(cf0, 2)
-        n1, n2 = FINE_NODES - 1, FINE_NODES - 2
+        n1, n2 = nn - 1, nn - 2
         act = np.arange(m)
+        series = (cp, cp1, cp2, cx, cx1, cx2)
+        cur = series  # the series restricted to the active variants
         for _ in range(40):
             tt = t[act]
-            b0 = _cheb_basis(tt, FINE_NODES, deriv=0)[0]
+            b0 = _cheb_basis(tt, nn, deriv=0)[0]
             b1, b2 = b0[:n1], b0[:n2]
-            p = np.einsum("km,km->m", cp[:, act], b0)
-            p1 = np.einsum("km,km->m", cp1[:, act], b1)
-            p2 = np.einsum("km,km->m", cp2[:, act], b2)
-            x = np.einsum("km,km->m", cx[:, act], b0)
-            x1 = np.einsum("km,km->m", cx1[:, act], b1)
-            x2_ = np.einsum("km,km->m", cx2[:, act], b2)
+            p = np.einsum("km,km->m", cur[0], b0)
+            p1 = np.einsum("km,km->m", cur[1], b1)
+            p2 = np.einsum("km,km->m", cur[2], b2)
+            x = np.einsum("km,km->m", cur[3], b0)
+            x1 = np.einsum("km,km->m", cur[4], b1)
+            x2_ = np.einsum("km,km->m", cur[5], b2)
             y0, y1, y2 = cyy @ b0, cy1 @ b1, cy2 @ b2
             f1, f2 = cf1 @ b1, cf2 @ b2
             with np.errstate(invalid="ignore", divide="ignore"):
@@ -828,39 +850,66 @@ class AssocSet:
             ok = (l2 < 0) & (tn > la) & (tn < ha) & np.isfinite(tn)
             tn = np.where(ok, tn, 0.5 * (la + ha))
             lo[act], hi[act], t[act] = la, ha, tn
-            done = (np.abs(tn - tt) < 1e-10) | (ha - la < 1e-10) | ~np.isfinite(l1)
-            act = act[~done]
-            if len(act) == 0:
+            done = (np.abs(tn - tt) < 1e-9) | (ha - la < 1e-9) | ~np.isfinite(l1)
+            if done.all():
                 break
-        b0 = _cheb_basis(t, FINE_NODES, deriv=0)[0]
+            if done.any():
+                keep = ~done
+                act = act[keep]
+                cur = tuple(c[:, keep] for c in cur)
+        b0 = _cheb_basis(t, nn, deriv=0)[0]
         p = np.einsum("km,km->m", cp, b0)
         x = np.einsum("km,km->m", cx, b0)
         y0 = cyy @ b0
         ll = _alt_ll(cf0 @ b0, y0, p, x, d)
-        u = fine["mid"] + half * t
+        return t, iv["mid"] + iv["half"] * t, ll, p, x, y0
+
+    @staticmethod
+    def _at_inner_edge(iv: dict, t: np.ndarray) -> np.ndarray:
+        """Optimum on an interval end that is not a global search bound."""
+        return ((t < -1 + 1e-9) & (iv["lo"] > U_MIN + 1e-9)) | (
+            (t > 1 - 1e-9) & (iv["hi"] < U_MAX - 1e-9)
+        )
+
+    def _refine(self, xt, x2, k, xpx_c, xpy_c, xpx_n, xpy_n) -> AssocResult:
+        """Per-variant REML optimum of trait ``k`` from grid and node values."""
+        d = self.n - self.c - 1
+        m = xt.shape[1]
+        co = self._coarse
+        assert co is not None
+        fine = self._fine[k]
+        t, u, ll, p, x, y0 = self._newton(fine, xpx_n, xpy_n[:, 0])
         # candidates outside the refined interval: coarse grid (exact values)
         ll_c = _alt_ll(co.f0[:, None], co.ypy[:, [k]], xpx_c, xpy_c, d)
         ll_c = np.where(np.isfinite(ll_c), ll_c, -np.inf)
         gbest = np.argmax(ll_c, axis=0)
         lbest = ll_c[gbest, np.arange(m)]
-        edge = ((t < -1 + 1e-9) & (fine["lo"] > U_MIN + 1e-9)) | (
-            (t > 1 - 1e-9) & (fine["hi"] < U_MAX - 1e-9)
-        )
         tol = 1e-8 * np.maximum(np.abs(ll), 1.0)
-        flag = edge | (lbest > ll + tol) | ~np.isfinite(ll)
+        flag = self._at_inner_edge(fine, t) | (lbest > ll + tol) | ~np.isfinite(ll)
         flag &= np.isfinite(lbest)
         if flag.any():
-            j = np.flatnonzero(flag)
-            u2, ll2, p2v, x2v, y2v = self._golden(xt[:, j], k, COARSE_U[gbest[j]])
-            better = ~np.isfinite(ll[j]) | (ll2 > ll[j])
-            jj = j[better]
-            u[jj], ll[jj], p[jj], x[jj], y0[jj] = (
-                u2[better],
-                ll2[better],
-                p2v[better],
-                x2v[better],
-                y2v[better],
-            )
+            # re-optimise around the best grid point on a wider Chebyshev interval
+            yk = self.yt[:, [k]]
+            still = []
+            for g in np.unique(gbest[flag]):
+                j = np.flatnonzero(flag & (gbest == g))
+                iv = self._secondary(k, int(g))
+                ((xpx2, xpy2),) = _Stack([(iv["ls"], yk, iv["ls"].ry)]).eval(xt[:, j], x2[:, j])
+                t2, u2, ll2, p2, xx2, yy2 = self._newton(iv, xpx2, xpy2[:, 0])
+                better = ~np.isfinite(ll[j]) | (ll2 > ll[j])
+                jj = j[better]
+                u[jj], ll[jj], p[jj], x[jj], y0[jj] = (
+                    u2[better], ll2[better], p2[better], xx2[better], yy2[better],
+                )  # fmt: skip
+                still.append(j[better & self._at_inner_edge(iv, t2)])
+            rest = np.concatenate(still)
+            if len(rest):  # rare: optimum beyond the neighbouring grid points
+                u3, ll3, p3, x3, y3 = self._golden(xt[:, rest], k, u[rest])
+                better = ll3 > ll[rest]
+                jj = rest[better]
+                u[jj], ll[jj], p[jj], x[jj], y0[jj] = (
+                    u3[better], ll3[better], p3[better], x3[better], y3[better],
+                )  # fmt: skip
         beta, se, nl = self._wald(p, x, y0)
         return AssocResult(beta, se, nl, np.exp(u), ll)
 

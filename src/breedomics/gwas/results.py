@@ -104,7 +104,8 @@ class SumstatsWriter:
 
         self.path = str(path)
         Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        self._fh = BGZFile(self.path, "wb")
+        # level-1 deflate: 5-7x faster than the default level, files ~10 % larger
+        self._fh = BGZFile(self.path, "wb1")
         self._fh.write(("\t".join(SSF_COLUMNS) + "\n").encode())
         self.n_rows = 0
 

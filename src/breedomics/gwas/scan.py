@@ -335,12 +335,16 @@ def run_pass(
     counts : dict, optional
         Filled with ``trait -> [tested, filtered]``.
     """
+    bufs: dict[int, np.ndarray] = {}  # one float64 work array, reused by every set
     for chrom, var, dos in src.runs():
         if on_run is not None:
             on_run(chrom, var, dos)
         for ts in sets_for(chrom):
             d = dos if len(ts.idx) == dos.shape[0] else dos[ts.idx]
-            z, mean, nobs = impute_center(d)
+            buf = bufs.get(0)
+            if buf is None or buf.size < d.size:
+                buf = bufs[0] = np.empty(max(d.size, d.shape[0] * cfg.chunk_size))
+            z, mean, nobs = impute_center(d, out=buf)
             af = mean / 2
             maf = np.minimum(af, 1 - af)
             miss = 1 - nobs / d.shape[0]
