@@ -3,6 +3,36 @@
 # core set keeps most of the diversity. One rule per analysis; each writes a TSV with a
 # header and a PNG under results/census/. Structure analyses (PCA, ancestry) use the
 # LD-pruned set; the others use all QC'd, imputed markers.
+#
+# The per-chromosome analyses (diversity windows and Tajima's D, LD decay, ROH) are
+# scattered: `census_shards` splits the chromosomes into shards (one per chromosome,
+# small scaffolds packed together, names validated before they reach a path), one job
+# per shard writes additive partial sums (results/census/by_chrom/<shard>/<job>.json)
+# and the gather rule combines them into the same tables and plots as one job would.
+
+import csv
+
+CENSUS_SHARD_PLAN = "results/census/by_chrom/shards.tsv"
+
+
+def census_shard_names(wildcards=None):
+    """Shard names, in genome order, once the shard plan checkpoint has run."""
+    plan = checkpoints.census_shards.get().output.tsv
+    with open(plan) as fh:
+        return list(
+            dict.fromkeys(row["shard"] for row in csv.DictReader(fh, delimiter="\t"))
+        )
+
+
+def census_parts(job):
+    """Input function: the per-shard partial results of one census job."""
+
+    def parts(wildcards):
+        return expand(
+            f"results/census/by_chrom/{{shard}}/{job}.json", shard=census_shard_names()
+        )
+
+    return parts
 
 
 rule census_pca:
@@ -97,10 +127,68 @@ rule census_admixture:
         " --out {params.out} {params.inbred} --k-min 2 --k-max {params.c[k_max]} --folds {params.c[cv_folds]} --max-snps {params.c[admixture_max_snps]} --seed {params.seed} > {log} 2>&1"
 
 
+checkpoint census_shards:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+    output:
+        tsv=CENSUS_SHARD_PLAN,
+    log:
+        "logs/census/shards.log",
+    benchmark:
+        "benchmarks/census/shards.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        min_snps=config["census"]["scatter_min_snps"],
+    shell:
+        "{params.cli} census shards --geno {params.geno} --out {output.tsv}"
+        " --min-snps {params.min_snps} > {log} 2>&1"
+
+
+rule census_diversity_chrom:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+        shards=CENSUS_SHARD_PLAN,
+    output:
+        "results/census/by_chrom/{shard}/diversity.json",
+    log:
+        "logs/census/by_chrom/{shard}/diversity.log",
+    benchmark:
+        "benchmarks/census/by_chrom/{shard}/diversity.tsv"
+    wildcard_constraints:
+        shard=r"[A-Za-z0-9_][A-Za-z0-9._-]*",
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output[0][: -len(".json")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census diversity --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} {params.inbred} --window {params.c[window]}"
+        " --shards {input.shards} --shard {wildcards.shard} > {log} 2>&1"
+
+
 rule census_diversity:
     input:
         multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
         groups=GENO_SAMPLES,
+        shards=CENSUS_SHARD_PLAN,
+        parts=census_parts("diversity"),
     output:
         tsv="results/census/diversity.tsv",
         png="results/census/diversity.png",
@@ -111,21 +199,20 @@ rule census_diversity:
         "benchmarks/census/diversity.tsv"
     conda:
         "../../envs/breedomics.yaml"
-    threads: 2
+    threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=2000,
+        runtime=60,
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
         out=lambda wc, output: output.tsv[: -len(".tsv")],
         c=config["census"],
         inbred="--inbred" if INBRED else "",
-        seed=config["genotypes"]["seed"],
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} census diversity --geno {params.geno} --groups {input.groups:q}"
-        " --out {params.out} {params.inbred} --window {params.c[window]} > {log} 2>&1"
+        "{params.cli} census diversity --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} {params.inbred} --window {params.c[window]}"
+        " --shards {input.shards} --gather {input.parts} > {log} 2>&1"
 
 
 rule census_fst:
@@ -158,10 +245,44 @@ rule census_fst:
         " --out {params.out} {params.inbred} > {log} 2>&1"
 
 
+rule census_ld_decay_chrom:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+        shards=CENSUS_SHARD_PLAN,
+    output:
+        "results/census/by_chrom/{shard}/ld_decay.json",
+    log:
+        "logs/census/by_chrom/{shard}/ld_decay.log",
+    benchmark:
+        "benchmarks/census/by_chrom/{shard}/ld_decay.tsv"
+    wildcard_constraints:
+        shard=r"[A-Za-z0-9_][A-Za-z0-9._-]*",
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=480,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output[0][: -len(".json")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} census ld-decay --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --max-dist {params.c[ld_max_dist]}"
+        " --shards {input.shards} --shard {wildcards.shard} > {log} 2>&1"
+
+
 rule census_ld_decay:
     input:
         multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
         groups=GENO_SAMPLES,
+        shards=CENSUS_SHARD_PLAN,
+        parts=census_parts("ld_decay"),
     output:
         tsv="results/census/ld_decay.tsv",
         png="results/census/ld_decay.png",
@@ -172,27 +293,60 @@ rule census_ld_decay:
         "benchmarks/census/ld_decay.tsv"
     conda:
         "../../envs/breedomics.yaml"
-    threads: 2
+    threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=2000,
+        runtime=60,
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
         out=lambda wc, output: output.tsv[: -len(".tsv")],
         c=config["census"],
         inbred="--inbred" if INBRED else "",
-        seed=config["genotypes"]["seed"],
+    shell:
+        "{params.cli} census ld-decay --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --max-dist {params.c[ld_max_dist]}"
+        " --shards {input.shards} --gather {input.parts} > {log} 2>&1"
+
+
+rule census_roh_chrom:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        groups=GENO_SAMPLES,
+        shards=CENSUS_SHARD_PLAN,
+    output:
+        "results/census/by_chrom/{shard}/roh.json",
+    log:
+        "logs/census/by_chrom/{shard}/roh.log",
+    benchmark:
+        "benchmarks/census/by_chrom/{shard}/roh.tsv"
+    wildcard_constraints:
+        shard=r"[A-Za-z0-9_][A-Za-z0-9._-]*",
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        out=lambda wc, output: output[0][: -len(".json")],
+        c=config["census"],
+        inbred="--inbred" if INBRED else "",
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} census ld-decay --geno {params.geno} --groups {input.groups:q}"
-        " --out {params.out} --max-dist {params.c[ld_max_dist]} > {log} 2>&1"
+        " {params.cli} census roh --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --min-length {params.c[roh_min_length]}"
+        " --shards {input.shards} --shard {wildcards.shard} > {log} 2>&1"
 
 
 rule census_roh:
     input:
         multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
         groups=GENO_SAMPLES,
+        shards=CENSUS_SHARD_PLAN,
+        parts=census_parts("roh"),
     output:
         tsv="results/census/roh.tsv",
         png="results/census/roh.png",
@@ -203,21 +357,20 @@ rule census_roh:
         "benchmarks/census/roh.tsv"
     conda:
         "../../envs/breedomics.yaml"
-    threads: 2
+    threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=2000,
+        runtime=60,
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
         out=lambda wc, output: output.tsv[: -len(".tsv")],
         c=config["census"],
         inbred="--inbred" if INBRED else "",
-        seed=config["genotypes"]["seed"],
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} census roh --geno {params.geno} --groups {input.groups:q}"
-        " --out {params.out} --min-length {params.c[roh_min_length]} > {log} 2>&1"
+        "{params.cli} census roh --geno {params.geno} --groups {input.groups:q}"
+        " --out {params.out} --min-length {params.c[roh_min_length]}"
+        " --shards {input.shards} --gather {input.parts} > {log} 2>&1"
 
 
 rule census_duplicates:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,7 +11,12 @@ import numpy as np
 import pandas as pd
 
 from breedomics.errors import UserError
-from breedomics.genotypes import iter_dosage_chunks, read_samples
+from breedomics.genotypes import (
+    genotype_format,
+    iter_dosage_chunks,
+    plink_prefix,
+    read_samples,
+)
 
 
 @dataclass
@@ -85,12 +90,43 @@ def load_groups(
 
 
 def stream(
-    geno: str | os.PathLike, samples: Sequence[str], chunk_size: int = 10000
+    geno: str | os.PathLike,
+    samples: Sequence[str],
+    chunk_size: int = 10000,
+    chroms: Collection[str] | None = None,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """:func:`breedomics.genotypes.iter_dosage_chunks` restricted to ``samples``."""
+    """:func:`breedomics.genotypes.iter_dosage_chunks` restricted to ``samples``.
+
+    With ``chroms``, only the variants on those chromosomes are yielded (the
+    per-chromosome scatter of the workflow). For a PLINK fileset only their
+    rows of the ``.bed`` are read; a VCF/BCF is streamed and filtered.
+    """
     all_samples = read_samples(geno)
     subset = None if list(samples) == all_samples else list(samples)
-    yield from iter_dosage_chunks(geno, chunk_size=chunk_size, samples=subset)
+    if chroms is None:
+        yield from iter_dosage_chunks(geno, chunk_size=chunk_size, samples=subset)
+        return
+    wanted = set(chroms)
+    if genotype_format(geno) != "plink":
+        for variants, dos in iter_dosage_chunks(geno, chunk_size=chunk_size, samples=subset):
+            sel = variants["chrom"].isin(wanted).to_numpy()
+            if sel.all():
+                yield variants, dos
+            elif sel.any():
+                yield variants[sel], np.ascontiguousarray(dos[:, sel])
+        return
+    from breedomics.genotypes import _decode_bed, _open_bed, _read_bim, _sample_index
+
+    prefix = plink_prefix(geno)
+    bim = _read_bim(prefix)
+    bed = _open_bed(prefix, len(all_samples), len(bim))
+    idx = _sample_index(str(geno), all_samples, subset)
+    rows = np.flatnonzero(bim["chrom"].isin(wanted).to_numpy())
+    for start in range(0, len(rows), chunk_size):
+        r = rows[start : start + chunk_size]
+        contiguous = r[-1] - r[0] + 1 == len(r)
+        block = bed[r[0] : r[-1] + 1] if contiguous else bed[r]
+        yield bim.iloc[r], _decode_bed(block, len(all_samples), idx)
 
 
 def standardize_chunk(

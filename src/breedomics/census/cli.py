@@ -5,6 +5,12 @@ optionally a group sheet (``--groups``: TSV with ``sample`` and ``group``
 columns; only the samples it lists are analysed), and writes
 ``<out>.tsv`` (main table, with header), extra tables ``<out>.<name>.tsv``
 and a plot ``<out>.png``.
+
+The per-chromosome jobs (``diversity``, ``ld-decay``, ``roh``) can also be
+scattered: ``census shards`` splits the chromosomes into shards,
+``--shards PLAN --shard NAME`` computes one shard's partial result
+(``<out>.json``) and ``--gather PART ...`` combines the partials into the same
+tables as the unscattered job.
 """
 
 from __future__ import annotations
@@ -15,6 +21,7 @@ import sys
 import pandas as pd
 
 from breedomics.census._common import load_groups, write_table
+from breedomics.census.scatter import read_partials, shard_chroms, write_partial
 from breedomics.errors import UserError
 
 JOBS = {
@@ -39,6 +46,17 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
 
 
+def _scatter(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("per-chromosome scatter")
+    g.add_argument("--shards", help="shard plan written by `census shards` (chromosome order)")
+    g.add_argument(
+        "--shard", help="compute only this shard's partial result (<out>.json); needs --shards"
+    )
+    g.add_argument(
+        "--gather", nargs="+", metavar="PART", help="combine partial results (<out>.json files)"
+    )
+
+
 def _inbred(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--inbred",
@@ -47,12 +65,29 @@ def _inbred(p: argparse.ArgumentParser) -> None:
     )
 
 
+#: Jobs that run per chromosome and can be scattered.
+SCATTERED = ("diversity", "ld-decay", "roh")
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the census subcommands to ``parser``."""
     sub = parser.add_subparsers(dest="job", metavar="JOB", required=True)
     ps = {name: sub.add_parser(name, help=h, description=h) for name, h in JOBS.items()}
     for p in ps.values():
         _common(p)
+    for name in SCATTERED:
+        _scatter(ps[name])
+    sh = sub.add_parser(
+        "shards",
+        help="split the chromosomes into shards for the per-chromosome scatter",
+        description="Write the shard plan (shard, chrom, n_snps, order): one shard per "
+        "chromosome; small or non-path-safe ones packed together.",
+    )
+    sh.add_argument("--geno", required=True, help="VCF/BCF, or PLINK 1 prefix / .bed")
+    sh.add_argument("--out", required=True, help="shard plan TSV to write")
+    sh.add_argument(
+        "--min-snps", type=int, default=500, help="chromosomes with fewer SNPs are packed"
+    )
     ps["pca"].add_argument("--n-pcs", type=int, default=10)
     ps["pca"].add_argument("--min-maf", type=float, default=0.0)
     ps["grm"].add_argument("--method", choices=["vanraden", "standardized"], default="vanraden")
@@ -108,8 +143,32 @@ def _read_lengths(path: str) -> dict[str, int]:
     return {str(k): int(v) for k, v in zip(df[0], df[1], strict=True)}
 
 
+def _scatter_mode(args: argparse.Namespace) -> str:
+    """``full``, ``shard`` or ``gather`` (checked for consistency)."""
+    shard, gather = getattr(args, "shard", None), getattr(args, "gather", None)
+    if shard and gather:
+        raise UserError("--shard and --gather exclude each other")
+    if shard and not args.shards:
+        raise UserError("--shard needs --shards (the plan written by `census shards`)")
+    return "shard" if shard else "gather" if gather else "full"
+
+
+def _chrom_order(args: argparse.Namespace) -> list[str] | None:
+    from breedomics.census.scatter import read_plan
+
+    return read_plan(args.shards)["chrom"].tolist() if args.shards else None
+
+
 def run(args: argparse.Namespace) -> int:
     """Run one census job."""
+    if args.job == "shards":
+        from breedomics.census.scatter import plan_shards
+
+        plan = plan_shards(args.geno, args.min_snps)
+        print(write_table(plan, args.out), file=sys.stderr)
+        print(f"{len(plan)} chromosomes in {plan['shard'].nunique()} shards", file=sys.stderr)
+        return 0
+    mode = _scatter_mode(args)
     groups = load_groups(args.geno, args.groups)
     out = args.out
     plot = not args.no_plot
@@ -144,15 +203,25 @@ def run(args: argparse.Namespace) -> int:
         if plot:
             written.append(plot_admixture(qtab, cv, groups.labels, f"{out}.png"))
     elif job == "diversity":
-        from breedomics.census.diversity import diversity, plot_diversity
+        from breedomics.census import diversity as dv
 
         lengths = _read_lengths(args.lengths) if args.lengths else None
-        genome, windows = diversity(
-            args.geno, groups, args.inbred, args.window, lengths, args.chunk_size
-        )
+        if mode == "shard":
+            part = dv.diversity_partial(
+                args.geno, groups, args.inbred, args.window,
+                shard_chroms(args.shards, args.shard), args.chunk_size,
+            )  # fmt: skip
+            return _done([write_partial(part, f"{out}.json", "diversity")])
+        if mode == "gather":
+            part = dv.combine_diversity(read_partials(args.gather, "diversity"), _chrom_order(args))
+            genome, windows = dv.diversity_tables(part, groups, lengths)
+        else:
+            genome, windows = dv.diversity(
+                args.geno, groups, args.inbred, args.window, lengths, args.chunk_size
+            )
         written += [write_table(genome, f"{out}.tsv"), write_table(windows, f"{out}.windows.tsv")]
         if plot:
-            written.append(plot_diversity(genome, windows, f"{out}.png"))
+            written.append(dv.plot_diversity(genome, windows, f"{out}.png"))
     elif job == "fst":
         from breedomics.census.fst import pairwise_fst, plot_fst
 
@@ -161,26 +230,41 @@ def run(args: argparse.Namespace) -> int:
         if plot:
             written.append(plot_fst(tab, f"{out}.png"))
     elif job == "ld-decay":
-        from breedomics.census.ld import ld_decay, plot_ld
+        from breedomics.census import ld
 
-        bins, summary = ld_decay(
-            args.geno, groups, args.max_dist, args.bin_size, args.min_maf, args.min_samples,
-            min(args.chunk_size, 5000),
-        )  # fmt: skip
+        if mode == "gather":
+            part = ld.combine_ld(read_partials(args.gather, "ld-decay"))
+        else:
+            part = ld.ld_partial(
+                args.geno, groups, args.max_dist, args.bin_size, args.min_maf, args.min_samples,
+                shard_chroms(args.shards, args.shard) if mode == "shard" else None,
+                min(args.chunk_size, 5000),
+            )  # fmt: skip
+        if mode == "shard":
+            return _done([write_partial(part, f"{out}.json", "ld-decay")])
+        bins, summary = ld.ld_tables(part, groups)
         written += [write_table(bins, f"{out}.tsv"), write_table(summary, f"{out}.summary.tsv")]
         if plot:
-            written.append(plot_ld(bins, summary, f"{out}.png"))
+            written.append(ld.plot_ld(bins, summary, f"{out}.png"))
     elif job == "roh":
-        from breedomics.census.roh import plot_roh, runs_of_homozygosity
+        from breedomics.census import roh
 
-        per, seg = runs_of_homozygosity(
-            args.geno, groups.samples, args.min_length, args.min_snps, args.max_het,
-            args.max_missing, args.max_gap, args.chunk_size,
-        )  # fmt: skip
+        if mode == "gather":
+            part = roh.combine_roh(read_partials(args.gather, "roh"))
+        else:
+            part = roh.roh_partial(
+                args.geno, groups.samples, args.min_length, args.min_snps, args.max_het,
+                args.max_missing, args.max_gap,
+                shard_chroms(args.shards, args.shard) if mode == "shard" else None,
+                args.chunk_size,
+            )  # fmt: skip
+        if mode == "shard":
+            return _done([write_partial(part, f"{out}.json", "roh")])
+        per, seg = roh.roh_tables(part, groups.samples)
         per.insert(1, "group", groups.labels)
         written += [write_table(per, f"{out}.tsv"), write_table(seg, f"{out}.segments.tsv")]
         if plot:
-            written.append(plot_roh(per, f"{out}.png"))
+            written.append(roh.plot_roh(per, f"{out}.png"))
     elif job == "duplicates":
         from breedomics.census.duplicates import duplicate_clusters, pairwise_ibs, plot_ibs
 
@@ -210,6 +294,10 @@ def run(args: argparse.Namespace) -> int:
             written.append(plot_core(core, summary, f"{out}.png"))
     else:  # pragma: no cover - argparse restricts the choices
         raise UserError(f"unknown census job {job!r}")
+    return _done(written)
+
+
+def _done(written: list[str]) -> int:
     for w in written:
         print(w, file=sys.stderr)
     return 0

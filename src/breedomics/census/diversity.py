@@ -14,7 +14,7 @@ as the lines' gametes do. Otherwise samples are diploid (two copies each).
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -29,6 +29,9 @@ __all__ = [
     "watterson_from_sums",
     "private_allele_counts",
     "diversity",
+    "diversity_partial",
+    "combine_diversity",
+    "diversity_tables",
 ]
 
 
@@ -127,27 +130,149 @@ def private_allele_counts(ac: np.ndarray, an: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------- streaming
-@dataclass
-class _Acc:
-    n_groups: int
-    window: int
-    mpd: np.ndarray = field(init=False)
-    seg: np.ndarray = field(init=False)
-    nmax: np.ndarray = field(init=False)
-    ho_sum: np.ndarray = field(init=False)
-    he_sum: np.ndarray = field(init=False)
-    h_n: np.ndarray = field(init=False)
-    private: np.ndarray = field(init=False)
-    spans: dict = field(default_factory=dict)
-    windows: list = field(default_factory=list)
-    n_snps: int = 0
-    n_all_missing: int = 0
+_SUMS = ("mpd", "seg", "ho_sum", "he_sum", "h_n", "private")
 
-    def __post_init__(self):
-        g = self.n_groups
-        self.mpd, self.seg, self.nmax = np.zeros(g), np.zeros(g), np.zeros(g)
-        self.ho_sum, self.he_sum, self.h_n = np.zeros(g), np.zeros(g), np.zeros(g)
-        self.private = np.zeros(g, dtype=np.int64)
+
+def diversity_partial(
+    geno: str | os.PathLike,
+    groups: Groups,
+    inbred: bool = False,
+    window: int = 100_000,
+    chroms: Collection[str] | None = None,
+    chunk_size: int = 10000,
+) -> dict:
+    """Additive per-group sums behind :func:`diversity`, for some or all chromosomes.
+
+    Parameters
+    ----------
+    geno, groups, inbred, window, chunk_size
+        As in :func:`diversity`.
+    chroms : collection of str, optional
+        Only these chromosomes (one shard of the per-chromosome scatter).
+
+    Returns
+    -------
+    dict
+        ``groups`` (names), ``window``, ``n_snps``, ``n_all_missing``; per group
+        (arrays of length n_groups) the summed per-site mean pairwise difference
+        ``mpd``, segregating sites ``seg``, largest allele number ``nmax``, sums
+        of per-site Ho/He and their count ``h_n``, private alleles ``private``;
+        ``spans`` (``chrom, first, last`` SNP position) and ``windows``
+        (``chrom, win, n_snps, mpd<g>, seg<g>, n<g>`` sums per window). Partials
+        of disjoint chromosome sets are combined by :func:`combine_diversity`.
+    """
+    gidx = groups.index
+    ng = len(groups.names)
+    acc = {k: np.zeros(ng) for k in _SUMS}
+    acc["private"] = np.zeros(ng, dtype=np.int64)
+    nmax = np.zeros(ng)
+    spans: dict[str, tuple[int, int]] = {}
+    wins: list[pd.DataFrame] = []
+    n_snps = n_all_missing = 0
+    for variants, dos in stream(geno, groups.samples, chunk_size, chroms):
+        ac, an, het, called = allele_counts(dos, gidx, ng, inbred)
+        allmiss = an.sum(axis=1) == 0
+        n_all_missing += int(allmiss.sum())
+        keep = ~allmiss
+        if not keep.any():
+            continue
+        ac, an, het, called = ac[keep], an[keep], het[keep], called[keep]
+        v = variants[keep]
+        n_snps += int(keep.sum())
+        mpd = mean_pairwise_difference(ac, an)
+        seg = ((ac > 0) & (ac < an)).astype(np.float64)
+        acc["mpd"] += mpd.sum(axis=0)
+        acc["seg"] += seg.sum(axis=0)
+        nmax = np.maximum(nmax, an.max(axis=0))
+        ok = called > 0
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p = ac / an
+            ho = het / called
+        he = 1.0 - p**2 - (1.0 - p) ** 2
+        acc["ho_sum"] += np.where(ok, ho, 0).sum(axis=0)
+        acc["he_sum"] += np.where(an > 0, he, 0).sum(axis=0)
+        acc["h_n"] += ok.sum(axis=0)
+        if ng > 1:
+            acc["private"] += private_allele_counts(ac, an)
+        pos = v["pos"].to_numpy()
+        chrom = v["chrom"].to_numpy()
+        for c in pd.unique(chrom):
+            sel = chrom == c
+            lo, hi = int(pos[sel].min()), int(pos[sel].max())
+            old = spans.get(c, (lo, hi))
+            spans[c] = (min(old[0], lo), max(old[1], hi))
+        wdf = pd.DataFrame({"chrom": chrom, "win": (pos - 1) // window})
+        for g in range(ng):
+            wdf[f"mpd{g}"] = mpd[:, g]
+            wdf[f"seg{g}"] = seg[:, g]
+            wdf[f"n{g}"] = an[:, g]
+        wins.append(_window_sums(wdf, ng, count=True))
+    cols = ["chrom", "win", "n_snps"] + [f"{k}{g}" for g in range(ng) for k in ("mpd", "seg", "n")]
+    windows = _window_sums(pd.concat(wins), ng) if wins else pd.DataFrame(columns=cols)
+    return {
+        "groups": list(groups.names),
+        "window": int(window),
+        "n_snps": n_snps,
+        "n_all_missing": n_all_missing,
+        **acc,
+        "nmax": nmax,
+        "spans": pd.DataFrame(
+            {
+                "chrom": list(spans),
+                "first": [lo for lo, _ in spans.values()],
+                "last": [hi for _, hi in spans.values()],
+            }
+        ),
+        "windows": windows[cols].astype({"win": np.int64, "n_snps": np.int64}),
+    }
+
+
+def _window_sums(wdf: pd.DataFrame, ng: int, count: bool = False) -> pd.DataFrame:
+    """Sum ``mpd``/``seg`` and take the max of ``n`` per (chrom, window), first-seen order."""
+    agg = {f"mpd{g}": "sum" for g in range(ng)}
+    agg.update({f"seg{g}": "sum" for g in range(ng)})
+    agg.update({f"n{g}": "max" for g in range(ng)})
+    if count:
+        grouped = wdf.groupby(["chrom", "win"], sort=False)
+        out = grouped.agg(agg)
+        out["n_snps"] = grouped.size()
+    else:
+        agg["n_snps"] = "sum"
+        out = wdf.groupby(["chrom", "win"], sort=False).agg(agg)
+    return out.reset_index()
+
+
+def combine_diversity(parts: list[dict], chrom_order: list[str] | None = None) -> dict:
+    """Add up partials of disjoint chromosome sets (see :func:`diversity_partial`).
+
+    ``chrom_order`` (genome order) sorts the windows; by default the order of
+    ``parts``.
+    """
+    first = parts[0]
+    for p in parts[1:]:
+        if p["groups"] != first["groups"] or p["window"] != first["window"]:
+            raise UserError("partial diversity results disagree on groups or window size")
+    spans = pd.concat([p["spans"] for p in parts], ignore_index=True)
+    dup = spans["chrom"][spans["chrom"].duplicated()]
+    if len(dup):
+        raise UserError(f"chromosome {dup.iloc[0]} is in two partial results; gather each once")
+    out = {
+        "groups": first["groups"],
+        "window": first["window"],
+        "n_snps": sum(int(p["n_snps"]) for p in parts),
+        "n_all_missing": sum(int(p["n_all_missing"]) for p in parts),
+        "nmax": np.max([p["nmax"] for p in parts], axis=0),
+        "spans": spans,
+    }
+    for k in _SUMS:
+        out[k] = np.sum([p[k] for p in parts], axis=0)
+    windows = pd.concat([p["windows"] for p in parts], ignore_index=True)
+    if chrom_order is not None:
+        rank = {c: i for i, c in enumerate(chrom_order)}
+        windows = windows.sort_values("chrom", key=lambda c: c.map(rank), kind="stable")
+        out["spans"] = spans.sort_values("chrom", key=lambda c: c.map(rank), kind="stable")
+    out["windows"] = windows.reset_index(drop=True)
+    return out
 
 
 def diversity(
@@ -181,14 +306,45 @@ def diversity(
 
     Returns
     -------
+    genome, windows : pandas.DataFrame
+        See :func:`diversity_tables`.
+    """
+    part = diversity_partial(geno, groups, inbred, window, None, chunk_size)
+    if part["n_snps"] == 0:
+        raise UserError(
+            f"{geno}: no SNP has a genotype call among the {len(groups.samples)} analysed "
+            "samples; check the sample sheet and the genotype file"
+        )
+    return diversity_tables(part, groups, lengths)
+
+
+def diversity_tables(
+    part: dict, groups: Groups, lengths: dict[str, int] | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Genome-wide and windowed statistics from (combined) sums.
+
+    Parameters
+    ----------
+    part : dict
+        Output of :func:`diversity_partial` over the whole genome, or of
+        :func:`combine_diversity` over all shards.
+    groups : Groups
+        The analysed samples and groups.
+    lengths : dict, optional
+        Accessible length per chromosome (see :func:`diversity`).
+
+    Returns
+    -------
     genome : pandas.DataFrame
         One row per group: ``group, n_samples, n_snps, n_segregating, pi,
         theta_w, tajima_d, ho, he, private_alleles, sequence_length, note``.
-        ``pi`` is nucleotide diversity (Nei & Li 1979; Tajima 1983), ``theta_w``
-        Watterson's (1975) estimator, ``tajima_d`` Tajima's (1989) D, ``ho``/``he``
-        the mean observed and expected (``1 - sum p^2``, Nei 1973) heterozygosity
-        over SNPs called in the group, ``private_alleles`` the count of alleles
-        found only in that group (only with two or more groups).
+        ``pi`` is nucleotide diversity (Nei & Li 1979; Tajima 1983): the sum
+        of per-site mean pairwise differences over the total sequence length;
+        ``theta_w`` Watterson's (1975) estimator, ``tajima_d`` Tajima's (1989)
+        D, ``ho``/``he`` the mean observed and expected (``1 - sum p^2``, Nei
+        1973) heterozygosity over SNPs called in the group,
+        ``private_alleles`` the count of alleles found only in that group
+        (only with two or more groups).
     windows : pandas.DataFrame
         ``group, chrom, start, stop, n_snps, n_segregating, pi, theta_w,
         tajima_d``; D is NA where fewer than 3 sites segregate.
@@ -200,105 +356,64 @@ def diversity(
     sites, private alleles with a single group) are written as NA with the
     reason in ``note``.
     """
-    gidx = groups.index
-    ng = len(groups.names)
-    acc = _Acc(ng, window)
-    for variants, dos in stream(geno, groups.samples, chunk_size):
-        ac, an, het, called = allele_counts(dos, gidx, ng, inbred)
-        allmiss = an.sum(axis=1) == 0
-        acc.n_all_missing += int(allmiss.sum())
-        keep = ~allmiss
-        if not keep.any():
-            continue
-        ac, an, het, called = ac[keep], an[keep], het[keep], called[keep]
-        v = variants[keep]
-        acc.n_snps += int(keep.sum())
-        mpd = mean_pairwise_difference(ac, an)
-        seg = ((ac > 0) & (ac < an)).astype(np.float64)
-        acc.mpd += mpd.sum(axis=0)
-        acc.seg += seg.sum(axis=0)
-        acc.nmax = np.maximum(acc.nmax, an.max(axis=0))
-        ok = called > 0
-        with np.errstate(invalid="ignore", divide="ignore"):
-            p = ac / an
-            ho = het / called
-        he = 1.0 - p**2 - (1.0 - p) ** 2
-        acc.ho_sum += np.where(ok, ho, 0).sum(axis=0)
-        acc.he_sum += np.where(an > 0, he, 0).sum(axis=0)
-        acc.h_n += ok.sum(axis=0)
-        if ng > 1:
-            acc.private += private_allele_counts(ac, an)
-        pos = v["pos"].to_numpy()
-        chrom = v["chrom"].to_numpy()
-        for c in pd.unique(chrom):
-            sel = chrom == c
-            lo, hi = int(pos[sel].min()), int(pos[sel].max())
-            old = acc.spans.get(c, (lo, hi))
-            acc.spans[c] = (min(old[0], lo), max(old[1], hi))
-        wdf = pd.DataFrame({"chrom": chrom, "win": (pos - 1) // window})
-        for g in range(ng):
-            wdf[f"mpd{g}"] = mpd[:, g]
-            wdf[f"seg{g}"] = seg[:, g]
-            wdf[f"n{g}"] = an[:, g]
-        agg = {f"mpd{g}": "sum" for g in range(ng)}
-        agg.update({f"seg{g}": "sum" for g in range(ng)})
-        agg.update({f"n{g}": "max" for g in range(ng)})
-        wsum = wdf.groupby(["chrom", "win"], sort=False).agg(agg)
-        wsum["n_snps"] = wdf.groupby(["chrom", "win"], sort=False).size()
-        acc.windows.append(wsum)
-
-    if acc.n_snps == 0:
+    if list(part["groups"]) != list(groups.names):
         raise UserError(
-            f"{geno}: no SNP has a genotype call among the {len(groups.samples)} analysed "
-            "samples; check the sample sheet and the genotype file"
+            f"partial results are for groups {part['groups']}, the sheet has {groups.names}"
         )
+    if part["n_snps"] == 0:
+        raise UserError(
+            f"no SNP has a genotype call among the {len(groups.samples)} analysed samples; "
+            "check the sample sheet and the genotype file"
+        )
+    window = int(part["window"])
+    ng = len(groups.names)
+    spans = {c: (int(lo), int(hi)) for c, lo, hi in part["spans"].itertuples(index=False)}
     if lengths is None:
-        seq_len = float(sum(hi - lo + 1 for lo, hi in acc.spans.values()))
+        seq_len = float(sum(hi - lo + 1 for lo, hi in spans.values()))
     else:
-        missing = [c for c in acc.spans if c not in lengths]
+        missing = [c for c in spans if c not in lengths]
         if missing:
             raise UserError(f"no length given for chromosome(s) {', '.join(map(str, missing))}")
-        seq_len = float(sum(lengths[c] for c in acc.spans))
+        seq_len = float(sum(lengths[c] for c in spans))
 
+    mpd, seg, nmax = part["mpd"], part["seg"], part["nmax"]
+    ho_sum, he_sum, h_n, private = part["ho_sum"], part["he_sum"], part["h_n"], part["private"]
     rows = []
-    n_per = np.bincount(gidx, minlength=ng)
+    n_per = np.bincount(groups.index, minlength=ng)
     for g, name in enumerate(groups.names):
         notes = []
-        if acc.n_all_missing:
-            notes.append(f"{acc.n_all_missing} all-missing SNPs skipped")
-        d = tajima_d_from_sums(acc.mpd[g], acc.seg[g], acc.nmax[g])
+        if part["n_all_missing"]:
+            notes.append(f"{part['n_all_missing']} all-missing SNPs skipped")
+        d = tajima_d_from_sums(mpd[g], seg[g], nmax[g])
         if np.isnan(d):
             notes.append("tajima_d undefined: fewer than 3 segregating sites or n < 2")
         if ng < 2:
             notes.append("private alleles need two or more groups")
-        theta = watterson_from_sums(acc.seg[g], acc.nmax[g], seq_len)
+        theta = watterson_from_sums(seg[g], nmax[g], seq_len)
         if np.isnan(theta):
             notes.append("theta_w undefined: fewer than 2 allele copies")
         rows.append(
             {
                 "group": name,
                 "n_samples": int(n_per[g]),
-                "n_snps": acc.n_snps,
-                "n_segregating": int(acc.seg[g]),
-                "pi": acc.mpd[g] / seq_len,
+                "n_snps": int(part["n_snps"]),
+                "n_segregating": int(seg[g]),
+                "pi": mpd[g] / seq_len,
                 "theta_w": theta,
                 "tajima_d": d,
-                "ho": acc.ho_sum[g] / acc.h_n[g] if acc.h_n[g] else np.nan,
-                "he": acc.he_sum[g] / acc.h_n[g] if acc.h_n[g] else np.nan,
-                "private_alleles": int(acc.private[g]) if ng > 1 else np.nan,
+                "ho": ho_sum[g] / h_n[g] if h_n[g] else np.nan,
+                "he": he_sum[g] / h_n[g] if h_n[g] else np.nan,
+                "private_alleles": int(private[g]) if ng > 1 else np.nan,
                 "sequence_length": seq_len,
                 "note": "; ".join(notes),
             }
         )
     genome = pd.DataFrame(rows)
 
-    w = pd.concat(acc.windows)
-    agg = {c: ("max" if c.startswith("n") and c != "n_snps" else "sum") for c in w.columns}
-    w = w.groupby(level=[0, 1], sort=False).agg(agg).reset_index()
     wrows = []
-    for r in w.itertuples(index=False):
+    for r in part["windows"].itertuples(index=False):
         start = int(r.win) * window + 1
-        stop = min(start + window - 1, acc.spans[r.chrom][1])
+        stop = min(start + window - 1, spans[r.chrom][1])
         nb = stop - start + 1
         for g, name in enumerate(groups.names):
             s, m, n = getattr(r, f"seg{g}"), getattr(r, f"mpd{g}"), getattr(r, f"n{g}")

@@ -20,6 +20,7 @@ r^2 is below half of the first bin's, linearly interpolated) is reported too.
 from __future__ import annotations
 
 import os
+from collections.abc import Collection
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,15 @@ import pandas as pd
 from breedomics.census._common import Groups, stream
 from breedomics.errors import UserError
 
-__all__ = ["hill_weir", "pair_r2_blocks", "ld_decay", "plot_ld"]
+__all__ = [
+    "hill_weir",
+    "pair_r2_blocks",
+    "ld_decay",
+    "ld_partial",
+    "combine_ld",
+    "ld_tables",
+    "plot_ld",
+]
 
 
 def hill_weir(d: np.ndarray, rho: float, n: float) -> np.ndarray:
@@ -109,6 +118,32 @@ def ld_decay(
         ``group, n_samples, n_pairs, r2_first_bin, rho_per_bp, r2_fit_0,
         half_decay_bp, half_decay_bp_empirical, note``.
     """
+    part = ld_partial(geno, groups, max_dist, bin_size, min_maf, min_samples, None, chunk_size)
+    return ld_tables(part, groups)
+
+
+def ld_partial(
+    geno: str | os.PathLike,
+    groups: Groups,
+    max_dist: int = 500_000,
+    bin_size: int = 10_000,
+    min_maf: float = 0.05,
+    min_samples: int = 10,
+    chroms: Collection[str] | None = None,
+    chunk_size: int = 5000,
+) -> dict:
+    """Per-group sums of r^2 and pair counts in distance bins (see :func:`ld_decay`).
+
+    Only pairs on the same chromosome are used, so partials of disjoint
+    chromosome sets (``chroms``: one shard of the per-chromosome scatter) add
+    up to the genome-wide result (:func:`combine_ld`).
+
+    Returns
+    -------
+    dict
+        ``groups``, ``n_samples``, ``active`` (groups with enough samples),
+        the settings, ``sums`` and ``cnts`` (``(n_groups, n_bins)``).
+    """
     if max_dist < bin_size or bin_size < 1:
         raise UserError("need 1 <= bin_size <= max_dist for LD decay")
     gidx = groups.index
@@ -121,7 +156,7 @@ def ld_decay(
     buf_dos: np.ndarray | None = None
     buf_chrom = None
     seen: set = set()
-    for variants, dos in stream(geno, groups.samples, chunk_size):
+    for variants, dos in stream(geno, groups.samples, chunk_size, chroms):
         chrom = variants["chrom"].to_numpy()
         pos = variants["pos"].to_numpy()
         for c in pd.unique(chrom):
@@ -145,10 +180,43 @@ def ld_decay(
                     cnts[g] += np.bincount(b, minlength=nb)
             keep = allpos > allpos[-1] - max_dist
             buf_pos, buf_dos = allpos[keep], alldos[:, keep]
+    return {
+        "groups": list(groups.names),
+        "n_samples": np.array([len(m) for m in members], dtype=np.int64),
+        "active": np.array(active, dtype=np.int64),
+        "max_dist": int(max_dist), "bin_size": int(bin_size), "min_maf": float(min_maf),
+        "min_samples": int(min_samples), "sums": sums, "cnts": cnts,
+    }  # fmt: skip
+
+
+def combine_ld(parts: list[dict]) -> dict:
+    """Add up LD partials of disjoint chromosome sets (see :func:`ld_partial`)."""
+    first = parts[0]
+    keys = ("groups", "max_dist", "bin_size", "min_maf", "min_samples")
+    for p in parts[1:]:
+        if any(p[k] != first[k] for k in keys):
+            raise UserError("partial LD results disagree on groups or settings")
+    return {
+        **first,
+        "sums": np.sum([p["sums"] for p in parts], axis=0),
+        "cnts": np.sum([p["cnts"] for p in parts], axis=0),
+    }
+
+
+def ld_tables(part: dict, groups: Groups) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Bin means and decay summaries from (combined) LD sums; see :func:`ld_decay`."""
+    if list(part["groups"]) != list(groups.names):
+        raise UserError(
+            f"partial results are for groups {part['groups']}, the sheet has {groups.names}"
+        )
+    bin_size, min_samples = part["bin_size"], part["min_samples"]
+    sums, cnts = part["sums"], part["cnts"]
+    active = set(int(g) for g in part["active"])
+    nb = sums.shape[1]
     rows, summ = [], []
     mids = (np.arange(nb) + 0.5) * bin_size
     for g, name in enumerate(groups.names):
-        n = len(members[g])
+        n = int(part["n_samples"][g])
         if g not in active:
             summ.append({"group": name, "n_samples": n, "n_pairs": 0,
                          "note": f"skipped: fewer than {min_samples} samples"})  # fmt: skip

@@ -14,7 +14,7 @@ least ``min_length`` bp and ``min_snps`` SNPs are kept.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 
 import numpy as np
 import pandas as pd
@@ -22,7 +22,13 @@ import pandas as pd
 from breedomics.census._common import stream
 from breedomics.errors import UserError
 
-__all__ = ["runs_of_homozygosity", "plot_roh"]
+__all__ = [
+    "runs_of_homozygosity",
+    "roh_partial",
+    "combine_roh",
+    "roh_tables",
+    "plot_roh",
+]
 
 
 class _RunState:
@@ -108,23 +114,49 @@ def runs_of_homozygosity(
 
     Returns
     -------
-    per_sample : pandas.DataFrame
-        ``sample, n_roh, roh_bp, f_roh, roh_1_2mb, roh_2_4mb, roh_4_8mb,
-        roh_8mb_plus`` (bp in each length class), ``genome_bp``.
-    segments : pandas.DataFrame
-        ``sample, chrom, start, end, length, n_snps, n_het``.
+    per_sample, segments : pandas.DataFrame
+        See :func:`roh_tables`.
+    """
+    part = roh_partial(geno, samples, min_length, min_snps, max_het, max_missing, max_gap,
+                       None, chunk_size)  # fmt: skip
+    return roh_tables(part, samples)
+
+
+def roh_partial(
+    geno: str | os.PathLike,
+    samples: Sequence[str],
+    min_length: int = 1_000_000,
+    min_snps: int = 50,
+    max_het: int = 1,
+    max_missing: int = 5,
+    max_gap: int = 1_000_000,
+    chroms: Collection[str] | None = None,
+    chunk_size: int = 10000,
+) -> dict:
+    """ROH segments and chromosome spans for some or all chromosomes.
+
+    Runs never cross a chromosome boundary, so partials of disjoint chromosome
+    sets (``chroms``: one shard of the per-chromosome scatter) combine into
+    the genome-wide result (:func:`combine_roh`). Other parameters as in
+    :func:`runs_of_homozygosity`.
+
+    Returns
+    -------
+    dict
+        ``samples``, ``segments`` (``sample_idx, chrom, start, end, n_snps,
+        n_het``) and ``spans`` (``chrom, first, last`` SNP position).
     """
     n = len(samples)
     st = _RunState(n, min_length, min_snps, max_het, max_missing)
     spans: dict[str, list[int]] = {}
     prev_pos = None
     everything = np.ones(n, dtype=bool)
-    for variants, dos in stream(geno, samples, chunk_size):
+    for variants, dos in stream(geno, samples, chunk_size, chroms):
         dos = np.rint(dos)
-        chroms = variants["chrom"].to_numpy()
+        chroms_ = variants["chrom"].to_numpy()
         positions = variants["pos"].to_numpy()
         for j in range(len(positions)):
-            c, pos = chroms[j], int(positions[j])
+            c, pos = chroms_[j], int(positions[j])
             if c != st.chrom:
                 st.close(everything)
                 st.chrom = c
@@ -141,15 +173,12 @@ def runs_of_homozygosity(
             prev_pos = pos
             st.step(pos, dos[:, j])
     st.close(everything)
-    if not spans:
-        raise UserError(f"{geno}: no SNPs to scan for ROH")
-    genome_bp = float(sum(hi - lo + 1 for lo, hi in spans.values()))
-    s = np.array(samples, dtype=object)
+    cols = ["sample_idx", "chrom", "start", "end", "n_snps", "n_het"]
     if st.out:
         seg = pd.DataFrame(
             {
                 "sample_idx": np.concatenate([o[0] for o in st.out]),
-                "chrom": np.concatenate([[o[1]] * len(o[0]) for o in st.out]),
+                "chrom": np.concatenate([[o[1]] * len(o[0]) for o in st.out]).astype(object),
                 "start": np.concatenate([o[2] for o in st.out]),
                 "end": np.concatenate([o[3] for o in st.out]),
                 "n_snps": np.concatenate([o[4] for o in st.out]),
@@ -157,7 +186,61 @@ def runs_of_homozygosity(
             }
         )
     else:
-        seg = pd.DataFrame(columns=["sample_idx", "chrom", "start", "end", "n_snps", "n_het"])
+        seg = pd.DataFrame({c: np.zeros(0, dtype=object if c == "chrom" else np.int64)
+                            for c in cols})  # fmt: skip
+    return {
+        "samples": list(samples),
+        "segments": seg[cols],
+        "spans": pd.DataFrame(
+            {
+                "chrom": list(spans),
+                "first": np.array([v[0] for v in spans.values()], np.int64),
+                "last": np.array([v[1] for v in spans.values()], np.int64),
+            }
+        ),
+    }
+
+
+def combine_roh(parts: list[dict]) -> dict:
+    """Join ROH partials of disjoint chromosome sets (see :func:`roh_partial`)."""
+    first = parts[0]
+    if any(p["samples"] != first["samples"] for p in parts[1:]):
+        raise UserError("partial ROH results are for different samples")
+    spans = pd.concat([p["spans"] for p in parts], ignore_index=True)
+    dup = spans["chrom"][spans["chrom"].duplicated()]
+    if len(dup):
+        raise UserError(f"chromosome {dup.iloc[0]} is in two partial results; gather each once")
+    return {
+        "samples": first["samples"],
+        "segments": pd.concat([p["segments"] for p in parts], ignore_index=True),
+        "spans": spans,
+    }
+
+
+def roh_tables(part: dict, samples: Sequence[str]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-sample F_ROH and the segment table from (combined) ROH partials.
+
+    ``F_ROH = sum(ROH length) / L`` (McQuillan et al. 2008) with ``L`` the sum
+    over all chromosomes of the first-to-last SNP span, so the scattered and
+    unscattered results agree.
+
+    Returns
+    -------
+    per_sample : pandas.DataFrame
+        ``sample, n_roh, roh_bp, f_roh, roh_1_2mb, roh_2_4mb, roh_4_8mb,
+        roh_8mb_plus`` (bp in each length class), ``genome_bp``.
+    segments : pandas.DataFrame
+        ``sample, chrom, start, end, length, n_snps, n_het``.
+    """
+    if list(part["samples"]) != list(samples):
+        raise UserError("partial ROH results are for other samples than the sheet lists")
+    spans = part["spans"]
+    if not len(spans):
+        raise UserError("no SNPs to scan for ROH")
+    n = len(samples)
+    genome_bp = float((spans["last"] - spans["first"] + 1).sum())
+    s = np.array(samples, dtype=object)
+    seg = part["segments"].copy()
     seg["length"] = (seg["end"] - seg["start"] + 1).astype(np.int64)
     seg = seg.sort_values(["sample_idx", "chrom", "start"], kind="stable")
     idx = seg["sample_idx"].to_numpy(dtype=np.int64)
