@@ -1162,6 +1162,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.panels_only:
             make_species(SPECIES[name], args.outdir)
         make_panel(SPECIES[name], args.outdir)
+        from make_panel_reference import make_panel_reference  # panel FASTA + GFF3
+
+        make_panel_reference(SPECIES[name], args.outdir)
         print(f"{name}: {time.perf_counter() - t0:.1f} s -> {args.outdir / name}",
               file=sys.stderr)
     return 0

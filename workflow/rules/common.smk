@@ -120,6 +120,59 @@ def gwas_covariate_args(wildcards=None):
     return f"--covar {shlex.quote(GWAS['covariates'])}" if GWAS["covariates"] else ""
 
 
+# Direction of selection per trait (`directions`; default increase). GWAS favourable
+# alleles use it; genomic selection reads it too.
+DIRECTIONS = config.get("directions") or {}
+# Reference and gene models on the genotypes' coordinates: a genotype panel can have its
+# own (genotypes.reference/gff3); otherwise the workflow's prepared reference and its GFF3.
+GWAS_REF_SOURCE = GENO.get("reference") or config["reference"]["fasta"]
+GWAS_FASTA = GENO.get("reference") or "results/reference/genome.fa"
+GWAS_GFF3 = GENO.get("gff3") or (
+    "" if GENO.get("reference") else config["reference"].get("gff3") or ""
+)
+if GWAS["enabled"]:
+    try:
+        gwas_known = set(TRAITS) | set(config.get("gs", {}).get("traits") or [])
+        unknown = [t for t in DIRECTIONS if t not in gwas_known]
+        if unknown:
+            raise UserError(
+                f"Config 'directions' names trait '{unknown[0]}', which is not a trait of "
+                f"the phenotype table '{GWAS['phenotypes']}' ({', '.join(TRAITS)}); fix "
+                f"the name or remove it."
+            )
+        if GWAS_GFF3:
+            from breedomics.gwas import annotate
+
+            annotate.check_annotation(
+                GWAS_GFF3,
+                annotate.gff3_seqids(GWAS_GFF3),
+                GWAS_REF_SOURCE,
+                sheets.fasta_contigs(GWAS_REF_SOURCE),
+                GENO["path"],
+                annotate.genotype_contigs(GENO["source"], GENO["path"]),
+            )
+    except UserError as exc:
+        raise WorkflowError(f"breedomics input error: {exc}") from None
+
+
+def gwas_direction_args(wildcards=None):
+    """`--direction trait=...` of the analysed traits (names schema-validated)."""
+    return " ".join(
+        f"--direction {t}={d}" for t, d in DIRECTIONS.items() if t in TRAITS
+    )
+
+
+def gwas_annotation_inputs(wildcards=None):
+    """Gene models, reference and consequences when an annotation is configured."""
+    if not GWAS_GFF3:
+        return {}
+    return {
+        "gff3": GWAS_GFF3,
+        "fasta": GWAS_FASTA,
+        "csq": "results/gwas/consequences.tsv.gz",
+    }
+
+
 def multiqc_inputs(wildcards=None):
     """fastp, samtools and bcftools reports of a run that starts from reads."""
     return (
@@ -175,6 +228,11 @@ def final_outputs():
         out += expand("results/census/{job}.tsv", job=CENSUS_JOBS)
     if GENO["enabled"] and GWAS["enabled"]:
         out += expand("results/gwas/{model}/summary.{model}.tsv", model=GWAS["models"])
+        out += expand(
+            "results/gwas/{model}/{trait}.{model}.candidates.tsv",
+            model=GWAS["models"],
+            trait=TRAITS,
+        )
     if not HAS_READS:
         return out
     return (

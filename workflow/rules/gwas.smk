@@ -38,3 +38,66 @@ rule run_gwas:
         " --model {wildcards.model} --pcs {params.g[pcs]} {params.loco}"
         " --threshold {params.g[threshold]} --alpha {params.g[alpha]} --seed {params.seed}"
         " --allow-unmatched --out {params.outdir} > {log} 2>&1"
+
+
+rule predict_gwas_consequences:
+    input:
+        vcf="results/genotypes/imputed.vcf.gz",
+        fasta=GWAS_FASTA,
+        gff3=GWAS_GFF3 or "unset",
+    output:
+        "results/gwas/consequences.tsv.gz",
+    log:
+        "logs/gwas/consequences.log",
+    benchmark:
+        "benchmarks/gwas/consequences.tsv"
+    conda:
+        "../../envs/bcftools.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    shell:
+        "( bcftools csq --samples - --local-csq -f {input.fasta:q} -g {input.gff3:q} -Ou"
+        " {input.vcf:q} | bcftools query -f '%CHROM\\t%POS\\t%REF\\t%ALT\\t%BCSQ\\n'"
+        " | gzip -c > {output:q}.tmp && mv {output:q}.tmp {output:q} ) 2> {log:q}"
+
+
+rule annotate_gwas:
+    input:
+        unpack(gwas_annotation_inputs),
+        bed="results/genotypes/genotypes.bed",
+        samples=GENO_SAMPLES,
+        leads=expand("results/gwas/{{model}}/{trait}.{{model}}.leads.tsv", trait=TRAITS),
+    output:
+        expand("results/gwas/{{model}}/{trait}.{{model}}.candidates.tsv", trait=TRAITS),
+    log:
+        "logs/gwas/annotate.{model}.log",
+    benchmark:
+        "benchmarks/gwas/annotate.{model}.tsv"
+    wildcard_constraints:
+        model="glm|mlm|mlm-p3d|farmcpu",
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input.bed[: -len(".bed")],
+        outdir=lambda wc, input: str(Path(input.leads[0]).parent),
+        traits=",".join(TRAITS),
+        directions=gwas_direction_args,
+        window=GWAS["candidate_window"],
+        annotation=(
+            f"--gff3 {shlex.quote(GWAS_GFF3)} --reference {shlex.quote(GWAS_REF_SOURCE)}"
+            " --consequences results/gwas/consequences.tsv.gz"
+            if GWAS_GFF3
+            else ""
+        ),
+    shell:
+        "{params.cli} gwas annotate --dir {params.outdir:q} --model {wildcards.model}"
+        " --traits {params.traits} --geno {params.geno:q} --samples {input.samples:q}"
+        " {params.annotation} {params.directions} --window {params.window}"
+        " > {log:q} 2>&1"

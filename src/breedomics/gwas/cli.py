@@ -99,6 +99,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     r.add_argument("--no-plots", action="store_true")
     r.add_argument("--seed", type=int, default=1)
+    from breedomics.gwas.annotate_cli import add_parser as add_annotate
+
+    add_annotate(sub)
 
 
 def _log(msg: str) -> None:
@@ -109,6 +112,10 @@ def run(args: argparse.Namespace) -> int:
     """Run the requested sub-command."""
     if args.gwas_command == "run":
         return run_scan(args)
+    if args.gwas_command == "annotate":
+        from breedomics.gwas.annotate_cli import run_annotate
+
+        return run_annotate(args)
     raise UserError(f"unknown gwas sub-command {args.gwas_command!r}")  # pragma: no cover
 
 

@@ -1,0 +1,416 @@
+"""What a breeder acts on after a GWAS: favourable alleles, candidate genes, consequences.
+
+For every lead variant of :mod:`~breedomics.gwas.clump`:
+
+* the **favourable allele** -- the allele that moves the trait in the direction
+  of selection (``increase``: the effect allele when ``beta > 0``, else the other
+  allele; ``decrease``: the reverse) -- and its frequency in all genotyped
+  accessions and in every group of the sample sheet, i.e. where to find donors
+  and which groups still have room for gain;
+* the **candidate genes**: genes of the GFF3 overlapping the lead's QTL interval
+  (its clump span, widened to at least ``lead +- window``), with the distance
+  from the lead to the gene (0 inside it);
+* the **consequences** (``bcftools csq``, Danecek & McCarthy 2017,
+  *Bioinformatics* 33:2037) of the lead and its clump members that fall in each
+  candidate gene.
+"""
+
+from __future__ import annotations
+
+import gzip
+import urllib.parse
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from breedomics.errors import UserError
+
+__all__ = [
+    "GENE_COLUMNS",
+    "read_gff3_genes",
+    "check_annotation",
+    "gff3_seqids",
+    "genotype_contigs",
+    "favourable_alleles",
+    "allele_frequencies",
+    "candidate_genes",
+    "read_consequences",
+    "annotate_leads",
+]
+
+GENE_COLUMNS = ["chrom", "start", "end", "strand", "gene_id", "gene_name", "biotype"]
+#: GFF3 feature types taken as genes (Ensembl and NCBI spellings).
+GENE_TYPES = {"gene", "ncRNA_gene", "pseudogene", "transposable_element_gene"}
+
+
+def _open_text(path: str | Path):
+    with open(path, "rb") as fh:
+        gz = fh.read(2) == b"\x1f\x8b"
+    return gzip.open(path, "rt") if gz else open(path)
+
+
+def read_gff3_genes(path: str | Path) -> pd.DataFrame:
+    """Gene records of a GFF3 file (plain or gzipped).
+
+    Parameters
+    ----------
+    path : str or Path
+        GFF3 file; gene ids lose an Ensembl ``gene:`` prefix, the name falls
+        back to the id and the biotype to ``biotype``/``gene_biotype``/``.``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :data:`GENE_COLUMNS`, 1-based inclusive ``start``/``end``, in file order.
+    """
+    rows = []
+    with _open_text(path) as fh:
+        for n, line in enumerate(fh, start=1):
+            if line.startswith("##FASTA"):
+                break
+            if not line.strip() or line.startswith("#"):
+                continue
+            f = line.rstrip("\n\r").split("\t")
+            if len(f) != 9:
+                raise UserError(f"GFF3 '{path}', line {n}: {len(f)} columns, expected 9.")
+            if f[2] not in GENE_TYPES:
+                continue
+            attrs = {}
+            for kv in f[8].split(";"):
+                if "=" in kv:
+                    k, v = kv.split("=", 1)
+                    attrs[k.strip()] = urllib.parse.unquote(v.strip())
+            gid = attrs.get("ID", "")
+            gid = gid[len("gene:"):] if gid.startswith("gene:") else gid
+            if not gid:
+                raise UserError(f"GFF3 '{path}', line {n}: gene without an ID attribute.")
+            try:
+                start, end = int(f[3]), int(f[4])
+            except ValueError:
+                raise UserError(f"GFF3 '{path}', line {n}: start/end are not integers.") from None
+            biotype = attrs.get("biotype") or attrs.get("gene_biotype") or (
+                f[2] if f[2] != "gene" else ".")
+            rows.append((f[0], start, end, f[6], gid, attrs.get("Name", gid), biotype))
+    genes = pd.DataFrame(rows, columns=GENE_COLUMNS)
+    return genes.astype({"chrom": str, "start": np.int64, "end": np.int64})
+
+
+def gff3_seqids(path: str | Path) -> list[str]:
+    """Distinct sequence ids (column 1) of a GFF3 file, in order of appearance.
+
+    Raises
+    ------
+    UserError
+        If the file does not exist.
+    """
+    if not Path(path).exists():
+        raise UserError(f"GFF3 '{path}' does not exist; fix genotypes.gff3/reference.gff3.")
+    seen: dict[str, None] = {}
+    with _open_text(path) as fh:
+        for line in fh:
+            if line.startswith("##FASTA"):
+                break
+            if line.startswith("#") or not line.strip():
+                continue
+            seen.setdefault(line.split("\t", 1)[0], None)
+    return list(seen)
+
+
+def genotype_contigs(source: str, path: str) -> list[str]:
+    """Contigs of a genotype input: VCF/BCF header (``source == 'vcf'``) or PLINK .bim.
+
+    ``calls`` (the workflow's own calls, on the top-level reference) gives ``[]``.
+    """
+    if source == "plink":
+        bim = pd.read_csv(path + ".bim", sep=r"\s+", header=None, usecols=[0], dtype=str)
+        return list(dict.fromkeys(bim[0]))
+    if source == "vcf":
+        import pysam
+
+        with pysam.VariantFile(path) as vf:
+            return list(vf.header.contigs)
+    return []
+
+
+def check_annotation(
+    gff3: str | Path,
+    gff_contigs: Iterable[str],
+    reference: str | Path,
+    ref_contigs: Iterable[str],
+    geno: str,
+    geno_contigs: Iterable[str],
+) -> None:
+    """Stop with a clear message when the annotation, reference and genotypes disagree.
+
+    Every GFF3 sequence must be a reference contig, and every genotyped
+    chromosome must be one too (``bcftools csq`` looks its bases up); a
+    mismatch usually means another assembly or naming (``chr1`` vs ``1``).
+
+    Raises
+    ------
+    UserError
+        Naming the first offending contig and examples of the other file's names.
+    """
+    ref = list(dict.fromkeys(ref_contigs))
+    have = set(ref)
+    for name in dict.fromkeys(gff_contigs):
+        if name not in have:
+            raise UserError(
+                f"GFF3 '{gff3}': sequence '{name}' is not a contig of the genotypes' reference "
+                f"'{reference}' (it has {', '.join(ref[:6])}{'...' if len(ref) > 6 else ''}). "
+                f"The annotation belongs to another assembly or naming; set genotypes.gff3 "
+                f"and genotypes.reference to files on the genotypes' coordinates."
+            )
+    for name in dict.fromkeys(geno_contigs):
+        if name not in have:
+            raise UserError(
+                f"Genotypes '{geno}': chromosome '{name}' is not a contig of the reference "
+                f"'{reference}' (it has {', '.join(ref[:6])}{'...' if len(ref) > 6 else ''}); "
+                f"set genotypes.reference to the assembly the genotypes were called on."
+            )
+
+
+def favourable_alleles(
+    effect: Sequence[str], other: Sequence[str], beta: np.ndarray, direction: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The allele that moves each trait in its direction of selection.
+
+    Parameters
+    ----------
+    effect, other : sequence of str
+        Effect (counted) and other allele of each variant.
+    beta : numpy.ndarray
+        Effect of one more copy of the effect allele.
+    direction : sequence of str
+        ``increase`` or ``decrease`` per variant.
+
+    Returns
+    -------
+    allele : numpy.ndarray of str
+        Favourable allele (empty string when ``beta`` is 0 or NaN).
+    is_effect : numpy.ndarray of bool
+        True where the favourable allele is the effect allele.
+    """
+    beta = np.asarray(beta, dtype=float)
+    sign = np.where(np.asarray(direction) == "decrease", -1.0, 1.0)
+    signed = beta * sign
+    is_effect = signed > 0
+    allele = np.where(is_effect, np.asarray(effect, dtype=object), np.asarray(other, dtype=object))
+    allele = np.where(np.isfinite(signed) & (signed != 0), allele, "")
+    return allele.astype(str), is_effect
+
+
+def allele_frequencies(
+    dosage: np.ndarray, samples: Sequence[str], groups: Mapping[str, str]
+) -> pd.DataFrame:
+    """Frequency of the counted (ALT) allele overall and per group, missing calls skipped.
+
+    Parameters
+    ----------
+    dosage : numpy.ndarray
+        ``(n_samples, n_variants)`` ALT dosages 0/1/2, NaN for missing.
+    samples : sequence of str
+        Sample ids of the rows.
+    groups : mapping
+        Sample -> group; samples without a group count only in ``all``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per variant, columns ``all`` then each group in sorted order.
+    """
+    d = np.asarray(dosage, dtype=float)
+    grp = np.array([groups.get(s, "") for s in samples], dtype=object)
+    names = sorted({g for g in grp if g})
+    out = {}
+    for name, mask in [("all", np.ones(len(grp), dtype=bool))] + [
+        (g, grp == g) for g in names
+    ]:
+        sub = d[mask]
+        called = np.isfinite(sub)
+        n = called.sum(axis=0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[name] = np.where(n > 0, np.nansum(sub, axis=0) / (2.0 * n), np.nan)
+    return pd.DataFrame(out)
+
+
+def _search_interval(leads: pd.DataFrame, window: int) -> tuple[np.ndarray, np.ndarray]:
+    pos = leads["base_pair_location"].to_numpy(np.int64)
+    lo = np.minimum(leads["interval_start"].to_numpy(np.int64), pos - window)
+    hi = np.maximum(leads["interval_end"].to_numpy(np.int64), pos + window)
+    return np.maximum(lo, 1), hi
+
+
+def candidate_genes(leads: pd.DataFrame, genes: pd.DataFrame, window: int) -> pd.DataFrame:
+    """Genes overlapping each lead's QTL interval (clump span widened to ``lead +- window``).
+
+    Parameters
+    ----------
+    leads : pandas.DataFrame
+        ``chromosome, base_pair_location, interval_start, interval_end`` per lead.
+    genes : pandas.DataFrame
+        :func:`read_gff3_genes` output.
+    window : int
+        Minimum half-width (bp) of the searched interval around the lead.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``lead`` (row position in ``leads``), ``search_start``, ``search_end``,
+        the gene columns and ``distance`` (bp from the lead to the gene, 0 inside
+        it), sorted by lead then distance.
+    """
+    lo, hi = _search_interval(leads, window)
+    pos = leads["base_pair_location"].to_numpy(np.int64)
+    chrom = leads["chromosome"].astype(str).to_numpy()
+    by_chrom = {c: g for c, g in genes.groupby("chrom", sort=False)}
+    parts = []
+    for i in range(len(leads)):
+        g = by_chrom.get(chrom[i])
+        if g is None:
+            continue
+        hit = g[(g["start"].to_numpy() <= hi[i]) & (g["end"].to_numpy() >= lo[i])]
+        if hit.empty:
+            continue
+        hit = hit.copy()
+        dist = np.maximum.reduce(
+            [hit["start"].to_numpy() - pos[i], pos[i] - hit["end"].to_numpy(), np.zeros(len(hit))]
+        )
+        hit.insert(0, "lead", i)
+        hit.insert(1, "search_start", lo[i])
+        hit.insert(2, "search_end", hi[i])
+        hit["distance"] = dist.astype(np.int64)
+        parts.append(hit)
+    cols = ["lead", "search_start", "search_end", *GENE_COLUMNS, "distance"]
+    if not parts:
+        return pd.DataFrame(columns=cols)
+    out = pd.concat(parts, ignore_index=True)[cols]
+    return out.sort_values(["lead", "distance", "start"], kind="stable").reset_index(drop=True)
+
+
+def read_consequences(path: str | Path) -> pd.DataFrame:
+    """Parse ``bcftools query -f '%CHROM\\t%POS\\t%REF\\t%ALT\\t%BCSQ\\n'`` output.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per (variant, consequence): ``variant_id`` (``CHROM:POS:REF:ALT``),
+        ``consequence``, ``gene``, ``transcript``, ``biotype``, ``strand``,
+        ``amino_acid_change``, ``dna_change``; variants without a consequence
+        (``.``) are left out.
+    """
+    cols = ["chrom", "pos", "ref", "alt", "bcsq"]
+    tab = pd.read_csv(path, sep="\t", header=None, names=cols, dtype=str, comment=None)
+    tab = tab[tab["bcsq"].notna() & (tab["bcsq"] != ".")]
+    fields = ["consequence", "gene", "transcript", "biotype", "strand", "amino_acid_change",
+              "dna_change"]
+    rows = []
+    for r in tab.itertuples(index=False):
+        vid = f"{r.chrom}:{r.pos}:{r.ref}:{r.alt}"
+        for entry in r.bcsq.split(","):
+            if entry.startswith("@"):  # haplotype back-reference (not with --local-csq)
+                continue
+            f = entry.split("|")
+            rows.append([vid, *(f + [""] * (len(fields) - len(f)))[: len(fields)]])
+    return pd.DataFrame(rows, columns=["variant_id", *fields])
+
+
+def _members(lead: pd.Series) -> list[str]:
+    ids = [str(lead["lead_variant"])]
+    extra = lead.get("clumped_variants")
+    if isinstance(extra, str) and extra:
+        ids += [v for v in extra.split(",") if v and v != ids[0]]
+    return ids
+
+
+def annotate_leads(
+    leads: pd.DataFrame,
+    trait: str,
+    model: str,
+    direction: str,
+    freqs: pd.DataFrame,
+    genes: pd.DataFrame | None,
+    consequences: pd.DataFrame | None,
+    window: int,
+) -> pd.DataFrame:
+    """One row per lead and candidate gene (one row with empty gene columns if none).
+
+    Parameters
+    ----------
+    leads : pandas.DataFrame
+        ``<trait>.<model>.leads.tsv`` rows.
+    trait, model, direction : str
+        Trait, GWAS model and direction of selection (``increase``/``decrease``).
+    freqs : pandas.DataFrame
+        :func:`allele_frequencies` of the leads' effect alleles, same row order.
+    genes : pandas.DataFrame or None
+        :func:`read_gff3_genes` output (None: no annotation).
+    consequences : pandas.DataFrame or None
+        :func:`read_consequences` output (None: not predicted).
+    window : int
+        See :func:`candidate_genes`.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Lead columns, favourable allele and its frequency overall
+        (``favourable_allele_frequency``) and per group
+        (``favourable_allele_frequency.<group>``), the searched interval, gene
+        columns, ``distance`` and ``consequences`` (``variant_id:consequence:
+        amino_acid_change`` of lead and clump members in that gene, ``;``-joined).
+    """
+    leads = leads.reset_index(drop=True)
+    fav, is_eff = favourable_alleles(
+        leads["effect_allele"].astype(str), leads["other_allele"].astype(str),
+        leads["beta"].to_numpy(float), [direction] * len(leads),
+    )
+    base = pd.DataFrame({
+        "trait": trait,
+        "model": model,
+        "qtl": leads["qtl"],
+        "lead_variant": leads["lead_variant"],
+        "chromosome": leads["chromosome"].astype(str),
+        "base_pair_location": leads["base_pair_location"],
+        "effect_allele": leads["effect_allele"],
+        "other_allele": leads["other_allele"],
+        "beta": leads["beta"],
+        "p_value": leads["p_value"],
+        "direction": direction,
+        "favourable_allele": fav,
+    })
+    f = freqs.reset_index(drop=True).to_numpy(float)
+    fav_f = np.where(is_eff[:, None], f, 1.0 - f)
+    fav_f[fav == ""] = np.nan
+    for k, name in enumerate(freqs.columns):
+        col = "favourable_allele_frequency" + ("" if name == "all" else f".{name}")
+        base[col] = np.round(fav_f[:, k], 6)
+    lo, hi = _search_interval(leads, window)
+    base["search_start"], base["search_end"] = lo, hi
+    gene_cols = ["gene_id", "gene_name", "biotype", "gene_start", "gene_end", "strand",
+                 "distance", "consequences"]
+    if genes is None or genes.empty or leads.empty:
+        cand = pd.DataFrame(columns=["lead", *gene_cols])
+    else:
+        cand = candidate_genes(leads, genes, window).rename(
+            columns={"start": "gene_start", "end": "gene_end"})
+        csq_by_lead = []
+        for i, gid, gname in zip(cand["lead"], cand["gene_id"], cand["gene_name"], strict=True):
+            if consequences is None or consequences.empty:
+                csq_by_lead.append("")
+                continue
+            ids = set(_members(leads.iloc[int(i)]))
+            hit = consequences[consequences["variant_id"].isin(ids)
+                               & consequences["gene"].isin({gid, gname})]
+            csq_by_lead.append(";".join(
+                f"{v}:{c}" + (f":{a}" if a else "")
+                for v, c, a in zip(hit["variant_id"], hit["consequence"],
+                                   hit["amino_acid_change"], strict=True)))
+        cand["consequences"] = csq_by_lead
+        cand = cand[["lead", *gene_cols]]
+    out = base.join(cand.set_index(cand["lead"].astype(np.int64)).drop(columns="lead"),
+                    how="left")
+    for c in ("gene_start", "gene_end", "distance"):
+        out[c] = out[c].astype("Int64")
+    return out.reset_index(drop=True)
