@@ -1,0 +1,202 @@
+"""The GWAS annotation rules in the workflow, on the simulated soybean panel (no reads).
+
+Runs genotype QC (mean imputation, so the analysed genotypes are the panel's own calls),
+the exact MLM GWAS and ``annotate_gwas`` with the panel's reference and gene models, then
+checks ``<trait>.mlm.candidates.tsv`` against the simulation truth: favourable alleles of
+leads at simulated QTL, group frequencies counted from the VCF's genotype strings, genes
+from a brute-force overlap with the GFF3 and the planted missense consequences. Bad
+configurations (a GFF3 of another assembly, a direction for an unknown trait) stop the run
+before any job.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+
+import pandas as pd
+import pytest
+from conftest import TEST_DATA, run_workflow
+
+pytestmark = pytest.mark.workflow
+
+WINDOW = 20000
+
+
+def _config(root):
+    panel = root / "panel"
+    return {
+        "samples": str(panel / "samples.tsv"),
+        "reference": {"fasta": str(TEST_DATA / "soybean" / "reference.fa.gz")},
+        "genome": {"mating": "inbred"},
+        "genotypes": {
+            "source": "vcf",
+            "path": str(panel / "genotypes.vcf.gz"),
+            "impute": "mean",
+            "reference": str(panel / "reference.fa.gz"),
+            "gff3": str(panel / "annotation.gff3"),
+        },
+        "census": {"enabled": False},
+        "gwas": {
+            "enabled": True,
+            "phenotypes": str(panel / "phenotypes.tsv"),
+            "models": ["mlm"],
+            "candidate_window": WINDOW,
+        },
+        "directions": {"height": "decrease"},
+    }
+
+
+@pytest.fixture(scope="module")
+def annotated(tmp_path_factory):
+    src = TEST_DATA / "soybean" / "panel"
+    if not (src / "annotation.gff3").exists():
+        pytest.skip("test-data/soybean/panel missing: run scripts/make_test_data.py")
+    root = tmp_path_factory.mktemp("gwas_annotate")
+    shutil.copytree(src, root / "panel")
+    targets = [f"results/gwas/mlm/{t}.mlm.candidates.tsv" for t in ("yield", "height")]
+    run_workflow(root / "run", _config(root), *targets, check=True)
+    tabs = {
+        t: pd.read_csv(root / "run" / p, sep="\t", dtype={"chromosome": str})
+        for t, p in zip(("yield", "height"), targets, strict=True)
+    }
+    return root, tabs
+
+
+def _vcf_genotypes(path):
+    """Sample names and, per CHROM:POS, the genotype strings (independent of breedomics)."""
+    out = {}
+    with gzip.open(path, "rt") as fh:
+        for line in fh:
+            if line.startswith("##"):
+                continue
+            f = line.rstrip("\n").split("\t")
+            if line.startswith("#"):
+                samples = f[9:]
+                continue
+            out[f"{f[0]}:{f[1]}"] = (f[3], f[4], [g.split(":")[0] for g in f[9:]])
+    return samples, out
+
+
+def test_leads_annotated_for_both_traits(annotated):
+    root, tabs = annotated
+    for trait, tab in tabs.items():
+        leads = pd.read_csv(root / f"run/results/gwas/mlm/{trait}.mlm.leads.tsv", sep="\t")
+        assert len(leads) > 0
+        assert set(tab["lead_variant"]) == set(leads["lead_variant"])
+        assert (tab["direction"] == ("decrease" if trait == "height" else "increase")).all()
+    assert (root / "run/results/gwas/consequences.tsv.gz").stat().st_size > 0
+
+
+def test_favourable_allele_agrees_with_simulated_effect(annotated):
+    root, tabs = annotated
+    qtl = pd.read_csv(root / "panel/qtl.tsv", sep="\t", dtype={"chrom": str})
+    checked = 0
+    for trait, tab in tabs.items():
+        q = qtl[qtl["trait"] == trait]
+        q = q.set_index(q["chrom"] + ":" + q["pos"].astype(str))
+        for r in tab.drop_duplicates("lead_variant").itertuples(index=False):
+            key = f"{r.chromosome}:{r.base_pair_location}"
+            if key not in q.index:
+                continue
+            truth = q.loc[key]
+            up = truth["effect"] > 0  # the simulated effect is that of the ALT allele
+            want = r.effect_allele if up == (r.direction == "increase") else r.other_allele
+            assert r.effect_allele == truth["effect_allele"]
+            assert r.favourable_allele == want, key
+            checked += 1
+    assert checked >= 3
+
+
+def test_group_frequencies_equal_vcf_count(annotated):
+    root, tabs = annotated
+    samples, gts = _vcf_genotypes(root / "panel/genotypes.vcf.gz")
+    sheet = pd.read_csv(root / "panel/samples.tsv", sep="\t")
+    groups = dict(zip(sheet["sample"], sheet["group"], strict=True))
+    fam = pd.read_csv(root / "run/results/genotypes/genotypes.fam", sep=r"\s+", header=None)
+    kept = set(fam[1])
+    n = 0
+    for tab in tabs.values():
+        for r in tab.drop_duplicates("lead_variant").to_dict("records"):
+            ref, alt, calls = gts[f"{r['chromosome']}:{r['base_pair_location']}"]
+            fav = r["favourable_allele"]
+            assert fav in (ref, alt)
+            for grp in ["all", *sorted(set(groups.values()))]:
+                hit = tot = 0
+                for s, g in zip(samples, calls, strict=True):
+                    if s not in kept or (grp != "all" and groups[s] != grp):
+                        continue
+                    for a in g.replace("|", "/").split("/"):
+                        if a != ".":
+                            tot += 1
+                            hit += (a != "0") == (fav == alt)
+                col = "favourable_allele_frequency" + ("" if grp == "all" else f".{grp}")
+                assert r[col] == pytest.approx(hit / tot, abs=1e-6), (r["lead_variant"], grp)
+                n += 1
+    assert n >= 10
+
+
+def test_candidate_genes_equal_gff3_overlap(annotated):
+    root, tabs = annotated
+    genes = []
+    for line in (root / "panel/annotation.gff3").read_text().splitlines():
+        f = line.split("\t")
+        if not line.startswith("#") and f[2] == "gene":
+            genes.append((f[0], int(f[3]), int(f[4]), f[8].split(";")[0].split(":", 1)[1]))
+    for trait, tab in tabs.items():
+        leads = pd.read_csv(root / f"run/results/gwas/mlm/{trait}.mlm.leads.tsv", sep="\t",
+                            dtype={"chromosome": str})
+        for lead in leads.itertuples(index=False):
+            pos = lead.base_pair_location
+            lo = max(1, min(lead.interval_start, pos - WINDOW))
+            hi = max(lead.interval_end, pos + WINDOW)
+            want = {
+                (gid, 0 if s <= pos <= e else min(abs(s - pos), abs(e - pos)))
+                for c, s, e, gid in genes
+                if c == str(lead.chromosome) and s <= hi and e >= lo
+            }
+            rows = tab[tab["lead_variant"] == lead.lead_variant]
+            got = {(g, int(d)) for g, d in zip(rows["gene_id"], rows["distance"], strict=True)
+                   if isinstance(g, str)}
+            assert got == want, lead.lead_variant
+            assert (rows["search_start"] == lo).all() and (rows["search_end"] == hi).all()
+
+
+def test_planted_missense_lead_has_consequence(annotated):
+    root, tabs = annotated
+    planted = pd.read_csv(root / "panel/qtl_genes.tsv", sep="\t", dtype={"chrom": str})
+    planted = planted[planted["planted"] == "missense"]
+    where = dict(zip(planted["chrom"] + ":" + planted["pos"].astype(str), planted["gene_id"],
+                     strict=True))
+    found = 0
+    for tab in tabs.values():
+        for r in tab.itertuples(index=False):
+            key = f"{r.chromosome}:{r.base_pair_location}"
+            if key in where and r.gene_id == where[key]:
+                assert f"{r.lead_variant}:missense:" in r.consequences, r.lead_variant
+                found += 1
+    assert found >= 1
+
+
+def test_gff3_of_another_assembly_stops_the_run(tmp_path):
+    src = TEST_DATA / "soybean" / "panel"
+    shutil.copytree(src, tmp_path / "panel")
+    cfg = _config(tmp_path)
+    cfg["genotypes"]["gff3"] = str(TEST_DATA / "soybean" / "annotation.gff3")
+    proc = run_workflow(tmp_path / "run", cfg, extra=["-n"])
+    assert proc.returncode != 0
+    msg = "sequence 'Gm01' is not a contig of the genotypes' reference"
+    assert msg in proc.stdout + proc.stderr
+
+
+def test_direction_for_unknown_trait_stops_the_run(tmp_path):
+    src = TEST_DATA / "soybean" / "panel"
+    shutil.copytree(src, tmp_path / "panel")
+    cfg = _config(tmp_path)
+    cfg["directions"] = {"weight": "decrease"}
+    proc = run_workflow(tmp_path / "run", cfg, extra=["-n"])
+    assert proc.returncode != 0
+    assert "'directions' names trait 'weight'" in proc.stdout + proc.stderr
+    cfg["directions"] = {"height": "down"}
+    proc = run_workflow(tmp_path / "run", cfg, extra=["-n"])
+    assert proc.returncode != 0 and "down" in proc.stdout + proc.stderr
