@@ -59,7 +59,8 @@ MIN_VARIANT_GAP = 10
 #: No truth variants this close (bp) to an N run or to a contig end.
 N_MARGIN = 50
 END_MARGIN = 200
-STEP_SEEDS = {"reference": 1, "variants": 2, "reads": 3, "panel": 4, "panel-thin": 5, "traits": 6}
+STEP_SEEDS = {"reference": 1, "variants": 2, "reads": 3, "panel": 4, "panel-thin": 5, "traits": 6,
+              "trials": 11}
 
 STOP_CODONS = ("TAA", "TAG", "TGA")
 SENSE_CODONS = tuple(
@@ -1141,6 +1142,67 @@ def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
     with open(pdir / "qtl.tsv", "w") as fh:
         fh.write("trait\tchrom\tpos\tid\teffect_allele\teffect\th2\tdirection\n")
         fh.writelines(qtl_rows)
+    write_trials(spec, pdir)
+
+
+#: Multi-environment trial layout of the panel: environments, replicates per environment,
+#: GxE variance as a share of the genetic variance, plot share dropped, planted outliers.
+TRIAL_ENVS, TRIAL_REPS, TRIAL_GXE, TRIAL_MISSING, TRIAL_OUTLIERS = 4, 2, 0.3, 0.04, 3
+
+
+def write_trials(spec: SpeciesSpec, pdir: Path) -> None:
+    """Write ``panel/trials.tsv``: plot records of a multi-environment trial of the panel.
+
+    Each accession is grown in ``TRIAL_REPS`` complete blocks in each of
+    ``TRIAL_ENVS`` environments; a plot is ``100 + environment + block + g + GxE +
+    error``, with ``g`` the true genetic value of ``genetic_values.tsv``, GxE
+    variance ``TRIAL_GXE * var(g)`` and the error variance set so that the plot-level
+    heritability is the trait's target. A few plots are dropped and a few get a
+    planted outlier shift of 8 error SDs. ``trials.truth.tsv`` holds the variance
+    components, the entry-mean heritability of the balanced design and the outlier
+    plot ids, for the BLUE stage to be checked against.
+    """
+    import pandas as pd
+
+    rng = species_rng(spec, "trials")
+    gv = pd.read_csv(pdir / "genetic_values.tsv", sep="\t", index_col=0)
+    ids = gv.index.to_numpy(str)
+    n, ne, nr = len(ids), TRIAL_ENVS, TRIAL_REPS
+    gi, ej, rk = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(ne), np.arange(nr),
+                                                  indexing="ij"))
+    rec = pd.DataFrame({
+        "plot": [f"P{k:05d}" for k in range(gi.size)],
+        "genotype": ids[gi],
+        "environment": np.array([f"E{j + 1}" for j in range(ne)])[ej],
+        "block": (rk + 1).astype(str),
+    })
+    truth_rows = []
+    for name, h2, _n_qtl, _direction in PANEL_TRAITS:
+        g = gv[name].to_numpy(float)
+        var_g = g.var()
+        var_ge = TRIAL_GXE * var_g
+        var_e = var_g * (1 - h2) / h2
+        env = rng.normal(0, 2 * np.sqrt(var_g), ne)
+        blk = rng.normal(0, 0.5 * np.sqrt(var_e), (ne, nr))
+        ge = rng.normal(0, np.sqrt(var_ge), (n, ne))
+        err = rng.normal(0, np.sqrt(var_e), gi.size)
+        y = 100 + env[ej] + blk[ej, rk] + g[gi] + ge[gi, ej] + err
+        rec[name] = np.round(y, 4)
+        h2_entry = var_g / (var_g + var_ge / ne + var_e / (ne * nr))
+        truth_rows.append((name, var_g, var_ge, var_e, h2, h2_entry))
+    keep = rng.random(len(rec)) >= TRIAL_MISSING
+    rec = rec[keep].reset_index(drop=True)
+    out_idx = np.sort(rng.choice(len(rec), TRIAL_OUTLIERS, replace=False))
+    first = PANEL_TRAITS[0][0]
+    shift = 8 * np.sqrt(truth_rows[0][3]) * rng.choice([-1.0, 1.0], TRIAL_OUTLIERS)
+    rec.loc[out_idx, first] = np.round(rec.loc[out_idx, first] + shift, 4)
+    rec.to_csv(pdir / "trials.tsv", sep="\t", index=False)
+    with open(pdir / "trials.truth.tsv", "w") as fh:
+        fh.write("trait\tvar_g\tvar_ge\tvar_e\th2_plot\tH2_entry\toutlier_plots\n")
+        for name, var_g, var_ge, var_e, h2, h2e in truth_rows:
+            outs = ",".join(rec.loc[out_idx, "plot"]) if name == first else ""
+            fh.write(f"{name}\t{var_g:.6g}\t{var_ge:.6g}\t{var_e:.6g}\t{h2}\t{h2e:.6f}"
+                     f"\t{outs}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1152,6 +1214,8 @@ def main(argv: list[str] | None = None) -> int:
                     help="comma-separated subset of: " + ",".join(SPECIES) + " (default: all)")
     ap.add_argument("--panels-only", action="store_true",
                     help="only (re)write the genotype panels and traits")
+    ap.add_argument("--trials-only", action="store_true",
+                    help="only (re)write the panels' trial records from their genetic values")
     args = ap.parse_args(argv)
     names = list(SPECIES) if args.species == "all" else args.species.split(",")
     unknown = [n for n in names if n not in SPECIES]
@@ -1159,6 +1223,9 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"unknown species {unknown}; choose from {list(SPECIES)}")
     for name in names:
         t0 = time.perf_counter()
+        if args.trials_only:
+            write_trials(SPECIES[name], args.outdir / name / "panel")
+            continue
         if not args.panels_only:
             make_species(SPECIES[name], args.outdir)
         make_panel(SPECIES[name], args.outdir)

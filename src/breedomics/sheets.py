@@ -350,6 +350,52 @@ def trait_names(path: str | Path, what: str = "Phenotype table") -> list[str]:
     return header[1:]
 
 
+def trial_traits(
+    path: str | Path, design: dict[str, str], traits: list[str] | None = None
+) -> list[str]:
+    """Trait columns of a multi-environment trial table (plot records).
+
+    ``design`` maps roles (genotype, environment, replicate, block, plot) to column
+    names; every named column must exist, and the traits are the remaining columns
+    (or ``traits``, each of which must be one of them). Trait names become file
+    names, so they must be safe identifiers.
+    """
+    path = Path(path)
+    what = "Trial table"
+    if not path.exists():
+        raise UserError(f"{what} '{path}' does not exist: fix gs.trials in the config.")
+    with open(path) as fh:
+        header = fh.readline().rstrip("\n\r").split("\t")
+    dups = _duplicates(header)
+    if dups:
+        raise UserError(f"{what} '{path}', line 1: column {dups[0]!r} appears twice.")
+    used = [c for c in design.values() if c]
+    for role, col in design.items():
+        if col and col not in header:
+            raise UserError(
+                f"{what} '{path}', line 1: no column {col!r} (gs.trial_columns.{role}); "
+                f"the header has {', '.join(header)}."
+            )
+    rest = [c for c in header if c not in used]
+    if traits:
+        bad = [t for t in traits if t not in rest]
+        if bad:
+            raise UserError(
+                f"gs.traits names {bad[0]!r}, which is not a trait column of {what} "
+                f"'{path}' ({', '.join(rest) or 'none'})."
+            )
+        rest = list(traits)
+    if not rest:
+        raise UserError(f"{what} '{path}' has no trait columns besides the design columns.")
+    for name in rest:
+        if not _TRAIT.match(name):
+            raise UserError(
+                f"{what} '{path}', line 1: column name {name!r} is not a safe identifier "
+                f"(a letter, then letters, digits, '_', '.', '-'); rename it."
+            )
+    return rest
+
+
 def load_all(config: dict, schema_dir: Path | None = None, check_files: bool = True):
     """Validate everything a run needs; return (samples, units, contigs)."""
     samples = load_samples(config["samples"], schema_dir)

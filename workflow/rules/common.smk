@@ -233,6 +233,8 @@ def final_outputs():
             model=GWAS["models"],
             trait=TRAITS,
         )
+    if GENO["enabled"] and config["gs"]["enabled"]:
+        out += gs_outputs()  # defined in gs.smk
     if not HAS_READS:
         return out
     return (

@@ -14,6 +14,11 @@ Subcommands
     genotyped candidates, marker effects, variance components.
 ``select``
     Selection index over traits, top-N with an optional mean-kinship cap.
+``folds``
+    Write the fold table once, so that CV jobs scattered over traits, models
+    and repeats (``cv --fold-file --repeat``) share the same folds.
+``gather-cv``
+    Combine scattered ``cv`` output folders into one set of tables and a plot.
 
 Every subcommand writes ``settings.json`` (arguments, version, time) next to
 its outputs so a run can be repeated.
@@ -240,6 +245,9 @@ def _add_cv(sub) -> None:
     p.add_argument("--folds", type=int, default=5)
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--fold-file", help="use these folds (sample_id, [repeat,] fold)")
+    p.add_argument(
+        "--repeat", type=int, help="with --fold-file: run only this repeat (scatter over repeats)"
+    )
     p.add_argument("--group-col", help="leave-one-group-out over this column")
     p.add_argument("--groups", help="TSV holding --group-col (default: the phenotype table)")
     p.add_argument("--truth", help="TSV of true genetic values (simulations): *_true metrics")
@@ -259,6 +267,15 @@ def _run_cv(args) -> int:
     if args.fold_file:
         # keep unphenotyped samples of the table: an empty fold must be reported, not dropped
         folds = read_folds(args.fold_file, list(pheno.index))
+        if args.repeat is not None:
+            if args.repeat not in set(folds["repeat"]):
+                raise UserError(
+                    f"--repeat {args.repeat} is not in {args.fold_file} (repeats "
+                    f"{', '.join(map(str, sorted(set(folds['repeat']))))})"
+                )
+            folds = folds[folds["repeat"] == args.repeat].reset_index(drop=True)
+    elif args.repeat is not None:
+        raise UserError("--repeat needs --fold-file (the folds of every repeat must be fixed)")
     elif args.group_col:
         if args.groups:
             gt = read_table(args.groups, what="group")
@@ -528,12 +545,123 @@ def _run_select(args) -> int:
     return 0
 
 
+# --------------------------------------------------------------------------- folds
+def _add_folds(sub) -> None:
+    p = sub.add_parser("folds", help="write k-fold or leave-one-group-out fold assignments")
+    p.add_argument("--phenotypes", required=True, help="TSV, sample id first, one column/trait")
+    p.add_argument("--traits", help="comma-separated (default: all numeric columns)")
+    p.add_argument(
+        "--genotyped", help="genotyped sample ids: a PLINK .fam or a sheet with the id first"
+    )
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--group-col", help="leave-one-group-out over this column")
+    p.add_argument("--groups", help="TSV holding --group-col (default: the phenotype table)")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--out", required=True, help="fold table (sample_id, repeat, fold)")
+
+
+def _run_folds(args) -> int:
+    from breedomics.gs.cv import group_folds, kfold_folds
+    from breedomics.gs.data import read_phenotypes, read_table
+
+    exclude = [args.group_col] if args.group_col else []
+    pheno, traits = read_phenotypes(args.phenotypes, _csv(args.traits), exclude=exclude)
+    pheno.index = pheno.index.astype(str)
+    if args.genotyped:
+        if args.genotyped.endswith(".fam"):  # PLINK: no header, IID second
+            fam = pd.read_csv(args.genotyped, sep=r"\s+", header=None, dtype=str)
+            ids = set(fam[1])
+        else:
+            sheet = read_table(args.genotyped, what="sample")
+            ids = set(sheet[sheet.columns[0]].astype(str))
+        pheno = pheno[pheno.index.isin(ids)]
+        if pheno.empty:
+            raise UserError(
+                f"no sample of {args.phenotypes} is in {args.genotyped}; the first column of "
+                "both must hold the same sample ids"
+            )
+    phenotyped = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
+    if args.group_col:
+        gt = pheno
+        if args.groups:
+            gt = read_table(args.groups, what="group")
+            gt = gt.set_index(gt.columns[0])
+            gt.index = gt.index.astype(str)
+        if args.group_col not in gt.columns:
+            raise UserError(
+                f"group column {args.group_col!r} not found in {args.groups or args.phenotypes}"
+            )
+        folds = group_folds(phenotyped, gt[args.group_col])
+    else:
+        folds = kfold_folds(phenotyped, args.folds, args.repeats, seed=args.seed)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(out.name + ".part")
+    _tsv(folds, tmp)
+    tmp.replace(out)  # never a half-written fold table
+    _log(
+        f"{len(phenotyped)} phenotyped sample(s) in {folds['repeat'].nunique()} repeat(s) x "
+        f"{folds['fold'].nunique()} fold(s) -> {out}"
+    )
+    return 0
+
+
+# --------------------------------------------------------------------------- gather-cv
+def _add_gather_cv(sub) -> None:
+    p = sub.add_parser("gather-cv", help="combine scattered `gs cv` output folders")
+    p.add_argument("--inputs", nargs="+", required=True, help="`gs cv` output folders")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--out-dir", required=True)
+
+
+def _run_gather_cv(args) -> int:
+    from breedomics.gs.cv import CVResult, plot_cv, summarise
+
+    tabs: dict[str, list[pd.DataFrame]] = {k: [] for k in ("predictions", "metrics", "varcomp")}
+    tabs["timing"] = []
+    folds = []
+    for d in args.inputs:
+        d = Path(d)
+        for k in tabs:
+            f = d / f"cv_{k}.tsv"
+            if not f.exists():
+                raise UserError(f"{f} is missing: {d} is not a finished `gs cv` output folder")
+            if f.stat().st_size:
+                tabs[k].append(pd.read_csv(f, sep="\t"))
+        if (d / "folds.tsv").exists():
+            folds.append(pd.read_csv(d / "folds.tsv", sep="\t", dtype={"sample_id": str}))
+    cat = {
+        k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in tabs.items()
+    }
+    fold_tab = (
+        pd.concat(folds, ignore_index=True).drop_duplicates() if folds else pd.DataFrame()
+    )
+    res = CVResult(fold_tab, cat["predictions"], cat["metrics"], cat["varcomp"], cat["timing"])
+    out = _outdir(args.out_dir)
+    for k, df in cat.items():
+        _tsv(df, out / f"cv_{k}.tsv")
+    summary = summarise(res.metrics)
+    _tsv(summary, out / "cv_summary.tsv")
+    if not args.no_plot:
+        plot_cv(res, str(out / "cv_accuracy.png"))
+    lev = "repeat" if "repeat" in set(summary["level"]) else "fold"
+    for _, r in summary[summary["level"] == lev].iterrows():
+        _log(
+            f"{r['model']:>16} {r['trait']:>12}: r = {r['pearson_mean']:.3f} "
+            f"(sd {r['pearson_sd']:.3f}), slope {r['slope_mean']:.2f}"
+        )
+    return 0
+
+
 # --------------------------------------------------------------------------- entry
 _SUB = {
     "blue": (_add_blue, _run_blue),
     "cv": (_add_cv, _run_cv),
     "predict": (_add_predict, _run_predict),
     "select": (_add_select, _run_select),
+    "folds": (_add_folds, _run_folds),
+    "gather-cv": (_add_gather_cv, _run_gather_cv),
 }
 
 

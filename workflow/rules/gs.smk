@@ -1,0 +1,345 @@
+# Genomic selection: trial records -> per-genotype BLUEs -> cross-validated models ->
+# GEBVs for every genotyped candidate -> a selection index and a ranked top-N list,
+# under results/gs/. CV is scattered over traits, models and repeats (one fold table
+# shared by all of them) and gathered into one summary.
+
+GS = config["gs"]
+GS_TRAITS = []
+if GENO["enabled"] and GS["enabled"]:
+    try:
+        if GS["trials"]:
+            GS_TRAITS = sheets.trial_traits(
+                GS["trials"], GS["trial_columns"], GS["traits"] or None
+            )
+        else:
+            _gs_table = GS["phenotypes"] or GWAS["phenotypes"]
+            if not _gs_table:
+                raise UserError(
+                    "gs is enabled but gs.phenotypes, gs.trials and gwas.phenotypes are "
+                    "all empty: give a phenotype table or trial records."
+                )
+            GS_TRAITS = sheets.trait_names(_gs_table)
+            if GS["traits"]:
+                _bad = [t for t in GS["traits"] if t not in GS_TRAITS]
+                if _bad:
+                    raise UserError(
+                        f"gs.traits names {_bad[0]!r}, which is not a column of "
+                        f"{_gs_table} ({', '.join(GS_TRAITS)})."
+                    )
+                GS_TRAITS = list(GS["traits"])
+        if GS["covariates"]:
+            sheets.trait_names(GS["covariates"], what="Covariate table")
+        for _t in GS["selection"]["weights"]:
+            if _t not in GS_TRAITS:
+                raise UserError(
+                    f"gs.selection.weights names {_t!r}, which is not a GS trait "
+                    f"({', '.join(GS_TRAITS)})."
+                )
+    except UserError as exc:
+        raise WorkflowError(f"breedomics input error: {exc}") from None
+
+GS_PHENO = (
+    "results/gs/blue/blues.tsv"
+    if GS["trials"]
+    else (GS["phenotypes"] or GWAS["phenotypes"] or "unset")
+)
+GS_MULTI = [m for m in GS["models"] if m == "mtgblup"]
+GS_SINGLE = [m for m in GS["models"] if m != "mtgblup"]
+GS_REPEATS = [1] if GS["by_group"] else list(range(1, GS["repeats"] + 1))
+GS_PREDICT = list(dict.fromkeys(GS["predict_models"] + [GS["selection"]["model"]]))
+
+
+def gs_outputs():
+    """Final GS tables: CV summary, GEBVs per model, the ranked selection."""
+    out = ["results/gs/cv/cv_summary.tsv", "results/gs/selection.tsv"]
+    out += expand("results/gs/predict/{model}/gebv.tsv", model=GS_PREDICT)
+    if GS["trials"]:
+        out.append("results/gs/blue/blues.tsv")
+    return out
+
+
+def gs_model_args(wildcards=None):
+    """Model settings shared by CV and prediction (all schema-validated numbers/paths)."""
+    args = (
+        f"--iterations {GS['iterations']} --burn-in {GS['burn_in']} --thin {GS['thin']}"
+        f" --seed {config['genotypes']['seed']}"
+    )
+    if GS["covariates"]:
+        args += f" --covariates {shlex.quote(GS['covariates'])}"
+    return args
+
+
+def gs_cv_dirs(wildcards=None):
+    """Every scattered CV job's metrics table (trait x model x repeat)."""
+    out = expand(
+        "results/gs/cv/{trait}/{model}/rep{repeat}/cv_metrics.tsv",
+        trait=GS_TRAITS,
+        model=GS_SINGLE,
+        repeat=GS_REPEATS,
+    )
+    out += expand(
+        "results/gs/cv/multi-trait/{model}/rep{repeat}/cv_metrics.tsv",
+        model=GS_MULTI,
+        repeat=GS_REPEATS,
+    )
+    return out
+
+
+def gs_weights(wildcards=None):
+    """Selection index weights: gs.selection.weights, else +1/-1 by `directions`."""
+    w = GS["selection"]["weights"]
+    if not w:
+        directions = config.get("directions") or {}
+        w = {t: (-1 if directions.get(t) == "decrease" else 1) for t in GS_TRAITS}
+    return ",".join(f"{t}={float(v):g}" for t, v in w.items())
+
+
+def gs_fold_args(wildcards=None):
+    if GS["by_group"]:
+        return f"--group-col group --groups {shlex.quote(GENO_SAMPLES)}"
+    return f"--folds {GS['folds']} --repeats {GS['repeats']}"
+
+
+rule estimate_blues:
+    input:
+        records=GS["trials"] or "unset",
+    output:
+        blues="results/gs/blue/blues.tsv",
+        blups="results/gs/blue/blups.tsv",
+        varcomp="results/gs/blue/varcomp.tsv",
+        outliers="results/gs/blue/outliers.tsv",
+        residuals="results/gs/blue/residuals.tsv",
+    log:
+        "logs/gs/blue.log",
+    benchmark:
+        "benchmarks/gs/blue.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    params:
+        cli=BREEDOMICS,
+        traits=",".join(GS_TRAITS),
+        c=GS["trial_columns"],
+        rep=lambda wc: (
+            f"--rep-col {GS['trial_columns']['replicate']}"
+            if GS["trial_columns"]["replicate"]
+            else ""
+        ),
+        block=lambda wc: (
+            f"--block-col {GS['trial_columns']['block']}"
+            if GS["trial_columns"]["block"]
+            else ""
+        ),
+        plot=lambda wc: (
+            f"--id-col {GS['trial_columns']['plot']}"
+            if GS["trial_columns"]["plot"]
+            else ""
+        ),
+        drop="--drop-outliers" if GS["drop_outliers"] else "",
+        outdir=lambda wc, output: str(Path(output.blues).parent),
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} gs blue --records {input.records:q} --traits {params.traits}"
+        " --genotype-col {params.c[genotype]} --env-col {params.c[environment]}"
+        " {params.rep} {params.block} {params.plot} {params.drop}"
+        " --out-dir {params.outdir} > {log} 2>&1"
+
+
+rule make_gs_folds:
+    input:
+        pheno=GS_PHENO,
+        fam="results/genotypes/genotypes.fam",
+        sheet=GENO_SAMPLES,
+    output:
+        "results/gs/cv/folds.tsv",
+    log:
+        "logs/gs/folds.log",
+    benchmark:
+        "benchmarks/gs/folds.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    params:
+        cli=BREEDOMICS,
+        traits=",".join(GS_TRAITS),
+        folds=gs_fold_args,
+        seed=config["genotypes"]["seed"],
+    shell:
+        "{params.cli} gs folds --phenotypes {input.pheno:q} --traits {params.traits}"
+        " --genotyped {input.fam:q} {params.folds} --seed {params.seed}"
+        " --out {output:q} > {log} 2>&1"
+
+
+rule cv_gs:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        pheno=GS_PHENO,
+        folds="results/gs/cv/folds.tsv",
+    output:
+        metrics="results/gs/cv/{trait}/{model}/rep{repeat}/cv_metrics.tsv",
+        predictions="results/gs/cv/{trait}/{model}/rep{repeat}/cv_predictions.tsv",
+        varcomp="results/gs/cv/{trait}/{model}/rep{repeat}/cv_varcomp.tsv",
+        timing="results/gs/cv/{trait}/{model}/rep{repeat}/cv_timing.tsv",
+    log:
+        "logs/gs/cv/{trait}.{model}.rep{repeat}.log",
+    benchmark:
+        "benchmarks/gs/cv/{trait}.{model}.rep{repeat}.tsv"
+    wildcard_constraints:
+        model="gblup|rkhs|bayesb|bayesc|rf|gbm",
+        repeat=r"\d+",
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        model=gs_model_args,
+        outdir=lambda wc, output: str(Path(output.metrics).parent),
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} gs cv --genotypes {params.geno} --phenotypes {input.pheno:q}"
+        " --traits {wildcards.trait} --models {wildcards.model}"
+        " --fold-file {input.folds:q} --repeat {wildcards.repeat} {params.model}"
+        " --no-plot --out-dir {params.outdir} > {log} 2>&1"
+
+
+rule cv_gs_multitrait:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        pheno=GS_PHENO,
+        folds="results/gs/cv/folds.tsv",
+    output:
+        metrics="results/gs/cv/multi-trait/{model}/rep{repeat}/cv_metrics.tsv",
+        predictions="results/gs/cv/multi-trait/{model}/rep{repeat}/cv_predictions.tsv",
+        varcomp="results/gs/cv/multi-trait/{model}/rep{repeat}/cv_varcomp.tsv",
+        timing="results/gs/cv/multi-trait/{model}/rep{repeat}/cv_timing.tsv",
+    log:
+        "logs/gs/cv/multi-trait.{model}.rep{repeat}.log",
+    benchmark:
+        "benchmarks/gs/cv/multi-trait.{model}.rep{repeat}.tsv"
+    wildcard_constraints:
+        model="mtgblup",
+        repeat=r"\d+",
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        traits=",".join(GS_TRAITS),
+        model=gs_model_args,
+        outdir=lambda wc, output: str(Path(output.metrics).parent),
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} gs cv --genotypes {params.geno} --phenotypes {input.pheno:q}"
+        " --traits {params.traits} --models {wildcards.model}"
+        " --fold-file {input.folds:q} --repeat {wildcards.repeat} {params.model}"
+        " --no-plot --out-dir {params.outdir} > {log} 2>&1"
+
+
+rule gather_gs_cv:
+    input:
+        gs_cv_dirs,
+    output:
+        summary="results/gs/cv/cv_summary.tsv",
+        metrics="results/gs/cv/cv_metrics.tsv",
+        predictions="results/gs/cv/cv_predictions.tsv",
+        varcomp="results/gs/cv/cv_varcomp.tsv",
+        png="results/gs/cv/cv_accuracy.png",
+    log:
+        "logs/gs/cv/gather.log",
+    benchmark:
+        "benchmarks/gs/cv/gather.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    params:
+        cli=BREEDOMICS,
+        dirs=lambda wc, input: " ".join(shlex.quote(str(Path(f).parent)) for f in input),
+        outdir=lambda wc, output: str(Path(output.summary).parent),
+    shell:
+        "{params.cli} gs gather-cv --inputs {params.dirs} --out-dir {params.outdir}"
+        " > {log} 2>&1"
+
+
+rule predict_gs:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        pheno=GS_PHENO,
+    output:
+        gebv="results/gs/predict/{model}/gebv.tsv",
+        long="results/gs/predict/{model}/gebv_long.tsv",
+        varcomp="results/gs/predict/{model}/varcomp.tsv",
+        fixed="results/gs/predict/{model}/fixed_effects.tsv",
+    log:
+        "logs/gs/predict/{model}.log",
+    benchmark:
+        "benchmarks/gs/predict/{model}.tsv"
+    wildcard_constraints:
+        model="gblup|rkhs|bayesb|bayesc|rf|gbm|mtgblup",
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        traits=",".join(GS_TRAITS),
+        model=gs_model_args,
+        outdir=lambda wc, output: str(Path(output.gebv).parent),
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} gs predict --genotypes {params.geno} --phenotypes {input.pheno:q}"
+        " --traits {params.traits} --model {wildcards.model} {params.model}"
+        " --out-dir {params.outdir} > {log} 2>&1"
+
+
+rule select_candidates:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        gebv=f"results/gs/predict/{GS['selection']['model']}/gebv.tsv",
+    output:
+        "results/gs/selection.tsv",
+    log:
+        "logs/gs/select.log",
+    benchmark:
+        "benchmarks/gs/select.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        s=GS["selection"],
+        weights=gs_weights,
+        std="--standardize" if GS["selection"]["standardize"] else "",
+        cap=lambda wc, input: (
+            f"--max-kinship {GS['selection']['max_kinship']:g}"
+            f" --genotypes {shlex.quote(input[0][: -len('.bed')])}"
+            if GS["selection"]["max_kinship"] > 0
+            else ""
+        ),
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} gs select --gebv {input.gebv:q} --weights {params.weights}"
+        " --top {params.s[top]} {params.std} {params.cap} --out {output:q} > {log} 2>&1"
