@@ -62,18 +62,40 @@ def _prep(g: np.ndarray, c: int):
     return obs, gz, hz, obs.sum(axis=1)
 
 
+def _pi(q, p) -> np.ndarray:
+    """``Q P'`` in float32, clipped to ``[eps, 1 - eps]`` in place."""
+    pi = q.astype(np.float32) @ p.T.astype(np.float32)
+    return np.clip(pi, _EPS, 1 - _EPS, out=pi)
+
+
 def _loglik(q, p, obs, gz, hz) -> float:
-    pi = np.clip((q @ p.T).astype(np.float32), _EPS, 1 - _EPS)
-    return float(np.sum(gz * np.log(pi) + hz * np.log1p(-pi), dtype=np.float64))
+    pi = _pi(q, p)
+    ll = float(np.sum(gz * np.log(pi), dtype=np.float64))
+    np.log1p(np.negative(pi, out=pi), out=pi)
+    return ll + float(np.sum(hz * pi, dtype=np.float64))
 
 
 def _em_step(q, p, obs, gz, hz, c, ncalled):
-    pi = np.clip((q @ p.T).astype(np.float32), _EPS, 1 - _EPS)
-    a = (gz / pi).astype(np.float64)
-    b = (hz / (1.0 - pi)).astype(np.float64)
-    qn = q * (a @ p + b @ (1.0 - p)) / (c * ncalled)[:, None]
-    pa = p * (a.T @ q)
-    pb = (1.0 - p) * (b.T @ q)
+    """One EM update of (Q, P) (Tang et al. 2005) with few passes over the n x m data.
+
+    With ``a = g / pi`` and ``b = (c - g) / (1 - pi)`` (0 where missing), the
+    updates are ``Q' ~ Q * (a P + b (1 - P))`` and ``P' = P a'Q / (P a'Q +
+    (1 - P) b'Q)``, using ``a P + b (1 - P) = (a - b) P + b 1``. The n x m
+    arrays are float32 (half the memory traffic); Q and P stay float64.
+    """
+    pi = _pi(q, p)
+    a = np.divide(gz, pi)
+    np.subtract(np.float32(1.0), pi, out=pi)
+    b = np.divide(hz, pi, out=pi)
+    q32 = q.astype(np.float32)
+    aq = (a.T @ q32).astype(np.float64)
+    bq = (b.T @ q32).astype(np.float64)
+    bsum = b.sum(axis=1, dtype=np.float64)
+    np.subtract(a, b, out=a)
+    qn = q * ((a @ p.astype(np.float32)).astype(np.float64) + bsum[:, None])
+    qn /= (c * ncalled)[:, None]
+    pa = p * aq
+    pb = (1.0 - p) * bq
     pn = pa / np.maximum(pa + pb, 1e-300)
     return _project(qn, pn)
 
@@ -108,6 +130,7 @@ def fit_admixture(
     tol: float = 1e-7,
     seed: int = 1,
     n_starts: int = 2,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
 ) -> AdmixtureFit:
     """Fit Q and P by SQUAREM-accelerated EM.
 
@@ -130,6 +153,9 @@ def fit_admixture(
         Random starts; each is refined by alternating least squares (Cabreros &
         Storey 2019, "ALStructure"; Frichot et al. 2014, sNMF) and 5 EM steps,
         and the best continues.
+    init : tuple of numpy.ndarray, optional
+        Starting ``(Q, P)`` instead of random starts (used by the
+        cross-validation fits, which start from the full-data estimates).
 
     Returns
     -------
@@ -145,13 +171,19 @@ def fit_admixture(
         bad = int(np.flatnonzero(ncalled == 0)[0])
         raise UserError(f"sample #{bad + 1} has no genotype call on the SNPs used for ancestry")
     with threadpool_limits(1):  # skinny (inner dimension K) products: threads only add overhead
-        return _fit(g, k, c, obs, gz, hz, ncalled, max_iter, tol, seed, n_starts)
+        return _fit(g, k, c, obs, gz, hz, ncalled, max_iter, tol, seed, n_starts, init)
 
 
-def _fit(g, k, c, obs, gz, hz, ncalled, max_iter, tol, seed, n_starts) -> AdmixtureFit:
+def _fit(g, k, c, obs, gz, hz, ncalled, max_iter, tol, seed, n_starts, init) -> AdmixtureFit:
     rng = np.random.default_rng(seed)
     best = None
-    for _ in range(max(1, n_starts)):
+    if init is not None:
+        q0, p0 = init
+        if q0.shape != (g.shape[0], k) or p0.shape != (g.shape[1], k):
+            raise UserError(f"initial Q/P shapes {q0.shape}/{p0.shape} do not fit the data")
+        q, p = _project(np.array(q0, dtype=np.float64), np.array(p0, dtype=np.float64))
+        best = (q, p, _loglik(q, p, obs, gz, hz))
+    for _ in range(max(1, n_starts) if init is None else 0):
         q, p = _als_init(gz / c, obs, k, rng)
         for _ in range(5):
             q, p = _em_step(q, p, obs, gz, hz, c, ncalled)
@@ -183,13 +215,25 @@ def _fit(g, k, c, obs, gz, hz, ncalled, max_iter, tol, seed, n_starts) -> Admixt
     return AdmixtureFit(q, p, ll, n_iter, converged)
 
 
-def cv_error(g: np.ndarray, k: int, c: int = 2, folds: int = 5, seed: int = 1, **kw) -> float:
+def cv_error(
+    g: np.ndarray,
+    k: int,
+    c: int = 2,
+    folds: int = 5,
+    seed: int = 1,
+    init: tuple[np.ndarray, np.ndarray] | None = None,
+    **kw,
+) -> float:
     """Cross-validation error of K (Alexander & Lange 2011).
 
     Observed genotypes are split at random into ``folds`` parts; each part is
     masked in turn, the model fitted to the rest and the masked genotypes
     predicted by ``c * pi_ij``. Returns the mean binomial deviance per masked
     genotype.
+
+    With ``init`` (the full-data ``(Q, P)``), every fold's fit starts from it
+    and climbs to the masked data's optimum in a few iterations; without it,
+    each fold is fitted from random starts.
     """
     rng = np.random.default_rng(seed + 7919 * k)
     obs = np.flatnonzero(~np.isnan(g).ravel())
@@ -199,7 +243,7 @@ def cv_error(g: np.ndarray, k: int, c: int = 2, folds: int = 5, seed: int = 1, *
         idx = obs[fold == f]
         gm = g.copy().ravel()
         gm[idx] = np.nan
-        fit = fit_admixture(gm.reshape(g.shape), k, c, seed=seed + f, **kw)
+        fit = fit_admixture(gm.reshape(g.shape), k, c, seed=seed + f, init=init, **kw)
         i, j = np.unravel_index(idx, g.shape)
         pi = np.clip(np.einsum("ik,ik->i", fit.q[i], fit.p[j]), _EPS, 1 - _EPS)
         y = g[i, j]
@@ -276,7 +320,11 @@ def admixture(
     rows, fits = [], {}
     for k in range(k_min, k_max + 1):
         fit = fit_admixture(g, k, c, seed=seed, max_iter=max_iter)
-        err = cv_error(g, k, c, folds=folds, seed=seed, max_iter=max_iter) if folds > 1 else np.nan
+        err = (
+            cv_error(g, k, c, folds=folds, seed=seed, init=(fit.q, fit.p), max_iter=max_iter)
+            if folds > 1
+            else np.nan
+        )
         fits[k] = fit
         rows.append(
             {"K": k, "loglik": fit.loglik, "cv_error": err, "n_iter": fit.n_iter,
