@@ -15,6 +15,7 @@ chromosome with the kinship of the others (Yang et al. 2014).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import sys
@@ -63,6 +64,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "samples.tsv) instead of stopping",
     )
     io.add_argument("--kinship", help="use this kinship matrix instead of the GRM (no --loco)")
+    sh = p.add_argument_group("scatter (see breedomics gwas kinship / gather)")
+    sh.add_argument("--grm", help="GRM written by `gwas kinship` (instead of building it)")
+    sh.add_argument("--chromosomes", help="comma-separated chromosomes to scan (a shard)")
+    sh.add_argument(
+        "--chromosome-group",
+        metavar="K/N",
+        help="scan the K-th of N groups of whole chromosomes (genome order, about equal "
+        "length; see breedomics.gwas.shards.chromosome_groups)",
+    )
+    sh.add_argument(
+        "--batch",
+        help="comma-separated traits to scan; samples are matched on all traits, as in "
+        "the unscattered run",
+    )
+    sh.add_argument(
+        "--shard-out",
+        help="write the shard state (JSON) for `gwas gather` instead of thresholds, "
+        "leads, plots and summaries",
+    )
     m = p.add_argument_group("model")
     m.add_argument(
         "--model", choices=["glm", "mlm", "mlm-p3d", "farmcpu"], default="mlm", help="(mlm)"
@@ -102,6 +122,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from breedomics.gwas.annotate_cli import add_parser as add_annotate
 
     add_annotate(sub)
+    from breedomics.gwas.shard_cli import add_parsers as add_shard_parsers
+
+    add_shard_parsers(sub)
 
 
 def _log(msg: str) -> None:
@@ -112,6 +135,12 @@ def run(args: argparse.Namespace) -> int:
     """Run the requested sub-command."""
     if args.gwas_command == "run":
         return run_scan(args)
+    if args.gwas_command in ("kinship", "gather"):
+        from breedomics.gwas import shard_cli
+
+        return shard_cli.run_kinship(args) if args.gwas_command == "kinship" else (
+            shard_cli.run_gather(args)
+        )
     if args.gwas_command == "annotate":
         from breedomics.gwas.annotate_cli import run_annotate
 
@@ -167,8 +196,21 @@ def run_scan(args: argparse.Namespace) -> int:
         f"{len(data.samples)} samples, {data.traits.shape[1]} trait(s), "
         f"{data.covariates.shape[1]} fixed effect(s) before PCs"
     )
+    chroms = [c for c in args.chromosomes.split(",") if c] if args.chromosomes else None
+    group = None
+    if args.chromosome_group:
+        from breedomics.gwas.shards import chromosome_group
+
+        if chroms is not None:
+            raise UserError("give --chromosomes or --chromosome-group, not both")
+        group, chroms = chromosome_group(args.geno, args.chromosome_group)
+        _log(f"chromosome group {args.chromosome_group}: {','.join(chroms) or '(none)'}")
     src = GenotypeSource(
-        args.geno, data.samples, chunk_size=args.chunk_size, cache_bytes=args.cache_mb << 20
+        args.geno,
+        data.samples,
+        chunk_size=args.chunk_size,
+        cache_bytes=args.cache_mb << 20,
+        chromosomes=chroms,
     )
     _log(f"{src.n_variants} variants in {args.geno}")
     cfg = ScanConfig(
@@ -189,7 +231,16 @@ def run_scan(args: argparse.Namespace) -> int:
         if args.loco:
             raise UserError("--kinship cannot be combined with --loco")
         kin = read_kinship(args.kinship, data.samples, geno_samples)
-    if (mixed and kin is None) or args.pcs > 0:
+    if args.grm and ((mixed and kin is None) or args.pcs > 0):
+        from breedomics.gwas.shards import load_grm
+
+        grm = load_grm(args.grm, data.samples)
+        if args.loco and mixed and not grm.chrom_num:
+            raise UserError(f"--loco needs a GRM with per-chromosome parts: '{args.grm}' has none")
+        _log(f"GRM from {args.grm} ({grm.n_snps} SNPs)")
+    elif (mixed and kin is None) or args.pcs > 0:
+        if chroms is not None:
+            raise UserError("--chromosomes needs --grm (the GRM is built from all chromosomes)")
         _log("building the GRM" + (" (per chromosome for LOCO)" if args.loco else ""))
         grm = accumulate_grm(src.chunks(), data.samples, loco=args.loco and mixed)
         _log(f"GRM from {grm.n_snps} SNPs")
@@ -200,6 +251,14 @@ def run_scan(args: argparse.Namespace) -> int:
             pcs, index=data.samples, columns=[f"PC{i + 1}" for i in range(args.pcs)]
         ).to_csv(os.path.join(out, "pcs.tsv"), sep="\t", index_label="sample", float_format="%.6g")
         data = add_pcs(data, pcs, f"{args.covar or 'covariates'} with {args.pcs} PCs")
+    if args.batch:
+        batch = [t.strip() for t in args.batch.split(",") if t.strip()]
+        unknown = [t for t in batch if t not in data.traits.columns]
+        if unknown:
+            raise UserError(f"--batch names trait(s) {unknown} not in {args.pheno}")
+        data = dataclasses.replace(data, traits=data.traits[batch])
+    if chroms is not None and args.model == "farmcpu":
+        raise UserError("FarmCPU is genome-wide (multi-locus): scatter it by trait batch only")
     meff = None if args.no_meff else MeffAccumulator(block_size=args.meff_block, max_samples=500)
     _log(f"scanning with model {args.model}" + (" + LOCO" if args.loco else ""))
     with warnings.catch_warnings(record=True) as caught:
@@ -221,6 +280,16 @@ def run_scan(args: argparse.Namespace) -> int:
     for w in caught:
         _log(f"warning: {w.message}")
     meff_d = meff.finish() if meff is not None else None
+    if args.shard_out:
+        from breedomics.gwas.shards import shard_state, write_shard_state
+
+        state = shard_state(
+            scans, meff_d, chroms, covariates=list(data.covariates.columns), group=group
+        )
+        state["n_variants"] = sum(v.shape[0] for _c, v, _d in src.runs())
+        write_shard_state(state, args.shard_out)
+        _log(f"shard done in {time.time() - t0:.1f} s; state in {args.shard_out}")
+        return 0
     _log("thresholds, plots and clumping")
     summary, _thr = finalize(
         scans,

@@ -20,7 +20,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -125,12 +125,20 @@ class GenotypeSource:
     cache_bytes : int
         Keep all dosages in memory (float32) after the first pass if they fit
         in this many bytes; otherwise every pass re-reads the file.
+    chromosomes : collection of str, optional
+        Only these chromosomes (a shard of a scattered scan); default all.
     """
 
     def __init__(
-        self, path: str, samples: list[str], chunk_size: int = 10000, cache_bytes: int = 1 << 30
+        self,
+        path: str,
+        samples: list[str],
+        chunk_size: int = 10000,
+        cache_bytes: int = 1 << 30,
+        chromosomes: Collection[str] | None = None,
     ):
         self.path = str(path)
+        self.chromosomes = None if chromosomes is None else set(chromosomes)
         self.samples = list(samples)
         self.chunk_size = chunk_size
         self.n_variants = gt.n_variants(self.path)
@@ -145,6 +153,8 @@ class GenotypeSource:
         store: list | None = [] if self._cacheable else None
         for var, dos in gt.iter_dosage_chunks(self.path, self.chunk_size, self.samples):
             for chrom, v, d in split_by_chrom(var, dos):
+                if self.chromosomes is not None and chrom not in self.chromosomes:
+                    continue
                 if store is not None:
                     store.append((chrom, v, d))
                 yield chrom, v, d
