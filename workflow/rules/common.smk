@@ -162,6 +162,53 @@ def gwas_direction_args(wildcards=None):
     )
 
 
+# Scatter (gwas.chromosome_shards, gwas.traits_per_shard): shard c<k>.b<j> scans the k-th
+# chromosome group (planned by `gwas run --chromosome-group k/N` from the genotypes
+# themselves) and the j-th trait batch; FarmCPU is multi-locus, so only c1 (all chromosomes).
+GWAS_SCATTER = GWAS["chromosome_shards"] > 1 or GWAS["traits_per_shard"] > 0
+GWAS_BATCH = GWAS["traits_per_shard"] or max(1, len(TRAITS))
+GWAS_BATCHES = [TRAITS[i : i + GWAS_BATCH] for i in range(0, len(TRAITS), GWAS_BATCH)]
+GWAS_MIXED = {"mlm", "mlm-p3d"}
+GWAS_LOCO_KINSHIP = GWAS["loco"] and bool(GWAS_MIXED & set(GWAS["models"]))
+
+
+def gwas_loco_arg(wildcards):
+    """LOCO applies to the mixed models only."""
+    return "--loco" if GWAS["loco"] and wildcards.model in GWAS_MIXED else ""
+
+
+def _gwas_shard_ids(model):
+    n = 1 if model == "farmcpu" else GWAS["chromosome_shards"]
+    return [
+        f"c{k}.b{j}" for k in range(1, n + 1) for j in range(1, len(GWAS_BATCHES) + 1)
+    ]
+
+
+def gwas_shard_states(wildcards):
+    return [
+        f"results/gwas/{wildcards.model}/shards/{s}.json"
+        for s in _gwas_shard_ids(wildcards.model)
+    ]
+
+
+def gwas_shard_dirs(wildcards):
+    return [
+        f"results/gwas/{wildcards.model}/shards/{s}"
+        for s in _gwas_shard_ids(wildcards.model)
+    ]
+
+
+def gwas_shard_args(wildcards):
+    """Chromosome group and trait batch of one shard (trait names are schema-safe)."""
+    k, j = (int(x) for x in wildcards.shard[1:].split(".b"))
+    group = (
+        ""
+        if wildcards.model == "farmcpu"
+        else f"--chromosome-group {k}/{GWAS['chromosome_shards']}"
+    )
+    return f"{group} --batch {','.join(GWAS_BATCHES[j - 1])}"
+
+
 def gwas_annotation_inputs(wildcards=None):
     """Gene models, reference and consequences when an annotation is configured."""
     if not GWAS_GFF3:

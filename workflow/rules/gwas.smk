@@ -1,6 +1,16 @@
 # Genome-wide association of every trait in the phenotype table, per model, on the QC'd
 # and imputed genotypes: GWAS-SSF summary statistics (bgzipped, tabix-indexed), lambda,
 # thresholds, Manhattan/QQ plots and clumped lead variants, under results/gwas/<model>/.
+#
+# One job per model (run_gwas), or, with gwas.chromosome_shards > 1 or
+# gwas.traits_per_shard > 0, a scatter: the GRM once (compute_gwas_kinship), one job per
+# chromosome group x trait batch (scan_gwas_shard; FarmCPU, being multi-locus, by trait
+# batch only) and a gather (gather_gwas) writing the same files as run_gwas.
+
+GWAS_MODELS = "glm|mlm|mlm-p3d|farmcpu"
+# Each model's final files come from run_gwas or from gather_gwas, never both.
+GWAS_RUN_MODELS = "none" if GWAS_SCATTER else GWAS_MODELS
+GWAS_GATHER_MODELS = GWAS_MODELS if GWAS_SCATTER else "none"
 
 
 rule run_gwas:
@@ -17,7 +27,7 @@ rule run_gwas:
     benchmark:
         "benchmarks/gwas/{model}.tsv"
     wildcard_constraints:
-        model="glm|mlm|mlm-p3d|farmcpu",
+        model=GWAS_RUN_MODELS,
     conda:
         "../../envs/breedomics.yaml"
     threads: 2
@@ -30,7 +40,7 @@ rule run_gwas:
         outdir=lambda wc, output: str(Path(output.summary).parent),
         g=config["gwas"],
         covar=gwas_covariate_args,
-        loco="--loco" if config["gwas"]["loco"] else "",
+        loco=gwas_loco_arg,
         seed=config["genotypes"]["seed"],
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
@@ -76,7 +86,7 @@ rule annotate_gwas:
     benchmark:
         "benchmarks/gwas/annotate.{model}.tsv"
     wildcard_constraints:
-        model="glm|mlm|mlm-p3d|farmcpu",
+        model=GWAS_MODELS,
     conda:
         "../../envs/breedomics.yaml"
     threads: 1
@@ -101,3 +111,110 @@ rule annotate_gwas:
         " --traits {params.traits} --geno {params.geno:q} --samples {input.samples:q}"
         " {params.annotation} {params.directions} --window {params.window}"
         " > {log:q} 2>&1"
+
+
+rule compute_gwas_kinship:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        pheno=config["gwas"]["phenotypes"],
+    output:
+        "results/gwas/kinship/grm.npz",
+    log:
+        "logs/gwas/kinship.log",
+    benchmark:
+        "benchmarks/gwas/kinship.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        covar=gwas_covariate_args,
+        loco="--loco" if GWAS_LOCO_KINSHIP else "",
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} gwas kinship --geno {params.geno} --pheno {input.pheno:q}"
+        " {params.covar} {params.loco} --allow-unmatched --out {output:q} > {log:q} 2>&1"
+
+
+rule scan_gwas_shard:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        pheno=config["gwas"]["phenotypes"],
+        grm="results/gwas/kinship/grm.npz",
+    output:
+        state=temp("results/gwas/{model}/shards/{shard}.json"),
+        stats=temp(directory("results/gwas/{model}/shards/{shard}")),
+    log:
+        "logs/gwas/{model}.{shard}.log",
+    benchmark:
+        "benchmarks/gwas/{model}.{shard}.tsv"
+    wildcard_constraints:
+        model=GWAS_GATHER_MODELS,
+        shard=r"c\d+\.b\d+",
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=8000,
+        runtime=720,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        g=config["gwas"],
+        covar=gwas_covariate_args,
+        shard=gwas_shard_args,
+        loco=gwas_loco_arg,
+        seed=config["genotypes"]["seed"],
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
+        " --model {wildcards.model} --pcs {params.g[pcs]} {params.shard} {params.loco}"
+        " --grm {input.grm:q} --threshold {params.g[threshold]} --alpha {params.g[alpha]}"
+        " --seed {params.seed} --allow-unmatched --shard-out {output.state:q}"
+        " --out {output.stats:q} > {log:q} 2>&1"
+
+
+rule gather_gwas:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        pheno=config["gwas"]["phenotypes"],
+        states=gwas_shard_states,
+        dirs=gwas_shard_dirs,
+    output:
+        summary="results/gwas/{model}/summary.{model}.tsv",
+        thresholds="results/gwas/{model}/thresholds.{model}.tsv",
+        stats=expand("results/gwas/{{model}}/{trait}.{{model}}.tsv.gz", trait=TRAITS),
+        leads=expand("results/gwas/{{model}}/{trait}.{{model}}.leads.tsv", trait=TRAITS),
+    log:
+        "logs/gwas/{model}.gather.log",
+    benchmark:
+        "benchmarks/gwas/{model}.gather.tsv"
+    wildcard_constraints:
+        model=GWAS_GATHER_MODELS,
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        outdir=lambda wc, output: str(Path(output.summary).parent),
+        g=config["gwas"],
+        covar=gwas_covariate_args,
+        loco=gwas_loco_arg,
+        pcs=lambda wc, input: (
+            f"--pcs-file {shlex.quote(input.dirs[0] + '/pcs.tsv')}"
+            if GWAS["pcs"] > 0
+            else ""
+        ),
+    shell:
+        "{params.cli} gwas gather --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
+        " --model {wildcards.model} {params.loco} {params.pcs}"
+        " --threshold {params.g[threshold]} --alpha {params.g[alpha]} --allow-unmatched"
+        " --out {params.outdir:q} {input.states:q} > {log:q} 2>&1"

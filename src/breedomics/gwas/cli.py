@@ -283,6 +283,8 @@ def run_scan(args: argparse.Namespace) -> int:
     if args.shard_out:
         from breedomics.gwas.shards import shard_state, write_shard_state
 
+        if meff_d is not None:
+            meff_d = {**meff_d, "blocks": meff.blocks}
         state = shard_state(
             scans, meff_d, chroms, covariates=list(data.covariates.columns), group=group
         )

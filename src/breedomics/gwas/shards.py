@@ -276,19 +276,17 @@ def gather_scans(
     per_trait: dict[str, list[dict]] = {t: [] for t in traits}
     keys: list = []
     meff = None
+    meff_parts: dict = {}
     n_variants = 0
     for pos, st in enumerate(states):
         key = st["group"] if st.get("group") is not None else ("arg", pos, st["chromosomes"])
         if st["chromosomes"] is None:
             key = None  # whole genome (trait batch only)
-        new_key = key not in keys
-        if new_key:
+        if key not in keys:
             keys.append(key)
             n_variants += int(st.get("n_variants", 0))
             if st.get("meff"):
-                meff = meff or {"li_ji": 0.0, "gao": 0.0, "n_snps": 0}
-                for k in meff:
-                    meff[k] += st["meff"].get(k, 0)
+                meff_parts[key] = st["meff"]
         for rec in st["traits"]:
             if rec["trait"] not in per_trait:
                 raise UserError(f"shard has trait {rec['trait']!r}, not in the phenotype table")
@@ -301,6 +299,15 @@ def gather_scans(
     order = {k: i for i, k in enumerate(
         sorted(keys, key=lambda k: (0, k, 0) if isinstance(k, int) else (1, 0, keys.index(k)))
     )}
+    if meff_parts:
+        # re-add the blocks in genome order, as the unscattered stream does
+        meff = {"li_ji": 0.0, "gao": 0.0, "n_snps": 0}
+        for key in sorted(meff_parts, key=order.__getitem__):
+            part = meff_parts[key]
+            for li, gao, n in part.get("blocks") or [(part["li_ji"], part["gao"], part["n_snps"])]:
+                meff["li_ji"] += li
+                meff["gao"] += gao
+                meff["n_snps"] += n
     scans = []
     for t in traits:
         recs = per_trait[t]

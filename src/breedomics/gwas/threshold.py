@@ -86,6 +86,9 @@ class MeffAccumulator:
         self.li_ji = 0.0
         self.gao = 0.0
         self.n_snps = 0
+        #: per-block (li_ji, gao, n_snps), in stream order: a scattered scan's gather
+        #: re-adds them in genome order, giving the same floating-point sums
+        self.blocks: list[tuple[float, float, int]] = []
 
     def add(self, chrom: str, z: np.ndarray) -> None:
         """Add a run of SNPs of one chromosome (``(n, k)``, imputed)."""
@@ -116,6 +119,7 @@ class MeffAccumulator:
             self.li_ji += li
             self.gao += gao
             self.n_snps += self._nbuf
+            self.blocks.append((float(li), float(gao), self._nbuf))
         self._buf, self._nbuf = [], 0
 
     def finish(self) -> dict[str, float]:
