@@ -76,3 +76,29 @@ def test_census_outputs_all_written(panel_run):
     var = pd.read_csv(run / "results/census/pca.variance.tsv", sep="\t")
     explained = var["variance_explained"].to_numpy()
     assert np.all(np.diff(explained) <= 1e-12) and 0 < explained.sum() <= 1
+
+
+def test_census_scattered_per_chromosome(panel_run):
+    """Diversity, LD decay and ROH ran one job per chromosome; gathered = one job."""
+    import subprocess
+    import sys
+
+    from conftest import REPO
+
+    run, panel = panel_run
+    plan = pd.read_csv(run / "results/census/by_chrom/shards.tsv", sep="\t", dtype=str)
+    assert plan["shard"].tolist() == plan["chrom"].tolist() == [str(c) for c in range(1, 11)]
+    for shard in plan["shard"]:
+        for job in ("diversity", "ld_decay", "roh"):
+            assert (run / "results/census/by_chrom" / shard / f"{job}.json").stat().st_size
+    out = run / "unscattered" / "diversity"
+    subprocess.run(
+        [sys.executable, "-m", "breedomics", "census", "diversity", "--geno",
+         str(run / "results/genotypes/genotypes"), "--groups", str(panel / "samples.tsv"),
+         "--out", str(out), "--inbred", "--window", "100000", "--no-plot"],
+        check=True, env={"PYTHONPATH": str(REPO / "src")},
+    )  # fmt: skip
+    for suffix in (".tsv", ".windows.tsv"):
+        a = pd.read_csv(f"{out}{suffix}", sep="\t")
+        b = pd.read_csv(run / f"results/census/diversity{suffix}", sep="\t")
+        pd.testing.assert_frame_equal(a, b, check_exact=False, rtol=1e-7, atol=1e-12)
