@@ -1,18 +1,23 @@
-"""The GWAS annotation rules in the workflow, on the simulated soybean panel (no reads).
+"""The GWAS annotation and scatter rules in the workflow, on the soybean panel (no reads).
 
 Runs genotype QC (mean imputation, so the analysed genotypes are the panel's own calls),
-the exact MLM GWAS and ``annotate_gwas`` with the panel's reference and gene models, then
-checks ``<trait>.mlm.candidates.tsv`` against the simulation truth: favourable alleles of
-leads at simulated QTL, group frequencies counted from the VCF's genotype strings, genes
-from a brute-force overlap with the GFF3 and the planted missense consequences. Bad
-configurations (a GFF3 of another assembly, a direction for an unknown trait) stop the run
-before any job.
+the exact MLM GWAS scattered over 3 chromosome groups x 2 trait batches (the gathered
+files must equal one unscattered ``breedomics gwas run``), and ``annotate_gwas`` with the
+panel's reference and gene models, then checks ``<trait>.mlm.candidates.tsv`` against the
+simulation truth: favourable alleles of leads at simulated QTL, group frequencies counted
+from the VCF's genotype strings, genes from a brute-force overlap with the GFF3 and the
+planted missense consequences. Bad configurations (a GFF3 of another assembly, a
+direction for an unknown trait) stop the run before any job.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -21,6 +26,7 @@ from conftest import TEST_DATA, run_workflow
 pytestmark = pytest.mark.workflow
 
 WINDOW = 20000
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _config(root):
@@ -42,6 +48,8 @@ def _config(root):
             "phenotypes": str(panel / "phenotypes.tsv"),
             "models": ["mlm"],
             "candidate_window": WINDOW,
+            "chromosome_shards": 3,
+            "traits_per_shard": 1,
         },
         "directions": {"height": "decrease"},
     }
@@ -76,6 +84,34 @@ def _vcf_genotypes(path):
                 continue
             out[f"{f[0]}:{f[1]}"] = (f[3], f[4], [g.split(":")[0] for g in f[9:]])
     return samples, out
+
+
+def test_scattered_run_equals_one_job(annotated):
+    root, _ = annotated
+    run = root / "run"
+    assert sorted(p.name for p in (run / "logs/gwas").glob("mlm.c*.log")) == [
+        f"mlm.c{k}.b{j}.log" for k in (1, 2, 3) for j in (1, 2)
+    ]
+    assert not (run / "results/gwas/mlm/shards").exists()  # temporary
+    full = root / "unscattered"
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    subprocess.run(
+        [sys.executable, "-m", "breedomics", "gwas", "run", "--geno",
+         "results/genotypes/genotypes", "--pheno", str(root / "panel/phenotypes.tsv"),
+         "--model", "mlm", "--pcs", "3", "--threshold", "bonferroni", "--alpha", "0.05",
+         "--seed", "20240917", "--allow-unmatched", "--out", str(full)],
+        cwd=run, env=env, check=True, capture_output=True,
+    )
+    got = run / "results/gwas/mlm"
+    for trait in ("yield", "height"):
+        with gzip.open(got / f"{trait}.mlm.tsv.gz") as a, gzip.open(
+            full / f"{trait}.mlm.tsv.gz"
+        ) as b:
+            assert a.read() == b.read(), trait
+        for name in (f"{trait}.mlm.leads.tsv", f"{trait}.mlm.tsv.gz-meta.yaml"):
+            assert (got / name).read_bytes() == (full / name).read_bytes(), name
+    for name in ("summary.mlm.tsv", "thresholds.mlm.tsv", "pcs.tsv", "samples.tsv"):
+        assert (got / name).read_bytes() == (full / name).read_bytes(), name
 
 
 def test_leads_annotated_for_both_traits(annotated):
