@@ -11,7 +11,9 @@
 #   * runs munged as the `munge` user, then slurmctld and `slurmd -N localhost`;
 #   * the node `localhost` (NodeAddr 127.0.0.1) gets the CPUs/RealMemory that `slurmd -C`
 #     reports (more than that and slurmctld drains the node);
-#   * ProctrackType=proctrack/linuxproc and TaskPlugin=task/none: no cgroups/systemd needed;
+#   * ProctrackType=proctrack/linuxproc and TaskPlugin=task/affinity: no cgroups/systemd
+#     needed; a job is still bound to the CPUs it was given (sched_setaffinity), so that
+#     Snakemake inside it sees those CPUs only, as on a real cluster;
 #   * no slurmdbd, hence no sacct: Snakemake's SLURM plugin must poll with
 #     `--slurm-status-command squeue`, which needs MinJobAge >= 3x
 #     `--slurm-init-seconds-before-status-checks` (MinJobAge=3600 here, the plugin's default
@@ -188,7 +190,7 @@ AuthType=auth/munge
 CredType=cred/munge
 MpiDefault=none
 ProctrackType=proctrack/linuxproc
-TaskPlugin=task/none
+TaskPlugin=task/affinity
 JobAcctGatherType=jobacct_gather/none
 AccountingStorageType=accounting_storage/none
 JobCompType=jobcomp/filetxt
