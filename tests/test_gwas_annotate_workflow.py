@@ -94,7 +94,9 @@ def test_scattered_run_equals_one_job(annotated):
     ]
     assert not (run / "results/gwas/mlm/shards").exists()  # temporary
     full = root / "unscattered"
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    # the same BLAS threads as the workflow's GWAS jobs (threads: 2): sums are then identical
+    threads = {k: "2" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), **threads)
     subprocess.run(
         [sys.executable, "-m", "breedomics", "gwas", "run", "--geno",
          "results/genotypes/genotypes", "--pheno", str(root / "panel/phenotypes.tsv"),

@@ -2,8 +2,9 @@
 
 The soybean panel (272 accessions, 12,000 SNPs, 10 chromosomes, two traits) is scanned
 once whole and once in shards (chromosome groups x trait batches, given to the gather in
-shuffled order), for the exact MLM with LOCO, GLM with empty chromosome groups, and
-FarmCPU by trait batch; every output table must be byte-identical.
+shuffled order), for the exact MLM with LOCO, P3D with the kinship decomposed once in
+``gwas kinship``, GLM with empty chromosome groups, and FarmCPU by trait batch; every
+output table must be byte-identical.
 """
 
 from __future__ import annotations
@@ -81,13 +82,17 @@ def test_grm_roundtrip_and_sample_check(tmp_path):
 def _scatter(tmp_path, model: str, groups: int, batches: list[str], extra: list[str]):
     grm = tmp_path / "grm.npz"
     common = ["--geno", GENO, "--pheno", PHENO, "--allow-unmatched"]
-    _gwas("kinship", *common, *(["--loco"] if "--loco" in extra else []), "--out", str(grm))
+    eig = tmp_path / "eigen"  # genome-wide kinship decomposed once (mixed models)
+    _gwas("kinship", *common, *(["--loco"] if "--loco" in extra else []), "--out", str(grm),
+          "--eigen", str(eig))
+    assert len(list(eig.glob("*.npz"))) == 2  # two traits, two missingness patterns
     states = []
     for k in range(1, groups + 1):
         for j, batch in enumerate(batches):
             name = f"c{k}.b{j}"
             group = [] if model == "farmcpu" else ["--chromosome-group", f"{k}/{groups}"]
-            _gwas("run", *common, "--model", model, "--pcs", "3", "--grm", str(grm), *group,
+            _gwas("run", *common, "--model", model, "--pcs", "3", "--grm", str(grm),
+                  "--eigen", str(eig), *group,
                   "--batch", batch, *extra, "--shard-out", str(tmp_path / f"{name}.json"),
                   "--out", str(tmp_path / name))
             states.append(str(tmp_path / f"{name}.json"))
@@ -98,6 +103,7 @@ def _scatter(tmp_path, model: str, groups: int, batches: list[str], extra: list[
     "model,groups,batches,extra",
     [
         ("mlm", 3, ["yield", "height"], ["--loco"]),
+        ("mlm-p3d", 2, ["height", "yield"], []),  # genome-wide kinship from the cache
         ("glm", 12, ["yield,height"], []),  # more groups than chromosomes: empty shards
         ("farmcpu", 1, ["height", "yield"], []),
     ],

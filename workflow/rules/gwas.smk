@@ -118,7 +118,8 @@ rule compute_gwas_kinship:
         multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
         pheno=config["gwas"]["phenotypes"],
     output:
-        "results/gwas/kinship/grm.npz",
+        grm="results/gwas/kinship/grm.npz",
+        eigen=directory("results/gwas/kinship/eigen"),
     log:
         "logs/gwas/kinship.log",
     benchmark:
@@ -134,10 +135,18 @@ rule compute_gwas_kinship:
         geno=lambda wc, input: input[0][: -len(".bed")],
         covar=gwas_covariate_args,
         loco="--loco" if GWAS_LOCO_KINSHIP else "",
+        # the genome-wide kinship's eigendecomposition per trait pattern (mixed models)
+        eigen=lambda wc, output: (
+            f"--eigen {shlex.quote(output.eigen)}"
+            if GWAS_MIXED & set(GWAS["models"])
+            else ""
+        ),
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        "mkdir -p {output.eigen:q} && OMP_NUM_THREADS={threads}"
+        " OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " {params.cli} gwas kinship --geno {params.geno} --pheno {input.pheno:q}"
-        " {params.covar} {params.loco} --allow-unmatched --out {output:q} > {log:q} 2>&1"
+        " {params.covar} {params.loco} --allow-unmatched --out {output.grm:q}"
+        " {params.eigen} > {log:q} 2>&1"
 
 
 rule scan_gwas_shard:
@@ -145,6 +154,7 @@ rule scan_gwas_shard:
         multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
         pheno=config["gwas"]["phenotypes"],
         grm="results/gwas/kinship/grm.npz",
+        eigen="results/gwas/kinship/eigen",
     output:
         state=temp("results/gwas/{model}/shards/{shard}.json"),
         stats=temp(directory("results/gwas/{model}/shards/{shard}")),
@@ -173,7 +183,7 @@ rule scan_gwas_shard:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
         " --model {wildcards.model} --pcs {params.g[pcs]} {params.shard} {params.loco}"
-        " --grm {input.grm:q} --threshold {params.g[threshold]} --alpha {params.g[alpha]}"
+        " --grm {input.grm:q} --eigen {input.eigen:q} --threshold {params.g[threshold]} --alpha {params.g[alpha]}"
         " --seed {params.seed} --allow-unmatched --shard-out {output.state:q}"
         " --out {output.stats:q} > {log:q} 2>&1"
 

@@ -66,6 +66,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--kinship", help="use this kinship matrix instead of the GRM (no --loco)")
     sh = p.add_argument_group("scatter (see breedomics gwas kinship / gather)")
     sh.add_argument("--grm", help="GRM written by `gwas kinship` (instead of building it)")
+    sh.add_argument("--eigen", help="kinship eigendecompositions written by `gwas kinship`")
     sh.add_argument("--chromosomes", help="comma-separated chromosomes to scan (a shard)")
     sh.add_argument(
         "--chromosome-group",
@@ -276,7 +277,13 @@ def run_scan(args: argparse.Namespace) -> int:
                     af = mean / 2
                     meff.add(chrom, z[:, (np.minimum(af, 1 - af) >= args.maf) & (nobs > 0)])
         else:
-            scans = scan(src, data, out, cfg, grm=grm, kinship=kin, meff=meff)
+            eig_cache = None
+            if args.eigen:
+                from breedomics.gwas.shards import EigenCache
+
+                eig_cache = EigenCache(args.eigen)
+            scans = scan(src, data, out, cfg, grm=grm, kinship=kin, meff=meff,
+                         eig_cache=eig_cache)
     for w in caught:
         _log(f"warning: {w.message}")
     meff_d = meff.finish() if meff is not None else None

@@ -234,9 +234,11 @@ class _Contexts:
         cfg: ScanConfig,
         grm: GRM | None,
         kin: np.ndarray | None,
+        eig_cache=None,
     ):
         self.data, self.mode, self.cfg = data, mode, cfg
         self.grm, self.kin = grm, kin
+        self.eig_cache = eig_cache
         self.patterns = trait_patterns(data)
         self._chrom: str | None = None
         self._sets: list[AssocSet] = []
@@ -259,7 +261,9 @@ class _Contexts:
             w = self.data.covariates.to_numpy()[rows]
             y = self.data.traits[traits].to_numpy()[rows]
             eig = None
-            if k_full is not None:
+            if k_full is not None and chrom is None and self.eig_cache is not None:
+                eig = self.eig_cache.get(rows)  # decomposed once for all shards
+            if k_full is not None and eig is None:
                 label = "kinship" + (f" without chromosome {chrom}" if chrom else "")
                 if len(rows) < len(self.data.samples):
                     label += f" of the {len(rows)} samples observed for {', '.join(traits[:3])}"
@@ -394,6 +398,7 @@ def scan(
     grm: GRM | None = None,
     kinship: np.ndarray | None = None,
     meff: MeffAccumulator | None = None,
+    eig_cache=None,
 ) -> list[TraitScan]:
     """Run GLM or MLM (exact/P3D, optionally LOCO) for all traits; write sumstats.
 
@@ -412,6 +417,9 @@ def scan(
         User kinship of ``data.samples``.
     meff : MeffAccumulator, optional
         Fed with every run of SNPs (for M_eff thresholds).
+    eig_cache : breedomics.gwas.shards.EigenCache, optional
+        Precomputed eigendecompositions of the genome-wide kinship per trait
+        pattern (a scattered scan decomposes it once, in ``gwas kinship``).
 
     Returns
     -------
@@ -422,7 +430,7 @@ def scan(
         raise UserError("--kinship cannot be combined with --loco; drop one of them")
     if mode != "glm" and kinship is None and (grm is None or (cfg.loco and not grm.chrom_num)):
         grm, kinship = build_grm(src, cfg.loco, kinship)
-    ctx = _Contexts(data, mode, cfg, grm, kinship)
+    ctx = _Contexts(data, mode, cfg, grm, kinship, eig_cache)
     ctx.start()
     os.makedirs(out_dir, exist_ok=True)
     writers = {

@@ -2,8 +2,9 @@
 
 A scattered GWAS is::
 
-    breedomics gwas kinship --geno G --pheno P [--covar C] [--loco] --out grm.npz
-    breedomics gwas run --geno G --pheno P --grm grm.npz --chromosomes 1,2 \\
+    breedomics gwas kinship --geno G --pheno P [--covar C] [--loco] --out grm.npz \\
+        --eigen eigen/
+    breedomics gwas run --geno G --pheno P --grm grm.npz --eigen eigen/ --chromosomes 1,2 \\
         --batch yield --shard-out shards/c1.t1.json --out shards/c1.t1   # per shard
     breedomics gwas gather --geno G --pheno P --model mlm --out results/gwas/mlm \\
         shards/*.json
@@ -21,6 +22,8 @@ import os
 import shutil
 import sys
 import time
+
+import numpy as np
 
 from breedomics.errors import UserError
 
@@ -45,6 +48,11 @@ def add_parsers(sub) -> None:
     _data_args(k)
     k.add_argument("--loco", action="store_true", help="keep per-chromosome parts (LOCO)")
     k.add_argument("--out", required=True, help="output .npz")
+    k.add_argument(
+        "--eigen",
+        help="also write the genome-wide kinship's eigendecomposition per trait missingness "
+        "pattern into this folder (for the mixed models' shards)",
+    )
     g = sub.add_parser(
         "gather",
         help="merge GWAS shards; thresholds, clumping, plots, summaries",
@@ -92,6 +100,19 @@ def run_kinship(args: argparse.Namespace) -> int:
     grm = accumulate_grm(src.chunks(), data.samples, loco=args.loco)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     save_grm(grm, args.out)
+    if args.eigen:
+        from breedomics.gwas.kinship import eigh_psd
+        from breedomics.gwas.scan import trait_patterns
+        from breedomics.gwas.shards import pattern_key, save_eigens
+
+        k_full = grm.matrix()
+        eigens = {}
+        for traits, rows in trait_patterns(data):
+            label = "kinship"
+            if len(rows) < len(data.samples):
+                label += f" of the {len(rows)} samples observed for {', '.join(traits[:3])}"
+            eigens[pattern_key(rows)] = eigh_psd(k_full[np.ix_(rows, rows)], label)
+        save_eigens(eigens, args.eigen)
     print(f"[gwas kinship] {len(data.samples)} samples, {grm.n_snps} SNPs, "
           f"{len(grm.chrom_num)} LOCO parts, {time.time() - t0:.1f} s", file=sys.stderr)
     return 0

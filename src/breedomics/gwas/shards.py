@@ -41,6 +41,9 @@ from breedomics.gwas.scan import TraitScan
 __all__ = [
     "save_grm",
     "load_grm",
+    "pattern_key",
+    "save_eigens",
+    "EigenCache",
     "chromosome_groups",
     "chromosome_group",
     "shard_state",
@@ -93,6 +96,43 @@ def load_grm(path: str | os.PathLike, samples: Sequence[str]) -> GRM:
             chrom_den=dict(zip(chroms, map(float, meta["chrom_den"]), strict=True)),
             chrom_snps=dict(zip(chroms, map(int, meta["chrom_snps"]), strict=True)),
         )
+
+
+def pattern_key(rows: np.ndarray) -> str:
+    """Cache key of a trait missingness pattern (the analysed rows it keeps)."""
+    import hashlib
+
+    return hashlib.sha1(np.asarray(rows, dtype=np.int64).tobytes()).hexdigest()[:20]
+
+
+def save_eigens(eigens: Mapping[str, object], folder: str | os.PathLike) -> None:
+    """Write genome-wide kinship eigendecompositions, one ``.npz`` per trait pattern.
+
+    A shard then loads only the patterns of its own trait batch
+    (:class:`EigenCache`), so the decomposition is computed once per run.
+    """
+    os.makedirs(folder, exist_ok=True)
+    for key, e in eigens.items():
+        tmp = os.path.join(folder, f"{key}.tmp.npz")
+        np.savez(tmp, s=e.s, U=e.U, ridge=e.ridge, trace_mean=e.trace_mean)
+        os.replace(tmp, os.path.join(folder, f"{key}.npz"))
+
+
+class EigenCache:
+    """Read-only lookup of :func:`save_eigens` output by trait pattern."""
+
+    def __init__(self, folder: str | os.PathLike):
+        self.folder = str(folder)
+
+    def get(self, rows: np.ndarray):
+        """The stored :class:`~breedomics.gwas.kinship.Eigen` of ``rows``, or None."""
+        from breedomics.gwas.kinship import Eigen
+
+        path = os.path.join(self.folder, f"{pattern_key(rows)}.npz")
+        if not os.path.exists(path):
+            return None
+        with np.load(path) as z:
+            return Eigen(z["s"], z["U"], float(z["ridge"]), float(z["trace_mean"]))
 
 
 def chromosome_groups(lengths: Mapping[str, int | None], n_groups: int) -> list[list[str]]:
