@@ -115,18 +115,68 @@ def stream(
             elif sel.any():
                 yield variants[sel], np.ascontiguousarray(dos[:, sel])
         return
-    from breedomics.genotypes import _decode_bed, _open_bed, _read_bim, _sample_index
+    from breedomics.genotypes import _decode_bed, _open_bed, _sample_index
 
     prefix = plink_prefix(geno)
-    bim = _read_bim(prefix)
-    bed = _open_bed(prefix, len(all_samples), len(bim))
+    names, starts, counts = bim_blocks(prefix)
+    bed = _open_bed(prefix, len(all_samples), int(counts.sum()))
     idx = _sample_index(str(geno), all_samples, subset)
-    rows = np.flatnonzero(bim["chrom"].isin(wanted).to_numpy())
-    for start in range(0, len(rows), chunk_size):
-        r = rows[start : start + chunk_size]
-        contiguous = r[-1] - r[0] + 1 == len(r)
-        block = bed[r[0] : r[-1] + 1] if contiguous else bed[r]
-        yield bim.iloc[r], _decode_bed(block, len(all_samples), idx)
+    for name, first, count in zip(names, starts, counts, strict=True):
+        if name not in wanted:
+            continue
+        # only this chromosome's rows of the .bim are read: memory does not grow
+        # with the number of SNPs elsewhere in the genome
+        bim = _read_bim_rows(prefix, int(first), int(count))
+        for start in range(0, int(count), chunk_size):
+            stop = min(start + chunk_size, int(count))
+            block = bed[first + start : first + stop]
+            yield bim.iloc[start:stop], _decode_bed(block, len(all_samples), idx)
+
+
+def bim_blocks(prefix: str, chunk_rows: int = 1_000_000) -> tuple[np.ndarray, ...]:
+    """Chromosome blocks of a PLINK ``.bim``: names, first row and row count of each.
+
+    Only the first column is read, in chunks, so memory stays flat for any
+    number of SNPs. A chromosome split over several blocks is returned as
+    several blocks (callers decide whether that is an error).
+    """
+    names: list[str] = []
+    counts: list[int] = []
+    reader = pd.read_csv(
+        prefix + ".bim", sep=r"\s+", header=None, usecols=[0], dtype=str,
+        keep_default_na=False, chunksize=chunk_rows,
+    )  # fmt: skip
+    for chunk in reader:
+        c = chunk[0].to_numpy()
+        cut = np.r_[0, np.flatnonzero(c[1:] != c[:-1]) + 1]
+        n = np.diff(np.r_[cut, len(c)])
+        for name, k in zip(c[cut], n, strict=True):
+            if names and names[-1] == name:
+                counts[-1] += int(k)
+            else:
+                names.append(str(name))
+                counts.append(int(k))
+    counts_a = np.array(counts, dtype=np.int64)
+    starts = np.r_[0, np.cumsum(counts_a)[:-1]].astype(np.int64)
+    return np.array(names, dtype=object), starts, counts_a
+
+
+def _read_bim_rows(prefix: str, first: int, count: int) -> pd.DataFrame:
+    """Rows ``first .. first+count-1`` of a ``.bim`` as :func:`read_variants` columns.
+
+    The index is the global variant index, as :func:`iter_dosage_chunks` gives it.
+    """
+    bim = pd.read_csv(
+        prefix + ".bim", sep=r"\s+", header=None, skiprows=first, nrows=count,
+        names=["chrom", "id", "cm", "pos", "a1", "a2"],
+        dtype={"chrom": str, "id": str, "cm": float, "pos": np.int64, "a1": str, "a2": str},
+        keep_default_na=False,
+    )  # fmt: skip
+    return pd.DataFrame(
+        {"chrom": bim["chrom"].to_numpy(), "pos": bim["pos"].to_numpy(np.int64),
+         "id": bim["id"].to_numpy(), "ref": bim["a2"].to_numpy(), "alt": bim["a1"].to_numpy()},
+        index=pd.RangeIndex(first, first + count),
+    )  # fmt: skip
 
 
 def standardize_chunk(

@@ -29,8 +29,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from breedomics.census._common import bim_blocks
 from breedomics.errors import UserError
-from breedomics.genotypes import read_variants
+from breedomics.genotypes import genotype_format, plink_prefix, read_variants
 
 __all__ = [
     "CONTIG_RE",
@@ -73,12 +74,14 @@ def plan_shards(geno: str | os.PathLike, min_snps: int = 500) -> pd.DataFrame:
     """
     if min_snps < 1:
         raise UserError(f"min_snps must be >= 1, got {min_snps}")
-    chrom = read_variants(geno)["chrom"].astype(str).to_numpy()
-    if len(chrom) == 0:
+    if genotype_format(geno) == "plink":
+        names, _, counts = bim_blocks(plink_prefix(geno))  # flat memory for any size
+    else:
+        chrom = read_variants(geno)["chrom"].astype(str).to_numpy()
+        starts = np.r_[0, np.flatnonzero(chrom[1:] != chrom[:-1]) + 1] if len(chrom) else []
+        names, counts = chrom[starts], np.diff(np.r_[starts, len(chrom)])
+    if len(names) == 0:
         raise UserError(f"{geno}: no variants to scatter")
-    starts = np.r_[0, np.flatnonzero(chrom[1:] != chrom[:-1]) + 1]
-    names = chrom[starts]
-    counts = np.diff(np.r_[starts, len(chrom)])
     seen: set[str] = set()
     for name in names:
         if not CONTIG_RE.match(name):
