@@ -241,3 +241,15 @@ def test_directions_parsed_and_unknown_trait_refused():
         parse_directions(["weight=decrease"], ["yield", "height"])
     with pytest.raises(UserError, match="TRAIT=increase"):
         parse_directions(["height=down"], ["yield", "height"])
+
+
+def test_trait_without_leads_gives_header_only(tmp_path):
+    from breedomics.gwas.clump import LEAD_COLUMNS
+
+    leads = pd.DataFrame(columns=["trait", *LEAD_COLUMNS])
+    genes = read_gff3_genes(PANEL / "annotation.gff3")
+    freqs = allele_frequencies(np.zeros((3, 0)), ["a", "b", "c"], {"a": "G1", "b": "G2"})
+    out = annotate_leads(leads, "yield", "glm", "increase", freqs, genes, None, 1000)
+    assert len(out) == 0
+    assert {"favourable_allele", "favourable_allele_frequency.G1", "gene_id",
+            "consequences"} <= set(out.columns)
