@@ -39,7 +39,21 @@ def _indicators(dos: np.ndarray) -> list[np.ndarray]:
     return [(dos == k).astype(np.float32) for k in (0, 1, 2)]
 
 
+#: Elements per indicator block (float32): bounds the temporaries to ~6 x 32 MB whatever
+#: the number of samples or the chunk size.
+_BLOCK_ELEMENTS = 1 << 23
+
+
 def _accumulate(dos: np.ndarray, dist: np.ndarray, disc: np.ndarray, shared: np.ndarray) -> None:
+    n, m = dos.shape
+    step = max(64, _BLOCK_ELEMENTS // max(n, 1))
+    for s in range(0, m, step):
+        _accumulate_block(dos[:, s : s + step], dist, disc, shared)
+
+
+def _accumulate_block(
+    dos: np.ndarray, dist: np.ndarray, disc: np.ndarray, shared: np.ndarray
+) -> None:
     h0, h1, h2 = _indicators(np.rint(dos))
     c = h0 + h1 + h2
     shared += c @ c.T
@@ -87,9 +101,14 @@ def pairwise_ibs(
         _accumulate(dos, dist, disc, shared)
     if not shared.any():
         raise UserError(f"{geno}: no genotype calls among the {n} analysed samples")
+    # convert in place / one matrix at a time: n x n float64 matrices dominate memory
+    disc = disc.astype(np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ibs = 1.0 - dist / (2.0 * shared)
-    return IBSResult(list(samples), ibs, shared.astype(np.int64), disc.astype(np.int64))
+        np.divide(dist, shared, out=dist)
+    dist *= -0.5
+    dist += 1.0  # ibs = 1 - dist / (2 shared)
+    shared = shared.astype(np.int64)
+    return IBSResult(list(samples), dist, shared, disc)
 
 
 def duplicate_clusters(
