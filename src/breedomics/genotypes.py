@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import os
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -328,6 +328,7 @@ def iter_dosage_chunks(
     path: str | os.PathLike,
     chunk_size: int = 10000,
     samples: Sequence[str] | None = None,
+    chromosomes: Collection[str] | None = None,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Stream ALT-allele dosages in chunks of variants.
 
@@ -339,6 +340,11 @@ def iter_dosage_chunks(
         Maximum number of variants per chunk.
     samples : sequence of str, optional
         Samples to return, in this order (default: all, in file order).
+    chromosomes : collection of str, optional
+        Only variants on these chromosomes (PLINK: the other rows of the .bed are
+        not read; VCF: every record is still parsed). Chunks keep the boundaries
+        of the unrestricted stream, minus the other chromosomes' variants, so
+        per-chromosome runs are the same arrays.
 
     Yields
     ------
@@ -364,9 +370,15 @@ def iter_dosage_chunks(
         prefix = plink_prefix(path)
         bim = _read_bim(prefix)
         bed = _open_bed(prefix, len(all_samples), len(bim))
+        keep = None if chromosomes is None else bim["chrom"].isin(set(chromosomes)).to_numpy()
         for start in range(0, len(bim), chunk_size):
             stop = min(start + chunk_size, len(bim))
-            yield bim.iloc[start:stop], _decode_bed(bed[start:stop], len(all_samples), idx)
+            if keep is None:
+                yield bim.iloc[start:stop], _decode_bed(bed[start:stop], len(all_samples), idx)
+                continue
+            rows = start + np.flatnonzero(keep[start:stop])
+            if len(rows):
+                yield bim.iloc[rows], _decode_bed(bed[rows], len(all_samples), idx)
         return
 
     # VCF: cyvcf2 returns samples in file order, so read the subset then reorder.
@@ -390,17 +402,28 @@ def iter_dosage_chunks(
         return df, np.ascontiguousarray(dos)
 
     k = 0
+    wanted = None if chromosomes is None else set(chromosomes)
+
+    def _select(chunk):
+        # VCF records are all parsed; only the wanted chromosomes' rows are yielded
+        if wanted is None:
+            return chunk
+        df, dos = chunk
+        sel = df["chrom"].isin(wanted).to_numpy()
+        return (df[sel], np.ascontiguousarray(dos[:, sel])) if sel.any() else None
+
     for v in _iter_vcf_records(path, sub):
         rows.append(_vcf_row(v))
         buf[k] = _vcf_dosage(v, len(sub) if sub is not None else n_out)
         k += 1
         if k == chunk_size:
-            yield _emit(k)
+            if (out := _select(_emit(k))) is not None:
+                yield out
             offset += k
             rows = []
             k = 0
-    if k:
-        yield _emit(k)
+    if k and (out := _select(_emit(k))) is not None:
+        yield out
 
 
 def read_dosage(

@@ -151,7 +151,9 @@ class GenotypeSource:
             yield from self._cache
             return
         store: list | None = [] if self._cacheable else None
-        for var, dos in gt.iter_dosage_chunks(self.path, self.chunk_size, self.samples):
+        for var, dos in gt.iter_dosage_chunks(
+            self.path, self.chunk_size, self.samples, chromosomes=self.chromosomes
+        ):
             for chrom, v, d in split_by_chrom(var, dos):
                 if self.chromosomes is not None and chrom not in self.chromosomes:
                     continue

@@ -47,6 +47,8 @@ def add_parsers(sub) -> None:
     )
     _data_args(k)
     k.add_argument("--loco", action="store_true", help="keep per-chromosome parts (LOCO)")
+    k.add_argument("--chunk-size", type=int, default=10000,
+                   help="SNPs per chunk, as in `gwas run` (the GRM sums follow the chunks)")
     k.add_argument("--out", required=True, help="output .npz")
     k.add_argument(
         "--eigen",
@@ -96,7 +98,7 @@ def run_kinship(args: argparse.Namespace) -> int:
 
     t0 = time.time()
     data = _prepare(args)
-    src = GenotypeSource(args.geno, data.samples)
+    src = GenotypeSource(args.geno, data.samples, chunk_size=args.chunk_size)
     grm = accumulate_grm(src.chunks(), data.samples, loco=args.loco)
     os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     save_grm(grm, args.out)
