@@ -39,31 +39,39 @@ def _indicators(dos: np.ndarray) -> list[np.ndarray]:
     return [(dos == k).astype(np.float32) for k in (0, 1, 2)]
 
 
-#: Elements per indicator block (float32): bounds the temporaries to ~6 x 32 MB whatever
+#: Elements per indicator block (float32): bounds the temporaries to ~5 x 32 MB whatever
 #: the number of samples or the chunk size.
 _BLOCK_ELEMENTS = 1 << 23
 
 
 def _accumulate(dos: np.ndarray, dist: np.ndarray, disc: np.ndarray, shared: np.ndarray) -> None:
+    """Add a chunk's pair counts; ``dist`` and ``disc`` get one triangle of the
+    symmetric sums (finish with :func:`_symmetrize`), ``shared`` the full matrix."""
     n, m = dos.shape
     step = max(64, _BLOCK_ELEMENTS // max(n, 1))
+    buf = np.empty((n, n), dtype=np.float32)  # the one n x n temporary
     for s in range(0, m, step):
-        _accumulate_block(dos[:, s : s + step], dist, disc, shared)
+        h0, h1, h2 = _indicators(np.rint(dos[:, s : s + step]))
+        c = h0 + h1 + h2
+        shared += np.matmul(c, c.T, out=buf)
+        for x, y, w in ((h0, h1, 1), (h1, h2, 1), (h0, h2, 2)):
+            np.matmul(x, y.T, out=buf)  # pairs with genotypes differing by w
+            disc += buf
+            dist += buf
+            if w == 2:
+                dist += buf
 
 
-def _accumulate_block(
-    dos: np.ndarray, dist: np.ndarray, disc: np.ndarray, shared: np.ndarray
-) -> None:
-    h0, h1, h2 = _indicators(np.rint(dos))
-    c = h0 + h1 + h2
-    shared += c @ c.T
-    a01 = h0 @ h1.T
-    a12 = h1 @ h2.T
-    a02 = h0 @ h2.T
-    one = a01 + a01.T + a12 + a12.T
-    two = a02 + a02.T
-    dist += one + 2.0 * two
-    disc += one + two
+def _symmetrize(a: np.ndarray) -> np.ndarray:
+    """``a + a.T`` in place, one block of rows at a time (no n x n temporary)."""
+    n = a.shape[0]
+    step = max(1, _BLOCK_ELEMENTS // max(n, 1))
+    for i in range(0, n, step):
+        rows = slice(i, min(i + step, n))
+        blk = a[rows, i:] + a[i:, rows].T  # still untouched: rows and columns >= i
+        a[rows, i:] = blk
+        a[i:, rows] = blk.T
+    return a
 
 
 def ibs_from_dosage(dosage: np.ndarray) -> np.ndarray:
@@ -71,6 +79,7 @@ def ibs_from_dosage(dosage: np.ndarray) -> np.ndarray:
     n = dosage.shape[0]
     dist, disc, shared = np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
     _accumulate(np.asarray(dosage, dtype=np.float32), dist, disc, shared)
+    _symmetrize(dist)
     with np.errstate(invalid="ignore", divide="ignore"):
         return 1.0 - dist / (2.0 * shared)
 
@@ -102,7 +111,8 @@ def pairwise_ibs(
     if not shared.any():
         raise UserError(f"{geno}: no genotype calls among the {n} analysed samples")
     # convert in place / one matrix at a time: n x n float64 matrices dominate memory
-    disc = disc.astype(np.int64)
+    disc = _symmetrize(disc).astype(np.int64)
+    _symmetrize(dist)
     with np.errstate(invalid="ignore", divide="ignore"):
         np.divide(dist, shared, out=dist)
     dist *= -0.5
