@@ -354,3 +354,101 @@ def soft_filter_pipeline(wildcards=None):
         f"| bcftools filter -Ou -m+ -s {name} -e {shlex.quote(expr)}"
         for name, expr in filters
     )
+
+
+# Genomic selection (gs.smk): traits, phenotype source, scatter units and arguments.
+GS = config["gs"]
+GS_TRAITS = []
+if GENO["enabled"] and GS["enabled"]:
+    try:
+        if GS["trials"]:
+            GS_TRAITS = sheets.trial_traits(
+                GS["trials"], GS["trial_columns"], GS["traits"] or None
+            )
+        else:
+            _gs_table = GS["phenotypes"] or GWAS["phenotypes"]
+            if not _gs_table:
+                raise UserError(
+                    "gs is enabled but gs.phenotypes, gs.trials and gwas.phenotypes are "
+                    "all empty: give a phenotype table or trial records."
+                )
+            GS_TRAITS = sheets.trait_names(_gs_table)
+            if GS["traits"]:
+                _bad = [t for t in GS["traits"] if t not in GS_TRAITS]
+                if _bad:
+                    raise UserError(
+                        f"gs.traits names {_bad[0]!r}, which is not a column of "
+                        f"{_gs_table} ({', '.join(GS_TRAITS)})."
+                    )
+                GS_TRAITS = list(GS["traits"])
+        if GS["covariates"]:
+            sheets.trait_names(GS["covariates"], what="Covariate table")
+        for _t in GS["selection"]["weights"]:
+            if _t not in GS_TRAITS:
+                raise UserError(
+                    f"gs.selection.weights names {_t!r}, which is not a GS trait "
+                    f"({', '.join(GS_TRAITS)})."
+                )
+    except UserError as exc:
+        raise WorkflowError(f"breedomics input error: {exc}") from None
+
+GS_PHENO = (
+    "results/gs/blue/blues.tsv"
+    if GS["trials"]
+    else (GS["phenotypes"] or GWAS["phenotypes"] or "unset")
+)
+GS_MULTI = [m for m in GS["models"] if m == "mtgblup"]
+GS_SINGLE = [m for m in GS["models"] if m != "mtgblup"]
+GS_REPEATS = [1] if GS["by_group"] else list(range(1, GS["repeats"] + 1))
+GS_PREDICT = list(dict.fromkeys(GS["predict_models"] + [GS["selection"]["model"]]))
+
+
+def gs_outputs():
+    """Final GS tables: CV summary, GEBVs per model, the ranked selection."""
+    out = ["results/gs/cv/cv_summary.tsv", "results/gs/selection.tsv"]
+    out += expand("results/gs/predict/{model}/gebv.tsv", model=GS_PREDICT)
+    if GS["trials"]:
+        out.append("results/gs/blue/blues.tsv")
+    return out
+
+
+def gs_model_args(wildcards=None):
+    """Model settings shared by CV and prediction (all schema-validated numbers/paths)."""
+    args = (
+        f"--iterations {GS['iterations']} --burn-in {GS['burn_in']} --thin {GS['thin']}"
+        f" --seed {config['genotypes']['seed']}"
+    )
+    if GS["covariates"]:
+        args += f" --covariates {shlex.quote(GS['covariates'])}"
+    return args
+
+
+def gs_cv_dirs(wildcards=None):
+    """Every scattered CV job's metrics table (trait x model x repeat)."""
+    out = expand(
+        "results/gs/cv/{trait}/{model}/rep{repeat}/cv_metrics.tsv",
+        trait=GS_TRAITS,
+        model=GS_SINGLE,
+        repeat=GS_REPEATS,
+    )
+    out += expand(
+        "results/gs/cv/multi-trait/{model}/rep{repeat}/cv_metrics.tsv",
+        model=GS_MULTI,
+        repeat=GS_REPEATS,
+    )
+    return out
+
+
+def gs_weights(wildcards=None):
+    """Selection index weights: gs.selection.weights, else +1/-1 by `directions`."""
+    w = GS["selection"]["weights"]
+    if not w:
+        directions = config.get("directions") or {}
+        w = {t: (-1 if directions.get(t) == "decrease" else 1) for t in GS_TRAITS}
+    return ",".join(f"{t}={float(v):g}" for t, v in w.items())
+
+
+def gs_fold_args(wildcards=None):
+    if GS["by_group"]:
+        return f"--group-col group --groups {shlex.quote(GENO_SAMPLES)}"
+    return f"--folds {GS['folds']} --repeats {GS['repeats']}"

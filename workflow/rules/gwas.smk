@@ -219,7 +219,7 @@ rule gather_gwas:
         covar=gwas_covariate_args,
         loco=gwas_loco_arg,
         pcs=lambda wc, input: (
-            f"--pcs-file {shlex.quote(input.dirs[0] + '/pcs.tsv')}"
+            f"--pcs-file {shlex.quote(str(Path(input.dirs[0], 'pcs.tsv')))}"
             if GWAS["pcs"] > 0
             else ""
         ),
