@@ -452,3 +452,29 @@ def gs_fold_args(wildcards=None):
     if GS["by_group"]:
         return f"--group-col group --groups {shlex.quote(GENO_SAMPLES)}"
     return f"--folds {GS['folds']} --repeats {GS['repeats']}"
+
+
+# Census scatter (census.smk): shard names from the shard-plan checkpoint.
+import csv
+
+CENSUS_SHARD_PLAN = "results/census/by_chrom/shards.tsv"
+
+
+def census_shard_names(wildcards=None):
+    """Shard names, in genome order, once the shard plan checkpoint has run."""
+    plan = checkpoints.census_shards.get().output.tsv
+    with open(plan) as fh:
+        return list(
+            dict.fromkeys(row["shard"] for row in csv.DictReader(fh, delimiter="\t"))
+        )
+
+
+def census_parts(job):
+    """Input function: the per-shard partial results of one census job."""
+
+    def parts(wildcards):
+        return expand(
+            f"results/census/by_chrom/{{shard}}/{job}.json", shard=census_shard_names()
+        )
+
+    return parts
