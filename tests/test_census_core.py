@@ -62,3 +62,28 @@ def test_required_and_errors(panel):
         core_collection(prefix, p.samples, size=len(p.samples) + 1)
     with pytest.raises(UserError, match="required"):
         core_collection(prefix, p.samples, size=5, required=["nobody"])
+
+
+def test_memory_budget_uses_every_kth_snp(panel):
+    """Under a memory budget the core is the exact core of every k-th SNP, and
+    its coverage still tracks the all-SNP coverage closely."""
+    p, prefix = panel
+    n, m = len(p.samples), p.genotypes.shape[1]
+    budget = (2 * n * (m // 7)) // 8  # bytes for about a seventh of the SNPs
+    core, summary = core_collection(
+        prefix, p.samples, size=12, n_random=20, chunk_size=997, max_bytes=budget
+    )
+    s = summary.iloc[0]
+    step = -(-m // max(1, budget * 8 // (2 * n)))
+    assert step >= 7 and s["snps_total"] == m
+    assert s["snps_used"] == len(range(0, m, step))
+    # independent: greedy core on the kept columns of the dosage matrix
+    pres = allele_presence(p.dosage()[:, ::step])
+    seen = pres.any(axis=0)
+    packed = np.packbits(pres[:, seen], axis=1)
+    order, _ = greedy_core(packed, 12)
+    assert list(core["sample"]) == [p.samples[i] for i in order]
+    assert s["n_alleles"] == seen.sum()
+    full, full_summary = core_collection(prefix, p.samples, size=12, n_random=20)
+    assert full_summary.iloc[0]["snps_used"] == m
+    assert abs(s["core_coverage"] - full_summary.iloc[0]["core_coverage"]) < 0.03

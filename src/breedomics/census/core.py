@@ -7,8 +7,11 @@ MSTRAT (Gouesnard et al. 2001) and Core Hunter (Thachuk et al. 2009). Coverage
 is a monotone submodular set function, so the greedy algorithm (with lazy
 evaluation, Minoux 1978) reaches at least ``1 - 1/e`` of the optimum
 (Nemhauser, Wolsey & Fisher 1978). Presence is stored bit-packed
-(``n * 2m / 8`` bytes). The core is compared with random subsets of the same
-size.
+(``n * 2m / 8`` bytes); above ``max_bytes`` (256 MB by default) an evenly
+spaced subset of the SNPs is used, so memory stays bounded whatever the number
+of SNPs (coverage is then an estimate from a systematic sample of the genome;
+the summary reports the SNPs used). The core is compared with random subsets
+of the same size.
 """
 
 from __future__ import annotations
@@ -101,6 +104,7 @@ def core_collection(
     n_random: int = 200,
     seed: int = 1,
     chunk_size: int = 10000,
+    max_bytes: int = 256 * 2**20,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Select a core collection and compare it with random subsets.
 
@@ -120,6 +124,9 @@ def core_collection(
         Seed of the random subsets.
     chunk_size : int
         SNPs per chunk.
+    max_bytes : int
+        Memory budget of the bit-packed presence matrix; with more SNPs than
+        fit, every ``k``-th SNP is used.
 
     Returns
     -------
@@ -127,7 +134,8 @@ def core_collection(
         ``rank, sample, new_alleles, coverage`` (cumulative coverage).
     summary : pandas.DataFrame
         One row: ``core_size, n_alleles, core_coverage, random_mean,
-        random_sd, random_min, random_max, random_p95, fraction_random_ge_core``.
+        random_sd, random_min, random_max, random_p95, fraction_random_ge_core,
+        snps_used, snps_total``.
     """
     n = len(samples)
     if not 1 <= size <= n:
@@ -138,8 +146,22 @@ def core_collection(
             raise UserError(f"required core accession {r!r} is not among the analysed samples")
     if len(required) > size:
         raise UserError(f"{len(required)} required accessions exceed the core size {size}")
+    from breedomics.genotypes import n_variants
+
+    m_total = n_variants(geno)
+    max_snps = max(1, int(max_bytes) * 8 // (2 * n))
+    step = max(1, -(-m_total // max_snps))  # ceil: every step-th SNP fits the budget
     parts = []
+    start = 0  # genome-wide index of the chunk's first SNP
+    m_used = 0
     for _, dos in stream(geno, samples, chunk_size):
+        first = (-start) % step  # first SNP of this chunk with index % step == 0
+        start += dos.shape[1]
+        if step > 1:
+            dos = dos[:, first::step]
+        m_used += dos.shape[1]
+        if dos.shape[1] == 0:
+            continue
         pres = allele_presence(dos)
         present_any = pres.any(axis=0)
         parts.append(np.packbits(pres[:, present_any], axis=1))
@@ -175,6 +197,8 @@ def core_collection(
                 "random_max": rand.max(),
                 "random_p95": np.percentile(rand, 95),
                 "fraction_random_ge_core": float(np.mean(rand >= cum[-1])),
+                "snps_used": m_used,
+                "snps_total": m_total,
             }
         ]
     )
