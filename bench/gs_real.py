@@ -188,7 +188,9 @@ def main() -> None:
     ap.add_argument("--models", default="gblup,bayesc,rkhs", help="models for SoyNAM/pig")
     ap.add_argument("--iterations", type=int, default=4000)
     ap.add_argument("--burn-in", type=int, default=1000)
-    ap.add_argument("--pi", type=float, default=0.99)
+    # BGLR's default prior inclusion probability (probIn 0.5): started from pi = 0.99 the
+    # sampler stays too sparse on 1,279 DArT markers within 4,000 iterations (E2: 0.446)
+    ap.add_argument("--pi", type=float, default=0.5)
     ap.add_argument("--fixed-pi", action="store_true")
     args = ap.parse_args()
     data = Path(args.data).resolve()
