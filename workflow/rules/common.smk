@@ -133,6 +133,12 @@ GWAS_GFF3 = GENO.get("gff3") or (
 if GWAS["enabled"]:
     try:
         gwas_known = set(TRAITS) | set(config.get("gs", {}).get("traits") or [])
+        _gs_cfg = config.get("gs", {})
+        if _gs_cfg.get("enabled") and _gs_cfg.get("trials"):
+            # traits of the trial records count too (genomic selection reads `directions`)
+            gwas_known |= set(
+                sheets.trial_traits(_gs_cfg["trials"], _gs_cfg.get("trial_columns", {}))
+            )
         unknown = [t for t in DIRECTIONS if t not in gwas_known]
         if unknown:
             raise UserError(
