@@ -233,6 +233,32 @@ def _run_blue(args) -> int:
     return 0
 
 
+def _fold_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--folds", type=int, default=5)
+    p.add_argument("--repeats", type=int, default=1)
+    p.add_argument("--group-col", help="leave-one-group-out over this column")
+    p.add_argument("--groups", help="TSV holding --group-col (default: the phenotype table)")
+
+
+def _new_folds(args, pheno: pd.DataFrame, phenotyped: list[str]) -> pd.DataFrame:
+    """Repeated k-fold, or leave-one-group-out with ``--group-col``."""
+    from breedomics.gs.cv import group_folds, kfold_folds
+    from breedomics.gs.data import read_table
+
+    if not args.group_col:
+        return kfold_folds(phenotyped, args.folds, args.repeats, seed=args.seed)
+    gt = pheno
+    if args.groups:
+        gt = read_table(args.groups, what="group")
+        gt = gt.set_index(gt.columns[0])
+    if args.group_col not in gt.columns:
+        raise UserError(
+            f"group column {args.group_col!r} not found in {args.groups or args.phenotypes}"
+        )
+    gt.index = gt.index.astype(str)
+    return group_folds(phenotyped, gt[args.group_col])
+
+
 # --------------------------------------------------------------------------- cv
 def _add_cv(sub) -> None:
     from breedomics.gs.models import ALL_MODELS
@@ -242,14 +268,11 @@ def _add_cv(sub) -> None:
     p.add_argument("--phenotypes", required=True, help="TSV, sample id first, one column/trait")
     p.add_argument("--traits", help="comma-separated (default: all numeric columns)")
     p.add_argument("--models", default="gblup", help="comma-separated: " + ", ".join(ALL_MODELS))
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=1)
+    _fold_args(p)
     p.add_argument("--fold-file", help="use these folds (sample_id, [repeat,] fold)")
     p.add_argument(
         "--repeat", type=int, help="with --fold-file: run only this repeat (scatter over repeats)"
     )
-    p.add_argument("--group-col", help="leave-one-group-out over this column")
-    p.add_argument("--groups", help="TSV holding --group-col (default: the phenotype table)")
     p.add_argument("--truth", help="TSV of true genetic values (simulations): *_true metrics")
     p.add_argument("--no-plot", action="store_true")
     _model_args(p)
@@ -257,7 +280,7 @@ def _add_cv(sub) -> None:
 
 
 def _run_cv(args) -> int:
-    from breedomics.gs.cv import group_folds, kfold_folds, plot_cv, read_folds, run_cv
+    from breedomics.gs.cv import plot_cv, read_folds, run_cv
     from breedomics.gs.data import read_table
     from breedomics.gs.models import parse_models
 
@@ -276,20 +299,8 @@ def _run_cv(args) -> int:
             folds = folds[folds["repeat"] == args.repeat].reset_index(drop=True)
     elif args.repeat is not None:
         raise UserError("--repeat needs --fold-file (the folds of every repeat must be fixed)")
-    elif args.group_col:
-        if args.groups:
-            gt = read_table(args.groups, what="group")
-            gt = gt.set_index(gt.columns[0])
-        else:
-            gt = pheno
-        if args.group_col not in gt.columns:
-            raise UserError(
-                f"group column {args.group_col!r} not found in {args.groups or args.phenotypes}"
-            )
-        gt.index = gt.index.astype(str)
-        folds = group_folds(phenotyped, gt[args.group_col])
     else:
-        folds = kfold_folds(phenotyped, args.folds, args.repeats, seed=args.seed)
+        folds = _new_folds(args, pheno, phenotyped)
     truth = None
     if args.truth:
         truth = read_table(args.truth, what="truth")
@@ -553,16 +564,12 @@ def _add_folds(sub) -> None:
     p.add_argument(
         "--genotyped", help="genotyped sample ids: a PLINK .fam or a sheet with the id first"
     )
-    p.add_argument("--folds", type=int, default=5)
-    p.add_argument("--repeats", type=int, default=1)
-    p.add_argument("--group-col", help="leave-one-group-out over this column")
-    p.add_argument("--groups", help="TSV holding --group-col (default: the phenotype table)")
+    _fold_args(p)
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--out", required=True, help="fold table (sample_id, repeat, fold)")
 
 
 def _run_folds(args) -> int:
-    from breedomics.gs.cv import group_folds, kfold_folds
     from breedomics.gs.data import read_phenotypes, read_table
 
     exclude = [args.group_col] if args.group_col else []
@@ -582,19 +589,7 @@ def _run_folds(args) -> int:
                 "both must hold the same sample ids"
             )
     phenotyped = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
-    if args.group_col:
-        gt = pheno
-        if args.groups:
-            gt = read_table(args.groups, what="group")
-            gt = gt.set_index(gt.columns[0])
-            gt.index = gt.index.astype(str)
-        if args.group_col not in gt.columns:
-            raise UserError(
-                f"group column {args.group_col!r} not found in {args.groups or args.phenotypes}"
-            )
-        folds = group_folds(phenotyped, gt[args.group_col])
-    else:
-        folds = kfold_folds(phenotyped, args.folds, args.repeats, seed=args.seed)
+    folds = _new_folds(args, pheno, phenotyped)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".part")
