@@ -20,7 +20,7 @@ run: setup
 # SLURM cluster on this machine (scripts/slurm-localhost.sh), else they use a running one
 # or are skipped with the reason.
 test: setup
-	pytest -q -ra
+	pytest -q -ra --durations=15
 
 # Only the live-scheduler tests.
 test-slurm: setup
