@@ -55,11 +55,10 @@ from make_test_data import (  # noqa: E402
     Gene,
     Reference,
     SpeciesSpec,
-    _build_gene,
+    build_stranded_gene,
     decode,
     encode,
     make_markov_model,
-    revcomp,
     write_annotation,
 )
 
@@ -128,22 +127,12 @@ def simulate_genes(spec: SpeciesSpec, lengths: dict[str, int], snps: pd.DataFram
     truth: list[dict] = []
     missense: list[tuple[Gene, int]] = []  # gene, 0-based SNP position (codon first base)
 
-    def build():
-        gseq, exons, cds = _build_gene(model, intron_model, rng)
-        strand = "+" if rng.random() < 0.5 else "-"
-        if strand == "-":
-            n = len(gseq)
-            gseq = revcomp(gseq)
-            exons = [(n - b, n - a) for a, b in reversed(exons)]
-            cds = [(n - b, n - a) for a, b in reversed(cds)]
-        return gseq, exons, cds, strand
-
     sites = qtl.drop_duplicates("id").sort_values(["chrom_order", "pos"])
     for k, q in enumerate(sites.itertuples(index=False)):
         p0 = int(q.pos) - 1
         plant = k % 2 == 0
         for _attempt in range(50):
-            gseq, exons, cds, strand = build()
+            gseq, exons, cds, strand = build_stranded_gene(model, intron_model, rng)
             if plant:
                 offs = _cds_offsets(cds, strand)
                 codon = int(rng.integers(1, len(offs) // 3 - 1))
@@ -166,7 +155,7 @@ def simulate_genes(spec: SpeciesSpec, lengths: dict[str, int], snps: pd.DataFram
             break
     for c, n in lengths.items():
         for _ in range(GENES_PER_CONTIG):
-            gseq, exons, cds, strand = build()
+            gseq, exons, cds, strand = build_stranded_gene(model, intron_model, rng)
             start = int(rng.integers(0, n - len(gseq)))
             if not _free(occupied[c], start, start + len(gseq)):
                 continue

@@ -412,6 +412,21 @@ def _build_gene(model: MarkovModel, intron_model: MarkovModel, rng: np.random.Ge
     return np.concatenate(pieces), exon_iv, cds_iv
 
 
+def build_stranded_gene(model: MarkovModel, intron_model: MarkovModel,
+                        rng: np.random.Generator
+                        ) -> tuple[np.ndarray, list[tuple[int, int]], list[tuple[int, int]], str]:
+    """A gene from :func:`_build_gene` on a random strand (minus: reverse-complemented,
+    exon and CDS intervals mirrored), as ``(sequence, exons, cds, strand)``."""
+    gseq, exons, cds = _build_gene(model, intron_model, rng)
+    strand = "+" if rng.random() < 0.5 else "-"
+    if strand == "-":
+        n = len(gseq)
+        gseq = revcomp(gseq)
+        exons = [(n - b, n - a) for a, b in reversed(exons)]
+        cds = [(n - b, n - a) for a, b in reversed(cds)]
+    return gseq, exons, cds, strand
+
+
 def _mutate_copy(consensus: np.ndarray, divergence: float, rng: np.random.Generator
                  ) -> np.ndarray:
     """Copy a repeat consensus with substitutions and small indels at ``divergence``."""
@@ -495,13 +510,7 @@ def simulate_reference(spec: SpeciesSpec) -> Reference:
                     glen = min(glen, 800)
                 items.append(("N_run", np.full(glen, N_CODE, np.uint8), {"name": "gap"}))
             for _ in range(round(contig.length / 8000)):
-                gseq, exons, cds = _build_gene(model, intron_model, rng)
-                strand = "+" if rng.random() < 0.5 else "-"
-                if strand == "-":
-                    n = len(gseq)
-                    gseq = revcomp(gseq)
-                    exons = [(n - b, n - a) for a, b in reversed(exons)]
-                    cds = [(n - b, n - a) for a, b in reversed(cds)]
+                gseq, exons, cds, strand = build_stranded_gene(model, intron_model, rng)
                 items.append(("gene", gseq, {"strand": strand, "exons": exons, "cds": cds}))
         order = rng.permutation(len(items))
         items = [items[i] for i in order]
