@@ -7,14 +7,13 @@ variants planted in the panel's gene models (``qtl_genes.tsv``) as ``bcftools cs
 
 from __future__ import annotations
 
-import gzip
 import shutil
 import subprocess
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEST_DATA
+from conftest import TEST_DATA, vcf_gt_strings
 
 from breedomics import genotypes as gt
 from breedomics.errors import UserError
@@ -37,7 +36,8 @@ PANEL = TEST_DATA / "soybean" / "panel"
 
 def test_favourable_allele_follows_direction():
     fav, is_eff = favourable_alleles(
-        ["A", "A", "C", "C", "G"], ["T", "T", "G", "G", "T"],
+        ["A", "A", "C", "C", "G"],
+        ["T", "T", "G", "G", "T"],
         np.array([0.5, -0.5, 0.5, -0.5, 0.0]),
         ["increase", "increase", "decrease", "decrease", "increase"],
     )
@@ -70,35 +70,19 @@ def test_favourable_allele_sign_matches_simulated_qtl():
     assert checked >= 8
 
 
-def _count_vcf(path, ids):
-    """ALT allele frequency per id, overall and per sample column group, from GT strings."""
-    counts = {}
-    with gzip.open(path, "rt") as fh:
-        for line in fh:
-            if line.startswith("##"):
-                continue
-            f = line.rstrip("\n").split("\t")
-            if line.startswith("#"):
-                samples = f[9:]
-                continue
-            if f[2] in ids:
-                counts[f[2]] = [g.split(":")[0] for g in f[9:]]
-    return samples, counts
-
-
 def test_group_frequencies_equal_direct_count():
     sheet = pd.read_csv(PANEL / "samples.tsv", sep="\t")
     groups = dict(zip(sheet["sample"], sheet["group"], strict=True))
     var, dos = gt.read_dosage(PANEL / "genotypes.vcf.gz")
     pick = np.linspace(0, len(var) - 1, 25).astype(int)
     ids = set(var["id"].iloc[pick])
-    samples, gts = _count_vcf(PANEL / "genotypes.vcf.gz", ids)
+    samples, records = vcf_gt_strings(PANEL / "genotypes.vcf.gz", ids)
     freqs = allele_frequencies(dos[:, pick], samples, groups)
     assert list(freqs.columns) == ["all", *sorted(set(sheet["group"]))]
     for k, vid in enumerate(var["id"].iloc[pick]):
         for grp in freqs.columns:
             alt = called = 0
-            for s, g in zip(samples, gts[vid], strict=True):
+            for s, g in zip(samples, records[vid][2], strict=True):
                 if grp != "all" and groups[s] != grp:
                     continue
                 alleles = g.replace("|", "/").split("/")
@@ -112,7 +96,8 @@ def test_group_frequencies_equal_direct_count():
 def test_read_gff3_genes_panel():
     genes = read_gff3_genes(PANEL / "annotation.gff3")
     lines = [
-        ln.split("\t") for ln in (PANEL / "annotation.gff3").read_text().splitlines()
+        ln.split("\t")
+        for ln in (PANEL / "annotation.gff3").read_text().splitlines()
         if not ln.startswith("#") and ln.split("\t")[2] == "gene"
     ]
     assert len(genes) == len(lines) > 100
@@ -128,10 +113,14 @@ def test_candidate_genes_equal_brute_force_overlap():
     chrom = rng.choice(sorted(set(genes["chrom"])), n)
     pos = rng.integers(1, 1_990_000, n)
     span = rng.integers(0, 60_000, (n, 2))
-    leads = pd.DataFrame({
-        "chromosome": chrom, "base_pair_location": pos,
-        "interval_start": pos - span[:, 0], "interval_end": pos + span[:, 1],
-    })
+    leads = pd.DataFrame(
+        {
+            "chromosome": chrom,
+            "base_pair_location": pos,
+            "interval_start": pos - span[:, 0],
+            "interval_end": pos + span[:, 1],
+        }
+    )
     window = 15_000
     got = candidate_genes(leads, genes, window)
     want = set()
@@ -140,8 +129,11 @@ def test_candidate_genes_equal_brute_force_overlap():
         hi = max(pos[i] + span[i, 1], pos[i] + window)
         for g in genes.itertuples():
             if g.chrom == chrom[i] and g.start <= hi and g.end >= lo:
-                d = 0 if g.start <= pos[i] <= g.end else min(abs(g.start - pos[i]),
-                                                            abs(g.end - pos[i]))
+                d = (
+                    0
+                    if g.start <= pos[i] <= g.end
+                    else min(abs(g.start - pos[i]), abs(g.end - pos[i]))
+                )
                 want.add((i, g.gene_id, d))
     assert len(want) > 20
     assert set(zip(got["lead"], got["gene_id"], got["distance"], strict=True)) == want
@@ -189,13 +181,21 @@ def test_annotate_leads_joins_genes_and_consequences(tmp_path):
     row = truth[truth["planted"] == "missense"].iloc[0]
     v = var.loc[row.id]
     vid = f"{v.chrom}:{v.pos}:{v.ref}:{v.alt}"
-    leads = pd.DataFrame({
-        "qtl": ["QTL1", "QTL2"], "lead_variant": [vid, "1:5:A:C"],
-        "chromosome": [v.chrom, "1"], "base_pair_location": [v.pos, 5],
-        "effect_allele": [v.alt, "C"], "other_allele": [v.ref, "A"],
-        "beta": [-2.0, 1.0], "p_value": [1e-9, 1e-8],
-        "interval_start": [v.pos, 5], "interval_end": [v.pos, 5], "clumped_variants": ["", ""],
-    })
+    leads = pd.DataFrame(
+        {
+            "qtl": ["QTL1", "QTL2"],
+            "lead_variant": [vid, "1:5:A:C"],
+            "chromosome": [v.chrom, "1"],
+            "base_pair_location": [v.pos, 5],
+            "effect_allele": [v.alt, "C"],
+            "other_allele": [v.ref, "A"],
+            "beta": [-2.0, 1.0],
+            "p_value": [1e-9, 1e-8],
+            "interval_start": [v.pos, 5],
+            "interval_end": [v.pos, 5],
+            "clumped_variants": ["", ""],
+        }
+    )
     freqs = pd.DataFrame({"all": [0.25, 0.5], "G1": [0.0, 1.0]})
     out = annotate_leads(leads, "height", "mlm", "decrease", freqs, genes, csq, window=0)
     first = out[out["qtl"] == "QTL1"]
@@ -217,26 +217,37 @@ def test_annotation_on_other_assembly_is_refused():
     vcf = str(PANEL / "genotypes.vcf.gz")
     with pytest.raises(UserError, match="sequence 'Gm01' is not a contig"):
         check_annotation(
-            soy / "annotation.gff3", gff3_seqids(soy / "annotation.gff3"),
-            PANEL / "reference.fa.gz", fasta_contigs(PANEL / "reference.fa.gz"),
-            vcf, genotype_contigs("vcf", vcf),
+            soy / "annotation.gff3",
+            gff3_seqids(soy / "annotation.gff3"),
+            PANEL / "reference.fa.gz",
+            fasta_contigs(PANEL / "reference.fa.gz"),
+            vcf,
+            genotype_contigs("vcf", vcf),
         )
     with pytest.raises(UserError, match="chromosome '1' is not a contig"):
         check_annotation(
-            soy / "annotation.gff3", gff3_seqids(soy / "annotation.gff3"),
-            soy / "reference.fa.gz", fasta_contigs(soy / "reference.fa.gz"),
-            vcf, genotype_contigs("vcf", vcf),
+            soy / "annotation.gff3",
+            gff3_seqids(soy / "annotation.gff3"),
+            soy / "reference.fa.gz",
+            fasta_contigs(soy / "reference.fa.gz"),
+            vcf,
+            genotype_contigs("vcf", vcf),
         )
     check_annotation(  # the panel's own files agree
-        PANEL / "annotation.gff3", gff3_seqids(PANEL / "annotation.gff3"),
-        PANEL / "reference.fa.gz", fasta_contigs(PANEL / "reference.fa.gz"),
-        vcf, genotype_contigs("vcf", vcf),
+        PANEL / "annotation.gff3",
+        gff3_seqids(PANEL / "annotation.gff3"),
+        PANEL / "reference.fa.gz",
+        fasta_contigs(PANEL / "reference.fa.gz"),
+        vcf,
+        genotype_contigs("vcf", vcf),
     )
 
 
 def test_directions_parsed_and_unknown_trait_refused():
     assert parse_directions(["height=decrease"], ["yield", "height"]) == {
-        "yield": "increase", "height": "decrease"}
+        "yield": "increase",
+        "height": "decrease",
+    }
     with pytest.raises(UserError, match="trait 'weight'"):
         parse_directions(["weight=decrease"], ["yield", "height"])
     with pytest.raises(UserError, match="TRAIT=increase"):
@@ -251,5 +262,9 @@ def test_trait_without_leads_gives_header_only(tmp_path):
     freqs = allele_frequencies(np.zeros((3, 0)), ["a", "b", "c"], {"a": "G1", "b": "G2"})
     out = annotate_leads(leads, "yield", "glm", "increase", freqs, genes, None, 1000)
     assert len(out) == 0
-    assert {"favourable_allele", "favourable_allele_frequency.G1", "gene_id",
-            "consequences"} <= set(out.columns)
+    assert {
+        "favourable_allele",
+        "favourable_allele_frequency.G1",
+        "gene_id",
+        "consequences",
+    } <= set(out.columns)

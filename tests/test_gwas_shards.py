@@ -30,16 +30,18 @@ SRC = os.path.join(os.path.dirname(__file__), "..", "src")
 
 def _gwas(*args: str) -> None:
     env = dict(os.environ, PYTHONPATH=SRC, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1")
-    proc = subprocess.run([sys.executable, "-m", "breedomics", "gwas", *args], env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-m", "breedomics", "gwas", *args], env=env, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
 
 
 def _same_outputs(a, b, model: str) -> None:
     for trait in ("yield", "height"):
-        with gzip.open(a / f"{trait}.{model}.tsv.gz") as fa, gzip.open(
-            b / f"{trait}.{model}.tsv.gz"
-        ) as fb:
+        with (
+            gzip.open(a / f"{trait}.{model}.tsv.gz") as fa,
+            gzip.open(b / f"{trait}.{model}.tsv.gz") as fb,
+        ):
             assert fa.read() == fb.read(), trait
         for suffix in (".leads.tsv", ".tsv.gz-meta.yaml"):
             name = f"{trait}.{model}{suffix}"
@@ -66,8 +68,15 @@ def test_grm_roundtrip_and_sample_check(tmp_path):
     samples = [f"s{i}" for i in range(20)]
     import pandas as pd
 
-    var = pd.DataFrame({"chrom": ["1"] * 30 + ["2"] * 20, "pos": np.arange(50) + 1,
-                        "id": [f"v{i}" for i in range(50)], "ref": "A", "alt": "C"})
+    var = pd.DataFrame(
+        {
+            "chrom": ["1"] * 30 + ["2"] * 20,
+            "pos": np.arange(50) + 1,
+            "id": [f"v{i}" for i in range(50)],
+            "ref": "A",
+            "alt": "C",
+        }
+    )
     dos = rng.integers(0, 3, (20, 50)).astype(np.float32)
     grm = accumulate_grm([(var, dos)], samples, loco=True)
     save_grm(grm, tmp_path / "g.npz")
@@ -83,18 +92,41 @@ def _scatter(tmp_path, model: str, groups: int, batches: list[str], extra: list[
     grm = tmp_path / "grm.npz"
     common = ["--geno", GENO, "--pheno", PHENO, "--allow-unmatched"]
     eig = tmp_path / "eigen"  # genome-wide kinship decomposed once (mixed models)
-    _gwas("kinship", *common, *(["--loco"] if "--loco" in extra else []), "--out", str(grm),
-          "--eigen", str(eig))
+    _gwas(
+        "kinship",
+        *common,
+        *(["--loco"] if "--loco" in extra else []),
+        "--out",
+        str(grm),
+        "--eigen",
+        str(eig),
+    )
     assert len(list(eig.glob("*.npz"))) == 2  # two traits, two missingness patterns
     states = []
     for k in range(1, groups + 1):
         for j, batch in enumerate(batches):
             name = f"c{k}.b{j}"
             group = [] if model == "farmcpu" else ["--chromosome-group", f"{k}/{groups}"]
-            _gwas("run", *common, "--model", model, "--pcs", "3", "--grm", str(grm),
-                  "--eigen", str(eig), *group,
-                  "--batch", batch, *extra, "--shard-out", str(tmp_path / f"{name}.json"),
-                  "--out", str(tmp_path / name))
+            _gwas(
+                "run",
+                *common,
+                "--model",
+                model,
+                "--pcs",
+                "3",
+                "--grm",
+                str(grm),
+                "--eigen",
+                str(eig),
+                *group,
+                "--batch",
+                batch,
+                *extra,
+                "--shard-out",
+                str(tmp_path / f"{name}.json"),
+                "--out",
+                str(tmp_path / name),
+            )
             states.append(str(tmp_path / f"{name}.json"))
     return common, states[::-1]  # the gather orders the shards itself
 
@@ -110,12 +142,35 @@ def _scatter(tmp_path, model: str, groups: int, batches: list[str], extra: list[
 )
 def test_gathered_equals_unscattered(tmp_path, model, groups, batches, extra):
     full = tmp_path / "full"
-    _gwas("run", "--geno", GENO, "--pheno", PHENO, "--allow-unmatched", "--model", model,
-          "--pcs", "3", *extra, "--out", str(full))
+    _gwas(
+        "run",
+        "--geno",
+        GENO,
+        "--pheno",
+        PHENO,
+        "--allow-unmatched",
+        "--model",
+        model,
+        "--pcs",
+        "3",
+        *extra,
+        "--out",
+        str(full),
+    )
     common, states = _scatter(tmp_path, model, groups, batches, extra)
     gathered = tmp_path / "gathered"
-    _gwas("gather", *common, "--model", model, *extra, "--pcs-file",
-          str(tmp_path / "c1.b0" / "pcs.tsv"), "--out", str(gathered), *states)
+    _gwas(
+        "gather",
+        *common,
+        "--model",
+        model,
+        *extra,
+        "--pcs-file",
+        str(tmp_path / "c1.b0" / "pcs.tsv"),
+        "--out",
+        str(gathered),
+        *states,
+    )
     _same_outputs(full, gathered, model)
     assert (full / "pcs.tsv").read_bytes() == (gathered / "pcs.tsv").read_bytes()
 
@@ -124,9 +179,22 @@ def test_gather_refuses_a_missing_shard(tmp_path):
     common, states = _scatter(tmp_path, "glm", 3, ["yield,height"], [])
     env = dict(os.environ, PYTHONPATH=SRC)
     proc = subprocess.run(
-        [sys.executable, "-m", "breedomics", "gwas", "gather", *common, "--model", "glm",
-         "--out", str(tmp_path / "g"), *states[:-1]],
-        env=env, capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "breedomics",
+            "gwas",
+            "gather",
+            *common,
+            "--model",
+            "glm",
+            "--out",
+            str(tmp_path / "g"),
+            *states[:-1],
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode != 0
     assert "a chromosome group is missing" in proc.stderr
