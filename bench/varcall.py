@@ -134,8 +134,10 @@ def main() -> int:
     print(f"workflow wall s    {t_wf:.1f}")
     print(f"plain script s     {t_sh:.1f}")
     print(f"overhead ratio     {t_wf / t_sh:.3f}  (goal < 1.15)")
-    print(f"pairs/core-second  workflow {pairs / (t_wf * args.cores):.0f}, "
-          f"plain {pairs / (t_sh * args.cores):.0f}")
+    print(
+        f"pairs/core-second  workflow {pairs / (t_wf * args.cores):.0f}, "
+        f"plain {pairs / (t_sh * args.cores):.0f}"
+    )
     if not args.keep:
         shutil.rmtree(base, ignore_errors=True)
     return 0

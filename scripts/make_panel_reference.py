@@ -86,7 +86,7 @@ def read_panel(pdir: Path) -> tuple[dict[str, int], pd.DataFrame]:
     with gzip.open(pdir / "genotypes.vcf.gz", "rt") as fh:
         for line in fh:
             if line.startswith("##contig=<ID="):
-                body = line.strip()[len("##contig=<"):-1]
+                body = line.strip()[len("##contig=<") : -1]
                 kv = dict(x.split("=", 1) for x in body.split(","))
                 lengths[kv["ID"]] = int(kv["length"])
             elif line.startswith("#"):
@@ -105,18 +105,28 @@ def _cds_offsets(cds: list[tuple[int, int]], strand: str) -> np.ndarray:
 
 
 def _placed(gseq, exons, cds, strand, start, contig) -> Gene:
-    return Gene("", contig, strand, start, start + len(gseq),
-                [(start + a, start + b) for a, b in exons],
-                [(start + a, start + b) for a, b in cds])
+    return Gene(
+        "",
+        contig,
+        strand,
+        start,
+        start + len(gseq),
+        [(start + a, start + b) for a, b in exons],
+        [(start + a, start + b) for a, b in cds],
+    )
 
 
 def _free(occupied: list[tuple[int, int]], a: int, b: int, margin: int = 200) -> bool:
     return all(b + margin <= s or a >= e + margin for s, e in occupied)
 
 
-def simulate_genes(spec: SpeciesSpec, lengths: dict[str, int], snps: pd.DataFrame,
-                   qtl: pd.DataFrame, rng: np.random.Generator
-                   ) -> tuple[dict[str, np.ndarray], list[Gene], list[dict]]:
+def simulate_genes(
+    spec: SpeciesSpec,
+    lengths: dict[str, int],
+    snps: pd.DataFrame,
+    qtl: pd.DataFrame,
+    rng: np.random.Generator,
+) -> tuple[dict[str, np.ndarray], list[Gene], list[dict]]:
     """Lay genes over the QTL and elsewhere on tiled background; plant the REF alleles."""
     model = make_markov_model(spec.gc, spec.cpg_depletion, rng)
     intron_model = make_markov_model(max(spec.gc - 0.05, 0.2), spec.cpg_depletion, rng)
@@ -144,14 +154,21 @@ def simulate_genes(spec: SpeciesSpec, lengths: dict[str, int], snps: pd.DataFram
                 continue
             if not _free(occupied[q.chrom], start, start + len(gseq), margin=0):
                 continue
-            seqs[q.chrom][start:start + len(gseq)] = gseq
+            seqs[q.chrom][start : start + len(gseq)] = gseq
             g = _placed(gseq, exons, cds, strand, start, q.chrom)
             genes.append(g)
             occupied[q.chrom].append((g.start, g.end))
             if plant:
                 missense.append((g, p0))
-            truth.append({"id": q.id, "chrom": q.chrom, "pos": int(q.pos), "gene": g,
-                          "planted": "missense" if plant else "in_gene"})
+            truth.append(
+                {
+                    "id": q.id,
+                    "chrom": q.chrom,
+                    "pos": int(q.pos),
+                    "gene": g,
+                    "planted": "missense" if plant else "in_gene",
+                }
+            )
             break
     for c, n in lengths.items():
         for _ in range(GENES_PER_CONTIG):
@@ -159,7 +176,7 @@ def simulate_genes(spec: SpeciesSpec, lengths: dict[str, int], snps: pd.DataFram
             start = int(rng.integers(0, n - len(gseq)))
             if not _free(occupied[c], start, start + len(gseq)):
                 continue
-            seqs[c][start:start + len(gseq)] = gseq
+            seqs[c][start : start + len(gseq)] = gseq
             genes.append(_placed(gseq, exons, cds, strand, start, c))
             occupied[c].append((start, start + len(gseq)))
 
@@ -170,15 +187,20 @@ def simulate_genes(spec: SpeciesSpec, lengths: dict[str, int], snps: pd.DataFram
         p = grp["pos"].to_numpy() - 1
         seqs[c][p] = encode("".join(grp["ref"]))
         is_snp[c][p] = True
-        alt_at.update(zip(zip([c] * len(p), p.tolist(), strict=True),
-                          encode("".join(grp["alt"])).tolist(), strict=True))
+        alt_at.update(
+            zip(
+                zip([c] * len(p), p.tolist(), strict=True),
+                encode("".join(grp["alt"])).tolist(),
+                strict=True,
+            )
+        )
     planted = {(g.contig, g.start): p0 for g, p0 in missense}
     for g in genes:
         s = seqs[g.contig]
         offs = _cds_offsets([(a - g.start, b - g.start) for a, b in g.cds], g.strand) + g.start
         comp = g.strand == "-"
         for ci in range(1, len(offs) // 3 - 1):
-            gpos = offs[3 * ci:3 * ci + 3]
+            gpos = offs[3 * ci : 3 * ci + 3]
 
             def codon(gp=gpos, s=s, comp=comp):
                 b = s[gp]
@@ -217,7 +239,7 @@ def write_fasta(seqs: dict[str, np.ndarray], fa_gz: Path) -> None:
             for name, seq in seqs.items():
                 s = decode(seq)
                 fh.write(f">{name}\n")
-                fh.write("\n".join(s[i:i + 60] for i in range(0, len(s), 60)) + "\n")
+                fh.write("\n".join(s[i : i + 60] for i in range(0, len(s), 60)) + "\n")
         for suffix in ("", ".fai", ".gzi"):
             Path(str(fa_gz) + suffix).unlink(missing_ok=True)
         pysam.tabix_compress(str(plain), str(fa_gz), force=True)
@@ -238,16 +260,25 @@ def make_panel_reference(spec: SpeciesSpec, outdir: Path) -> None:
     named = []
     for g in genes:
         counter[g.contig] = counter.get(g.contig, 0) + 1
-        named.append(dataclasses.replace(g, gene_id=_panel_gene_id(spec, g.contig,
-                                                                   counter[g.contig])))
+        named.append(
+            dataclasses.replace(g, gene_id=_panel_gene_id(spec, g.contig, counter[g.contig]))
+        )
     ids = {(g.contig, g.start): n.gene_id for g, n in zip(genes, named, strict=True)}
     write_fasta(seqs, pdir / "reference.fa.gz")
     panel_spec = dataclasses.replace(
-        spec, contigs=tuple(ContigSpec(c, n) for c, n in lengths.items()))
+        spec, contigs=tuple(ContigSpec(c, n) for c, n in lengths.items())
+    )
     write_annotation(panel_spec, Reference(seqs={}, truth={}, genes=named), pdir)
-    rows = [{"id": t["id"], "chrom": t["chrom"], "pos": t["pos"],
-             "gene_id": ids[(t["gene"].contig, t["gene"].start)], "planted": t["planted"]}
-            for t in truth]
+    rows = [
+        {
+            "id": t["id"],
+            "chrom": t["chrom"],
+            "pos": t["pos"],
+            "gene_id": ids[(t["gene"].contig, t["gene"].start)],
+            "planted": t["planted"],
+        }
+        for t in truth
+    ]
     pd.DataFrame(rows).to_csv(pdir / "qtl_genes.tsv", sep="\t", index=False)
 
 

@@ -59,16 +59,19 @@ MIN_VARIANT_GAP = 10
 #: No truth variants this close (bp) to an N run or to a contig end.
 N_MARGIN = 50
 END_MARGIN = 200
-STEP_SEEDS = {"reference": 1, "variants": 2, "reads": 3, "panel": 4, "panel-thin": 5, "traits": 6,
-              "trials": 11}
+STEP_SEEDS = {
+    "reference": 1,
+    "variants": 2,
+    "reads": 3,
+    "panel": 4,
+    "panel-thin": 5,
+    "traits": 6,
+    "trials": 11,
+}
 
 STOP_CODONS = ("TAA", "TAG", "TGA")
 SENSE_CODONS = tuple(
-    a + b + c
-    for a in "ACGT"
-    for b in "ACGT"
-    for c in "ACGT"
-    if a + b + c not in STOP_CODONS
+    a + b + c for a in "ACGT" for b in "ACGT" for c in "ACGT" if a + b + c not in STOP_CODONS
 )
 
 
@@ -132,8 +135,12 @@ def _scaffolds(n: int, seed: int) -> tuple[ContigSpec, ...]:
 
 
 def _samples(
-    prefix: str, width: int, groups: list[tuple[str, int]], origins: list[str],
-    sexes: list[str], split: set[int],
+    prefix: str,
+    width: int,
+    groups: list[tuple[str, int]],
+    origins: list[str],
+    sexes: list[str],
+    split: set[int],
 ) -> tuple[SampleSpec, ...]:
     out = []
     k = 0
@@ -141,8 +148,9 @@ def _samples(
         for _ in range(count):
             units = ("L001", "L002") if k in split else ("L001",)
             out.append(
-                SampleSpec(f"{prefix}{k + 1:0{width}d}", group, sexes[k], origins[k % len(origins)],
-                           units)
+                SampleSpec(
+                    f"{prefix}{k + 1:0{width}d}", group, sexes[k], origins[k % len(origins)], units
+                )
             )
             k += 1
     return tuple(out)
@@ -155,12 +163,17 @@ SPECIES: dict[str, SpeciesSpec] = {
         gc=0.35,
         cpg_depletion=0.45,
         contigs=(
-            ContigSpec("Gm01", 86_000), ContigSpec("Gm02", 78_000), ContigSpec("Gm03", 72_000),
+            ContigSpec("Gm01", 86_000),
+            ContigSpec("Gm02", 78_000),
+            ContigSpec("Gm03", 72_000),
         ),
         samples=_samples(
-            "SOY", 3, [("landrace", 6), ("cultivar", 6)],
+            "SOY",
+            3,
+            [("landrace", 6), ("cultivar", 6)],
             ["Heilongjiang", "Jilin", "Liaoning", "Shandong", "Henan", "Anhui"],
-            ["NA"] * 12, {1, 4, 8},
+            ["NA"] * 12,
+            {1, 4, 8},
         ),
         inbred=True,
         pop_sizes={"landrace": 35_000, "cultivar": 5_000},
@@ -179,10 +192,23 @@ SPECIES: dict[str, SpeciesSpec] = {
         cpg_depletion=0.5,
         contigs=(ContigSpec("Chr1", 82_000), ContigSpec("Chr2", 79_000)) + _scaffolds(40, 77),
         samples=_samples(
-            "RICE", 2, [("indica", 5), ("japonica", 5)],
-            ["Guangdong", "Yunnan", "Philippines", "India", "Vietnam",
-             "Heilongjiang", "Japan", "Korea", "Jiangsu", "Liaoning"],
-            ["NA"] * 10, {1, 5, 8},
+            "RICE",
+            2,
+            [("indica", 5), ("japonica", 5)],
+            [
+                "Guangdong",
+                "Yunnan",
+                "Philippines",
+                "India",
+                "Vietnam",
+                "Heilongjiang",
+                "Japan",
+                "Korea",
+                "Jiangsu",
+                "Liaoning",
+            ],
+            ["NA"] * 10,
+            {1, 5, 8},
         ),
         inbred=True,
         pop_sizes={"indica": 40_000, "japonica": 15_000, "ancestral": 50_000},
@@ -200,13 +226,18 @@ SPECIES: dict[str, SpeciesSpec] = {
         gc=0.42,
         cpg_depletion=0.25,
         contigs=(
-            ContigSpec("chr1", 82_000), ContigSpec("chr2", 78_000),
-            ContigSpec("chrX", 60_000, "X"), ContigSpec("chrY", 15_000, "Y"),
+            ContigSpec("chr1", 82_000),
+            ContigSpec("chr2", 78_000),
+            ContigSpec("chrX", 60_000, "X"),
+            ContigSpec("chrY", 15_000, "Y"),
         ),
         samples=_samples(
-            "MIN", 2, [("Min", 12)],
+            "MIN",
+            2,
+            [("Min", 12)],
             ["Lanxi farm, Heilongjiang", "Harbin conservation farm", "Wangkui farm"],
-            ["M", "F"] * 6, {0, 3, 6, 9},
+            ["M", "F"] * 6,
+            {0, 3, 6, 9},
         ),
         inbred=False,
         pop_sizes={"Min": 10_000, "European": 8_000, "ancestral": 10_000},
@@ -366,8 +397,9 @@ class Reference:
     features: list[Feature] = field(default_factory=list)
 
 
-def _build_gene(model: MarkovModel, intron_model: MarkovModel, rng: np.random.Generator
-                ) -> tuple[np.ndarray, list[tuple[int, int]], list[tuple[int, int]]]:
+def _build_gene(
+    model: MarkovModel, intron_model: MarkovModel, rng: np.random.Generator
+) -> tuple[np.ndarray, list[tuple[int, int]], list[tuple[int, int]]]:
     """Simulate one gene on the plus strand.
 
     Returns the sequence and the exon and CDS intervals relative to its start.
@@ -382,8 +414,9 @@ def _build_gene(model: MarkovModel, intron_model: MarkovModel, rng: np.random.Ge
     cuts: list[int] = []
     if n_exons > 1:
         while True:
-            cuts = sorted(rng.choice(np.arange(40, len(cds) - 40), size=n_exons - 1,
-                                     replace=False).tolist())
+            cuts = sorted(
+                rng.choice(np.arange(40, len(cds) - 40), size=n_exons - 1, replace=False).tolist()
+            )
             if all(b - a >= 40 for a, b in zip(cuts, cuts[1:], strict=False)):
                 break
     bounds = [0, *cuts, len(cds)]
@@ -395,7 +428,7 @@ def _build_gene(model: MarkovModel, intron_model: MarkovModel, rng: np.random.Ge
     exon_iv: list[tuple[int, int]] = []
     exon_start = 0
     for k in range(n_exons):
-        part = cds_codes[bounds[k]:bounds[k + 1]]
+        part = cds_codes[bounds[k] : bounds[k + 1]]
         pieces.append(part)
         cds_iv.append((pos, pos + len(part)))
         pos += len(part)
@@ -412,9 +445,9 @@ def _build_gene(model: MarkovModel, intron_model: MarkovModel, rng: np.random.Ge
     return np.concatenate(pieces), exon_iv, cds_iv
 
 
-def build_stranded_gene(model: MarkovModel, intron_model: MarkovModel,
-                        rng: np.random.Generator
-                        ) -> tuple[np.ndarray, list[tuple[int, int]], list[tuple[int, int]], str]:
+def build_stranded_gene(
+    model: MarkovModel, intron_model: MarkovModel, rng: np.random.Generator
+) -> tuple[np.ndarray, list[tuple[int, int]], list[tuple[int, int]], str]:
     """A gene from :func:`_build_gene` on a random strand (minus: reverse-complemented,
     exon and CDS intervals mirrored), as ``(sequence, exons, cds, strand)``."""
     gseq, exons, cds = _build_gene(model, intron_model, rng)
@@ -427,8 +460,7 @@ def build_stranded_gene(model: MarkovModel, intron_model: MarkovModel,
     return gseq, exons, cds, strand
 
 
-def _mutate_copy(consensus: np.ndarray, divergence: float, rng: np.random.Generator
-                 ) -> np.ndarray:
+def _mutate_copy(consensus: np.ndarray, divergence: float, rng: np.random.Generator) -> np.ndarray:
     """Copy a repeat consensus with substitutions and small indels at ``divergence``."""
     seq = consensus.copy()
     n_sub = rng.binomial(len(seq), divergence * 0.9)
@@ -476,7 +508,7 @@ def simulate_reference(spec: SpeciesSpec) -> Reference:
         seq = _mutate_copy(cons, float(rng.uniform(0.05, 0.15)), rng)
         if rng.random() < 0.4 and len(seq) > 600:  # 5'-truncated copy
             keep = int(rng.integers(300, len(seq)))
-            seq = seq[len(seq) - keep:]
+            seq = seq[len(seq) - keep :]
         strand = "+"
         if rng.random() < 0.5:
             seq, strand = revcomp(seq), "-"
@@ -495,13 +527,17 @@ def simulate_reference(spec: SpeciesSpec) -> Reference:
         for _ in range(n_str if contig.main else int(rng.integers(0, 2))):
             unit = model.sample(int(rng.integers(2, 7)), rng)
             copies = int(rng.integers(max(4, 20 // len(unit)), max(6, 60 // len(unit)) + 1))
-            items.append(("microsatellite", np.tile(unit, copies),
-                          {"name": f"({decode(unit)})n"}))
+            items.append(("microsatellite", np.tile(unit, copies), {"name": f"({decode(unit)})n"}))
         n_homo = round(contig.length / 3000) if contig.main else int(rng.integers(0, 2))
         for _ in range(n_homo):
             base = int(rng.choice(4, p=[0.4, 0.1, 0.1, 0.4]))
-            items.append(("homopolymer", np.full(int(rng.integers(8, 21)), base, np.uint8),
-                          {"name": f"poly{'ACGT'[base]}"}))
+            items.append(
+                (
+                    "homopolymer",
+                    np.full(int(rng.integers(8, 21)), base, np.uint8),
+                    {"name": f"poly{'ACGT'[base]}"},
+                )
+            )
         if contig.main:
             n_gap = 2 if contig.length > 80_000 else 1
             for _ in range(n_gap):
@@ -536,15 +572,22 @@ def simulate_reference(spec: SpeciesSpec) -> Reference:
             if kind == "gene":
                 gene_counter += 1
                 gid = _gene_id(spec, contig.name, gene_counter)
-                ref.genes.append(Gene(
-                    gid, contig.name, info["strand"], pos, end,
-                    [(pos + a, pos + b) for a, b in info["exons"]],
-                    [(pos + a, pos + b) for a, b in info["cds"]],
-                ))
+                ref.genes.append(
+                    Gene(
+                        gid,
+                        contig.name,
+                        info["strand"],
+                        pos,
+                        end,
+                        [(pos + a, pos + b) for a, b in info["exons"]],
+                        [(pos + a, pos + b) for a, b in info["cds"]],
+                    )
+                )
                 ref.features.append(Feature(contig.name, pos, end, "gene", gid, info["strand"]))
             else:
-                ref.features.append(Feature(contig.name, pos, end, kind, info["name"],
-                                            info.get("strand", ".")))
+                ref.features.append(
+                    Feature(contig.name, pos, end, kind, info["name"], info.get("strand", "."))
+                )
             pos = end
         ref.seqs[contig.name] = seq
         ref.truth[contig.name] = truth
@@ -576,7 +619,7 @@ def write_reference(spec: SpeciesSpec, ref: Reference, outdir: Path) -> None:
                 s = decode(ref.seqs[contig.name])
                 fh.write(f">{contig.name}\n")
                 for i in range(0, len(s), 60):
-                    fh.write(s[i:i + 60] + "\n")
+                    fh.write(s[i : i + 60] + "\n")
         for suffix in ("", ".fai", ".gzi"):
             Path(str(fa_gz) + suffix).unlink(missing_ok=True)
         pysam.tabix_compress(str(plain), str(fa_gz), force=True)
@@ -600,11 +643,24 @@ def write_annotation(spec: SpeciesSpec, ref: Reference, outdir: Path) -> None:
     for g in sorted(ref.genes, key=lambda g: (_contig_index(spec, g.contig), g.start)):
         tid = f"{g.gene_id}.1"
         rows: list[tuple[int, int, str, str, str]] = []
-        rows.append((g.start, g.end, "gene", ".",
-                     f"ID=gene:{g.gene_id};Name={g.gene_id};biotype=protein_coding"))
-        rows.append((g.start, g.end, "mRNA", ".",
-                     f"ID=transcript:{tid};Parent=gene:{g.gene_id};Name={tid};"
-                     "biotype=protein_coding"))
+        rows.append(
+            (
+                g.start,
+                g.end,
+                "gene",
+                ".",
+                f"ID=gene:{g.gene_id};Name={g.gene_id};biotype=protein_coding",
+            )
+        )
+        rows.append(
+            (
+                g.start,
+                g.end,
+                "mRNA",
+                ".",
+                f"ID=transcript:{tid};Parent=gene:{g.gene_id};Name={tid};biotype=protein_coding",
+            )
+        )
         for k, (a, b) in enumerate(g.exons):
             rows.append((a, b, "exon", ".", f"ID=exon:{tid}.{k + 1};Parent=transcript:{tid}"))
         order = g.cds if g.strand == "+" else list(reversed(g.cds))
@@ -614,8 +670,7 @@ def write_annotation(spec: SpeciesSpec, ref: Reference, outdir: Path) -> None:
             phases[(a, b)] = (3 - done % 3) % 3
             done += b - a
         for a, b in g.cds:
-            rows.append((a, b, "CDS", str(phases[(a, b)]),
-                         f"ID=CDS:{tid};Parent=transcript:{tid}"))
+            rows.append((a, b, "CDS", str(phases[(a, b)]), f"ID=CDS:{tid};Parent=transcript:{tid}"))
         cds_lo, cds_hi = g.cds[0][0], g.cds[-1][1]
         left_utr = "five_prime_UTR" if g.strand == "+" else "three_prime_UTR"
         right_utr = "three_prime_UTR" if g.strand == "+" else "five_prime_UTR"
@@ -624,8 +679,9 @@ def write_annotation(spec: SpeciesSpec, ref: Reference, outdir: Path) -> None:
         head = rows[:2]
         body = sorted(rows[2:], key=lambda r: (r[0], r[1]))
         for a, b, ftype, phase, attrs in head + body:
-            lines.append("\t".join([g.contig, src, ftype, str(a + 1), str(b), ".", g.strand,
-                                    phase, attrs]))
+            lines.append(
+                "\t".join([g.contig, src, ftype, str(a + 1), str(b), ".", g.strand, phase, attrs])
+            )
     (outdir / "annotation.gff3").write_text("\n".join(lines) + "\n")
 
 
@@ -651,8 +707,9 @@ class ContigVariants:
     sample_haps: list[tuple[int, ...]]
 
 
-def _haplotype_layout(spec: SpeciesSpec, contig: ContigSpec) -> tuple[list[tuple[int, ...]],
-                                                                      list[str]]:
+def _haplotype_layout(
+    spec: SpeciesSpec, contig: ContigSpec
+) -> tuple[list[tuple[int, ...]], list[str]]:
     """Map samples to simulated haplotypes on one contig; return (sample_haps, hap_population)."""
     sample_haps: list[tuple[int, ...]] = []
     hap_pop: list[str] = []
@@ -691,8 +748,7 @@ def _left_align_deletion(seq: np.ndarray, s: int, length: int) -> tuple[int, int
     return left, right
 
 
-def _left_align_insertion(seq: np.ndarray, s: int, ins: np.ndarray
-                          ) -> tuple[int, np.ndarray, int]:
+def _left_align_insertion(seq: np.ndarray, s: int, ins: np.ndarray) -> tuple[int, np.ndarray, int]:
     """Left-most equivalent placement of inserting ``ins`` before ``seq[s]``.
 
     Returns (left position, inserted sequence there, right-most position).
@@ -736,12 +792,17 @@ def simulate_variants(spec: SpeciesSpec, ref: Reference) -> dict[str, ContigVari
             k = j
         sets.append(msprime.SampleSet(1, population=spec.ref_population, ploidy=1))
         ts = msprime.sim_ancestry(
-            samples=sets, demography=_demography(spec, scale), ploidy=2,
-            sequence_length=contig.length, recombination_rate=spec.recombination_rate,
+            samples=sets,
+            demography=_demography(spec, scale),
+            ploidy=2,
+            sequence_length=contig.length,
+            recombination_rate=spec.recombination_rate,
             random_seed=int(rng.integers(1, 2**31 - 1)),
         )
         ts = msprime.sim_mutations(
-            ts, rate=spec.mutation_rate, model=msprime.BinaryMutationModel(),
+            ts,
+            rate=spec.mutation_rate,
+            model=msprime.BinaryMutationModel(),
             random_seed=int(rng.integers(1, 2**31 - 1)),
         )
         nh = len(hap_pop)
@@ -753,7 +814,7 @@ def simulate_variants(spec: SpeciesSpec, ref: Reference) -> dict[str, ContigVari
 
         forbidden = np.zeros(contig.length + 1, dtype=bool)
         forbidden[:END_MARGIN] = True
-        forbidden[contig.length - END_MARGIN:] = True
+        forbidden[contig.length - END_MARGIN :] = True
         nidx = np.flatnonzero(seq == N_CODE)
         if len(nidx):
             for d in range(-N_MARGIN, N_MARGIN + 1):
@@ -777,15 +838,15 @@ def simulate_variants(spec: SpeciesSpec, ref: Reference) -> dict[str, ContigVari
                 if rng.random() < 0.5:
                     s, right = _left_align_deletion(seq, p + 1, length)
                     lo, hi = s - 1, right + length
-                    r, a = decode(seq[s - 1:s + length]), decode(seq[s - 1:s])
+                    r, a = decode(seq[s - 1 : s + length]), decode(seq[s - 1 : s])
                 else:
                     if rng.random() < 0.4:
-                        ins = seq[p + 1:p + 1 + length].copy()  # tandem duplication
+                        ins = seq[p + 1 : p + 1 + length].copy()  # tandem duplication
                     else:
                         ins = rng.integers(0, 4, size=length).astype(np.uint8)
                     s, lins, right = _left_align_insertion(seq, p + 1, ins)
                     lo, hi = s - 1, right
-                    r, a = decode(seq[s - 1:s]), decode(seq[s - 1:s]) + decode(lins)
+                    r, a = decode(seq[s - 1 : s]), decode(seq[s - 1 : s]) + decode(lins)
             lo = max(lo, 0)
             if csum[min(hi, contig.length) + 1] - csum[lo] > 0 or "N" in r + a:
                 continue
@@ -843,8 +904,21 @@ def write_truth_vcf(spec: SpeciesSpec, variants: dict[str, ContigVariants], outd
     head += [
         '##INFO=<ID=VT,Number=1,Type=String,Description="Variant type: SNP or INDEL">',
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="True genotype">',
-        "#" + "\t".join(["CHROM", "POS", "ID", "REF", "ALT", "QUAL", "FILTER", "INFO", "FORMAT",
-                         *[s.sample for s in spec.samples]]),
+        "#"
+        + "\t".join(
+            [
+                "CHROM",
+                "POS",
+                "ID",
+                "REF",
+                "ALT",
+                "QUAL",
+                "FILTER",
+                "INFO",
+                "FORMAT",
+                *[s.sample for s in spec.samples],
+            ]
+        ),
     ]
     body = []
     for c in spec.contigs:
@@ -852,8 +926,22 @@ def write_truth_vcf(spec: SpeciesSpec, variants: dict[str, ContigVariants], outd
         gts = genotype_strings(spec, cv)
         for i, p in enumerate(cv.pos.tolist()):
             vt = "SNP" if len(cv.ref[i]) == len(cv.alt[i]) == 1 else "INDEL"
-            body.append("\t".join([c.name, str(p + 1), ".", cv.ref[i], cv.alt[i], ".", "PASS",
-                                   f"VT={vt}", "GT", *gts[i]]))
+            body.append(
+                "\t".join(
+                    [
+                        c.name,
+                        str(p + 1),
+                        ".",
+                        cv.ref[i],
+                        cv.alt[i],
+                        ".",
+                        "PASS",
+                        f"VT={vt}",
+                        "GT",
+                        *gts[i],
+                    ]
+                )
+            )
     vcf_gz = outdir / "truth.vcf.gz"
     with tempfile.TemporaryDirectory() as tmp:
         plain = Path(tmp) / "truth.vcf"
@@ -866,8 +954,9 @@ def truth_summary(spec: SpeciesSpec, variants: dict[str, ContigVariants]) -> lis
     """Per-sample counts of non-reference SNPs and indels, heterozygotes and haploid calls."""
     rows = []
     for si, s in enumerate(spec.samples):
-        cnt = dict.fromkeys(["snps", "indels", "het_snps", "het_indels", "hom_alt",
-                             "haploid_alt", "absent"], 0)
+        cnt = dict.fromkeys(
+            ["snps", "indels", "het_snps", "het_indels", "hom_alt", "haploid_alt", "absent"], 0
+        )
         for c in spec.contigs:
             cv = variants[c.name]
             haps = cv.sample_haps[si]
@@ -875,8 +964,9 @@ def truth_summary(spec: SpeciesSpec, variants: dict[str, ContigVariants]) -> lis
                 cnt["absent"] += len(cv.pos)
                 continue
             al = cv.alleles[:, list(haps)]
-            is_snp = np.array([len(r) == len(a) == 1 for r, a in zip(cv.ref, cv.alt, strict=True)],
-                              dtype=bool)
+            is_snp = np.array(
+                [len(r) == len(a) == 1 for r, a in zip(cv.ref, cv.alt, strict=True)], dtype=bool
+            )
             nonref = al.any(axis=1)
             het = al.any(axis=1) & ~al.all(axis=1)
             cnt["snps"] += int((nonref & is_snp).sum())
@@ -943,8 +1033,9 @@ def _add_errors(seqs: np.ndarray, qbins: np.ndarray, rng: np.random.Generator) -
     return out
 
 
-def simulate_fragments(hap: np.ndarray, n: int, rng: np.random.Generator
-                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def simulate_fragments(
+    hap: np.ndarray, n: int, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Draw ``n`` read pairs (error-free, read orientation) from one haplotype sequence.
 
     Fragment lengths are N(350, 40) (clipped to 200-600 bp) placed uniformly; half
@@ -969,20 +1060,25 @@ def _fastq_bytes(name_prefix: str, mate: int, seqs: np.ndarray, quals: np.ndarra
     buf = io.BytesIO()
     pre = name_prefix.encode()
     for i in range(len(seqs)):
-        buf.write(b"@%s_%d/%d\n%s\n+\n%s\n" % (pre, i + 1, mate, seq_txt[i].tobytes(),
-                                               qual_txt[i].tobytes()))
+        buf.write(
+            b"@%s_%d/%d\n%s\n+\n%s\n"
+            % (pre, i + 1, mate, seq_txt[i].tobytes(), qual_txt[i].tobytes())
+        )
     return buf.getvalue()
 
 
 def write_gzip(path: Path, data: bytes) -> None:
     """Gzip ``data`` to ``path`` without name or time stamp (byte-reproducible)."""
-    with open(path, "wb") as raw, gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0,
-                                                compresslevel=6) as gz:
+    with (
+        open(path, "wb") as raw,
+        gzip.GzipFile(filename="", mode="wb", fileobj=raw, mtime=0, compresslevel=6) as gz,
+    ):
         gz.write(data)
 
 
-def simulate_reads(spec: SpeciesSpec, ref: Reference, variants: dict[str, ContigVariants],
-                   outdir: Path) -> dict[str, int]:
+def simulate_reads(
+    spec: SpeciesSpec, ref: Reference, variants: dict[str, ContigVariants], outdir: Path
+) -> dict[str, int]:
     """Simulate and write the paired-end reads of every sample and unit.
 
     Every haploid copy present in a sample gets 7.5x (so a diploid region 15x, a
@@ -1028,8 +1124,10 @@ def simulate_reads(spec: SpeciesSpec, ref: Reference, variants: dict[str, Contig
             sel = lane == ui
             prefix = f"{s.sample}_{unit}"
             for mate, (rs, qs) in enumerate(((r1, q1), (r2, q2)), start=1):
-                write_gzip(reads_dir / f"{prefix}_R{mate}.fq.gz",
-                           _fastq_bytes(prefix, mate, rs[sel], qs[sel]))
+                write_gzip(
+                    reads_dir / f"{prefix}_R{mate}.fq.gz",
+                    _fastq_bytes(prefix, mate, rs[sel], qs[sel]),
+                )
         pairs[s.sample] = len(r1)
     return pairs
 
@@ -1039,8 +1137,9 @@ def simulate_reads(spec: SpeciesSpec, ref: Reference, variants: dict[str, Contig
 # --------------------------------------------------------------------------------------
 
 
-def write_sheets(spec: SpeciesSpec, variants: dict[str, ContigVariants], pairs: dict[str, int],
-                 outdir: Path) -> None:
+def write_sheets(
+    spec: SpeciesSpec, variants: dict[str, ContigVariants], pairs: dict[str, int], outdir: Path
+) -> None:
     """Write ``samples.tsv``, ``units.tsv`` (paths relative to it) and ``truth_summary.tsv``."""
     lines = ["sample\tspecies\tgroup\tsex\torigin"]
     for s in spec.samples:
@@ -1049,8 +1148,10 @@ def write_sheets(spec: SpeciesSpec, variants: dict[str, ContigVariants], pairs: 
     lines = ["sample\tunit\tfq1\tfq2\tplatform\tlibrary_type"]
     for s in spec.samples:
         for u in s.units:
-            lines.append(f"{s.sample}\t{u}\treads/{s.sample}_{u}_R1.fq.gz\t"
-                         f"reads/{s.sample}_{u}_R2.fq.gz\tILLUMINA\twgs")
+            lines.append(
+                f"{s.sample}\t{u}\treads/{s.sample}_{u}_R1.fq.gz\t"
+                f"reads/{s.sample}_{u}_R2.fq.gz\tILLUMINA\twgs"
+            )
     (outdir / "units.tsv").write_text("\n".join(lines) + "\n")
     rows = truth_summary(spec, variants)
     cols = list(rows[0].keys()) + ["read_pairs"]
@@ -1142,8 +1243,9 @@ def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
         gv_cols[name] = np.round(g, 6)
         for j, b in zip(qtl, effect, strict=True):
             v = panel.variants.iloc[j]
-            qtl_rows.append(f"{name}\t{v.chrom}\t{v.pos}\t{v.id}\t{v.alt}\t{b:.6f}\t{h2}"
-                            f"\t{direction}\n")
+            qtl_rows.append(
+                f"{name}\t{v.chrom}\t{v.pos}\t{v.id}\t{v.alt}\t{b:.6f}\t{h2}\t{direction}\n"
+            )
     import pandas as pd
 
     pd.DataFrame(pheno).to_csv(pdir / "phenotypes.tsv", sep="\t", index=False, na_rep="NA")
@@ -1177,14 +1279,17 @@ def write_trials(spec: SpeciesSpec, pdir: Path) -> None:
     gv = pd.read_csv(pdir / "genetic_values.tsv", sep="\t", index_col=0)
     ids = gv.index.to_numpy(str)
     n, ne, nr = len(ids), TRIAL_ENVS, TRIAL_REPS
-    gi, ej, rk = (a.ravel() for a in np.meshgrid(np.arange(n), np.arange(ne), np.arange(nr),
-                                                  indexing="ij"))
-    rec = pd.DataFrame({
-        "plot": [f"P{k:05d}" for k in range(gi.size)],
-        "genotype": ids[gi],
-        "environment": np.array([f"E{j + 1}" for j in range(ne)])[ej],
-        "block": (rk + 1).astype(str),
-    })
+    gi, ej, rk = (
+        a.ravel() for a in np.meshgrid(np.arange(n), np.arange(ne), np.arange(nr), indexing="ij")
+    )
+    rec = pd.DataFrame(
+        {
+            "plot": [f"P{k:05d}" for k in range(gi.size)],
+            "genotype": ids[gi],
+            "environment": np.array([f"E{j + 1}" for j in range(ne)])[ej],
+            "block": (rk + 1).astype(str),
+        }
+    )
     truth_rows = []
     for name, h2, _n_qtl, _direction in PANEL_TRAITS:
         g = gv[name].to_numpy(float)
@@ -1210,21 +1315,28 @@ def write_trials(spec: SpeciesSpec, pdir: Path) -> None:
         fh.write("trait\tvar_g\tvar_ge\tvar_e\th2_plot\tH2_entry\toutlier_plots\n")
         for name, var_g, var_ge, var_e, h2, h2e in truth_rows:
             outs = ",".join(rec.loc[out_idx, "plot"]) if name == first else ""
-            fh.write(f"{name}\t{var_g:.6g}\t{var_ge:.6g}\t{var_e:.6g}\t{h2}\t{h2e:.6f}"
-                     f"\t{outs}\n")
+            fh.write(f"{name}\t{var_g:.6g}\t{var_ge:.6g}\t{var_e:.6g}\t{h2}\t{h2e:.6f}\t{outs}\n")
 
 
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and generate the requested species."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--outdir", type=Path, default=Path("test-data"),
-                    help="output folder (default: test-data)")
-    ap.add_argument("--species", default="all",
-                    help="comma-separated subset of: " + ",".join(SPECIES) + " (default: all)")
-    ap.add_argument("--panels-only", action="store_true",
-                    help="only (re)write the genotype panels and traits")
-    ap.add_argument("--trials-only", action="store_true",
-                    help="only (re)write the panels' trial records from their genetic values")
+    ap.add_argument(
+        "--outdir", type=Path, default=Path("test-data"), help="output folder (default: test-data)"
+    )
+    ap.add_argument(
+        "--species",
+        default="all",
+        help="comma-separated subset of: " + ",".join(SPECIES) + " (default: all)",
+    )
+    ap.add_argument(
+        "--panels-only", action="store_true", help="only (re)write the genotype panels and traits"
+    )
+    ap.add_argument(
+        "--trials-only",
+        action="store_true",
+        help="only (re)write the panels' trial records from their genetic values",
+    )
     args = ap.parse_args(argv)
     names = list(SPECIES) if args.species == "all" else args.species.split(",")
     unknown = [n for n in names if n not in SPECIES]
@@ -1241,8 +1353,7 @@ def main(argv: list[str] | None = None) -> int:
         from make_panel_reference import make_panel_reference  # panel FASTA + GFF3
 
         make_panel_reference(SPECIES[name], args.outdir)
-        print(f"{name}: {time.perf_counter() - t0:.1f} s -> {args.outdir / name}",
-              file=sys.stderr)
+        print(f"{name}: {time.perf_counter() - t0:.1f} s -> {args.outdir / name}", file=sys.stderr)
     return 0
 
 

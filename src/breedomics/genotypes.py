@@ -69,10 +69,12 @@ _VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
 
 # Lookup table: byte -> 4 A1 dosages (2-bit codes, low bits first):
 # 00 hom A1 -> 2, 01 missing -> NaN, 10 het -> 1, 11 hom A2 -> 0.
+# Bytes are unpacked to the 2-bit codes (uint8) and transposed at one byte per
+# genotype; the float conversion comes last, on the contiguous sample-major array.
 _CODE_TO_DOSAGE = np.array([2.0, np.nan, 1.0, 0.0], dtype=np.float32)
-_BYTE_TABLE = _CODE_TO_DOSAGE[
-    (np.arange(256, dtype=np.uint8)[:, None] >> np.array([0, 2, 4, 6], dtype=np.uint8)) & 3
-]
+_BYTE_CODES = (
+    np.arange(256, dtype=np.uint8)[:, None] >> np.array([0, 2, 4, 6], dtype=np.uint8)
+) & 3
 
 
 # --------------------------------------------------------------------------- format
@@ -179,10 +181,9 @@ def _open_bed(prefix: str, n_samples: int, n_var: int) -> np.ndarray:
 
 def _decode_bed(block: np.ndarray, n_samples: int, idx: np.ndarray | None) -> np.ndarray:
     """Decode a (n_var, nbytes) block of .bed bytes to (n_samples_out, n_var) float32."""
-    dos = _BYTE_TABLE[np.asarray(block)].reshape(block.shape[0], -1)[:, :n_samples]
-    if idx is not None:
-        dos = dos[:, idx]
-    return np.ascontiguousarray(dos.T)
+    codes = np.take(_BYTE_CODES, np.asarray(block), axis=0).reshape(block.shape[0], -1)
+    codes = codes[:, :n_samples] if idx is None else codes[:, idx]
+    return np.take(_CODE_TO_DOSAGE, np.ascontiguousarray(codes.T))
 
 
 # --------------------------------------------------------------------------- VCF

@@ -626,12 +626,8 @@ def _run_gather_cv(args) -> int:
                 tabs[k].append(pd.read_csv(f, sep="\t"))
         if (d / "folds.tsv").exists():
             folds.append(pd.read_csv(d / "folds.tsv", sep="\t", dtype={"sample_id": str}))
-    cat = {
-        k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in tabs.items()
-    }
-    fold_tab = (
-        pd.concat(folds, ignore_index=True).drop_duplicates() if folds else pd.DataFrame()
-    )
+    cat = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in tabs.items()}
+    fold_tab = pd.concat(folds, ignore_index=True).drop_duplicates() if folds else pd.DataFrame()
     res = CVResult(fold_tab, cat["predictions"], cat["metrics"], cat["varcomp"], cat["timing"])
     out = _outdir(args.out_dir)
     for k, df in cat.items():

@@ -83,15 +83,18 @@ def read_gff3_genes(path: str | Path) -> pd.DataFrame:
                     k, v = kv.split("=", 1)
                     attrs[k.strip()] = urllib.parse.unquote(v.strip())
             gid = attrs.get("ID", "")
-            gid = gid[len("gene:"):] if gid.startswith("gene:") else gid
+            gid = gid[len("gene:") :] if gid.startswith("gene:") else gid
             if not gid:
                 raise UserError(f"GFF3 '{path}', line {n}: gene without an ID attribute.")
             try:
                 start, end = int(f[3]), int(f[4])
             except ValueError:
                 raise UserError(f"GFF3 '{path}', line {n}: start/end are not integers.") from None
-            biotype = attrs.get("biotype") or attrs.get("gene_biotype") or (
-                f[2] if f[2] != "gene" else ".")
+            biotype = (
+                attrs.get("biotype")
+                or attrs.get("gene_biotype")
+                or (f[2] if f[2] != "gene" else ".")
+            )
             rows.append((f[0], start, end, f[6], gid, attrs.get("Name", gid), biotype))
     genes = pd.DataFrame(rows, columns=GENE_COLUMNS)
     return genes.astype({"chrom": str, "start": np.int64, "end": np.int64})
@@ -225,9 +228,7 @@ def allele_frequencies(
     grp = np.array([groups.get(s, "") for s in samples], dtype=object)
     names = sorted({g for g in grp if g})
     out = {}
-    for name, mask in [("all", np.ones(len(grp), dtype=bool))] + [
-        (g, grp == g) for g in names
-    ]:
+    for name, mask in [("all", np.ones(len(grp), dtype=bool))] + [(g, grp == g) for g in names]:
         sub = d[mask]
         called = np.isfinite(sub)
         n = called.sum(axis=0)
@@ -304,8 +305,15 @@ def read_consequences(path: str | Path) -> pd.DataFrame:
     cols = ["chrom", "pos", "ref", "alt", "bcsq"]
     tab = pd.read_csv(path, sep="\t", header=None, names=cols, dtype=str, comment=None)
     tab = tab[tab["bcsq"].notna() & (tab["bcsq"] != ".")]
-    fields = ["consequence", "gene", "transcript", "biotype", "strand", "amino_acid_change",
-              "dna_change"]
+    fields = [
+        "consequence",
+        "gene",
+        "transcript",
+        "biotype",
+        "strand",
+        "amino_acid_change",
+        "dna_change",
+    ]
     rows = []
     for r in tab.itertuples(index=False):
         vid = f"{r.chrom}:{r.pos}:{r.ref}:{r.alt}"
@@ -363,23 +371,27 @@ def annotate_leads(
     """
     leads = leads.reset_index(drop=True)
     fav, is_eff = favourable_alleles(
-        leads["effect_allele"].astype(str), leads["other_allele"].astype(str),
-        leads["beta"].to_numpy(float), [direction] * len(leads),
+        leads["effect_allele"].astype(str),
+        leads["other_allele"].astype(str),
+        leads["beta"].to_numpy(float),
+        [direction] * len(leads),
     )
-    base = pd.DataFrame({
-        "trait": trait,
-        "model": model,
-        "qtl": leads["qtl"],
-        "lead_variant": leads["lead_variant"],
-        "chromosome": leads["chromosome"].astype(str),
-        "base_pair_location": leads["base_pair_location"],
-        "effect_allele": leads["effect_allele"],
-        "other_allele": leads["other_allele"],
-        "beta": leads["beta"],
-        "p_value": leads["p_value"],
-        "direction": direction,
-        "favourable_allele": fav,
-    })
+    base = pd.DataFrame(
+        {
+            "trait": trait,
+            "model": model,
+            "qtl": leads["qtl"],
+            "lead_variant": leads["lead_variant"],
+            "chromosome": leads["chromosome"].astype(str),
+            "base_pair_location": leads["base_pair_location"],
+            "effect_allele": leads["effect_allele"],
+            "other_allele": leads["other_allele"],
+            "beta": leads["beta"],
+            "p_value": leads["p_value"],
+            "direction": direction,
+            "favourable_allele": fav,
+        }
+    )
     f = freqs.reset_index(drop=True).to_numpy(float)
     fav_f = np.where(is_eff[:, None], f, 1.0 - f)
     fav_f[fav == ""] = np.nan
@@ -388,29 +400,42 @@ def annotate_leads(
         base[col] = np.round(fav_f[:, k], 6)
     lo, hi = _search_interval(leads, window)
     base["search_start"], base["search_end"] = lo, hi
-    gene_cols = ["gene_id", "gene_name", "biotype", "gene_start", "gene_end", "strand",
-                 "distance", "consequences"]
+    gene_cols = [
+        "gene_id",
+        "gene_name",
+        "biotype",
+        "gene_start",
+        "gene_end",
+        "strand",
+        "distance",
+        "consequences",
+    ]
     if genes is None or genes.empty or leads.empty:
         cand = pd.DataFrame(columns=["lead", *gene_cols])
     else:
         cand = candidate_genes(leads, genes, window).rename(
-            columns={"start": "gene_start", "end": "gene_end"})
+            columns={"start": "gene_start", "end": "gene_end"}
+        )
         csq_by_lead = []
         for i, gid, gname in zip(cand["lead"], cand["gene_id"], cand["gene_name"], strict=True):
             if consequences is None or consequences.empty:
                 csq_by_lead.append("")
                 continue
             ids = set(_members(leads.iloc[int(i)]))
-            hit = consequences[consequences["variant_id"].isin(ids)
-                               & consequences["gene"].isin({gid, gname})]
-            csq_by_lead.append(";".join(
-                f"{v}:{c}" + (f":{a}" if a else "")
-                for v, c, a in zip(hit["variant_id"], hit["consequence"],
-                                   hit["amino_acid_change"], strict=True)))
+            hit = consequences[
+                consequences["variant_id"].isin(ids) & consequences["gene"].isin({gid, gname})
+            ]
+            csq_by_lead.append(
+                ";".join(
+                    f"{v}:{c}" + (f":{a}" if a else "")
+                    for v, c, a in zip(
+                        hit["variant_id"], hit["consequence"], hit["amino_acid_change"], strict=True
+                    )
+                )
+            )
         cand["consequences"] = csq_by_lead
         cand = cand[["lead", *gene_cols]]
-    out = base.join(cand.set_index(cand["lead"].astype(np.int64)).drop(columns="lead"),
-                    how="left")
+    out = base.join(cand.set_index(cand["lead"].astype(np.int64)).drop(columns="lead"), how="left")
     for c in ("gene_start", "gene_end", "distance"):
         out[c] = out[c].astype("Int64")
     return out.reset_index(drop=True)

@@ -114,8 +114,12 @@ def run_annotate(args: argparse.Namespace) -> int:
         genes = read_gff3_genes(args.gff3)
         if args.reference:
             check_annotation(
-                args.gff3, genes["chrom"], args.reference, fasta_contigs(args.reference),
-                args.geno, gt.read_variants(args.geno)["chrom"].astype(str),
+                args.gff3,
+                genes["chrom"],
+                args.reference,
+                fasta_contigs(args.reference),
+                args.geno,
+                gt.read_variants(args.geno)["chrom"].astype(str),
             )
     csq = read_consequences(args.consequences) if args.consequences else None
     leads = {}

@@ -139,8 +139,10 @@ def run(args: argparse.Namespace) -> int:
     if args.gwas_command in ("kinship", "gather"):
         from breedomics.gwas import shard_cli
 
-        return shard_cli.run_kinship(args) if args.gwas_command == "kinship" else (
-            shard_cli.run_gather(args)
+        return (
+            shard_cli.run_kinship(args)
+            if args.gwas_command == "kinship"
+            else (shard_cli.run_gather(args))
         )
     if args.gwas_command == "annotate":
         from breedomics.gwas.annotate_cli import run_annotate
@@ -282,8 +284,7 @@ def run_scan(args: argparse.Namespace) -> int:
                 from breedomics.gwas.shards import EigenCache
 
                 eig_cache = EigenCache(args.eigen)
-            scans = scan(src, data, out, cfg, grm=grm, kinship=kin, meff=meff,
-                         eig_cache=eig_cache)
+            scans = scan(src, data, out, cfg, grm=grm, kinship=kin, meff=meff, eig_cache=eig_cache)
     for w in caught:
         _log(f"warning: {w.message}")
     meff_d = meff.finish() if meff is not None else None

@@ -47,8 +47,12 @@ def add_parsers(sub) -> None:
     )
     _data_args(k)
     k.add_argument("--loco", action="store_true", help="keep per-chromosome parts (LOCO)")
-    k.add_argument("--chunk-size", type=int, default=10000,
-                   help="SNPs per chunk, as in `gwas run` (the GRM sums follow the chunks)")
+    k.add_argument(
+        "--chunk-size",
+        type=int,
+        default=10000,
+        help="SNPs per chunk, as in `gwas run` (the GRM sums follow the chunks)",
+    )
     k.add_argument("--out", required=True, help="output .npz")
     k.add_argument(
         "--eigen",
@@ -67,8 +71,9 @@ def add_parsers(sub) -> None:
     g.add_argument("--out", required=True)
     g.add_argument("--loco", action="store_true", help="(recorded in the metadata)")
     g.add_argument("--pcs-file", help="pcs.tsv of a shard, copied to --out")
-    g.add_argument("--threshold", choices=["bonferroni", "meff", "permutation"],
-                   default="bonferroni")
+    g.add_argument(
+        "--threshold", choices=["bonferroni", "meff", "permutation"], default="bonferroni"
+    )
     g.add_argument("--alpha", type=float, default=0.05)
     g.add_argument("--maf", type=float, default=0.01)
     g.add_argument("--max-missing", type=float, default=0.1)
@@ -85,8 +90,12 @@ def _prepare(args):
     pheno = read_phenotypes(args.pheno, None)
     covar = read_covariates(args.covar) if args.covar else None
     return prepare(
-        gt.read_samples(args.geno), pheno, covar, pheno_path=args.pheno,
-        covar_path=args.covar or "covariates", allow_unmatched=args.allow_unmatched,
+        gt.read_samples(args.geno),
+        pheno,
+        covar,
+        pheno_path=args.pheno,
+        covar_path=args.covar or "covariates",
+        allow_unmatched=args.allow_unmatched,
     )
 
 
@@ -115,8 +124,11 @@ def run_kinship(args: argparse.Namespace) -> int:
                 label += f" of the {len(rows)} samples observed for {', '.join(traits[:3])}"
             eigens[pattern_key(rows)] = eigh_psd(k_full[np.ix_(rows, rows)], label)
         save_eigens(eigens, args.eigen)
-    print(f"[gwas kinship] {len(data.samples)} samples, {grm.n_snps} SNPs, "
-          f"{len(grm.chrom_num)} LOCO parts, {time.time() - t0:.1f} s", file=sys.stderr)
+    print(
+        f"[gwas kinship] {len(data.samples)} samples, {grm.n_snps} SNPs, "
+        f"{len(grm.chrom_num)} LOCO parts, {time.time() - t0:.1f} s",
+        file=sys.stderr,
+    )
     return 0
 
 
@@ -137,17 +149,32 @@ def run_gather(args: argparse.Namespace) -> int:
     os.makedirs(args.out, exist_ok=True)
     from breedomics import genotypes as gt
 
-    scans, meff = gather_scans(states, list(data.traits.columns), args.out, args.model,
-                               args.maf, args.max_missing,
-                               expect_variants=gt.n_variants(args.geno))
+    scans, meff = gather_scans(
+        states,
+        list(data.traits.columns),
+        args.out,
+        args.model,
+        args.maf,
+        args.max_missing,
+        expect_variants=gt.n_variants(args.geno),
+    )
     data.report.to_csv(os.path.join(args.out, "samples.tsv"), sep="\t", index=False)
     if args.pcs_file:
         shutil.copyfile(args.pcs_file, os.path.join(args.out, "pcs.tsv"))
     src = GenotypeSource(args.geno, data.samples)
     summary, _thr = finalize(
-        scans, data, src, args.out,
-        ReportOptions(alpha=args.alpha, threshold=args.threshold, clump_p2=args.clump_p2,
-                      clump_r2=args.clump_r2, clump_kb=args.clump_kb, plots=not args.no_plots),
+        scans,
+        data,
+        src,
+        args.out,
+        ReportOptions(
+            alpha=args.alpha,
+            threshold=args.threshold,
+            clump_p2=args.clump_p2,
+            clump_r2=args.clump_r2,
+            clump_kb=args.clump_kb,
+            plots=not args.no_plots,
+        ),
         meff=meff,
         run_meta={
             "genotype_file": str(args.geno),
@@ -156,9 +183,21 @@ def run_gather(args: argparse.Namespace) -> int:
         },
     )
     with open(os.path.join(args.out, f"run.{args.model}.json"), "w") as fh:
-        json.dump({"command": " ".join(sys.argv), "model": args.model, "loco": args.loco,
-                   "samples": len(data.samples), "shards": len(states), "meff": meff,
-                   "seconds": round(time.time() - t0, 2)}, fh, indent=2)
-    print(f"[gwas gather] {len(states)} shards, {len(summary)} traits, "
-          f"{time.time() - t0:.1f} s", file=sys.stderr)
+        json.dump(
+            {
+                "command": " ".join(sys.argv),
+                "model": args.model,
+                "loco": args.loco,
+                "samples": len(data.samples),
+                "shards": len(states),
+                "meff": meff,
+                "seconds": round(time.time() - t0, 2),
+            },
+            fh,
+            indent=2,
+        )
+    print(
+        f"[gwas gather] {len(states)} shards, {len(summary)} traits, {time.time() - t0:.1f} s",
+        file=sys.stderr,
+    )
     return 0

@@ -279,8 +279,13 @@ def concat_sumstats(paths: Sequence[str], dest: str) -> str:
 
 
 def gather_scans(
-    states: Sequence[dict], traits: Sequence[str], out_dir: str, model: str,
-    maf: float, max_missing: float, expect_variants: int | None = None,
+    states: Sequence[dict],
+    traits: Sequence[str],
+    out_dir: str,
+    model: str,
+    maf: float,
+    max_missing: float,
+    expect_variants: int | None = None,
 ) -> tuple[list[TraitScan], dict | None]:
     """Merge shard states into whole-genome :class:`TraitScan` objects and M_eff.
 
@@ -336,9 +341,12 @@ def gather_scans(
             f"the shards scanned {n_variants} variants, the genotypes have {expect_variants}: "
             "a chromosome group is missing (give every shard of the plan)"
         )
-    order = {k: i for i, k in enumerate(
-        sorted(keys, key=lambda k: (0, k, 0) if isinstance(k, int) else (1, 0, keys.index(k)))
-    )}
+    order = {
+        k: i
+        for i, k in enumerate(
+            sorted(keys, key=lambda k: (0, k, 0) if isinstance(k, int) else (1, 0, keys.index(k)))
+        )
+    }
     if meff_parts:
         # re-add the blocks in genome order, as the unscattered stream does
         meff = {"li_ji": 0.0, "gao": 0.0, "n_snps": 0}
@@ -368,9 +376,7 @@ def gather_scans(
         notes = list(dict.fromkeys(n for r in recs for n in r["notes"]))
         n_tested = sum(r["n_tested"] for r in recs)
         if n_tested == 0:
-            notes.append(
-                f"no variant passed the filters (MAF >= {maf}, missing <= {max_missing})"
-            )
+            notes.append(f"no variant passed the filters (MAF >= {maf}, missing <= {max_missing})")
         extra = {k: _unframe(v) for k, v in (first.get("extra") or {}).items()}
         scans.append(
             TraitScan(
