@@ -36,28 +36,15 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from _measure import measure  # bench/ is sys.path[0] when run as a script
 
 BREEDOMICS = [sys.executable, "-m", "breedomics"]
-
-
-def measure(cmd: list[str], cwd: Path, log: Path) -> dict:
-    """Run ``cmd``; return wall seconds, peak RSS (MB) and the exit code."""
-    t0 = time.perf_counter()
-    with open(log, "w") as fh:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=fh, stderr=subprocess.STDOUT)
-        _pid, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t0
-    code = os.waitstatus_to_exitcode(status)
-    if code != 0:
-        print(f"  ! {' '.join(cmd[:4])} ... exited {code}; see {log}", file=sys.stderr)
-    return {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024, "exit": code}
 
 
 def simulate(work: Path, n: int, m: int, n_qtl: int, large: int, seed: int) -> None:
