@@ -1,4 +1,12 @@
-"""Shared fixtures: run the workflow on a copy of one species' test data or of the panel."""
+"""Shared fixtures: run the workflow on a copy of one species' test data or of the panel.
+
+Long workflow runs that module fixtures need (see ``background_run``) start at the start of
+the session, in the background at the lowest CPU priority, two at a time, in the order the
+selected tests need them: they then use the CPU time that the tests before them leave idle
+(most tests are single-threaded, and a workflow run's chain of short jobs leaves the cores
+idle much of the time). A fixture asking for a run that has not started yet runs it itself.
+The runs and every check on them are the same as when run in the fixture.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +15,8 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -17,9 +27,16 @@ SNAKEFILE = REPO / "workflow" / "Snakefile"
 TEST_DATA = REPO / "test-data"
 
 
+#: For a snakemake that uses no SLURM. snakemake-executor-plugin-slurm runs `scontrol show
+#: config` (10 s timeout) whenever snakemake starts, whatever the executor; with SLURM
+#: installed but its controller down (e.g. after tests/test_slurm.py stopped its cluster)
+#: that waits ~9 s on every start. With an empty SLURM config scontrol fails at once.
+NO_SLURM = {"SLURM_CONF": os.devnull}
+
+
 def tool_env() -> dict[str, str]:
-    """Environment whose PATH finds the venv's snakemake/breedomics first."""
-    env = dict(os.environ)
+    """Environment of local runs: the venv's snakemake/breedomics first, no SLURM."""
+    env = dict(os.environ, **NO_SLURM)
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
     return env
 
@@ -50,9 +67,17 @@ def copy_species(species: str, root: Path) -> Path:
 
 
 def run_workflow(
-    workdir: Path, config: dict, *targets: str, extra: list[str] | None = None, check=False
+    workdir: Path,
+    config: dict,
+    *targets: str,
+    extra: list[str] | None = None,
+    check=False,
+    nice: bool = False,
 ) -> subprocess.CompletedProcess:
-    """Run snakemake in ``workdir`` with ``config`` written next to it."""
+    """Run snakemake in ``workdir`` with ``config`` written next to it.
+
+    ``nice``: at the lowest CPU priority (a background run, see ``background_run``).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     cfg_path = workdir / "config.yaml"
     cfg_path.write_text(yaml.safe_dump(config))
@@ -71,10 +96,142 @@ def run_workflow(
         *(extra or []),
         *targets,
     ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=tool_env(), cwd=workdir)
+    proc = run_tracked(cmd, nice=nice, env=tool_env(), cwd=workdir)
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-6000:]}")
     return proc
+
+
+def _lowest_priority() -> None:
+    os.nice(19)
+
+
+#: Child processes of background runs (stopped if the session ends before they do).
+_CHILDREN: set[subprocess.Popen] = set()
+
+
+def popen_tracked(cmd, nice: bool = False, **kw) -> subprocess.Popen:
+    """``subprocess.Popen``, at the lowest CPU priority if ``nice``, stopped at session end."""
+    if nice:
+        prev = kw.pop("preexec_fn", None)
+
+        def pre():
+            if prev:
+                prev()
+            _lowest_priority()
+
+        kw["preexec_fn"] = pre
+    proc = subprocess.Popen(cmd, **kw)
+    _CHILDREN.add(proc)
+    return proc
+
+
+def run_tracked(cmd, nice: bool = False, **kw) -> subprocess.CompletedProcess:
+    """``subprocess.run(cmd, capture_output=True, text=True, **kw)`` via ``popen_tracked``."""
+    proc = popen_tracked(
+        cmd, nice=nice, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **kw
+    )
+    try:
+        out, err = proc.communicate()
+    finally:
+        _CHILDREN.discard(proc)
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+# --- long runs started in the background at the start of the session ----------------
+
+#: name -> (function(root, nice) -> value, names of the test modules that need it)
+_BACKGROUND: dict[str, tuple[Callable[[Path, bool], object], tuple[str, ...]]] = {}
+
+
+def background_run(name: str, *modules: str):
+    """Register ``fn(root, nice) -> value`` as the background run ``name``.
+
+    It is started at the start of the session when a test of ``modules`` (default: the
+    module defining ``fn``) is selected; ``root`` is a new temporary folder, ``nice`` says
+    whether it runs in the background (then its processes should get the lowest CPU
+    priority: pass it on to ``run_workflow`` or ``popen_tracked``). A fixture gets its
+    value (or its exception, a skip included) with ``background.result(name)``.
+    """
+
+    def register(fn):
+        _BACKGROUND[name] = (fn, modules or (fn.__module__,))
+        return fn
+
+    return register
+
+
+class BackgroundRuns:
+    WORKERS = 2
+
+    def __init__(self, factory: pytest.TempPathFactory, names: list[str]):
+        self._factory = factory
+        self._order = names
+        self._lock = threading.Lock()
+        self._queued = set(_BACKGROUND)  # the workers take those in ``names`` only
+        self._done = {n: threading.Event() for n in _BACKGROUND}
+        self._value: dict[str, object] = {}
+        self._error: dict[str, BaseException] = {}
+        self._stopping = False
+        self._threads = [
+            threading.Thread(target=self._work, name=f"background-{i}", daemon=True)
+            for i in range(min(self.WORKERS, len(names)))
+        ]
+        for t in self._threads:
+            t.start()
+
+    def _claim(self, names) -> str | None:
+        with self._lock:
+            for n in names:
+                if n in self._queued and not self._stopping:
+                    self._queued.discard(n)
+                    return n
+        return None
+
+    def _work(self) -> None:
+        while (name := self._claim(self._order)) is not None:
+            self._execute(name, nice=True)
+
+    def _execute(self, name: str, nice: bool) -> None:
+        fn, _ = _BACKGROUND[name]
+        try:
+            self._value[name] = fn(self._factory.mktemp(name), nice)
+        except BaseException as exc:  # noqa: BLE001 - a skip or failure, raised in result()
+            self._error[name] = exc
+        finally:
+            self._done[name].set()
+
+    def result(self, name: str):
+        """The value of run ``name``: waits for it, or runs it now if not started yet."""
+        if self._claim([name]):
+            self._execute(name, nice=False)
+        self._done[name].wait()
+        if name in self._error:
+            raise self._error[name]
+        return self._value[name]
+
+    def stop(self) -> None:
+        with self._lock:
+            self._stopping = True
+        for proc in list(_CHILDREN):
+            if proc.poll() is None:
+                proc.terminate()
+        for t in self._threads:
+            t.join(timeout=120)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def background(request, tmp_path_factory):
+    """Starts the registered runs that the selected tests need, first needed first."""
+    first: dict[str, int] = {}
+    for i, item in enumerate(request.session.items):
+        mod = getattr(getattr(item, "module", None), "__name__", None)
+        for name, (_, modules) in _BACKGROUND.items():
+            if mod in modules:
+                first.setdefault(name, i)
+    runs = BackgroundRuns(tmp_path_factory, sorted(first, key=first.get))
+    yield runs
+    runs.stop()
 
 
 def vcf_gt_strings(path: Path, ids=None) -> tuple[list[str], dict[str, tuple[str, str, list[str]]]]:
@@ -176,8 +333,16 @@ def mean_panel_config(panel: Path) -> dict:
     )
 
 
+@background_run("mean_panel", "test_gs_workflow", "test_gwas_annotate_workflow")
+def _mean_panel_run(root: Path, nice: bool) -> tuple[Path, dict]:
+    panel = copy_panel(root, "annotation.gff3", "trials.tsv")
+    cfg = mean_panel_config(panel)
+    run_workflow(root / "run", cfg, check=True, nice=nice)
+    return root, cfg
+
+
 @pytest.fixture(scope="session")
-def mean_panel_run(tmp_path_factory) -> tuple[Path, dict]:
+def mean_panel_run(background) -> tuple[Path, dict]:
     """One workflow run of the panel with mean imputation (no Beagle: the analysed genotypes
     are the panel's own calls): genotype QC, the exact MLM GWAS scattered over 3 chromosome
     groups x 2 trait batches with lead annotation, and genomic selection from the trials.
@@ -186,8 +351,4 @@ def mean_panel_run(tmp_path_factory) -> tuple[Path, dict]:
     (the GS rerun check is a dry run). Returns (root, config): the run is in root/run,
     the panel copy in root/panel.
     """
-    root = tmp_path_factory.mktemp("panel_mean")
-    panel = copy_panel(root, "annotation.gff3", "trials.tsv")
-    cfg = mean_panel_config(panel)
-    run_workflow(root / "run", cfg, check=True)
-    return root, cfg
+    return background.result("mean_panel")

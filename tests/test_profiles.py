@@ -26,6 +26,7 @@ from pathlib import Path
 import pytest
 import yaml
 import yte
+from conftest import NO_SLURM
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "cluster" / "config.yaml"
@@ -226,7 +227,7 @@ def _parsed_args(argv: list[str], cwd: Path, env: dict[str, str] | None = None) 
         "out['set_resources'] = {r: sorted(v.keys()) for r, v in (a.set_resources or {}).items()}\n"
         "print(json.dumps(out, default=str))\n"
     )
-    full_env = dict(os.environ, **(env or {}))
+    full_env = dict(os.environ, **NO_SLURM, **(env or {}))
     full_env.pop("SNAKEMAKE_PROFILE", None)
     proc = subprocess.run(
         [sys.executable, "-c", code, *argv], cwd=cwd, env=full_env, capture_output=True, text=True
@@ -275,7 +276,7 @@ def test_dry_run_with_cluster_profile(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "cluster", "--dry-run"],
         cwd=root,
-        env=tool_env(),
+        env=dict(tool_env(), **NO_SLURM),  # a dry run submits nothing
         capture_output=True,
         text=True,
     )
