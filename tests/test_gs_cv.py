@@ -172,3 +172,34 @@ def test_cv_user_errors(panel):
     _, _, levels = design_matrix(cov, samples[:39])
     with pytest.raises(UserError, match="level\\(s\\) C not seen"):
         design_matrix(cov, samples[39:], levels=levels)
+
+
+def test_unphenotyped_validation_samples_are_not_predicted(panel):
+    """A covariate level carried only by samples without the trait (the MSUPRP pig's
+    slaughter group 32 lacks ph_24h) must not stop the CV: they are not predicted, and
+    the phenotyped samples get exactly the predictions they get without them."""
+    pop, geno = panel
+    samples = geno.samples[:120]
+    rng = np.random.default_rng(3)
+    y = pd.DataFrame({"y": rng.normal(size=120)}, index=samples)
+    cov = pd.DataFrame({"grp": ["a", "b", "c"] * 40}, index=samples)
+    cov.iloc[100:, 0] = "z"  # a level seen only in the unphenotyped samples
+    y.iloc[100:, 0] = np.nan
+    folds = kfold_folds(samples, 4, seed=5)
+    res = run_cv(geno, y, ["y"], ["gblup"], folds, covariates=cov)
+    pred = res.predictions
+    assert set(pred["sample_id"]) == set(samples[:100])
+    assert pred["observed"].notna().all()
+    # the same as a run that never saw the unphenotyped samples
+    ref = run_cv(
+        geno, y.iloc[:100], ["y"], ["gblup"], folds[folds["sample_id"].isin(samples[:100])],
+        covariates=cov.iloc[:100],
+    )  # fmt: skip
+    a = pred.set_index("sample_id")["predicted"]
+    b = ref.predictions.set_index("sample_id")["predicted"]
+    np.testing.assert_allclose(a.loc[b.index], b, rtol=1e-8, atol=1e-10)
+    # a phenotyped sample with an unseen level is still an error naming the level
+    y2 = y.copy()
+    y2.iloc[100, 0] = 1.0
+    with pytest.raises(UserError, match="level\\(s\\) z not seen"):
+        run_cv(geno, y2, ["y"], ["gblup"], folds, covariates=cov)

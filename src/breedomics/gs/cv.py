@@ -21,7 +21,10 @@ each repeat; summaries give their mean and standard deviation across repeats
 (or across groups for LOGO).
 
 Predictions are ``x'b + GEBV``: the fixed part uses the training estimates of
-the covariate effects and the covariates of the validation sample.
+the covariate effects and the covariates of the validation sample. Single-trait
+models predict the validation samples phenotyped for the trait (the others have
+nothing to be compared with, and a level of a fixed effect seen only in them is
+not estimable); multi-trait GBLUP predicts every validation sample.
 """
 
 from __future__ import annotations
@@ -263,9 +266,14 @@ def run_cv(
                 )
             ytr = ytr_all[ok]
             check_trait(ytr, t, f"training set of repeat {rep}, fold {fold}")
+            # validation samples without this trait have nothing to be compared with:
+            # not predicted (their fixed-effect levels may not even occur in training)
+            seen = np.isfinite(yte_all)
+            test_t = [s for s, o in zip(test_s, seen, strict=True) if o]
+            yte = yte_all[seen]
             tr_idx = geno.index(train_s)
-            te_idx = geno.index(test_s)
-            Xtr, Xte, _ = _fixed_design(covariates, train_s, test_s)
+            te_idx = geno.index(test_t)
+            Xtr, Xte, _ = _fixed_design(covariates, train_s, test_t)
             for name in single:
                 t0 = time.perf_counter()
                 model = make_model(name, options, cache)
@@ -287,8 +295,8 @@ def run_cv(
                             "trait": t,
                             "repeat": rep,
                             "fold": fold,
-                            "sample_id": test_s,
-                            "observed": yte_all,
+                            "sample_id": test_t,
+                            "observed": yte,
                             "predicted": yhat,
                             "gebv": gebv,
                         }
