@@ -4,7 +4,8 @@ Long workflow runs that module fixtures need (see ``background_run``) start at t
 the session, in the background at the lowest CPU priority, two at a time, in the order the
 selected tests need them: they then use the CPU time that the tests before them leave idle
 (most tests are single-threaded, and a workflow run's chain of short jobs leaves the cores
-idle much of the time). A fixture asking for a run that has not started yet runs it itself.
+idle much of the time). A fixture asking for a run that has not started yet runs it itself;
+one asking for a run still in progress raises its priority back to normal and waits.
 The runs and every check on them are the same as when run in the fixture.
 """
 
@@ -102,27 +103,28 @@ def run_workflow(
     return proc
 
 
-def _lowest_priority() -> None:
-    os.nice(19)
-
-
-#: Child processes of background runs (stopped if the session ends before they do).
-_CHILDREN: set[subprocess.Popen] = set()
+#: Child processes of background runs -> the run (stopped if the session ends first).
+_CHILDREN: dict[subprocess.Popen, str | None] = {}
+#: The background run that the current thread executes (``_JOB.name``).
+_JOB = threading.local()
+#: Background runs that a test waits for: their processes no longer get a low priority.
+_BOOSTED: set[str] = set()
 
 
 def popen_tracked(cmd, nice: bool = False, **kw) -> subprocess.Popen:
     """``subprocess.Popen``, at the lowest CPU priority if ``nice``, stopped at session end."""
-    if nice:
+    run = getattr(_JOB, "name", None)
+    if nice and run not in _BOOSTED:
         prev = kw.pop("preexec_fn", None)
 
         def pre():
             if prev:
                 prev()
-            _lowest_priority()
+            os.nice(19)
 
         kw["preexec_fn"] = pre
     proc = subprocess.Popen(cmd, **kw)
-    _CHILDREN.add(proc)
+    _CHILDREN[proc] = run
     return proc
 
 
@@ -134,8 +136,26 @@ def run_tracked(cmd, nice: bool = False, **kw) -> subprocess.CompletedProcess:
     try:
         out, err = proc.communicate()
     finally:
-        _CHILDREN.discard(proc)
+        _CHILDREN.pop(proc, None)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def _boost(run: str) -> None:
+    """Normal CPU priority for background run ``run``: a test waits for it now."""
+    _BOOSTED.add(run)
+    try:
+        import psutil
+    except ImportError:
+        return
+    for proc, owner in list(_CHILDREN.items()):
+        if owner != run:
+            continue
+        try:
+            top = psutil.Process(proc.pid)
+            for p in [top, *top.children(recursive=True)]:  # parents first: new jobs inherit
+                p.nice(0)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended, or not root
+            pass
 
 
 # --- long runs started in the background at the start of the session ----------------
@@ -194,17 +214,21 @@ class BackgroundRuns:
 
     def _execute(self, name: str, nice: bool) -> None:
         fn, _ = _BACKGROUND[name]
+        _JOB.name = name
         try:
             self._value[name] = fn(self._factory.mktemp(name), nice)
         except BaseException as exc:  # noqa: BLE001 - a skip or failure, raised in result()
             self._error[name] = exc
         finally:
+            _JOB.name = None
             self._done[name].set()
 
     def result(self, name: str):
         """The value of run ``name``: waits for it, or runs it now if not started yet."""
         if self._claim([name]):
             self._execute(name, nice=False)
+        elif not self._done[name].is_set():  # running in the background: speed it up
+            _boost(name)
         self._done[name].wait()
         if name in self._error:
             raise self._error[name]

@@ -2,37 +2,31 @@
 
 Runs the workflow on the simulated soybean panel in test-data (272 accessions, 12,000
 SNPs, planted duplicates and admixed lines with known truth) and checks the outputs
-against that truth.
+against that truth. The run starts in the background at the start of the session
+(``background_run`` in conftest.py).
 """
 
 from __future__ import annotations
 
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import TEST_DATA, run_workflow
+from conftest import background_run, copy_panel, panel_config, run_workflow
 
 pytestmark = pytest.mark.workflow
 
 
+@background_run("panel_census")
+def _panel_run(root, nice):
+    panel = copy_panel(root)
+    cfg = panel_config(panel, census={"k_max": 5, "cv_folds": 2, "admixture_max_snps": 2000})
+    run_workflow(root / "run", cfg, check=True, nice=nice)
+    return root / "run", panel
+
+
 @pytest.fixture(scope="module")
-def panel_run(tmp_path_factory):
-    src = TEST_DATA / "soybean" / "panel"
-    if not src.exists():
-        pytest.skip("test-data/soybean/panel missing: run scripts/make_test_data.py")
-    root = tmp_path_factory.mktemp("panel")
-    shutil.copytree(src, root / "panel")
-    cfg = {
-        "samples": str(root / "panel" / "samples.tsv"),
-        "reference": {"fasta": str(TEST_DATA / "soybean" / "reference.fa.gz")},
-        "genome": {"mating": "inbred"},
-        "genotypes": {"source": "vcf", "path": str(root / "panel" / "genotypes.vcf.gz")},
-        "census": {"k_max": 5, "cv_folds": 2, "admixture_max_snps": 2000},
-    }
-    run_workflow(root / "run", cfg, check=True)
-    return root / "run", root / "panel"
+def panel_run(background):
+    return background.result("panel_census")
 
 
 def test_no_reads_processed(panel_run):

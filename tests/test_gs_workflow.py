@@ -3,61 +3,32 @@ GEBVs -> a ranked selection with a kinship cap.
 
 Runs on the simulated soybean panel (272 accessions, 12,000 SNPs) and its simulated
 multi-environment trial (test-data/soybean/panel/trials.tsv: 4 environments x 2
-blocks, known genetic values, variance components and planted outlier plots).
+blocks, known genetic values, variance components and planted outlier plots), with mean
+imputation: GBLUP and BayesB, 3 folds x 2 repeats, GEBVs of GBLUP, the top 15 under a
+kinship cap of 0.2. The run is the session's mean-imputed panel run (``mean_panel_run``
+in conftest.py), which also holds the GWAS that test_gwas_annotate_workflow.py checks.
 """
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 import sys
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import REPO, TEST_DATA, run_workflow
+from conftest import GS_CAP as CAP
+from conftest import GS_TOP as TOP
+from conftest import REPO, run_workflow
 
 from breedomics.genotypes import read_dosage
 
 pytestmark = pytest.mark.workflow
 
-CAP = 0.2
-TOP = 15
-
 
 @pytest.fixture(scope="module")
-def gs_run(tmp_path_factory):
-    src = TEST_DATA / "soybean" / "panel"
-    if not (src / "trials.tsv").exists():
-        pytest.skip("test-data/soybean/panel/trials.tsv missing: run scripts/make_test_data.py")
-    root = tmp_path_factory.mktemp("gs")
-    shutil.copytree(src, root / "panel")
-    cfg = {
-        "samples": str(root / "panel" / "samples.tsv"),
-        "reference": {"fasta": str(TEST_DATA / "soybean" / "reference.fa.gz")},
-        "genome": {"mating": "inbred"},
-        "genotypes": {
-            "source": "vcf",
-            "path": str(root / "panel" / "genotypes.vcf.gz"),
-            "impute": "mean",
-        },
-        "census": {"enabled": False},
-        "gwas": {"enabled": False},
-        "directions": {"height": "decrease"},
-        "gs": {
-            "enabled": True,
-            "trials": str(root / "panel" / "trials.tsv"),
-            "trial_columns": {"replicate": "block", "plot": "plot"},
-            "models": ["gblup", "bayesb"],
-            "folds": 3,
-            "repeats": 2,
-            "iterations": 400,
-            "burn_in": 100,
-            "predict_models": ["gblup"],
-            "selection": {"top": TOP, "max_kinship": CAP},
-        },
-    }
-    run_workflow(root / "run", cfg, check=True)
+def gs_run(mean_panel_run):
+    root, cfg = mean_panel_run
     return root / "run", root / "panel", cfg
 
 

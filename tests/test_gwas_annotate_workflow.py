@@ -1,6 +1,9 @@
 """The GWAS annotation and scatter rules in the workflow, on the soybean panel (no reads).
 
-Runs genotype QC (mean imputation, so the analysed genotypes are the panel's own calls),
+Checks the session's mean-imputed panel run (``mean_panel_run`` in conftest.py, shared
+with test_gwas_annotate_workflow.py's sibling test_gs_workflow.py, whose genomic
+selection it also runs): genotype QC (mean imputation, so the analysed genotypes are the
+panel's own calls),
 the exact MLM GWAS scattered over 3 chromosome groups x 2 trait batches (the gathered
 files must equal one unscattered ``breedomics gwas run``), and ``annotate_gwas`` with the
 panel's reference and gene models, then checks ``<trait>.mlm.candidates.tsv`` against the
@@ -14,76 +17,37 @@ from __future__ import annotations
 
 import gzip
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import TEST_DATA, run_workflow
+from conftest import (
+    GWAS_WINDOW,
+    PANEL,
+    TEST_DATA,
+    mean_panel_config,
+    need_panel,
+    run_workflow,
+    vcf_gt_strings,
+)
 
 pytestmark = pytest.mark.workflow
 
-WINDOW = 20000
+WINDOW = GWAS_WINDOW
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _config(root):
-    panel = root / "panel"
-    return {
-        "samples": str(panel / "samples.tsv"),
-        "reference": {"fasta": str(TEST_DATA / "soybean" / "reference.fa.gz")},
-        "genome": {"mating": "inbred"},
-        "genotypes": {
-            "source": "vcf",
-            "path": str(panel / "genotypes.vcf.gz"),
-            "impute": "mean",
-            "reference": str(panel / "reference.fa.gz"),
-            "gff3": str(panel / "annotation.gff3"),
-        },
-        "census": {"enabled": False},
-        "gwas": {
-            "enabled": True,
-            "phenotypes": str(panel / "phenotypes.tsv"),
-            "models": ["mlm"],
-            "candidate_window": WINDOW,
-            "chromosome_shards": 3,
-            "traits_per_shard": 1,
-        },
-        "directions": {"height": "decrease"},
-    }
-
-
 @pytest.fixture(scope="module")
-def annotated(tmp_path_factory):
-    src = TEST_DATA / "soybean" / "panel"
-    if not (src / "annotation.gff3").exists():
-        pytest.skip("test-data/soybean/panel missing: run scripts/make_test_data.py")
-    root = tmp_path_factory.mktemp("gwas_annotate")
-    shutil.copytree(src, root / "panel")
+def annotated(mean_panel_run):
+    root, _ = mean_panel_run
     targets = [f"results/gwas/mlm/{t}.mlm.candidates.tsv" for t in ("yield", "height")]
-    run_workflow(root / "run", _config(root), *targets, check=True)
     tabs = {
         t: pd.read_csv(root / "run" / p, sep="\t", dtype={"chromosome": str})
         for t, p in zip(("yield", "height"), targets, strict=True)
     }
     return root, tabs
-
-
-def _vcf_genotypes(path):
-    """Sample names and, per CHROM:POS, the genotype strings (independent of breedomics)."""
-    out = {}
-    with gzip.open(path, "rt") as fh:
-        for line in fh:
-            if line.startswith("##"):
-                continue
-            f = line.rstrip("\n").split("\t")
-            if line.startswith("#"):
-                samples = f[9:]
-                continue
-            out[f"{f[0]}:{f[1]}"] = (f[3], f[4], [g.split(":")[0] for g in f[9:]])
-    return samples, out
 
 
 def test_scattered_run_equals_one_job(annotated):
@@ -98,17 +62,41 @@ def test_scattered_run_equals_one_job(annotated):
     threads = {k: "2" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")}
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), **threads)
     subprocess.run(
-        [sys.executable, "-m", "breedomics", "gwas", "run", "--geno",
-         "results/genotypes/genotypes", "--pheno", str(root / "panel/phenotypes.tsv"),
-         "--model", "mlm", "--pcs", "3", "--threshold", "bonferroni", "--alpha", "0.05",
-         "--seed", "20240917", "--allow-unmatched", "--out", str(full)],
-        cwd=run, env=env, check=True, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "breedomics",
+            "gwas",
+            "run",
+            "--geno",
+            "results/genotypes/genotypes",
+            "--pheno",
+            str(root / "panel/phenotypes.tsv"),
+            "--model",
+            "mlm",
+            "--pcs",
+            "3",
+            "--threshold",
+            "bonferroni",
+            "--alpha",
+            "0.05",
+            "--seed",
+            "20240917",
+            "--allow-unmatched",
+            "--out",
+            str(full),
+        ],
+        cwd=run,
+        env=env,
+        check=True,
+        capture_output=True,
     )
     got = run / "results/gwas/mlm"
     for trait in ("yield", "height"):
-        with gzip.open(got / f"{trait}.mlm.tsv.gz") as a, gzip.open(
-            full / f"{trait}.mlm.tsv.gz"
-        ) as b:
+        with (
+            gzip.open(got / f"{trait}.mlm.tsv.gz") as a,
+            gzip.open(full / f"{trait}.mlm.tsv.gz") as b,
+        ):
             assert a.read() == b.read(), trait
         for name in (f"{trait}.mlm.leads.tsv", f"{trait}.mlm.tsv.gz-meta.yaml"):
             assert (got / name).read_bytes() == (full / name).read_bytes(), name
@@ -148,7 +136,7 @@ def test_favourable_allele_agrees_with_simulated_effect(annotated):
 
 def test_group_frequencies_equal_vcf_count(annotated):
     root, tabs = annotated
-    samples, gts = _vcf_genotypes(root / "panel/genotypes.vcf.gz")
+    samples, gts = vcf_gt_strings(root / "panel/genotypes.vcf.gz")
     sheet = pd.read_csv(root / "panel/samples.tsv", sep="\t")
     groups = dict(zip(sheet["sample"], sheet["group"], strict=True))
     fam = pd.read_csv(root / "run/results/genotypes/genotypes.fam", sep=r"\s+", header=None)
@@ -182,8 +170,11 @@ def test_candidate_genes_equal_gff3_overlap(annotated):
         if not line.startswith("#") and f[2] == "gene":
             genes.append((f[0], int(f[3]), int(f[4]), f[8].split(";")[0].split(":", 1)[1]))
     for trait, tab in tabs.items():
-        leads = pd.read_csv(root / f"run/results/gwas/mlm/{trait}.mlm.leads.tsv", sep="\t",
-                            dtype={"chromosome": str})
+        leads = pd.read_csv(
+            root / f"run/results/gwas/mlm/{trait}.mlm.leads.tsv",
+            sep="\t",
+            dtype={"chromosome": str},
+        )
         for lead in leads.itertuples(index=False):
             pos = lead.base_pair_location
             lo = max(1, min(lead.interval_start, pos - WINDOW))
@@ -194,8 +185,11 @@ def test_candidate_genes_equal_gff3_overlap(annotated):
                 if c == str(lead.chromosome) and s <= hi and e >= lo
             }
             rows = tab[tab["lead_variant"] == lead.lead_variant]
-            got = {(g, int(d)) for g, d in zip(rows["gene_id"], rows["distance"], strict=True)
-                   if isinstance(g, str)}
+            got = {
+                (g, int(d))
+                for g, d in zip(rows["gene_id"], rows["distance"], strict=True)
+                if isinstance(g, str)
+            }
             assert got == want, lead.lead_variant
             assert (rows["search_start"] == lo).all() and (rows["search_end"] == hi).all()
 
@@ -204,8 +198,9 @@ def test_planted_missense_lead_has_consequence(annotated):
     root, tabs = annotated
     planted = pd.read_csv(root / "panel/qtl_genes.tsv", sep="\t", dtype={"chrom": str})
     planted = planted[planted["planted"] == "missense"]
-    where = dict(zip(planted["chrom"] + ":" + planted["pos"].astype(str), planted["gene_id"],
-                     strict=True))
+    where = dict(
+        zip(planted["chrom"] + ":" + planted["pos"].astype(str), planted["gene_id"], strict=True)
+    )
     found = 0
     for tab in tabs.values():
         for r in tab.itertuples(index=False):
@@ -217,9 +212,8 @@ def test_planted_missense_lead_has_consequence(annotated):
 
 
 def test_gff3_of_another_assembly_stops_the_run(tmp_path):
-    src = TEST_DATA / "soybean" / "panel"
-    shutil.copytree(src, tmp_path / "panel")
-    cfg = _config(tmp_path)
+    need_panel("annotation.gff3", "trials.tsv")
+    cfg = mean_panel_config(PANEL)  # a dry run only reads the panel
     cfg["genotypes"]["gff3"] = str(TEST_DATA / "soybean" / "annotation.gff3")
     proc = run_workflow(tmp_path / "run", cfg, extra=["-n"])
     assert proc.returncode != 0
@@ -228,9 +222,8 @@ def test_gff3_of_another_assembly_stops_the_run(tmp_path):
 
 
 def test_direction_for_unknown_trait_stops_the_run(tmp_path):
-    src = TEST_DATA / "soybean" / "panel"
-    shutil.copytree(src, tmp_path / "panel")
-    cfg = _config(tmp_path)
+    need_panel("annotation.gff3", "trials.tsv")
+    cfg = mean_panel_config(PANEL)
     cfg["directions"] = {"weight": "decrease"}
     proc = run_workflow(tmp_path / "run", cfg, extra=["-n"])
     assert proc.returncode != 0

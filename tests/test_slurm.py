@@ -25,7 +25,9 @@ Checks: every job ran as a SLURM job (the ``squeue --states=all`` history holds 
 job ids Snakemake reported, COMPLETED, in this working directory; the kept SLURM log of
 each job names the rules that ran inside it and together they cover every rule of the
 local run); the VCF records (call sets, imputed genotypes) and the GWAS tables equal those
-of ``snakemake --cores <threads per job> TARGETS`` on another copy, run at the same time.
+of ``snakemake --cores <threads per job> TARGETS`` on another copy (no SLURM), started in
+the background at the start of the session (``background_run`` in conftest.py: at the
+lowest CPU priority, it uses the CPU time the tests before this module leave idle).
 
 Fault test, in the finished SLURM run's folder with the GWAS outputs deleted: a job
 redoing them is cancelled with scancel while the GWAS runs; Snakemake reports it and
@@ -49,6 +51,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from conftest import NO_SLURM, background_run, popen_tracked
 
 pytestmark = pytest.mark.slurm
 
@@ -217,12 +220,15 @@ def _default_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(cmd: list[str], cwd: Path, log: Path) -> subprocess.Popen:
+def start(
+    cmd: list[str], cwd: Path, log: Path, env: dict | None = None, nice: bool = False
+) -> subprocess.Popen:
     with open(log, "w") as fh:
-        return subprocess.Popen(
+        return popen_tracked(
             cmd,
+            nice=nice,
             cwd=cwd,
-            env=tool_env(),
+            env=env or tool_env(),
             stdout=fh,
             stderr=subprocess.STDOUT,
             text=True,
@@ -395,25 +401,56 @@ def slurm_cluster():
         subprocess.run([str(SCRIPT), "stop"], capture_output=True)
 
 
+@background_run("slurm_local_reference")
+def _local_reference(root: Path, nice: bool, threads: int | None = None):
+    """The reference: the same targets, run locally; (root, rules it ran, threads per job).
+
+    Started in the background at the start of the session (conftest.background_run),
+    before the cluster is up: the threads per job are then those of a node of this
+    machine's size (what ``slurm-localhost.sh`` starts); ``local_run`` checks them.
+    """
+    if threads is None:
+        if _cluster_up():
+            threads = job_threads()
+        elif os.geteuid() == 0:
+            threads = max(1, len(os.sched_getaffinity(0)) // 2)
+        else:
+            pytest.skip("no SLURM cluster to compare with")
+    copy_checkout(root)
+    log = root / "snakemake.log"
+    # a local run: no SLURM (see conftest.NO_SLURM)
+    proc = start(
+        snakemake("--cores", str(threads), *targets(root)),
+        root,
+        log,
+        env=dict(tool_env(), **NO_SLURM),
+        nice=nice,
+    )
+    # in the background it may wait long for CPU time while tests run
+    rc = finish(proc, log, timeout=RUN_TIMEOUT * (3 if nice else 1))
+    assert rc == 0, f"local run failed in {root}:\n{tail(log)}"
+    return root, executed_rules(log), threads
+
+
 @pytest.fixture(scope="module")
-def local_run(slurm_cluster, tmp_path_factory):
-    """The reference, started in the background: the same targets, run locally.
+def local_run(slurm_cluster, background, tmp_path_factory):
+    """The reference run (see ``_local_reference``), with the cluster's threads per job.
 
     Returns a function that waits for it and gives (root, rules it ran).
     """
-    root = copy_checkout(tmp_path_factory.mktemp("local"))
-    log = root / "snakemake.log"
-    proc = start(snakemake("--cores", str(job_threads()), *targets(root)), root, log)
+    cache: list[tuple[Path, list[str]]] = []
 
     def result() -> tuple[Path, list[str]]:
-        rc = finish(proc, log)
-        assert rc == 0, f"local run failed in {root}:\n{tail(log)}"
-        return root, executed_rules(log)
+        if not cache:
+            root, rules, threads = background.result("slurm_local_reference")
+            if threads != job_threads():  # another node size than guessed: run it again
+                root, rules, threads = _local_reference(
+                    tmp_path_factory.mktemp("local"), False, job_threads()
+                )
+            cache.append((root, rules))
+        return cache[0]
 
-    yield result
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        proc.wait(timeout=120)
+    return result
 
 
 @pytest.fixture(scope="module")
