@@ -3,6 +3,9 @@
 Acceptance (issue 2): SNP F1 >= 0.99 and indel F1 >= 0.95 per species, no more than 0.5%
 heterozygous SNP calls in inbred lines, male X called haploid; a second run does
 nothing; deleting one sample's BAM reruns only what depends on it.
+
+The three species' runs start in the background at the start of the session
+(``background_run`` in conftest.py).
 """
 
 from __future__ import annotations
@@ -10,12 +13,13 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from functools import partial
 from pathlib import Path
 
 import pandas as pd
 import pysam
 import pytest
-from conftest import copy_species, run_workflow, species_config
+from conftest import background_run, copy_species, run_workflow, species_config
 
 from breedomics.evalcalls import evaluate
 
@@ -32,26 +36,30 @@ FINAL = [
 ]
 
 
-def _run_species(species: str, root: Path) -> tuple[Path, dict]:
+def _run_species(species: str, root: Path, nice: bool) -> tuple[Path, dict]:
     copy_species(species, root)
     cfg = species_config(species, root)
-    run_workflow(root / "run", cfg, check=True)
+    run_workflow(root / "run", cfg, check=True, nice=nice)
     return root / "run", cfg
 
 
-@pytest.fixture(scope="module")
-def soybean(tmp_path_factory):
-    return _run_species("soybean", tmp_path_factory.mktemp("soybean"))
+for _species in ("soybean", "rice", "pig"):
+    background_run(_species, __name__)(partial(_run_species, _species))
 
 
 @pytest.fixture(scope="module")
-def rice(tmp_path_factory):
-    return _run_species("rice", tmp_path_factory.mktemp("rice"))
+def soybean(background):
+    return background.result("soybean")
 
 
 @pytest.fixture(scope="module")
-def pig(tmp_path_factory):
-    return _run_species("pig", tmp_path_factory.mktemp("pig"))
+def rice(background):
+    return background.result("rice")
+
+
+@pytest.fixture(scope="module")
+def pig(background):
+    return background.result("pig")
 
 
 def _metrics(run: Path, cfg: dict) -> pd.DataFrame:
