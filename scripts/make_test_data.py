@@ -67,6 +67,7 @@ STEP_SEEDS = {
     "panel-thin": 5,
     "traits": 6,
     "trials": 11,
+    "omics": 12,
 }
 
 STOP_CODONS = ("TAA", "TAG", "TGA")
@@ -1318,6 +1319,196 @@ def write_trials(spec: SpeciesSpec, pdir: Path) -> None:
             fh.write(f"{name}\t{var_g:.6g}\t{var_ge:.6g}\t{var_e:.6g}\t{h2}\t{h2e:.6f}\t{outs}\n")
 
 
+#: Species whose panel gets simulated molecular traits (expression and metabolite tables).
+OMICS_SPECIES = ("soybean",)
+#: Expression: genes, share with a cis-eQTL, trans hotspots, genes per hotspot, hidden
+#: batch factors, genotyped samples left out, ungenotyped samples added.
+OMICS_GENES, OMICS_CIS, OMICS_HOTSPOTS, OMICS_TARGETS, OMICS_BATCHES = 300, 0.3, 2, 15, 3
+OMICS_DROP, OMICS_EXTRA = 10, 2
+#: Metabolites: features, with an mQTL, with missing values (below detection), their
+#: missing-value rate; the last feature is mostly missing.
+OMICS_METABOLITES, OMICS_MQTL, OMICS_WITH_MISSING, OMICS_MISSING = 50, 5, 8, 0.05
+
+
+def _scaled(x: np.ndarray, share: float) -> np.ndarray:
+    """``x`` centred and scaled to variance ``share`` (zero when ``x`` is constant)."""
+    x = x - x.mean()
+    sd = x.std()
+    return x * np.sqrt(share) / sd if sd > 0 else x
+
+
+def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
+    """Write the panel's molecular traits with known QTL (an eQTL and an mQTL data set).
+
+    ``expression.bed.gz``: a tensorQTL-style phenotype BED (``#chr start end
+    feature_id`` + one column per sample; start/end = TSS - 1 / TSS) of
+    ``OMICS_GENES`` genes, those of ``annotation.gff3`` first, the rest at random
+    positions. Each gene's latent value is the sum of a cis-eQTL (``OMICS_CIS`` of
+    the genes: a SNP with MAF >= 0.05 within 100 kb of the TSS), a trans effect
+    (``OMICS_HOTSPOTS`` SNPs on different chromosomes each drive ``OMICS_TARGETS``
+    genes on other chromosomes), ``OMICS_BATCHES`` hidden batch factors shared by
+    all genes (30-60 % of the variance) and noise, each scaled to a drawn share of
+    the variance; the value written is ``exp(mu + s * latent)`` (TPM-like,
+    skewed). Three genes are barely expressed and one is constant (QC must remove
+    them). ``OMICS_DROP`` genotyped samples are left out and ``OMICS_EXTRA``
+    ungenotyped ones added. ``metabolites.tsv``: samples x ``OMICS_METABOLITES``
+    log-normal features, ``OMICS_MQTL`` of them with an mQTL, ``OMICS_MISSING`` of the
+    values of ``OMICS_WITH_MISSING`` features missing at random and one feature 60 %
+    missing. ``expression.truth.tsv``
+    and ``metabolites.truth.tsv`` hold every feature's causal variant, its effect
+    per ALT allele copy on the latent scale (unit variance) and its variance share.
+    """
+    import pandas as pd
+
+    from breedomics import genotypes as gt
+
+    rng = species_rng(spec, "omics")
+    samples = gt.read_samples(pdir / "genotypes.vcf.gz")
+    var, dos = gt.read_dosage(pdir / "genotypes.vcf.gz")
+    var = var.reset_index(drop=True)
+    dos = dos.astype(np.float64)
+    mean = np.nanmean(dos, axis=0)
+    dos = np.where(np.isnan(dos), mean[None, :], dos)
+    maf = np.minimum(mean / 2, 1 - mean / 2)
+    chroms = list(dict.fromkeys(var["chrom"].astype(str)))
+    vchrom = var["chrom"].astype(str).to_numpy()
+    vpos = var["pos"].to_numpy(np.int64)
+    lengths = {}
+    for line in open(pdir / "reference.fa.gz.fai"):
+        f = line.split("\t")
+        lengths[f[0]] = int(f[1])
+    genes = []
+    for line in open(pdir / "annotation.gff3"):
+        f = line.rstrip("\n").split("\t")
+        if len(f) == 9 and f[2] == "gene":
+            gid = f[8].split("ID=gene:")[1].split(";")[0]
+            tss = int(f[3]) if f[6] == "+" else int(f[4])
+            genes.append((gid, f[0], tss))
+    genes = genes[:OMICS_GENES]
+    for k in range(OMICS_GENES - len(genes)):
+        c = chroms[int(rng.integers(len(chroms)))]
+        genes.append((f"SIM{c}G{k + 1:03d}", c, int(rng.integers(20_000, lengths[c] - 20_000))))
+    order = sorted(range(len(genes)), key=lambda i: (chroms.index(genes[i][1]), genes[i][2]))
+    genes = [genes[i] for i in order]
+    n, g_n = len(samples), len(genes)
+    gid = [g[0] for g in genes]
+    gchrom = np.array([g[1] for g in genes])
+    gtss = np.array([g[2] for g in genes])
+    qc = np.array(["pass"] * g_n, dtype=object)
+    synthetic = np.flatnonzero(np.char.startswith(np.array(gid), "SIM"))
+    bad = rng.choice(synthetic, 4, replace=False)
+    qc[bad[:3]] = "low_expression"
+    qc[bad[3]] = "zero_variance"
+    ok = np.flatnonzero(qc == "pass")
+    latent = np.zeros((n, g_n))
+    truth = {
+        "feature_id": gid,
+        "chrom": gchrom,
+        "tss": gtss,
+        "qc": qc,
+        "qtl_type": ["none"] * g_n,
+        "variant_id": [""] * g_n,
+        "variant_chrom": [""] * g_n,
+        "variant_pos": [0] * g_n,
+        "hotspot": [""] * g_n,
+        "beta": [0.0] * g_n,
+        "var_explained": [0.0] * g_n,
+    }
+    taken: set[int] = set()
+
+    def plant(j: int, snp: int, share: float, kind: str, hotspot: str = "") -> None:
+        x = dos[:, snp] - dos[:, snp].mean()
+        beta = rng.choice([-1.0, 1.0]) * np.sqrt(share / x.var())
+        latent[:, j] += beta * x
+        truth["qtl_type"][j] = kind
+        truth["variant_id"][j] = var["id"].iloc[snp]
+        truth["variant_chrom"][j] = vchrom[snp]
+        truth["variant_pos"][j] = int(vpos[snp])
+        truth["hotspot"][j] = hotspot
+        truth["beta"][j] = round(float(beta), 6)
+        truth["var_explained"][j] = round(share, 6)
+        taken.add(j)
+
+    for j in np.sort(rng.choice(ok, int(round(OMICS_CIS * g_n)), replace=False)):
+        for win in (100_000, 250_000, 1_000_000):
+            near = np.flatnonzero(
+                (vchrom == gchrom[j]) & (np.abs(vpos - gtss[j]) <= win) & (maf >= 0.05)
+            )
+            if len(near):
+                break
+        plant(j, int(rng.choice(near)), float(rng.uniform(0.04, 0.3)), "cis")
+    hot_chroms = rng.choice(chroms, OMICS_HOTSPOTS, replace=False)
+    for h, c in enumerate(hot_chroms):
+        snp = int(rng.choice(np.flatnonzero((vchrom == c) & (maf >= 0.25))))
+        pool = np.array([j for j in ok if j not in taken and gchrom[j] != c])
+        for j in np.sort(rng.choice(pool, OMICS_TARGETS, replace=False)):
+            plant(int(j), snp, float(rng.uniform(0.15, 0.3)), "trans", f"hotspot{h + 1}")
+    factors = rng.normal(size=(n, OMICS_BATCHES))
+    loadings = rng.normal(size=(OMICS_BATCHES, g_n))
+    batch_share = rng.uniform(0.3, 0.6, g_n)
+    for j in range(g_n):
+        latent[:, j] += _scaled(factors @ loadings[:, j], batch_share[j])
+        rest = 1 - batch_share[j] - truth["var_explained"][j]
+        latent[:, j] += _scaled(rng.normal(size=n), rest)
+    mu = rng.normal(3, 1, g_n)
+    scale = rng.uniform(0.3, 0.8, g_n)
+    expr = np.exp(mu + scale * latent)
+    for j in bad[:3]:
+        expr[:, j] = np.where(rng.random(n) < 0.9, 0.0, rng.uniform(0.01, 0.5, n))
+    expr[:, bad[3]] = 1.0
+    keep = np.sort(rng.choice(n, n - OMICS_DROP, replace=False))
+    cols = [samples[i] for i in keep] + [f"NOTGENOTYPED{k + 1}" for k in range(OMICS_EXTRA)]
+    values = np.vstack([expr[keep], np.exp(rng.normal(3, 1, (OMICS_EXTRA, g_n)))])
+    lines = ["\t".join(["#chr", "start", "end", "feature_id", *cols])]
+    for j in range(g_n):
+        vals = "\t".join(f"{v:.4g}" for v in values[:, j])
+        lines.append(f"{gchrom[j]}\t{gtss[j] - 1}\t{gtss[j]}\t{gid[j]}\t{vals}")
+    write_gzip(pdir / "expression.bed.gz", ("\n".join(lines) + "\n").encode())
+    truth["batch_share"] = np.round(batch_share, 6)
+    pd.DataFrame(truth).to_csv(pdir / "expression.truth.tsv", sep="\t", index=False)
+
+    # metabolites: no coordinates, some missing values, a few mQTL
+    m_n = OMICS_METABOLITES
+    mid = [f"met{k + 1:03d}" for k in range(m_n)]
+    met = rng.normal(size=(n, m_n))
+    mtruth = {
+        "feature_id": mid,
+        "qtl_type": ["none"] * m_n,
+        "variant_id": [""] * m_n,
+        "variant_chrom": [""] * m_n,
+        "variant_pos": [0] * m_n,
+        "beta": [0.0] * m_n,
+        "var_explained": [0.0] * m_n,
+    }
+    common = np.flatnonzero(maf >= 0.1)
+    for j in np.sort(rng.choice(m_n - 1, OMICS_MQTL, replace=False)):
+        snp = int(rng.choice(common))
+        share = float(rng.uniform(0.2, 0.4))
+        x = dos[:, snp] - dos[:, snp].mean()
+        beta = rng.choice([-1.0, 1.0]) * np.sqrt(share / x.var())
+        met[:, j] = _scaled(met[:, j], 1 - share) + beta * x
+        mtruth["qtl_type"][j] = "mqtl"
+        mtruth["variant_id"][j] = var["id"].iloc[snp]
+        mtruth["variant_chrom"][j] = vchrom[snp]
+        mtruth["variant_pos"][j] = int(vpos[snp])
+        mtruth["beta"][j] = round(float(beta), 6)
+        mtruth["var_explained"][j] = round(share, 6)
+    values = np.exp(rng.normal(1, 0.5, m_n) + rng.uniform(0.2, 0.6, m_n) * met)
+    miss = rng.random((n, m_n)) < OMICS_MISSING
+    with_missing = np.zeros(m_n, dtype=bool)
+    with_missing[rng.choice(m_n - 1, OMICS_WITH_MISSING, replace=False)] = True
+    miss[:, ~with_missing] = False
+    miss[:, -1] = rng.random(n) < 0.6
+    mtruth["missing_fraction"] = np.where(with_missing, OMICS_MISSING, 0.0)
+    mtruth["missing_fraction"][-1] = 0.6
+    text = np.where(miss, "NA", np.char.mod("%.5g", values))
+    with open(pdir / "metabolites.tsv", "w") as fh:
+        fh.write("\t".join(["sample", *mid]) + "\n")
+        for i in range(n):
+            fh.write(samples[i] + "\t" + "\t".join(text[i]) + "\n")
+    pd.DataFrame(mtruth).to_csv(pdir / "metabolites.truth.tsv", sep="\t", index=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Parse the command line and generate the requested species."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -1337,6 +1528,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="only (re)write the panels' trial records from their genetic values",
     )
+    ap.add_argument(
+        "--omics-only",
+        action="store_true",
+        help="only (re)write the soybean panel's expression and metabolite tables",
+    )
     args = ap.parse_args(argv)
     names = list(SPECIES) if args.species == "all" else args.species.split(",")
     unknown = [n for n in names if n not in SPECIES]
@@ -1347,12 +1543,18 @@ def main(argv: list[str] | None = None) -> int:
         if args.trials_only:
             write_trials(SPECIES[name], args.outdir / name / "panel")
             continue
+        if args.omics_only:
+            if name in OMICS_SPECIES:
+                write_omics(SPECIES[name], args.outdir / name / "panel")
+            continue
         if not args.panels_only:
             make_species(SPECIES[name], args.outdir)
         make_panel(SPECIES[name], args.outdir)
         from make_panel_reference import make_panel_reference  # panel FASTA + GFF3
 
         make_panel_reference(SPECIES[name], args.outdir)
+        if name in OMICS_SPECIES:  # needs the panel's gene models
+            write_omics(SPECIES[name], args.outdir / name / "panel")
         print(f"{name}: {time.perf_counter() - t0:.1f} s -> {args.outdir / name}", file=sys.stderr)
     return 0
 

@@ -59,6 +59,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.gwas.cli",
         "genome-wide association: GLM, MLM (exact/P3D, LOCO), FarmCPU-style multi-locus",
     ),
+    "omics": (
+        "breedomics.omics.cli",
+        "molecular-trait QTL (eQTL/mQTL): prepare feature tables, cis/trans summary, hotspots",
+    ),
     "gs": (
         "breedomics.gs.cli",
         "genomic selection: BLUEs, GBLUP/rrBLUP, BayesB/C, RKHS, cross-validation, ranking",

@@ -288,6 +288,8 @@ def final_outputs():
         )
     if GENO["enabled"] and config["gs"]["enabled"]:
         out += gs_outputs()  # defined in gs.smk
+    if GENO["enabled"] and OMICS["enabled"]:
+        out += omics_outputs()
     if not HAS_READS:
         return out
     return (
@@ -484,3 +486,66 @@ def census_parts(job):
         )
 
     return parts
+
+
+# Molecular-trait QTL (omics.smk): one dataset per feature table; names reach paths.
+OMICS = config["omics"]
+OMICS_DATASETS = []
+if GENO["enabled"] and OMICS["enabled"]:
+    try:
+        from breedomics.omics.features import check_dataset_name
+
+        if not OMICS["datasets"]:
+            raise UserError(
+                "omics is enabled but omics.datasets is empty: add a dataset (name: {path: "
+                "feature table}) or set omics.enabled to false."
+            )
+        for _name, _ds in OMICS["datasets"].items():
+            check_dataset_name(_name)
+            if not Path(_ds["path"]).exists():
+                raise UserError(
+                    f"omics dataset '{_name}': feature table '{_ds['path']}' does not exist; "
+                    f"fix omics.datasets.{_name}.path."
+                )
+        OMICS_DATASETS = list(OMICS["datasets"])
+    except UserError as exc:
+        raise WorkflowError(f"breedomics input error: {exc}") from None
+
+
+def omics_dataset(wildcards):
+    return OMICS["datasets"][wildcards.dataset]
+
+
+def omics_feature_table(wildcards):
+    return omics_dataset(wildcards)["path"]
+
+
+def omics_prepare_args(wildcards):
+    """QC, transform and factor options of one dataset (schema-validated values)."""
+    d = omics_dataset(wildcards)
+    args = (
+        f"--transform {d['transform']} --pseudocount {d['pseudocount']}"
+        f" --hidden-factors {d['hidden_factors']} --max-missing {d['max_missing']}"
+        f" --min-observed {d['min_observed']}"
+        f" --min-expressed-fraction {d['min_expressed_fraction']}"
+    )
+    if d.get("min_expression") is not None:
+        args += f" --min-expression {d['min_expression']}"
+    if d["keep_genetic_factors"]:
+        args += " --keep-genetic-factors"
+    return args
+
+
+def omics_outputs():
+    """Per dataset: the per-feature, cis, trans and hotspot tables and the map."""
+    return expand(
+        "results/omics/{dataset}/{name}",
+        dataset=OMICS_DATASETS,
+        name=[
+            "qtl_features.tsv",
+            "cis.tsv",
+            "trans.tsv",
+            "hotspots.tsv",
+            "qtl_map.png",
+        ],
+    )

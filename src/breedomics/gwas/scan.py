@@ -374,8 +374,11 @@ def run_pass(
                 continue
             res = ts.test(z[:, keep] if not keep.all() else z)
             vk = var.iloc[np.flatnonzero(keep)] if not keep.all() else var
+            # one af/n array per set and run: on_result shares the variant columns built
+            # from them among the set's traits (it compares the arrays by identity)
+            afk, nk = af[keep], nobs[keep]
             for t, r in zip(ts.traits, res, strict=True):
-                on_result(t, vk, af[keep], nobs[keep], r)
+                on_result(t, vk, afk, nk, r)
 
 
 def build_grm(

@@ -1,0 +1,117 @@
+# Molecular-trait QTL (eQTL, mQTL) of every dataset in omics.datasets, on the QC'd and
+# imputed genotypes, under results/omics/<dataset>/:
+#
+# prepare_omics    feature QC (reasons in features.tsv), transform, hidden factors (top PCs
+#                  of the features; factors associated with a variant are left out), the
+#                  sample report;
+# map_omics_qtl    `breedomics gwas run` on every feature in one pass (one kinship
+#                  eigendecomposition), hidden factors and gwas.pcs genotype PCs as
+#                  covariates: GWAS-SSF summary statistics and clumped leads per feature;
+# summarise_omics  per-feature leads and q-values, cis and trans tables, trans hotspots,
+#                  the cis/trans map.
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z][A-Za-z0-9_.-]{0,63}",
+
+
+rule prepare_omics:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        features=omics_feature_table,
+    output:
+        pheno="results/omics/{dataset}/phenotypes.tsv",
+        covar="results/omics/{dataset}/covariates.tsv",
+        features="results/omics/{dataset}/features.tsv",
+        samples="results/omics/{dataset}/samples.tsv",
+        factors="results/omics/{dataset}/hidden_factors.tsv",
+    log:
+        "logs/omics/{dataset}.prepare.log",
+    benchmark:
+        "benchmarks/omics/{dataset}.prepare.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        outdir=lambda wc, output: str(Path(output.pheno).parent),
+        args=omics_prepare_args,
+    shell:
+        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads}"
+        " {params.cli} omics prepare --features {input.features:q} --geno {params.geno}"
+        " {params.args} --out {params.outdir:q} > {log:q} 2>&1"
+
+
+rule map_omics_qtl:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        pheno="results/omics/{dataset}/phenotypes.tsv",
+        covar="results/omics/{dataset}/covariates.tsv",
+    output:
+        directory("results/omics/{dataset}/qtl"),
+    log:
+        "logs/omics/{dataset}.map.log",
+    benchmark:
+        "benchmarks/omics/{dataset}.map.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        model=OMICS["model"],
+        pcs=GWAS["pcs"],
+        alpha=GWAS["alpha"],
+        seed=config["genotypes"]["seed"],
+    shell:
+        # covariates.tsv has only the sample column when no hidden factor is used
+        "covar=$(awk -F'\\t' 'NR == 1 {{ if (NF > 1) print \"--covar\" }}' {input.covar:q});"
+        " OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
+        " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q}"
+        " ${{covar:+$covar {input.covar:q}}} --model {params.model} --pcs {params.pcs}"
+        " --threshold bonferroni --alpha {params.alpha} --no-plots --no-meff"
+        " --seed {params.seed} --allow-unmatched --out {output:q} > {log:q} 2>&1"
+
+
+rule summarise_omics:
+    input:
+        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        features="results/omics/{dataset}/features.tsv",
+        qtl="results/omics/{dataset}/qtl",
+    output:
+        per_feature="results/omics/{dataset}/qtl_features.tsv",
+        cis="results/omics/{dataset}/cis.tsv",
+        trans="results/omics/{dataset}/trans.tsv",
+        hotspots="results/omics/{dataset}/hotspots.tsv",
+        summary="results/omics/{dataset}/summary.tsv",
+        plot="results/omics/{dataset}/qtl_map.png",
+    log:
+        "logs/omics/{dataset}.summarise.log",
+    benchmark:
+        "benchmarks/omics/{dataset}.summarise.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    params:
+        cli=BREEDOMICS,
+        outdir=lambda wc, output: str(Path(output.cis).parent),
+        geno=lambda wc, input: input[0][: -len(".bed")],
+        o=OMICS,
+    shell:
+        "{params.cli} omics summarise --features {input.features:q} --qtl-dir {input.qtl:q}"
+        " --model {params.o[model]} --name {wildcards.dataset}"
+        " --cis-window {params.o[cis_window]} --trans-distance {params.o[trans_distance]}"
+        " --fdr {params.o[fdr]} --hotspot-window {params.o[hotspot_window]}"
+        " --hotspot-min-features {params.o[hotspot_min_features]}"
+        " --cis-correction {params.o[cis_correction]} --geno {params.geno}"
+        " --out {params.outdir:q} > {log:q} 2>&1"
