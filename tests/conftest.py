@@ -153,8 +153,10 @@ def _boost(run: str) -> None:
         try:
             top = psutil.Process(proc.pid)
             for p in [top, *top.children(recursive=True)]:  # parents first: new jobs inherit
-                p.nice(0)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):  # ended, or not root
+                # a priority is per thread on Linux (Snakemake starts jobs from threads)
+                for t in p.threads():
+                    os.setpriority(os.PRIO_PROCESS, t.id, 0)
+        except (psutil.Error, OSError):  # ended, or not root
             pass
 
 
