@@ -401,3 +401,67 @@ def test_cis_meff_counts_independent_and_duplicated_variants(tmp_path):
     assert 18 <= m[0] <= 20 and m[1] == 1 and m[2] == 0 and 19 <= m[3] <= 21
     blocks = cis_meff(prefix, [("1", ids[20:])], 7)
     assert blocks[0] == 2  # two blocks of copies: 1 + 1
+
+
+def test_cli_prepare_map_summarise_with_p3d(tmp_path, capsys):
+    """The three commands end to end on a small simulated set, with the P3D mixed model."""
+    from breedomics import genotypes as gt
+    from breedomics.cli import main
+
+    rng = np.random.default_rng(2024)
+    n, m = 150, 400
+    samples = [f"S{i:03d}" for i in range(n)]
+    dos = rng.binomial(1, rng.uniform(0.1, 0.5, m), size=(n, m)).astype(float) * 2
+    var = pd.DataFrame(
+        {
+            "chrom": ["1"] * (m // 2) + ["2"] * (m // 2),
+            "pos": np.r_[np.arange(m // 2), np.arange(m // 2)] * 10_000 + 1_000,
+            "id": [f"v{i}" for i in range(m)],
+            "ref": ["A"] * m,
+            "alt": ["G"] * m,
+        }
+    )
+    geno = gt.write_bed(tmp_path / "geno", var, [dos], samples)
+    n_genes = 24
+    chrom = np.array(["1"] * 12 + ["2"] * 12)
+    tss = np.tile(np.arange(12) * 150_000 + 50_000, 2)
+    batch = rng.normal(size=(n, 2))
+    y = batch @ rng.normal(size=(2, n_genes)) + rng.normal(size=(n, n_genes))
+    causal = {}
+    for j in (0, 5, 17):  # cis-eQTL at the SNP nearest the TSS
+        on = np.flatnonzero(var["chrom"].to_numpy() == chrom[j])
+        snp = on[np.argmin(np.abs(var["pos"].to_numpy()[on] - tss[j]))]
+        y[:, j] += 1.2 * (dos[:, snp] - dos[:, snp].mean())
+        causal[f"g{j:02d}"] = var["id"][snp]
+    lines = ["#chr\tstart\tend\tfeature_id\t" + "\t".join(samples[:-5] + ["X1"])]
+    for j in range(n_genes):
+        vals = "\t".join(f"{v:.5g}" for v in np.r_[y[:-5, j], 1.0])
+        lines.append(f"{chrom[j]}\t{tss[j] - 1}\t{tss[j]}\tg{j:02d}\t{vals}")
+    bed = _write(tmp_path / "expr.bed.gz", "\n".join(lines) + "\n", gz=True)
+    out = tmp_path / "out"
+    assert main(["omics", "prepare", "--features", str(bed), "--geno", geno,
+                 "--hidden-factors", "2", "--out", str(out)]) == 0  # fmt: skip
+    cov = pd.read_csv(out / "covariates.tsv", sep="\t")
+    assert list(cov.columns) == ["sample", "HF1", "HF2"] and len(cov) == n - 5
+    smp = pd.read_csv(out / "samples.tsv", sep="\t").set_index("sample")
+    assert smp.loc["X1", "reason"] == "not genotyped"
+    assert (smp["reason"] == "no feature data").sum() == 5
+    assert main(["gwas", "run", "--geno", geno, "--pheno", str(out / "phenotypes.tsv"),
+                 "--covar", str(out / "covariates.tsv"), "--pcs", "1", "--model", "mlm-p3d",
+                 "--no-plots", "--no-meff", "--allow-unmatched",
+                 "--out", str(out / "qtl")]) == 0  # fmt: skip
+    assert main(["omics", "summarise", "--features", str(out / "features.tsv"),
+                 "--qtl-dir", str(out / "qtl"), "--model", "mlm-p3d", "--cis-window", "100000",
+                 "--cis-correction", "meff", "--geno", geno, "--hotspot-min-features", "2",
+                 "--out", str(out)]) == 0  # fmt: skip
+    cis = pd.read_csv(out / "cis.tsv", sep="\t").set_index("feature_id")
+    sig = cis.index[cis["significant"]]
+    assert set(sig) == set(causal)
+    assert (cis.loc[list(causal), "variant_id"] == pd.Series(causal)).all()
+    assert (cis["n_cis_tests"] <= cis["n_cis_variants"]).all()
+    summary = pd.read_csv(out / "summary.tsv", sep="\t")
+    assert summary.loc[0, "model"] == "mlm-p3d" and summary.loc[0, "n_cis_features"] == 3
+    wrong = ["omics", "summarise", "--features", str(out / "features.tsv"), "--model", "glm",
+             "--qtl-dir", str(out / "qtl"), "--out", str(out / "x")]  # fmt: skip
+    assert main(wrong) == 1
+    assert "g00.glm.tsv.gz is missing" in capsys.readouterr().err

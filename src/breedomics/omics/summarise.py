@@ -641,10 +641,12 @@ def plot_map(tables: dict, path: str | os.PathLike, title: str) -> None:
     if len(trans):
         first = trans.drop_duplicates(["feature_id", "hotspot"]) if len(trans) else trans
         ax2.hist(gx(first["chromosome"], first["base_pair_location"]), bins=bins, color="0.3")
+    top = max([1.0, *ax2.get_ylim(), *(float(n) for n in hs["n_features"])])
+    ax2.set_ylim(0, top * 1.25)
     for h in hs.itertuples(index=False):
         ax2.annotate(
             h.hotspot,
-            (offs.get(str(h.chromosome), 0) + (h.start + h.end) / 2, h.n_features),
+            (offs.get(str(h.chromosome), 0) + (h.start + h.end) / 2, top * 1.05),
             fontsize=7,
             ha="center",
         )
