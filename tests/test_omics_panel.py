@@ -128,10 +128,15 @@ def test_both_trans_hotspots_are_found(omics_run):
         assert len(found & set(grp["feature_id"])) >= 12, name
         assert len(found - set(grp["feature_id"])) <= 2, name
         assert h["poisson_p"] < 1e-6
-    # trans features are the planted targets (a few cis genes may show long-range LD)
-    feats = trans["feature_id"].unique()
-    assert pd.Series(feats).isin(targets["feature_id"]).mean() >= 0.8
-    assert (trans["class"] == "trans").all()
+    # trans features are the planted targets; leads that tag the gene's own cis-eQTL
+    # through long-range LD are flagged, not counted (measured: 30 of 33 trans features
+    # planted, 7 leads of 4 cis genes flagged)
+    assert trans["class"].isin(["trans", "trans_cis_ld"]).all()
+    feats = pd.Series(trans.loc[trans["class"] == "trans", "feature_id"].unique())
+    assert feats.isin(targets["feature_id"]).mean() >= 0.85
+    flagged = trans[trans["class"] == "trans_cis_ld"]
+    assert (flagged["r2_with_cis_lead"] >= 0.05).all() and (flagged["hotspot"].isna()).all()
+    assert not flagged["feature_id"].isin(targets["feature_id"]).any()
 
 
 def test_metabolite_qtl_and_reports(omics_run):

@@ -114,4 +114,5 @@ rule summarise_omics:
         " --fdr {params.o[fdr]} --hotspot-window {params.o[hotspot_window]}"
         " --hotspot-min-features {params.o[hotspot_min_features]}"
         " --cis-correction {params.o[cis_correction]} --geno {params.geno}"
+        " --trans-max-r2-cis {params.o[trans_max_r2_cis]}"
         " --out {params.outdir:q} > {log:q} 2>&1"

@@ -117,7 +117,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="correct the cis lead for the number of cis variants, or for their effective "
         "number from LD (meff, eigenMT-style; needs --geno) (variants)",
     )
-    s.add_argument("--geno", help="genotypes (PLINK prefix or VCF) for --cis-correction meff")
+    s.add_argument(
+        "--geno",
+        help="genotypes (PLINK prefix or VCF): for --cis-correction meff, and to flag trans "
+        "leads in LD with the feature's cis lead",
+    )
+    s.add_argument(
+        "--trans-max-r2-cis",
+        type=float,
+        default=0.05,
+        help="a trans lead with at least this r2 with the feature's significant cis lead is "
+        "class trans_cis_ld, not counted as trans (0.05; needs --geno)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -230,6 +241,7 @@ def run_summarise(args: argparse.Namespace) -> int:
         hotspot_min_features=args.hotspot_min_features,
         cis_correction=args.cis_correction,
         geno=args.geno,
+        trans_max_r2_cis=args.trans_max_r2_cis,
     )
     tables = summarise(feats, args.qtl_dir, opts)
     os.makedirs(args.out, exist_ok=True)

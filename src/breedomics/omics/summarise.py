@@ -19,7 +19,10 @@ et al. 2019, *Genome Biol* 20:228):
   features whose best trans variant (another chromosome, or more than
   ``trans_distance`` bp away) is significant at the FDR across features;
 * hotspots: genomic windows holding the trans leads of many features (master
-  regulators), with a Poisson test against leads spread uniformly.
+  regulators), with a Poisson test against leads spread uniformly. With the
+  genotypes, a trans lead in LD (``r^2 >= trans_max_r2_cis``) with the feature's own
+  significant cis lead -- long-range LD of a structured panel -- is kept in the trans
+  table as ``trans_cis_ld`` but not counted as trans nor in hotspots.
 
 Storey q-values: Storey & Tibshirani (2003), see :mod:`breedomics.omics.qvalue`.
 """
@@ -45,6 +48,7 @@ __all__ = [
     "summarise",
     "sidak",
     "cis_meff",
+    "lead_r2",
     "classify",
     "plot_map",
     "FEATURE_COLUMNS",
@@ -104,6 +108,7 @@ TRANS_COLUMNS = [
     "n_trans_variants",
     "feature_p_adjusted",
     "feature_q_value",
+    "r2_with_cis_lead",
     "hotspot",
 ]
 HOTSPOT_COLUMNS = [
@@ -134,6 +139,7 @@ class SummaryOptions:
     hotspot_min_features: int = 5
     cis_correction: str = "variants"  # variants | meff (needs geno)
     geno: str | None = None
+    trans_max_r2_cis: float = 0.05
     meff_block: int = 300
 
 
@@ -380,6 +386,35 @@ def cis_meff(geno: str, windows: list[tuple[str, np.ndarray]], block: int = 300)
     return out
 
 
+def lead_r2(geno: str, variants: np.ndarray, partners: pd.Series) -> np.ndarray:
+    """Squared correlation of every variant with its partner (NaN without a partner).
+
+    Used to flag trans leads that tag the feature's own cis-QTL through long-range
+    (e.g. between-chromosome, population-structure) LD: ``r^2`` of allele dosages
+    over all samples of ``geno``, missing calls mean-imputed.
+    """
+    from breedomics import genotypes as gt
+    from breedomics.gwas.kinship import impute_center
+    from breedomics.gwas.scan import GenotypeSource
+
+    part = partners.to_numpy(dtype=object)
+    has = pd.notna(part)
+    out = np.full(len(variants), np.nan)
+    if not has.any():
+        return out
+    ids = list(dict.fromkeys([*map(str, variants[has]), *map(str, part[has])]))
+    v, d = GenotypeSource(geno, gt.read_samples(geno)).extract_ids(ids)
+    z, _m, _n = impute_center(np.asarray(d, dtype=np.float64))
+    norm = np.sqrt((z * z).sum(axis=0))
+    z = z / np.where(norm > 0, norm, np.inf)
+    col = {vid: i for i, vid in enumerate(v["id"].astype(str))}
+    for i in np.flatnonzero(has):
+        a, b = col.get(str(variants[i])), col.get(str(part[i]))
+        if a is not None and b is not None:
+            out[i] = float(z[:, a] @ z[:, b]) ** 2
+    return out
+
+
 def _row(ss: pd.DataFrame, i: int) -> dict:
     if i < 0:
         return {c: np.nan for c in _VARIANT}
@@ -566,16 +601,26 @@ def summarise(
             hotspot="",
         )
         trans = ld[keep].reset_index(drop=True)
+        trans["r2_with_cis_lead"] = np.nan
+        if opts.geno and len(trans) and len(cis):
+            sig_cis = cis[cis["significant"].astype(bool)].set_index("feature_id")["variant_id"]
+            trans["r2_with_cis_lead"] = lead_r2(
+                opts.geno, trans["variant_id"].to_numpy(), trans["feature_id"].map(sig_cis)
+            )
+            shadow = trans["r2_with_cis_lead"].to_numpy(float) >= opts.trans_max_r2_cis
+            trans.loc[shadow, "class"] = "trans_cis_ld"
     genome_span = float(sum(hi - lo for lo, hi in spans.values()))
+    real = (trans["class"] != "trans_cis_ld").to_numpy() if len(trans) else np.zeros(0, bool)
     hotspots, label = find_hotspots(
-        trans, genome_span, opts.hotspot_window, opts.hotspot_min_features
+        trans[real], genome_span, opts.hotspot_window, opts.hotspot_min_features
     )
     if len(trans):
-        trans["hotspot"] = label
+        trans.loc[real, "hotspot"] = label
     trans = trans.reindex(columns=TRANS_COLUMNS)
     summary["pi0_trans"] = pi0_storey(tb["p_adjusted"].to_numpy(float)) if len(tb) else np.nan
-    summary["n_trans_features"] = int(trans["feature_id"].nunique())
-    summary["n_trans_leads"] = int(len(trans))
+    summary["n_trans_features"] = int(trans.loc[real, "feature_id"].nunique())
+    summary["n_trans_leads"] = int(real.sum())
+    summary["n_trans_leads_cis_ld"] = int((~real).sum())
     summary["n_hotspots"] = int(len(hotspots))
     return {
         "features": feat,
