@@ -229,3 +229,24 @@ def test_unsorted_genotypes_give_a_clear_error(tmp_path):
                 tmp_path / "o",
                 ScanConfig("glm"),
             )
+
+
+def test_positions_beyond_tbi_range_get_a_csi_index(tmp_path):
+    """Wheat-sized chromosomes (3B is ~830 Mb) exceed the 2^29 positions of a .tbi."""
+    rng = np.random.default_rng(1)
+    n = 60
+    dos = rng.binomial(2, 0.4, size=(n, 5)).astype(np.float32)
+    samples = [f"s{i}" for i in range(n)]
+    pos = [1_000, 300_000_000, 536_870_911, 536_870_912, 829_000_000]
+    var = pd.DataFrame({"chrom": "3B", "pos": pos, "id": list("abcde"), "ref": "A", "alt": "G"})
+    write_bed(tmp_path / "g", var, [dos], samples)
+    data = prepare(samples, pd.DataFrame({"y": rng.normal(size=n)}, index=samples))
+    res = scan(
+        GenotypeSource(str(tmp_path / "g"), samples), data, tmp_path / "o", ScanConfig("glm")
+    )
+    path = res[0].path
+    assert (tmp_path / "o" / (path.split("/")[-1] + ".csi")).exists()
+    assert not (tmp_path / "o" / (path.split("/")[-1] + ".tbi")).exists()
+    tbx = pysam.TabixFile(path, index=path + ".csi")
+    got = [r.split("\t")[9] for r in tbx.fetch("3B", 536_870_911, 829_000_000)]
+    assert got == ["d", "e"]  # 0-based half-open query: positions 536,870,912 and 829,000,000

@@ -15,7 +15,9 @@ analysed for that trait (``n`` = those with a genotype call). ``p_value`` is
 written exactly even below 1e-308 (from ``-log10 p``). Numbers carry six
 significant digits; missing values are ``NA``. Rows follow the
 genotype file; it must be sorted by position within contiguous chromosomes
-for the tabix index (``tabix -s1 -b2 -e2 -S1``). A ``-meta.yaml`` file
+for the tabix index (``tabix -s1 -b2 -e2 -S1``; a ``.csi`` index instead of
+``.tbi`` when a position reaches 2^29, beyond what ``.tbi`` can hold, as on
+the 800 Mb chromosomes of wheat). A ``-meta.yaml`` file
 describes each file (trait, model, samples, inflation, thresholds).
 """
 
@@ -172,22 +174,34 @@ class SumstatsWriter:
         self._fh.close()
         if index:
             try:
-                pysam.tabix_index(
-                    self.path,
-                    seq_col=0,
-                    start_col=1,
-                    end_col=1,
-                    line_skip=1,
-                    zerobased=False,
-                    force=True,
-                )
-            except OSError as exc:
-                raise UserError(
-                    f"cannot tabix-index {self.path} ({exc}); the genotype file must be sorted "
-                    "by position within contiguous chromosomes (e.g. `plink2 --sort-vars` or "
-                    "`bcftools sort`)"
-                ) from exc
+                _tabix(self.path, csi=False)
+            except OSError:
+                # a .tbi cannot hold positions >= 2^29 (chromosomes over 512 Mb, e.g. wheat,
+                # barley, pine): such files get a .csi index, as `tabix -C` would make
+                try:
+                    _tabix(self.path, csi=True)
+                except OSError as exc:
+                    raise UserError(
+                        f"cannot tabix-index {self.path} ({exc}); the genotype file must be "
+                        "sorted by position within contiguous chromosomes (e.g. "
+                        "`plink2 --sort-vars` or `bcftools sort`)"
+                    ) from exc
         return self.path
+
+
+def _tabix(path: str, csi: bool) -> None:
+    """Index ``path`` (tbi or csi), removing a stale index of the other kind."""
+    Path(path + (".tbi" if csi else ".csi")).unlink(missing_ok=True)
+    pysam.tabix_index(
+        path,
+        seq_col=0,
+        start_col=1,
+        end_col=1,
+        line_skip=1,
+        zerobased=False,
+        force=True,
+        csi=csi,
+    )
 
 
 def read_sumstats(path: str | os.PathLike, columns: list[str] | None = None) -> pd.DataFrame:
