@@ -43,8 +43,14 @@ from breedomics.genotypes import write_bed
 from breedomics.gwas.simdata import iter_balding_nichols
 
 
-def simulate(work: Path, n: int, m: int, n_traits: int, seed: int = 7) -> None:
-    """Write ``panel.bed/bim/fam`` and ``pheno.tsv`` (+ GEMMA/plink2 phenotype files)."""
+def simulate(
+    work: Path, n: int, m: int, n_traits: int, seed: int = 7, spacing: int = 10_000
+) -> None:
+    """Write ``panel.bed/bim/fam`` and ``pheno.tsv`` (+ GEMMA/plink2 phenotype files).
+
+    SNPs are ``spacing`` bp apart on 10 chromosomes (``--scale``: 200 bp, i.e. 100 Mb
+    chromosomes, a 1 Gb genome like soybean's).
+    """
     if (work / "panel.bed").exists() and (work / "pheno.tsv").exists():
         print(f"reusing {work}/panel.*")
         return
@@ -59,7 +65,7 @@ def simulate(work: Path, n: int, m: int, n_traits: int, seed: int = 7) -> None:
     def chunks():
         nonlocal start
         for var, dos in iter_balding_nichols(
-            n, m, n_groups=4, fst=0.05, spacing=10_000, chunk_size=20_000, seed=seed
+            n, m, n_groups=4, fst=0.05, spacing=spacing, chunk_size=20_000, seed=seed
         ):
             k = dos.shape[1]
             z = dos - dos.mean(axis=0)
@@ -224,7 +230,7 @@ def standard(args) -> dict:
 def scale(args) -> dict:
     work = Path(args.workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
-    simulate(work, args.samples, args.snps, 1)
+    simulate(work, args.samples, args.snps, 1, spacing=200)
     table: list[dict] = []
     res = {}
     for model in args.scale_models.split(","):

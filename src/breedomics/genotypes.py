@@ -157,7 +157,7 @@ def _read_bim(prefix: str) -> pd.DataFrame:
     )
 
 
-def _open_bed(prefix: str, n_samples: int, n_var: int) -> np.ndarray:
+def _open_bed(prefix: str, n_samples: int, n_var: int) -> _BedRows:
     path = prefix + ".bed"
     nbytes = (n_samples + 3) // 4
     with open(path, "rb") as fh:
@@ -174,9 +174,49 @@ def _open_bed(prefix: str, n_samples: int, n_var: int) -> np.ndarray:
             f"{path} has {size} bytes but {prefix}.fam/.bim ({n_samples} samples, "
             f"{n_var} variants) imply {expected}; the fileset is truncated or mismatched"
         )
-    if n_var == 0:
-        return np.zeros((0, nbytes), dtype=np.uint8)
-    return np.memmap(path, dtype=np.uint8, mode="r", offset=3, shape=(n_var, nbytes))
+    return _BedRows(path, n_var, nbytes)
+
+
+class _BedRows:
+    """Rows (variants) of a SNP-major .bed, read on demand with ``pread``.
+
+    Not a memory map: the pages of a mapped file count towards the process's
+    resident size as they are touched, so a pass over a 1.5 GB .bed would look
+    like 1.5 GB of memory (and be charged to a SLURM job's cgroup). Each read
+    here copies just the requested rows.
+    """
+
+    def __init__(self, path: str, n_var: int, nbytes: int):
+        self.path, self.shape = path, (n_var, nbytes)
+
+    def __len__(self) -> int:
+        return self.shape[0]
+
+    def __getitem__(self, key) -> np.ndarray:
+        n_var, nbytes = self.shape
+        if isinstance(key, slice):
+            start, stop, step = key.indices(n_var)
+            if step != 1:
+                return self[np.arange(start, stop, step)]
+            return self._read(start, max(stop - start, 0))
+        rows = np.asarray(key, dtype=np.int64)
+        if rows.ndim != 1:
+            raise TypeError("rows must be a slice or a 1-d array of row numbers")
+        if len(rows) == 0:
+            return np.zeros((0, nbytes), dtype=np.uint8)
+        lo, hi = int(rows.min()), int(rows.max())
+        return self._read(lo, hi - lo + 1)[rows - lo]
+
+    def _read(self, first: int, count: int) -> np.ndarray:
+        nbytes = self.shape[1]
+        out = np.empty((count, nbytes), dtype=np.uint8)
+        if count:
+            with open(self.path, "rb", buffering=0) as fh:
+                fh.seek(3 + first * nbytes)
+                got = fh.readinto(memoryview(out).cast("B"))
+            if got != out.nbytes:
+                raise UserError(f"{self.path}: short read at variant {first} (file truncated?)")
+        return out
 
 
 def _decode_bed(block: np.ndarray, n_samples: int, idx: np.ndarray | None) -> np.ndarray:
