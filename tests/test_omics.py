@@ -225,6 +225,18 @@ def test_no_overlapping_samples_and_name_clash(tmp_path):
         prepare_dataset(t, ["S1", "S2"], QCOptions(min_observed=1), n_factors=0)
 
 
+def test_feature_chromosomes_must_match_the_genotypes():
+    from breedomics.omics.features import check_feature_chromosomes, genotype_chromosomes
+
+    geno = genotype_chromosomes(str(PANEL / "genotypes.vcf.gz"))
+    assert {"1", "10"} <= geno
+    pos = pd.DataFrame({"chrom": ["chr1", "chr2"]}, index=["g1", "g2"])
+    with pytest.raises(UserError, match=r"e\.bed: no feature chromosome .*'chr1' vs '1'"):
+        check_feature_chromosomes(pos, geno, "e.bed", "geno.vcf.gz")
+    pos = pd.DataFrame({"chrom": ["1", "scaffold_9"]}, index=["g1", "g2"])
+    assert check_feature_chromosomes(pos, geno, "e.bed", "geno.vcf.gz") == ["g2"]
+
+
 @pytest.mark.parametrize("name", ["bad name", "../x", "1abc", "a;rm", ""])
 def test_unsafe_dataset_names_are_refused(name):
     with pytest.raises(UserError, match="not a safe identifier"):

@@ -30,6 +30,7 @@ import json
 import os
 import sys
 import time
+import warnings
 
 import pandas as pd
 
@@ -141,7 +142,11 @@ def run(args: argparse.Namespace) -> int:
 def run_prepare(args: argparse.Namespace) -> int:
     """``breedomics omics prepare``."""
     from breedomics import genotypes as gt
-    from breedomics.omics.features import QCOptions, prepare_dataset, read_feature_table
+    from breedomics.omics.features import (
+        check_feature_chromosomes,
+        genotype_chromosomes,
+        read_feature_table,
+    )
 
     t0 = time.time()
     if not 0 <= args.max_missing < 1:
@@ -154,7 +159,28 @@ def run_prepare(args: argparse.Namespace) -> int:
         + (" (phenotype BED)" if table.positions is not None else "")
     )
     geno_samples = gt.read_samples(args.geno)
-    prep = prepare_dataset(
+    if table.positions is not None:
+        off = check_feature_chromosomes(
+            table.positions, genotype_chromosomes(str(args.geno)), table.path, str(args.geno)
+        )
+        if off:
+            _log(
+                f"warning: {len(off)} feature(s) on chromosomes the genotypes lack (no cis "
+                f"variants), e.g. {off[0]!r}"
+            )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        prep = _prepare(args, table, geno_samples)
+    for w in caught:
+        _log(f"warning: {w.message}")
+    _write_prepared(args, prep, t0)
+    return 0
+
+
+def _prepare(args, table, geno_samples):
+    from breedomics.omics.features import QCOptions, prepare_dataset
+
+    return prepare_dataset(
         table,
         geno_samples,
         QCOptions(
@@ -170,6 +196,9 @@ def run_prepare(args: argparse.Namespace) -> int:
         geno_scan=not args.keep_genetic_factors,
         factor_alpha=args.factor_alpha,
     )
+
+
+def _write_prepared(args, prep, t0: float) -> None:
     os.makedirs(args.out, exist_ok=True)
     prep.phenotypes.to_csv(
         os.path.join(args.out, "phenotypes.tsv"), sep="\t", na_rep="NA", float_format="%.6g"
@@ -219,7 +248,6 @@ def run_prepare(args: argparse.Namespace) -> int:
         f"{args.hidden_factors} hidden factors used; "
         f"done in {time.time() - t0:.1f} s"
     )
-    return 0
 
 
 def run_summarise(args: argparse.Namespace) -> int:

@@ -43,6 +43,8 @@ __all__ = [
     "transform",
     "hidden_factors",
     "genetic_factors",
+    "genotype_chromosomes",
+    "check_feature_chromosomes",
     "prepare_dataset",
 ]
 
@@ -512,6 +514,44 @@ def genetic_factors(
             "genetic": [best[t][0] >= nl_thr for t in names],
         }
     )
+
+
+def genotype_chromosomes(path: str) -> set[str]:
+    """Chromosome names of a genotype file (PLINK ``.bim``, or the VCF/BCF header contigs)."""
+    from breedomics import genotypes as gt
+
+    if gt.genotype_format(path) == "plink":
+        return set(gt.read_variants(path)["chrom"].astype(str))
+    import pysam
+
+    with pysam.VariantFile(str(path)) as vcf:
+        return set(vcf.header.contigs)
+
+
+def check_feature_chromosomes(
+    positions: pd.DataFrame, geno_chroms: set[str], path: str, geno_path: str
+) -> list[str]:
+    """Feature chromosomes against the genotypes': an error when none is shared.
+
+    Returns
+    -------
+    list of str
+        Features on a chromosome the genotypes lack (they have no cis variants).
+
+    Raises
+    ------
+    UserError
+        When no feature chromosome is a genotyped one (e.g. ``chr1`` vs ``1``).
+    """
+    chrom = positions["chrom"].astype(str)
+    missing = ~chrom.isin(geno_chroms)
+    if missing.all():
+        raise UserError(
+            f"{path}: no feature chromosome is a chromosome of the genotypes {geno_path} "
+            f"(features on {sorted(set(chrom))[:3]}, genotypes on {sorted(geno_chroms)[:3]}); "
+            "rename the chromosomes of one of them (e.g. 'chr1' vs '1')"
+        )
+    return list(positions.index[missing.to_numpy()])
 
 
 @dataclass
