@@ -75,6 +75,10 @@ def test_duplicated_sample_and_bad_header(tmp_path):
     q = _write(tmp_path / "q.tsv", [["id", "y"], ["A", "1"]])
     with pytest.raises(UserError, match=r"first column .* must be named 'sample'"):
         read_phenotypes(q)
+    # pandas would silently rename the second 'y' to 'y.1' and analyse it as a trait
+    d = _write(tmp_path / "d.tsv", [["sample", "y", "h", "y"], ["A", "1", "2", "3"]])
+    with pytest.raises(UserError, match=r"column 'y' appears twice"):
+        read_phenotypes(d)
 
 
 def test_constant_and_all_missing_traits_named(tmp_path):

@@ -52,9 +52,14 @@ def _read_table(path: str | os.PathLike, what: str) -> pd.DataFrame:
     if not os.path.exists(path):
         raise UserError(f"{what} file {path} does not exist")
     try:
-        df = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, comment=None)
+        # header=None: pandas would rename a repeated column ("yield", "yield.1")
+        raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, header=None)
     except (pd.errors.ParserError, UnicodeDecodeError) as exc:
         raise UserError(f"{what} file {path} is not a readable tab-separated table: {exc}") from exc
+    except pd.errors.EmptyDataError:
+        raise UserError(f"{what} file {path} is empty; it needs a header line") from None
+    df = raw.iloc[1:].reset_index(drop=True)
+    df.columns = [str(c) for c in raw.iloc[0]] if len(raw) else []
     if df.shape[1] == 0 or df.columns[0] != "sample":
         raise UserError(
             f"{path}: the first column of the {what} table must be named 'sample' "
