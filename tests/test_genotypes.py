@@ -25,6 +25,7 @@ from breedomics.genotypes import (
     n_variants,
     read_dosage,
     read_samples,
+    read_variant_ids,
     read_variants,
     write_bed,
 )
@@ -197,6 +198,25 @@ def test_sample_subset_order(data, source):
         warnings.simplefilter("ignore")
         _, dos = read_dosage(data[source], samples=names)
     np.testing.assert_array_equal(dos, data["raw"][pick])
+
+
+def test_read_variant_ids_reads_only_those_rows(data):
+    """Random access by id equals plink2's export of the same variants (scattered rows)."""
+    var = read_variants(data["prefix"])
+    rng = np.random.default_rng(5)
+    cols = rng.choice(len(var), 40, replace=False)
+    ids = list(var["id"].iloc[cols]) + ["absent"] + list(var["id"].iloc[cols[:3]])
+    pick = rng.choice(N_IND, 13, replace=False)
+    names = [data["samples"][i] for i in pick]
+    v, dos = read_variant_ids(data["prefix"], ids, samples=names)
+    want = np.r_[cols, cols[:3]]
+    assert list(v["id"]) == list(var["id"].iloc[want])
+    assert list(v.index) == list(want)  # global variant index
+    np.testing.assert_array_equal(dos, data["raw"][np.ix_(pick, want)])
+    chrom = str(var["chrom"].iloc[cols[0]])
+    v2, _ = read_variant_ids(data["prefix"], ids, chromosomes={chrom})
+    assert set(v2["chrom"]) == {chrom}
+    assert read_variant_ids(data["vcf"], ids) is None  # no random access by id in a VCF
 
 
 def test_write_bed_roundtrip(data):

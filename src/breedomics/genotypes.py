@@ -56,6 +56,7 @@ __all__ = [
     "read_variants",
     "n_variants",
     "iter_dosage_chunks",
+    "read_variant_ids",
     "read_dosage",
     "write_bed",
 ]
@@ -205,7 +206,19 @@ class _BedRows:
         if len(rows) == 0:
             return np.zeros((0, nbytes), dtype=np.uint8)
         lo, hi = int(rows.min()), int(rows.max())
-        return self._read(lo, hi - lo + 1)[rows - lo]
+        if hi - lo + 1 <= max(4 * len(rows), 1 << 16):
+            return self._read(lo, hi - lo + 1)[rows - lo]
+        # rows scattered over the genome: one read each, never the span between them
+        out = np.empty((len(rows), nbytes), dtype=np.uint8)
+        fd = os.open(self.path, os.O_RDONLY)
+        try:
+            for k, r in enumerate(rows.tolist()):
+                got = os.preadv(fd, [memoryview(out[k])], 3 + r * nbytes)
+                if got != nbytes:
+                    raise UserError(f"{self.path}: short read at variant {r} (file truncated?)")
+        finally:
+            os.close(fd)
+        return out
 
     def _read(self, first: int, count: int) -> np.ndarray:
         nbytes = self.shape[1]
@@ -363,6 +376,89 @@ def _sample_index(path: str, all_samples: list[str], samples: Sequence[str] | No
     if len(set(idx)) != len(idx):
         raise UserError(f"sample list for {path} names the same sample twice")
     return np.asarray(idx, dtype=np.int64)
+
+
+def read_variant_ids(
+    path: str | os.PathLike,
+    ids: Sequence[str],
+    samples: Sequence[str] | None = None,
+    chromosomes: Collection[str] | None = None,
+) -> tuple[pd.DataFrame, np.ndarray] | None:
+    """Variants and dosages of the given variant ids, reading only their rows.
+
+    For a PLINK fileset the ``.bim`` is scanned in chunks for the ids and only
+    the matching ``.bed`` rows are read, so fetching a few thousand variants
+    (e.g. clumping candidates) from a whole-genome set costs a fraction of a
+    pass over the genotypes. Returns None for VCF/BCF (no random access by id).
+
+    Parameters
+    ----------
+    path : str or path-like
+        PLINK fileset (prefix or any of its files).
+    ids : sequence of str
+        Variant ids; the first occurrence of each in the file is returned.
+    samples : sequence of str, optional
+        Samples to return, in this order (default: all).
+    chromosomes : collection of str, optional
+        Only variants on these chromosomes.
+
+    Returns
+    -------
+    (variants, dosage) or None
+        ``variants`` in the order of ``ids`` (ids not found left out), indexed
+        by the global variant index; ``dosage`` float32 ``(n_samples, k)``.
+    """
+    path = str(path)
+    if genotype_format(path) != "plink":
+        return None
+    prefix = plink_prefix(path)
+    all_samples = read_samples(path)
+    idx = _sample_index(path, all_samples, samples)
+    n_out = len(all_samples) if idx is None else len(idx)
+    want = set(ids)
+    wanted_chroms = None if chromosomes is None else {str(c) for c in chromosomes}
+    parts, seen, n_var = [], set(), 0
+    reader = pd.read_csv(
+        prefix + ".bim",
+        sep=r"\s+",
+        header=None,
+        names=["chrom", "id", "cm", "pos", "a1", "a2"],
+        dtype={"chrom": str, "id": str, "cm": float, "pos": np.int64, "a1": str, "a2": str},
+        keep_default_na=False,
+        chunksize=1_000_000,
+    )
+    for chunk in reader:
+        chunk.index = pd.RangeIndex(n_var, n_var + len(chunk))
+        n_var += len(chunk)
+        hit = chunk["id"].isin(want)
+        if wanted_chroms is not None:
+            hit &= chunk["chrom"].isin(wanted_chroms)
+        sub = chunk[hit & ~chunk["id"].isin(seen)]
+        sub = sub[~sub["id"].duplicated()]
+        if len(sub):
+            seen.update(sub["id"])
+            parts.append(sub)
+    bed = _open_bed(prefix, len(all_samples), n_var)
+    if not parts:
+        return pd.DataFrame(columns=VARIANT_COLUMNS), np.zeros((n_out, 0), dtype=np.float32)
+    bim = pd.concat(parts)
+    variants = pd.DataFrame(
+        {
+            "chrom": bim["chrom"],
+            "pos": bim["pos"],
+            "id": bim["id"],
+            "ref": bim["a2"],
+            "alt": bim["a1"],
+        }
+    )
+    order = {v: k for k, v in enumerate(variants["id"])}
+    pick = np.array([order[i] for i in ids if i in order], dtype=np.int64)
+    variants = variants.iloc[pick]
+    rows = variants.index.to_numpy(np.int64)
+    srt = np.argsort(rows, kind="stable")
+    dos = np.empty((n_out, len(rows)), dtype=np.float32)
+    dos[:, srt] = _decode_bed(bed[rows[srt]], len(all_samples), idx)
+    return variants, dos
 
 
 def iter_dosage_chunks(

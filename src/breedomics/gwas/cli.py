@@ -306,14 +306,7 @@ def run_scan(args: argparse.Namespace) -> int:
         data,
         src,
         out,
-        ReportOptions(
-            alpha=args.alpha,
-            threshold=args.threshold,
-            clump_p2=args.clump_p2,
-            clump_r2=args.clump_r2,
-            clump_kb=args.clump_kb,
-            plots=not args.no_plots,
-        ),
+        ReportOptions.from_args(args),
         meff=meff_d,
         run_meta={
             "genotype_file": str(args.geno),

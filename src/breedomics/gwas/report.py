@@ -42,6 +42,18 @@ class ReportOptions:
     clump_kb: float = 250.0
     plots: bool = True
 
+    @classmethod
+    def from_args(cls, args) -> ReportOptions:
+        """The options of a parsed ``gwas run`` / ``gwas gather`` command line."""
+        return cls(
+            alpha=args.alpha,
+            threshold=args.threshold,
+            clump_p2=args.clump_p2,
+            clump_r2=args.clump_r2,
+            clump_kb=args.clump_kb,
+            plots=not args.no_plots,
+        )
+
 
 def _thresholds(ts: TraitScan, meff: dict | None, opts: ReportOptions) -> list[dict]:
     rows = [

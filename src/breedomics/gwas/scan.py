@@ -188,6 +188,10 @@ class GenotypeSource:
 
     def extract_ids(self, ids: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
         """Variants and dosages of the given variant ids (first occurrence of each)."""
+        if self._cache is None:  # PLINK: read just their rows, not the whole file
+            got = gt.read_variant_ids(self.path, ids, self.samples, self.chromosomes)
+            if got is not None:
+                return got
         want = set(ids)
         vs, ds, seen = [], [], set()
         for _c, v, d in self.runs():
