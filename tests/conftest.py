@@ -225,6 +225,14 @@ class BackgroundRuns:
             _JOB.name = None
             self._done[name].set()
 
+    def prioritise(self, name: str) -> None:
+        """Normal CPU priority for run ``name`` from now on (next to start if queued)."""
+        with self._lock:
+            if name in self._order:
+                self._order.remove(name)
+                self._order.insert(0, name)
+        _boost(name)
+
     def result(self, name: str):
         """The value of run ``name``: waits for it, or runs it now if not started yet."""
         if self._claim([name]):

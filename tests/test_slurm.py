@@ -436,8 +436,10 @@ def _local_reference(root: Path, nice: bool, threads: int | None = None):
 def local_run(slurm_cluster, background, tmp_path_factory):
     """The reference run (see ``_local_reference``), with the cluster's threads per job.
 
-    Returns a function that waits for it and gives (root, rules it ran).
+    Returns a function that waits for it and gives (root, rules it ran). If it has not
+    finished yet, it runs on at normal priority beside the SLURM run from now on.
     """
+    background.prioritise("slurm_local_reference")
     cache: list[tuple[Path, list[str]]] = []
 
     def result() -> tuple[Path, list[str]]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -146,6 +147,25 @@ def test_second_run_does_nothing(soybean):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
+@pytest.fixture(scope="module")
+def freebayes_run(soybean, tmp_path_factory):
+    """`calling.caller: freebayes` on a copy of the finished soybean run.
+
+    Copies the run, lists the jobs a dry run plans, then starts the run in a thread: it
+    goes on while the tests after the copy work on the soybean run (it only reads the
+    data). Gives (run folder, config, planned jobs, future of the run).
+    """
+    run, cfg = soybean
+    fb_run = tmp_path_factory.mktemp("freebayes") / "run"
+    shutil.copytree(run, fb_run, symlinks=True)
+    cfg = dict(cfg, calling=dict(cfg["calling"], caller="freebayes"))
+    jobs = _dry_run_jobs(fb_run, cfg)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        yield fb_run, cfg, jobs, pool.submit(run_workflow, fb_run, cfg, check=True)
+
+
+# The freebayes copy is taken before this test deletes a BAM; its run goes on alongside.
+@pytest.mark.usefixtures("freebayes_run")
 def test_deleting_one_bam_reruns_only_its_dependants(soybean):
     run, cfg = soybean
     sample = pd.read_csv(cfg["samples"], sep="\t")["sample"].iloc[0]
@@ -175,16 +195,12 @@ def test_deleting_one_bam_reruns_only_its_dependants(soybean):
     assert before == after
 
 
-def test_freebayes_caller_reuses_alignments(soybean, tmp_path):
+def test_freebayes_caller_reuses_alignments(freebayes_run):
     """`calling.caller: freebayes` reruns only the calling jobs and is as accurate."""
-    run, cfg = soybean
-    fb_run = tmp_path / "run"
-    shutil.copytree(run, fb_run, symlinks=True)
-    cfg = dict(cfg, calling=dict(cfg["calling"], caller="freebayes"))
-    jobs = _dry_run_jobs(fb_run, cfg)
+    fb_run, cfg, jobs, done = freebayes_run
     assert "map_reads" not in jobs and "mark_duplicates" not in jobs
     assert jobs["call_variants_region"] >= 2
-    run_workflow(fb_run, cfg, check=True)
+    done.result()
     header = subprocess.run(
         ["bcftools", "view", "-h", str(fb_run / "results/calls/all.pass.vcf.gz")],
         capture_output=True,
