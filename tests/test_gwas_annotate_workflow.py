@@ -1,11 +1,10 @@
 """The GWAS annotation and scatter rules in the workflow, on the soybean panel (no reads).
 
-Checks the session's mean-imputed panel run (``mean_panel_run`` in conftest.py, shared
-with test_gwas_annotate_workflow.py's sibling test_gs_workflow.py, whose genomic
-selection it also runs): genotype QC (mean imputation, so the analysed genotypes are the
-panel's own calls),
-the exact MLM GWAS scattered over 3 chromosome groups x 2 trait batches (the gathered
-files must equal one unscattered ``breedomics gwas run``), and ``annotate_gwas`` with the
+Checks the session's mean-imputed panel run (``mean_panel_run`` in conftest.py, which
+also runs the genomic selection that test_gs_workflow.py checks): genotype QC (mean
+imputation, so the analysed genotypes are the panel's own calls), the exact MLM GWAS
+scattered over 3 chromosome groups x 2 trait batches (the gathered files must equal
+one unscattered ``breedomics gwas run``), and ``annotate_gwas`` with the
 panel's reference and gene models, then checks ``<trait>.mlm.candidates.tsv`` against the
 simulation truth: favourable alleles of leads at simulated QTL, group frequencies counted
 from the VCF's genotype strings, genes from a brute-force overlap with the GFF3 and the
