@@ -211,3 +211,42 @@ def test_freebayes_caller_reuses_alignments(freebayes_run):
     df = _metrics(fb_run, cfg)
     assert _overall(df, "SNP")["f1"] >= 0.99
     assert _overall(df, "INDEL")["f1"] >= 0.95
+
+
+def test_genotypes_from_calls_match_truth(rice):
+    """`genotypes.source: calls` (the species presets' default): the pass SNPs through
+    genotype QC and Beagle. The imputed genotypes keep every called genotype of the
+    kept SNPs and agree with the simulation truth."""
+    run, cfg = rice
+    truth_path = Path(cfg["samples"]).parent / "truth.vcf.gz"
+    calls: dict[tuple[str, int], dict[str, tuple]] = {}
+    with pysam.VariantFile(str(run / "results/calls/all.pass.vcf.gz")) as vf:
+        samples = list(vf.header.samples)
+        for rec in vf:
+            if len(rec.ref) == 1 and rec.alts and len(rec.alts) == 1 and len(rec.alts[0]) == 1:
+                calls[(rec.chrom, rec.pos)] = {s: rec.samples[s]["GT"] for s in samples}
+    truth: dict[tuple[str, int], dict[str, int]] = {}
+    with pysam.VariantFile(str(truth_path)) as vf:
+        for rec in vf:
+            truth[(rec.chrom, rec.pos)] = {
+                s: sum(a > 0 for a in rec.samples[s]["GT"] if a is not None) for s in samples
+            }
+    n_sites = kept_called = same_called = agree = compared = 0
+    with pysam.VariantFile(str(run / "results/genotypes/imputed.vcf.gz")) as vf:
+        assert list(vf.header.samples) == samples
+        for rec in vf:
+            key = (rec.chrom, rec.pos)
+            assert key in calls, f"{key} is not a biallelic pass SNP of the call set"
+            n_sites += 1
+            for s in samples:
+                dose = sum(a > 0 for a in rec.samples[s]["GT"])
+                called = calls[key][s]
+                if called is not None and None not in called and len(set(called)) == 1:
+                    kept_called += 1
+                    same_called += dose == sum(a > 0 for a in called) * 2 // len(called)
+                t = truth.get(key, {}).get(s, 0)  # a site absent from truth is hom-ref
+                compared += 1
+                agree += dose == t
+    assert n_sites > 0.5 * len(calls), (n_sites, len(calls))
+    assert same_called / kept_called >= 0.999, (same_called, kept_called)
+    assert agree / compared >= 0.99, (agree, compared)
