@@ -288,7 +288,7 @@ def blup_pev(
     B = sl.solve_triangular(L, X, lower=True, check_finite=False)
     C = np.linalg.inv(B.T @ B)
     M = A.T @ B
-    var_hat = np.einsum("ij,ij->j", A, A) - np.einsum("ij,jk,ik->i", M, C, M)
+    var_hat = np.einsum("ij,ij->j", A, A) - np.einsum("ij,ij->i", M @ C, M)
     prior = sigma_g * np.asarray(k_cc_diag, dtype=np.float64)
     pev = np.maximum(prior - var_hat, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
