@@ -140,3 +140,43 @@ def test_met_user_errors():
     # without GxE replication the term is dropped automatically
     f = fit_met(one, "yield")
     assert "s2GE" not in set(f.varcomp["component"])
+
+
+def test_blocks_aliased_with_families_are_dropped_from_the_blue_model():
+    """SoyNAM-like: each family's lines always grown in its own set (block) in every
+    environment, so one combination of the set effects is aliased with the families'
+    genotype effects and the fixed-genotype MME is singular. The aliased column is left
+    out (with a warning) instead of failing in the Cholesky factorisation; the estimable
+    BLUE contrasts (lines within a family) equal a dense least-squares fit of the full
+    model (genotype + environment + set within environment; no GxE term, so they do not
+    depend on the variance components)."""
+    rng = np.random.default_rng(4)
+    fams = {"A": [f"A{i}" for i in range(8)], "B": [f"B{i}" for i in range(8)]}
+    rows = []
+    for env in ("e1", "e2", "e3"):
+        for fam, lines in fams.items():
+            for g in lines:
+                rows.append({"genotype": g, "environment": env, "set": fam})
+    rec = pd.DataFrame(rows)
+    gval = {g: rng.normal() for lines in fams.values() for g in lines}
+    envv = {"e1": 0.0, "e2": 1.0, "e3": -2.0}
+    setv = {("e1", "A"): 0.5, ("e2", "A"): -0.4, ("e3", "A"): 0.1}
+    rec["y"] = [
+        gval[g] + envv[e] + setv.get((e, f), 0.0) + rng.normal(0, 0.3)
+        for g, e, f in zip(rec.genotype, rec.environment, rec["set"], strict=True)
+    ]
+    with pytest.warns(UserWarning, match="1 fixed effect.* aliased with groups of genotypes"):
+        fit = fit_met(rec, "y", block="set", gxe=False)
+    blue = fit.genotypes.set_index("genotype")["blue"]
+    # dense least squares: genotype dummies, environment, set within environment
+    G = pd.get_dummies(rec["genotype"]).astype(float)
+    E = pd.get_dummies(rec["environment"]).astype(float).to_numpy()[:, 1:]
+    S = pd.get_dummies(rec["environment"] + ":" + rec["set"]).astype(float).to_numpy()
+    X = np.column_stack([G.to_numpy(), E, S])
+    coef = np.linalg.lstsq(X, rec["y"].to_numpy(), rcond=None)[0][: G.shape[1]]
+    ref = pd.Series(coef, index=G.columns)
+    for lines in fams.values():
+        np.testing.assert_allclose(
+            (blue[lines] - blue[lines[0]]).to_numpy(), (ref[lines] - ref[lines[0]]).to_numpy(),
+            atol=1e-8,
+        )  # fmt: skip

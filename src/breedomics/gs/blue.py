@@ -37,6 +37,7 @@ Outputs per trait and genotype:
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -111,6 +112,28 @@ def _stats(d: _Design, intercept: bool) -> dict:
     return cache[intercept]
 
 
+def _independent_columns(S: np.ndarray, tol: float = 1e-9) -> np.ndarray:
+    """Columns of the PSD matrix ``S`` kept in order, skipping those linearly dependent on
+    the earlier kept ones (residual variance below ``tol`` x their own)."""
+    k = S.shape[0]
+    keep: list[int] = []
+    L = np.zeros((k, k))
+    for j in range(k):
+        sjj = S[j, j]
+        if keep:
+            lk = L[: len(keep), : len(keep)]
+            v = sl.solve_triangular(lk, S[keep, j], lower=True, check_finite=False)
+            res = sjj - v @ v
+        else:
+            v, res = np.zeros(0), sjj
+        if sjj > 0 and res > tol * sjj:
+            m = len(keep)
+            L[m, :m] = v
+            L[m, m] = np.sqrt(res)
+            keep.append(j)
+    return np.asarray(keep, dtype=np.int64)
+
+
 class _MME:
     """Absorbed mixed-model equations for given variance ratios (scaled by s2e)."""
 
@@ -139,6 +162,17 @@ class _MME:
         bd = B / dg[:, None]
         S2 = ff - B.T @ bd
         r2 = rf - bd.T @ rg
+        # With fixed genotypes (BLUEs), a block nested in environments can be aliased with
+        # a group of genotypes (e.g. a SoyNAM set grown with one family's lines in every
+        # environment): such columns are dropped, as R's lm does with aliased terms.
+        keep = _independent_columns(S2)
+        fy = st["Fy"]
+        names = d.fnames if intercept else d.fnames[1:]
+        self.dropped = [names[j] for j in range(nf) if j not in set(keep.tolist())]
+        if len(keep) < nf:
+            F, Fsum_c, B, bd = F[:, keep], Fsum_c[:, keep], B[:, keep], bd[:, keep]
+            S2, r2, nf, fy = S2[np.ix_(keep, keep)], r2[keep], len(keep), fy[keep]
+            self.F, self.Fsum_c = F, Fsum_c
         self.cS2 = sl.cho_factor(S2, lower=True, check_finite=False)
         self.S2inv = sl.cho_solve(self.cS2, np.eye(nf))
         beta = self.S2inv @ r2
@@ -148,7 +182,7 @@ class _MME:
         else:
             ge = (ysum_c - Fsum_c @ beta - d.n_c * g[d.cg]) / Dc
         self.beta, self.g, self.ge, self.dg, self.Dc, self.bd, self.w = beta, g, ge, dg, Dc, bd, w
-        rhs_dot = beta @ st["Fy"] + g @ st["ysum_g"]
+        rhs_dot = beta @ fy + g @ st["ysum_g"]
         if Dc is not None:
             rhs_dot += ge @ ysum_c
         self.ypy = float(st["yy"] - rhs_dot)
@@ -483,6 +517,14 @@ def _fit_met(
     h2_std = s2g / (s2g + (s2ge or 0.0) / e_h + s2e / er_h)
     # BLUEs (fixed genotypes, GxE random with the REML variance)
     blue_mme = _MME(d, 0.0, (s2e / s2ge) if gxe else None, intercept=False)
+    if blue_mme.dropped:
+        warnings.warn(
+            f"trait {trait!r}: {len(blue_mme.dropped)} fixed effect(s) aliased with groups of "
+            f"genotypes left out of the BLUE model ({', '.join(blue_mme.dropped[:3])}"
+            f"{', ...' if len(blue_mme.dropped) > 3 else ''}); BLUEs of genotypes in "
+            "different groups then include the group's block effect",
+            stacklevel=2,
+        )
     blue = blue_mme.g
     se_blue = np.sqrt(s2e * blue_mme.pev_g())
     gen = pd.DataFrame(
