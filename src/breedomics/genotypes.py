@@ -138,15 +138,21 @@ def _read_fam(prefix: str) -> pd.DataFrame:
     return fam
 
 
-def _read_bim(prefix: str) -> pd.DataFrame:
-    bim = pd.read_csv(
+def _bim_csv(prefix: str, **kw):
+    """``pandas.read_csv`` of a .bim (whitespace-separated, no header, ids kept as text)."""
+    return pd.read_csv(
         prefix + ".bim",
         sep=r"\s+",
         header=None,
         names=["chrom", "id", "cm", "pos", "a1", "a2"],
         dtype={"chrom": str, "id": str, "cm": float, "pos": np.int64, "a1": str, "a2": str},
         keep_default_na=False,
+        **kw,
     )
+
+
+def _bim_variants(bim: pd.DataFrame) -> pd.DataFrame:
+    """.bim rows as :data:`VARIANT_COLUMNS` (A1 counted: ALT = A1, REF = A2)."""
     return pd.DataFrame(
         {
             "chrom": bim["chrom"],
@@ -156,6 +162,10 @@ def _read_bim(prefix: str) -> pd.DataFrame:
             "alt": bim["a1"],
         }
     )
+
+
+def _read_bim(prefix: str) -> pd.DataFrame:
+    return _bim_variants(_bim_csv(prefix))
 
 
 def _open_bed(prefix: str, n_samples: int, n_var: int) -> _BedRows:
@@ -418,16 +428,7 @@ def read_variant_ids(
     want = set(ids)
     wanted_chroms = None if chromosomes is None else {str(c) for c in chromosomes}
     parts, seen, n_var = [], set(), 0
-    reader = pd.read_csv(
-        prefix + ".bim",
-        sep=r"\s+",
-        header=None,
-        names=["chrom", "id", "cm", "pos", "a1", "a2"],
-        dtype={"chrom": str, "id": str, "cm": float, "pos": np.int64, "a1": str, "a2": str},
-        keep_default_na=False,
-        chunksize=1_000_000,
-    )
-    for chunk in reader:
+    for chunk in _bim_csv(prefix, chunksize=1_000_000):
         chunk.index = pd.RangeIndex(n_var, n_var + len(chunk))
         n_var += len(chunk)
         hit = chunk["id"].isin(want)
@@ -441,16 +442,7 @@ def read_variant_ids(
     bed = _open_bed(prefix, len(all_samples), n_var)
     if not parts:
         return pd.DataFrame(columns=VARIANT_COLUMNS), np.zeros((n_out, 0), dtype=np.float32)
-    bim = pd.concat(parts)
-    variants = pd.DataFrame(
-        {
-            "chrom": bim["chrom"],
-            "pos": bim["pos"],
-            "id": bim["id"],
-            "ref": bim["a2"],
-            "alt": bim["a1"],
-        }
-    )
+    variants = _bim_variants(pd.concat(parts))
     order = {v: k for k, v in enumerate(variants["id"])}
     pick = np.array([order[i] for i in ids if i in order], dtype=np.int64)
     variants = variants.iloc[pick]
