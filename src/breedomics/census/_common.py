@@ -166,17 +166,11 @@ def _read_bim_rows(prefix: str, first: int, count: int) -> pd.DataFrame:
 
     The index is the global variant index, as :func:`iter_dosage_chunks` gives it.
     """
-    bim = pd.read_csv(
-        prefix + ".bim", sep=r"\s+", header=None, skiprows=first, nrows=count,
-        names=["chrom", "id", "cm", "pos", "a1", "a2"],
-        dtype={"chrom": str, "id": str, "cm": float, "pos": np.int64, "a1": str, "a2": str},
-        keep_default_na=False,
-    )  # fmt: skip
-    return pd.DataFrame(
-        {"chrom": bim["chrom"].to_numpy(), "pos": bim["pos"].to_numpy(np.int64),
-         "id": bim["id"].to_numpy(), "ref": bim["a2"].to_numpy(), "alt": bim["a1"].to_numpy()},
-        index=pd.RangeIndex(first, first + count),
-    )  # fmt: skip
+    from breedomics.genotypes import _bim_csv, _bim_variants
+
+    bim = _bim_variants(_bim_csv(prefix, skiprows=first, nrows=count))
+    bim.index = pd.RangeIndex(first, first + count)
+    return bim
 
 
 def standardize_chunk(
