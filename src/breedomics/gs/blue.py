@@ -174,8 +174,7 @@ class _MME:
             S2, r2, nf, fy = S2[np.ix_(keep, keep)], r2[keep], len(keep), fy[keep]
             self.F, self.Fsum_c = F, Fsum_c
         self.cS2 = sl.cho_factor(S2, lower=True, check_finite=False)
-        self.S2inv = sl.cho_solve(self.cS2, np.eye(nf))
-        beta = self.S2inv @ r2
+        beta = sl.cho_solve(self.cS2, r2, check_finite=False)
         g = (rg - B @ beta) / dg
         if Dc is None:
             ge = np.zeros(nc)
@@ -203,6 +202,14 @@ class _MME:
             log_gamma += -d.n_c.size * np.log(self.inv_ge)
         ll = -0.5 * (df * np.log(2 * np.pi * s2e) + log_gamma + self.logdet_c + self.ypy / s2e)
         return float(ll), float(s2e)
+
+    @property
+    def S2inv(self) -> np.ndarray:
+        """Inverse of the absorbed fixed-effect block (only PEVs and leverages need it:
+        REML evaluations skip its O(p^3) solve, 1,867 columns on SoyNAM)."""
+        if getattr(self, "_s2inv", None) is None:
+            self._s2inv = sl.cho_solve(self.cS2, np.eye(self.nf), check_finite=False)
+        return self._s2inv
 
     def pev_g(self) -> np.ndarray:
         """Diagonal of the genotype block of C^-1 (multiply by s2e for PEV)."""
