@@ -165,11 +165,14 @@ class _MME:
         # With fixed genotypes (BLUEs), a block nested in environments can be aliased with
         # a group of genotypes (e.g. a SoyNAM set grown with one family's lines in every
         # environment): such columns are dropped, as R's lm does with aliased terms.
-        keep = _independent_columns(S2)
+        # Only then: with random genotypes (inv_g > 0) the block is positive definite for
+        # the full-rank F that _design builds, and REML evaluates this many times.
         fy = st["Fy"]
-        names = d.fnames if intercept else d.fnames[1:]
-        self.dropped = [names[j] for j in range(nf) if j not in set(keep.tolist())]
+        self.dropped: list[str] = []
+        keep = _independent_columns(S2) if inv_g == 0 else np.arange(nf)
         if len(keep) < nf:
+            names = d.fnames if intercept else d.fnames[1:]
+            self.dropped = [names[j] for j in sorted(set(range(nf)) - set(keep.tolist()))]
             F, Fsum_c, B, bd = F[:, keep], Fsum_c[:, keep], B[:, keep], bd[:, keep]
             S2, r2, nf, fy = S2[np.ix_(keep, keep)], r2[keep], len(keep), fy[keep]
             self.F, self.Fsum_c = F, Fsum_c
