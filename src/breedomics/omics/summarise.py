@@ -342,7 +342,8 @@ def cis_meff(geno: str, windows: list[tuple[str, np.ndarray]], block: int = 300)
     variants' correlation matrix needed for 99.5 % of their sum; Gao, Starmer &
     Martin 2008, *Genet Epidemiol* 32:361), as eigenMT does for cis-eQTL (Davis et
     al. 2016, *Am J Hum Genet* 98:216); the window's is their sum. Genotypes are read
-    one chromosome at a time (all samples of the file; missing calls mean-imputed).
+    one chromosome at a time, only the windows' variants (all samples of the file;
+    missing calls mean-imputed).
 
     Parameters
     ----------
@@ -370,13 +371,13 @@ def cis_meff(geno: str, windows: list[tuple[str, np.ndarray]], block: int = 300)
         if len(ids):
             by_chrom.setdefault(c, []).append(k)
     for c, ks in by_chrom.items():
-        src = GenotypeSource(geno, samples, chromosomes=[c])
-        runs = [(v, d) for _c, v, d in src.runs()]
-        if not runs:
+        # only the chromosome's cis variants (PLINK: just their rows), not all of it
+        want = list(dict.fromkeys(str(i) for k in ks for i in windows[k][1]))
+        v, d = GenotypeSource(geno, samples, chromosomes=[c]).extract_ids(want)
+        if not len(v):
             continue
-        ids = np.concatenate([v["id"].astype(str).to_numpy() for v, _d in runs])
-        z, _mean, _n = impute_center(np.hstack([d for _v, d in runs]))
-        col = {v: i for i, v in enumerate(ids)}
+        z, _mean, _n = impute_center(d)
+        col = {vid: i for i, vid in enumerate(v["id"].astype(str))}
         for k in ks:
             cols = np.array([col[i] for i in windows[k][1] if i in col], dtype=np.int64)
             m = 0.0
