@@ -22,6 +22,17 @@ def _one_blas_thread():
         yield
 
 
+@pytest.fixture(params=["dense", "sparse"])
+def design_storage(request, monkeypatch):
+    """Both storages of the fixed-effect design: dense for small trials, sparse when
+    records x fixed effects is large (SoyNAM: 62,572 plots x 1,867 effects)."""
+    import breedomics.gs.blue as blue
+
+    if request.param == "sparse":
+        monkeypatch.setattr(blue, "_DENSE_MAX", 0)
+    return request.param
+
+
 def test_met_recovers_genotype_means_and_heritability():
     rec, truth = simulate_met(
         n_geno=300,
@@ -103,7 +114,7 @@ def _dense_reml(rec):
     return s2g, s2c, s2e, g_blup, resid / np.sqrt(var_resid), G, F, Vi, y
 
 
-def test_absorbed_mme_equals_dense_mixed_model():
+def test_absorbed_mme_equals_dense_mixed_model(design_storage):
     rec, _ = simulate_met(
         n_geno=30, n_env=3, n_rep=2, var_g=1.0, var_ge=0.5, var_e=0.8, p_missing=0.15, seed=9
     )
@@ -142,7 +153,7 @@ def test_met_user_errors():
     assert "s2GE" not in set(f.varcomp["component"])
 
 
-def test_blocks_aliased_with_families_are_dropped_from_the_blue_model():
+def test_blocks_aliased_with_families_are_dropped_from_the_blue_model(design_storage):
     """SoyNAM-like: each family's lines always grown in its own set (block) in every
     environment, so one combination of the set effects is aliased with the families'
     genotype effects and the fixed-genotype MME is singular. The aliased column is left

@@ -10,7 +10,8 @@ components are estimated by REML (Patterson & Thompson 1971) from Henderson's
 mixed-model equations: GxE cells, then genotypes, are absorbed analytically
 (both blocks are diagonal), so a trial with tens of thousands of plots and
 genotypes costs O(N) per likelihood evaluation plus a small dense system for
-the fixed effects. ``s2e`` is profiled out and ``(log s2G/s2e,
+the fixed effects (their design is stored sparse when large: SoyNAM's sets within
+environments are 1,867 columns over 62,572 plots). ``s2e`` is profiled out and ``(log s2G/s2e,
 log s2GE/s2e)`` maximised numerically; standard errors come from the observed
 information (numerical Hessian of the restricted log-likelihood).
 
@@ -44,43 +45,64 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.linalg as sl
+import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.stats import norm
 
 from breedomics.errors import UserError
-from breedomics.gs.data import full_rank_columns
 from breedomics.gs.linalg import single_thread
 
 __all__ = ["MetFit", "fit_met", "met_blues"]
 
 
-def _sum_to_zero(levels: np.ndarray, parent: np.ndarray | None = None) -> tuple[np.ndarray, list]:
-    """Sum-to-zero contrast columns of a factor, nested within ``parent`` if given."""
+def _sum_to_zero(
+    levels: np.ndarray, parent: np.ndarray | None = None
+) -> tuple[sp.csc_matrix, list]:
+    """Sparse sum-to-zero contrast columns of a factor, nested within ``parent`` if given.
+
+    Sparse because nested factors have many levels (SoyNAM: 1,848 sets within 19
+    environments over 62,572 plots, 0.9 GB as a dense design).
+    """
     levels = np.asarray(levels).astype(str)
+    n = levels.size
     nested = parent is not None
-    parent = np.full(levels.size, "") if parent is None else np.asarray(parent).astype(str)
-    cols, names = [], []
-    for p in pd.unique(parent):
-        inp = parent == p
-        lv = sorted(pd.unique(levels[inp]))
-        if len(lv) < 2:
+    parent = np.full(n, "") if parent is None else np.asarray(parent).astype(str)
+    pcode, _ = pd.factorize(parent)
+    rows, cols, vals, names = [], [], [], []
+    k = 0
+    order = np.argsort(pcode, kind="stable")
+    bounds = np.flatnonzero(np.diff(pcode[order])) + 1
+    for grp in np.split(order, bounds):
+        if grp.size == 0:
             continue
-        last = lv[-1]
-        for level in lv[:-1]:
-            c = np.zeros(levels.size)
-            c[inp & (levels == level)] = 1.0
-            c[inp & (levels == last)] = -1.0
-            cols.append(c)
-            names.append(f"{p}:{level}" if nested else str(level))
-    if not cols:
-        return np.zeros((levels.size, 0)), []
-    return np.column_stack(cols), names
+        lv, code = np.unique(levels[grp], return_inverse=True)
+        if lv.size < 2:
+            continue
+        last = lv.size - 1
+        ordinary = code < last
+        # a record at level l < last: +1 in column l; at the last level: -1 in all
+        rows.append(grp[ordinary])
+        cols.append(k + code[ordinary])
+        vals.append(np.ones(int(ordinary.sum())))
+        lastrec = grp[~ordinary]
+        rows.append(np.repeat(lastrec, last))
+        cols.append(np.tile(np.arange(k, k + last), lastrec.size))
+        vals.append(np.full(lastrec.size * last, -1.0))
+        p = parent[grp[0]]
+        names += [f"{p}:{x}" if nested else str(x) for x in lv[:-1]]
+        k += last
+    if k == 0:
+        return sp.csc_matrix((n, 0)), []
+    m = sp.csc_matrix(
+        (np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, k)
+    )
+    return m, names
 
 
 @dataclass
 class _Design:
     y: np.ndarray
-    F: np.ndarray  # fixed effects incl. intercept (first column)
+    F: sp.csc_matrix  # fixed effects incl. intercept (first column), sparse
     fnames: list
     gi: np.ndarray  # genotype index per record
     ci: np.ndarray  # cell (genotype x environment) index per record
@@ -94,22 +116,35 @@ def _stats(d: _Design, intercept: bool) -> dict:
     """Variance-independent sums of the design, computed once per design."""
     cache = d.__dict__.setdefault("_stats", {})
     if intercept not in cache:
-        import scipy.sparse as sp
-
-        F = d.F if intercept else np.ascontiguousarray(d.F[:, 1:])
+        F = d.F if intercept else d.F[:, 1:]
         nc, ng, n = d.n_c.size, d.n_g.size, d.y.size
         rec_to_cell = sp.csr_matrix((np.ones(n), (d.ci, np.arange(n))), shape=(nc, n))
+        Fsum_c = sp.csr_matrix(rec_to_cell @ F)
+        if (n + nc) * F.shape[1] <= _DENSE_MAX:  # small trial: dense BLAS beats sparse overhead
+            F, Fsum_c = F.toarray(), Fsum_c.toarray()
         cache[intercept] = dict(
             F=F,
-            FF=F.T @ F,
+            FF=_dense(F.T @ F),
             Fy=F.T @ d.y,
             yy=float(d.y @ d.y),
-            Fsum_c=np.asarray(rec_to_cell @ F),
+            Fsum_c=Fsum_c,
             ysum_c=np.bincount(d.ci, weights=d.y, minlength=nc),
             ysum_g=np.bincount(d.gi, weights=d.y, minlength=ng),
             cell_to_g=sp.csr_matrix((np.ones(nc), (d.cg, np.arange(nc))), shape=(ng, nc)),
         )
     return cache[intercept]
+
+
+_DENSE_MAX = 4_000_000  # design elements (records + cells) x fixed effects kept dense
+
+
+def _dense(x) -> np.ndarray:
+    return x.toarray() if sp.issparse(x) else np.asarray(x)
+
+
+def _scale_rows(w: np.ndarray, m):
+    """``diag(w) m`` for a dense or sparse (CSR result) ``m``."""
+    return sp.csr_matrix(sp.diags(w) @ m) if sp.issparse(m) else w[:, None] * m
 
 
 def _independent_columns(S: np.ndarray, tol: float = 1e-9) -> np.ndarray:
@@ -154,13 +189,13 @@ class _MME:
         else:
             Dc = d.n_c + inv_ge
             w = inv_ge / Dc
-            ff = st["FF"] - (Fsum_c / Dc[:, None]).T @ Fsum_c
+            ff = st["FF"] - _dense(Fsum_c.T @ _scale_rows(1.0 / Dc, Fsum_c))
             rf = st["Fy"] - Fsum_c.T @ (ysum_c / Dc)
             dg = np.bincount(d.cg, weights=d.n_c * w, minlength=ng) + inv_g
-        B = st["cell_to_g"] @ (w[:, None] * Fsum_c)
+        B = st["cell_to_g"] @ _scale_rows(w, Fsum_c)
         rg = np.bincount(d.cg, weights=w * ysum_c, minlength=ng)
-        bd = B / dg[:, None]
-        S2 = ff - B.T @ bd
+        bd = _scale_rows(1.0 / dg, B)
+        S2 = ff - _dense(B.T @ bd)
         r2 = rf - bd.T @ rg
         # With fixed genotypes (BLUEs), a block nested in environments can be aliased with
         # a group of genotypes (e.g. a SoyNAM set grown with one family's lines in every
@@ -220,7 +255,7 @@ class _MME:
 
     def sum_cgg(self) -> float:
         """Sum of all elements of the genotype block of C^-1."""
-        u = self.bd.sum(axis=0)
+        u = np.asarray(self.bd.sum(axis=0)).ravel()
         return float(np.sum(1.0 / self.dg) + u @ self.S2inv @ u)
 
     def leverage(self) -> np.ndarray:
@@ -233,9 +268,9 @@ class _MME:
             base = 0.0
         else:
             a = self.w[d.ci]
-            h = F - self.Fsum_c[d.ci] / self.Dc[d.ci, None]
+            h = F - _scale_rows(1.0 / self.Dc[d.ci], self.Fsum_c[d.ci])
             base = 1.0 / self.Dc[d.ci]
-        v = a[:, None] * self.bd[d.gi] - h
+        v = _scale_rows(a, self.bd[d.gi]) - h
         return base + a**2 / self.dg[d.gi] + _quad_rows(v, self.S2inv)
 
     def fitted(self) -> np.ndarray:
@@ -243,10 +278,17 @@ class _MME:
         return self.F @ self.beta + self.g[d.gi] + self.ge[d.ci]
 
 
-def _quad_rows(v: np.ndarray, m: np.ndarray) -> np.ndarray:
-    """``v_i' M v_i`` for every row (one GEMM: a three-operand einsum does not use BLAS,
-    which took minutes on SoyNAM's 62,572 plot records)."""
-    return np.einsum("ij,ij->i", v @ m, v)
+def _quad_rows(v, m: np.ndarray, chunk: int = 4096) -> np.ndarray:
+    """``v_i' M v_i`` for every row of the dense or sparse ``v``, in row chunks (the
+    dense ``v M`` of SoyNAM's 62,572 plot records x 1,867 fixed effects is 0.9 GB)."""
+    if not sp.issparse(v):
+        return np.einsum("ij,ij->i", v @ m, v)  # one GEMM (a 3-operand einsum skips BLAS)
+    v = sp.csr_matrix(v)
+    out = np.empty(v.shape[0])
+    for s in range(0, v.shape[0], chunk):
+        vc = v[s : s + chunk]
+        out[s : s + chunk] = np.asarray(vc.multiply(vc @ m).sum(axis=1)).ravel()
+    return out
 
 
 @dataclass
@@ -296,10 +338,10 @@ def _design(rec: pd.DataFrame, trait: str, gcol: str, ecol: str, rcol, bcol) -> 
         Bk, bn = _sum_to_zero(blk, env)
         cols.append(Bk)
         names += [f"block[{x}]" for x in bn]
-    F = np.column_stack(cols)
-    keep = full_rank_columns(F)
-    if keep[0] != 0:
-        keep = np.concatenate([[0], keep[keep != 0]])
+    F = sp.hstack([sp.csc_matrix(c[:, None]) if isinstance(c, np.ndarray) else c for c in cols])
+    F = sp.csc_matrix(F)
+    # columns in order, skipping those dependent on earlier ones (the intercept stays first)
+    keep = _independent_columns((F.T @ F).toarray())
     F = F[:, keep]
     names = [names[i] for i in keep]
     geno = rec[gcol].astype(str).to_numpy()
@@ -346,7 +388,7 @@ def _fit_reml(d: _Design, gxe: bool) -> tuple[float, float | None, float, float]
     )
     # polish: finite-difference gradients leave L-BFGS-B short of the optimum
     res2 = minimize(
-        negll, res.x, method="Nelder-Mead", options={"xatol": 1e-8, "fatol": 1e-11, "maxiter": 2000}
+        negll, res.x, method="Nelder-Mead", options={"xatol": 1e-6, "fatol": 1e-9, "maxiter": 400}
     )
     x = res2.x if res2.fun <= res.fun else res.x
     x = np.clip(x, [b[0] for b in bounds], [b[1] for b in bounds])
