@@ -23,18 +23,19 @@ with ``beta_j`` integrated out, then ``beta_j``, then ``s2_j`` given
 ``beta_j``), the formulation Habier et al. use instead of Meuwissen's
 Metropolis-Hastings step.
 
-Speed. The sampler is single-site (each ``beta_j`` drawn given all others),
-but it never loops in Python over markers whose effect is and stays zero,
-which under BayesB/C is most of them. Markers are visited in blocks of
-``block`` columns; ``r = Z_b' e`` is one BLAS call per block, the block's
-Gram matrix ``Z_b' Z_b`` (pre-computed) updates ``r`` after each change, and
-inclusion decisions of a run of currently-zero markers are evaluated in one
-vectorised step: the first marker of the run that enters the model is found,
-its effect drawn, ``r`` updated, and the scan resumes after it. Because a
-zero marker that stays zero does not change the residual, this is exactly the
-sequential Gibbs update, with pre-drawn uniforms and normals per marker. The
-residual is updated once per block and recomputed from scratch every 100
-iterations to stop round-off drift.
+Speed. The sampler is the plain single-site, residual-updating Gibbs sampler
+(each ``beta_j`` drawn given all others): for marker ``j``,
+``rhs_j = z_j' e + z_j' z_j beta_j``, the inclusion indicator is drawn with
+``beta_j`` integrated out, then ``beta_j``, and the residual ``e`` is updated
+only if the effect changed. The sweep over markers is a numba-compiled kernel
+(:func:`breedomics.gs._gibbs.gibbs_sweep`; single-threaded, compiled once per
+machine and cached on disk), O(n) per marker: the ``p`` dot products stream
+the ``(p, n)`` float32 marker matrix once per iteration, which bounds the
+speed for large ``n p``. The logistic draws of the inclusion tests and the
+normal draws of the effects are pre-drawn per iteration with NumPy's
+generator (one of each per marker), so a seeded run is reproducible. The
+residual (float64) is recomputed from scratch every 100 iterations to stop
+round-off drift.
 
 Convergence diagnostics (:func:`geweke_z`, :func:`effective_sample_size`)
 are computed on the post-burn-in traces of ``s2e``, the genetic variance,
@@ -85,8 +86,6 @@ class McmcSettings:
         Degrees of freedom of the marker-variance priors (4 in Habier 2011).
     nu_e : float
         Degrees of freedom of the residual-variance prior.
-    block : int
-        Markers per block of the sweep (see module notes).
     seed : int
     """
 
@@ -99,7 +98,6 @@ class McmcSettings:
     h2_prior: float = 0.5
     nu: float = 4.0
     nu_e: float = 4.0
-    block: int = 128
     seed: int = 1
 
     def check(self) -> None:
@@ -207,18 +205,6 @@ class BayesRegression:
             setattr(s, k, v)
         self.settings = s
 
-    # ------------------------------------------------------------------ setup
-    @staticmethod
-    def _blocks(Zt: np.ndarray, size: int) -> tuple[list[tuple[int, int]], list[tuple]]:
-        p = Zt.shape[0]
-        bounds = [(s, min(s + size, p)) for s in range(0, p, size)]
-        grams = []
-        for s, t in bounds:
-            zb = Zt[s:t]
-            G = (zb @ zb.T).astype(np.float64)
-            grams.append((G, list(G)))  # row views: cheaper per-marker dot products
-        return bounds, grams
-
     def fit(
         self,
         geno: Genotypes,
@@ -241,6 +227,8 @@ class BayesRegression:
             Samples whose genetic values are accumulated over the saved
             samples, giving posterior standard deviations (reliabilities).
         """
+        from breedomics.gs._gibbs import gibbs_sweep  # numba: imported on first fit
+
         s = self.settings
         s.check()
         self.geno = geno
@@ -252,8 +240,6 @@ class BayesRegression:
         Zt = np.ascontiguousarray(geno.Z[train].T)  # (p, n) float32
         p = Zt.shape[0]
         xx = np.einsum("ij,ij->i", Zt, Zt, dtype=np.float64)
-        with single_thread():
-            bounds, grams = self._blocks(Zt, s.block)
         XtX_inv = np.linalg.inv(X.T @ X)
         L_fixed = np.linalg.cholesky(XtX_inv)
 
@@ -301,7 +287,7 @@ class BayesRegression:
                 lpi = math.log((1.0 - pi) / pi)
                 if not bayesb:
                     var.fill(s2b)
-                e = self._sweep(Zt, bounds, grams, xx, beta, var, e, s2e, lpi, logu, z)
+                gibbs_sweep(Zt, xx, beta, var, e, s2e, lpi, logu, z)
                 if (it + 1) % 100 == 0:
                     e = y - X @ bfix - (beta.astype(np.float32) @ Zt).astype(np.float64)
                 # variances
@@ -364,86 +350,6 @@ class BayesRegression:
         self.sigma_e = float(tr["s2e"].mean())
         self.var_g = float(tr["var_g"].mean())
         return self
-
-    @staticmethod
-    def _sweep(Zt, bounds, grams, xx, beta, var, e, s2e, lpi, logu, z, short: int = 12):
-        """One single-site Gibbs sweep over all markers (see module notes).
-
-        Within a block, ``r0 = Z_b' e`` is computed once; the right-hand side of
-        marker ``j`` is ``r0_j - G_j. d`` with ``d`` the effect changes made so
-        far in the block (one short dot product, no vector update). Runs of
-        currently-zero markers longer than ``short`` are tested in one
-        vectorised step; shorter runs and markers in the model use scalar
-        arithmetic, cheaper than NumPy calls when the model is dense.
-        """
-        sqrt = math.sqrt
-        log = math.log
-        e32 = e.astype(np.float32)
-        for (s, t), (G, rows) in zip(bounds, grams, strict=True):
-            Zb = Zt[s:t]
-            r0 = (Zb @ e32).astype(np.float64)
-            r0l = r0.tolist()
-            bb = beta[s:t]
-            bl = bb.tolist()
-            xb = xx[s:t]
-            vb = var[s:t]
-            xl = xb.tolist()
-            vl = vb.tolist()
-            lu = logu[s:t]
-            lul = lu.tolist()
-            zl = z[s:t].tolist()
-            nzpos = np.flatnonzero(bb).tolist()
-            m = t - s
-            nzpos.append(m)
-            dl = np.zeros(m)
-            pos = 0
-            ptr = 0
-            changed = False
-            while pos < m:
-                nxt = nzpos[ptr]
-                if nxt - pos > short:
-                    # long run of zero effects [pos, nxt): vectorised inclusion test
-                    rr = r0[pos:nxt] - G[pos:nxt] @ dl if changed else r0[pos:nxt]
-                    vv = vb[pos:nxt]
-                    C = xb[pos:nxt] + s2e / vv
-                    lo = 0.5 * (np.log(s2e / (vv * C)) + rr * rr / (s2e * C)) + lpi
-                    inc = lu[pos:nxt] < lo
-                    if not inc.any():
-                        pos = nxt
-                        continue
-                    k = int(inc.argmax())
-                    j = pos + k
-                    c = xl[j] + s2e / vl[j]
-                    new = float(rr[k]) / c + sqrt(s2e / c) * zl[j]
-                    bl[j] = new
-                    dl[j] = new
-                    changed = True
-                    pos = j + 1
-                    continue
-                # scalar update of marker ``pos`` (in the model, or in a short zero run)
-                j = pos
-                bj = bl[j]
-                xj = xl[j]
-                rhs = r0l[j] + xj * bj
-                if changed:
-                    rhs -= rows[j].dot(dl)
-                v = vl[j]
-                c = xj + s2e / v
-                lo = 0.5 * (log(s2e / (v * c)) + rhs * rhs / (s2e * c)) + lpi
-                new = rhs / c + sqrt(s2e / c) * zl[j] if lul[j] < lo else 0.0
-                if new != bj:
-                    bl[j] = new
-                    dl[j] = new - bj
-                    changed = True
-                pos = j + 1
-                if j == nxt:
-                    ptr += 1
-            if changed:
-                bb[:] = bl
-                idx = np.flatnonzero(dl)
-                e -= (dl[idx].astype(np.float32) @ Zb[idx]).astype(np.float64)
-                e32 = e.astype(np.float32)
-        return e
 
     # ------------------------------------------------------------------ outputs
     def predict(self, idx: np.ndarray) -> np.ndarray:
