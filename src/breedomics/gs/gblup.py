@@ -64,10 +64,15 @@ class KernelBLUP:
         """Identifies the kernel for the REML cache (same tag and samples = same matrix)."""
         return None
 
-    def _reml(self, K: np.ndarray, train: np.ndarray) -> KernelREML:
+    def _reml(self, K: np.ndarray | None, train: np.ndarray) -> KernelREML:
         key = (self.name, id(self.geno), self.kernel_tag(), train.tobytes())
         if key not in self.cache:
-            self.cache.clear()  # one training set at a time keeps memory flat
+            # one training set at a time keeps memory flat; its kernels (GBLUP, each
+            # RKHS bandwidth) are shared by all traits with that training set
+            for k in [k for k in self.cache if k[1:2] + k[3:] != key[1:2] + key[3:]]:
+                del self.cache[k]
+            if K is None:
+                K = self._kernel_fn(self.geno, train)
             self.cache[key] = KernelREML(K[np.ix_(train, train)], single=self.single)
         return self.cache[key]
 
