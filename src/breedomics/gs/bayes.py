@@ -30,8 +30,8 @@ Speed. The sampler is the plain single-site, residual-updating Gibbs sampler
 only if the effect changed. The sweep over markers is a numba-compiled kernel
 (:func:`breedomics.gs._gibbs.gibbs_sweep`; single-threaded, compiled once per
 machine and cached on disk), O(n) per marker: the ``p`` dot products stream
-the ``(p, n)`` float32 marker matrix once per iteration, which bounds the
-speed for large ``n p``. The logistic draws of the inclusion tests and the
+the ``(p, n)`` float32 marker matrix once per iteration (summed in float32),
+which bounds the speed for large ``n p``. The logistic draws of the inclusion tests and the
 normal draws of the effects are pre-drawn per iteration with NumPy's
 generator (one of each per marker), so a seeded run is reproducible. The
 residual (float64) is recomputed from scratch every 100 iterations to stop
