@@ -41,7 +41,7 @@ def gibbs_sweep(
     effects that changed. ``Zt`` may be float32 or float64: the dot products
     ``z_j' e`` are summed in the precision of ``Zt`` (float32 in the fits,
     as the former BLAS ``sgemv``: converting each float32 element to float64
-    halves the SIMD width and made the sweep ~1.5x slower), against a copy of
+    halves the SIMD width and made large-``n`` sweeps 1.1-2x slower), against a copy of
     ``e`` in that precision kept in step with ``e``; residual updates and all
     other arithmetic are float64.
     """
