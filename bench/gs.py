@@ -13,7 +13,7 @@ gene dropping through a random-mating population; trait h2 = 0.5 with 500 QTL):
   on the training set of one fold.
 
 Part 2 (``--bslmm``; default 1,000 x 100,000 SNPs, h2 = 0.5, 20 large QTL
-with 70% of the genetic variance plus 1,000 small ones): BayesB and BayesC
+with 70% of the genetic variance plus 1,000 small ones): GBLUP, BayesB and BayesC
 (``gs predict`` with the validation phenotypes set to NA) against
 ``gemma -bslmm 1`` + ``gemma -predict 1`` given the same masked phenotypes,
 on the same folds (``--bslmm-folds`` of the 5, because GEMMA's default
@@ -259,7 +259,7 @@ def part2(args, work: Path) -> None:
         )
         ids_te = [s for s in y.index if s in te]
         ours = {}
-        for model in ("bayesb", "bayesc"):
+        for model in ("gblup", "bayesb", "bayesc"):  # GBLUP: the ridge baseline
             out = fdir / model
             cmd = BREEDOMICS + [
                 "gs",
