@@ -574,7 +574,8 @@ def _fit_met(
             f"trait {trait!r}: {len(blue_mme.dropped)} fixed effect(s) aliased with groups of "
             f"genotypes left out of the BLUE model ({', '.join(blue_mme.dropped[:3])}"
             f"{', ...' if len(blue_mme.dropped) > 3 else ''}); BLUEs of genotypes in "
-            "different groups then include the group's block effect",
+            "different groups then include the group's block effect; include the plots of "
+            "check varieties grown in every block so that block effects are estimable",
             stacklevel=2,
         )
     blue = blue_mme.g
