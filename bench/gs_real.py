@@ -10,9 +10,11 @@
   compared with M-RKHS and our BayesB/BayesC with M-BL (both are
   marker-based shrinkage/selection priors); the target is +-0.03.
 * **SoyNAM** (5,180 x 4,312; 62,572 plot records in 19 environments):
-  ``breedomics gs blue`` style BLUEs per line (environment and set fixed,
-  line and GxE random), entry-mean heritability per trait, then 5-fold CV of
-  GBLUP and BayesC on the BLUEs (and leave-one-family-out GBLUP).
+  ``breedomics gs blue`` style BLUEs per line from the line and check plots
+  (environment and set fixed, line and GxE random), entry-mean heritability
+  per trait, then 5-fold CV on the BLUEs of the RILs with dosages coded as in
+  the source (NA = non-segregating = IA3023 allele) and leave-one-family-out
+  GBLUP.
 * **MSUPRP pig F2** (176 x 20,597; ph_24h, temp_24h, driploss): REML h2 and
   5-fold x 5 CV with sex + carcass weight + slaughter group as fixed effects.
 
@@ -25,6 +27,7 @@ Skips a data set whose folder is absent. Usage::
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 from pathlib import Path
 
@@ -104,8 +107,15 @@ def wheat(data: Path, opts: dict, models: list[str]) -> pd.DataFrame:
 def soynam(data: Path, opts: dict, models: list[str]) -> None:
     d = data / "soynam"
     rec = pd.read_csv(d / "phenotype_records.tsv.gz", sep="\t", dtype={"set": str})
+    # the checks (common parent IA3023 and founders) are grown in every set: without them
+    # a set is one family's lines, its effect aliased with the family mean
+    chk = pd.read_csv(d / "phenotype_records_checks.tsv.gz", sep="\t", dtype={"set": str})
     traits = ["yield", "height", "R8", "lodging", "protein", "oil", "size"]
-    _log(f"soynam: {len(rec)} plot records, {rec['environ'].nunique()} environments")
+    _log(
+        f"soynam: {len(rec)} plot records + {len(chk)} check plots, "
+        f"{rec['environ'].nunique()} environments"
+    )
+    rec = pd.concat([rec, chk], ignore_index=True)
     t0 = time.perf_counter()
     gen, vc, res = met_blues(
         rec, traits, genotype="strain", environment="environ", block="set", id_column=None
@@ -117,8 +127,16 @@ def soynam(data: Path, opts: dict, models: list[str]) -> None:
     cols = [c for c in ("s2G", "s2GE", "s2e", "H2_cullis", "H2_standard", "outliers") if c in piv]
     _log(piv[cols].to_string(float_format=lambda x: f"{x:.4g}"))
     blues = gen.pivot(index="genotype", columns="trait", values="blue")[traits]
-    geno = read_genotypes(d / "genotypes")
-    keep = [s for s in blues.index if s in set(geno.samples)]
+    # gen.qa codes parent of origin (2 = IA3023 allele); NA is mostly "does not segregate
+    # in this family", i.e. IA3023-like (see the data README): NA -> 2, not the mean
+    dos = pd.read_csv(d / "genotypes.dosage.tsv.gz", sep="\t", dtype={"sample_id": str})
+    dos = dos.set_index("sample_id").fillna(2.0)
+    with tempfile.TemporaryDirectory(prefix="soynam-") as tmp:
+        dos.to_csv(Path(tmp) / "genotypes_na2.tsv", sep="\t")
+        geno = read_genotypes(Path(tmp) / "genotypes_na2.tsv")
+    ril = pd.read_csv(d / "structure.tsv", sep="\t", dtype=str)
+    ril = set(ril.loc[ril["type"] == "RIL", "sample_id"])
+    keep = [s for s in blues.index if s in set(geno.samples) and s in ril]
     blues = blues.loc[keep]
     _log(f"  {len(keep)} lines with BLUEs and genotypes ({geno.p} markers)")
     folds = kfold_folds(keep, 5, 1, seed=1)
