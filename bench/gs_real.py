@@ -136,7 +136,8 @@ def soynam(data: Path, opts: dict, models: list[str]) -> None:
         geno = read_genotypes(Path(tmp) / "genotypes_na2.tsv")
     ril = pd.read_csv(d / "structure.tsv", sep="\t", dtype=str)
     ril = set(ril.loc[ril["type"] == "RIL", "sample_id"])
-    keep = [s for s in blues.index if s in set(geno.samples) and s in ril]
+    genotyped = set(geno.samples)
+    keep = [s for s in blues.index if s in genotyped and s in ril]
     blues = blues.loc[keep]
     _log(f"  {len(keep)} lines with BLUEs and genotypes ({geno.p} markers)")
     folds = kfold_folds(keep, 5, 1, seed=1)

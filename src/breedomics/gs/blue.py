@@ -318,7 +318,7 @@ class MetFit:
 def _design(rec: pd.DataFrame, trait: str, gcol: str, ecol: str, rcol, bcol) -> _Design:
     y = rec[trait].to_numpy(dtype=float)
     env = rec[ecol].astype(str).to_numpy()
-    cols = [np.ones(len(rec))]
+    cols = [sp.csc_matrix(np.ones((len(rec), 1)))]
     names = ["mu"]
     E, en = _sum_to_zero(env)
     cols.append(E)
@@ -338,8 +338,7 @@ def _design(rec: pd.DataFrame, trait: str, gcol: str, ecol: str, rcol, bcol) -> 
         Bk, bn = _sum_to_zero(blk, env)
         cols.append(Bk)
         names += [f"block[{x}]" for x in bn]
-    F = sp.hstack([sp.csc_matrix(c[:, None]) if isinstance(c, np.ndarray) else c for c in cols])
-    F = sp.csc_matrix(F)
+    F = sp.hstack(cols, format="csc")
     # columns in order, skipping those dependent on earlier ones (the intercept stays first)
     keep = _independent_columns((F.T @ F).toarray())
     F = F[:, keep]

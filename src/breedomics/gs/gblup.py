@@ -69,8 +69,8 @@ class KernelBLUP:
         if key not in self.cache:
             # one training set at a time keeps memory flat; its kernels (GBLUP, each
             # RKHS bandwidth) are shared by all traits with that training set
-            for k in [k for k in self.cache if k[1:2] + k[3:] != key[1:2] + key[3:]]:
-                del self.cache[k]
+            for k in [k for k in self.cache if (k[1], k[3]) != (key[1], key[3])]:
+                del self.cache[k]  # another genotype set or training set
             if K is None:
                 K = self._kernel_fn(self.geno, train)
             self.cache[key] = KernelREML(K[np.ix_(train, train)], single=self.single)

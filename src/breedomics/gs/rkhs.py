@@ -85,8 +85,8 @@ class RKHS(KernelBLUP):
     def _kernel(self, geno: Genotypes, train: np.ndarray) -> np.ndarray:
         return gaussian_kernel(_distances(geno), self.bandwidth, ref=train)
 
-    def _select(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray):
-        """Bandwidth with the best pooled inner-CV correlation; returns it with its REML fit.
+    def _select(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray) -> float:
+        """Bandwidth with the best pooled inner-CV correlation.
 
         Each bandwidth's kernel of the whole training set is reduced once (and shared
         by the traits of a cross-validation fold through the cache); the inner folds'
@@ -98,20 +98,18 @@ class RKHS(KernelBLUP):
         n = len(train)
         k = min(self.inner_folds, n // 3)
         if len(self.bandwidths) == 1 or k < 2:
-            return self.bandwidths[0], None
+            return self.bandwidths[0]
         rng = np.random.default_rng(self.seed)
         fold = rng.permutation(np.arange(n) % k)
-        scores, fits = {}, {}
+        scores = {}
         for h in self.bandwidths:
             self.bandwidth = h
             reml = self._reml(None, train)
             fit = reml.fit(y, X)
             pred = reml.cv_predictions(y, X, fit, fold)
             scores[h] = float(np.corrcoef(pred, y)[0, 1]) if np.std(pred) > 0 else -np.inf
-            fits[h] = fit
         self.inner_scores = scores
-        best = max(scores, key=lambda h: (scores[h], -h))
-        return best, fits[best]
+        return max(scores, key=lambda h: (scores[h], -h))
 
     def fit(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray | None = None):
         train = np.asarray(train)
@@ -120,7 +118,7 @@ class RKHS(KernelBLUP):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            self.bandwidth, _ = self._select(geno, train, np.asarray(y, dtype=float), Xm)
+            self.bandwidth = self._select(geno, train, np.asarray(y, dtype=float), Xm)
         return super().fit(geno, train, y, Xm)
 
     def varcomp_rows(self, trait: str) -> list[dict]:
