@@ -6,36 +6,27 @@ import shlex
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
-from snakemake.utils import validate
 
 from breedomics.errors import UserError
-from breedomics import sheets
-
-validate(config, workflow.source_path("../schemas/config.schema.yaml"))
+from breedomics.validate import validate_run
 
 SCHEMA_DIR = Path(workflow.basedir) / "schemas"
 
-GENO = config["genotypes"]
-# Reads are processed when a unit sheet is given; a run can also start from genotypes.
-HAS_READS = bool(config.get("units"))
-
+# The config is the whole config: validate_run fills in the schema's defaults, then checks
+# every input the enabled stages name (the same check as `breedomics check-inputs`).
 try:
-    if HAS_READS:
-        samples, units, CONTIGS = sheets.load_all(config, schema_dir=SCHEMA_DIR)
-    else:
-        samples = sheets.load_samples(config["samples"], SCHEMA_DIR)
-        units, CONTIGS = None, {}
-    if GENO["source"] == "calls" and not HAS_READS:
-        raise UserError(
-            "genotypes.source is 'calls' but the config has no 'units' sheet: give the "
-            "reads (units) or set genotypes.source to 'vcf' or 'plink' with genotypes.path."
-        )
-    if GENO["source"] != "calls" and GENO["enabled"]:
-        sheets.check_genotype_path(GENO["source"], GENO["path"])
-    if GENO.get("samples"):
-        sheets.load_samples(GENO["samples"], SCHEMA_DIR)
+    RUN = validate_run(
+        config,
+        SCHEMA_DIR,
+        source=" + ".join(map(str, workflow.configfiles)) or "config",
+    )
 except UserError as exc:
     raise WorkflowError(f"breedomics input error: {exc}") from None
+
+GENO = config["genotypes"]
+# Reads are processed when a unit sheet is given; a run can also start from genotypes.
+HAS_READS = RUN.has_reads
+samples, units, CONTIGS = RUN.samples, RUN.units, RUN.contigs
 
 GENO_PATH = GENO["path"] or "unset"
 # Sample sheet describing the genotyped accessions (groups, sex): a genotype panel
@@ -106,14 +97,7 @@ CENSUS_JOBS = [
 
 
 GWAS = config["gwas"]
-TRAITS = []
-if GWAS["enabled"]:
-    try:
-        TRAITS = sheets.trait_names(GWAS["phenotypes"])
-        if GWAS["covariates"]:
-            sheets.trait_names(GWAS["covariates"], what="Covariate table")
-    except UserError as exc:
-        raise WorkflowError(f"breedomics input error: {exc}") from None
+TRAITS = RUN.traits
 
 
 def gwas_covariate_args(wildcards=None):
@@ -130,35 +114,6 @@ GWAS_FASTA = GENO.get("reference") or "results/reference/genome.fa"
 GWAS_GFF3 = GENO.get("gff3") or (
     "" if GENO.get("reference") else config["reference"].get("gff3") or ""
 )
-if GWAS["enabled"]:
-    try:
-        gwas_known = set(TRAITS) | set(config.get("gs", {}).get("traits") or [])
-        _gs_cfg = config.get("gs", {})
-        if _gs_cfg.get("enabled") and _gs_cfg.get("trials"):
-            # traits of the trial records count too (genomic selection reads `directions`)
-            gwas_known |= set(
-                sheets.trial_traits(_gs_cfg["trials"], _gs_cfg.get("trial_columns", {}))
-            )
-        unknown = [t for t in DIRECTIONS if t not in gwas_known]
-        if unknown:
-            raise UserError(
-                f"Config 'directions' names trait '{unknown[0]}', which is not a trait of "
-                f"the phenotype table '{GWAS['phenotypes']}' ({', '.join(TRAITS)}); fix "
-                f"the name or remove it."
-            )
-        if GWAS_GFF3:
-            from breedomics.gwas import annotate
-
-            annotate.check_annotation(
-                GWAS_GFF3,
-                annotate.gff3_seqids(GWAS_GFF3),
-                GWAS_REF_SOURCE,
-                sheets.fasta_contigs(GWAS_REF_SOURCE),
-                GENO["path"],
-                annotate.genotype_contigs(GENO["source"], GENO["path"]),
-            )
-    except UserError as exc:
-        raise WorkflowError(f"breedomics input error: {exc}") from None
 
 
 def gwas_direction_args(wildcards=None):
@@ -366,39 +321,7 @@ def soft_filter_pipeline(wildcards=None):
 
 # Genomic selection (gs.smk): traits, phenotype source, scatter units and arguments.
 GS = config["gs"]
-GS_TRAITS = []
-if GENO["enabled"] and GS["enabled"]:
-    try:
-        if GS["trials"]:
-            GS_TRAITS = sheets.trial_traits(
-                GS["trials"], GS["trial_columns"], GS["traits"] or None
-            )
-        else:
-            _gs_table = GS["phenotypes"] or GWAS["phenotypes"]
-            if not _gs_table:
-                raise UserError(
-                    "gs is enabled but gs.phenotypes, gs.trials and gwas.phenotypes are "
-                    "all empty: give a phenotype table or trial records."
-                )
-            GS_TRAITS = sheets.trait_names(_gs_table)
-            if GS["traits"]:
-                _bad = [t for t in GS["traits"] if t not in GS_TRAITS]
-                if _bad:
-                    raise UserError(
-                        f"gs.traits names {_bad[0]!r}, which is not a column of "
-                        f"{_gs_table} ({', '.join(GS_TRAITS)})."
-                    )
-                GS_TRAITS = list(GS["traits"])
-        if GS["covariates"]:
-            sheets.trait_names(GS["covariates"], what="Covariate table")
-        for _t in GS["selection"]["weights"]:
-            if _t not in GS_TRAITS:
-                raise UserError(
-                    f"gs.selection.weights names {_t!r}, which is not a GS trait "
-                    f"({', '.join(GS_TRAITS)})."
-                )
-    except UserError as exc:
-        raise WorkflowError(f"breedomics input error: {exc}") from None
+GS_TRAITS = RUN.gs_traits
 
 GS_PHENO = (
     "results/gs/blue/blues.tsv"
@@ -490,26 +413,7 @@ def census_parts(job):
 
 # Molecular-trait QTL (omics.smk): one dataset per feature table; names reach paths.
 OMICS = config["omics"]
-OMICS_DATASETS = []
-if GENO["enabled"] and OMICS["enabled"]:
-    try:
-        from breedomics.omics.features import check_dataset_name
-
-        if not OMICS["datasets"]:
-            raise UserError(
-                "omics is enabled but omics.datasets is empty: add a dataset (name: {path: "
-                "feature table}) or set omics.enabled to false."
-            )
-        for _name, _ds in OMICS["datasets"].items():
-            check_dataset_name(_name)
-            if not Path(_ds["path"]).exists():
-                raise UserError(
-                    f"omics dataset '{_name}': feature table '{_ds['path']}' does not exist; "
-                    f"fix omics.datasets.{_name}.path."
-                )
-        OMICS_DATASETS = list(OMICS["datasets"])
-    except UserError as exc:
-        raise WorkflowError(f"breedomics input error: {exc}") from None
+OMICS_DATASETS = RUN.omics_datasets
 
 
 def omics_dataset(wildcards):

@@ -1,0 +1,435 @@
+"""Check a whole run once: the config against its schema, then every input it names.
+
+The workflow (``workflow/rules/common.smk``) and ``breedomics check-inputs`` both call
+:func:`validate_run`, so they accept and refuse the same runs, before any job starts.
+The config is the whole config: what it does not set comes from the defaults of
+``workflow/schemas/config.schema.yaml`` (filled in here), never from another file.
+Errors are short (the key or file, the bad value, the fix), never a schema dump.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import pandas as pd
+import yaml
+from jsonschema.exceptions import ValidationError, best_match
+
+from breedomics import sheets
+from breedomics.errors import UserError
+
+__all__ = ["RunInputs", "load_config", "validate_config", "validate_run"]
+
+#: What each named value type of the schema (``definitions``) accepts, in words.
+_DEFINITIONS = {
+    "path": "a path without spaces, quotes, $ ; & | < > ( ) { } * ?",
+    "contig": "a contig name (letters, digits, '.', '_', '-', '|')",
+    "trait": "a name: a letter, then letters, digits, '_', '.', '-'",
+    "dataset": "a name: a letter, then letters, digits, '_', '.', '-'",
+    "column": "a column name: a letter or '_', then letters, digits, '_', '.', '-'",
+}
+
+
+def _with_defaults(cls):
+    """A validator class that fills in the schema's ``default`` of absent properties.
+
+    Defaults are deep-copied, so two configs never share a list or dict.
+    """
+    check_properties = cls.VALIDATORS["properties"]
+
+    def properties(validator, props, instance, schema):
+        if isinstance(instance, dict):
+            for key, sub in props.items():
+                if isinstance(sub, dict) and "default" in sub and key not in instance:
+                    instance[key] = copy.deepcopy(sub["default"])
+        yield from check_properties(validator, props, instance, schema)
+
+    return jsonschema.validators.extend(cls, {"properties": properties})
+
+
+_Validator = _with_defaults(jsonschema.Draft202012Validator)
+
+
+def _key(path) -> str:
+    return ".".join(str(p) for p in path) or "(top level)"
+
+
+def _sub_schema(schema: dict, path) -> dict:
+    """The schema of the key at ``path`` (following properties/additionalProperties/$ref)."""
+    defs = schema.get("definitions", {})
+    node = schema
+    for part in path:
+        props = node.get("properties", {})
+        if isinstance(part, str) and part in props:
+            node = props[part]
+        elif isinstance(node.get("additionalProperties"), dict):
+            node = node["additionalProperties"]
+        elif isinstance(node.get("items"), dict):
+            node = node["items"]
+        else:
+            return {}
+        ref = node.get("$ref", "")
+        if ref.startswith("#/definitions/"):
+            node = {**defs.get(ref.rsplit("/", 1)[1], {}), **node}
+    return node
+
+
+def _allowed(sub: dict) -> str:
+    """What a key accepts, in words (for the fix part of a message)."""
+    branches = sub.get("anyOf", [sub])
+    words = []
+    for b in branches:
+        if "enum" in b:
+            words.append("one of " + ", ".join(map(str, b["enum"])))
+        elif "const" in b:
+            words.append("empty" if b["const"] == "" else repr(b["const"]))
+        elif "$ref" in b:
+            name = b["$ref"].rsplit("/", 1)[1]
+            words.append(_DEFINITIONS.get(name, f"a {name}"))
+        elif b.get("type") == "null":
+            continue
+        elif b.get("type") in ("integer", "number"):
+            lo = b.get("minimum", b.get("exclusiveMinimum"))
+            hi = b.get("maximum", b.get("exclusiveMaximum"))
+            rng = (
+                f" from {lo} to {hi}"
+                if lo is not None and hi is not None
+                else f" of at least {lo}"
+                if lo is not None
+                else f" of at most {hi}"
+                if hi is not None
+                else ""
+            )
+            if "exclusiveMinimum" in b or "exclusiveMaximum" in b:
+                rng += " (bounds excluded)" if rng else ""
+            words.append(("an integer" if b["type"] == "integer" else "a number") + rng)
+        elif "type" in b:
+            words.append(("an " if b["type"][0] in "aeiou" else "a ") + b["type"])
+    return " or ".join(dict.fromkeys(words))
+
+
+def format_schema_error(err: ValidationError, schema: dict, source: str) -> str:
+    """One short message for one schema violation: key, bad value, fix."""
+    where = f"Config '{source}'"
+    key = _key(err.absolute_path)
+    v = err.validator
+    if v == "required":
+        missing = err.message.split("'")[1] if "'" in err.message else err.message
+        full = f"{key}.{missing}" if err.absolute_path else missing
+        desc = _sub_schema(schema, [*err.absolute_path, missing]).get("description", "")
+        return f"{where}: key '{full}' is missing; add it. {desc}".strip()
+    if v == "additionalProperties":
+        known = sorted(_sub_schema(schema, err.absolute_path).get("properties", {}))
+        extra = sorted(set(err.instance) - set(known)) if isinstance(err.instance, dict) else []
+        name = f"{key}.{extra[0]}" if err.absolute_path and extra else (extra or ["?"])[0]
+        return (
+            f"{where}: unknown key '{name}'; fix its spelling or remove it "
+            f"(keys here: {', '.join(known)})."
+        )
+    if "propertyNames" in err.absolute_schema_path:
+        names = _sub_schema(schema, err.absolute_path).get("propertyNames", {})
+        ref = names.get("$ref", "").rsplit("/", 1)[-1]
+        allowed = _DEFINITIONS.get(ref, "a letter, then letters, digits, '_', '.', '-'")
+        return (
+            f"{where}, key '{key}': the name {err.instance!r} is not allowed (it becomes "
+            f"part of file names); rename it: {allowed}."
+        )
+    sub = _sub_schema(schema, err.absolute_path)
+    value = err.instance
+    shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
+    if v in ("pattern", "anyOf") and isinstance(value, str):
+        what = "is not allowed here"
+    elif v == "enum":
+        what = "is not one of " + ", ".join(map(str, err.validator_value))
+    elif v == "type":
+        what = f"is not of type {err.validator_value}"
+    else:
+        what = err.message
+        what = what[len(repr(value)) :].strip() if what.startswith(repr(value)) else what
+        what = what if len(what) <= 120 else what[:117] + "..."
+    allowed = _allowed(sub)
+    fix = f" Use {allowed}." if allowed else ""
+    desc = sub.get("description", "")
+    return f"{where}, key '{key}': value {shown} {what}.{fix} {desc}".strip()
+
+
+def validate_config(config: dict, source: str = "config", schema_dir: Path | None = None) -> dict:
+    """Validate ``config`` against the config schema, filling in its defaults in place.
+
+    Parameters
+    ----------
+    config : dict
+        The parsed config (changed in place: absent keys get the schema's defaults).
+    source : str
+        The config file, named in messages.
+    schema_dir : pathlib.Path, optional
+        The workflow's schema folder (default: the checkout's ``workflow/schemas``).
+
+    Returns
+    -------
+    dict
+        ``config``.
+
+    Raises
+    ------
+    UserError
+        On the first violation, in a few lines: the key, its value and the fix.
+    """
+    if not isinstance(config, dict):
+        raise UserError(f"Config '{source}' is not a mapping of keys to values (is it YAML?).")
+    schema = sheets.load_schema("config", schema_dir)
+    # A section whose keys are all commented out parses as null: it means "defaults".
+    for key, sub in schema.get("properties", {}).items():
+        if config.get(key, 0) is None and sub.get("type") == "object":
+            del config[key]
+    err = best_match(_Validator(schema).iter_errors(config))
+    if err is not None:
+        raise UserError(format_schema_error(err, schema, source))
+    return config
+
+
+def load_config(path: str | Path, schema_dir: Path | None = None) -> dict:
+    """Read a config YAML file and validate it (:func:`validate_config`)."""
+    path = Path(path)
+    if not path.exists():
+        raise UserError(f"Config '{path}' does not exist: give the path of your config YAML.")
+    try:
+        with open(path) as fh:
+            config = yaml.safe_load(fh) or {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f", line {mark.line + 1}" if mark else ""
+        raise UserError(
+            f"Config '{path}'{line} is not valid YAML ({getattr(exc, 'problem', exc)}); "
+            "check indentation and quoting there."
+        ) from None
+    return validate_config(config, str(path), schema_dir)
+
+
+@dataclass
+class RunInputs:
+    """What :func:`validate_run` read: the sheets and the names the workflow plans with."""
+
+    samples: pd.DataFrame
+    units: pd.DataFrame | None = None
+    contigs: dict[str, int | None] = field(default_factory=dict)
+    traits: list[str] = field(default_factory=list)
+    gs_traits: list[str] = field(default_factory=list)
+    omics_datasets: list[str] = field(default_factory=list)
+
+    @property
+    def has_reads(self) -> bool:
+        """The run starts from reads (a unit sheet is given)."""
+        return self.units is not None
+
+    def summary(self) -> str:
+        """One line of what the run will use."""
+        parts = [f"{len(self.samples)} samples"]
+        if self.units is not None:
+            parts += [f"{len(self.units)} units", f"{len(self.contigs)} contigs"]
+        if self.traits:
+            parts.append(f"GWAS traits {', '.join(self.traits)}")
+        if self.gs_traits:
+            parts.append(f"GS traits {', '.join(self.gs_traits)}")
+        if self.omics_datasets:
+            parts.append(f"omics datasets {', '.join(self.omics_datasets)}")
+        return ", ".join(parts)
+
+
+def _check_reference(config: dict, has_reads: bool) -> None:
+    """A FASTA is needed for reads, for the workflow's own calls and for gene models."""
+    ref, geno = config["reference"], config["genotypes"]
+    fasta = ref.get("fasta") or ""
+    if not fasta:
+        if has_reads:
+            raise UserError(
+                f"reference.fasta is empty but the run starts from reads (units "
+                f"'{config['units']}'): set reference.fasta to the genome FASTA to align to."
+            )
+        if ref.get("gff3"):
+            raise UserError(
+                "reference.gff3 is set but reference.fasta is empty: gene models need the "
+                "genome they are on; set reference.fasta or remove reference.gff3."
+            )
+    elif not has_reads and not Path(fasta).exists():
+        raise UserError(f"reference.fasta '{fasta}' does not exist; fix the path or leave it empty.")
+    if geno.get("gff3") and not (geno.get("reference") or fasta):
+        raise UserError(
+            "genotypes.gff3 is set but neither genotypes.reference nor reference.fasta is: "
+            "give the FASTA of the genotypes' coordinates (genotypes.reference)."
+        )
+
+
+def _check_genotypes(config: dict, has_reads: bool, schema_dir: Path | None) -> None:
+    geno = config["genotypes"]
+    if geno["source"] == "calls" and geno["enabled"] and not has_reads:
+        raise UserError(
+            "genotypes.source is 'calls' but the config has no 'units' sheet: give the "
+            "reads (units) or set genotypes.source to 'vcf' or 'plink' with genotypes.path."
+        )
+    if geno["source"] != "calls" and geno["enabled"]:
+        sheets.check_genotype_path(geno["source"], geno["path"])
+    if geno.get("samples"):
+        sheets.load_samples(geno["samples"], schema_dir)
+
+
+def _gwas_traits(config: dict) -> list[str]:
+    gwas = config["gwas"]
+    if not gwas["enabled"]:
+        return []
+    if not gwas["phenotypes"]:
+        raise UserError(
+            "gwas.enabled is true but gwas.phenotypes is empty: give the phenotype table "
+            "(a 'sample' column, then one column per trait) or set gwas.enabled: false."
+        )
+    if gwas["threshold"] == "permutation" and gwas["permutations"] < 1:
+        raise UserError(
+            "gwas.threshold is 'permutation' but gwas.permutations is 0: set it (e.g. 1000)."
+        )
+    traits = sheets.trait_names(gwas["phenotypes"])
+    if gwas["covariates"]:
+        sheets.trait_names(gwas["covariates"], what="Covariate table")
+    return traits
+
+
+def _gs_traits(config: dict) -> list[str]:
+    gs, geno = config["gs"], config["genotypes"]
+    if not (geno["enabled"] and gs["enabled"]):
+        return []
+    if gs["trials"]:
+        traits = sheets.trial_traits(gs["trials"], gs["trial_columns"], gs["traits"] or None)
+    else:
+        table = gs["phenotypes"] or config["gwas"]["phenotypes"]
+        if not table:
+            raise UserError(
+                "gs is enabled but gs.phenotypes, gs.trials and gwas.phenotypes are all "
+                "empty: give a phenotype table or trial records, or set gs.enabled: false."
+            )
+        traits = sheets.trait_names(table)
+        bad = [t for t in gs["traits"] if t not in traits]
+        if bad:
+            raise UserError(
+                f"gs.traits names {bad[0]!r}, which is not a column of {table} "
+                f"({', '.join(traits)}); fix the name or remove it."
+            )
+        traits = list(gs["traits"]) or traits
+    if gs["covariates"]:
+        sheets.trait_names(gs["covariates"], what="Covariate table")
+    for t in gs["selection"]["weights"]:
+        if t not in traits:
+            raise UserError(
+                f"gs.selection.weights names {t!r}, which is not a GS trait "
+                f"({', '.join(traits)}); fix the name or remove it."
+            )
+    return traits
+
+
+def _check_directions(config: dict, known: list[str]) -> None:
+    if not (config["gwas"]["enabled"] or config["gs"]["enabled"]):
+        return
+    unknown = [t for t in config["directions"] if t not in known]
+    if unknown:
+        raise UserError(
+            f"Config 'directions' names trait '{unknown[0]}', which is not a GWAS or GS "
+            f"trait ({', '.join(known) or 'none'}); fix the name or remove it."
+        )
+
+
+def _check_annotation(config: dict) -> None:
+    """GWAS gene models, their reference and the genotypes must share contig names."""
+    geno, ref = config["genotypes"], config["reference"]
+    gff3 = geno.get("gff3") or ("" if geno.get("reference") else ref.get("gff3") or "")
+    if not (config["gwas"]["enabled"] and gff3):
+        return
+    from breedomics.gwas import annotate
+
+    fasta = geno.get("reference") or ref["fasta"]
+    annotate.check_annotation(
+        gff3,
+        annotate.gff3_seqids(gff3),
+        fasta,
+        sheets.fasta_contigs(fasta),
+        geno["path"],
+        annotate.genotype_contigs(geno["source"], geno["path"]),
+    )
+
+
+def _omics_datasets(config: dict) -> list[str]:
+    omics = config["omics"]
+    if not (config["genotypes"]["enabled"] and omics["enabled"]):
+        return []
+    from breedomics.omics.features import check_dataset_name
+
+    if not omics["datasets"]:
+        raise UserError(
+            "omics is enabled but omics.datasets is empty: add a dataset (name: {path: "
+            "feature table}) or set omics.enabled: false."
+        )
+    for name, ds in omics["datasets"].items():
+        check_dataset_name(name)
+        if not Path(ds["path"]).exists():
+            raise UserError(
+                f"omics dataset '{name}': feature table '{ds['path']}' does not exist; "
+                f"fix omics.datasets.{name}.path."
+            )
+    return list(omics["datasets"])
+
+
+def validate_run(
+    config: dict,
+    schema_dir: Path | None = None,
+    source: str = "config",
+    check_files: bool = True,
+) -> RunInputs:
+    """Validate a run's config and every input it names; return what was read.
+
+    A run starts from reads (``units`` given: sample and unit sheets, FASTQ headers,
+    the reference and its GFF3 and sex chromosomes are checked) or from genotypes
+    (``units`` empty: the unit sheet is never read, and a reference is needed only
+    for gene models). Then the GWAS, genomic-selection and omics inputs of the
+    enabled stages: trait names, covariate tables, ``directions``, trial columns,
+    annotation vs. genotype contigs, omics feature tables.
+
+    Parameters
+    ----------
+    config : dict
+        The config (validated and completed with the schema defaults in place).
+    schema_dir : pathlib.Path, optional
+        The workflow's schema folder (default: the checkout's ``workflow/schemas``).
+    source : str
+        The config file, named in messages.
+    check_files : bool
+        Also open every FASTQ (first record and gzip header).
+
+    Returns
+    -------
+    RunInputs
+
+    Raises
+    ------
+    UserError
+        The first problem found, in a few lines naming the key, file or cell and the fix.
+    """
+    validate_config(config, source, schema_dir)
+    has_reads = bool(config.get("units"))
+    _check_reference(config, has_reads)
+    if has_reads:
+        samples, units, contigs = sheets.load_all(config, schema_dir, check_files=check_files)
+    else:
+        samples, units, contigs = sheets.load_samples(config["samples"], schema_dir), None, {}
+    _check_genotypes(config, has_reads, schema_dir)
+    traits = _gwas_traits(config)
+    gs_traits = _gs_traits(config)
+    _check_directions(config, list(dict.fromkeys(traits + gs_traits)))
+    _check_annotation(config)
+    return RunInputs(
+        samples=samples,
+        units=units,
+        contigs=contigs,
+        traits=traits,
+        gs_traits=gs_traits,
+        omics_datasets=_omics_datasets(config),
+    )
