@@ -406,19 +406,24 @@ def load_all(config: dict, schema_dir: Path | None = None, check_files: bool = T
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", default="config/config.yaml", help="workflow config YAML")
+    parser.add_argument(
+        "--config",
+        default="config/config.yaml",
+        help="the run's config YAML, as given to snakemake --configfile (paths in it are "
+        "relative to the folder snakemake runs in: run this from there too)",
+    )
     parser.add_argument("--schemas", default=None, help="schema folder (default: workflow/schemas)")
+    parser.add_argument(
+        "--no-fastq", action="store_true", help="do not open the FASTQ files (faster)"
+    )
 
 
 def run(args: argparse.Namespace) -> int:
-    with open(args.config) as fh:
-        config = yaml.safe_load(fh)
+    """``breedomics check-inputs``: the workflow's own input check (``validate_run``)."""
+    from breedomics.validate import load_config, validate_run
+
     schema_dir = Path(args.schemas) if args.schemas else None
-    try:
-        jsonschema.validate(config, load_schema("config", schema_dir))
-    except jsonschema.ValidationError as exc:
-        where = ".".join(str(p) for p in exc.path) or "(top level)"
-        raise UserError(f"Config '{args.config}', key {where}: {exc.message}") from exc
-    samples, units, contigs = load_all(config, schema_dir)
-    print(f"OK: {len(samples)} samples, {len(units)} units, {len(contigs)} contigs")
+    config = load_config(args.config, schema_dir)
+    inputs = validate_run(config, schema_dir, source=args.config, check_files=not args.no_fastq)
+    print(f"OK: {inputs.summary()}")
     return 0
