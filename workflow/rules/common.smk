@@ -116,6 +116,14 @@ GWAS_GFF3 = GENO.get("gff3") or (
 )
 
 
+def gwas_permutation_args(wildcards=None):
+    """`--permutations N` of a permutation threshold (N schema-validated; shards permute
+    with the same seed, and the gather takes the maximum over them)."""
+    if GWAS["threshold"] != "permutation":
+        return ""
+    return f"--permutations {GWAS['permutations']}"
+
+
 def gwas_direction_args(wildcards=None):
     """`--direction trait=...` of the analysed traits (names schema-validated)."""
     return " ".join(

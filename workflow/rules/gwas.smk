@@ -42,12 +42,13 @@ rule run_gwas:
         covar=gwas_covariate_args,
         loco=gwas_loco_arg,
         seed=config["genotypes"]["seed"],
+        perms=gwas_permutation_args,
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
         " --model {wildcards.model} --pcs {params.g[pcs]} {params.loco}"
-        " --threshold {params.g[threshold]} --alpha {params.g[alpha]} --seed {params.seed}"
-        " --allow-unmatched --out {params.outdir} > {log} 2>&1"
+        " --threshold {params.g[threshold]} --alpha {params.g[alpha]} {params.perms}"
+        " --seed {params.seed} --allow-unmatched --out {params.outdir} > {log} 2>&1"
 
 
 rule predict_gwas_consequences:
@@ -179,12 +180,14 @@ rule scan_gwas_shard:
         shard=gwas_shard_args,
         loco=gwas_loco_arg,
         seed=config["genotypes"]["seed"],
+        perms=gwas_permutation_args,
     shell:
         "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
         " --model {wildcards.model} --pcs {params.g[pcs]} {params.shard} {params.loco}"
-        " --grm {input.grm:q} --eigen {input.eigen:q} --threshold {params.g[threshold]} --alpha {params.g[alpha]}"
-        " --seed {params.seed} --allow-unmatched --shard-out {output.state:q}"
+        " --grm {input.grm:q} --eigen {input.eigen:q} --threshold {params.g[threshold]}"
+        " --alpha {params.g[alpha]} {params.perms} --seed {params.seed} --allow-unmatched"
+        " --shard-out {output.state:q}"
         " --out {output.stats:q} > {log:q} 2>&1"
 
 

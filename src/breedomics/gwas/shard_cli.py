@@ -139,13 +139,23 @@ def run_gather(args: argparse.Namespace) -> int:
     from breedomics.gwas.shards import gather_scans
 
     t0 = time.time()
-    if args.threshold == "permutation":
-        raise UserError("gwas gather: permutation thresholds are not scattered; use gwas run")
-    data = _prepare(args)
     states = []
     for path in args.shards:
         with open(path) as fh:
             states.append(json.load(fh))
+    if args.threshold == "permutation":
+        # the permutation maxima are gathered as the maximum over the shards
+        unpermuted = [
+            path
+            for path, st in zip(args.shards, states, strict=True)
+            if any(rec["perm_max_f"] is None for rec in st["traits"])
+        ]
+        if unpermuted:
+            raise UserError(
+                f"gwas gather --threshold permutation: shard '{unpermuted[0]}' was scanned "
+                "without permutations; rerun its `gwas run` with --permutations N"
+            )
+    data = _prepare(args)
     os.makedirs(args.out, exist_ok=True)
     from breedomics import genotypes as gt
 
