@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.ploidy",
         "write bcftools/freebayes ploidy and sex files for X/Y-aware calling",
     ),
+    "normalise-genotypes": (
+        "breedomics.genonorm",
+        "sort, harmonise chromosome names, set aside unplaced and resolve duplicate variants",
+    ),
     "genotype-qc": (
         "breedomics.genoqc",
         "sample and variant QC (call rate, heterozygosity, F, sex check, MAF, HWE)",
@@ -46,6 +50,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.imputeqc",
         "concordance and dosage r2 of imputed vs. masked genotypes",
         "accuracy",
+    ),
+    "init": (
+        "breedomics.init",
+        "write a working config folder for your own genotypes or reads (species preset)",
     ),
     "check-inputs": (
         "breedomics.sheets",

@@ -255,7 +255,9 @@ def _check_reference(config: dict, has_reads: bool) -> None:
                 "genome they are on; set reference.fasta or remove reference.gff3."
             )
     elif not has_reads and not Path(fasta).exists():
-        raise UserError(f"reference.fasta '{fasta}' does not exist; fix the path or leave it empty.")
+        raise UserError(
+            f"reference.fasta '{fasta}' does not exist; fix the path or leave it empty."
+        )
     if geno.get("gff3") and not (geno.get("reference") or fasta):
         raise UserError(
             "genotypes.gff3 is set but neither genotypes.reference nor reference.fasta is: "
@@ -270,10 +272,25 @@ def _check_genotypes(config: dict, has_reads: bool, schema_dir: Path | None) -> 
             "genotypes.source is 'calls' but the config has no 'units' sheet: give the "
             "reads (units) or set genotypes.source to 'vcf' or 'plink' with genotypes.path."
         )
-    if geno["source"] != "calls" and geno["enabled"]:
-        sheets.check_genotype_path(geno["source"], geno["path"])
-    if geno.get("samples"):
-        sheets.load_samples(geno["samples"], schema_dir)
+    sheet = sheets.load_samples(geno["samples"], schema_dir) if geno.get("samples") else None
+    if geno["source"] == "calls" or not geno["enabled"]:
+        return
+    sheets.check_genotype_path(geno["source"], geno["path"])
+    # genotype QC reads the groups and sexes of every genotyped sample from the sheet
+    from breedomics.genotypes import read_samples
+
+    ids = read_samples(geno["path"])
+    if sheet is None:
+        sheet = sheets.load_samples(config["samples"], schema_dir)
+    missing = [s for s in ids if s not in sheet.index]
+    if missing:
+        name = geno.get("samples") or config["samples"]
+        raise UserError(
+            f"genotypes.path '{geno['path']}' has {len(missing)} sample(s) that are not in "
+            f"the sample sheet '{name}': {', '.join(missing[:5])}"
+            f"{' ...' if len(missing) > 5 else ''}. Add them to the sheet "
+            "(`breedomics init` writes one from the genotypes)."
+        )
 
 
 def _gwas_traits(config: dict) -> list[str]:
