@@ -73,7 +73,9 @@ def test_duplicated_sample_and_bad_header(tmp_path):
     with pytest.raises(UserError, match=r"sample 'A' has more than one row"):
         read_phenotypes(p)
     q = _write(tmp_path / "q.tsv", [["id", "y"], ["A", "1"]])
-    with pytest.raises(UserError, match=r"first column .* must be named 'sample'"):
+    with pytest.raises(
+        UserError, match=r"q\.tsv, line 1: no sample id column 'sample' .*name the column"
+    ):
         read_phenotypes(q)
     # pandas would silently rename the second 'y' to 'y.1' and analyse it as a trait
     d = _write(tmp_path / "d.tsv", [["sample", "y", "h", "y"], ["A", "1", "2", "3"]])

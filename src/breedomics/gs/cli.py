@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breedomics.core import tables
 from breedomics.errors import UserError
 
 __all__ = ["add_arguments", "run"]
@@ -139,7 +140,7 @@ def _options(args) -> dict:
 
 
 def _load_inputs(args):
-    from breedomics.gs.data import read_genotypes, read_phenotypes, read_table
+    from breedomics.gs.data import read_genotypes, read_phenotypes
 
     exclude = [c for c in [getattr(args, "group_col", None)] if c]
     pheno, traits = read_phenotypes(args.phenotypes, _csv(args.traits), exclude=exclude)
@@ -162,9 +163,9 @@ def _load_inputs(args):
         pheno = pheno.drop(index=not_geno)
     cov = None
     if getattr(args, "covariates", None):
-        cov = read_table(args.covariates, what="covariate")
-        cov = cov.set_index(cov.columns[0])
-        cov.index = cov.index.astype(str)
+        cov = tables.read_phenotypes(
+            args.covariates, what="covariate", id_column=0, label="covariate", text_ok=True
+        )
         for c in _csv(getattr(args, "categorical", None)) or []:
             if c not in cov.columns:
                 raise UserError(f"--categorical column {c!r} is not in {args.covariates}")
@@ -192,10 +193,9 @@ def _add_blue(sub) -> None:
 
 def _run_blue(args) -> int:
     from breedomics.gs.blue import met_blues
-    from breedomics.gs.data import read_table
 
-    rec = read_table(args.records, what="records", unique=False)
     traits = _csv(args.traits) or []
+    rec = tables.infer_types(tables.read_table(args.records, "trial records"), traits, "trait")
     gxe = {"auto": None, "yes": True, "no": False}[args.gxe]
     gen, vc, res = met_blues(
         rec,
@@ -525,9 +525,9 @@ def _run_select(args) -> int:
     idx = selection_index(gebv, w, standardize=args.standardize)
     grm = names = None
     if args.grm:
-        g = read_table(args.grm, what="GRM")
-        names = g.iloc[:, 0].astype(str).tolist()
-        grm = g.iloc[:, 1:].to_numpy(float)
+        g = tables.read_matrix(args.grm, what="GRM")
+        names = g.index.tolist()
+        grm = g.to_numpy(float)
         if grm.shape != (len(names), len(names)):
             raise UserError(f"GRM {args.grm} is {grm.shape[0]} x {grm.shape[1]}; must be square")
     elif args.genotypes:

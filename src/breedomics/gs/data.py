@@ -2,8 +2,9 @@
 
 Genotypes are read with :mod:`breedomics.genotypes` (PLINK 1 bed or VCF/BCF,
 streamed in chunks) or from a samples x markers dosage TSV (``sample_id``
-first, ``NA`` missing; the format of ``/work/shared/data``). They are kept as
-a centred ``float32`` matrix ``Z = M - 2p`` (missing calls set to the mean,
+first, ``NA`` missing; :func:`breedomics.core.tables.read_matrix`). Phenotype
+and covariate tables are read by :mod:`breedomics.core.tables`, as in GWAS.
+They are kept as a centred ``float32`` matrix ``Z = M - 2p`` (missing calls set to the mean,
 i.e. 0 after centring), from which the genomic relationship matrix of
 VanRaden (2008, *J Dairy Sci* 91:4414, method 1) is ``G = Z Z' / (2 sum p q)``.
 """
@@ -13,11 +14,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from breedomics.core import tables
 from breedomics.errors import UserError
 
 __all__ = [
@@ -165,28 +166,20 @@ def _is_tsv(path: str) -> bool:
 
 
 def read_table(path: str | os.PathLike, what: str = "table", unique: bool = True) -> pd.DataFrame:
-    """Read a TSV (or CSV) with ``sample_id`` (or any name) as first column, ``NA`` missing.
+    """Read a CSV/TSV with the sample id (any column name) first.
 
-    With ``unique`` a repeated first-column value is a :class:`UserError`.
+    Read by :func:`breedomics.core.tables.read_table` (CSV or TSV, gzipped,
+    BOM, CRLF, padded cells, ``NA``/``-``/``.``/empty missing) and typed as
+    pandas would (:func:`~breedomics.core.tables.infer_types`); the first
+    column stays text. With ``unique`` a repeated first-column value is a
+    :class:`UserError`.
     """
-    p = str(path)
-    if not Path(p).exists():
-        raise UserError(f"{what} file {p} does not exist")
-    sep = "," if p.endswith((".csv", ".csv.gz")) else "\t"
-    try:
-        df = pd.read_csv(p, sep=sep, na_values=["NA", "na", "NaN", "", "."], keep_default_na=True)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"cannot parse {what} file {p}: {exc}") from exc
+    df = tables.infer_types(tables.read_table(path, what, id_column=0, unique_ids=unique))
     if df.shape[1] < 2:
         raise UserError(
-            f"{what} file {p} has {df.shape[1]} column(s); expected a tab-separated table "
-            "with the sample id first"
+            f"{what} file {path} has {df.shape[1]} column(s); expected a table (tab- or "
+            "comma-separated) with the sample id first"
         )
-    first = df.columns[0]
-    df[first] = df[first].astype(str)
-    if unique and df[first].duplicated().any():
-        dup = df.loc[df[first].duplicated(), first].iloc[0]
-        raise UserError(f"{what} file {p}: sample {dup!r} appears twice; keep one row per sample")
     return df
 
 
@@ -217,10 +210,10 @@ def read_genotypes(
     """
     p = str(path)
     if _is_tsv(p):
-        df = read_table(p, what="genotype")
-        names = df.iloc[:, 0].astype(str).tolist()
-        mat = df.iloc[:, 1:].to_numpy(dtype=np.float32) * np.float32(dosage_scale)
-        markers = [str(c) for c in df.columns[1:]]
+        df = tables.read_matrix(p, what="genotype", dtype=np.float32)
+        names = df.index.tolist()
+        mat = df.to_numpy() * np.float32(dosage_scale)
+        markers = [str(c) for c in df.columns]
         if samples is not None:
             pos = {s: i for i, s in enumerate(names)}
             miss = [s for s in samples if s not in pos]
@@ -254,13 +247,14 @@ def read_phenotypes(
 ) -> tuple[pd.DataFrame, list[str]]:
     """Read a phenotype table indexed by sample id; check the requested traits.
 
-    Returns the table (index = sample id) and the list of trait columns
-    (default: every numeric column not in ``exclude``). Traits that are not
-    numeric, entirely missing, or constant raise a :class:`UserError` naming
-    the trait.
+    The table is read by :func:`breedomics.core.tables.read_phenotypes` (the
+    sample id is the first column, whatever its name), as GWAS reads it.
+    Returns the table (index = sample id, every column; text columns such as
+    families stay text) and the list of trait columns (default: every numeric
+    column not in ``exclude``). Traits that are not numeric (naming the cell),
+    entirely missing, or constant raise a :class:`UserError` naming the trait.
     """
-    df = read_table(path, what="phenotype")
-    df = df.set_index(df.columns[0])
+    df = tables.read_phenotypes(path, traits or None, id_column=0, text_ok=True)
     if traits is None or len(traits) == 0:
         traits = [
             c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and c not in set(exclude)
@@ -270,15 +264,6 @@ def read_phenotypes(
                 f"phenotype file {path}: no numeric trait column; name them with --traits"
             )
     for t in traits:
-        if t not in df.columns:
-            raise UserError(
-                f"trait {t!r} is not a column of phenotype file {path} "
-                f"(columns: {', '.join(map(str, df.columns[:10]))})"
-            )
-        if not pd.api.types.is_numeric_dtype(df[t]):
-            raise UserError(
-                f"trait {t!r} in {path} is not numeric; fix non-numeric values (NA for missing)"
-            )
         check_trait(df[t].to_numpy(dtype=float), t, str(path))
     return df, list(traits)
 

@@ -1,8 +1,9 @@
 """Phenotype and covariate loading, validation and sample matching for GWAS.
 
-Tables are tab-separated with a header whose first column is ``sample``
-(``config/phenotypes.tsv``: one column per trait; ``config/covariates.tsv``:
-one column per covariate). Every problem is reported as a
+Tables have a ``sample`` id column (``config/phenotypes.tsv``: one column per
+trait; ``config/covariates.tsv``: one column per covariate) and are read by
+the core's table reader (:mod:`breedomics.core.tables`: CSV or TSV, gzipped,
+BOM, CRLF, padded ids, ``NA``/``-``/``.``/empty missing). Every problem is reported as a
 :class:`~breedomics.errors.UserError` that names the file, trait/covariate and
 sample at fault and says how to fix it:
 
@@ -30,6 +31,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from breedomics.core import tables
+from breedomics.core.tables import NA_VALUES
 from breedomics.errors import UserError
 
 __all__ = [
@@ -43,83 +46,18 @@ __all__ = [
     "add_pcs",
 ]
 
-#: Strings read as a missing value in phenotype and covariate tables.
-NA_VALUES = frozenset({"", "NA", "na", "N/A", "NaN", "nan", ".", "-"})
 
-
-def _read_table(path: str | os.PathLike, what: str) -> pd.DataFrame:
-    path = str(path)
-    if not os.path.exists(path):
-        raise UserError(f"{what} file {path} does not exist")
-    try:
-        # header=None: pandas would rename a repeated column ("yield", "yield.1")
-        raw = pd.read_csv(path, sep="\t", dtype=str, keep_default_na=False, header=None)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        raise UserError(f"{what} file {path} is not a readable tab-separated table: {exc}") from exc
-    except pd.errors.EmptyDataError:
-        raise UserError(f"{what} file {path} is empty; it needs a header line") from None
-    df = raw.iloc[1:].reset_index(drop=True)
-    df.columns = [str(c) for c in raw.iloc[0]] if len(raw) else []
-    if df.shape[1] == 0 or df.columns[0] != "sample":
-        raise UserError(
-            f"{path}: the first column of the {what} table must be named 'sample' "
-            f"(found {df.columns[0] if df.shape[1] else 'no columns'!r}); it must be tab-separated"
-        )
-    if df.shape[1] < 2:
-        raise UserError(f"{path}: the {what} table has no column besides 'sample'")
-    df["sample"] = df["sample"].str.strip()
-    dup = df["sample"][df["sample"].duplicated()]
-    if len(dup):
-        raise UserError(
-            f"{path}: sample {dup.iloc[0]!r} has more than one row "
-            f"({len(dup)} duplicated sample(s)); keep one row per sample (average replicates "
-            "or compute BLUEs first)"
-        )
-    empty = df["sample"] == ""
-    if empty.any():
-        raise UserError(f"{path}: line {int(np.flatnonzero(empty)[0]) + 2} has an empty sample id")
-    cols = list(df.columns[1:])
-    dupc = [c for c in cols if cols.count(c) > 1]
-    if dupc:
-        raise UserError(f"{path}: column {dupc[0]!r} appears twice")
-    return df.set_index("sample")
-
-
-def _to_float(col: pd.Series, path: str, what: str, name: str, na: frozenset) -> pd.Series:
-    s = col.str.strip()
-    miss = s.isin(na)
-    num = pd.to_numeric(s.where(~miss), errors="coerce")
-    bad = num.isna() & ~miss
-    if bad.any():
-        sample = bad.index[np.flatnonzero(bad.to_numpy())[0]]
-        raise UserError(
-            f"{path}: {what} {name!r} has the non-numeric value {s[sample]!r} for sample "
-            f"{sample!r} ({int(bad.sum())} such value(s)); write numbers, or NA for missing"
-        )
-    inf = ~np.isfinite(num.fillna(0.0).to_numpy(dtype=float))
-    if inf.any():
-        sample = num.index[np.flatnonzero(inf)[0]]
-        raise UserError(
-            f"{path}: {what} {name!r} is infinite for sample {sample!r}; use a finite number or NA"
-        )
-    return num.astype(float)
-
-
-def read_phenotypes(
-    path: str | os.PathLike,
-    traits: list[str] | None = None,
-    na_values: frozenset[str] = NA_VALUES,
-) -> pd.DataFrame:
+def read_phenotypes(path: str | os.PathLike, traits: list[str] | None = None) -> pd.DataFrame:
     """Read and check a phenotype table.
 
     Parameters
     ----------
     path : str or path-like
-        Tab-separated table, first column ``sample``, one column per trait.
+        CSV/TSV (plain or gzipped) with a ``sample`` id column and one column
+        per trait, read by :func:`breedomics.core.tables.read_phenotypes`
+        (missing: :data:`~breedomics.core.tables.NA_VALUES`).
     traits : list of str, optional
         Traits to keep (default: all columns).
-    na_values : frozenset of str
-        Strings meaning "missing".
 
     Returns
     -------
@@ -131,31 +69,16 @@ def read_phenotypes(
     UserError
         Non-numeric or infinite values, duplicated samples, unknown traits.
     """
-    df = _read_table(path, "phenotype")
-    if traits is not None:
-        missing = [t for t in traits if t not in df.columns]
-        if missing:
-            raise UserError(
-                f"{path}: trait {missing[0]!r} is not a column of the phenotype table "
-                f"(columns: {', '.join(df.columns)})"
-            )
-        df = df[traits]
-    out = pd.DataFrame(
-        {c: _to_float(df[c], str(path), "trait", c, na_values) for c in df.columns},
-        index=df.index,
-    )
-    return out
+    return tables.read_phenotypes(path, traits, what="phenotype", label="trait")
 
 
-def read_covariates(path: str | os.PathLike, na_values: frozenset[str] = NA_VALUES) -> pd.DataFrame:
+def read_covariates(path: str | os.PathLike) -> pd.DataFrame:
     """Read a covariate table, dummy-coding categorical columns.
 
     Parameters
     ----------
     path : str or path-like
-        Tab-separated table, first column ``sample``.
-    na_values : frozenset of str
-        Strings meaning "missing".
+        CSV/TSV with a ``sample`` id column, as for :func:`read_phenotypes`.
 
     Returns
     -------
@@ -164,25 +87,24 @@ def read_covariates(path: str | os.PathLike, na_values: frozenset[str] = NA_VALU
         with any non-numeric value is categorical: it becomes one 0/1 column
         per level except the first (sorted), named ``column=level``.
     """
-    df = _read_table(path, "covariate")
+    df = tables.read_phenotypes(path, what="covariate", label="covariate", text_ok=True)
     cols = {}
     for c in df.columns:
-        s = df[c].str.strip()
-        miss = s.isin(na_values)
-        num = pd.to_numeric(s.where(~miss), errors="coerce")
-        if (num.isna() & ~miss).any():  # categorical
-            levels = sorted(s[~miss].unique())
-            if len(levels) < 2:
-                raise UserError(
-                    f"{path}: categorical covariate {c!r} has a single level {levels[0]!r}; "
-                    "drop the column"
-                )
-            for lev in levels[1:]:
-                d = (s == lev).astype(float)
-                d[miss] = np.nan
-                cols[f"{c}={lev}"] = d
-        else:
-            cols[c] = _to_float(df[c], str(path), "covariate", c, na_values)
+        s = df[c]
+        if pd.api.types.is_numeric_dtype(s):
+            cols[c] = s.astype(float)
+            continue
+        miss = s.isna().to_numpy()
+        levels = sorted(s[~miss].unique())
+        if len(levels) < 2:
+            raise UserError(
+                f"{path}: categorical covariate {c!r} has a single level {levels[0]!r}; "
+                "drop the column"
+            )
+        for lev in levels[1:]:
+            d = (s == lev).astype(float)
+            d[miss] = np.nan
+            cols[f"{c}={lev}"] = d
     return pd.DataFrame(cols, index=df.index)
 
 
