@@ -157,6 +157,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=1e-6,
         help="drop variants with HWE exact p below this (outbred only)",
     )
+    parser.add_argument(
+        "--normalise-summary",
+        help="counts of `normalise-genotypes` (what, input, kept): rows put first in summary.tsv",
+    )
     parser.add_argument("--chunk-size", type=int, default=20_000)
     parser.add_argument("--outdir", required=True)
 
@@ -248,6 +252,9 @@ def run(args: argparse.Namespace) -> int:
         )
     pd.DataFrame(keep_sites).to_csv(out / "sites_keep.tsv", sep="\t", index=False, header=False)
     summary = f"samples\t{len(samples)}\t{len(keep)}\nvariants\t{n_in}\t{len(keep_sites)}\n"
+    if args.normalise_summary:  # entry normalisation first: the file as the lab sent it
+        with open(args.normalise_summary) as fh:
+            summary = "".join(fh.readlines()[1:]) + summary
     (out / "summary.tsv").write_text("what\tinput\tkept\n" + summary)
     print(f"samples kept {len(keep)}/{len(samples)}; variants kept {len(keep_sites)}/{n_in}")
     return 0

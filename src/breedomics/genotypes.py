@@ -59,6 +59,7 @@ __all__ = [
     "read_variant_ids",
     "read_dosage",
     "write_bed",
+    "check_genotype_order",
 ]
 
 #: Columns of the variant tables returned by :func:`read_variants` and
@@ -571,6 +572,88 @@ def read_dosage(
         n = len(samples) if samples is not None else len(read_samples(path))
         return pd.DataFrame(columns=VARIANT_COLUMNS), np.zeros((n, 0), dtype=np.float32)
     return pd.concat(tabs), np.concatenate(mats, axis=1)
+
+
+# --------------------------------------------------------------------------- order check
+def _positions(path: str) -> pd.DataFrame:
+    """``chrom, pos, id`` of every record, without reading genotypes (fast)."""
+    if genotype_format(path) == "plink":
+        return _bim_csv(plink_prefix(path), usecols=["chrom", "id", "pos"])
+    import pysam
+
+    level = pysam.set_verbosity(0)  # no htslib chatter (missing index, undeclared contigs)
+    try:
+        with pysam.VariantFile(path, drop_samples=True) as vf:
+            rows = [(r.chrom, r.pos, r.id or ".") for r in vf]
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read VCF/BCF {path}: {exc}") from None
+    finally:
+        pysam.set_verbosity(level)
+    return pd.DataFrame(rows, columns=["chrom", "pos", "id"]).astype({"pos": np.int64})
+
+
+def check_genotype_order(path: str | os.PathLike) -> None:
+    """Stop before any computation unless every variant is placed, sorted and unique.
+
+    The positional analyses (LD decay, ROH, windows, clumping, tabix-indexed
+    results) assume that each chromosome is one block, positions increase
+    strictly within it and no variant sits at position 0. Files as labs have
+    them often break this; ``breedomics normalise-genotypes`` (run at entry by
+    the workflow) fixes them and lists every change.
+
+    Parameters
+    ----------
+    path : str or path-like
+        VCF/BCF or PLINK 1 fileset (prefix or any of its files).
+
+    Raises
+    ------
+    UserError
+        A message of at most three lines naming the file, the first offending
+        variant and the fix.
+    """
+    path = str(path)
+    v = _positions(path)
+    if v.empty:
+        return
+    chrom = v["chrom"].astype(str).to_numpy()
+    pos = v["pos"].to_numpy(np.int64)
+    ids = v["id"].astype(str).to_numpy()
+
+    def where(i: int) -> str:
+        return f"variant {ids[i]} ({chrom[i]}:{pos[i]}, record {i + 1})"
+
+    zero = np.flatnonzero(pos <= 0)
+    new_block = np.r_[True, chrom[1:] != chrom[:-1]]
+    starts = np.flatnonzero(new_block)
+    again = pd.Series(chrom[starts]).duplicated().to_numpy()
+    same = ~new_block[1:]
+    down = np.flatnonzero(same & (pos[1:] < pos[:-1])) + 1
+    dup = np.flatnonzero(same & (pos[1:] == pos[:-1])) + 1
+    found = []
+    if len(zero):
+        found.append((zero[0], f"{where(zero[0])} is at position 0 (unplaced; "
+                               f"{len(zero)} such variant(s))"))  # fmt: skip
+    if again.any():
+        i = starts[np.flatnonzero(again)[0]]
+        found.append((i, f"{where(i)}: chromosome {chrom[i]} starts again after other "
+                         "chromosomes (file not sorted)"))  # fmt: skip
+    if len(down):
+        i = down[0]
+        found.append((i, f"{where(i)} comes after {chrom[i]}:{pos[i - 1]} (file not sorted by "
+                         "position)"))  # fmt: skip
+    if len(dup):
+        i = dup[0]
+        found.append((i, f"{where(i)} is at the same position as {ids[i - 1]} (duplicate "
+                         f"position; {len(dup)} such variant(s))"))  # fmt: skip
+    if not found:
+        return
+    problem = min(found)[1]
+    raise UserError(
+        f"{path}: {problem}.\n"
+        "Fix: run `breedomics normalise-genotypes` on it (sorts, sets unplaced variants aside, "
+        "resolves duplicates; the workflow does this at entry) and use its output."
+    )
 
 
 # --------------------------------------------------------------------------- writer

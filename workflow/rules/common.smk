@@ -204,12 +204,16 @@ def multiqc_inputs(wildcards=None):
 
 
 def genotype_source(wildcards=None):
-    """The genotype file the genotype stage starts from (see `genotypes.source`)."""
+    """The genotype file(s) the genotype stage starts from (see `genotypes.source`)."""
     if GENO["source"] == "calls":
-        return "results/calls/all.pass.vcf.gz"
+        return {"vcf": "results/calls/all.pass.vcf.gz"}
     if GENO["source"] == "plink":
-        return "results/genotypes/input.vcf.gz"
-    return GENO["path"]
+        return {ext: f"{GENO_PATH}.{ext}" for ext in ("bed", "bim", "fam")}
+    return {"vcf": GENO["path"]}
+
+
+# Reference whose contig names and order the genotypes are normalised to ("": none).
+GENO_REFERENCE = GENO.get("reference") or config["reference"].get("fasta") or ""
 
 
 def impute_sex_args(wildcards=None):

@@ -4,59 +4,44 @@
 # export and an LD-pruned set for structure analyses.
 
 
-rule import_plink_genotypes:
+rule normalise_genotypes:
     input:
-        bed=f"{GENO_PATH}.bed",
-        bim=f"{GENO_PATH}.bim",
-        fam=f"{GENO_PATH}.fam",
-    output:
-        vcf="results/genotypes/input.vcf.gz",
-        tbi="results/genotypes/input.vcf.gz.tbi",
-    log:
-        "logs/genotypes/import_plink_genotypes.log",
-    benchmark:
-        "benchmarks/genotypes/import_plink_genotypes.tsv"
-    conda:
-        "../../envs/plink.yaml"
-    threads: 2
-    resources:
-        mem_mb=4000,
-        runtime=120,
-    params:
-        prefix=lambda wc, input: input.bed[: -len(".bed")],
-        out=lambda wc, output: output.vcf[: -len(".vcf.gz")],
-    shell:
-        "( plink2 --bfile {params.prefix:q} --allow-extra-chr --threads {threads}"
-        " --export vcf-4.2 bgz id-paste=iid --out {params.out}"
-        " && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
-
-
-rule select_snps:
-    input:
-        vcf=genotype_source,
+        unpack(genotype_source),
     output:
         vcf="results/genotypes/snps.vcf.gz",
         tbi="results/genotypes/snps.vcf.gz.tbi",
+        table="results/genotypes/qc/variants_normalised.tsv",
+        summary="results/genotypes/qc/normalise_summary.tsv",
     log:
-        "logs/genotypes/select_snps.log",
+        "logs/genotypes/normalise_genotypes.log",
     benchmark:
-        "benchmarks/genotypes/select_snps.tsv"
+        "benchmarks/genotypes/normalise_genotypes.tsv"
     conda:
-        "../../envs/bcftools.yaml"
+        "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        mem_mb=4000,
+        runtime=240,
+    params:
+        cli=BREEDOMICS,
+        geno=lambda wc, input: (
+            input.bed[: -len(".bed")] if GENO["source"] == "plink" else input.vcf
+        ),
+        ref=shlex.quote(GENO_REFERENCE),
+        dups=GENO["duplicate_positions"],
     shell:
-        "( set -o pipefail; bcftools view -m2 -M2 -v snps -Ou {input.vcf:q}"
-        " | bcftools annotate --set-id '%CHROM:%POS:%REF:%FIRST_ALT' -Oz -o {output.vcf}"
-        " && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+        # Every later stage may assume sorted, unique, positioned biallelic SNPs named
+        # CHROM:POS:REF:ALT; each change is a row of the table, with its reason.
+        "{params.cli} normalise-genotypes {params.geno:q} --reference {params.ref}"
+        " --duplicate-positions {params.dups} --ids position --out {output.vcf}"
+        " --table {output.table} --summary {output.summary} > {log} 2>&1"
 
 
 rule qc_genotypes:
     input:
         vcf="results/genotypes/snps.vcf.gz",
         sheet=GENO_SAMPLES,
+        normalised="results/genotypes/qc/normalise_summary.tsv",
     output:
         samples="results/genotypes/qc/sample_qc.tsv",
         removed="results/genotypes/qc/variants_removed.tsv",
@@ -87,6 +72,7 @@ rule qc_genotypes:
         " --max-sample-het {params.q[max_sample_het]}"
         " --min-variant-call-rate {params.q[min_variant_call_rate]}"
         " --min-maf {params.q[min_maf]} --hwe-p {params.q[hwe_p]}"
+        " --normalise-summary {input.normalised}"
         " --outdir {params.outdir} > {log} 2>&1"
 
 

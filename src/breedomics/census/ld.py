@@ -68,7 +68,9 @@ def pair_r2_blocks(
     """Yield ``(distance, r2)`` arrays for SNP pairs ``j < i`` with ``i >= first_new``.
 
     ``z`` holds unit-norm centred genotype columns sorted by ``pos`` (one
-    chromosome), so ``z_i . z_j`` is the correlation.
+    chromosome), so ``z_i . z_j`` is the correlation. Pairs at distance 0 (two
+    records at one position: duplicates, or the split alleles of one site) are
+    left out: they are not two loci, and the bins are ``(k*bin, (k+1)*bin]``.
     """
     m = z.shape[1]
     for s in range(first_new, m, block):
@@ -77,7 +79,8 @@ def pair_r2_blocks(
         r = z[:, lo:e].T @ z[:, s:e]  # (e-lo, e-s)
         jj, ii = np.meshgrid(np.arange(lo, e), np.arange(s, e), indexing="ij")
         d = pos[ii] - pos[jj]
-        keep = (jj < ii) & (d <= max_dist) & ok[ii] & ok[jj]
+        # d > 0: two records at one position are one locus, not a pair at a distance
+        keep = (jj < ii) & (d > 0) & (d <= max_dist) & ok[ii] & ok[jj]
         yield d[keep], r[keep] ** 2
 
 

@@ -166,7 +166,18 @@ def check_annotation(
                 f"The annotation belongs to another assembly or naming; set genotypes.gff3 "
                 f"and genotypes.reference to files on the genotypes' coordinates."
             )
-    for name in dict.fromkeys(geno_contigs):
+    from breedomics.genonorm import UNPLACED, alias_key, harmonise_chromosomes
+
+    # aliases (chr01 -> 1) and unplaced names (0, Un) are resolved at entry by
+    # `normalise-genotypes`; any other name is another assembly or naming
+    names = list(dict.fromkeys(geno_contigs))
+    try:
+        mapped = harmonise_chromosomes(names, ref)[0]
+    except UserError:  # none matches: reported below, name by name
+        mapped = {}
+    for name in names:
+        if mapped.get(name) is not None or alias_key(name) in UNPLACED:
+            continue
         if name not in have:
             raise UserError(
                 f"Genotypes '{geno}': chromosome '{name}' is not a contig of the reference "

@@ -176,6 +176,7 @@ def run_scan(args: argparse.Namespace) -> int:
         raise UserError("--threshold meff cannot be combined with --no-meff")
     if not 0 < args.alpha < 1:
         raise UserError(f"--alpha must be in (0, 1), got {args.alpha}")
+    gt.check_genotype_order(args.geno)  # sorted, unique, placed: before any work
     out = args.out
     os.makedirs(out, exist_ok=True)
     traits = [t.strip() for t in args.traits.split(",")] if args.traits else None

@@ -101,11 +101,13 @@ def _prepare(args):
 
 def run_kinship(args: argparse.Namespace) -> int:
     """``breedomics gwas kinship``."""
+    from breedomics.genotypes import check_genotype_order
     from breedomics.gwas.kinship import accumulate_grm
     from breedomics.gwas.scan import GenotypeSource
     from breedomics.gwas.shards import save_grm
 
     t0 = time.time()
+    check_genotype_order(args.geno)  # sorted, unique, placed: before any work
     data = _prepare(args)
     src = GenotypeSource(args.geno, data.samples, chunk_size=args.chunk_size)
     grm = accumulate_grm(src.chunks(), data.samples, loco=args.loco)
