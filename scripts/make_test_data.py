@@ -100,6 +100,8 @@ class SampleSpec:
     sex: str
     origin: str
     units: tuple[str, ...] = ("L001",)
+    #: None: as the species (``SpeciesSpec.inbred``); True/False for a mixed panel
+    inbred: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,10 @@ class SpeciesSpec:
     gene_prefix: str
     n_repeat_families: int
     n_repeat_copies: int
+    #: divergence of repeat copies from their family consensus (uniform range)
+    repeat_divergence: tuple[float, float] = (0.05, 0.15)
+    #: indel lengths 1..indel_max bp
+    indel_max: int = 10
 
 
 def _scaffolds(n: int, seed: int) -> tuple[ContigSpec, ...]:
@@ -506,7 +512,7 @@ def simulate_reference(spec: SpeciesSpec) -> Reference:
     for k in range(spec.n_repeat_copies):
         fam = k % spec.n_repeat_families
         cons = families[fam]
-        seq = _mutate_copy(cons, float(rng.uniform(0.05, 0.15)), rng)
+        seq = _mutate_copy(cons, float(rng.uniform(*spec.repeat_divergence)), rng)
         if rng.random() < 0.4 and len(seq) > 600:  # 5'-truncated copy
             keep = int(rng.integers(300, len(seq)))
             seq = seq[len(seq) - keep :]
@@ -715,7 +721,8 @@ def _haplotype_layout(
     sample_haps: list[tuple[int, ...]] = []
     hap_pop: list[str] = []
     for s in spec.samples:
-        if spec.inbred:
+        inbred = spec.inbred if s.inbred is None else s.inbred
+        if inbred:
             n = 1
         elif contig.kind == "A":
             n = 2
@@ -725,7 +732,7 @@ def _haplotype_layout(
             n = 1 if s.sex == "M" else 0
         haps = tuple(range(len(hap_pop), len(hap_pop) + n))
         hap_pop.extend([s.group] * n)
-        sample_haps.append(haps * 2 if spec.inbred else haps)
+        sample_haps.append(haps * 2 if inbred else haps)
     return sample_haps, hap_pop
 
 
@@ -773,7 +780,7 @@ def simulate_variants(spec: SpeciesSpec, ref: Reference) -> dict[str, ContigVari
     reference haplotype from ``spec.ref_population``; a sample carries ALT where
     its allele differs from the reference haplotype's. X and Y use 3/4 and 1/4 of
     the autosomal effective size. Sites are kept at least 200 bp from contig ends
-    and 50 bp from N runs, about 12 % become 1-10 bp indels (left-aligned), and
+    and 50 bp from N runs, about 12 % become 1-``indel_max`` bp indels (left-aligned), and
     variants whose ambiguity spans come closer than 10 bp are dropped so the
     truth has one unambiguous representation.
     """
@@ -823,6 +830,7 @@ def simulate_variants(spec: SpeciesSpec, ref: Reference) -> dict[str, ContigVari
         csum = np.concatenate([[0], np.cumsum(forbidden)])
 
         is_indel = rng.random(len(positions)) < INDEL_FRACTION
+        indel_p = _indel_length_p(spec.indel_max)
         records: list[tuple[int, int, str, str, int]] = []  # span_lo, span_hi, ref, alt, row
         for row, (p, indel) in enumerate(zip(positions.tolist(), is_indel.tolist(), strict=True)):
             if not indel:
@@ -835,7 +843,7 @@ def simulate_variants(spec: SpeciesSpec, ref: Reference) -> dict[str, ContigVari
                     alt = int(rng.choice([b for b in range(4) if b != base and b != base ^ 2]))
                 lo, hi, r, a = p, p + 1, "ACGT"[base], "ACGT"[alt]
             else:
-                length = int(rng.choice(np.arange(1, 11), p=_INDEL_LEN_P))
+                length = int(rng.choice(np.arange(1, spec.indel_max + 1), p=indel_p))
                 if rng.random() < 0.5:
                     s, right = _left_align_deletion(seq, p + 1, length)
                     lo, hi = s - 1, right + length
@@ -874,9 +882,11 @@ def simulate_variants(spec: SpeciesSpec, ref: Reference) -> dict[str, ContigVari
     return out
 
 
-#: Indel lengths 1..10 bp, most of them short (roughly as in plant and animal resequencing).
-_INDEL_LEN_P = 1.0 / np.arange(1, 11) ** 1.3
-_INDEL_LEN_P = _INDEL_LEN_P / _INDEL_LEN_P.sum()
+def _indel_length_p(indel_max: int) -> np.ndarray:
+    """Probabilities of indel lengths 1..indel_max bp, most of them short (~ length^-1.3,
+    roughly as in plant and animal resequencing)."""
+    p = 1.0 / np.arange(1, indel_max + 1) ** 1.3
+    return p / p.sum()
 
 
 def genotype_strings(spec: SpeciesSpec, cv: ContigVariants) -> list[list[str]]:

@@ -7,8 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-APT_PACKAGES=(bwa samtools bcftools tabix fastp freebayes plink2 gemma beagle vcftools gzip)
-TOOLS=(bwa samtools bcftools tabix bgzip fastp freebayes plink2 gemma beagle)
+APT_PACKAGES=(bwa samtools bcftools tabix fastp freebayes plink2 gemma beagle vcftools gzip dwgsim)
+TOOLS=(bwa samtools bcftools tabix bgzip fastp freebayes plink2 gemma beagle dwgsim)
 
 missing=()
 for t in "${TOOLS[@]}"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
