@@ -196,7 +196,7 @@ def test_read_bed_and_matrix_tables(tmp_path):
         ),
         (
             "#chr\tstart\tend\tfeature_id\tA\tA\n1\t0\t1\tg1\t1\t2\n",
-            r"sample id 'A' appears twice",
+            r"e\.bed, line 1: column 'A' appears twice \(columns 5 and 6",
         ),
     ],
 )
@@ -207,7 +207,9 @@ def test_bed_errors_name_file_line_feature(tmp_path, text, match):
 
 def test_matrix_errors_name_file_line_feature(tmp_path):
     dup = _write(tmp_path / "m.tsv", "sample\tm1\tm1\nA\t1\t2\n")
-    with pytest.raises(UserError, match=r"m\.tsv: feature id 'm1' appears twice \(column 2"):
+    with pytest.raises(
+        UserError, match=r"m\.tsv, line 1: column 'm1' appears twice \(columns 2 and 3"
+    ):
         read_feature_table(dup)
     bad = _write(tmp_path / "m2.tsv", "sample\tm1\tm2\nA\t1\t2\nB\t3\tlow\n")
     with pytest.raises(UserError, match=r"line 3, sample 'B', feature 'm2'.*'low'"):

@@ -18,6 +18,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
+from breedomics.core import tables
 from breedomics.errors import UserError
 
 #: Default schema folder when running from a checkout (workflow/schemas).
@@ -34,19 +35,19 @@ def load_schema(name: str, schema_dir: Path | None = None) -> dict:
 
 
 def _read_tsv(path: Path, what: str) -> pd.DataFrame:
-    if not path.exists():
-        raise UserError(f"{what} '{path}' does not exist: check the path in the config.")
-    try:
-        df = pd.read_csv(
-            path, sep="\t", dtype=str, keep_default_na=False, comment=None, skip_blank_lines=True
-        )
-    except pd.errors.EmptyDataError as exc:
-        raise UserError(
-            f"{what} '{path}' is empty: it needs a header line and one row per entry."
-        ) from exc
-    df.columns = [c.strip() for c in df.columns]
-    df = df.apply(lambda col: col.str.strip())
-    return df
+    """A sheet as stripped text cells (``""`` for empty), via the core table reader.
+
+    CSV or TSV, gzipped, BOM, CRLF and padded cells are accepted
+    (:func:`breedomics.core.tables.read_table`); ``attrs["lines"]`` holds the
+    file line of each row for messages.
+    """
+    return tables.read_table(path, what)
+
+
+def _line(df: pd.DataFrame, i: int) -> int:
+    """File line of row ``i`` of a sheet read by :func:`_read_tsv`."""
+    lines = df.attrs.get("lines") or []
+    return lines[i] if len(lines) == len(df) else i + 2
 
 
 def _validate_rows(df: pd.DataFrame, schema: dict, path: Path, what: str) -> None:
@@ -55,7 +56,7 @@ def _validate_rows(df: pd.DataFrame, schema: dict, path: Path, what: str) -> Non
     if missing:
         raise UserError(
             f"{what} '{path}' lacks column(s) {', '.join(missing)}; its header has "
-            f"{', '.join(df.columns)}. Add the column(s) (tab-separated)."
+            f"{', '.join(df.columns)}. Add the column(s) (tab- or comma-separated)."
         )
     validator = jsonschema.Draft202012Validator(schema)
     for i, row in enumerate(df.to_dict(orient="records")):
@@ -67,7 +68,7 @@ def _validate_rows(df: pd.DataFrame, schema: dict, path: Path, what: str) -> Non
             value = row.get(column, "")
             hint = schema.get("properties", {}).get(column, {}).get("description", "")
             raise UserError(
-                f"{what} '{path}', line {i + 2}, column '{column}': value {value!r} is not "
+                f"{what} '{path}', line {_line(df, i)}, column '{column}': value {value!r} is not "
                 f"valid ({err.message}). {hint}".strip()
             )
 
@@ -94,7 +95,7 @@ def load_samples(path: str | Path, schema_dir: Path | None = None) -> pd.DataFra
     _validate_rows(df, load_schema("samples", schema_dir), path, "Sample sheet")
     dups = _duplicates(df["sample"])
     if dups:
-        lines = [str(i + 2) for i, s in enumerate(df["sample"]) if s == dups[0]]
+        lines = [str(_line(df, i)) for i, s in enumerate(df["sample"]) if s == dups[0]]
         raise UserError(
             f"Sample sheet '{path}': sample id '{dups[0]}' appears on lines "
             f"{', '.join(lines)}; ids must be unique (rename or merge the rows)."
@@ -172,7 +173,7 @@ def load_units(
     for i, s in enumerate(df["sample"]):
         if s not in known:
             raise UserError(
-                f"Unit sheet '{path}', line {i + 2}: sample '{s}' is not in the sample "
+                f"Unit sheet '{path}', line {_line(df, i)}: sample '{s}' is not in the sample "
                 f"sheet. Add it there or remove its units."
             )
     without = sorted(known - set(df["sample"]))
@@ -195,7 +196,7 @@ def load_units(
     if check_files:
         for i, row in enumerate(df.itertuples()):
             for col in ("fq1", "fq2"):
-                check_fastq_header(Path(getattr(row, col)), path, i + 2, col)
+                check_fastq_header(Path(getattr(row, col)), path, _line(df, i), col)
         same = df[df["fq1"] == df["fq2"]]
         if len(same):
             raise UserError(
@@ -321,33 +322,31 @@ def check_genotype_path(source: str, path: str) -> None:
 _TRAIT = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
-def trait_names(path: str | Path, what: str = "Phenotype table") -> list[str]:
-    """Trait (column) names of a phenotype table: ``sample`` first, then one column each.
+def _header(path: Path, what: str, id_column: str | None = None) -> list[str]:
+    """Column names of a lab table, checked by the core reader (whole file: shape, ids)."""
+    return list(tables.read_table(path, what, id_column=id_column).columns)
 
-    Trait names become file names, so they must be safe identifiers.
+
+def trait_names(path: str | Path, what: str = "Phenotype table") -> list[str]:
+    """Trait (column) names of a phenotype table: a ``sample`` id column, then one column each.
+
+    The table is read as every stage reads it (:mod:`breedomics.core.tables`:
+    CSV or TSV, gzipped, BOM, CRLF, padded cells), so its shape and sample ids
+    are checked here, before any job. Trait names become file names, so they
+    must be safe identifiers.
     """
     path = Path(path)
-    if not path.exists():
-        raise UserError(f"{what} '{path}' does not exist: fix the path in the config.")
-    with open(path) as fh:
-        header = fh.readline().rstrip("\n\r").split("\t")
-    if not header or header[0] != "sample":
-        raise UserError(
-            f"{what} '{path}': the first column must be 'sample' (tab-separated header), "
-            f"found {header[0]!r}."
-        )
-    if len(header) < 2:
-        raise UserError(f"{what} '{path}' has no trait columns after 'sample'.")
-    for name in header[1:]:
+    header = _header(path, what, id_column="sample")
+    names = [c for c in header if c != "sample"]
+    if not names:
+        raise UserError(f"{what} '{path}' has no trait columns besides 'sample'.")
+    for name in names:
         if not _TRAIT.match(name):
             raise UserError(
                 f"{what} '{path}', line 1: column name {name!r} is not a safe identifier "
                 f"(a letter, then letters, digits, '_', '.', '-'); rename it."
             )
-    dups = _duplicates(header)
-    if dups:
-        raise UserError(f"{what} '{path}', line 1: column {dups[0]!r} appears twice.")
-    return header[1:]
+    return names
 
 
 def trial_traits(
@@ -358,17 +357,12 @@ def trial_traits(
     ``design`` maps roles (genotype, environment, replicate, block, plot) to column
     names; every named column must exist, and the traits are the remaining columns
     (or ``traits``, each of which must be one of them). Trait names become file
-    names, so they must be safe identifiers.
+    names, so they must be safe identifiers. The table is read as the GS stage
+    reads it (:mod:`breedomics.core.tables`), so its shape is checked here too.
     """
     path = Path(path)
     what = "Trial table"
-    if not path.exists():
-        raise UserError(f"{what} '{path}' does not exist: fix gs.trials in the config.")
-    with open(path) as fh:
-        header = fh.readline().rstrip("\n\r").split("\t")
-    dups = _duplicates(header)
-    if dups:
-        raise UserError(f"{what} '{path}', line 1: column {dups[0]!r} appears twice.")
+    header = _header(path, what)
     used = [c for c in design.values() if c]
     for role, col in design.items():
         if col and col not in header:

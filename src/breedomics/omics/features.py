@@ -1,7 +1,8 @@
 """Molecular-trait tables (expression, metabolites) prepared for QTL mapping.
 
 A dataset is one feature table, read by :func:`read_feature_table` in either of two
-layouts (tab-separated text, plain or gzipped, or Parquet):
+layouts (tab- or comma-separated text, plain or gzipped, read by
+:func:`breedomics.core.tables.read_table`, or Parquet):
 
 * samples x features (metabolites): first column the sample id, one column per feature;
 * a tensorQTL-style phenotype BED (Taylor-Weiner et al. 2019, *Genome Biol* 20:228):
@@ -19,7 +20,6 @@ for ``breedomics gwas run``.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 from dataclasses import dataclass
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from breedomics.core.tables import NA_VALUES, read_table
 from breedomics.errors import UserError
-from breedomics.gwas.phenotypes import NA_VALUES
 from breedomics.gwas.scan import safe_name
 
 __all__ = [
@@ -96,26 +96,8 @@ class FeatureTable:
 
 
 def _read_text(path: str) -> pd.DataFrame:
-    with open(path, "rb") as fh:
-        gz = fh.read(2) == b"\x1f\x8b"
-    opener = gzip.open if gz else open
-    try:
-        with opener(path, "rt") as fh:
-            df = pd.read_csv(
-                fh,
-                sep="\t",
-                dtype=str,
-                header=None,
-                keep_default_na=False,
-                na_filter=False,
-                comment=None,
-            )
-        # header read as a row: pandas would rename a repeated column name ("A.1")
-        return pd.DataFrame(df.iloc[1:].to_numpy(), columns=list(df.iloc[0]))
-    except (pd.errors.ParserError, UnicodeDecodeError, EOFError, OSError) as exc:
-        raise UserError(
-            f"feature table {path} is not a readable tab-separated table: {exc}"
-        ) from exc
+    """The table as text cells, read by the core reader (TSV/CSV, gzip, BOM, CRLF)."""
+    return read_table(path, "feature table")
 
 
 def _numeric(arr: np.ndarray, path: str, where) -> np.ndarray:
