@@ -150,7 +150,7 @@ def _few(names: Sequence[str], k: int = 8) -> str:
     return ", ".join(names[:k]) + more
 
 
-def _parse(text: str, sep: str, p: str) -> tuple[list[str], int, list[list[str]], list[int]]:
+def _parse(text: str, sep: str, p: str) -> tuple[list[str] | None, int, list[list[str]], list[int]]:
     """Header, its line, the non-blank stripped rows and their (last) physical lines."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=False)
     header: list[str] | None = None
@@ -172,7 +172,6 @@ def _parse(text: str, sep: str, p: str) -> tuple[list[str], int, list[list[str]]
             f"{p}, line {reader.line_num}: cannot be read as a table ({exc}); "
             "check the quotes and separators on that line"
         ) from None
-    assert header is not None
     return header, hline, rows, lines
 
 
@@ -261,14 +260,13 @@ def read_table(
     """
     p = str(path)
     text = read_text(p, what)
-    first = _first_line(text)
-    if not first:
+    sep = sniff_separator(_first_line(text), p)
+    header, hline, rows, lines = _parse(text, sep, p)
+    if header is None:
         raise UserError(
             f"{what} file {p} is empty; it needs a header line with the column names and "
             f"one row per {id_label}"
         )
-    sep = sniff_separator(first, p)
-    header, hline, rows, lines = _parse(text, sep, p)
     header = _check_shape(header, hline, rows, lines, sep, p)
     df = pd.DataFrame(rows, columns=header).astype(str)  # pandas' text dtype, as read_csv
     name = None
