@@ -120,6 +120,9 @@ def _trial_columns(path: str) -> dict[str, str]:
                 f"{', '.join(names)}; the header has {', '.join(header)}); rename the column."
             )
         found[role] = col
+    if not found["replicate"] and found["block"]:
+        # a lone 'block' column is the complete block (replicate) of an RCBD
+        found["replicate"], found["block"] = found["block"], ""
     return found
 
 

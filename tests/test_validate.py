@@ -1,0 +1,170 @@
+"""One input check (validate_run) for the workflow and check-inputs; `breedomics init`.
+
+Config errors are a few lines naming the key, the bad value and the fix (never the
+schema), the same from `snakemake` and from `breedomics check-inputs`, and stop a run
+before any job. A run from genotypes needs no reference and never reads a unit sheet.
+"""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import PANEL, TEST_DATA, need_panel, panel_config, run_workflow, tool_env
+
+from breedomics import validate
+from breedomics.errors import UserError
+
+
+def _panel_cfg(**sections) -> dict:
+    need_panel("phenotypes.tsv")
+    cfg = panel_config(PANEL, **sections)
+    del cfg["reference"]  # a run from genotypes without gene models needs none
+    return cfg
+
+
+def _check_inputs(cfg: dict, tmp_path: Path) -> subprocess.CompletedProcess:
+    path = tmp_path / "my-run.yaml"
+    path.write_text(yaml.safe_dump(cfg))
+    return subprocess.run(
+        ["breedomics", "check-inputs", "--config", str(path)],
+        capture_output=True,
+        text=True,
+        env=tool_env(),
+    )
+
+
+def _short(msg: str, *needles: str) -> None:
+    assert len(msg.strip().splitlines()) <= 5, msg
+    assert "$schema" not in msg and "additionalProperties" not in msg, msg
+    for n in needles:
+        assert n in msg, f"{n!r} not in {msg!r}"
+
+
+def test_genotype_only_run_needs_no_reference_and_no_units(tmp_path):
+    cfg = _panel_cfg(gwas={"enabled": True, "phenotypes": str(PANEL / "phenotypes.tsv")})
+    cfg["units"] = str(tmp_path / "no-such-units.tsv")  # reads need a reference...
+    with pytest.raises(UserError, match="reference.fasta is empty but the run starts from reads"):
+        validate.validate_run(copy.deepcopy(cfg))
+    cfg["units"] = ""  # ...and without reads no unit sheet is read and no reference needed
+    run = validate.validate_run(cfg)
+    assert run.units is None and run.traits == ["yield", "height"]
+    assert len(run.samples) == 272
+    # the schema's defaults filled in: gwas on, GS and omics off, permutations set
+    assert cfg["gs"]["enabled"] is False and cfg["omics"]["enabled"] is False
+    assert cfg["gwas"]["permutations"] == 1000 and cfg["reference"]["fasta"] == ""
+    proc = _check_inputs(_panel_cfg(), tmp_path)
+    assert proc.returncode == 0 and "OK: 272 samples" in proc.stdout, proc.stderr
+
+
+def test_reads_need_a_reference():
+    cfg = {
+        "samples": str(TEST_DATA / "soybean" / "samples.tsv"),
+        "units": str(TEST_DATA / "soybean" / "units.tsv"),
+    }
+    with pytest.raises(UserError) as err:
+        validate.validate_run(cfg)
+    _short(str(err.value), "reference.fasta", "units")
+
+
+@pytest.mark.parametrize(
+    ("edit", "needles"),
+    [
+        (lambda c: c["gwas"].update(threshold="permutations"), ["gwas.threshold", "meff"]),
+        (lambda c: c["genotypes"].update(min_maf=0.7), ["genotypes.min_maf", "0.7", "0.5"]),
+        (lambda c: c["gwas"].update(phenotype="x.tsv"), ["gwas.phenotype", "unknown key"]),
+        (lambda c: c.update(gwass={}), ["'gwass'", "unknown key"]),
+        (lambda c: c["gwas"].update(phenotypes="my phenos.tsv"), ["gwas.phenotypes", "path"]),
+        (lambda c: c.update(directions={"yeild": "increase"}), ["directions", "yeild"]),
+        (lambda c: c["gwas"].update(threshold="permutation", permutations=0), ["permutations"]),
+        (lambda c: c.pop("samples"), ["'samples'", "missing"]),
+    ],
+)
+def test_bad_config_is_a_short_message(edit, needles, tmp_path):
+    cfg = _panel_cfg(gwas={"enabled": True, "phenotypes": str(PANEL / "phenotypes.tsv")})
+    edit(cfg)
+    with pytest.raises(UserError) as err:
+        validate.validate_run(copy.deepcopy(cfg))
+    _short(str(err.value), *needles)
+    # check-inputs says the same thing
+    proc = _check_inputs(cfg, tmp_path)
+    assert proc.returncode == 1
+    _short(proc.stderr, *needles)
+    assert str(err.value).splitlines()[0].split(": ", 1)[-1] in proc.stderr
+
+
+def test_workflow_refuses_bad_config_before_any_job(tmp_path):
+    cfg = _panel_cfg(gwas={"enabled": True, "phenotypes": str(PANEL / "phenotypes.tsv")})
+    cfg["gwas"]["models"] = ["mlm", "emmax"]
+    proc = run_workflow(tmp_path / "run", cfg, extra=["-n"])
+    assert proc.returncode != 0
+    text = proc.stdout + proc.stderr
+    line = next(x for x in text.splitlines() if "breedomics input error" in x)
+    assert "gwas.models.1" in line and "'emmax'" in line and "mlm-p3d" in line, text
+    assert "$schema" not in text and "properties" not in text, text[-3000:]
+    assert not (tmp_path / "run" / "results").exists()
+
+
+def test_genotype_samples_must_be_in_the_sheet(tmp_path):
+    sheet = pd.read_csv(PANEL / "samples.tsv", sep="\t")
+    sheet.iloc[1:].to_csv(tmp_path / "samples.tsv", sep="\t", index=False)
+    cfg = _panel_cfg()
+    cfg["samples"] = str(tmp_path / "samples.tsv")
+    with pytest.raises(UserError) as err:
+        validate.validate_run(cfg)
+    _short(str(err.value), sheet["sample"].iloc[0], "genotypes.path", "samples.tsv")
+
+
+# --- breedomics init ---------------------------------------------------------------
+
+
+def _init(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        ["breedomics", "init", *args], capture_output=True, text=True, env=tool_env()
+    )
+
+
+def test_init_from_vcf_writes_a_valid_folder(tmp_path):
+    need_panel("phenotypes.tsv", "trials.tsv")
+    out = tmp_path / "my-run"
+    proc = _init(
+        "--species", "rice", "--genotypes", str(PANEL / "genotypes.vcf.gz"),
+        "--phenotypes", str(PANEL / "phenotypes.tsv"), "--trials", str(PANEL / "trials.tsv"),
+        "--out", str(out),
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    cfg = yaml.safe_load((out / "config.yaml").read_text())
+    assert cfg["genotypes"]["source"] == "vcf" and cfg["units"] == ""
+    assert cfg["genome"]["mating"] == "inbred"  # from the rice preset
+    assert cfg["gs"]["trial_columns"]["replicate"] == "block"  # found in the header
+    header = subprocess.run(
+        ["bcftools", "query", "-l", str(PANEL / "genotypes.vcf.gz")],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()  # fmt: skip
+    sheet = pd.read_csv(out / "samples.tsv", sep="\t")
+    assert list(sheet["sample"]) == header and set(sheet["species"]) == {"rice"}
+    run = validate.validate_run(cfg)
+    assert run.traits == ["yield", "height"] and run.gs_traits
+    assert "check-inputs" in (out / "README.md").read_text()
+    # a second init does not overwrite it
+    again = _init("--species", "rice", "--genotypes", str(PANEL / "genotypes.vcf.gz"),
+                  "--out", str(out))  # fmt: skip
+    assert again.returncode == 1 and "exists" in again.stderr
+
+
+def test_init_refuses_bad_input_and_writes_nothing(tmp_path):
+    need_panel()
+    bad = tmp_path / "pheno.tsv"
+    bad.write_text("sample\tplant height\nGMG1_001\t1\n")
+    out = tmp_path / "my-run"
+    proc = _init("--species", "soybean", "--genotypes", str(PANEL / "genotypes.vcf.gz"),
+                 "--phenotypes", str(bad), "--out", str(out))  # fmt: skip
+    assert proc.returncode == 1
+    _short(proc.stderr, "plant height", str(bad))
+    assert not out.exists() or not any(out.iterdir())
+    proc = _init("--species", "minpig", "--units", "u.tsv", "--out", str(out))
+    assert proc.returncode == 1 and "--samples" in proc.stderr
