@@ -28,19 +28,31 @@ import yaml
 import yte
 from conftest import NO_SLURM
 
+from breedomics.resources import MODELS, Inputs, estimate, measure
+
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "cluster" / "config.yaml"
 DEFAULT = REPO / "workflow" / "profiles" / "default" / "config.yaml"
 RULES_DIR = REPO / "workflow" / "rules"
 ENVS_DIR = REPO / "envs"
 ALLOWED_CHANNELS = {"conda-forge", "bioconda", "nodefaults"}
-ENV_VARS = ("BREEDOMICS_SLURM_ACCOUNT", "BREEDOMICS_SLURM_PARTITION")
-#: Rules that must be sized for a real genome: rule -> (min threads, min mem_mb, min runtime)
+ENV_VARS = (
+    "BREEDOMICS_SLURM_ACCOUNT",
+    "BREEDOMICS_SLURM_PARTITION",
+    "BREEDOMICS_MAX_MEM_MB",
+    "BREEDOMICS_MAX_THREADS",
+    "BREEDOMICS_MAX_RUNTIME",
+)
+#: Rules that must ask for real-genome resources when given real-genome input:
+#: rule -> (min threads in the profile, inputs, min mem_mb, min runtime) at attempt 1.
+#: 30x pig: one lane ~50 GB of FASTQ, BAMs ~60 GB, a 2.5 Gb reference (bwa index ~4.4 GB).
 HEAVY = {
-    "map_reads": (8, 16000, 720),
-    "call_variants_region": (1, 4000, 240),
-    "mark_duplicates": (4, 8000, 240),
-    "bwa_index": (1, 6000, 60),
+    "map_reads": (8, {"reads_gb": 50, "index_gb": 4.4}, 16000, 720),
+    "call_variants_region": (1, {"bam_gb": 1800, "region_bam_gb": 18}, 4000, 240),
+    "mark_duplicates": (4, {"bam_gb": 60}, 2000, 240),
+    "bwa_index": (1, {"fasta_gb": 2.5}, 5000, 60),
+    "impute_genotypes:beagle": (8, {"vcf_gb": 10}, 30000, 240),
+    "run_gwas": (8, {"gcells": 1200 * 5e6 / 1e9, "ksamples2": 1.44}, 4000, 120),
 }
 #: Resources the SLURM plugin understands that a profile may set per rule.
 KNOWN_RESOURCES = {
@@ -147,8 +159,8 @@ def test_cluster_profile_settings():
     assert p["slurm-status-command"] == "squeue"
     assert isinstance(p["slurm-init-seconds-before-status-checks"], int)
     res = p["default-resources"]
-    assert "attempt" in str(res["mem_mb"]) and "runtime" in res
-    assert evaluate(res["mem_mb"], 2) > evaluate(res["mem_mb"], 1)
+    # only for rules without an estimate: small enough for any cluster
+    assert evaluate(res["mem_mb"], 1) <= 2000 and evaluate(res["runtime"], 1) <= 60
     assert "slurm_account" not in res and "slurm_partition" not in res
 
 
@@ -183,33 +195,39 @@ def test_profile_rule_names_exist():
     assert not checkpoints & set(p.get("groups", {})), "checkpoints must stay out of groups"
 
 
-def test_every_rule_sized_for_cluster():
+def test_every_rule_estimates_its_resources():
+    """Memory and run time come from the job's input (resources.smk), not the profile."""
     p = load_profile(CLUSTER)
-    set_res = p.get("set-resources", {})
     threads = p.get("set-threads", {})
-    for rule, info in RULES.items():
-        own_mem = info.get("resources", "")
-        res = set_res.get(rule, {})
-        assert set(res) <= KNOWN_RESOURCES, f"{rule}: unknown resources {set(res)}"
-        grows = "attempt" in str(res.get("mem_mb", "")) or (
-            "attempt" in own_mem and "mem_mb" in own_mem
+    for rule, set_res in p.get("set-resources", {}).items():
+        assert set(set_res) <= KNOWN_RESOURCES - {"mem_mb", "runtime"}, (
+            f"{rule}: cluster/config.yaml sets {set(set_res)}; memory and run time are "
+            "estimated from the input (workflow/rules/resources.smk)"
         )
-        assert grows, f"{rule}: no mem_mb growing with attempt in cluster/config.yaml"
-        assert "runtime" in res or "runtime" in own_mem, f"{rule}: no runtime"
-        for attempt in (1, 2, 3):
-            for key, value in res.items():
-                if key in ("mem_mb", "runtime"):
-                    assert evaluate(value, attempt) > 0
-        if "mem_mb" in res:
-            assert evaluate(res["mem_mb"], 2) > evaluate(res["mem_mb"], 1), rule
+    models = {name.split(":")[0] for name in MODELS}
+    for rule, info in RULES.items():
+        own = info.get("resources", "")
+        assert f'mem_mb=mem_mb_for("{rule}")' in own, f"{rule}: mem_mb not estimated"
+        assert f'runtime=runtime_for("{rule}")' in own, f"{rule}: runtime not estimated"
+        assert rule in models, f"{rule}: no model in breedomics.resources.MODELS"
         if rule in threads:
             assert isinstance(threads[rule], int) and threads[rule] >= 1
-    for rule, (min_threads, min_mem, min_runtime) in HEAVY.items():
-        if rule not in RULES:
+    for rule, (min_threads, inputs, min_mem, min_runtime) in HEAVY.items():
+        if rule.split(":")[0] not in RULES:
             continue
-        assert threads.get(rule, 1) >= min_threads, f"{rule}: too few threads"
-        assert evaluate(set_res[rule]["mem_mb"], 1) >= min_mem, f"{rule}: too little memory"
-        assert evaluate(set_res[rule]["runtime"], 1) >= min_runtime, f"{rule}: too short"
+        n = threads.get(rule.split(":")[0], 1)
+        assert n >= min_threads, f"{rule}: too few threads"
+        req = estimate(MODELS[rule], Inputs(**inputs), threads=n)
+        assert req["mem_mb"] >= min_mem, f"{rule}: too little memory for a real genome: {req}"
+        assert req["runtime"] >= min_runtime, f"{rule}: too short for a real genome: {req}"
+        again = estimate(MODELS[rule], Inputs(**inputs), threads=n, attempt=2)
+        assert again["mem_mb"] > req["mem_mb"] and again["runtime"] > req["runtime"]
+
+
+def test_thread_cap_sets_cores():
+    """BREEDOMICS_MAX_THREADS caps every job's threads (Snakemake's --cores on a cluster)."""
+    assert "cores" not in load_profile(CLUSTER)
+    assert load_profile(CLUSTER, {"BREEDOMICS_MAX_THREADS": "2"})["cores"] == 2
 
 
 def _parsed_args(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> dict:
@@ -244,7 +262,7 @@ def _check_cluster_args(a: dict) -> None:
     assert a["latency_wait"] == p["latency-wait"]
     assert {"mem_mb", "runtime"} <= set(a["default_resources"])
     assert a["set_threads"] == p["set-threads"]
-    assert a["set_resources"] == {r: sorted(v) for r, v in p["set-resources"].items()}
+    assert a["set_resources"] == {r: sorted(v) for r, v in p.get("set-resources", {}).items()}
     assert a["groups"] == p["groups"]
     assert a["slurm_status_command"] == "squeue"
 
@@ -269,25 +287,33 @@ def test_installed_profile_works_from_any_folder(tmp_path):
 
 
 def test_dry_run_with_cluster_profile(tmp_path):
-    """Snakemake accepts the profile's groups and resource expressions for the DAG."""
+    """Snakemake accepts the profile's groups; the requests are the estimates, capped."""
     from test_slurm import copy_checkout, tool_env
 
     root = copy_checkout(tmp_path / "checkout")
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "--profile", "cluster", "--dry-run"],
         cwd=root,
-        env=dict(tool_env(), **NO_SLURM),  # a dry run submits nothing
+        # a dry run submits nothing; the thread cap lowers the profile's 8 fastp threads
+        env=dict(tool_env(), **NO_SLURM, BREEDOMICS_MAX_THREADS="4"),
         capture_output=True,
         text=True,
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
-    p = load_profile(CLUSTER)
-    mem = evaluate(p["set-resources"]["map_reads"]["mem_mb"], 1)
-    runtime = evaluate(p["set-resources"]["map_reads"]["runtime"], 1)
-    jobs = re.findall(r"rule map_reads:.*?resources: ([^\n]*)", out, re.S)
+    jobs = re.findall(
+        r"^rule trim_reads:\n    input: ([^\n]*)\n(?:    .*\n)*?    threads: (\d+)\n"
+        r"    resources: ([^\n]*)",
+        out,
+        re.M,
+    )
     assert jobs, out[-3000:]
-    assert f"mem_mb={mem}," in jobs[0] and f"runtime={runtime}" in jobs[0], jobs[0]
+    for inputs, threads, resources in jobs:
+        assert int(threads) == 4, (threads, load_profile(CLUSTER)["set-threads"]["trim_reads"])
+        req = estimate(MODELS["trim_reads"], measure(inputs.split(", ")), threads=4)
+        got = dict(kv.split("=", 1) for kv in resources.split(", "))
+        assert int(got["mem_mb"]) == req["mem_mb"], (req, resources)
+        assert int(got["runtime"]) == req["runtime"], (req, resources)
 
 
 def test_local_run_gets_workflow_profile():

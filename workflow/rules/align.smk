@@ -19,8 +19,8 @@ rule map_reads:
         "../../envs/bwa.yaml"
     threads: 4
     resources:
-        mem_mb=8000,
-        runtime=720,
+        mem_mb=mem_mb_for("map_reads"),
+        runtime=runtime_for("map_reads"),
     params:
         rg=read_group,
         index=lambda wc, input: input.idx[0][: -len(".amb")],
@@ -46,8 +46,8 @@ rule merge_sample_bams:
         "../../envs/samtools.yaml"
     threads: 2
     resources:
-        mem_mb=2000,
-        runtime=240,
+        mem_mb=mem_mb_for("merge_sample_bams"),
+        runtime=runtime_for("merge_sample_bams"),
     shell:
         "samtools merge -f -@ {threads} -o {output} {input} > {log} 2>&1"
 
@@ -67,8 +67,8 @@ rule mark_duplicates:
         "../../envs/samtools.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("mark_duplicates"),
+        runtime=runtime_for("mark_duplicates"),
     params:
         gbs=lambda wc: "yes" if is_gbs(wc.sample) else "no",
     shell:
@@ -98,8 +98,8 @@ rule stat_alignments:
         "../../envs/samtools.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        mem_mb=mem_mb_for("stat_alignments"),
+        runtime=runtime_for("stat_alignments"),
     shell:
         "( samtools stats -r {input.fa} {input.bam} > {output.stats}"
         " && samtools flagstat {input.bam} > {output.flagstat}"

@@ -27,8 +27,8 @@ rule census_pca:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("census_pca"),
+        runtime=runtime_for("census_pca"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -57,8 +57,8 @@ rule census_grm:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("census_grm"),
+        runtime=runtime_for("census_grm"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -88,8 +88,8 @@ rule census_admixture:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("census_admixture"),
+        runtime=runtime_for("census_admixture"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -116,8 +116,8 @@ checkpoint census_shards:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=mem_mb_for("census_shards"),
+        runtime=runtime_for("census_shards"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -144,8 +144,8 @@ rule census_diversity_chrom:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=240,
+        mem_mb=mem_mb_for("census_diversity_chrom"),
+        runtime=runtime_for("census_diversity_chrom"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -177,8 +177,8 @@ rule census_diversity:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=mem_mb_for("census_diversity"),
+        runtime=runtime_for("census_diversity"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -206,8 +206,8 @@ rule census_fst:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("census_fst"),
+        runtime=runtime_for("census_fst"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -238,8 +238,8 @@ rule census_ld_decay_chrom:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=480,
+        mem_mb=mem_mb_for("census_ld_decay_chrom"),
+        runtime=runtime_for("census_ld_decay_chrom"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -271,8 +271,8 @@ rule census_ld_decay:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=mem_mb_for("census_ld_decay"),
+        runtime=runtime_for("census_ld_decay"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -302,8 +302,8 @@ rule census_roh_chrom:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=240,
+        mem_mb=mem_mb_for("census_roh_chrom"),
+        runtime=runtime_for("census_roh_chrom"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -335,8 +335,8 @@ rule census_roh:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=mem_mb_for("census_roh"),
+        runtime=runtime_for("census_roh"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -365,8 +365,8 @@ rule census_duplicates:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("census_duplicates"),
+        runtime=runtime_for("census_duplicates"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -396,8 +396,8 @@ rule census_core:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("census_core"),
+        runtime=runtime_for("census_core"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],

@@ -20,8 +20,8 @@ rule normalise_genotypes:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("normalise_genotypes"),
+        runtime=runtime_for("normalise_genotypes"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: (
@@ -56,8 +56,8 @@ rule qc_genotypes:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("qc_genotypes"),
+        runtime=runtime_for("qc_genotypes"),
     params:
         cli=BREEDOMICS,
         outdir=lambda wc, output: str(Path(output.summary).parent),
@@ -92,8 +92,8 @@ rule apply_genotype_qc:
         "../../envs/bcftools.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        mem_mb=mem_mb_for("apply_genotype_qc"),
+        runtime=runtime_for("apply_genotype_qc"),
     shell:
         "( bcftools view -S {input.keep_samples} -T {input.keep_sites} -Oz -o {output.vcf}"
         " {input.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
@@ -113,8 +113,8 @@ rule impute_genotypes:
         "../../envs/beagle.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=720,
+        mem_mb=mem_mb_for("impute_genotypes"),
+        runtime=runtime_for("impute_genotypes"),
     params:
         cli=BREEDOMICS,
         method=config["genotypes"]["impute"],
@@ -144,8 +144,8 @@ rule mask_genotypes:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=120,
+        mem_mb=mem_mb_for("mask_genotypes"),
+        runtime=runtime_for("mask_genotypes"),
     params:
         cli=BREEDOMICS,
         fraction=config["genotypes"]["mask_fraction"],
@@ -170,8 +170,8 @@ rule impute_masked_genotypes:
         "../../envs/beagle.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=720,
+        mem_mb=mem_mb_for("impute_masked_genotypes"),
+        runtime=runtime_for("impute_masked_genotypes"),
     params:
         cli=BREEDOMICS,
         seed=config["genotypes"]["seed"],
@@ -197,8 +197,8 @@ rule score_imputation:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=mem_mb_for("score_imputation"),
+        runtime=runtime_for("score_imputation"),
     params:
         cli=BREEDOMICS,
     shell:
@@ -219,8 +219,8 @@ rule export_plink:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=mem_mb_for("export_plink"),
+        runtime=runtime_for("export_plink"),
     params:
         out=lambda wc, output: output[0][: -len(".bed")],
     shell:
@@ -244,8 +244,8 @@ rule prune_ld:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=mem_mb_for("prune_ld"),
+        runtime=runtime_for("prune_ld"),
     params:
         bfile=lambda wc, input: input.bed[: -len(".bed")],
         out=lambda wc, output: output[0][: -len(".bed")],

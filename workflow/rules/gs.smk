@@ -21,8 +21,8 @@ rule estimate_blues:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb_for("estimate_blues"),
+        runtime=runtime_for("estimate_blues"),
     params:
         cli=BREEDOMICS,
         traits=",".join(GS_TRAITS),
@@ -67,8 +67,8 @@ rule make_gs_folds:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=1000,
-        runtime=10,
+        mem_mb=mem_mb_for("make_gs_folds"),
+        runtime=runtime_for("make_gs_folds"),
     params:
         cli=BREEDOMICS,
         traits=",".join(GS_TRAITS),
@@ -101,8 +101,8 @@ rule cv_gs:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("cv_gs"),
+        runtime=runtime_for("cv_gs"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -137,8 +137,8 @@ rule cv_gs_multitrait:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("cv_gs_multitrait"),
+        runtime=runtime_for("cv_gs_multitrait"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -170,8 +170,8 @@ rule gather_gs_cv:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=20,
+        mem_mb=mem_mb_for("gather_gs_cv"),
+        runtime=runtime_for("gather_gs_cv"),
     params:
         cli=BREEDOMICS,
         dirs=lambda wc, input: " ".join(shlex.quote(str(Path(f).parent)) for f in input),
@@ -200,8 +200,8 @@ rule predict_gs:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("predict_gs"),
+        runtime=runtime_for("predict_gs"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -229,8 +229,8 @@ rule select_candidates:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=30,
+        mem_mb=mem_mb_for("select_candidates"),
+        runtime=runtime_for("select_candidates"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],

@@ -32,8 +32,8 @@ rule run_gwas:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=720,
+        mem_mb=mem_mb_for("run_gwas"),
+        runtime=runtime_for("run_gwas"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -66,8 +66,8 @@ rule predict_gwas_consequences:
         "../../envs/bcftools.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=mem_mb_for("predict_gwas_consequences"),
+        runtime=runtime_for("predict_gwas_consequences"),
     shell:
         "( bcftools csq --samples - --local-csq -f {input.fasta:q} -g {input.gff3:q} -Ou"
         " {input.vcf:q} | bcftools query -f '%CHROM\\t%POS\\t%REF\\t%ALT\\t%BCSQ\\n'"
@@ -92,8 +92,8 @@ rule annotate_gwas:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=60,
+        mem_mb=mem_mb_for("annotate_gwas"),
+        runtime=runtime_for("annotate_gwas"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input.bed[: -len(".bed")],
@@ -129,8 +129,8 @@ rule compute_gwas_kinship:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=mem_mb_for("compute_gwas_kinship"),
+        runtime=runtime_for("compute_gwas_kinship"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -170,8 +170,8 @@ rule scan_gwas_shard:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=8000,
-        runtime=720,
+        mem_mb=mem_mb_for("scan_gwas_shard"),
+        runtime=runtime_for("scan_gwas_shard"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -212,8 +212,8 @@ rule gather_gwas:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=4000,
-        runtime=240,
+        mem_mb=mem_mb_for("gather_gwas"),
+        runtime=runtime_for("gather_gwas"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],

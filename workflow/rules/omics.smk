@@ -33,8 +33,8 @@ rule prepare_omics:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=mem_mb_for("prepare_omics"),
+        runtime=runtime_for("prepare_omics"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -61,8 +61,8 @@ rule map_omics_qtl:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=mem_mb_for("map_omics_qtl"),
+        runtime=runtime_for("map_omics_qtl"),
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: input[0][: -len(".bed")],
@@ -100,8 +100,8 @@ rule summarise_omics:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=30,
+        mem_mb=mem_mb_for("summarise_omics"),
+        runtime=runtime_for("summarise_omics"),
     params:
         cli=BREEDOMICS,
         outdir=lambda wc, output: str(Path(output.cis).parent),

@@ -17,8 +17,8 @@ rule prepare_reference:
         "../../envs/samtools.yaml"
     threads: 1
     resources:
-        mem_mb=2000,
-        runtime=60,
+        mem_mb=mem_mb_for("prepare_reference"),
+        runtime=runtime_for("prepare_reference"),
     shell:
         "( if gzip -t {input:q} 2>/dev/null; then gzip -dc {input:q}; else cat {input:q}; fi"
         " > {output.fa}.tmp && mv {output.fa}.tmp {output.fa}"
@@ -39,7 +39,7 @@ rule bwa_index:
         "../../envs/bwa.yaml"
     threads: 1
     resources:
-        mem_mb=8000,
-        runtime=240,
+        mem_mb=mem_mb_for("bwa_index"),
+        runtime=runtime_for("bwa_index"),
     shell:
         "bwa index {input} > {log} 2>&1"

@@ -18,8 +18,8 @@ rule trim_reads:
         "../../envs/fastp.yaml"
     threads: 2
     resources:
-        mem_mb=4000,
-        runtime=120,
+        mem_mb=mem_mb_for("trim_reads"),
+        runtime=runtime_for("trim_reads"),
     params:
         min_length=config["trimming"]["min_length"],
         qualified_quality=config["trimming"]["qualified_quality"],

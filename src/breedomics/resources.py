@@ -1,0 +1,464 @@
+"""Resource requests of workflow jobs, estimated from their input and clipped by a cap.
+
+Every rule asks for memory (``mem_mb``, MB) and run time (``runtime``, minutes) computed
+from what it reads: bytes of FASTQ, BAM, VCF/BCF and FASTA inputs, and for PLINK sets the
+genotype cells (4 per byte of ``.bed``) and the sample count (lines of ``.fam``). A model
+per rule turns these into a request, with a floor for small data, so that a 36k-marker
+panel asks for little and a whole-genome panel for what it needs. Each retry (Snakemake's
+``attempt``) multiplies the estimate.
+
+The cluster's limits (nf-core's ``resourceLimits``) come from the environment:
+``BREEDOMICS_MAX_MEM_MB``, ``BREEDOMICS_MAX_THREADS`` and ``BREEDOMICS_MAX_RUNTIME``
+(minutes). An estimate above them is clipped to them, retries included, with one warning
+per rule: the job runs at the cap instead of being refused by the scheduler.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from breedomics.errors import UserError
+
+#: Environment variables of the cap: resource -> variable.
+CAP_VARS = {
+    "mem_mb": "BREEDOMICS_MAX_MEM_MB",
+    "threads": "BREEDOMICS_MAX_THREADS",
+    "runtime": "BREEDOMICS_MAX_RUNTIME",
+}
+_UNITS = {"mem_mb": "MB", "threads": "CPUs", "runtime": "minutes"}
+_EXAMPLE = {"mem_mb": "23000", "threads": "2", "runtime": "1440"}
+
+_GB = 1e9
+_READS = (".fq.gz", ".fastq.gz", ".fq", ".fastq")
+_BAM = (".bam", ".cram")
+_VCF = (".vcf.gz", ".vcf", ".bcf")
+_FASTA = (".fa", ".fasta", ".fna", ".fa.gz", ".fasta.gz", ".fna.gz")
+_BWA_INDEX = (".amb", ".ann", ".bwt", ".pac", ".sa")
+
+
+@dataclass(frozen=True)
+class Cap:
+    """Largest request of any job; ``None``: no limit."""
+
+    mem_mb: int | None = None
+    threads: int | None = None
+    runtime: int | None = None
+
+
+def read_cap(env: Mapping[str, str] | None = None) -> Cap:
+    """The cap from ``BREEDOMICS_MAX_*`` in ``env`` (default: the process environment).
+
+    Raises
+    ------
+    UserError
+        A variable set to anything but a positive whole number, naming it and the fix.
+    """
+    env = os.environ if env is None else env
+    values: dict[str, int | None] = {}
+    for key, var in CAP_VARS.items():
+        text = env.get(var, "").strip()
+        if not text:
+            values[key] = None
+            continue
+        if not text.isdigit() or int(text) < 1:
+            raise UserError(
+                f"{var}={text!r} is not a positive whole number of {_UNITS[key]}: set e.g. "
+                f"`export {var}={_EXAMPLE[key]}`, or unset it for no limit."
+            )
+        values[key] = int(text)
+    return Cap(**values)
+
+
+@dataclass(frozen=True)
+class Inputs:
+    """What a job reads, in the units the models use.
+
+    Attributes
+    ----------
+    reads_gb, bam_gb, vcf_gb, fasta_gb, index_gb, other_gb : float
+        Gigabytes (1e9 bytes) of FASTQ, BAM/CRAM, VCF/BCF, FASTA, bwa index and other
+        inputs (tables, folders).
+    region_bam_gb : float
+        ``bam_gb`` times the fraction of the genome in the job's region BED (calling).
+    gcells : float
+        Genotype cells (samples x markers, 1e9) of the PLINK sets read.
+    ksamples2 : float
+        (samples / 1000) squared, of the largest PLINK set read (n x n matrices).
+    """
+
+    reads_gb: float = 0.0
+    bam_gb: float = 0.0
+    region_bam_gb: float = 0.0
+    vcf_gb: float = 0.0
+    fasta_gb: float = 0.0
+    index_gb: float = 0.0
+    other_gb: float = 0.0
+    gcells: float = 0.0
+    ksamples2: float = 0.0
+
+
+def _size(path: Path) -> int:
+    if path.is_dir():
+        return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    return path.stat().st_size
+
+
+def _lines(path: Path) -> int:
+    with open(path, "rb") as fh:
+        return sum(chunk.count(b"\n") for chunk in iter(lambda: fh.read(1 << 20), b""))
+
+
+def _genome_length(fai: Path) -> int:
+    with open(fai) as fh:
+        return sum(int(line.split("\t")[1]) for line in fh if line.strip())
+
+
+def _bed_length(bed: Path) -> int:
+    total = 0
+    with open(bed) as fh:
+        for line in fh:
+            f = line.split("\t")
+            if len(f) >= 3 and f[1].strip().isdigit():
+                total += int(f[2]) - int(f[1])
+    return total
+
+
+def measure(paths: Iterable[str | os.PathLike], region_bed: str | None = None) -> Inputs:
+    """Sizes and counts of a job's input files (missing files raise FileNotFoundError).
+
+    Parameters
+    ----------
+    paths
+        Every input file or folder of the job.
+    region_bed
+        The job's calling region (a BED of intervals); with a ``.fai`` among ``paths`` it
+        scales the BAM bytes to the region's share of the genome.
+    """
+    files = [Path(p) for p in paths]
+    names = {str(p) for p in files}
+    gb: dict[str, float] = dict.fromkeys(("reads", "bam", "vcf", "fasta", "index", "other"), 0.0)
+    gcells = 0.0
+    n_max = 0
+    fai = None
+    for p in files:
+        name = str(p)
+        if name.endswith(".bed") and name[: -len(".bed")] + ".fam" in names:
+            fam = Path(name[: -len(".bed")] + ".fam")
+            n = _lines(fam)
+            n_max = max(n_max, n)
+            padded = 4 * math.ceil(n / 4) if n else 4
+            markers = max(_size(p) - 3, 0) * 4 / padded
+            gcells += n * markers / _GB
+            continue
+        if name.endswith(".fai"):
+            fai = p
+        kind = next(
+            (
+                k
+                for k, ends in (
+                    ("reads", _READS),
+                    ("bam", _BAM),
+                    ("vcf", _VCF),
+                    ("fasta", _FASTA),
+                    ("index", _BWA_INDEX),
+                )
+                if name.endswith(ends)
+            ),
+            "other",
+        )
+        gb[kind] += _size(p) / _GB
+    share = 1.0
+    if (
+        region_bed
+        and fai is not None
+        and str(region_bed) not in {n[: -len(".fam")] + ".bed" for n in names if n.endswith(".fam")}
+    ):
+        genome = _genome_length(fai)
+        share = min(1.0, _bed_length(Path(region_bed)) / genome) if genome else 1.0
+    return Inputs(
+        reads_gb=gb["reads"],
+        bam_gb=gb["bam"],
+        region_bam_gb=gb["bam"] * share,
+        vcf_gb=gb["vcf"],
+        fasta_gb=gb["fasta"],
+        index_gb=gb["index"],
+        other_gb=gb["other"],
+        gcells=gcells,
+        ksamples2=(n_max / 1000) ** 2,
+    )
+
+
+@dataclass(frozen=True)
+class Model:
+    """Request of one kind of job: floors plus rates per unit of :class:`Inputs`.
+
+    ``mem_mb = mem + mem_per_thread * threads + sum(mem_rates[q] * inputs.q)`` and
+    ``runtime = time + sum(time_rates[q] * inputs.q) * ((1 - parallel) + parallel /
+    threads)``, both times ``attempt``. Rates: MB, and CPU-minutes, per unit.
+    """
+
+    mem: float
+    time: float
+    mem_per_thread: float = 0.0
+    mem_rates: Mapping[str, float] = field(default_factory=dict)
+    time_rates: Mapping[str, float] = field(default_factory=dict)
+    parallel: float = 1.0
+
+
+def _tool(mem: float = 500, time: float = 5, **time_rates: float) -> Model:
+    """A streaming tool (bcftools, samtools, plink2): small memory, time from bytes."""
+    return Model(mem=mem, time=time, time_rates=time_rates, parallel=0.5)
+
+
+#: A Python stage over a PLINK set: numpy baseline, chunks of markers and n x n matrices.
+def _matrix(
+    mem_gcells: float, mem_k2: float, time_gcells: float, time_k2: float = 0.0, time=10
+) -> Model:
+    return Model(
+        mem=1000,
+        time=time,
+        mem_rates={"gcells": mem_gcells, "ksamples2": mem_k2},
+        time_rates={"gcells": time_gcells, "ksamples2": time_k2},
+        parallel=0.5,
+    )
+
+
+#: Beagle 5 (Java heap from mem_mb): memory and time grow with the genotypes it reads.
+_BEAGLE = Model(
+    mem=1500, time=10, mem_rates={"vcf_gb": 3000}, time_rates={"vcf_gb": 1000}, parallel=0.9
+)
+_VIEW = _tool(vcf_gb=10)
+
+#: Rule -> model. Rates are set from the benchmarks/ of the test data and of a larger
+#: simulated panel (docs/cluster.md), with headroom; real-genome rates (reads, BAMs)
+#: from the tools' documented footprints (bwa index ~5.4 bytes per base, bwa mem the index
+#: plus per-thread buffers, samtools sort -m 512M per thread).
+MODELS: dict[str, Model] = {
+    # reference and reads
+    "prepare_reference": _tool(fasta_gb=20),
+    "bwa_index": Model(
+        mem=500, time=10, mem_rates={"fasta_gb": 2000}, time_rates={"fasta_gb": 60}, parallel=0
+    ),
+    "trim_reads": Model(mem=800, time=5, mem_per_thread=250, time_rates={"reads_gb": 15}),
+    "map_reads": Model(
+        mem=1000,
+        time=10,
+        mem_per_thread=800,
+        mem_rates={"index_gb": 1250},
+        time_rates={"reads_gb": 150},
+        parallel=0.95,
+    ),
+    "merge_sample_bams": _tool(bam_gb=10),
+    "mark_duplicates": Model(
+        mem=1000, time=5, mem_per_thread=300, time_rates={"bam_gb": 10}, parallel=0.5
+    ),
+    "stat_alignments": Model(
+        mem=500, time=5, mem_rates={"fasta_gb": 1200}, time_rates={"bam_gb": 20}, parallel=0
+    ),
+    # calling
+    "make_regions": Model(
+        mem=800, time=5, mem_rates={"fasta_gb": 2000}, time_rates={"fasta_gb": 20}
+    ),
+    "write_ploidy": _tool(),
+    "call_variants_region": Model(
+        mem=1000, time=10, mem_rates={"bam_gb": 5}, time_rates={"region_bam_gb": 120}, parallel=0
+    ),
+    "concat_calls": _tool(vcf_gb=10),
+    "normalize_calls": Model(
+        mem=800,
+        time=5,
+        mem_rates={"fasta_gb": 1200},
+        time_rates={"vcf_gb": 30},
+        parallel=0.5,
+    ),
+    "filter_calls": _tool(vcf_gb=30),
+    "hardfilter_calls": _tool(vcf_gb=15),
+    "stat_calls": _tool(vcf_gb=20),
+    "run_multiqc": Model(mem=1500, time=10, mem_rates={"other_gb": 2000}),
+    # genotypes
+    "normalise_genotypes": Model(
+        mem=1000,
+        time=5,
+        mem_rates={"vcf_gb": 500, "gcells": 2000, "fasta_gb": 1200},
+        time_rates={"vcf_gb": 60, "gcells": 120},
+    ),
+    "qc_genotypes": Model(mem=1000, time=5, mem_rates={"vcf_gb": 500}, time_rates={"vcf_gb": 60}),
+    "apply_genotype_qc": _tool(vcf_gb=15),
+    "impute_genotypes:beagle": _BEAGLE,
+    "impute_genotypes:mean": _VIEW,
+    "mask_genotypes": Model(mem=1000, time=5, mem_rates={"vcf_gb": 500}, time_rates={"vcf_gb": 60}),
+    "impute_masked_genotypes": _BEAGLE,
+    "score_imputation": Model(
+        mem=1000, time=5, mem_rates={"vcf_gb": 500}, time_rates={"vcf_gb": 60}
+    ),
+    "export_plink": _tool(mem=1000, vcf_gb=30),
+    "prune_ld": _tool(mem=1000, gcells=60),
+    # census (PLINK sets; admixture and PCA on the pruned set)
+    "census_pca": _matrix(1000, 200, 60, 10),
+    "census_grm": _matrix(1000, 200, 60, 10),
+    "census_admixture": _matrix(1000, 100, 600, 20),
+    "census_shards": _matrix(0, 0, 1, time=5),
+    "census_diversity_chrom": _matrix(200, 50, 60),
+    "census_diversity": _matrix(0, 50, 1, time=5),
+    "census_fst": _matrix(200, 50, 60),
+    "census_ld_decay_chrom": _matrix(500, 50, 300),
+    "census_ld_decay": _matrix(0, 50, 1, time=5),
+    "census_roh_chrom": _matrix(500, 50, 120),
+    "census_roh": _matrix(0, 50, 1, time=5),
+    "census_duplicates": _matrix(500, 200, 120, 10),
+    "census_core": _matrix(500, 100, 120),
+    # GWAS: one eigendecomposition, variant chunks, every trait
+    "run_gwas": _matrix(1000, 300, 600, 60),
+    "predict_gwas_consequences": Model(
+        mem=1000, time=5, mem_rates={"other_gb": 300}, time_rates={"vcf_gb": 60}, parallel=0
+    ),
+    "annotate_gwas": _matrix(500, 50, 60),
+    "compute_gwas_kinship": _matrix(500, 300, 120, 60),
+    "scan_gwas_shard": _matrix(1000, 300, 600, 60),
+    "gather_gwas": _matrix(500, 50, 60),
+    # genomic selection: the genotype matrix in memory (float32 copies), kernels n x n
+    "estimate_blues": Model(mem=1000, time=10, mem_rates={"other_gb": 5000}),
+    "make_gs_folds": _tool(),
+    "cv_gs": _matrix(16000, 300, 3000, 120),
+    "cv_gs_multitrait": _matrix(16000, 300, 3000, 120),
+    "gather_gs_cv": _tool(),
+    "predict_gs": _matrix(16000, 300, 3000, 120),
+    "select_candidates": _matrix(8000, 200, 300, 30),
+    # molecular-trait QTL (feature tables count as other_gb)
+    "prepare_omics": Model(
+        mem=1000,
+        time=10,
+        mem_rates={"other_gb": 20000, "ksamples2": 100},
+        time_rates={"other_gb": 600},
+    ),
+    "map_omics_qtl": Model(
+        mem=1000,
+        time=10,
+        mem_rates={"gcells": 1000, "ksamples2": 300, "other_gb": 5000},
+        time_rates={"gcells": 3000, "other_gb": 3000},
+        parallel=0.5,
+    ),
+    "summarise_omics": Model(
+        mem=1000, time=10, mem_rates={"other_gb": 2000, "gcells": 500}, time_rates={"other_gb": 120}
+    ),
+}
+
+
+def estimate(model: Model, inputs: Inputs, threads: int = 1, attempt: int = 1) -> dict[str, int]:
+    """``{"mem_mb": MB, "runtime": minutes}`` of one job (before the cap).
+
+    Both grow with ``attempt``: a retry after running out of memory or time asks for
+    more of both.
+    """
+    q = vars(inputs)
+    mem = model.mem + model.mem_per_thread * threads
+    mem += sum(rate * q[k] for k, rate in model.mem_rates.items())
+    work = sum(rate * q[k] for k, rate in model.time_rates.items())
+    runtime = model.time + work * ((1 - model.parallel) + model.parallel / max(threads, 1))
+    return {"mem_mb": math.ceil(mem * attempt), "runtime": math.ceil(runtime * attempt)}
+
+
+_WARNED: set[tuple[str, str]] = set()
+
+
+def clip(
+    rule: str,
+    key: str,
+    value: int,
+    cap: Cap,
+    share: float = 1.0,
+    warn: Callable[[str], None] | None = None,
+) -> int:
+    """``value`` clipped to ``cap`` (times ``share``), warning once per rule and resource.
+
+    ``share``: this rule's part of the cap when it runs in a group job with others (a
+    group job asks for their summed run time, and memory of those running side by side).
+    """
+    limit = getattr(cap, key)
+    if limit is None:
+        return value
+    limit = max(1, int(limit * share))
+    if value <= limit:
+        return value
+    if warn is not None and (rule, key) not in _WARNED:
+        _WARNED.add((rule, key))
+        grouped = (
+            f" (its share of the cap in a group of {round(1 / share)} rules)" if share < 1 else ""
+        )
+        warn(
+            f"breedomics: rule {rule} estimates {key}={value} {_UNITS[key]} from its input, "
+            f"above the cap {CAP_VARS[key]}={getattr(cap, key)}; it runs with {limit}{grouped}. "
+            f"If it fails, raise {CAP_VARS[key]} to what the cluster allows."
+        )
+    return limit
+
+
+def request(
+    rule: str,
+    model: Model,
+    key: str,
+    paths: Iterable[str | os.PathLike],
+    threads: int,
+    attempt: int,
+    cap: Cap,
+    share: float = 1.0,
+    region_bed: str | None = None,
+    warn: Callable[[str], None] | None = None,
+) -> int:
+    """One resource (``mem_mb`` or ``runtime``) of a job: estimated, then clipped."""
+    value = estimate(model, measure(paths, region_bed), threads, attempt)[key]
+    return clip(rule, key, value, cap, share, warn)
+
+
+def refused_submissions(log_text: str, rules: Iterable[str], cap: Cap) -> list[str]:
+    """One line per rule whose SLURM submission ``sbatch`` refused, from a run's log.
+
+    The SLURM executor reports a refusal as the sbatch error and the whole ``sbatch``
+    command (a screen of base64); this names the rule (from ``--comment rule_<name>_...``),
+    what it asked for (``--mem``, ``--cpus-per-task``, ``-t``), the cap and the key to set.
+    """
+    by_length = sorted(rules, key=len, reverse=True)
+    lines: list[str] = []
+    pattern = re.compile(
+        r"SLURM sbatch failed\. The error message was '(?P<error>.*?)'\.?\s*"
+        r"sbatch call:\s*(?P<call>sbatch [^\n]*)",
+        re.S,
+    )
+    for m in pattern.finditer(log_text):
+        call = m.group("call")
+        comment = re.search(r"--comment '?rule_([^' ]*)", call)
+        rule = next((r for r in by_length if comment and comment.group(1).startswith(r)), "?")
+        asked = {}
+        for key, rx in (
+            ("mem_mb", r"--mem (\d+)"),
+            ("threads", r"--cpus-per-task[= ](\d+)"),
+            ("runtime", r" -t '?(\d+)"),
+        ):
+            hit = re.search(rx, call)
+            if hit:
+                asked[key] = int(hit.group(1))
+        error = " ".join(m.group("error").split())
+        line = f"sbatch refused {refusal_hint(rule, asked, cap)} (sbatch: {error})"
+        if line not in lines:
+            lines.append(line)
+    return lines
+
+
+def refusal_hint(rule: str, asked: Mapping[str, int], cap: Cap) -> str:
+    """The rule, what it asked for, the cap and the key to change, in one line."""
+    parts = []
+    for key in ("mem_mb", "threads", "runtime"):
+        if key in asked:
+            limit = getattr(cap, key)
+            shown = "unset" if limit is None else limit
+            parts.append(f"{key}={asked[key]} (cap {CAP_VARS[key]}={shown})")
+    return (
+        f"rule {rule}: it asked for {', '.join(parts)}; set BREEDOMICS_MAX_MEM_MB, "
+        "BREEDOMICS_MAX_THREADS and BREEDOMICS_MAX_RUNTIME to the largest job the "
+        "cluster accepts (sinfo -o '%c %m %l')."
+    )

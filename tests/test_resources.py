@@ -1,0 +1,300 @@
+"""Resource requests from the job's input, clipped by the cluster cap (issue 19); no SLURM.
+
+Panels of two sizes are made with ``plink2 --dummy`` (PLINK set and bgzipped VCF); the
+requests are evaluated by the functions in ``breedomics.resources`` and, for whole jobs,
+by Snakemake itself: a dry run with the repository's cluster profile of a workflow made of
+the repository's ``resources.smk`` and rules declaring their resources as the workflow does.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import NO_SLURM, tool_env
+
+from breedomics import resources as res
+from breedomics.errors import UserError
+
+REPO = Path(__file__).resolve().parents[1]
+PLINK2 = shutil.which("plink2")
+pytestmark = pytest.mark.skipif(PLINK2 is None, reason="plink2 not on PATH")
+
+#: (samples, markers) of the two panels: a SNP-array-sized one and one 20x the cells.
+SMALL = (200, 3000)
+LARGE = (800, 15000)
+
+
+def dummy_panel(folder: Path, n: int, m: int) -> Path:
+    """A random PLINK set + VCF of ``n`` samples x ``m`` SNPs (``plink2 --dummy``)."""
+    prefix = folder / f"panel_{n}x{m}"
+    subprocess.run(
+        [PLINK2, "--dummy", str(n), str(m), "0.01", "--seed", "7", "--threads", "1"]
+        + ["--make-bed", "--export", "vcf", "bgz", "--out", str(prefix)],
+        check=True,
+        capture_output=True,
+    )
+    return prefix
+
+
+@pytest.fixture(scope="module")
+def panels(tmp_path_factory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("panels")
+    return {"small": dummy_panel(folder, *SMALL), "large": dummy_panel(folder, *LARGE)}
+
+
+def plink_files(prefix: Path) -> list[str]:
+    return [f"{prefix}{ext}" for ext in (".bed", ".bim", ".fam")]
+
+
+# --- cap ---------------------------------------------------------------------------------
+
+
+def test_cap_read_from_environment():
+    cap = res.read_cap(
+        {
+            "BREEDOMICS_MAX_MEM_MB": "23000",
+            "BREEDOMICS_MAX_THREADS": " 2 ",
+            "BREEDOMICS_MAX_RUNTIME": "",
+        }
+    )
+    assert cap == res.Cap(mem_mb=23000, threads=2, runtime=None)
+    assert res.read_cap({}) == res.Cap()
+    for bad in ("23G", "0", "-5", "2.5"):
+        with pytest.raises(UserError, match=rf"BREEDOMICS_MAX_MEM_MB='{re.escape(bad)}'.*export"):
+            res.read_cap({"BREEDOMICS_MAX_MEM_MB": bad})
+
+
+# --- input measurements ------------------------------------------------------------------
+
+
+def test_measure_counts_plink_cells_and_samples(panels):
+    for name, (n, m) in (("small", SMALL), ("large", LARGE)):
+        q = res.measure(plink_files(panels[name]))
+        assert q.gcells == pytest.approx(n * m / 1e9, rel=1e-9)
+        assert q.ksamples2 == pytest.approx((n / 1000) ** 2)
+        assert q.vcf_gb == 0  # the .bed is a genotype matrix, not an interval file
+        v = res.measure([f"{panels[name]}.vcf.gz"])
+        assert v.vcf_gb == pytest.approx(Path(f"{panels[name]}.vcf.gz").stat().st_size / 1e9)
+
+
+def test_measure_region_share_of_bams(tmp_path):
+    fai = tmp_path / "genome.fa.fai"
+    fai.write_text("chr1\t1000000\t6\t60\t61\nchr2\t3000000\t1016673\t60\t61\n")
+    bed = tmp_path / "region.bed"
+    bed.write_text("chr1\t0\t500000\nchr2\t100\t500100\n")
+    bam = tmp_path / "a.bam"
+    bam.write_bytes(b"\0" * 4000)
+    q = res.measure([bam, fai, bed], region_bed=str(bed))
+    assert q.bam_gb == pytest.approx(4000 / 1e9)
+    assert q.region_bam_gb == pytest.approx(4000 / 1e9 * 1_000_000 / 4_000_000)
+
+
+# --- requests ----------------------------------------------------------------------------
+
+#: Rules over the PLINK set whose requests must follow the panel size.
+MATRIX_RULES = ("run_gwas", "cv_gs", "census_grm", "census_ld_decay_chrom", "map_omics_qtl")
+
+
+@pytest.mark.parametrize("rule", MATRIX_RULES)
+def test_request_grows_with_panel_and_never_exceeds_cap(panels, rule):
+    model = res.MODELS[rule]
+    small = res.estimate(model, res.measure(plink_files(panels["small"])), threads=2)
+    large = res.estimate(model, res.measure(plink_files(panels["large"])), threads=2)
+    assert large["mem_mb"] > small["mem_mb"] >= model.mem, (small, large)
+    assert large["runtime"] > small["runtime"] >= model.time, (small, large)
+
+    # a cap between the two: the small panel is untouched, the large one clipped, on
+    # every attempt (retries grow the estimate, never past the cap)
+    cap = res.Cap(mem_mb=(small["mem_mb"] + large["mem_mb"]) // 2, runtime=small["runtime"] + 1)
+    warnings: list[str] = []
+    res._WARNED.clear()
+    for attempt in (1, 2, 3):
+        for key in ("mem_mb", "runtime"):
+            want = res.estimate(model, res.measure(plink_files(panels["small"])), 2, attempt)
+            assert want[key] >= small[key] * attempt - attempt  # retries ask for more
+            got_small = res.request(
+                rule,
+                model,
+                key,
+                plink_files(panels["small"]),
+                2,
+                attempt,
+                cap,
+                warn=warnings.append,
+            )
+            assert got_small == min(want[key], getattr(cap, key)), (key, attempt)
+            got = res.request(
+                rule,
+                model,
+                key,
+                plink_files(panels["large"]),
+                2,
+                attempt,
+                cap,
+                warn=warnings.append,
+            )
+            assert got == getattr(cap, key), (key, attempt, got)
+    # one warning per rule and resource, naming the variable to raise
+    assert len(warnings) == 2, warnings
+    assert all(rule in w and "BREEDOMICS_MAX_" in w for w in warnings)
+
+
+def test_group_share_keeps_group_jobs_within_cap():
+    cap = res.Cap(mem_mb=9000, runtime=90)
+    assert res.clip("merge_sample_bams", "mem_mb", 8000, cap, share=1 / 3) == 3000
+    assert res.clip("merge_sample_bams", "runtime", 80, cap, share=1 / 3) == 30
+    assert res.clip("merge_sample_bams", "runtime", 20, cap, share=1 / 3) == 20
+
+
+def test_mean_imputation_asks_for_little_beagle_for_more(panels):
+    """`genotypes.impute: mean` is a bcftools view: a 36k-marker panel asks for little."""
+    tmp = panels["small"].parent
+    prefix = dummy_panel(tmp, 374, 36000)  # the issue's SNP-array panel
+    q = res.measure([f"{prefix}.vcf.gz"])
+    mean = res.estimate(res.MODELS["impute_genotypes:mean"], q, threads=16, attempt=3)
+    assert mean["mem_mb"] <= 1500 and mean["runtime"] <= 60, mean
+    beagle = res.estimate(res.MODELS["impute_genotypes:beagle"], q, threads=2)
+    assert beagle["mem_mb"] < 4000, beagle  # not the old 32 GB x attempt
+    # a whole-genome panel (~10 GB of VCF) asks Beagle for tens of GB
+    big = res.estimate(res.MODELS["impute_genotypes:beagle"], res.Inputs(vcf_gb=10), threads=16)
+    assert big["mem_mb"] >= 30000, big
+
+
+def test_refused_submission_is_one_line():
+    """The SLURM plugin's report of a refused sbatch, as one line per rule."""
+    call = (
+        "sbatch --parsable --job-name 5c1e --output '/w/.snakemake/slurm_logs/"
+        "rule_impute_genotypes/%j.log' --export=ALL --comment rule_impute_genotypes "
+        "-A 'lab' -p main -t 2160 --mem 96000 --ntasks=1 --cpus-per-task=16 -D /w "
+        "--wrap=\"python -m snakemake --target-jobs 'impute_genotypes:' ...\""
+    )
+    log = (
+        "Error in rule impute_genotypes:\n    message: SLURM sbatch failed. The error "
+        "message was 'sbatch: error: Memory specification can not be satisfied\nsbatch: "
+        "error: Batch job submission failed: Requested node configuration is not "
+        f"available'.\n    sbatch call:\n        {call}\n    jobid: 12\n"
+    )
+    rules = ["impute_genotypes", "impute_masked_genotypes", "all"]
+    lines = res.refused_submissions(log * 3, rules, res.Cap(mem_mb=23000))
+    assert len(lines) == 1, lines
+    line = lines[0]
+    assert "rule impute_genotypes:" in line
+    assert "mem_mb=96000 (cap BREEDOMICS_MAX_MEM_MB=23000)" in line
+    assert "threads=16 (cap BREEDOMICS_MAX_THREADS=unset)" in line
+    assert "runtime=2160" in line and "Memory specification can not be satisfied" in line
+    assert "\n" not in line and "base64" not in line and "--wrap" not in line
+
+
+# --- Snakemake's own evaluation ----------------------------------------------------------
+
+SNAKEFILE = """
+from pathlib import Path
+from snakemake.exceptions import WorkflowError
+from breedomics.errors import UserError
+
+config.setdefault("genotypes", {{"impute": "beagle"}})
+
+
+include: "{resources}"
+
+
+rule all:
+    input:
+        "gwas.done",
+        "imputed.vcf.gz",
+
+
+rule run_gwas:
+    input:
+        multiext("{prefix}", ".bed", ".bim", ".fam"),
+    output:
+        "gwas.done",
+    threads: 16
+    resources:
+        mem_mb=mem_mb_for("run_gwas"),
+        runtime=runtime_for("run_gwas"),
+    shell:
+        "touch {{output}}"
+
+
+rule impute_genotypes:
+    input:
+        "{prefix}.vcf.gz",
+    output:
+        "imputed.vcf.gz",
+    threads: 16
+    resources:
+        mem_mb=mem_mb_for("impute_genotypes"),
+        runtime=runtime_for("impute_genotypes"),
+    shell:
+        "cp {{input}} {{output}}"
+"""
+
+
+def dry_run_resources(folder: Path, prefix: Path, env: dict[str, str], *args: str):
+    """rule -> (threads, mem_mb, runtime) of a dry run with the repository's SLURM profile."""
+    folder.mkdir()
+    snakefile = folder / "Snakefile"
+    snakefile.write_text(
+        SNAKEFILE.format(resources=REPO / "workflow" / "rules" / "resources.smk", prefix=prefix)
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "-s", str(snakefile), "-d", str(folder)]
+        + ["--profile", str(REPO / "cluster"), "--workflow-profile", "none", *args],
+        env=dict(tool_env(), **NO_SLURM, **env),
+        capture_output=True,
+        text=True,
+        cwd=folder,
+    )
+    out = proc.stdout + proc.stderr
+    assert proc.returncode == 0, out[-4000:]
+    jobs = {}
+    for m in re.finditer(
+        r"^rule (\w+):\n(?:    .*\n)*?    threads: (\d+)\n    resources: ([^\n]*)", out, re.M
+    ):
+        res_text = m.group(3)
+        mem = int(re.search(r"\bmem_mb=(\d+)", res_text).group(1))
+        runtime = int(re.search(r"\bruntime=(\d+)", res_text).group(1))
+        jobs[m.group(1)] = (int(m.group(2)), mem, runtime)
+    assert set(jobs) == {"run_gwas", "impute_genotypes"}, out[-3000:]
+    return jobs, out
+
+
+def test_snakemake_requests_follow_panel_and_cap(panels, tmp_path):
+    uncapped = {}
+    for name in ("small", "large"):
+        uncapped[name], _ = dry_run_resources(
+            tmp_path / f"free_{name}", panels[name], {"BREEDOMICS_MAX_THREADS": "4"}
+        )
+    for rule in ("run_gwas", "impute_genotypes"):
+        threads, mem_s, rt_s = uncapped["small"][rule]
+        _, mem_l, rt_l = uncapped["large"][rule]
+        assert threads == 4  # the profile's 16 threads, capped
+        assert mem_l > mem_s and rt_l >= rt_s, (rule, uncapped)
+        # the same numbers as the estimator's (the dry run evaluates the rule's callables)
+        files = (
+            plink_files(panels["small"]) if rule == "run_gwas" else [f"{panels['small']}.vcf.gz"]
+        )
+        model = res.MODELS[rule if rule == "run_gwas" else "impute_genotypes:beagle"]
+        assert (mem_s, rt_s) == tuple(res.estimate(model, res.measure(files), 4).values())
+
+    # with a cap below the large panel's estimates: clipped, once-per-rule warning
+    mem_cap = uncapped["small"]["run_gwas"][1] + 1
+    env = {"BREEDOMICS_MAX_MEM_MB": str(mem_cap), "BREEDOMICS_MAX_THREADS": "2"}
+    capped, out = dry_run_resources(tmp_path / "capped", panels["large"], env)
+    for rule, (threads, mem, _) in capped.items():
+        assert threads == 2 and mem <= mem_cap, (rule, capped)
+    assert capped["run_gwas"][1] == mem_cap
+    assert out.count("rule run_gwas estimates mem_mb=") == 1, out[-3000:]
+    assert "BREEDOMICS_MAX_MEM_MB" in out
+
+
+def test_bad_cap_stops_before_any_job(panels, tmp_path):
+    folder = tmp_path / "bad"
+    with pytest.raises(AssertionError, match=r"BREEDOMICS_MAX_RUNTIME='1 day'"):
+        dry_run_resources(folder, panels["small"], {"BREEDOMICS_MAX_RUNTIME": "1 day"})
