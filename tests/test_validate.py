@@ -8,6 +8,7 @@ before any job. A run from genotypes needs no reference and never reads a unit s
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 from pathlib import Path
 
@@ -168,3 +169,89 @@ def test_init_refuses_bad_input_and_writes_nothing(tmp_path):
     assert not out.exists() or not any(out.iterdir())
     proc = _init("--species", "minpig", "--units", "u.tsv", "--out", str(out))
     assert proc.returncode == 1 and "--samples" in proc.stderr
+
+
+# --- config/README.md documents every key with the schema's default ----------------
+
+
+def _schema_leaves(node: dict, prefix: str, defs: dict, out: dict) -> None:
+    for key, sub in node.get("properties", {}).items():
+        if "$ref" in sub:
+            sub = {**defs[sub["$ref"].rsplit("/", 1)[1]], **sub}
+        name = f"{prefix}{key}"
+        out[name] = sub
+        _schema_leaves(sub, f"{name}.", defs, out)
+        extra = sub.get("additionalProperties")
+        if isinstance(extra, dict) and "properties" in extra:
+            _schema_leaves(extra, f"{name}.*.", defs, out)
+
+
+def _documented() -> dict[str, str]:
+    """key (dotted, from the section) -> its default cell, from the README's key tables."""
+    text = (Path(__file__).resolve().parents[1] / "config" / "README.md").read_text()
+    rows: dict[str, str] = {}
+    section, header = "", ""
+    for line in text.splitlines():
+        if line.startswith("## "):
+            found = re.match(r"## `(\w+)`", line)
+            section = f"{found.group(1)}." if found else ""
+            if found:  # a section in prose (e.g. directions) counts as documented
+                rows.setdefault(found.group(1), "")
+        elif line.startswith("Per dataset (`omics.datasets.<name>`)"):
+            section = "omics.datasets.*."
+        if not line.startswith("|"):
+            header = ""
+            continue
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if not header:
+            header = cells[0]
+            continue
+        if header != "key" or set(cells[0]) <= set("-"):
+            continue
+        names = re.findall(r"`([^`]+)`", cells[0])
+        defaults = cells[1].split(", ") if len(names) > 1 else [cells[1]]
+        first = names[0]
+        for i, n in enumerate(names):
+            if n.startswith("."):
+                n = first.rsplit(".", 1)[0] + n
+            rows[section + n] = defaults[i] if len(defaults) == len(names) else ""
+    return rows
+
+
+def _parse_default(cell: str):
+    cell = cell.replace("`", "").strip()
+    try:
+        value = yaml.safe_load(cell)
+    except yaml.YAMLError:
+        return cell
+    try:  # YAML 1.1 reads 1e-6 as text
+        return float(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+def test_config_readme_documents_every_key_with_its_default():
+    from breedomics.sheets import load_schema
+
+    schema = load_schema("config")
+    leaves: dict[str, dict] = {}
+    _schema_leaves(schema, "", schema["definitions"], leaves)
+    docs = _documented()
+    undocumented = [
+        k
+        for k in leaves
+        if "properties" not in leaves[k]  # sections and groups: their keys are listed
+        and k not in docs
+        and not any(k.startswith(f"{d}.") for d in docs)
+    ]
+    assert not undocumented, f"config/README.md lacks {undocumented}"
+    wrong = []
+    for key, cell in docs.items():
+        sub = leaves.get(key)
+        if sub is None or "default" not in sub or "properties" in sub or not cell:
+            continue
+        if cell.startswith("(") or ":" in cell:  # "(required)", or described in words
+            continue
+        if _parse_default(cell) != sub["default"]:
+            wrong.append((key, cell, sub["default"]))
+    assert not wrong, f"defaults in config/README.md differ from the schema: {wrong}"
