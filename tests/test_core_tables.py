@@ -218,6 +218,16 @@ def test_other_shape_errors(tmp_path):
     _error(lambda: read_matrix(bad), "m.csv, line 3, column 'm2'", "'x'")
 
 
+def test_workflow_checks_stop_at_a_bad_cell_before_any_job(tmp_path):
+    ph = _write(tmp_path / "ph.csv", "sample,yield\r\nA,1\r\nB,1O5\r\nC,NA\r\n")
+    _error(lambda: sheets.trait_names(ph), "ph.csv, line 3, column 'yield'", "'1O5'")
+    cov = _write(tmp_path / "cov.csv", "sample,site,age\nA,north,1\nB,south,-\n")
+    assert sheets.trait_names(cov, what="Covariate table") == ["site", "age"]
+    tr = _write(tmp_path / "tr.tsv", "genotype\tenvironment\ty\nA\tE1\t1\nB\tE1\tx\n")
+    design = {"genotype": "genotype", "environment": "environment"}
+    _error(lambda: sheets.trial_traits(tr, design), "tr.tsv, line 3, column 'y'", "'x'")
+
+
 def test_line_numbers_count_blank_lines(tmp_path):
     p = _write(tmp_path / "b.tsv", "sample\ty\n\nA\t1\n\n\nB\t?\n")
     _error(lambda: to_numeric(read_table(p, id_column="sample")), "b.tsv, line 6, column 'y'")

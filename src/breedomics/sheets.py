@@ -322,24 +322,27 @@ def check_genotype_path(source: str, path: str) -> None:
 _TRAIT = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
-def _header(path: Path, what: str, id_column: str | None = None) -> list[str]:
-    """Column names of a lab table, checked by the core reader (whole file: shape, ids)."""
-    return list(tables.read_table(path, what, id_column=id_column).columns)
-
-
-def trait_names(path: str | Path, what: str = "Phenotype table") -> list[str]:
+def trait_names(
+    path: str | Path, what: str = "Phenotype table", *, numeric: bool | None = None
+) -> list[str]:
     """Trait (column) names of a phenotype table: a ``sample`` id column, then one column each.
 
     The table is read as every stage reads it (:mod:`breedomics.core.tables`:
-    CSV or TSV, gzipped, BOM, CRLF, padded cells), so its shape and sample ids
-    are checked here, before any job. Trait names become file names, so they
-    must be safe identifiers.
+    CSV or TSV, gzipped, BOM, CRLF, padded cells), so its shape, its sample
+    ids and (with ``numeric``) every value are checked here, before any job.
+    ``numeric`` defaults to True except for a covariate table (``what``
+    starting with "Covariate"), whose text columns are categorical. Trait
+    names become file names, so they must be safe identifiers.
     """
     path = Path(path)
-    header = _header(path, what, id_column="sample")
-    names = [c for c in header if c != "sample"]
+    table = tables.read_table(path, what, id_column="sample")
+    names = [c for c in table.columns if c != "sample"]
     if not names:
         raise UserError(f"{what} '{path}' has no trait columns besides 'sample'.")
+    if numeric is None:
+        numeric = not what.lower().startswith("covariate")
+    if numeric:
+        tables.to_numeric(table, names, label="trait")
     for name in names:
         if not _TRAIT.match(name):
             raise UserError(
@@ -358,11 +361,13 @@ def trial_traits(
     names; every named column must exist, and the traits are the remaining columns
     (or ``traits``, each of which must be one of them). Trait names become file
     names, so they must be safe identifiers. The table is read as the GS stage
-    reads it (:mod:`breedomics.core.tables`), so its shape is checked here too.
+    reads it (:mod:`breedomics.core.tables`), so its shape and trait values are
+    checked here, before any job.
     """
     path = Path(path)
     what = "Trial table"
-    header = _header(path, what)
+    table = tables.read_table(path, what)
+    header = list(table.columns)
     used = [c for c in design.values() if c]
     for role, col in design.items():
         if col and col not in header:
@@ -381,6 +386,7 @@ def trial_traits(
         rest = list(traits)
     if not rest:
         raise UserError(f"{what} '{path}' has no trait columns besides the design columns.")
+    tables.to_numeric(table, rest, label="trait")
     for name in rest:
         if not _TRAIT.match(name):
             raise UserError(
