@@ -2,7 +2,8 @@
 # Single-node SLURM cluster on localhost, for tests and demos (no systemd needed).
 #
 #   scripts/slurm-localhost.sh start    install (apt, as root) + start, wait for an idle node
-#   scripts/slurm-localhost.sh stop     stop only the daemons this script started
+#   scripts/slurm-localhost.sh stop     stop only the daemons this script started (and park
+#                                       its slurm.conf: see park_conf)
 #   scripts/slurm-localhost.sh status   show daemons and node state (exit 0 = node usable)
 #   scripts/slurm-localhost.sh restart  stop + start
 #
@@ -328,10 +329,26 @@ stop_one() { # NAME
     log "$name stopped (pid $pid)"
 }
 
+# park_conf: once no SLURM daemon runs, replace our slurm.conf by a stub (comments only).
+# A slurm.conf naming a controller that is down makes every `scontrol` wait ~9 s before
+# failing, and Snakemake's SLURM plugin runs `scontrol show config` at every start, even
+# of local runs; with the stub scontrol fails at once. `start` writes the full file again.
+park_conf() {
+    [ -e "$CONF" ] && grep -qxF "$MARKER" "$CONF" || return 0
+    if any_pid slurmctld >/dev/null || any_pid slurmd >/dev/null; then
+        return 0
+    fi
+    is_root || return 0
+    printf '%s\n# Cluster stopped; `scripts/slurm-localhost.sh start` writes the configuration.\n' \
+        "$MARKER" >"$CONF"
+    log "parked $CONF (comments only) while the cluster is stopped"
+}
+
 cmd_stop() {
     stop_one slurmd
     stop_one slurmctld
     stop_one munged
+    park_conf
 }
 
 cmd_status() {

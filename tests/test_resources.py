@@ -188,6 +188,12 @@ def test_refused_submission_is_one_line():
     assert "threads=16 (cap BREEDOMICS_MAX_THREADS=unset)" in line
     assert "runtime=2160" in line and "Memory specification can not be satisfied" in line
     assert "\n" not in line and "base64" not in line and "--wrap" not in line
+    # a group job's comment names the group: its rules are listed
+    grouped = log.replace("--comment rule_impute_genotypes", "--comment rule_panel_wildcards_x")
+    (line,) = res.refused_submissions(
+        grouped, rules, res.Cap(), {"impute_genotypes": "panel", "all": "other"}
+    )
+    assert "group panel (impute_genotypes): it asked for mem_mb=96000" in line, line
 
 
 # --- Snakemake's own evaluation ----------------------------------------------------------

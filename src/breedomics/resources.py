@@ -415,14 +415,20 @@ def request(
     return clip(rule, key, value, cap, share, warn)
 
 
-def refused_submissions(log_text: str, rules: Iterable[str], cap: Cap) -> list[str]:
-    """One line per rule whose SLURM submission ``sbatch`` refused, from a run's log.
+def refused_submissions(
+    log_text: str, rules: Iterable[str], cap: Cap, groups: Mapping[str, str] | None = None
+) -> list[str]:
+    """One line per rule (or group job) whose submission ``sbatch`` refused, from a log.
 
     The SLURM executor reports a refusal as the sbatch error and the whole ``sbatch``
-    command (a screen of base64); this names the rule (from ``--comment rule_<name>_...``),
-    what it asked for (``--mem``, ``--cpus-per-task``, ``-t``), the cap and the key to set.
+    command (a screen of base64); this names the rule or group (from ``--comment
+    rule_<name>_...``; ``groups``: rule -> group), what it asked for (``--mem``,
+    ``--cpus-per-task``, ``-t``), the cap and the keys to set.
     """
-    by_length = sorted(rules, key=len, reverse=True)
+    members: dict[str, list[str]] = {}
+    for rule, group in (groups or {}).items():
+        members.setdefault(group, []).append(rule)
+    names = sorted({*rules, *members}, key=len, reverse=True)
     lines: list[str] = []
     pattern = re.compile(
         r"SLURM sbatch failed\. The error message was '(?P<error>.*?)'\.?\s*"
@@ -432,7 +438,11 @@ def refused_submissions(log_text: str, rules: Iterable[str], cap: Cap) -> list[s
     for m in pattern.finditer(log_text):
         call = m.group("call")
         comment = re.search(r"--comment '?rule_([^' ]*)", call)
-        rule = next((r for r in by_length if comment and comment.group(1).startswith(r)), "?")
+        name = next((n for n in names if comment and comment.group(1).startswith(n)), "?")
+        if name in members and name not in rules:
+            name = f"group {name} ({', '.join(sorted(members[name]))})"
+        else:
+            name = f"rule {name}"
         asked = {}
         for key, rx in (
             ("mem_mb", r"--mem (\d+)"),
@@ -443,14 +453,14 @@ def refused_submissions(log_text: str, rules: Iterable[str], cap: Cap) -> list[s
             if hit:
                 asked[key] = int(hit.group(1))
         error = " ".join(m.group("error").split())
-        line = f"sbatch refused {refusal_hint(rule, asked, cap)} (sbatch: {error})"
+        line = f"sbatch refused {refusal_hint(name, asked, cap)} (sbatch: {error})"
         if line not in lines:
             lines.append(line)
     return lines
 
 
-def refusal_hint(rule: str, asked: Mapping[str, int], cap: Cap) -> str:
-    """The rule, what it asked for, the cap and the key to change, in one line."""
+def refusal_hint(name: str, asked: Mapping[str, int], cap: Cap) -> str:
+    """The job (``rule x`` / ``group y (...)``), what it asked for, the cap, the keys."""
     parts = []
     for key in ("mem_mb", "threads", "runtime"):
         if key in asked:
@@ -458,7 +468,7 @@ def refusal_hint(rule: str, asked: Mapping[str, int], cap: Cap) -> str:
             shown = "unset" if limit is None else limit
             parts.append(f"{key}={asked[key]} (cap {CAP_VARS[key]}={shown})")
     return (
-        f"rule {rule}: it asked for {', '.join(parts)}; set BREEDOMICS_MAX_MEM_MB, "
+        f"{name}: it asked for {', '.join(parts)}; set BREEDOMICS_MAX_MEM_MB, "
         "BREEDOMICS_MAX_THREADS and BREEDOMICS_MAX_RUNTIME to the largest job the "
         "cluster accepts (sinfo -o '%c %m %l')."
     )

@@ -79,5 +79,6 @@ onerror:
         Path(log).read_text(errors="replace") if log else "",
         [r.name for r in workflow.rules],
         RESOURCE_CAP,
+        dict(workflow.group_settings.overwrite_groups),
     ):
         logger.error(line)
