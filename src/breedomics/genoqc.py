@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breedomics.core import tables
 from breedomics.errors import UserError
 from breedomics.genotypes import iter_dosage_chunks, read_samples
 
@@ -69,7 +70,7 @@ def hwe_exact(n_het: int, n_hom1: int, n_hom2: int) -> float:
 def _sexes(sheet: str | None, samples: list[str]) -> dict[str, str]:
     if not sheet:
         return {}
-    df = pd.read_csv(sheet, sep="\t", dtype=str, keep_default_na=False)
+    df = tables.read_table(sheet, "Sample sheet")
     if "sample" not in df.columns:
         raise UserError(f"Sample sheet '{sheet}' has no 'sample' column.")
     sex = dict(zip(df["sample"], df.get("sex", pd.Series(["NA"] * len(df))), strict=True))

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breedomics.core import tables
 from breedomics.errors import UserError
 from breedomics.genotypes import (
     genotype_format,
@@ -55,33 +56,31 @@ def load_groups(
     present = read_samples(geno)
     if sheet is None:
         return Groups(present, np.array(["all"] * len(present), dtype=object), ["all"])
-    try:
-        df = pd.read_csv(sheet, sep="\t", dtype=str, comment="#")
-    except (OSError, pd.errors.ParserError) as exc:
-        raise UserError(f"cannot read group sheet {sheet}: {exc}") from exc
+    df = tables.read_table(sheet, "group sheet", comment="#")
+    line = df.attrs["lines"]
     for col in (sample_col, group_col):
         if col not in df.columns:
             raise UserError(
                 f"group sheet {sheet} has no column {col!r} (columns: {', '.join(df.columns)}); "
-                f"it needs tab-separated columns {sample_col!r} and {group_col!r}"
+                f"it needs columns {sample_col!r} and {group_col!r} (tab- or comma-separated)"
             )
     df = df[[sample_col, group_col]]
-    bad = df[df[group_col].isna() | df[sample_col].isna()]
+    bad = df[(df[group_col] == "") | (df[sample_col] == "")]
     if len(bad):
         raise UserError(
-            f"group sheet {sheet}: row {bad.index[0] + 2} has an empty sample or group; fill it"
+            f"group sheet {sheet}: line {line[bad.index[0]]} has an empty sample or group; fill it"
         )
     dup = df[sample_col].duplicated()
     if dup.any():
         raise UserError(
             f"group sheet {sheet}: sample {df[sample_col][dup].iloc[0]!r} is listed twice "
-            f"(row {int(np.flatnonzero(dup.to_numpy())[0]) + 2}); keep one row per sample"
+            f"(line {line[int(np.flatnonzero(dup.to_numpy())[0])]}); keep one row per sample"
         )
     have = set(present)
     for i, s in enumerate(df[sample_col]):
         if s not in have:
             raise UserError(
-                f"group sheet {sheet}: sample {s!r} (row {i + 2}) is not in genotype file "
+                f"group sheet {sheet}: sample {s!r} (line {line[i]}) is not in genotype file "
                 f"{geno}; fix the name or remove the row"
             )
     labels = df[group_col].to_numpy(dtype=object)

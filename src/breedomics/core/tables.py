@@ -150,7 +150,9 @@ def _few(names: Sequence[str], k: int = 8) -> str:
     return ", ".join(names[:k]) + more
 
 
-def _parse(text: str, sep: str, p: str) -> tuple[list[str] | None, int, list[list[str]], list[int]]:
+def _parse(
+    text: str, sep: str, p: str, comment: str | None = None
+) -> tuple[list[str] | None, int, list[list[str]], list[int]]:
     """Header, its line, the non-blank stripped rows and their (last) physical lines."""
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=False)
     header: list[str] | None = None
@@ -160,8 +162,8 @@ def _parse(text: str, sep: str, p: str) -> tuple[list[str] | None, int, list[lis
     try:
         for row in reader:
             cells = [c.strip() for c in row]
-            if not any(cells):
-                continue  # blank line, or a spreadsheet's empty row (",,,,")
+            if not any(cells) or (comment and cells[0].startswith(comment)):
+                continue  # blank line, a spreadsheet's empty row (",,,,"), a comment line
             if header is None:
                 header, hline = cells, reader.line_num
             else:
@@ -224,6 +226,7 @@ def read_table(
     id_column: str | int | None = None,
     id_label: str = "sample",
     unique_ids: bool = True,
+    comment: str | None = None,
 ) -> pd.DataFrame:
     """Read a lab's table as stripped strings, checking its shape and ids.
 
@@ -242,6 +245,8 @@ def read_table(
         What an id is ("sample", "plot"), for messages.
     unique_ids : bool
         Whether a repeated id is an error.
+    comment : str, optional
+        Lines whose first cell starts with this (e.g. ``"#"``) are skipped.
 
     Returns
     -------
@@ -261,7 +266,7 @@ def read_table(
     p = str(path)
     text = read_text(p, what)
     sep = sniff_separator(_first_line(text), p)
-    header, hline, rows, lines = _parse(text, sep, p)
+    header, hline, rows, lines = _parse(text, sep, p, comment)
     if header is None:
         raise UserError(
             f"{what} file {p} is empty; it needs a header line with the column names and "

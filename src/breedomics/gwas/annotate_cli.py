@@ -19,6 +19,7 @@ import os
 import numpy as np
 import pandas as pd
 
+from breedomics.core import tables
 from breedomics.errors import UserError
 
 __all__ = ["add_parser", "run_annotate"]
@@ -105,7 +106,7 @@ def run_annotate(args: argparse.Namespace) -> int:
     directions = parse_directions(args.direction, traits)
     if args.window < 0:
         raise UserError(f"--window must be >= 0, got {args.window}")
-    sheet = pd.read_csv(args.samples, sep="\t", dtype=str, keep_default_na=False)
+    sheet = tables.read_table(args.samples, "Sample sheet")
     if "group" not in sheet.columns:
         raise UserError(f"Sample sheet '{args.samples}' has no 'group' column.")
     groups = dict(zip(sheet["sample"], sheet["group"], strict=True))
