@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -112,3 +113,40 @@ def test_permutation_threshold_matches_least_squares_scan(perm_run, tmp_path):
     leads = pd.read_csv(run / f"results/gwas/glm/{TRAIT}.glm.leads.tsv", sep="\t")
     if len(leads):
         assert (leads["p_value"] <= got * (1 + 1e-9)).all()
+
+
+def test_scattered_permutation_threshold_equals_one_scan(perm_run, tmp_path):
+    """The workflow's scatter: shards permute with one seed, the gather takes the maxima."""
+    from test_gwas_shards import _gwas
+
+    root, cfg = perm_run
+    geno = str(root / "run/results/genotypes/genotypes")
+    common = ["--geno", geno, "--pheno", cfg["gwas"]["phenotypes"], "--allow-unmatched"]
+    common += ["--model", "glm"]
+    perm = ["--threshold", "permutation", "--seed", str(SEED)]
+    states = []
+    for k in (1, 2):
+        states.append(str(tmp_path / f"c{k}.json"))
+        _gwas("run", *common, *perm, "--permutations", str(PERMUTATIONS),
+              "--chromosome-group", f"{k}/2", "--shard-out", states[-1],
+              "--out", str(tmp_path / f"c{k}"))  # fmt: skip
+    gathered = tmp_path / "gathered"
+    _gwas("gather", *common, "--threshold", "permutation", "--out", str(gathered), *states)
+    # equal to the workflow's unscattered scan (same seed and permutations)
+    a = pd.read_csv(root / "run/results/gwas/glm/thresholds.glm.tsv", sep="\t")
+    b = pd.read_csv(gathered / "thresholds.glm.tsv", sep="\t")
+    a, b = (t[t["method"] == "permutation"].reset_index(drop=True) for t in (a, b))
+    assert len(a) == 1 and list(a["n_tests"]) == [PERMUTATIONS]
+    pd.testing.assert_frame_equal(a, b, rtol=1e-12)
+    # a shard scanned without permutations is refused, not silently Bonferroni
+    plain = tmp_path / "plain.json"
+    _gwas("run", *common, "--chromosome-group", "2/2", "--shard-out", str(plain),
+          "--out", str(tmp_path / "plain"))  # fmt: skip
+    env = dict(tool_env(), PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.run(
+        [sys.executable, "-m", "breedomics", "gwas", "gather", *common,
+         "--threshold", "permutation", "--out", str(tmp_path / "g2"), states[0], str(plain)],
+        capture_output=True, text=True, env=env,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "without permutations" in proc.stderr, proc.stderr
+    assert len(proc.stderr.strip().splitlines()) <= 5
