@@ -390,10 +390,15 @@ def clip(
         grouped = (
             f" (its share of the cap in a group of {round(1 / share)} rules)" if share < 1 else ""
         )
+        what = (
+            f"asks for threads={value} (its own or the profile's set-threads)"
+            if key == "threads"
+            else f"estimates {key}={value} {_UNITS[key]} from its input"
+        )
         warn(
-            f"breedomics: rule {rule} estimates {key}={value} {_UNITS[key]} from its input, "
-            f"above the cap {CAP_VARS[key]}={getattr(cap, key)}; it runs with {limit}{grouped}. "
-            f"If it fails, raise {CAP_VARS[key]} to what the cluster allows."
+            f"breedomics: rule {rule} {what}, above the cap {CAP_VARS[key]}="
+            f"{getattr(cap, key)}; it runs with {limit}{grouped}. If it fails, raise "
+            f"{CAP_VARS[key]} to what the cluster allows."
         )
     return limit
 
