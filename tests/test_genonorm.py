@@ -66,6 +66,9 @@ def test_harmonise_against_reference():
     assert mapping["Chr2"] == "chr2" and order == ["chr1", "chr2", "chr10"]
     with pytest.raises(UserError, match="none of the genotypes' chromosomes"):
         harmonise_chromosomes(["Gm01", "Gm02"], ["1", "2"])
+    # a fallback reference the genotypes are not on is ignored
+    mapping, _, order = harmonise_chromosomes(["Gm02", "Gm01"], ["1", "2"], strict=False)
+    assert mapping == {"Gm02": "Gm02", "Gm01": "Gm01"} and order == ["Gm01", "Gm02"]
 
 
 # --------------------------------------------------------------------------- decisions

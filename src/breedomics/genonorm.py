@@ -102,7 +102,7 @@ def natural_key(name: str) -> tuple:
 
 
 def harmonise_chromosomes(
-    names: Iterable[str], reference: Sequence[str] | None = None
+    names: Iterable[str], reference: Sequence[str] | None = None, strict: bool = True
 ) -> tuple[dict[str, str | None], dict[str, str], list[str]]:
     """Map the genotypes' chromosome names to output names.
 
@@ -112,6 +112,9 @@ def harmonise_chromosomes(
         Chromosome names as they appear in the genotypes (any order, repeats fine).
     reference : sequence of str, optional
         Contig names of the reference FASTA, in its order.
+    strict : bool
+        If False, a reference that none of the chromosomes matches is ignored (the
+        names are then harmonised among themselves) instead of an error.
 
     Returns
     -------
@@ -154,6 +157,8 @@ def harmonise_chromosomes(
                 )
         if seen and all(v is None for v in mapping.values()):
             placed = [n for n in seen if alias_key(n) not in UNPLACED]
+            if placed and not strict:
+                return harmonise_chromosomes(seen)
             if placed:
                 raise UserError(
                     f"none of the genotypes' chromosomes ({', '.join(placed[:5])}) is a contig "
@@ -253,6 +258,7 @@ def decide(
     reference: Sequence[str] | None = None,
     duplicate_positions: str = "best",
     ids: str = "keep",
+    strict_reference: bool = True,
 ) -> tuple[pd.DataFrame, pd.DataFrame, list[str]]:
     """Decide, for every variant, whether it is kept and under which chromosome and id.
 
@@ -267,6 +273,8 @@ def decide(
     ids : {"keep", "position"}
         Keep the file's ids (missing or duplicated ones become
         ``CHROM:POS:REF:ALT``) or name every variant ``CHROM:POS:REF:ALT``.
+    strict_reference : bool
+        See ``strict`` of :func:`harmonise_chromosomes`.
 
     Returns
     -------
@@ -285,7 +293,7 @@ def decide(
         raise UserError(f"ids must be 'keep' or 'position', not {ids!r}")
     t = scan_table.reset_index(drop=True).copy()
     n = len(t)
-    mapping, unplaced_why, order = harmonise_chromosomes(t["chrom"], reference)
+    mapping, unplaced_why, order = harmonise_chromosomes(t["chrom"], reference, strict_reference)
     t["new_chrom"] = t["chrom"].map(mapping)
     action = np.full(n, "", dtype=object)
     category = np.full(n, "", dtype=object)
@@ -572,6 +580,7 @@ def normalise_genotypes(
     duplicate_positions: str = "best",
     ids: str = "keep",
     summary: str | os.PathLike | None = None,
+    strict_reference: bool = True,
 ) -> pd.DataFrame:
     """Normalise a genotype file to sorted, unique, positioned, biallelic SNPs (see module doc).
 
@@ -591,6 +600,8 @@ def normalise_genotypes(
         See :func:`decide`.
     summary : str or path-like, optional
         Counts of the changes (:func:`summarise`).
+    strict_reference : bool
+        If False, a reference none of whose contigs the genotypes are on is ignored.
 
     Returns
     -------
@@ -602,7 +613,10 @@ def normalise_genotypes(
         raise UserError(f"--out must end in .vcf.gz, got {out}")
     ref_names, lengths = _reference_contigs(str(reference) if reference else None)
     table_in = scan(path)
-    plan, changes, order = decide(table_in, ref_names, duplicate_positions, ids)
+    plan, changes, order = decide(table_in, ref_names, duplicate_positions, ids, strict_reference)
+    if ref_names is not None and order != ref_names:  # strict_reference False, no match
+        print(f"note: no chromosome of {path} is a contig of {reference}: names kept")
+        lengths = {}
     n_out = int(plan["keep"].sum())
     if n_out == 0:
         raise UserError(
@@ -636,12 +650,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ids", choices=["keep", "position"], default="keep",
                         help="keep the file's ids (missing/duplicated ones become "
                              "CHROM:POS:REF:ALT) or name all CHROM:POS:REF:ALT")  # fmt: skip
+    parser.add_argument("--reference-optional", action="store_true",
+                        help="ignore --reference when none of the genotypes' chromosomes is "
+                             "one of its contigs (or an alias of one)")  # fmt: skip
 
 
 def run(args: argparse.Namespace) -> int:
     changes = normalise_genotypes(
         args.genotypes, args.out, args.table, args.reference or None,
-        args.duplicate_positions, args.ids, args.summary,
+        args.duplicate_positions, args.ids, args.summary, not args.reference_optional,
     )  # fmt: skip
     counts = changes.groupby(["action", "category"]).size() if len(changes) else {}
     for (act, cat), k in dict(counts).items():

@@ -212,8 +212,17 @@ def genotype_source(wildcards=None):
     return {"vcf": GENO["path"]}
 
 
-# Reference whose contig names and order the genotypes are normalised to ("": none).
+# Reference whose contig names and order the genotypes are normalised to ("": none):
+# genotypes.reference, else the top-level one, which a genotype file may not be on
+# (then it is ignored: --reference-optional).
 GENO_REFERENCE = GENO.get("reference") or config["reference"].get("fasta") or ""
+_GENO_REF_OPTIONAL = not (GENO.get("reference") or GENO["source"] == "calls")
+GENO_REFERENCE_ARGS = (
+    f"--reference {shlex.quote(GENO_REFERENCE)}"
+    + (" --reference-optional" if _GENO_REF_OPTIONAL else "")
+    if GENO_REFERENCE
+    else ""
+)
 
 
 def impute_sex_args(wildcards=None):

@@ -27,12 +27,12 @@ rule normalise_genotypes:
         geno=lambda wc, input: (
             input.bed[: -len(".bed")] if GENO["source"] == "plink" else input.vcf
         ),
-        ref=shlex.quote(GENO_REFERENCE),
+        ref=GENO_REFERENCE_ARGS,
         dups=GENO["duplicate_positions"],
     shell:
         # Every later stage may assume sorted, unique, positioned biallelic SNPs named
         # CHROM:POS:REF:ALT; each change is a row of the table, with its reason.
-        "{params.cli} normalise-genotypes {params.geno:q} --reference {params.ref}"
+        "{params.cli} normalise-genotypes {params.geno:q} {params.ref}"
         " --duplicate-positions {params.dups} --ids position --out {output.vcf}"
         " --table {output.table} --summary {output.summary} > {log} 2>&1"
 
