@@ -105,6 +105,12 @@ def test_quirk_reads_as_the_clean_file(tmp_path, name):
     pd.testing.assert_frame_equal(got, EXPECTED)
 
 
+@pytest.mark.parametrize("name", sorted(QUIRKS))
+def test_matrix_reader_reads_every_quirk(tmp_path, name):
+    fname, data = QUIRKS[name]
+    pd.testing.assert_frame_equal(read_matrix(_write(tmp_path / fname, data)), EXPECTED)
+
+
 @pytest.mark.parametrize("token", sorted(NA_VALUES | {" NA ", "  "}))
 def test_every_missing_token_reads_as_missing(tmp_path, token):
     for sep in ("\t", ","):

@@ -491,35 +491,38 @@ def read_matrix(
     p = str(path)
     text = read_text(p, what)
     try:
-        first = _first_line(text)
-        if not first or '"' in text:
+        lines = [line for line in text.splitlines() if line]
+        if not lines or '"' in text or any(not line.strip() for line in lines):
             raise _Slow
-        sep = sniff_separator(first, p)
-        names = [c.strip() for c in first.rstrip("\r\n").split(sep)]
+        sep = sniff_separator(lines[0], p)
+        names = [c.strip() for c in lines[0].split(sep)]
         if "" in names or len(set(names)) != len(names) or len(names) < 2:
             raise _Slow
-        width = np.array([line.count(sep) for line in text.splitlines() if line.strip()])
-        if (width != len(names) - 1).any():
+        if any(line.count(sep) != len(names) - 1 for line in lines):
             raise _Slow
+        # ids from the text (a dtype for the id column makes wide tables much slower)
+        ids = [line.split(sep, 1)[0].strip() for line in lines[1:]]
+        if "" in ids or len(set(ids)) != len(ids):
+            raise _Slow
+        with open(p, "rb") as fh:
+            gz = fh.read(2) == _GZIP_MAGIC
         df = pd.read_csv(
-            io.StringIO(text),
+            p,
             sep=sep,
             header=0,
             names=names,
-            index_col=0,
-            dtype={names[0]: str},
             na_values=sorted(NA_VALUES),
             keep_default_na=False,
+            encoding="utf-8-sig",
+            compression="gzip" if gz else None,
         )
-        ids = df.index.astype(str).str.strip()
-        if (ids == "").any() or ids.duplicated().any():
-            raise _Slow
-        if not all(pd.api.types.is_numeric_dtype(d) for d in df.dtypes):
+        df = df.iloc[:, 1:]
+        if len(df) != len(ids) or not all(pd.api.types.is_numeric_dtype(d) for d in df.dtypes):
             raise _Slow
         vals = df.to_numpy(dtype=dtype)
         if np.isinf(vals).any():
             raise _Slow
-    except (_Slow, ValueError, pd.errors.ParserError):
+    except (_Slow, ValueError, UnicodeError, pd.errors.ParserError):
         t = read_table(p, what, id_column=0, id_label=id_label)
         num = to_numeric(t)
         ids, names, vals = t.iloc[:, 0], [t.columns[0], *num.columns], num.to_numpy(dtype=dtype)
