@@ -87,6 +87,8 @@ class Inputs:
         ``bam_gb`` times the fraction of the genome in the job's region BED (calling).
     gcells : float
         Genotype cells (samples x markers, 1e9) of the PLINK sets read.
+    mmarkers : float
+        Markers (1e6) of the PLINK sets read (per-marker results held in memory).
     ksamples2 : float
         (samples / 1000) squared, of the largest PLINK set read (n x n matrices).
     """
@@ -99,6 +101,7 @@ class Inputs:
     index_gb: float = 0.0
     other_gb: float = 0.0
     gcells: float = 0.0
+    mmarkers: float = 0.0
     ksamples2: float = 0.0
 
 
@@ -143,6 +146,7 @@ def measure(paths: Iterable[str | os.PathLike], region_bed: str | None = None) -
     names = {str(p) for p in files}
     gb: dict[str, float] = dict.fromkeys(("reads", "bam", "vcf", "fasta", "index", "other"), 0.0)
     gcells = 0.0
+    mmarkers = 0.0
     n_max = 0
     fai = None
     for p in files:
@@ -154,6 +158,7 @@ def measure(paths: Iterable[str | os.PathLike], region_bed: str | None = None) -
             padded = 4 * math.ceil(n / 4) if n else 4
             markers = max(_size(p) - 3, 0) * 4 / padded
             gcells += n * markers / _GB
+            mmarkers += markers / 1e6
             continue
         if name.endswith(".fai"):
             fai = p
@@ -189,6 +194,7 @@ def measure(paths: Iterable[str | os.PathLike], region_bed: str | None = None) -
         index_gb=gb["index"],
         other_gb=gb["other"],
         gcells=gcells,
+        mmarkers=mmarkers,
         ksamples2=(n_max / 1000) ** 2,
     )
 
@@ -215,14 +221,20 @@ def _tool(mem: float = 500, time: float = 5, **time_rates: float) -> Model:
     return Model(mem=mem, time=time, time_rates=time_rates, parallel=0.5)
 
 
-#: A Python stage over a PLINK set: numpy baseline, chunks of markers and n x n matrices.
 def _matrix(
-    mem_gcells: float, mem_k2: float, time_gcells: float, time_k2: float = 0.0, time=10
+    mem_gcells: float,
+    mem_k2: float,
+    time_gcells: float,
+    time_k2: float = 0.0,
+    time: float = 10,
+    mem_mmarkers: float = 0.0,
 ) -> Model:
+    """A Python stage over a PLINK set: numpy baseline, the matrix or chunks of it (MB per
+    1e9 cells), n x n matrices (MB per 1000 samples squared), per-marker results."""
     return Model(
         mem=1000,
         time=time,
-        mem_rates={"gcells": mem_gcells, "ksamples2": mem_k2},
+        mem_rates={"gcells": mem_gcells, "ksamples2": mem_k2, "mmarkers": mem_mmarkers},
         time_rates={"gcells": time_gcells, "ksamples2": time_k2},
         parallel=0.5,
     )
@@ -244,7 +256,8 @@ MODELS: dict[str, Model] = {
     "bwa_index": Model(
         mem=500, time=10, mem_rates={"fasta_gb": 2000}, time_rates={"fasta_gb": 60}, parallel=0
     ),
-    "trim_reads": Model(mem=800, time=5, mem_per_thread=250, time_rates={"reads_gb": 15}),
+    # fastp holds ~1.1 GB even with one thread and a small lane (benchmarks/trim/)
+    "trim_reads": Model(mem=1500, time=5, mem_per_thread=250, time_rates={"reads_gb": 15}),
     "map_reads": Model(
         mem=1000,
         time=10,
@@ -299,8 +312,8 @@ MODELS: dict[str, Model] = {
     "export_plink": _tool(mem=1000, vcf_gb=30),
     "prune_ld": _tool(mem=1000, gcells=60),
     # census (PLINK sets; admixture and PCA on the pruned set)
-    "census_pca": _matrix(1000, 200, 60, 10),
-    "census_grm": _matrix(1000, 200, 60, 10),
+    "census_pca": _matrix(0, 200, 60, 10),
+    "census_grm": _matrix(0, 200, 60, 10),
     "census_admixture": _matrix(1000, 100, 600, 20),
     "census_shards": _matrix(0, 0, 1, time=5),
     "census_diversity_chrom": _matrix(200, 50, 60),
@@ -313,14 +326,14 @@ MODELS: dict[str, Model] = {
     "census_duplicates": _matrix(500, 200, 120, 10),
     "census_core": _matrix(500, 100, 120),
     # GWAS: one eigendecomposition, variant chunks, every trait
-    "run_gwas": _matrix(1000, 300, 600, 60),
+    "run_gwas": _matrix(0, 300, 600, 60, mem_mmarkers=500),
     "predict_gwas_consequences": Model(
         mem=1000, time=5, mem_rates={"other_gb": 300}, time_rates={"vcf_gb": 60}, parallel=0
     ),
     "annotate_gwas": _matrix(500, 50, 60),
-    "compute_gwas_kinship": _matrix(500, 300, 120, 60),
-    "scan_gwas_shard": _matrix(1000, 300, 600, 60),
-    "gather_gwas": _matrix(500, 50, 60),
+    "compute_gwas_kinship": _matrix(0, 300, 120, 60),
+    "scan_gwas_shard": _matrix(0, 300, 600, 60, mem_mmarkers=500),
+    "gather_gwas": _matrix(0, 50, 60, mem_mmarkers=500),
     # genomic selection: the genotype matrix in memory (float32 copies), kernels n x n
     "estimate_blues": Model(mem=1000, time=10, mem_rates={"other_gb": 5000}),
     "make_gs_folds": _tool(),
