@@ -94,7 +94,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("model settings")
     g.add_argument(
         "--covariates",
-        help="TSV of fixed covariates (sample id first; text columns "
+        help="TSV or CSV of fixed covariates (sample id first; text columns "
         "are dummy-coded), e.g. PCs, sex, environment",
     )
     g.add_argument(
@@ -265,7 +265,7 @@ def _add_cv(sub) -> None:
 
     p = sub.add_parser("cv", help="cross-validate prediction models")
     _genotype_args(p)
-    p.add_argument("--phenotypes", required=True, help="TSV, sample id first, one column/trait")
+    p.add_argument("--phenotypes", required=True, help="TSV/CSV, sample id first, one column/trait")
     p.add_argument("--traits", help="comma-separated (default: all numeric columns)")
     p.add_argument("--models", default="gblup", help="comma-separated: " + ", ".join(ALL_MODELS))
     _fold_args(p)
@@ -559,7 +559,7 @@ def _run_select(args) -> int:
 # --------------------------------------------------------------------------- folds
 def _add_folds(sub) -> None:
     p = sub.add_parser("folds", help="write k-fold or leave-one-group-out fold assignments")
-    p.add_argument("--phenotypes", required=True, help="TSV, sample id first, one column/trait")
+    p.add_argument("--phenotypes", required=True, help="TSV/CSV, sample id first, one column/trait")
     p.add_argument("--traits", help="comma-separated (default: all numeric columns)")
     p.add_argument(
         "--genotyped", help="genotyped sample ids: a PLINK .fam or a sheet with the id first"
