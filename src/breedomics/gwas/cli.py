@@ -53,8 +53,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     io = p.add_argument_group("input and output")
     io.add_argument("--geno", required=True, help="PLINK 1 prefix (.bed/.bim/.fam) or VCF/BCF")
-    io.add_argument("--pheno", required=True, help="phenotypes.tsv: sample + one column per trait")
-    io.add_argument("--covar", help="covariates.tsv: sample + covariates (text = categorical)")
+    io.add_argument("--pheno", required=True, help="TSV/CSV: sample + one column per trait")
+    io.add_argument("--covar", help="TSV/CSV: sample + covariates (text = categorical)")
     io.add_argument("--traits", help="comma-separated traits to analyse (default: all columns)")
     io.add_argument("--out", required=True, help="output folder")
     io.add_argument(
