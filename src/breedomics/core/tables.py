@@ -214,7 +214,7 @@ def _check_shape(
         raise UserError(
             f"{p}, line {lines[k]} has {lens[k]} fields but the header (line {hline}) has "
             f"{width} ({_SEP_NAMES[sep]}-separated; {int(ragged.sum())} such row(s)); a separator "
-            f"is missing or extra on that line: write {_MISSING_HINT}, quote text with a {sep!r}"
+            f"is missing or extra on that line: write {_MISSING_HINT}, quote text holding a {sep!r}"
         )
     return header
 
