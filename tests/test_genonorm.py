@@ -288,7 +288,7 @@ def _cli(capsys, *args):
 
 @pytest.mark.parametrize("case", ["duplicate", "unsorted", "unplaced"])
 def test_gwas_and_census_stop_before_computing(tmp_path, case, capsys):
-    """The issue's crashes: `gwas run` and the census stop at once, write nothing."""
+    """The issue's crashes: `gwas run`, the census and `gs cv` stop at once, write nothing."""
     chrom, pos, variant, what = BAD[case]
     prefix = _write_plink(tmp_path, case, chrom, pos)
     pheno = tmp_path / "pheno.tsv"
@@ -300,6 +300,8 @@ def test_gwas_and_census_stop_before_computing(tmp_path, case, capsys):
          "--out", tmp_path / "gwas"),
         ("census", "ld-decay", "--geno", prefix, "--groups", groups, "--out", tmp_path / "ld"),
         ("gwas", "kinship", "--geno", prefix, "--pheno", pheno, "--out", tmp_path / "k.npz"),
+        ("gs", "cv", "--genotypes", prefix, "--phenotypes", pheno, "--models", "gblup",
+         "--out-dir", tmp_path / "gs"),
     ]  # fmt: skip
     for args in runs:
         code, err, took = _cli(capsys, *args)
@@ -308,7 +310,7 @@ def test_gwas_and_census_stop_before_computing(tmp_path, case, capsys):
         assert prefix in err and variant in err and what in err
         assert "normalise-genotypes" in err and took < 10
     assert not any(tmp_path.glob("gwas*/*")) and not list(tmp_path.glob("ld*"))
-    assert not (tmp_path / "k.npz").exists()
+    assert not (tmp_path / "k.npz").exists() and not (tmp_path / "gs").exists()
 
 
 # --------------------------------------------------------------------------- LD at distance 0

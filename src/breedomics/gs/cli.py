@@ -139,9 +139,19 @@ def _options(args) -> dict:
     }
 
 
+def _check_genotypes(path: str) -> None:
+    """A VCF/PLINK panel must be normalised (one record per position) before any work."""
+    from breedomics.genotypes import check_genotype_order
+    from breedomics.gs.data import _is_tsv
+
+    if not _is_tsv(str(path)):  # a dosage matrix has no positions
+        check_genotype_order(path)
+
+
 def _load_inputs(args):
     from breedomics.gs.data import read_genotypes, read_phenotypes
 
+    _check_genotypes(args.genotypes)
     exclude = [c for c in [getattr(args, "group_col", None)] if c]
     pheno, traits = read_phenotypes(args.phenotypes, _csv(args.traits), exclude=exclude)
     pheno.index = pheno.index.astype(str)
@@ -531,6 +541,7 @@ def _run_select(args) -> int:
         if grm.shape != (len(names), len(names)):
             raise UserError(f"GRM {args.grm} is {grm.shape[0]} x {grm.shape[1]}; must be square")
     elif args.genotypes:
+        _check_genotypes(args.genotypes)
         geno = read_genotypes(args.genotypes, dosage_scale=args.dosage_scale)
         grm, names = geno.grm(), geno.samples
     res = select_top(idx, args.top, grm, names, args.max_kinship)
