@@ -103,8 +103,16 @@ def _allowed(sub: dict) -> str:
             if "exclusiveMinimum" in b or "exclusiveMaximum" in b:
                 rng += " (bounds excluded)" if rng else ""
             words.append(("an integer" if b["type"] == "integer" else "a number") + rng)
+        elif b.get("type") == "object" and b.get("properties"):
+            words.append("a mapping of the keys " + ", ".join(b["properties"]))
+        elif b.get("type") == "array" and isinstance(b.get("items"), dict):
+            words.append("a list, each " + (_allowed(b["items"]) or "a value"))
         elif "type" in b:
-            words.append(("an " if b["type"][0] in "aeiou" else "a ") + b["type"])
+            words.append(
+                {"object": "a mapping (key: value)", "array": "a list"}.get(
+                    b["type"], ("an " if b["type"][0] in "aeiou" else "a ") + b["type"]
+                )
+            )
     return " or ".join(dict.fromkeys(words))
 
 
@@ -137,7 +145,7 @@ def format_schema_error(err: ValidationError, schema: dict, source: str) -> str:
     sub = _sub_schema(schema, err.absolute_path)
     value = err.instance
     shown = repr(value) if len(repr(value)) <= 80 else repr(value)[:77] + "..."
-    if v in ("pattern", "anyOf") and isinstance(value, str):
+    if v == "anyOf" or (v == "pattern" and isinstance(value, str)):
         what = "is not allowed here"
     elif v == "enum":
         what = "is not one of " + ", ".join(map(str, err.validator_value))
