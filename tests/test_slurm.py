@@ -1,33 +1,33 @@
-"""The default workflow on a real SLURM scheduler (issue 6), against a local run.
+"""The default workflow on a real SLURM scheduler (issues 6, 19), against a local run.
 
 A single-node cluster is started with ``scripts/slurm-localhost.sh start`` (root: installs
 Debian's slurm-wlm and munge if needed, ~15 s) or an already running one is reused; without
 either the tests are skipped, saying why. Each run works on a copy of the checkout
-(tracked plus untracked, not ignored files) and is exactly ``snakemake --profile cluster
-TARGETS`` there. The copy's ``cluster/config.yaml`` is the repository's profile with
-test-size changes only (see ``resize_profile``): memory capped so that every attempt fits
-the node, ``cores: <half the node's CPUs>`` (threads capped as in the local run, two jobs
-at a time on the node), fast status polling, SLURM logs kept, and larger groups (a SLURM
-job costs a few seconds of Snakemake start-up plus polling: see TEST_GROUPS).
+(tracked plus untracked, not ignored files).
 
-Targets: what the comparison needs from the default workflow: the two call sets (which
-build the reference, every per-sample BAM and the joint calls of every region) and the GWAS
-summaries of every configured model (which build genotype QC, Beagle imputation and the
-PLINK set). Left out are the census, genomic selection, masked-imputation accuracy and the
-QC reports (samtools/bcftools stats, MultiQC): branches that nothing compared here depends
-on. Inside a SLURM job every rule starts its own Snakemake (~2-3 CPU-s), so each left-out
-job costs more there than locally; with them the two runs would not fit the CI budget.
-Their rules run locally in other tests (test_workflow.py, test_genotype_workflow.py, the
-GS tests), and tests/test_profiles.py checks their cluster resources and dry-runs the
-whole default workflow with this profile.
+The SLURM run is the repository's own profile, unchanged, with only the cap set in the
+environment, as a user would for this node (``cluster_env``): BREEDOMICS_MAX_MEM_MB = the
+node's memory, BREEDOMICS_MAX_THREADS = half its CPUs (two jobs side by side; the local run
+gets the same threads, hence the same results). Every request comes from the rules' own
+estimates, clipped by the cap. The command line adds only scheduling speed (``SPEED``):
+fast status polling, short latency wait, kept SLURM logs, and larger groups, one SLURM job
+per stage (a SLURM job costs a few seconds of Snakemake start-up plus polling: see
+TEST_GROUPS); a grouped rule gets its share of the cap, so the group jobs fit too.
+
+Targets: the whole default workflow (reads, calls, genotype QC, imputation and its
+accuracy, census, GWAS, genomic selection, omics, QC reports).
 
 Checks: every job ran as a SLURM job (the ``squeue --states=all`` history holds exactly the
 job ids Snakemake reported, COMPLETED, in this working directory; the kept SLURM log of
 each job names the rules that ran inside it and together they cover every rule of the
-local run); the VCF records (call sets, imputed genotypes) and the GWAS tables equal those
-of ``snakemake --cores <threads per job> TARGETS`` on another copy (no SLURM), started in
-the background at the start of the session (``background_run`` in conftest.py: at the
-lowest CPU priority, it uses the CPU time the tests before this module leave idle).
+local run); no job asked for more memory or CPUs than the cap; the VCF records (call sets,
+imputed genotypes) and every table (``results/**/*.tsv[.gz]``) equal those of
+``snakemake --cores <threads per job>`` on another copy (no SLURM), started in the
+background at the start of the session (``background_run`` in conftest.py: at the lowest
+CPU priority, it uses the CPU time the tests before this module leave idle).
+
+A submission sbatch refuses (a request above the node, forced with --set-resources and no
+cap) ends the run with one readable line: the rule, what it asked for, the cap, the keys.
 
 Fault test, in the finished SLURM run's folder with the GWAS outputs deleted: a job
 redoing them is cancelled with scancel while the GWAS runs; Snakemake reports it and
@@ -38,7 +38,6 @@ completes with outputs identical to the local run.
 
 from __future__ import annotations
 
-import copy
 import gzip
 import os
 import re
@@ -63,11 +62,13 @@ RUN_TIMEOUT = 1500  # per snakemake run; ~3 min on a quiet 2-core machine
 WAIT_TIMEOUT = 600  # for one event of the fault test
 #: Seconds before the plugin's first status check (needs MinJobAge >= 3x this).
 INIT_SECONDS = 1
-#: Test-only grouping: rules of these workflow/rules files -> group (checkpoints stay out).
-#: A group job is one connected component of its rules' jobs: the reference preparation,
-#: all work of one sample (trim, map, merge, mark duplicates, stats), the joint calling of
-#: all regions with everything after it, and the panel (genotype QC, imputation, PLINK,
-#: GWAS) each become one SLURM job: 16 jobs instead of ~70.
+#: Test-only grouping (scheduling speed): rules of these workflow/rules files -> group
+#: (checkpoints stay out). A group job is one connected component of its rules' jobs: the
+#: reference preparation, all work of one sample (trim, map, merge, mark duplicates,
+#: stats), the joint calling of all regions with everything after it, the panel (genotype
+#: QC, imputation, PLINK, GWAS), the census, genomic selection and omics each become one
+#: SLURM job (or a few: Snakemake splits a group whose jobs become ready at different
+#: times): ~25 jobs instead of ~160.
 TEST_GROUPS = {
     "reference.smk": "reference",
     "trim.smk": "sample_bam",
@@ -76,7 +77,12 @@ TEST_GROUPS = {
     "qc.smk": "joint_calls",
     "genotypes.smk": "panel",
     "gwas.smk": "panel",
+    "census.smk": "census",
+    "gs.smk": "gs",
+    "omics.smk": "omics",
 }
+#: Environment variables of the cap (breedomics.resources.CAP_VARS).
+CAP_VARS = ("BREEDOMICS_MAX_MEM_MB", "BREEDOMICS_MAX_THREADS", "BREEDOMICS_MAX_RUNTIME")
 
 
 # --- helpers -------------------------------------------------------------------------
@@ -91,9 +97,43 @@ def tool_env() -> dict[str, str]:
         "BREEDOMICS_SLURM_ACCOUNT",
         "BREEDOMICS_SLURM_PARTITION",
         "SLURM_JOB_ID",
+        *CAP_VARS,
     ):
         env.pop(var, None)
     return env
+
+
+def cluster_env() -> dict[str, str]:
+    """``tool_env()`` plus the cap a user sets for this node (see module doc)."""
+    cpus, mem = node_size()
+    return dict(
+        tool_env(),
+        BREEDOMICS_MAX_MEM_MB=str(mem),
+        BREEDOMICS_MAX_THREADS=str(job_threads()),
+    )
+
+
+def speed_args() -> list[str]:
+    """Command-line options for scheduling speed only (see module doc)."""
+    with open(REPO / "cluster" / "config.yaml") as fh:
+        groups = dict(yaml.safe_load(fh).get("groups") or {})
+    for smk, group in TEST_GROUPS.items():
+        path = REPO / "workflow" / "rules" / smk
+        if path.exists():
+            for rule in re.findall(r"^rule (\w+):", path.read_text(), re.M):
+                groups[rule] = group
+    return [
+        f"--slurm-init-seconds-before-status-checks={INIT_SECONDS}",
+        "--latency-wait=5",
+        "--slurm-keep-successful-logs",
+        "--groups",
+        *(f"{rule}={group}" for rule, group in sorted(groups.items())),
+    ]
+
+
+def slurm_snakemake(*args: str) -> list[str]:
+    """``snakemake --profile cluster`` with the speed options."""
+    return snakemake("--profile", "cluster", *speed_args(), *args)
 
 
 def checkout_files() -> list[str]:
@@ -150,8 +190,8 @@ def gwas_summaries(root: Path) -> list[str]:
 
 
 def targets(root: Path) -> list[str]:
-    """What the SLURM and the local run build (see the module docstring)."""
-    return [*CALL_VCFS, *gwas_summaries(root)]
+    """What the SLURM and the local run build: the default target (see module doc)."""
+    return []
 
 
 def job_threads() -> int:
@@ -178,40 +218,6 @@ def min_job_age() -> int | None:
     out = subprocess.run(["scontrol", "show", "config"], capture_output=True, text=True).stdout
     m = re.search(r"^MinJobAge\s*=\s*(\d+)", out, re.M)
     return int(m.group(1)) if m else None
-
-
-def resize_profile(profile: dict, cpus: int, node_mem: int) -> dict:
-    """The repository's SLURM profile, resized for the test node (see module doc)."""
-    p = copy.deepcopy(profile)
-    retries = int(p.get("retries", 0))
-    # memory still grows with `attempt`, and the last retry still fits the node
-    cap = max(node_mem // (cpus * (retries + 1)), 200)
-    for res in [p.setdefault("default-resources", {}), *p.get("set-resources", {}).values()]:
-        if "mem_mb" in res:
-            res["mem_mb"] = f"min({res['mem_mb']}, {cap} * attempt)"
-    # threads capped as in the local run (see job_threads)
-    p["cores"] = max(1, cpus // 2)
-    p["slurm-keep-successful-logs"] = True
-    p["latency-wait"] = 5
-    p["slurm-init-seconds-before-status-checks"] = INIT_SECONDS
-    groups = p.setdefault("groups", {})
-    for smk, group in TEST_GROUPS.items():
-        path = REPO / "workflow" / "rules" / smk
-        if path.exists():
-            for rule in re.findall(r"^rule (\w+):", path.read_text(), re.M):
-                groups[rule] = group
-    return p
-
-
-def slurm_copy(dest: Path) -> Path:
-    """A checkout copy whose ``cluster/config.yaml`` fits the test node."""
-    copy_checkout(dest)
-    prof_path = dest / "cluster" / "config.yaml"
-    with open(prof_path) as fh:
-        profile = yaml.safe_load(fh)
-    cpus, mem = node_size()
-    prof_path.write_text(yaml.safe_dump(resize_profile(profile, cpus, mem), sort_keys=False))
-    return dest
 
 
 def _default_sigint() -> None:
@@ -245,15 +251,15 @@ def finish(proc: subprocess.Popen, log: Path, timeout: float = RUN_TIMEOUT) -> i
         raise AssertionError(f"{proc.args} timed out; log: {log}\n{tail(log)}") from None
 
 
-def run_ok(cmd: list[str], cwd: Path, log: Path) -> None:
-    rc = finish(start(cmd, cwd, log), log)
+def run_ok(cmd: list[str], cwd: Path, log: Path, env: dict | None = None) -> None:
+    rc = finish(start(cmd, cwd, log, env=env), log)
     assert rc == 0, f"{' '.join(cmd)} failed in {cwd}:\n{tail(log)}"
 
 
 def dry_run(root: Path, name: str) -> str:
     log = root / name
     rc = finish(
-        start(snakemake("--profile", "cluster", "--dry-run", *targets(root)), root, log), log
+        start(slurm_snakemake("--dry-run", *targets(root)), root, log, env=cluster_env()), log
     )
     assert rc == 0, tail(log)
     return log.read_text()
@@ -273,17 +279,24 @@ def slurm_jobs(workdir: Path, after: int = 0) -> list[dict]:
     Only jobs with ids above ``after`` (SLURM's job ids grow).
     """
     out = subprocess.run(
-        ["squeue", "--states=all", "--noheader", "--format=%i|%j|%T|%m|%Z|%k"],
+        ["squeue", "--states=all", "--noheader", "--format=%i|%j|%T|%m|%C|%Z|%k"],
         capture_output=True,
         text=True,
         check=True,
     ).stdout
     jobs = []
     for line in out.splitlines():
-        jobid, name, state, mem, wd, comment = line.split("|", 5)
+        jobid, name, state, mem, cpus, wd, comment = line.split("|", 6)
         if int(jobid) > after and Path(wd).resolve() == workdir.resolve():
             jobs.append(
-                {"id": int(jobid), "name": name, "state": state, "mem": mem, "comment": comment}
+                {
+                    "id": int(jobid),
+                    "name": name,
+                    "state": state,
+                    "mem": mem,
+                    "cpus": int(cpus),
+                    "comment": comment,
+                }
             )
     return sorted(jobs, key=lambda j: j["id"])
 
@@ -341,26 +354,24 @@ def result_files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in (root / "results").rglob("*") if p.is_file()}
 
 
-def gwas_tables(root: Path) -> list[str]:
-    return sorted(
-        p
-        for p in result_files(root)
-        if p.startswith("results/gwas/") and p.endswith((".tsv", ".tsv.gz"))
-    )
+def result_tables(root: Path) -> list[str]:
+    """Every table the run wrote (TSV, bgzipped or not)."""
+    return sorted(p for p in result_files(root) if p.endswith((".tsv", ".tsv.gz")))
 
 
 def assert_same_outputs(slurm_root: Path, local_root: Path) -> None:
-    """VCF records and GWAS statistics equal; the same result files exist."""
-    for rel in targets(local_root):
-        assert (slurm_root / rel).is_file(), f"SLURM run lacks {rel}"
+    """VCF records and every table equal; the same result files exist."""
     for rel in [*CALL_VCFS, IMPUTED]:
         local = vcf_records(local_root / rel)
         assert local, f"local run wrote no records to {rel}"
+        assert (slurm_root / rel).is_file(), f"SLURM run lacks {rel}"
         assert vcf_records(slurm_root / rel) == local, f"{rel}: records differ from local run"
-    tables = gwas_tables(local_root)
-    assert len(tables) >= 2 * len(gwas_summaries(local_root)), tables
-    for rel in tables:
-        assert table_text(slurm_root / rel) == table_text(local_root / rel), rel
+    tables = result_tables(local_root)
+    for stage in ("census", "gwas", "gs", "omics", "genotypes"):
+        assert any(t.startswith(f"results/{stage}/") for t in tables), (stage, tables)
+    assert set(gwas_summaries(local_root)) <= set(tables)
+    differ = [rel for rel in tables if table_text(slurm_root / rel) != table_text(local_root / rel)]
+    assert not differ, f"tables differ from the local run: {differ}"
     assert result_files(slurm_root) == result_files(local_root)
 
 
@@ -399,6 +410,11 @@ def slurm_cluster():
     yield
     if started:
         subprocess.run([str(SCRIPT), "stop"], capture_output=True)
+        # the stopped cluster leaves no slurm.conf naming a dead controller: scontrol (run
+        # by Snakemake's SLURM plugin at every start) fails at once instead of after ~9 s
+        t0 = time.monotonic()
+        subprocess.run(["scontrol", "show", "config"], capture_output=True, timeout=30)
+        assert time.monotonic() - t0 < 3, "scontrol waits on the stopped cluster's config"
 
 
 @background_run("slurm_local_reference")
@@ -457,11 +473,11 @@ def local_run(slurm_cluster, background, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def slurm_run(slurm_cluster, local_run, tmp_path_factory):
-    """``snakemake --profile cluster TARGETS`` on a copy; (root, its log, its SLURM jobs)."""
-    root = slurm_copy(tmp_path_factory.mktemp("slurm"))
+    """``snakemake --profile cluster`` on a copy, cap set; (root, its log, its SLURM jobs)."""
+    root = copy_checkout(tmp_path_factory.mktemp("slurm"))
     log = root / "snakemake.log"
     before = last_job_id()
-    run_ok(snakemake("--profile", "cluster", *targets(root)), root, log)
+    run_ok(slurm_snakemake(*targets(root)), root, log, env=cluster_env())
     return root, log, slurm_jobs(root, after=before)
 
 
@@ -484,14 +500,50 @@ def test_profile_run_on_slurm_matches_local(slurm_run, local_run):
         ran.update(rules_in_slurm_job(root, job["id"]))
     assert ran == set(local_rules), "SLURM jobs ran other rules than the local run"
     # a group job's comment is rule_<group>_<its rules>
-    for group in ("reference", "sample_bam", "joint_calls", "panel"):
+    for group in set(TEST_GROUPS.values()):
         assert any(j["comment"].startswith(f"rule_{group}_") for j in jobs), (group, jobs)
+    # every request within the cap (the node): memory and CPUs
+    cpus, node_mem = node_size()
+    too_big = [j for j in jobs if mem_mb(j["mem"]) > node_mem or j["cpus"] > job_threads()]
+    assert not too_big, f"jobs above the cap {node_mem} MB, {job_threads()} CPUs: {too_big}"
     # one job per sample and a few more (Snakemake may split a group whose jobs become
     # ready at different times, e.g. the reference around the regions checkpoint)
     assert len(jobs) <= len(local_rules) // 3, f"{len(jobs)} SLURM jobs: groups not used?"
 
     assert_same_outputs(root, local_root)
     assert "Nothing to be done" in dry_run(root, "again.log")
+
+
+def test_refused_submission_is_one_readable_line(slurm_cluster, tmp_path):
+    """Without a cap, a request above every node is refused; the run ends saying how to fix it.
+
+    The request is forced with --set-resources (the rules' own estimates for the test data
+    are small); with ``retries`` the refused job is retried, and the line is printed once.
+    """
+    root = copy_checkout(tmp_path / "refused")
+    _, node_mem = node_size()
+    asked = 10 * node_mem
+    log = root / "snakemake.log"
+    proc = start(
+        snakemake(
+            "--profile",
+            "cluster",
+            f"--slurm-init-seconds-before-status-checks={INIT_SECONDS}",
+            "--set-resources",
+            f"prepare_reference:mem_mb={asked}",
+            "results/reference/genome.fa",
+        ),
+        root,
+        log,
+    )
+    assert finish(proc, log, timeout=300) != 0, tail(log)
+    text = log.read_text()
+    assert "SLURM sbatch failed" in text, tail(log)  # the plugin's own report (sbatch call)
+    lines = [ln for ln in text.splitlines() if ln.startswith("sbatch refused")]
+    assert len(lines) == 1, lines
+    assert "prepare_reference" in lines[0], lines[0]
+    assert f"mem_mb={asked} (cap BREEDOMICS_MAX_MEM_MB=unset)" in lines[0], lines[0]
+    assert "BREEDOMICS_MAX_MEM_MB" in lines[0] and len(lines[0]) < 600, lines[0]
 
 
 def _wait(predicate, what: str, proc: subprocess.Popen, log: Path):
@@ -517,7 +569,7 @@ def test_scancel_and_sigint_then_rerun_matches_local(slurm_run, local_run):
     shutil.rmtree(root / "results" / "gwas")
     log = root / "snakemake.log"
     before = last_job_id()
-    proc = start(snakemake("--profile", "cluster", *targets(root)), root, log)
+    proc = start(slurm_snakemake(*targets(root)), root, log, env=cluster_env())
 
     def gwas_running(after: int = before, like: dict | None = None):
         """A GWAS job (or a retry of ``like``: same comment, more memory), once it runs."""
@@ -569,7 +621,7 @@ def test_scancel_and_sigint_then_rerun_matches_local(slurm_run, local_run):
 
     # 4. a rerun completes, with outputs identical to the local run
     rerun_log = root / "rerun.log"
-    run_ok(snakemake("--profile", "cluster", *targets(root)), root, rerun_log)
+    run_ok(slurm_snakemake(*targets(root)), root, rerun_log, env=cluster_env())
     assert_same_outputs(root, local_root)
     assert "Nothing to be done" in dry_run(root, "again.log")
 

@@ -131,8 +131,10 @@ def _bed_length(bed: Path) -> int:
     return total
 
 
-def measure(paths: Iterable[str | os.PathLike], region_bed: str | None = None) -> Inputs:
-    """Sizes and counts of a job's input files (missing files raise FileNotFoundError).
+def measure(
+    paths: Iterable[str | os.PathLike], region_bed: str | None = None, missing_ok: bool = False
+) -> Inputs:
+    """Sizes and counts of a job's input files.
 
     Parameters
     ----------
@@ -141,8 +143,16 @@ def measure(paths: Iterable[str | os.PathLike], region_bed: str | None = None) -
     region_bed
         The job's calling region (a BED of intervals); with a ``.fai`` among ``paths`` it
         scales the BAM bytes to the region's share of the genome.
+    missing_ok
+        Count missing files as empty instead of raising FileNotFoundError (Snakemake then
+        shows the request as <TBD> and computes it when the input exists). For a rule in a
+        group job: its input may be written inside the group, after the group's request.
     """
     files = [Path(p) for p in paths]
+    if missing_ok:
+        files = [p for p in files if p.exists()]
+        if region_bed and not Path(region_bed).exists():
+            region_bed = None
     names = {str(p) for p in files}
     gb: dict[str, float] = dict.fromkeys(("reads", "bam", "vcf", "fasta", "index", "other"), 0.0)
     gcells = 0.0
@@ -428,8 +438,13 @@ def request(
     region_bed: str | None = None,
     warn: Callable[[str], None] | None = None,
 ) -> int:
-    """One resource (``mem_mb`` or ``runtime``) of a job: estimated, then clipped."""
-    value = estimate(model, measure(paths, region_bed), threads, attempt)[key]
+    """One resource (``mem_mb`` or ``runtime``) of a job: estimated, then clipped.
+
+    A rule in a group job (``share`` < 1) counts inputs not written yet as empty: the
+    group's request is made before its later rules' input exists, and Snakemake leaves
+    rules it cannot evaluate out of the group's sum.
+    """
+    value = estimate(model, measure(paths, region_bed, missing_ok=share < 1), threads, attempt)[key]
     return clip(rule, key, value, cap, share, warn)
 
 
