@@ -151,6 +151,17 @@ def test_group_share_keeps_group_jobs_within_cap():
     assert res.clip("merge_sample_bams", "runtime", 20, cap, share=1 / 3) == 20
 
 
+def test_grouped_rule_counts_unwritten_input_as_empty(panels, tmp_path):
+    """In a group job a later rule's input is not written yet when the group is sized."""
+    files = [*plink_files(panels["small"]), str(tmp_path / "not_yet.vcf.gz")]
+    model = res.MODELS["run_gwas"]
+    with pytest.raises(FileNotFoundError):
+        res.request("run_gwas", model, "mem_mb", files, 1, 1, res.Cap())
+    grouped = res.request("run_gwas", model, "mem_mb", files, 1, 1, res.Cap(), share=0.5)
+    alone = res.estimate(model, res.measure(plink_files(panels["small"])), 1)["mem_mb"]
+    assert grouped == alone
+
+
 def test_mean_imputation_asks_for_little_beagle_for_more(panels):
     """`genotypes.impute: mean` is a bcftools view: a 36k-marker panel asks for little."""
     tmp = panels["small"].parent
