@@ -7,7 +7,9 @@ before any job. A run from genotypes needs no reference and never reads a unit s
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import re
 import subprocess
 from pathlib import Path
@@ -15,9 +17,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import PANEL, TEST_DATA, need_panel, panel_config, run_workflow, tool_env
+from conftest import PANEL, TEST_DATA, need_panel, panel_config, run_workflow
 
 from breedomics import validate
+from breedomics.cli import main
 from breedomics.errors import UserError
 
 
@@ -28,15 +31,18 @@ def _panel_cfg(**sections) -> dict:
     return cfg
 
 
+def _cli(*argv: str) -> subprocess.CompletedProcess:
+    """``breedomics <argv>`` in this process (the command line's own entry point)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(argv))
+    return subprocess.CompletedProcess(argv, code, out.getvalue(), err.getvalue())
+
+
 def _check_inputs(cfg: dict, tmp_path: Path) -> subprocess.CompletedProcess:
     path = tmp_path / "my-run.yaml"
     path.write_text(yaml.safe_dump(cfg))
-    return subprocess.run(
-        ["breedomics", "check-inputs", "--config", str(path)],
-        capture_output=True,
-        text=True,
-        env=tool_env(),
-    )
+    return _cli("check-inputs", "--config", str(path))
 
 
 def _short(msg: str, *needles: str) -> None:
@@ -124,9 +130,7 @@ def test_genotype_samples_must_be_in_the_sheet(tmp_path):
 
 
 def _init(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        ["breedomics", "init", *args], capture_output=True, text=True, env=tool_env()
-    )
+    return _cli("init", *args)
 
 
 def test_init_from_vcf_writes_a_valid_folder(tmp_path):
