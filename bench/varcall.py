@@ -1,12 +1,23 @@
-"""Workflow overhead against the same tools run as one plain shell script.
+"""Variant calling: workflow overhead, and accuracy against plain bcftools on truth sets.
 
-Runs the reads-to-VCF workflow on one species' test data (``snakemake --cores N``) and
-then the same tool invocations (fastp, bwa mem, samtools, bcftools mpileup/call,
-norm, filter) written out as a single bash script, on the same inputs, in the same
-process tree and on the same machine; prints both wall times, the overhead ratio
-(goal: under 15%) and throughput in read pairs per core-second.
+Overhead (default): runs the reads-to-VCF workflow on one species' test data
+(``snakemake --cores N``) and then the same tool invocations (fastp, bwa mem, samtools,
+bcftools mpileup/call, norm, filter) written out as a single bash script, on the same
+inputs, in the same process tree and on the same machine; prints both wall times, the
+overhead ratio (goal: under 15%) and throughput in read pairs per core-second.
+
+Accuracy (``--accuracy``): for each truth set and coverage, the workflow's PASS set
+(``all.pass.vcf.gz``) beside plain ``bcftools mpileup -a AD,DP | bcftools call -mv`` on
+BAMs made with the tools' defaults (fastp defaults + bwa mem + samtools markdup), both
+scored genotype-aware against the truth (``breedomics.evalcalls``): F1 of SNPs and
+indels over all samples, inbred and outbred samples, inside and outside repeats.
+Truth sets: ``dwgsim:<depth>`` (reads by ``scripts/make_dwgsim_truth.py`` on its
+repeat-rich 2 Mb genome, made here) and the project's own ``soybean``/``rice``/``pig``
+test data (15x, ``scripts/make_test_data.py``).
 
 Usage: python bench/varcall.py [--species soybean] [--cores 2] [--keep DIR]
+       python bench/varcall.py --accuracy [--sets dwgsim:15,dwgsim:6,soybean,pig]
+              [--set trimming.cut_right=true ...] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -53,7 +64,8 @@ def plain_script(cfg: dict, units: pd.DataFrame, cores: int, out: Path) -> str:
             lines.append(
                 f"fastp -i {q(row.fq1)} -I {q(row.fq2)} -o {p}_1.fq.gz -O {p}_2.fq.gz "
                 f"--adapter_fasta {REPO}/resources/adapters/illumina.fa --detect_adapter_for_pe "
-                f"--length_required {t.get('min_length', 50)} --cut_right "
+                f"--length_required {t.get('min_length', 50)} "
+                f"{'--cut_right ' if t.get('cut_right') else ''}"
                 f"--json {p}.json --html {p}.html --thread {min(cores, 2)} 2> /dev/null"
             )
             rg = f"@RG\\tID:{sample}.{row.unit}\\tSM:{sample}\\tPL:ILLUMINA"
@@ -82,12 +94,211 @@ def plain_script(cfg: dict, units: pd.DataFrame, cores: int, out: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
+# --------------------------------------------------------------------------- accuracy
+
+#: Features of ``reference_features.bed`` that make up the repeat stratum.
+REPEAT_KINDS = ("repeat", "microsatellite", "homopolymer", "segdup")
+
+
+def default_tools_script(units: pd.DataFrame, ref: Path, out: Path, cores: int) -> str:
+    """Plain calling with the tools' defaults, as a bash script writing ``out/plain.vcf.gz``.
+
+    fastp (defaults), bwa mem, samtools fixmate/sort/merge/markdup, then
+    ``bcftools mpileup -a AD,DP | bcftools call -mv`` over all BAMs (one job per contig,
+    ``cores`` at a time, concatenated: the same records as one genome-wide run).
+    """
+    q = shlex.quote
+    lines = ["set -euo pipefail", f"mkdir -p {q(str(out))}", f"cd {q(str(out))}"]
+    lines.append(f"[ -e genome.fa.bwt ] || {{ gzip -dcf {q(str(ref))} > genome.fa"
+                 " && samtools faidx genome.fa && bwa index genome.fa 2> /dev/null; }")  # fmt: skip
+    bams = []
+    for sample, grp in units.reset_index(drop=True).groupby("sample", sort=False):
+        unit_bams = []
+        for row in grp.itertuples():
+            p = f"{sample}.{row.unit}"
+            rg = f"@RG\\tID:{p}\\tSM:{sample}\\tPL:ILLUMINA"
+            lines.append(
+                f"fastp -i {q(row.fq1)} -I {q(row.fq2)} -o {p}_1.fq.gz -O {p}_2.fq.gz "
+                f"-j {p}.json -h {p}.html -w {cores} 2> /dev/null"
+            )
+            lines.append(
+                f"bwa mem -t {cores} -R '{rg}' genome.fa {p}_1.fq.gz {p}_2.fq.gz 2> /dev/null"
+                f" | samtools fixmate -m -u - - | samtools sort -@ {cores} -o {p}.bam -"
+                f" && rm {p}_1.fq.gz {p}_2.fq.gz"
+            )
+            unit_bams.append(f"{p}.bam")
+        lines.append(f"samtools merge -f -@ {cores} -o {sample}.m.bam {' '.join(unit_bams)}")
+        lines.append(
+            f"samtools markdup -@ {cores} {sample}.m.bam {sample}.bam && samtools index "
+            f"{sample}.bam && rm {sample}.m.bam {' '.join(unit_bams)}"
+        )
+        bams.append(f"{sample}.bam")
+    lines += [
+        f"printf '%s\\n' {' '.join(bams)} > bams.txt",
+        f"cut -f1 genome.fa.fai | xargs -P {cores} -I{{}} sh -c "
+        '\'bcftools mpileup -f genome.fa -a AD,DP -r "$1" -Ou -b bams.txt 2> /dev/null'
+        ' | bcftools call -mv -Oz -o "call.$1.vcf.gz"\' _ {}',
+        "bcftools concat $(cut -f1 genome.fa.fai | sed 's/^/call./; s/$/.vcf.gz/')"
+        " -Oz -o plain.vcf.gz && rm call.*.vcf.gz",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def truth_set(name: str, base: Path) -> dict:
+    """Files of truth set ``name`` (``dwgsim:<depth>`` or a species of test-data/)."""
+    if name.startswith("dwgsim"):
+        depth = float(name.split(":")[1]) if ":" in name else 15.0
+        d = base / "dwgsim-data"
+        units = d / f"units_{depth:g}x.tsv"
+        if not units.exists():
+            subprocess.run(
+                [sys.executable, str(REPO / "scripts/make_dwgsim_truth.py"), "--outdir", str(d),
+                 "--depth", f"{depth:g}"],
+                check=True,
+            )  # fmt: skip
+        mating = "outbred"  # a mixed panel: its outbred animals are heterozygous
+    else:
+        d, units, mating = REPO / "test-data" / name, REPO / "test-data" / name / "units.tsv", ""
+    bed = base / f"{name.replace(':', '_')}.repeats.bed"
+    feats = pd.read_csv(d / "reference_features.bed", sep="\t", header=None)
+    feats = feats[feats[3].str.split(":").str[0].isin(REPEAT_KINDS)].sort_values([0, 1])
+    feats[[0, 1, 2]].to_csv(bed, sep="\t", header=False, index=False)
+    sheet = pd.read_csv(d / "samples.tsv", sep="\t", dtype=str)
+    if name.startswith("dwgsim"):
+        groups = dict(zip(sheet["sample"], sheet["group"], strict=True))
+    else:
+        with open(REPO / "config/presets" / f"test-{name}.yaml") as fh:
+            mating = yaml.safe_load(fh)["genome"]["mating"]
+        groups = dict.fromkeys(sheet["sample"], mating)
+    return {"name": name, "dir": d, "samples": d / "samples.tsv", "units": units,
+            "fasta": d / "reference.fa.gz", "truth": d / "truth.vcf.gz", "repeats": bed,
+            "groups": groups, "mating": mating}  # fmt: skip
+
+
+def set_config(ts: dict, overrides: dict) -> dict:
+    """Workflow config of a truth set: reads to the PASS set, no genotype stage."""
+    if ts["name"].startswith("dwgsim"):
+        cfg = {"samples": str(ts["samples"]), "units": str(ts["units"]),
+               "reference": {"fasta": str(ts["fasta"])},
+               "genome": {"mating": ts["mating"]}, "calling": {"region_size": 250000}}  # fmt: skip
+    else:
+        with open(REPO / "config/presets" / f"test-{ts['name']}.yaml") as fh:
+            cfg = yaml.safe_load(fh)
+        cfg["samples"], cfg["units"] = str(ts["samples"]), str(ts["units"])
+        cfg["reference"] = {"fasta": str(ts["fasta"])}
+    cfg["genotypes"] = {"enabled": False}
+    for key, value in overrides.items():
+        node = cfg
+        *path, last = key.split(".")
+        for k in path:
+            node = node.setdefault(k, {})
+        node[last] = value
+    return cfg
+
+
+def score(ts: dict, calls: Path, all_filters: bool = False) -> pd.DataFrame:
+    """F1 etc. per stratum (all, repeat, nonrepeat) x group (all, inbred, outbred) x type."""
+    from breedomics.evalcalls import evaluate, group_table
+
+    rows = []
+    strata = {
+        "all": {},
+        "repeat": {"targets": ts["repeats"]},
+        "nonrepeat": {"targets": ts["repeats"], "exclude_targets": True},
+    }
+    for stratum, kw in strata.items():
+        df = evaluate(ts["truth"], calls, ts["fasta"], all_filters=all_filters, **kw)
+        groups = dict(ts["groups"])
+        tab = pd.concat([group_table(df, dict.fromkeys(groups, "all")), group_table(df, groups)])
+        tab.insert(0, "stratum", stratum)
+        rows.append(tab)
+    return pd.concat(rows, ignore_index=True)
+
+
+def run_accuracy(args: argparse.Namespace, base: Path, env: dict) -> int:
+    """Workflow PASS set vs plain bcftools per truth set; prints and writes the table."""
+    from breedomics.sheets import load_samples, load_units
+
+    overrides = {}
+    for item in args.set:
+        key, _, value = item.partition("=")
+        overrides[key] = yaml.safe_load(value)
+    snakefile = Path(args.snakefile) if args.snakefile else REPO / "workflow/Snakefile"
+    tables = []
+    for name in args.sets.split(","):
+        ts = truth_set(name, base)
+        tag = name.replace(":", "_")
+        plain_dir = base / f"{tag}-plain"
+        if not (plain_dir / "plain.vcf.gz").exists():
+            units = load_units(str(ts["units"]), load_samples(str(ts["samples"])))
+            script = base / f"{tag}-plain.sh"
+            script.write_text(default_tools_script(units, ts["fasta"], plain_dir, args.cores))
+            t0 = time.perf_counter()
+            subprocess.run(["bash", str(script)], check=True, env=env)
+            print(f"{name}: plain bcftools {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        wf_dir = base / f"{tag}-workflow{args.label}"
+        wf_dir.mkdir(parents=True, exist_ok=True)
+        (wf_dir / "config.yaml").write_text(yaml.safe_dump(set_config(ts, overrides)))
+        t0 = time.perf_counter()
+        subprocess.run(
+            ["snakemake", "results/calls/all.pass.vcf.gz", "-s", str(snakefile), "-d",
+             str(wf_dir), "--configfile", str(wf_dir / "config.yaml"), "--cores",
+             str(args.cores), "--workflow-profile", "none", "--quiet", "all"],
+            check=True, env=env, stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        print(f"{name}: workflow {time.perf_counter() - t0:.0f} s", file=sys.stderr)
+        sets = {"plain bcftools": plain_dir / "plain.vcf.gz",
+                "workflow PASS": wf_dir / "results/calls/all.pass.vcf.gz"}  # fmt: skip
+        for label, vcf in sets.items():
+            tab = score(ts, vcf)
+            tab.insert(0, "callset", label)
+            tab.insert(0, "truth_set", name)
+            tables.append(tab)
+    res = pd.concat(tables, ignore_index=True)
+    out = base / f"accuracy{args.label}.tsv"
+    res.to_csv(out, sep="\t", index=False, float_format="%.4f")
+    wide = res.pivot_table(index=["truth_set", "callset", "group"],
+                           columns=["type", "stratum"], values="f1", sort=False)  # fmt: skip
+    wide = wide[[c for c in [("SNP", "all"), ("SNP", "repeat"), ("SNP", "nonrepeat"),
+                             ("INDEL", "all"), ("INDEL", "repeat"), ("INDEL", "nonrepeat")]
+                 if c in wide.columns]]  # fmt: skip
+    wide.columns = [f"{t} F1 {s}" for t, s in wide.columns]
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(wide.round(4).to_string())
+    print(f"(all counts: {out})")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--species", default="soybean", choices=["soybean", "rice", "pig"])
     ap.add_argument("--cores", type=int, default=2)
     ap.add_argument("--keep", help="keep the run folders here instead of a temp dir")
+    ap.add_argument("--accuracy", action="store_true", help="accuracy vs plain bcftools")
+    ap.add_argument(
+        "--sets",
+        default="dwgsim:15,dwgsim:6,soybean,pig",
+        help="truth sets for --accuracy (dwgsim:<depth> or a test-data species)",
+    )
+    ap.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="workflow config override for --accuracy, e.g. trimming.cut_right=true",
+    )
+    ap.add_argument("--label", default="", help="suffix of the workflow run folders/table")
+    ap.add_argument("--snakefile", help="Snakefile to run (default: this checkout's)")
     args = ap.parse_args()
+    if args.accuracy:
+        base = Path(args.keep or tempfile.mkdtemp(prefix="bench-varcall-"))
+        base.mkdir(parents=True, exist_ok=True)
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+        env = dict(os.environ, PATH=path, SLURM_CONF=os.devnull)
+        rc = run_accuracy(args, base, env)
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+        return rc
 
     base = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-varcall-"))
     base.mkdir(parents=True, exist_ok=True)

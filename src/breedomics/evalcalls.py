@@ -309,19 +309,37 @@ def _records(
             yield (rec.pos, rec.ref, alt), vtype, classes
 
 
+def restrict(vcf: Path, bed: Path, exclude: bool, tmpdir: Path, label: str) -> Path:
+    """Records of normalised ``vcf`` starting inside (or, ``exclude``, outside) ``bed``.
+
+    Used to score a stratum (e.g. repeats vs the rest): both sets are normalised first,
+    so a variant is placed by its left-aligned position in both.
+    """
+    if not bed.is_file():
+        raise UserError(f"stratum BED {bed} does not exist; pass an existing BED file")
+    out = tmpdir / f"{label}.stratum.vcf.gz"
+    targets = f"^{bed}" if exclude else str(bed)
+    _bcftools(["view", "-T", targets, "-Oz", "-o", str(out), str(vcf)], f"{vcf} with {bed}")
+    _bcftools(["index", "-f", str(out)], str(out))
+    return out
+
+
 def evaluate(
     truth: str | os.PathLike[str],
     calls: str | os.PathLike[str],
     ref: str | os.PathLike[str],
     samples: Sequence[str] | None = None,
     all_filters: bool = False,
+    targets: str | os.PathLike[str] | None = None,
+    exclude_targets: bool = False,
 ) -> pd.DataFrame:
     """Compare ``calls`` with ``truth`` and return the metrics table (columns ``COLUMNS``).
 
     Rows are ordered by sample (call-set order, then ``ALL``) and type (SNP, INDEL).
     ``het_calls``/``nonref_calls`` count the sample's passing SNP calls (split records)
     that are het / non-ref, regardless of the truth, to spot residual heterozygosity
-    in inbred lines.
+    in inbred lines. ``targets`` (a BED file) scores only variants whose normalised
+    position lies in it, or with ``exclude_targets`` only those outside it (a stratum).
     """
     truth_p, calls_p, ref_p = Path(truth), Path(calls), Path(ref)
     truth_samples = _open_checked(truth_p, "truth")
@@ -336,6 +354,9 @@ def evaluate(
         ref_idx = prepare_reference(ref_p, tmpdir)
         tnorm = normalise(truth_p, ref_idx, tmpdir, "truth")
         cnorm = normalise(calls_p, ref_idx, tmpdir, "calls")
+        if targets is not None:
+            tnorm = restrict(tnorm, Path(targets), exclude_targets, tmpdir, "truth")
+            cnorm = restrict(cnorm, Path(targets), exclude_targets, tmpdir, "calls")
         with pysam.VariantFile(str(tnorm)) as tvf, pysam.VariantFile(str(cnorm)) as cvf:
             # htslib keeps file order when subsetting, so map shared order -> column index
             tvf.subset_samples(shared)
@@ -427,6 +448,24 @@ def _table(
     return pd.DataFrame(rows, columns=COLUMNS)
 
 
+def group_table(df: pd.DataFrame, groups: dict[str, str]) -> pd.DataFrame:
+    """Sum the per-sample rows of :func:`evaluate` over sample groups.
+
+    ``groups`` maps sample -> group name; samples not in it are left out. Returns one
+    row per group and type (columns ``group, type, tp, fp, fn, precision, recall, f1``),
+    the pooled counts' ratios (as the ``ALL`` row pools all samples).
+    """
+    per = df[df["sample"] != "ALL"].copy()
+    per["group"] = per["sample"].map(groups)
+    per = per.dropna(subset=["group"])
+    out = per.groupby(["group", "type"], sort=False)[["tp", "fp", "fn"]].sum().reset_index()
+    tp, fp, fn = out["tp"], out["fp"], out["fn"]
+    out["precision"] = tp / (tp + fp).where(tp + fp > 0)
+    out["recall"] = tp / (tp + fn).where(tp + fn > 0)
+    out["f1"] = 2 * tp / (2 * tp + fp + fn).where(2 * tp + fp + fn > 0)
+    return out
+
+
 def format_table(df: pd.DataFrame) -> str:
     """Render the metrics as TSV text (6 decimals, NA for undefined ratios)."""
     return df.to_csv(sep="\t", index=False, float_format="%.6f", na_rep="NA")
@@ -446,6 +485,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--samples", help="comma-separated samples to evaluate (default: all shared)"
     )
+    stratum = parser.add_mutually_exclusive_group()
+    stratum.add_argument(
+        "--targets", type=Path, help="score only variants inside this BED (a stratum)"
+    )
+    stratum.add_argument(
+        "--exclude-targets", type=Path, help="score only variants outside this BED"
+    )
     parser.add_argument(
         "--all-filters",
         action="store_true",
@@ -456,7 +502,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Evaluate, print the table to stdout and optionally write it to ``--out``."""
     requested = [s.strip() for s in (args.samples or "").split(",") if s.strip()] or None
-    df = evaluate(args.truth, args.calls, args.ref, requested, args.all_filters)
+    bed = args.targets or args.exclude_targets
+    df = evaluate(
+        args.truth, args.calls, args.ref, requested, args.all_filters,
+        targets=bed, exclude_targets=args.exclude_targets is not None,
+    )  # fmt: skip
     text = format_table(df)
     if args.out:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -153,6 +153,28 @@ rule normalize_calls:
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
 
 
+def genotype_filter(wildcards=None):
+    """Set poorly supported genotypes (not whole sites) to missing, then refresh AC/AN.
+
+    ``filtering.min_gq`` / ``min_gt_depth`` (0 = off): per-genotype thresholds applied
+    before the site filters, so a site keeps its well-supported genotypes.
+    """
+    import shlex
+
+    f = config["filtering"]
+    terms = []
+    if f["min_gq"] > 0:
+        terms.append(f"FMT/GQ<{f['min_gq']}")
+    if f["min_gt_depth"] > 0:
+        terms.append(f"FMT/DP<{f['min_gt_depth']}")
+    if not terms:
+        return ""
+    return (
+        f"| bcftools +setGT -Ou - -- -t q -n . -i {shlex.quote(' | '.join(terms))}"
+        " | bcftools +fill-tags -Ou - -- -t AN,AC,AF,F_MISSING"
+    )
+
+
 rule filter_calls:
     input:
         "results/calls/all.norm.bcf",
@@ -171,8 +193,9 @@ rule filter_calls:
         runtime=runtime_for("filter_calls"),
     params:
         filters=soft_filter_pipeline,
+        gt_filter=genotype_filter,
     shell:
-        "( set -o pipefail; bcftools view -Ou {input} {params.filters}"
+        "( set -o pipefail; bcftools view -Ou {input} {params.gt_filter} {params.filters}"
         " | bcftools view -Oz -o {output.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
 
 

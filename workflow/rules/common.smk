@@ -326,14 +326,25 @@ def soft_filter_pipeline(wildcards=None):
             f'(CHROM!="{SEX_Y}" && {missing}) || '
             f'(CHROM=="{SEX_Y}" && (N_MISSING-{n_female})/{n_male}>{f["max_missing"]})'
         )
+    # A low-QUAL site is kept when one genotype is well supported (a het carried by one
+    # sample of many has a modest QUAL): whole-site LowQual cost true hets on the truth sets.
+    lowqual = f"QUAL<{f['min_qual']}"
+    if f["qual_alt_reads"]:
+        lowqual += f" && MAX(FMT/AD[*:1])<{f['qual_alt_reads']}"
     filters = [
-        ("LowQual", f"QUAL<{f['min_qual']}"),
+        ("LowQual", lowqual),
         ("LowDepth", f"INFO/DP<{f['min_mean_depth']}*{called}"),
         ("HighDepth", f"INFO/DP>{f['max_mean_depth']}*{called}"),
         ("LowMQ", f"{mq}<{f['min_mq']}"),
         ("StrandBias", f"{sb}>{f['max_strand_bias']}"),
         ("HighMissing", missing),
     ]
+    if config["calling"]["caller"] != "freebayes" and f["min_indel_fraction"] > 0:
+        # bcftools -p proposes an indel per sample; a second alignment of the same indel
+        # (split reads) comes out as a false indel that few reads of any sample carry.
+        filters.append(
+            ("LowIndelFraction", f"INFO/INDEL=1 && INFO/IMF<{f['min_indel_fraction']}")
+        )
     return " ".join(
         f"| bcftools filter -Ou -m+ -s {name} -e {shlex.quote(expr)}"
         for name, expr in filters
