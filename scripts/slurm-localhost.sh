@@ -301,7 +301,9 @@ cmd_start() {
     elif ! conf_current; then
         log "running daemons use an older $CONF; 'restart' rewrites and applies it"
     fi
-    start_daemon slurmctld "$STATE_DIR/run/slurmctld.daemon.pid" /usr/sbin/slurmctld
+    # -c: start with an empty job queue. Jobs left by an earlier run whose Snakemake is gone
+    # would otherwise be recovered and run again, in folders that may have been reused.
+    start_daemon slurmctld "$STATE_DIR/run/slurmctld.daemon.pid" /usr/sbin/slurmctld -c
     start_daemon slurmd "$STATE_DIR/run/slurmd.daemon.pid" /usr/sbin/slurmd -N localhost
     wait_idle
 }
