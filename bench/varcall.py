@@ -139,27 +139,28 @@ def default_tools_script(units: pd.DataFrame, ref: Path, out: Path, cores: int) 
         '\'bcftools mpileup -f genome.fa -a AD,DP -r "$1" -Ou -b bams.txt 2> /dev/null'
         ' | bcftools call -mv -Oz -o "call.$1.vcf.gz"\' _ {}',
         "bcftools concat $(cut -f1 genome.fa.fai | sed 's/^/call./; s/$/.vcf.gz/')"
-        " -Oz -o plain.vcf.gz && rm call.*.vcf.gz",
+        " -Oz -o plain.vcf.gz && tabix -p vcf plain.vcf.gz && rm call.*.vcf.gz",
     ]
     return "\n".join(lines) + "\n"
 
 
-def truth_set(name: str, base: Path) -> dict:
-    """Files of truth set ``name`` (``dwgsim:<depth>`` or a species of test-data/)."""
+def truth_set(name: str, base: Path, dwgsim_mb: float = 2.0) -> dict:
+    """Files of truth set ``name`` (``dwgsim:<depth>`` of ``dwgsim_mb`` Mb, or a species of
+    test-data/)."""
     if name.startswith("dwgsim"):
         depth = float(name.split(":")[1]) if ":" in name else 15.0
-        d = base / "dwgsim-data"
+        d = base / f"dwgsim-data-{dwgsim_mb:g}mb"
         units = d / f"units_{depth:g}x.tsv"
         if not units.exists():
             subprocess.run(
                 [sys.executable, str(REPO / "scripts/make_dwgsim_truth.py"), "--outdir", str(d),
-                 "--depth", f"{depth:g}"],
+                 "--depth", f"{depth:g}", "--size-mb", f"{dwgsim_mb:g}"],
                 check=True,
             )  # fmt: skip
         mating = "outbred"  # a mixed panel: its outbred animals are heterozygous
     else:
         d, units, mating = REPO / "test-data" / name, REPO / "test-data" / name / "units.tsv", ""
-    bed = base / f"{name.replace(':', '_')}.repeats.bed"
+    bed = base / f"{name.replace(':', '_')}-{d.name}.repeats.bed"
     feats = pd.read_csv(d / "reference_features.bed", sep="\t", header=None)
     feats = feats[feats[3].str.split(":").str[0].isin(REPEAT_KINDS)].sort_values([0, 1])
     feats[[0, 1, 2]].to_csv(bed, sep="\t", header=False, index=False)
@@ -226,8 +227,8 @@ def run_accuracy(args: argparse.Namespace, base: Path, env: dict) -> int:
     snakefile = Path(args.snakefile) if args.snakefile else REPO / "workflow/Snakefile"
     tables = []
     for name in args.sets.split(","):
-        ts = truth_set(name, base)
-        tag = name.replace(":", "_")
+        ts = truth_set(name, base, args.dwgsim_mb)
+        tag = name.replace(":", "_") + (f"_{args.dwgsim_mb:g}mb" if "dwgsim" in name else "")
         plain_dir = base / f"{tag}-plain"
         if not (plain_dir / "plain.vcf.gz").exists():
             units = load_units(str(ts["units"]), load_samples(str(ts["samples"])))
@@ -287,6 +288,7 @@ def main() -> int:
         metavar="KEY=VALUE",
         help="workflow config override for --accuracy, e.g. trimming.cut_right=true",
     )
+    ap.add_argument("--dwgsim-mb", type=float, default=2.0, help="dwgsim genome size (Mb)")
     ap.add_argument("--label", default="", help="suffix of the workflow run folders/table")
     ap.add_argument("--snakefile", help="Snakefile to run (default: this checkout's)")
     args = ap.parse_args()
