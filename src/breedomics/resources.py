@@ -322,8 +322,8 @@ MODELS: dict[str, Model] = {
     "export_plink": _tool(mem=1000, vcf_gb=30),
     "prune_ld": _tool(mem=1000, gcells=60),
     # census (PLINK sets; admixture and PCA on the pruned set)
-    "census_pca": _matrix(0, 200, 60, 10),
-    "census_grm": _matrix(0, 200, 60, 10),
+    "census_pca": _matrix(0, 200, 20, 10),
+    "census_grm": _matrix(0, 200, 20, 10),
     "census_admixture": _matrix(1000, 100, 600, 20),
     "census_shards": _matrix(0, 0, 1, time=5),
     "census_diversity_chrom": _matrix(200, 50, 60),
@@ -336,21 +336,21 @@ MODELS: dict[str, Model] = {
     "census_duplicates": _matrix(500, 200, 120, 10),
     "census_core": _matrix(500, 100, 120),
     # GWAS: one eigendecomposition, variant chunks, every trait
-    "run_gwas": _matrix(0, 300, 600, 60, mem_mmarkers=500),
+    "run_gwas": _matrix(0, 300, 120, 60, mem_mmarkers=500),
     "predict_gwas_consequences": Model(
         mem=1000, time=5, mem_rates={"other_gb": 300}, time_rates={"vcf_gb": 60}, parallel=0
     ),
     "annotate_gwas": _matrix(500, 50, 60),
-    "compute_gwas_kinship": _matrix(0, 300, 120, 60),
-    "scan_gwas_shard": _matrix(0, 300, 600, 60, mem_mmarkers=500),
+    "compute_gwas_kinship": _matrix(0, 300, 20, 60),
+    "scan_gwas_shard": _matrix(0, 300, 120, 60, mem_mmarkers=500),
     "gather_gwas": _matrix(0, 50, 60, mem_mmarkers=500),
     # genomic selection: the genotype matrix in memory (float32 copies), kernels n x n
     "estimate_blues": Model(mem=1000, time=10, mem_rates={"other_gb": 5000}),
     "make_gs_folds": _tool(),
-    "cv_gs": _matrix(16000, 300, 3000, 120),
-    "cv_gs_multitrait": _matrix(16000, 300, 3000, 120),
+    "cv_gs": _matrix(16000, 300, 120, 120),
+    "cv_gs_multitrait": _matrix(16000, 300, 120, 120),
     "gather_gs_cv": _tool(),
-    "predict_gs": _matrix(16000, 300, 3000, 120),
+    "predict_gs": _matrix(16000, 300, 120, 120),
     "select_candidates": _matrix(8000, 200, 300, 30),
     # molecular-trait QTL (feature tables count as other_gb)
     "prepare_omics": Model(
