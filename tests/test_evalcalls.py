@@ -15,7 +15,7 @@ import pytest
 
 from breedomics import cli
 from breedomics.errors import UserError
-from breedomics.evalcalls import HET, HOMALT, MISSING, REF, evaluate, genotype_class
+from breedomics.evalcalls import HET, HOMALT, MISSING, REF, evaluate, genotype_class, group_table
 
 # 10-base blocks; positions 12-17 are an A homopolymer
 CHR1 = "".join(["ACGTACGTAC", "GAAAAAAGTC", "CTAGCTAGGA", "TCCGATCGAT", "GCATGCATGC", "TTAGGCCTAA"])
@@ -176,3 +176,31 @@ def test_cli_writes_tsv(data: dict[str, Path], tmp_path: Path, capsys) -> None:
     ]  # fmt: skip
     assert lines[1][:6] == ["S1", "SNP", "3", "2", "1", "0"]
     assert lines[1][6] == "0.600000"
+
+
+def test_stratum_targets_and_complement_add_up(data: dict[str, Path], tmp_path: Path) -> None:
+    bed = tmp_path / "stratum.bed"
+    bed.write_text("chr1\t0\t30\n")  # positions 1-30: records 3, 11 (16 normalised), 22, 27
+    inside = evaluate(data["truth"], data["calls"], data["ref"], targets=bed)
+    # S1: TP 3T, 22; S2: 3T het vs homalt (mismatch), 3C FP, 22 masked
+    assert _counts(inside, "S1", "SNP") == (2, 0, 0, 0)
+    assert _counts(inside, "S1", "INDEL") == (1, 0, 0, 0)  # 16 AA>A left-aligns into it
+    assert _counts(inside, "S2", "SNP") == (0, 2, 1, 1)
+    assert _counts(inside, "S2", "INDEL") == (0, 1, 0, 0)
+    outside = evaluate(data["truth"], data["calls"], data["ref"], targets=bed,
+                       exclude_targets=True)  # fmt: skip
+    # S1: TP X5; FP 50, X20; FN 45. S2: TP X5; 35 mismatch; FN 45, X20
+    assert _counts(outside, "S1", "SNP") == (1, 2, 1, 0)
+    assert _counts(outside, "S2", "SNP") == (1, 1, 3, 1)
+    assert _counts(outside, "ALL", "INDEL") == (0, 0, 0, 0)
+
+
+def test_group_table_pools_samples(data: dict[str, Path]) -> None:
+    df = evaluate(data["truth"], data["calls"], data["ref"])
+    one = group_table(df, {"S1": "g", "S2": "g"}).set_index(["group", "type"])
+    assert tuple(one.loc[("g", "SNP"), ["tp", "fp", "fn"]]) == (4, 5, 5)
+    assert one.loc[("g", "SNP"), "f1"] == pytest.approx(8 / 18)
+    two = group_table(df, {"S1": "a"}).set_index(["group", "type"])  # S2 left out
+    assert list(two.index.get_level_values("group").unique()) == ["a"]
+    assert two.loc[("a", "SNP"), "precision"] == pytest.approx(3 / 5)
+    assert two.loc[("a", "INDEL"), "f1"] == 1.0  # S1: the one truth indel, found
