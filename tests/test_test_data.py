@@ -395,3 +395,27 @@ def test_committed_reference_and_truth_match_generator(species, generator, tmp_p
     generator.write_truth_vcf(spec, variants, tmp_path)
     for name in ("reference.fa.gz", "annotation.gff3", "truth.vcf.gz", "truth.vcf.gz.tbi"):
         assert (tmp_path / name).read_bytes() == (DATA / species / name).read_bytes(), name
+
+
+def test_dwgsim_truth_matches_generator_and_reference(tmp_path):
+    """test-data/dwgsim (the second simulator's truth set) is what its script makes, and its
+    truth agrees with the reference (REF alleles) and has 1-15 bp indels and both groups."""
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts/make_dwgsim_truth.py"), "--outdir", str(tmp_path)],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    for name in ("reference.fa.gz", "truth.vcf.gz", "repeats.bed", "samples.tsv"):
+        assert (tmp_path / name).read_bytes() == (DATA / "dwgsim" / name).read_bytes(), name
+    with pysam.FastaFile(str(DATA / "dwgsim" / "reference.fa.gz")) as fa:
+        seqs = {n: fa.fetch(n).upper() for n in fa.references}
+    lengths, het = Counter(), Counter()
+    with pysam.VariantFile(str(DATA / "dwgsim" / "truth.vcf.gz")) as vf:
+        for rec in vf:
+            assert seqs[rec.chrom][rec.pos - 1 : rec.pos - 1 + len(rec.ref)] == rec.ref
+            lengths[abs(len(rec.ref) - len(rec.alts[0]))] += 1
+            for s in rec.samples:
+                het[s] += len(set(rec.samples[s]["GT"])) > 1
+    assert max(lengths) == 15 and lengths[0] > 5 * sum(v for k, v in lengths.items() if k)
+    assert all(het[f"IL{i}"] == 0 for i in range(1, 5))  # inbred lines: homozygous
+    assert all(het[f"OB{i}"] > 1000 for i in range(1, 5))
