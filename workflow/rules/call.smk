@@ -153,28 +153,6 @@ rule normalize_calls:
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
 
 
-def genotype_filter(wildcards=None):
-    """Set poorly supported genotypes (not whole sites) to missing, then refresh AC/AN.
-
-    ``filtering.min_gq`` / ``min_gt_depth`` (0 = off): per-genotype thresholds applied
-    before the site filters, so a site keeps its well-supported genotypes.
-    """
-    import shlex
-
-    f = config["filtering"]
-    terms = []
-    if f["min_gq"] > 0:
-        terms.append(f"FMT/GQ<{f['min_gq']}")
-    if f["min_gt_depth"] > 0:
-        terms.append(f"FMT/DP<{f['min_gt_depth']}")
-    if not terms:
-        return ""
-    return (
-        f"| bcftools +setGT -Ou - -- -t q -n . -i {shlex.quote(' | '.join(terms))}"
-        " | bcftools +fill-tags -Ou - -- -t AN,AC,AF,F_MISSING"
-    )
-
-
 rule filter_calls:
     input:
         "results/calls/all.norm.bcf",

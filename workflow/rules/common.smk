@@ -302,6 +302,26 @@ def region_bcfs(wildcards):
     return [f"results/calls/by_region/{name}.bcf" for name in names]
 
 
+def genotype_filter(wildcards=None):
+    """Set poorly supported genotypes (not whole sites) to missing, then refresh AC/AN.
+
+    ``filtering.min_gq`` / ``min_gt_depth`` (0 = off): per-genotype thresholds applied
+    before the site filters, so a site keeps its well-supported genotypes.
+    """
+    f = config["filtering"]
+    terms = []
+    if f["min_gq"] > 0:
+        terms.append(f"FMT/GQ<{f['min_gq']}")
+    if f["min_gt_depth"] > 0:
+        terms.append(f"FMT/DP<{f['min_gt_depth']}")
+    if not terms:
+        return ""
+    return (
+        f"| bcftools +setGT -Ou - -- -t q -n . -i {shlex.quote(' | '.join(terms))}"
+        " | bcftools +fill-tags -Ou - -- -t AN,AC,AF,F_MISSING"
+    )
+
+
 def soft_filter_pipeline(wildcards=None):
     """Chain of `bcftools filter -s NAME` soft filters (FILTER column), from config numbers.
 
