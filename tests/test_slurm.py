@@ -535,9 +535,9 @@ def test_refused_submission_is_one_readable_line(slurm_cluster, tmp_path):
             "--profile",
             "cluster",
             f"--slurm-init-seconds-before-status-checks={INIT_SECONDS}",
-            "--set-resources",
-            f"prepare_reference:mem_mb={asked}",
-            "results/reference/genome.fa",
+            "results/reference/genome.fa.bwt",
+            "--set-resources",  # last: it takes every argument after it
+            f"bwa_index:mem_mb={asked}",
         ),
         root,
         log,
@@ -547,7 +547,7 @@ def test_refused_submission_is_one_readable_line(slurm_cluster, tmp_path):
     assert "SLURM sbatch failed" in text, tail(log)  # the plugin's own report (sbatch call)
     lines = [ln for ln in text.splitlines() if ln.startswith("sbatch refused")]
     assert len(lines) == 1, lines
-    assert "prepare_reference" in lines[0], lines[0]
+    assert lines[0].startswith("sbatch refused rule bwa_index:"), lines[0]
     assert f"mem_mb={asked} (cap BREEDOMICS_MAX_MEM_MB=unset)" in lines[0], lines[0]
     assert "BREEDOMICS_MAX_MEM_MB" in lines[0] and len(lines[0]) < 600, lines[0]
 

@@ -76,7 +76,11 @@ def runtime_for(rule_name):
 
 onerror:
     for line in _res.refused_submissions(
-        Path(log).read_text(errors="replace") if log else "",
+        "".join(
+            Path(f).read_text(errors="replace")
+            for f in ([log] if isinstance(log, str) else log or [])
+            if Path(f).is_file()
+        ),
         [r.name for r in workflow.rules],
         RESOURCE_CAP,
         dict(workflow.group_settings.overwrite_groups),
