@@ -462,7 +462,7 @@ def refused_submissions(
     for rule, group in (groups or {}).items():
         members.setdefault(group, []).append(rule)
     names = sorted({*rules, *members}, key=len, reverse=True)
-    lines: list[str] = []
+    lines: dict[str, str] = {}
     pattern = re.compile(
         r"SLURM sbatch failed\. The error message was '(?P<error>.*?)'\.?\s*"
         r"sbatch call:\s*(?P<call>sbatch [^\n]*)",
@@ -486,10 +486,9 @@ def refused_submissions(
             if hit:
                 asked[key] = int(hit.group(1))
         error = " ".join(m.group("error").split())
-        line = f"sbatch refused {refusal_hint(name, asked, cap)} (sbatch: {error})"
-        if line not in lines:
-            lines.append(line)
-    return lines
+        # one line per rule: its last attempt (retries ask for more)
+        lines[name] = f"sbatch refused {refusal_hint(name, asked, cap)} (sbatch: {error})"
+    return list(lines.values())
 
 
 def refusal_hint(name: str, asked: Mapping[str, int], cap: Cap) -> str:
