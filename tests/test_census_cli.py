@@ -65,7 +65,7 @@ def test_bad_inputs_give_clear_errors(data, capsys):
         main(["census", "pca", "--geno", vcf, "--groups", str(bad), "--out", str(tmp / "x")]) == 1
     )
     err = capsys.readouterr().err
-    assert "NOT_THERE" in err and "row 3" in err
+    assert "NOT_THERE" in err and "line 3" in err
     one = tmp / "one.tsv"
     pd.DataFrame({"sample": p.samples, "group": "g"}).to_csv(one, sep="\t", index=False)
     assert (
