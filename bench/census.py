@@ -45,7 +45,7 @@ def _peak_mb(who: int = resource.RUSAGE_SELF) -> float:
 
 def simulate(workdir: Path, n_samples: int, n_snps: int, seed: int) -> str:
     """Simulate (once) and write PLINK + group sheet; returns the prefix."""
-    from breedomics.simulate import simulate_landraces, write_plink
+    from breedomics.testing.simulate import simulate_landraces, write_plink
 
     prefix = workdir / f"panel_{n_samples}_{n_snps}"
     if Path(f"{prefix}.bed").exists():
@@ -123,7 +123,7 @@ def allel_diversity(prefix: str, sheet: str) -> float:
     import allel
     import pandas as pd
 
-    from breedomics.genotypes import read_dosage
+    from breedomics.core.genotypes import read_dosage
 
     groups = pd.read_csv(sheet, sep="\t")
     v, d = read_dosage(prefix, samples=list(groups["sample"]))

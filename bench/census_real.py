@@ -137,13 +137,13 @@ def genotype_qc(
     min_var_cr: float,
     min_maf: float,
 ) -> tuple[list[str], set[tuple[str, int]], pd.DataFrame]:
-    """Sample and variant QC with :mod:`breedomics.genoqc` (no HWE filter).
+    """Sample and variant QC with :mod:`breedomics.genotypes.qc` (no HWE filter).
 
     ``samples`` restricts the input (written as a PLINK subset first).
     Returns kept samples, kept sites and the per-sample QC table.
     """
-    from breedomics import genoqc
-    from breedomics.genotypes import iter_dosage_chunks, write_bed
+    from breedomics.core.genotypes import iter_dosage_chunks, write_bed
+    from breedomics.genotypes import qc as genoqc
 
     outdir.mkdir(parents=True, exist_ok=True)
     if samples is not None:
@@ -190,7 +190,7 @@ def write_kept(
     After recoding, SNPs with MAF < ``min_maf`` are dropped. Returns the prefix and
     the number of SNPs written.
     """
-    from breedomics.genotypes import iter_dosage_chunks, write_bed
+    from breedomics.core.genotypes import iter_dosage_chunks, write_bed
 
     n = [0]
 
@@ -359,7 +359,7 @@ def run_roh(geno: str, samples: list[str], labels, out: Path, **params):
     # the census divides by the first-to-last SNP span of each chromosome; gaps wider
     # than max_gap can never be in a run, so F_ROH is also given over the length
     # covered by SNPs (inter-SNP intervals <= max_gap)
-    from breedomics.genotypes import read_variants
+    from breedomics.core.genotypes import read_variants
 
     v = read_variants(geno)
     covered = 0.0
@@ -422,7 +422,7 @@ def soynam(args, meter: Meter, work: Path) -> None:
     from sklearn.cluster import KMeans
     from sklearn.metrics import adjusted_rand_score
 
-    from breedomics.genotypes import read_samples
+    from breedomics.core.genotypes import read_samples
 
     ds = "soynam"
     src = str(DATA / "soynam" / "genotypes")
@@ -474,7 +474,7 @@ def soynam(args, meter: Meter, work: Path) -> None:
         )
 
     with meter.part(ds, "families"):
-        from breedomics.genotypes import read_dosage
+        from breedomics.core.genotypes import read_dosage
 
         _, d = read_dosage(geno, samples=keep)
         y = d.astype(np.float64) / 2.0  # IA3023-allele fraction: 0, 0.5 (het), 1

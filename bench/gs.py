@@ -52,8 +52,8 @@ def simulate(work: Path, n: int, m: int, n_qtl: int, large: int, seed: int) -> N
     if (work / "panel.bed").exists() and (work / "pheno.tsv").exists():
         print(f"reusing {work}/panel.*")
         return
-    from breedomics.genotypes import write_bed
-    from breedomics.gs.simulate import simulate_population, simulate_trait
+    from breedomics.core.genotypes import write_bed
+    from breedomics.testing.simulate_gs import simulate_population, simulate_trait
 
     t0 = time.perf_counter()
     # ~10% of simulated markers fall below MAF 0.02: simulate extra, keep exactly m

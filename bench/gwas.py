@@ -39,8 +39,8 @@ import numpy as np
 import pandas as pd
 from _measure import measure  # bench/ is sys.path[0] when run as a script
 
-from breedomics.genotypes import write_bed
-from breedomics.gwas.simdata import iter_balding_nichols
+from breedomics.core.genotypes import write_bed
+from breedomics.testing.simulate_gwas import iter_balding_nichols
 
 
 def simulate(

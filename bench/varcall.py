@@ -9,7 +9,7 @@ overhead ratio (goal: under 15%) and throughput in read pairs per core-second.
 Accuracy (``--accuracy``): for each truth set and coverage, the workflow's PASS set
 (``all.pass.vcf.gz``) beside plain ``bcftools mpileup -a AD,DP | bcftools call -mv`` on
 BAMs made with the tools' defaults (fastp defaults + bwa mem + samtools markdup), both
-scored genotype-aware against the truth (``breedomics.evalcalls``): F1 of SNPs and
+scored genotype-aware against the truth (``breedomics.calling.evalcalls``): F1 of SNPs and
 indels over all samples, inbred and outbred samples, inside and outside repeats.
 Truth sets: ``dwgsim:<depth>`` (reads by ``scripts/make_dwgsim_truth.py`` on its
 repeat-rich 2 Mb genome, made here) and the project's own ``soybean``/``rice``/``pig``
@@ -199,7 +199,7 @@ def set_config(ts: dict, overrides: dict) -> dict:
 
 def score(ts: dict, calls: Path, all_filters: bool = False) -> pd.DataFrame:
     """F1 etc. per stratum (all, repeat, nonrepeat) x group (all, inbred, outbred) x type."""
-    from breedomics.evalcalls import evaluate, group_table
+    from breedomics.calling.evalcalls import evaluate, group_table
 
     rows = []
     strata = {

@@ -177,7 +177,7 @@ def _write_vcf(path: Path, samples: list[str], recs: list[list]) -> None:
 
 def _write_plink(prefix: Path, samples: list[str], recs: list[list]) -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
-    from breedomics.genotypes import write_bed
+    from breedomics.core.genotypes import write_bed
 
     table = pd.DataFrame([r[:5] for r in recs], columns=["chrom", "pos", "id", "ref", "alt"])
     code = {"0/0": 0.0, "0/1": 1.0, "1/0": 1.0, "1/1": 2.0}

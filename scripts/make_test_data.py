@@ -1209,14 +1209,14 @@ PANEL_TRAITS = (
 def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
     """Write ``<species>/panel/``: a genotype panel with truth, and traits with known QTL.
 
-    Genotypes come from :func:`breedomics.simulate.simulate_species` (msprime with
+    Genotypes come from :func:`breedomics.testing.simulate.simulate_species` (msprime with
     species-like demography: structured inbred landraces with admixed lines and planted
     duplicates for soybean and rice, an outbred breed with known inbreeding for pig).
     Traits are additive: QTL effects are drawn from a normal distribution and the
     residual variance is set so that the genetic share of the variance is the target
     heritability; the true genetic values are written next to the phenotypes.
     """
-    from breedomics.simulate import simulate_species, write_truth, write_vcf
+    from breedomics.testing.simulate import simulate_species, write_truth, write_vcf
 
     seed = int(species_rng(spec, "panel").integers(1, 100_000))
     panel = simulate_species(spec.name, seed=seed)
@@ -1370,7 +1370,7 @@ def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
     """
     import pandas as pd
 
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
 
     rng = species_rng(spec, "omics")
     samples = gt.read_samples(pdir / "genotypes.vcf.gz")

@@ -28,7 +28,7 @@ import pytest
 import test_workflow  # noqa: F401 - registers the species runs this module reuses
 from conftest import REPO, background_run, run_tracked, run_workflow, tool_env
 
-from breedomics.evalcalls import evaluate, group_table
+from breedomics.calling.evalcalls import evaluate, group_table
 from breedomics.sheets import load_samples, load_units
 
 pytestmark = pytest.mark.workflow

@@ -8,7 +8,7 @@ from scipy.optimize import linear_sum_assignment
 
 from breedomics.census.admixture import admixture, fit_admixture
 from breedomics.errors import UserError
-from breedomics.simulate import simulate_landraces, write_plink
+from breedomics.testing.simulate import simulate_landraces, write_plink
 
 
 @pytest.fixture(scope="module")

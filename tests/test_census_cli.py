@@ -6,7 +6,7 @@ import pandas as pd
 import pytest
 
 from breedomics.cli import main
-from breedomics.simulate import simulate_landraces, write_truth, write_vcf
+from breedomics.testing.simulate import simulate_landraces, write_truth, write_vcf
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ import pytest
 
 from breedomics.census.core import allele_presence, core_collection, coverage, greedy_core
 from breedomics.errors import UserError
-from breedomics.simulate import simulate_landraces, write_plink
+from breedomics.testing.simulate import simulate_landraces, write_plink
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ from breedomics.census._common import Groups, load_groups
 from breedomics.census.diversity import diversity
 from breedomics.census.fst import pairwise_fst
 from breedomics.errors import UserError
-from breedomics.simulate import simulate_outbred, simulate_species, write_plink
+from breedomics.testing.simulate import simulate_outbred, simulate_species, write_plink
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +152,7 @@ def test_bad_inputs(outbred, tmp_path):
     with pytest.raises(UserError, match="nobody"):
         load_groups(prefix, sheet)
     # monomorphic data: diversity 0 and Tajima's D reported as undefined
-    from breedomics.genotypes import write_bed
+    from breedomics.core.genotypes import write_bed
 
     mono = tmp_path / "mono"
     write_bed(mono, panel.variants.iloc[:50], [np.zeros((4, 50), np.float32)], list("abcd"))

@@ -7,7 +7,7 @@ import pytest
 
 from breedomics.census.duplicates import duplicate_clusters, ibs_from_dosage, pairwise_ibs
 from breedomics.errors import UserError
-from breedomics.simulate import simulate_landraces, simulate_outbred, write_plink
+from breedomics.testing.simulate import simulate_landraces, simulate_outbred, write_plink
 
 
 def _truth_pairs(panel):

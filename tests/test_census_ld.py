@@ -9,7 +9,7 @@ import pytest
 from breedomics.census._common import Groups
 from breedomics.census.ld import ld_decay
 from breedomics.errors import UserError
-from breedomics.simulate import simulate_outbred, write_plink
+from breedomics.testing.simulate import simulate_outbred, write_plink
 
 
 def _panel(tmp_path, rho, seed=2, n_chrom=2):

@@ -11,9 +11,9 @@ import pytest
 
 from breedomics.census.grm import accumulate_grm, vanraden_grm
 from breedomics.census.pca import pca
+from breedomics.core.genotypes import write_bed
 from breedomics.errors import UserError
-from breedomics.genotypes import write_bed
-from breedomics.simulate import simulate_landraces, simulate_outbred, write_plink
+from breedomics.testing.simulate import simulate_landraces, simulate_outbred, write_plink
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import pytest
 
 from breedomics.census.roh import runs_of_homozygosity
 from breedomics.errors import UserError
-from breedomics.simulate import simulate_outbred, write_plink
+from breedomics.testing.simulate import simulate_outbred, write_plink
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +59,7 @@ def test_segments_overlap_truth(pig):
 
 
 def test_inbred_lines_and_errors(tmp_path):
-    from breedomics.genotypes import write_bed
+    from breedomics.core.genotypes import write_bed
 
     v = pd.DataFrame({"chrom": "1", "pos": np.arange(1, 201) * 10_000, "id": "x",
                       "ref": "A", "alt": "C"})  # fmt: skip

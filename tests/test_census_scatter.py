@@ -26,8 +26,8 @@ from breedomics.census.scatter import (
     shard_chroms,
     write_partial,
 )
+from breedomics.core.genotypes import iter_dosage_chunks, read_samples, write_bed
 from breedomics.errors import UserError
-from breedomics.genotypes import iter_dosage_chunks, read_samples, write_bed
 
 PANEL = TEST_DATA / "soybean" / "panel"
 

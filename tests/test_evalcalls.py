@@ -14,8 +14,16 @@ import pysam
 import pytest
 
 from breedomics import cli
+from breedomics.calling.evalcalls import (
+    HET,
+    HOMALT,
+    MISSING,
+    REF,
+    evaluate,
+    genotype_class,
+    group_table,
+)
 from breedomics.errors import UserError
-from breedomics.evalcalls import HET, HOMALT, MISSING, REF, evaluate, genotype_class, group_table
 
 # 10-base blocks; positions 12-17 are an A homopolymer
 CHR1 = "".join(["ACGTACGTAC", "GAAAAAAGTC", "CTAGCTAGGA", "TCCGATCGAT", "GCATGCATGC", "TTAGGCCTAA"])

@@ -21,15 +21,15 @@ from conftest import REPO, TEST_DATA, vcf_gt_strings
 
 from breedomics.census._common import Groups
 from breedomics.census.ld import ld_partial, pair_r2_blocks
+from breedomics.core.genotypes import check_genotype_order, write_bed
 from breedomics.errors import UserError
-from breedomics.genonorm import (
+from breedomics.genotypes.normalise import (
     alias_key,
     decide,
     harmonise_chromosomes,
     natural_key,
     normalise_genotypes,
 )
-from breedomics.genotypes import check_genotype_order, write_bed
 
 MESSY = TEST_DATA / "soybean" / "messy"
 PANEL_REF = TEST_DATA / "soybean" / "panel" / "reference.fa.gz"
@@ -74,7 +74,7 @@ def test_harmonise_against_reference():
 # --------------------------------------------------------------------------- decisions
 def _scan_table(rows):
     """rows: (chrom, pos, id, ref, alt, genotypes as 0/1/2/None list)."""
-    from breedomics.genonorm import _hash_columns
+    from breedomics.genotypes.normalise import _hash_columns
 
     out = []
     for chrom, pos, vid, ref, alt, g in rows:

@@ -13,7 +13,7 @@ import pysam
 import pytest
 
 from breedomics.cli import main as cli
-from breedomics.genoqc import hwe_exact
+from breedomics.genotypes.qc import hwe_exact
 
 
 def _write_vcf(path: Path, geno: np.ndarray, chrom: str = "1", spacing: int = 500) -> None:

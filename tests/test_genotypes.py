@@ -1,4 +1,4 @@
-"""breedomics.genotypes against plink2 and msprime truth.
+"""breedomics.core.genotypes against plink2 and msprime truth.
 
 A VCF is written from an msprime simulation (with missing calls, half calls,
 haploid calls and a multi-allelic record), converted to a .bed by plink2, and
@@ -19,8 +19,7 @@ import pandas as pd
 import pysam
 import pytest
 
-from breedomics.errors import UserError
-from breedomics.genotypes import (
+from breedomics.core.genotypes import (
     iter_dosage_chunks,
     n_variants,
     read_dosage,
@@ -29,6 +28,7 @@ from breedomics.genotypes import (
     read_variants,
     write_bed,
 )
+from breedomics.errors import UserError
 
 pytestmark = pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed")
 

@@ -13,7 +13,7 @@ from breedomics.gs._gibbs import gibbs_sweep
 from breedomics.gs.bayes import BayesB, BayesC, effective_sample_size, geweke_z
 from breedomics.gs.cv import kfold_folds, run_cv
 from breedomics.gs.data import Genotypes
-from breedomics.gs.simulate import simulate_population, simulate_trait
+from breedomics.testing.simulate_gs import simulate_population, simulate_trait
 
 
 @pytest.fixture(autouse=True)

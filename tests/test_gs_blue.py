@@ -9,7 +9,7 @@ from scipy.optimize import minimize
 
 from breedomics.errors import UserError
 from breedomics.gs.blue import fit_met, met_blues
-from breedomics.gs.simulate import simulate_met
+from breedomics.testing.simulate_gs import simulate_met
 
 
 @pytest.fixture(autouse=True)

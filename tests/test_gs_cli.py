@@ -9,10 +9,10 @@ import pandas as pd
 import pytest
 
 from breedomics.cli import main
-from breedomics.genotypes import write_bed
+from breedomics.core.genotypes import write_bed
 from breedomics.gs.data import Genotypes
 from breedomics.gs.select import select_top, selection_index
-from breedomics.gs.simulate import simulate_met, simulate_population, simulate_trait
+from breedomics.testing.simulate_gs import simulate_met, simulate_population, simulate_trait
 
 
 @pytest.fixture(autouse=True)

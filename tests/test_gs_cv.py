@@ -26,7 +26,7 @@ import scipy.linalg as sl
 from breedomics.errors import UserError
 from breedomics.gs.cv import group_folds, kfold_folds, metrics, read_folds, run_cv, summarise
 from breedomics.gs.data import Genotypes, design_matrix
-from breedomics.gs.simulate import simulate_population
+from breedomics.testing.simulate_gs import simulate_population
 
 
 @pytest.fixture(autouse=True)

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breedomics.genotypes import write_bed
+from breedomics.core.genotypes import write_bed
 from breedomics.gs.data import Genotypes, read_genotypes
 from breedomics.gs.gblup import GBLUP
-from breedomics.gs.simulate import simulate_population, simulate_trait
+from breedomics.testing.simulate_gs import simulate_population, simulate_trait
 
 
 @pytest.fixture(autouse=True)
@@ -93,7 +93,7 @@ def test_reml_h2_matches_gemma(tmp_path, h2, with_cov):
     prefix = _write_plink(tmp_path, pop, y)
     pve, se_pve, ll = _gemma_null(tmp_path, prefix, cov)
 
-    geno = read_genotypes(prefix)  # through breedomics.genotypes (PLINK reader)
+    geno = read_genotypes(prefix)  # through breedomics.core.genotypes (PLINK reader)
     assert geno.n == 450
     ph = np.isfinite(y)
     train = np.flatnonzero(ph)

@@ -10,7 +10,7 @@ from scipy.spatial.distance import cdist
 from breedomics.gs.cv import kfold_folds, run_cv
 from breedomics.gs.data import Genotypes, gaussian_kernel, squared_distances
 from breedomics.gs.rkhs import RKHS
-from breedomics.gs.simulate import simulate_population, simulate_trait
+from breedomics.testing.simulate_gs import simulate_population, simulate_trait
 
 
 @pytest.fixture(autouse=True)

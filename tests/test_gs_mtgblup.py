@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breedomics.genotypes import write_bed
+from breedomics.core.genotypes import write_bed
 from breedomics.gs.data import Genotypes
 from breedomics.gs.gblup import GBLUP
 from breedomics.gs.mtgblup import MultiTraitGBLUP
-from breedomics.gs.simulate import simulate_population
+from breedomics.testing.simulate_gs import simulate_population
 
 
 @pytest.fixture(autouse=True)

@@ -21,7 +21,7 @@ from conftest import GS_CAP as CAP
 from conftest import GS_TOP as TOP
 from conftest import REPO, run_workflow
 
-from breedomics.genotypes import read_dosage
+from breedomics.core.genotypes import read_dosage
 
 pytestmark = pytest.mark.workflow
 
@@ -124,7 +124,7 @@ def test_selection_index_and_kinship_cap(gs_run):
     prefix = str(run / "results/genotypes/genotypes")
     _v, x = read_dosage(prefix)
     x = x.astype(np.float64)
-    from breedomics.genotypes import read_samples
+    from breedomics.core.genotypes import read_samples
 
     samples = read_samples(prefix + ".fam")
     p = np.nanmean(x, axis=0) / 2

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 from conftest import TEST_DATA, vcf_gt_strings
 
-from breedomics import genotypes as gt
+from breedomics.core import genotypes as gt
 from breedomics.errors import UserError
 from breedomics.gwas.annotate import (
     allele_frequencies,

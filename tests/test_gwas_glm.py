@@ -17,13 +17,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breedomics.genotypes import write_bed
+from breedomics.core.genotypes import write_bed
 from breedomics.gwas.kinship import eigh_psd, top_pcs
 from breedomics.gwas.lmm import AssocSet
 from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan
-from breedomics.gwas.simdata import simulate_structured, simulate_traits
+from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
 
 pytestmark = pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed")
 

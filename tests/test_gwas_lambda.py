@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breedomics.genotypes import write_bed
+from breedomics.core.genotypes import write_bed
 from breedomics.gwas.kinship import eigh_psd, top_pcs
 from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.pvalues import inflation_lambda
 from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan
-from breedomics.gwas.simdata import iter_balding_nichols, simulate_traits
+from breedomics.testing.simulate_gwas import iter_balding_nichols, simulate_traits
 
 N, M = 300, 20000
 

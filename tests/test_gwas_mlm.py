@@ -20,13 +20,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breedomics.genotypes import read_dosage, write_bed
+from breedomics.core.genotypes import read_dosage, write_bed
 from breedomics.gwas.kinship import eigh_psd, impute_center, read_kinship, top_pcs
 from breedomics.gwas.lmm import AssocSet, exact_alt_loglik
 from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan
-from breedomics.gwas.simdata import simulate_structured, simulate_traits
+from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
 
 pytestmark = pytest.mark.skipif(shutil.which("gemma") is None, reason="gemma not installed")
 

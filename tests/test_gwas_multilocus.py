@@ -19,14 +19,14 @@ import warnings
 import numpy as np
 import pytest
 
-from breedomics.genotypes import write_bed
-from breedomics.gwas.evaluate import discoveries, discovery_curve, power_at_fd
+from breedomics.core.genotypes import write_bed
 from breedomics.gwas.farmcpu import FarmCPUConfig, run_farmcpu
 from breedomics.gwas.kinship import eigh_psd, top_pcs
 from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan
-from breedomics.gwas.simdata import simulate_structured, simulate_traits
+from breedomics.testing.gwas_power import discoveries, discovery_curve, power_at_fd
+from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
 
 WINDOW = 250_000
 SEEDS = (1, 2)

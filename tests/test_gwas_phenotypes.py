@@ -15,8 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from breedomics.core.genotypes import write_bed
 from breedomics.errors import UserError
-from breedomics.genotypes import write_bed
 from breedomics.gwas.phenotypes import (
     add_pcs,
     check_collinear,

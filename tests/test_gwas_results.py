@@ -20,14 +20,14 @@ import pytest
 import yaml
 from scipy import integrate, stats
 
-from breedomics.genotypes import write_bed
+from breedomics.core.genotypes import write_bed
 from breedomics.gwas.clump import clump
 from breedomics.gwas.phenotypes import prepare
 from breedomics.gwas.pvalues import format_p, inflation_lambda, neglog10_p_f1
 from breedomics.gwas.results import SSF_COLUMNS, read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, scan
-from breedomics.gwas.simdata import simulate_structured, simulate_traits
 from breedomics.gwas.threshold import MeffAccumulator, meff_block, permutation_threshold
+from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
 
 
 # --------------------------------------------------------------------------- p-values

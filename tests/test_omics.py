@@ -316,7 +316,7 @@ def test_classify_and_hotspots():
 def expression():
     if not (PANEL / "expression.bed.gz").exists():
         pytest.skip("test-data/soybean/panel/expression.bed.gz missing: run make_test_data.py")
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
 
     table = read_feature_table(PANEL / "expression.bed.gz")
     truth = pd.read_csv(PANEL / "expression.truth.tsv", sep="\t").set_index("feature_id")
@@ -417,7 +417,7 @@ def test_hidden_factors_raise_cis_power_and_spare_hotspots(expression):
 
 
 def test_cis_meff_counts_independent_and_duplicated_variants(tmp_path):
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
     from breedomics.omics.summarise import cis_meff
 
     rng = np.random.default_rng(11)
@@ -446,8 +446,8 @@ def test_cis_meff_counts_independent_and_duplicated_variants(tmp_path):
 
 def test_cli_prepare_map_summarise_with_p3d(tmp_path, capsys):
     """The three commands end to end on a small simulated set, with the P3D mixed model."""
-    from breedomics import genotypes as gt
     from breedomics.cli import main
+    from breedomics.core import genotypes as gt
 
     rng = np.random.default_rng(2024)
     n, m = 150, 400

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from breedomics import cli
+from breedomics.calling.regions import _cut_points, scan_fasta, split_regions
 from breedomics.errors import UserError
-from breedomics.regions import _cut_points, scan_fasta, split_regions
 
 MIN_GAP = 50
 

@@ -22,7 +22,7 @@ import pysam
 import pytest
 from conftest import background_run, copy_species, run_workflow, species_config
 
-from breedomics.evalcalls import evaluate
+from breedomics.calling.evalcalls import evaluate
 
 pytestmark = pytest.mark.workflow
 

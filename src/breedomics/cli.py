@@ -18,36 +18,36 @@ from breedomics.errors import UserError
 #: ``add_<suffix>_arguments`` and ``run_<suffix>`` instead of ``add_arguments``/``run``.
 COMMANDS: dict[str, tuple[str, ...]] = {
     "eval-calls": (
-        "breedomics.evalcalls",
+        "breedomics.calling.evalcalls",
         "genotype-aware precision/recall/F1 of a call set against a truth VCF",
     ),
     "make-regions": (
-        "breedomics.regions",
+        "breedomics.calling.regions",
         "split a reference into calling regions at N runs and pack them into jobs",
     ),
     "write-ploidy": (
-        "breedomics.ploidy",
+        "breedomics.calling.ploidy",
         "write bcftools/freebayes ploidy and sex files for X/Y-aware calling",
     ),
     "normalise-genotypes": (
-        "breedomics.genonorm",
+        "breedomics.genotypes.normalise",
         "sort, harmonise chromosome names, set aside unplaced and resolve duplicate variants",
     ),
     "genotype-qc": (
-        "breedomics.genoqc",
+        "breedomics.genotypes.qc",
         "sample and variant QC (call rate, heterozygosity, F, sex check, MAF, HWE)",
     ),
     "impute": (
-        "breedomics.impute",
+        "breedomics.genotypes.impute",
         "impute missing genotypes with Beagle 5 (small contigs passed through)",
     ),
     "mask-genotypes": (
-        "breedomics.imputeqc",
+        "breedomics.genotypes.imputeqc",
         "hide a seeded fraction of called genotypes to measure imputation accuracy",
         "mask",
     ),
     "impute-accuracy": (
-        "breedomics.imputeqc",
+        "breedomics.genotypes.imputeqc",
         "concordance and dosage r2 of imputed vs. masked genotypes",
         "accuracy",
     ),

@@ -18,7 +18,7 @@ from pathlib import Path
 import pandas as pd
 import yaml
 
-from breedomics import genotypes as gt
+from breedomics.core import genotypes as gt
 from breedomics.errors import UserError
 
 #: The checkout's species presets.

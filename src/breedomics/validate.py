@@ -87,7 +87,7 @@ def _check_genotypes(config: dict, has_reads: bool, schema_dir: Path | None) -> 
         return
     sheets.check_genotype_path(geno["source"], geno["path"])
     # genotype QC reads the groups and sexes of every genotyped sample from the sheet
-    from breedomics.genotypes import read_samples
+    from breedomics.core.genotypes import read_samples
 
     ids = read_samples(geno["path"])
     if sheet is None:

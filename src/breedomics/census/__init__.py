@@ -1,7 +1,7 @@
 """Germplasm census: structure, relationships, diversity, inbreeding, duplicates, core sets.
 
 One module per job, each with plain array functions and a streaming driver
-over a genotype file (:mod:`breedomics.genotypes`):
+over a genotype file (:mod:`breedomics.core.genotypes`):
 
 * :mod:`~breedomics.census.pca` -- PCA of the standardised GRM
 * :mod:`~breedomics.census.grm` -- VanRaden GRM

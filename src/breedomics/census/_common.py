@@ -11,13 +11,13 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core import tables
-from breedomics.errors import UserError
-from breedomics.genotypes import (
+from breedomics.core.genotypes import (
     genotype_format,
     iter_dosage_chunks,
     plink_prefix,
     read_samples,
 )
+from breedomics.errors import UserError
 
 
 @dataclass
@@ -94,7 +94,7 @@ def stream(
     chunk_size: int = 10000,
     chroms: Collection[str] | None = None,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """:func:`breedomics.genotypes.iter_dosage_chunks` restricted to ``samples``.
+    """:func:`breedomics.core.genotypes.iter_dosage_chunks` restricted to ``samples``.
 
     With ``chroms``, only the variants on those chromosomes are yielded (the
     per-chromosome scatter of the workflow). For a PLINK fileset only their
@@ -114,7 +114,7 @@ def stream(
             elif sel.any():
                 yield variants[sel], np.ascontiguousarray(dos[:, sel])
         return
-    from breedomics.genotypes import _decode_bed, _open_bed, _sample_index
+    from breedomics.core.genotypes import _decode_bed, _open_bed, _sample_index
 
     prefix = plink_prefix(geno)
     names, starts, counts = bim_blocks(prefix)
@@ -165,7 +165,7 @@ def _read_bim_rows(prefix: str, first: int, count: int) -> pd.DataFrame:
 
     The index is the global variant index, as :func:`iter_dosage_chunks` gives it.
     """
-    from breedomics.genotypes import _bim_csv, _bim_variants
+    from breedomics.core.genotypes import _bim_csv, _bim_variants
 
     bim = _bim_variants(_bim_csv(prefix, skiprows=first, nrows=count))
     bim.index = pd.RangeIndex(first, first + count)

@@ -29,8 +29,8 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from breedomics.census._common import stream
+from breedomics.core.genotypes import n_variants
 from breedomics.errors import UserError
-from breedomics.genotypes import n_variants
 
 __all__ = [
     "AdmixtureFit",

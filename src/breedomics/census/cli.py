@@ -161,7 +161,7 @@ def _chrom_order(args: argparse.Namespace) -> list[str] | None:
 
 def run(args: argparse.Namespace) -> int:
     """Run one census job."""
-    from breedomics.genotypes import check_genotype_order
+    from breedomics.core.genotypes import check_genotype_order
 
     check_genotype_order(args.geno)  # sorted, unique, placed: before any work
     if args.job == "shards":

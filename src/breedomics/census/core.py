@@ -146,7 +146,7 @@ def core_collection(
             raise UserError(f"required core accession {r!r} is not among the analysed samples")
     if len(required) > size:
         raise UserError(f"{len(required)} required accessions exceed the core size {size}")
-    from breedomics.genotypes import n_variants
+    from breedomics.core.genotypes import n_variants
 
     m_total = n_variants(geno)
     max_snps = max(1, int(max_bytes) * 8 // (2 * n))

@@ -30,8 +30,8 @@ import numpy as np
 import pandas as pd
 
 from breedomics.census._common import bim_blocks
+from breedomics.core.genotypes import genotype_format, plink_prefix, read_variants
 from breedomics.errors import UserError
-from breedomics.genotypes import genotype_format, plink_prefix, read_variants
 
 __all__ = [
     "CONTIG_RE",

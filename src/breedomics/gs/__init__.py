@@ -21,7 +21,7 @@ Modules
     Repeated k-fold and leave-one-group-out cross-validation.
 :mod:`~breedomics.gs.select`
     Selection index and top-N selection with a kinship cap.
-:mod:`~breedomics.gs.simulate`
+:mod:`~breedomics.testing.simulate_gs`
     Simulated populations, traits and trials with known truth.
 """
 

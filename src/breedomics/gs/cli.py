@@ -141,7 +141,7 @@ def _options(args) -> dict:
 
 def _check_genotypes(path: str) -> None:
     """A VCF/PLINK panel must be normalised (one record per position) before any work."""
-    from breedomics.genotypes import check_genotype_order
+    from breedomics.core.genotypes import check_genotype_order
     from breedomics.gs.data import _is_tsv
 
     if not _is_tsv(str(path)):  # a dosage matrix has no positions

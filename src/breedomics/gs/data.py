@@ -1,6 +1,6 @@
 """Genotype, phenotype and covariate inputs of the genomic-selection stage.
 
-Genotypes are read with :mod:`breedomics.genotypes` (PLINK 1 bed or VCF/BCF,
+Genotypes are read with :mod:`breedomics.core.genotypes` (PLINK 1 bed or VCF/BCF,
 streamed in chunks) or from a samples x markers dosage TSV (``sample_id``
 first, ``NA`` missing; :func:`breedomics.core.tables.read_matrix`). Phenotype
 and covariate tables are read by :mod:`breedomics.core.tables`, as in GWAS.
@@ -224,7 +224,7 @@ def read_genotypes(
             names = list(samples)
         return Genotypes.from_dosage(mat, names, markers, min_maf=min_maf, source=p)
 
-    from breedomics import genotypes as gio
+    from breedomics.core import genotypes as gio
 
     names = list(samples) if samples is not None else gio.read_samples(p)
     blocks, ids, freqs = [], [], []

@@ -22,6 +22,6 @@ Modules, one job each:
   :mod:`~breedomics.gwas.plots`, :mod:`~breedomics.gwas.report` --
   GWAS-SSF files (bgzip + tabix), LD clumping into leads and QTL intervals,
   Manhattan/QQ plots, summary tables;
-* :mod:`~breedomics.gwas.simdata`, :mod:`~breedomics.gwas.evaluate` --
+* :mod:`~breedomics.testing.simulate_gwas`, :mod:`~breedomics.testing.gwas_power` --
   simulated panels with known QTL, power and false discoveries.
 """

@@ -166,7 +166,7 @@ def check_annotation(
                 f"The annotation belongs to another assembly or naming; set genotypes.gff3 "
                 f"and genotypes.reference to files on the genotypes' coordinates."
             )
-    from breedomics.genonorm import UNPLACED, alias_key, harmonise_chromosomes
+    from breedomics.genotypes.normalise import UNPLACED, alias_key, harmonise_chromosomes
 
     # aliases (chr01 -> 1) and unplaced names (0, Un) are resolved at entry by
     # `normalise-genotypes`; any other name is another assembly or naming

@@ -71,7 +71,7 @@ def parse_directions(items: list[str], traits: list[str]) -> dict[str, str]:
 
 def _lead_dosages(geno: str, ids: list[str]) -> tuple[list[str], np.ndarray]:
     """ALT dosages ``(n_samples, len(ids))`` of the given variant ids, all samples."""
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
 
     samples = gt.read_samples(geno)
     want = {v: k for k, v in enumerate(dict.fromkeys(ids))}
@@ -92,7 +92,7 @@ def _lead_dosages(geno: str, ids: list[str]) -> tuple[list[str], np.ndarray]:
 
 def run_annotate(args: argparse.Namespace) -> int:
     """``breedomics gwas annotate``."""
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
     from breedomics.gwas.annotate import (
         allele_frequencies,
         annotate_leads,

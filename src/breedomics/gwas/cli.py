@@ -153,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_scan(args: argparse.Namespace) -> int:
     """``breedomics gwas run``."""
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
     from breedomics.gwas.farmcpu import FarmCPUConfig, run_farmcpu
     from breedomics.gwas.kinship import (
         accumulate_grm,

@@ -31,7 +31,7 @@ pseudo-QTNs is capped at the bound, and a pseudo-QTN's reported p-value is
 its Wald test in the model with the other pseudo-QTNs (GAPIT's default
 "reward" substitution instead reports the smallest p-value it reached in any
 variant's model, which is anti-conservative). Pseudo-QTN p-values are still
-selected on the same data and run optimistic; :mod:`breedomics.gwas.evaluate`
+selected on the same data and run optimistic; :mod:`breedomics.testing.gwas_power`
 compares models at equal numbers of false discoveries.
 
 If no variant passes ``p_threshold`` (default ``0.01 / m``) in the first

@@ -37,7 +37,7 @@ import pandas as pd
 from scipy.linalg import blas, eigh
 from threadpoolctl import threadpool_limits
 
-from breedomics import genotypes as gt
+from breedomics.core import genotypes as gt
 from breedomics.errors import UserError
 
 __all__ = [

@@ -8,7 +8,7 @@ the mandatory GWAS-SSF columns first (Hayhurst et al. 2023, *bioRxiv*
 standard_error, effect_allele_frequency, p_value``
 
 followed by ``neg_log_10_p_value, variant_id, n``. The effect allele is the
-ALT allele (PLINK A1) counted by :mod:`breedomics.genotypes`; ``beta`` is the
+ALT allele (PLINK A1) counted by :mod:`breedomics.core.genotypes`; ``beta`` is the
 change in the trait per copy of it (inbred lines coded 0/2 count two
 copies); ``effect_allele_frequency`` and ``n`` are computed in the samples
 analysed for that trait (``n`` = those with a genotype call). ``p_value`` is

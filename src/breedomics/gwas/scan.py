@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from breedomics import genotypes as gt
+from breedomics.core import genotypes as gt
 from breedomics.errors import UserError
 from breedomics.gwas.kinship import GRM, accumulate_grm, eigh_psd, impute_center, split_by_chrom
 from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel

@@ -84,7 +84,7 @@ def add_parsers(sub) -> None:
 
 
 def _prepare(args):
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
     from breedomics.gwas.phenotypes import prepare, read_covariates, read_phenotypes
 
     pheno = read_phenotypes(args.pheno, None)
@@ -101,7 +101,7 @@ def _prepare(args):
 
 def run_kinship(args: argparse.Namespace) -> int:
     """``breedomics gwas kinship``."""
-    from breedomics.genotypes import check_genotype_order
+    from breedomics.core.genotypes import check_genotype_order
     from breedomics.gwas.kinship import accumulate_grm
     from breedomics.gwas.scan import GenotypeSource
     from breedomics.gwas.shards import save_grm
@@ -159,7 +159,7 @@ def run_gather(args: argparse.Namespace) -> int:
             )
     data = _prepare(args)
     os.makedirs(args.out, exist_ok=True)
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
 
     scans, meff = gather_scans(
         states,

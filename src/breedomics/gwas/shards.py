@@ -176,7 +176,7 @@ def chromosome_group(geno: str, spec: str) -> tuple[int, list[str]]:
     chromosome names and extents, so a workflow can plan ``N`` shards before
     the file exists. ``K`` beyond the number of groups gives no chromosome.
     """
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
 
     try:
         k, n = (int(x) for x in spec.split("/"))

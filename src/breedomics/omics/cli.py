@@ -141,7 +141,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     """``breedomics omics prepare``."""
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
     from breedomics.omics.features import (
         check_feature_chromosomes,
         genotype_chromosomes,

@@ -500,7 +500,7 @@ def genetic_factors(
 
 def genotype_chromosomes(path: str) -> set[str]:
     """Chromosome names of a genotype file (PLINK ``.bim``, or the VCF/BCF header contigs)."""
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
 
     if gt.genotype_format(path) == "plink":
         return set(gt.read_variants(path)["chrom"].astype(str))

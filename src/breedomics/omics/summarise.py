@@ -359,7 +359,7 @@ def cis_meff(geno: str, windows: list[tuple[str, np.ndarray]], block: int = 300)
     numpy.ndarray
         ``M_eff`` per window (at least 1 when the window has a variant, else 0).
     """
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
     from breedomics.gwas.kinship import impute_center
     from breedomics.gwas.scan import GenotypeSource
     from breedomics.gwas.threshold import meff_block
@@ -394,7 +394,7 @@ def lead_r2(geno: str, variants: np.ndarray, partners: pd.Series) -> np.ndarray:
     (e.g. between-chromosome, population-structure) LD: ``r^2`` of allele dosages
     over all samples of ``geno``, missing calls mean-imputed.
     """
-    from breedomics import genotypes as gt
+    from breedomics.core import genotypes as gt
     from breedomics.gwas.kinship import impute_center
     from breedomics.gwas.scan import GenotypeSource
 

@@ -46,8 +46,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from breedomics.errors import UserError
-from breedomics.genotypes import (
+from breedomics.core.genotypes import (
     _vcf,
     _vcf_dosage,
     genotype_format,
@@ -55,6 +54,7 @@ from breedomics.genotypes import (
     plink_prefix,
     read_samples,
 )
+from breedomics.errors import UserError
 
 __all__ = [
     "TABLE_COLUMNS",

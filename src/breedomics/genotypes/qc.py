@@ -20,8 +20,8 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core import tables
+from breedomics.core.genotypes import iter_dosage_chunks, read_samples
 from breedomics.errors import UserError
-from breedomics.genotypes import iter_dosage_chunks, read_samples
 
 
 @lru_cache(maxsize=200_000)

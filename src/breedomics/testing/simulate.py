@@ -730,7 +730,7 @@ def write_vcf(panel: Panel, path: str | os.PathLike, chunk_size: int = 5000) -> 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     v = panel.variants
     lengths = v.groupby("chrom", sort=False)["pos"].max()
-    header = ["##fileformat=VCFv4.2", "##source=breedomics.simulate"]
+    header = ["##fileformat=VCFv4.2", "##source=breedomics.testing.simulate"]
     header += [f"##contig=<ID={c},length={int(m) + 1}>" for c, m in lengths.items()]
     header.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
     header.append(
@@ -762,7 +762,7 @@ def write_vcf(panel: Panel, path: str | os.PathLike, chunk_size: int = 5000) -> 
 
 def write_plink(panel: Panel, prefix: str | os.PathLike, chunk_size: int = 20000) -> str:
     """Write the panel as a PLINK 1 fileset (ALT = A1), via :func:`genotypes.write_bed`."""
-    from breedomics.genotypes import write_bed
+    from breedomics.core.genotypes import write_bed
 
     g = panel.genotypes
     chunks = (
