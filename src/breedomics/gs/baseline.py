@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from breedomics.gs.data import Genotypes
-from breedomics.gs.linalg import single_thread
+from breedomics.core.linalg import single_thread
 
 __all__ = ["SklearnBaseline"]
 

@@ -52,7 +52,7 @@ import numpy as np
 import pandas as pd
 
 from breedomics.gs.data import Genotypes
-from breedomics.gs.linalg import single_thread
+from breedomics.core.linalg import single_thread
 
 __all__ = [
     "BayesRegression",

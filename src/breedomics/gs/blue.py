@@ -50,7 +50,7 @@ from scipy.optimize import minimize
 from scipy.stats import norm
 
 from breedomics.errors import UserError
-from breedomics.gs.linalg import single_thread
+from breedomics.core.linalg import single_thread
 
 __all__ = ["MetFit", "fit_met", "met_blues"]
 

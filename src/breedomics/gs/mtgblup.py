@@ -30,7 +30,7 @@ import scipy.linalg as sl
 
 from breedomics.errors import UserError
 from breedomics.gs.data import Genotypes
-from breedomics.gs.linalg import single_thread
+from breedomics.core.linalg import single_thread
 from breedomics.gs.reml import KernelREML
 
 __all__ = ["MultiTraitGBLUP", "mt_reml"]

@@ -28,7 +28,7 @@ import numpy as np
 import scipy.linalg as sl
 from scipy.optimize import minimize_scalar
 
-from breedomics.gs.linalg import Tridiagonal, single_thread
+from breedomics.core.linalg import Tridiagonal, single_thread
 
 __all__ = ["RemlFit", "KernelREML", "blup_pev"]
 

@@ -1,4 +1,4 @@
-"""Dense linear algebra shared by the genomic-selection models.
+"""Dense linear algebra of the kernel models (REML, BLUP, Gibbs samplers).
 
 The expensive step of a single-kernel REML fit is diagonalising the
 relationship matrix of the training set (GEMMA, Zhou & Stephens 2012,
