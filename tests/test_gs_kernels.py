@@ -104,8 +104,8 @@ def test_sklearn_baselines_and_covariates(panel):
 def test_closed_form_fold_predictions_equal_refits(panel):
     """Inner-CV predictions from the whole training set's fit equal explicit refits
     without each fold (same variance components; fixed effects re-estimated)."""
+    from breedomics.core.reml import KernelREML
     from breedomics.gs.data import gaussian_kernel, squared_distances
-    from breedomics.gs.reml import KernelREML
 
     pop, geno = panel
     rng = np.random.default_rng(11)

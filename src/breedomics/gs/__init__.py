@@ -7,7 +7,7 @@ Modules
     heritability and studentised-residual outliers.
 :mod:`~breedomics.gs.gblup`
     GBLUP with REML (VanRaden 2008) and back-solved rrBLUP marker effects
-    (Endelman 2011); :mod:`~breedomics.gs.reml` holds the REML engine.
+    (Endelman 2011); :mod:`~breedomics.core.reml` holds the REML engine.
 :mod:`~breedomics.gs.bayes`
     BayesB (Meuwissen et al. 2001) and BayesC(pi) (Habier et al. 2011)
     Gibbs samplers with convergence diagnostics.

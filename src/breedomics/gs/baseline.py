@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from breedomics.gs.data import Genotypes
 from breedomics.core.linalg import single_thread
+from breedomics.gs.data import Genotypes
 
 __all__ = ["SklearnBaseline"]
 

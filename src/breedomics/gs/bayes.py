@@ -51,8 +51,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from breedomics.gs.data import Genotypes
 from breedomics.core.linalg import single_thread
+from breedomics.gs.data import Genotypes
 
 __all__ = [
     "BayesRegression",

@@ -49,8 +49,8 @@ import scipy.sparse as sp
 from scipy.optimize import minimize
 from scipy.stats import norm
 
-from breedomics.errors import UserError
 from breedomics.core.linalg import single_thread
+from breedomics.errors import UserError
 
 __all__ = ["MetFit", "fit_met", "met_blues"]
 

@@ -2,10 +2,10 @@
 
 GBLUP (VanRaden 2008, *J Dairy Sci* 91:4414) fits ``y = X b + g + e`` with
 ``g ~ N(0, s2g G)`` and ``G = Z Z' / (2 sum p q)``; variance components are
-estimated by REML (:mod:`breedomics.gs.reml`). Genomic estimated breeding
+estimated by REML (:mod:`breedomics.core.reml`). Genomic estimated breeding
 values of any genotyped sample ``c``, phenotyped or not, are
 ``g_c = s2g G_ct P y`` (Henderson 1975), with prediction-error variances and
-reliabilities from :func:`~breedomics.gs.reml.blup_pev`.
+reliabilities from :func:`~breedomics.core.reml.blup_pev`.
 
 Because ``G`` is linear in the markers, the same fit gives ridge-regression
 BLUP marker effects (rrBLUP; Meuwissen et al. 2001, *Genetics* 157:1819;
@@ -24,8 +24,8 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from breedomics.core.reml import KernelREML, RemlFit, blup_pev
 from breedomics.gs.data import Genotypes
-from breedomics.gs.reml import KernelREML, RemlFit, blup_pev
 
 __all__ = ["KernelBLUP", "GBLUP"]
 

@@ -28,10 +28,10 @@ import numpy as np
 import pandas as pd
 import scipy.linalg as sl
 
+from breedomics.core.linalg import single_thread
+from breedomics.core.reml import KernelREML
 from breedomics.errors import UserError
 from breedomics.gs.data import Genotypes
-from breedomics.core.linalg import single_thread
-from breedomics.gs.reml import KernelREML
 
 __all__ = ["MultiTraitGBLUP", "mt_reml"]
 

@@ -7,7 +7,7 @@ the linear GRM of GBLUP by a Gaussian kernel
 epistatic (non-additive) signal (de los Campos et al. 2010, *Genet Res*
 92:295; Crossa et al. 2010, *Genetics* 186:713). Given ``h``, the model is a
 kernel BLUP whose variance components are estimated by REML
-(:mod:`breedomics.gs.reml`). The bandwidth ``h`` is chosen from a grid by
+(:mod:`breedomics.core.reml`). The bandwidth ``h`` is chosen from a grid by
 k-fold cross-validation **inside** the training set (pooled predictive
 correlation), so the outer cross-validation stays honest. The inner folds are
 predicted in closed form from the training set's fit (its variance components
@@ -52,7 +52,7 @@ class RKHS(KernelBLUP):
         Seed of the inner fold assignment.
     cache : dict, optional
     single : bool
-        float32 REML reduction (see :class:`~breedomics.gs.reml.KernelREML`).
+        float32 REML reduction (see :class:`~breedomics.core.reml.KernelREML`).
 
     Attributes
     ----------
@@ -91,7 +91,7 @@ class RKHS(KernelBLUP):
         Each bandwidth's kernel of the whole training set is reduced once (and shared
         by the traits of a cross-validation fold through the cache); the inner folds'
         predictions come from that fit in closed form
-        (:meth:`~breedomics.gs.reml.KernelREML.cv_predictions`), with the variance
+        (:meth:`~breedomics.core.reml.KernelREML.cv_predictions`), with the variance
         components of the whole training set.
         """
         self.geno = geno

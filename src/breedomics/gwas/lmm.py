@@ -46,8 +46,8 @@ Three ways to test variants share this code:
 ``glm``
     ``lambda = 0`` and no rotation (ordinary least squares with covariates).
 
-Null variance components are estimated by REML (default) or ML on the same
-grid followed by Brent's method (:func:`fit_null`).
+Null variance components are estimated by REML (default) or ML with the
+core's single-kernel REML (:func:`fit_null`, :mod:`breedomics.core.reml`).
 """
 
 from __future__ import annotations
@@ -56,8 +56,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.polynomial.chebyshev import chebder
-from scipy import optimize
 
+from breedomics.core import reml
 from breedomics.errors import UserError
 from breedomics.gwas.kinship import Eigen
 from breedomics.gwas.pvalues import neglog10_p_f1
@@ -74,8 +74,8 @@ __all__ = [
 ]
 
 #: Bounds of ln(lambda) searched (GEMMA's -lmin 1e-5 / -lmax 1e5).
-U_MIN = float(np.log(1e-5))
-U_MAX = float(np.log(1e5))
+U_MIN = reml.GEMMA_SEARCH.lo
+U_MAX = reml.GEMMA_SEARCH.hi
 #: GEMMA's grid: ten regions of equal width in log10 lambda.
 COARSE_U = np.log(10.0) * np.arange(-5.0, 6.0)
 #: Half-width (in ln lambda) and node count of the Chebyshev refinement interval.
@@ -84,7 +84,6 @@ FINE_NODES = 10
 #: Nodes of the wider interval (two grid regions) used when the optimum is elsewhere.
 SECOND_NODES = 20
 _TRAIT_BLOCK = 16
-_LN2PI = float(np.log(2 * np.pi))
 
 
 # --------------------------------------------------------------------------- null model
@@ -136,10 +135,6 @@ class NullModel:
         return float(np.log(self.lam))
 
 
-def _moments(z: np.ndarray) -> np.ndarray:
-    return z[:, :, None] * z[:, None, :]
-
-
 def null_loglik(
     u: np.ndarray,
     s: np.ndarray,
@@ -149,84 +144,9 @@ def null_loglik(
     logdet_wtw: float,
     method: str = "reml",
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Null log-likelihood at ``lambda = exp(u)`` for a vector of ``u``.
-
-    Parameters
-    ----------
-    u : numpy.ndarray
-        ``ln lambda`` values.
-    s : numpy.ndarray
-        Eigenvalues (one per row of ``moments``; rows may aggregate several
-        components with the same eigenvalue, e.g. the null space of a
-        low-rank kinship).
-    moments : numpy.ndarray
-        ``(rows, c+1, c+1)`` outer products of the rotated ``[W, y]``.
-    n : int
-        Number of samples.
-    c : int
-        Number of fixed effects.
-    logdet_wtw : float
-        ``log|W'W|`` (REML constant, as in GEMMA).
-    method : str
-        ``"reml"`` or ``"ml"``.
-
-    Returns
-    -------
-    loglik, ypy, a_ww_inv_a_wy, logdet_ww : numpy.ndarray
-        Log-likelihoods, ``yPy``, GLS coefficients ``(len(u), c)`` and
-        ``log|W'HW|``.
-    """
-    u = np.atleast_1d(np.asarray(u, dtype=np.float64))
-    lam = np.exp(u)
-    # rows with weight: every row has its eigenvalue; counts handled by moments
-    w = 1.0 / (lam[:, None] * s[None, :] + 1.0)
-    a = np.tensordot(w, moments, axes=(1, 0))  # (L, q, q)
-    a_ww = a[:, :c, :c]
-    a_wy = a[:, :c, c]
-    a_yy = a[:, c, c]
-    chol = np.linalg.cholesky(a_ww)
-    logdet = 2.0 * np.log(np.diagonal(chol, axis1=1, axis2=2)).sum(axis=1)
-    coef = np.linalg.solve(a_ww, a_wy[:, :, None])[:, :, 0]
-    ypy = a_yy - np.einsum("lc,lc->l", a_wy, coef)
-    sumlog = _sumlog(lam, s, n)
-    if method == "reml":
-        d = n - c
-        ll = (
-            0.5 * d * (np.log(d) - _LN2PI - 1.0)
-            - 0.5 * sumlog
-            - 0.5 * logdet
-            + 0.5 * logdet_wtw
-            - 0.5 * d * np.log(ypy)
-        )
-    elif method == "ml":
-        ll = 0.5 * n * (np.log(n) - _LN2PI - 1.0) - 0.5 * sumlog - 0.5 * n * np.log(ypy)
-    else:
-        raise ValueError(f"unknown method {method!r}")
-    return ll, ypy, coef, logdet
-
-
-def _sumlog(lam: np.ndarray, s: np.ndarray, n: int) -> np.ndarray:
-    # rows of s beyond the real eigen-components carry eigenvalue 0 -> log 1 = 0
-    return np.log1p(lam[:, None] * s[None, :]).sum(axis=1)
-
-
-def _maximise(fun, grid: np.ndarray) -> tuple[float, float, bool]:
-    """Maximise a 1-D function on [grid[0], grid[-1]]: grid search then Brent."""
-    vals = fun(grid)
-    vals = np.where(np.isfinite(vals), vals, -np.inf)
-    i = int(np.argmax(vals))
-    lo, hi = grid[max(i - 1, 0)], grid[min(i + 1, len(grid) - 1)]
-    res = optimize.minimize_scalar(
-        lambda x: -float(fun(np.array([x]))[0]),
-        bounds=(lo, hi),
-        method="bounded",
-        options={"xatol": 1e-10, "maxiter": 200},
-    )
-    best_u, best_v = float(res.x), -float(res.fun)
-    if vals[i] > best_v:
-        best_u, best_v = float(grid[i]), float(vals[i])
-    at_bound = best_u - grid[0] < 1e-6 or grid[-1] - best_u < 1e-6
-    return best_u, best_v, at_bound
+    """Null log-likelihood at ``lambda = exp(u)`` (:func:`breedomics.core.reml.eigen_loglik`)."""
+    lam = np.exp(np.atleast_1d(np.asarray(u, dtype=np.float64)))
+    return reml.eigen_loglik(lam, s, moments, n, c, logdet_wtw, method)
 
 
 def fit_null(
@@ -242,10 +162,11 @@ def fit_null(
 ) -> NullModel:
     """Fit the null model (no variant) by REML or ML.
 
-    The log-likelihood is evaluated on 201 points of ``ln lambda`` in
-    ``[ln 1e-5, ln 1e5]`` and the best point refined by Brent's method
-    (GEMMA uses ten regions and Brent/Newton on the derivative; both find
-    the same maximum).
+    The core's eigen-form fit (:func:`breedomics.core.reml.fit_eigen`) on
+    GEMMA's range (:data:`~breedomics.core.reml.GEMMA_SEARCH`: 201 points of
+    ``ln lambda`` in ``[ln 1e-5, ln 1e5]``, refined by Brent's method). The
+    log-likelihood of the other method is maximised too, as GEMMA reports
+    both.
 
     Parameters
     ----------
@@ -274,50 +195,31 @@ def fit_null(
     c = wt.shape[1]
     n = len(yt) if n is None else n
     if moments is None:
-        moments = _moments(np.column_stack([wt, yt]))
+        moments = reml.eigen_moments(np.column_stack([wt, yt]))
     if logdet_wtw is None:
         logdet_wtw = float(np.linalg.slogdet(wt.T @ wt)[1])
-    grid = np.linspace(U_MIN, U_MAX, 201)
-    fits = {}
-    for meth in ("reml", "ml"):
-        fits[meth] = _maximise(
-            lambda uu, meth=meth: null_loglik(uu, s, moments, n, c, logdet_wtw, meth)[0], grid
-        )
-    u_hat, _, at_bound = fits[method]
-    _, ypy, coef, _ = null_loglik(np.array([u_hat]), s, moments, n, c, logdet_wtw, method)
-    lam = float(np.exp(u_hat))
-    ve = float(ypy[0] / ((n - c) if method == "reml" else n))
-    vg = lam * ve
-    pve = trace_mean * lam / (trace_mean * lam + 1.0)
-    # observed information of lambda from the curvature in u (l_u = 0 at an interior optimum)
-    h = 1e-3
-    ll3 = null_loglik(np.array([u_hat - h, u_hat, u_hat + h]), s, moments, n, c, logdet_wtw, method)
-    luu = (ll3[0][0] - 2 * ll3[0][1] + ll3[0][2]) / h**2
-    lu = (ll3[0][2] - ll3[0][0]) / (2 * h)
-    l_lamlam = (luu - lu) / lam**2
-    pve_se = (
-        float(trace_mean / (trace_mean * lam + 1.0) ** 2 * np.sqrt(-1.0 / l_lamlam))
-        if l_lamlam < 0
-        else float("nan")
-    )
-    w = 1.0 / (lam * s + 1.0)
-    a_ww = np.tensordot(w, moments[:, :c, :c], axes=(0, 0))
-    beta_se = np.sqrt(np.diag(np.linalg.inv(a_ww)) * ve)
+    fit = reml.fit_eigen(s, wt, yt, trace_mean, method, n, moments, logdet_wtw)
+    other = "ml" if method == "reml" else "reml"
+    ll_other = reml.maximise_ratio(
+        lambda lam: reml.eigen_loglik(lam, s, moments, n, c, logdet_wtw, other)[0],
+        reml.GEMMA_SEARCH,
+    )[1]
+    logliks = {method: fit.loglik, other: ll_other}
     return NullModel(
         trait=trait,
         method=method,
-        lam=lam,
-        vg=vg,
-        ve=ve,
-        pve=float(pve),
-        pve_se=pve_se,
-        loglik_reml=fits["reml"][1],
-        loglik_ml=fits["ml"][1],
-        beta=coef[0],
-        beta_se=beta_se,
+        lam=fit.lam,
+        vg=fit.sigma_g,
+        ve=fit.sigma_e,
+        pve=fit.h2,
+        pve_se=fit.se_h2,
+        loglik_reml=logliks["reml"],
+        loglik_ml=logliks["ml"],
+        beta=fit.beta,
+        beta_se=fit.se_beta,
         n=n,
         c=c,
-        at_bound=at_bound,
+        at_bound=fit.boundary,
     )
 
 
