@@ -1,10 +1,11 @@
 """`--use-conda` works: the env of every rule that runs `breedomics` has what the code imports.
 
-The rules are read from ``workflow/rules/*.smk``: each one that runs ``{params.cli}
-<command>`` names a conda env. The modules a command can reach are found with ``ast``
-from its module in ``breedomics.cli.COMMANDS`` (imports anywhere in a function count, as
-they run when the command does); their third-party imports, mapped to conda package
-names, must all be dependencies of that env file, and declared in ``pyproject.toml``.
+The rules are read from ``workflow/rules/*.smk`` (``smk_rules``; a `use rule` one has its
+base's shell): each one that runs ``{params.cli} <command>`` names a conda env. The modules
+a command can reach are found with ``ast`` from its module in ``breedomics.cli.COMMANDS``
+(imports anywhere in a function count, as they run when the command does); their
+third-party imports, mapped to conda package names, must all be dependencies of that env
+file, and declared in ``pyproject.toml``.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from smk_rules import parse_rules
 
 from breedomics.cli import COMMANDS
 
@@ -80,19 +82,15 @@ def third_party_imports(module: str) -> set[str]:
 def breedomics_rules() -> dict[str, tuple[str | None, set[str]]]:
     """rule name -> (its conda env path, the breedomics commands its shell runs)."""
     rules = {}
-    for smk in sorted((REPO / "workflow" / "rules").glob("*.smk")):
-        text = smk.read_text()
-        starts = list(re.finditer(r"^(?:rule|checkpoint) (\w+):", text, re.M))
-        for i, m in enumerate(starts):
-            block = text[m.start() : starts[i + 1].start() if i + 1 < len(starts) else None]
-            cmds = set(re.findall(r"\{params\.cli\}\s+([a-z][a-z-]*)", block))
-            if not cmds:
-                continue
-            env = re.search(r"conda:\s*\n\s*\"([^\"]+)\"", block)
-            rules[m.group(1)] = (
-                str((smk.parent / env.group(1)).resolve()) if env else None,
-                cmds,
-            )
+    for name, info in parse_rules().items():
+        cmds = set(re.findall(r"\{params\.cli\}\s+([a-z][a-z-]*)", info.get("shell", "")))
+        if not cmds:
+            continue
+        env = re.fullmatch(r"\"([^\"]+)\",?", info.get("conda", "").strip())
+        rules[name] = (
+            str((Path(info["__file__"]).parent / env.group(1)).resolve()) if env else None,
+            cmds,
+        )
     return rules
 
 

@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 from conftest import PANEL, REPO, need_panel, popen_tracked, tool_env
+from smk_rules import rule_names
 
 SECTION = "## Running on your own data"
 #: README file names -> the test's files (see ``lab_data``).
@@ -84,11 +85,6 @@ def _edit(config: Path) -> None:
     config.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
-def _rules_of(*files: str) -> set[str]:
-    text = "".join((REPO / "workflow" / "rules" / f).read_text() for f in files)
-    return set(re.findall(r"^(?:rule|checkpoint) (\w+):", text, re.M))
-
-
 def test_readme_own_data_steps(lab_data, tmp_path):
     geno, pheno = lab_data
     root = fresh_copy(tmp_path / "breedomics")
@@ -138,8 +134,8 @@ def test_readme_own_data_steps(lab_data, tmp_path):
     # nothing of the default run: no reads, calls or omics stage, no test data
     jobs = set(re.findall(r"^(?:localrule|rule) (\w+):", run_out, re.M))
     assert "run_gwas" in jobs and "qc_genotypes" in jobs, run_out[-3000:]
-    default_only = _rules_of("reference.smk", "trim.smk", "align.smk", "call.smk", "qc.smk")
-    default_only |= _rules_of("omics.smk", "census.smk")
+    default_only = rule_names("reference.smk", "trim.smk", "align.smk", "call.smk", "qc.smk")
+    default_only |= rule_names("omics.smk", "census.smk")
     assert not jobs & default_only, jobs & default_only
     for sub in ("bam", "calls", "omics", "census", "reference"):
         assert not (res / sub).exists(), sub

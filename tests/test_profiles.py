@@ -27,13 +27,13 @@ import pytest
 import yaml
 import yte
 from conftest import NO_SLURM
+from smk_rules import parse_rules
 
 from breedomics.resources import MODELS, Inputs, estimate, measure
 
 REPO = Path(__file__).resolve().parents[1]
 CLUSTER = REPO / "cluster" / "config.yaml"
 DEFAULT = REPO / "workflow" / "profiles" / "default" / "config.yaml"
-RULES_DIR = REPO / "workflow" / "rules"
 ENVS_DIR = REPO / "envs"
 ALLOWED_CHANNELS = {"conda-forge", "bioconda", "nodefaults"}
 ENV_VARS = (
@@ -50,7 +50,7 @@ HEAVY = {
     "map_reads": (8, {"reads_gb": 50, "index_gb": 4.4}, 16000, 720),
     "call_variants_region": (1, {"bam_gb": 1800, "region_bam_gb": 18}, 4000, 240),
     "mark_duplicates": (4, {"bam_gb": 60}, 2000, 240),
-    "bwa_index": (1, {"fasta_gb": 2.5}, 5000, 60),
+    "build_bwa_index": (1, {"fasta_gb": 2.5}, 5000, 60),
     "impute_genotypes:beagle": (8, {"vcf_gb": 10}, 30000, 240),
     "run_gwas": (8, {"gcells": 1200 * 5e6 / 1e9, "mmarkers": 5, "ksamples2": 1.44}, 3000, 120),
 }
@@ -83,46 +83,6 @@ def load_profile(path: Path, env: dict[str, str] | None = None) -> dict:
         os.environ.update(saved)
 
 
-def parse_rules() -> dict[str, dict[str, str]]:
-    """rule name -> {directive: text} for every rule/checkpoint in workflow/rules/*.smk."""
-    rules: dict[str, dict[str, str]] = {}
-    for smk in sorted(RULES_DIR.glob("*.smk")):
-        lines = smk.read_text().splitlines()
-        i = 0
-        while i < len(lines):
-            m = re.match(r"^(rule|checkpoint)\s+(\w+)\s*:", lines[i])
-            i += 1
-            if not m:
-                continue
-            body = []
-            while i < len(lines) and (not lines[i].strip() or lines[i][0] in " \t#"):
-                body.append(lines[i])
-                i += 1
-            name = m.group(2)
-            assert name not in rules, f"rule {name} defined twice"
-            rules[name] = {"__file__": str(smk), "__kind__": m.group(1), **directives(body)}
-    return rules
-
-
-def directives(body: list[str]) -> dict[str, str]:
-    """Top-level directives of a rule body and their (multi-line) values."""
-    code = [ln for ln in body if ln.strip() and not ln.lstrip().startswith("#")]
-    if not code:
-        return {}
-    indent = len(code[0]) - len(code[0].lstrip())
-    out: dict[str, str] = {}
-    current = None
-    for ln in code:
-        level = len(ln) - len(ln.lstrip())
-        m = re.match(r"(\w+)\s*:(.*)$", ln.strip())
-        if level == indent and m:
-            current = m.group(1)
-            out[current] = m.group(2).strip()
-        elif current is not None:
-            out[current] += "\n" + ln.strip()
-    return out
-
-
 RULES = parse_rules()
 
 
@@ -136,7 +96,7 @@ def evaluate(expr, attempt: int) -> int:
 
 
 def test_workflow_has_rules():
-    assert len(RULES) >= 10, f"found only {sorted(RULES)} in {RULES_DIR}"
+    assert len(RULES) >= 10, f"found only {sorted(RULES)} in workflow/rules"
 
 
 def test_profiles_parse():
@@ -195,6 +155,26 @@ def test_profile_rule_names_exist():
     assert not checkpoints & set(p.get("groups", {})), "checkpoints must stay out of groups"
 
 
+def test_rule_reader_sees_the_workflows_rules():
+    """The text reader (smk_rules, `use rule` included) finds the rules Snakemake loads."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--list-rules"],
+        cwd=REPO,
+        env=dict(os.environ, **NO_SLURM),
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    listed = set(re.findall(r"^(\w+)$", proc.stdout, re.M)) - {"all"}
+    assert listed == set(RULES), (sorted(listed - set(RULES)), sorted(set(RULES) - listed))
+
+
+def test_every_model_is_a_rule():
+    """No model outlives its rule (a renamed rule would silently lose its estimate)."""
+    stale = {name.split(":")[0] for name in MODELS} - set(RULES)
+    assert not stale, f"MODELS in breedomics.resources name no rule: {sorted(stale)}"
+
+
 def test_every_rule_estimates_its_resources():
     """Memory and run time come from the job's input (resources.smk), not the profile."""
     p = load_profile(CLUSTER)
@@ -206,9 +186,10 @@ def test_every_rule_estimates_its_resources():
         )
     models = {name.split(":")[0] for name in MODELS}
     for rule, info in RULES.items():
+        # the estimate of the job's rule (by name: a `use rule` one gets its own model)
         own = info.get("resources", "")
-        assert f'mem_mb=mem_mb_for("{rule}")' in own, f"{rule}: mem_mb not estimated"
-        assert f'runtime=runtime_for("{rule}")' in own, f"{rule}: runtime not estimated"
+        assert "mem_mb=estimated_mem_mb" in own, f"{rule}: mem_mb not estimated"
+        assert "runtime=estimated_runtime" in own, f"{rule}: runtime not estimated"
         assert rule in models, f"{rule}: no model in breedomics.resources.MODELS"
         if rule in threads:
             assert isinstance(threads[rule], int) and threads[rule] >= 1

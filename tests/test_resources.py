@@ -97,7 +97,13 @@ def test_measure_region_share_of_bams(tmp_path):
 # --- requests ----------------------------------------------------------------------------
 
 #: Rules over the PLINK set whose requests must follow the panel size.
-MATRIX_RULES = ("run_gwas", "cv_gs", "census_grm", "census_ld_decay_chrom", "map_omics_qtl")
+MATRIX_RULES = (
+    "run_gwas",
+    "cross_validate_gs",
+    "compute_census_grm",
+    "scan_ld_decay_shard",
+    "map_omics_qtl",
+)
 
 
 @pytest.mark.parametrize("rule", MATRIX_RULES)
@@ -233,8 +239,8 @@ rule run_gwas:
         "gwas.done",
     threads: 16
     resources:
-        mem_mb=mem_mb_for("run_gwas"),
-        runtime=runtime_for("run_gwas"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "touch {{output}}"
 
@@ -246,8 +252,8 @@ rule impute_genotypes:
         "imputed.vcf.gz",
     threads: 16
     resources:
-        mem_mb=mem_mb_for("impute_genotypes"),
-        runtime=runtime_for("impute_genotypes"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "cp {{input}} {{output}}"
 """

@@ -263,7 +263,7 @@ _VIEW = _tool(vcf_gb=10)
 MODELS: dict[str, Model] = {
     # reference and reads
     "prepare_reference": _tool(fasta_gb=20),
-    "bwa_index": Model(
+    "build_bwa_index": Model(
         mem=500, time=10, mem_rates={"fasta_gb": 2000}, time_rates={"fasta_gb": 60}, parallel=0
     ),
     # fastp holds ~1.1 GB even with one thread and a small lane (benchmarks/trim/)
@@ -322,19 +322,19 @@ MODELS: dict[str, Model] = {
     "export_plink": _tool(mem=1000, vcf_gb=30),
     "prune_ld": _tool(mem=1000, gcells=60),
     # census (PLINK sets; admixture and PCA on the pruned set)
-    "census_pca": _matrix(0, 200, 20, 10),
-    "census_grm": _matrix(0, 200, 20, 10),
-    "census_admixture": _matrix(1000, 100, 600, 20),
-    "census_shards": _matrix(0, 0, 1, time=5),
-    "census_diversity_chrom": _matrix(200, 50, 60),
-    "census_diversity": _matrix(0, 50, 1, time=5),
-    "census_fst": _matrix(200, 50, 60),
-    "census_ld_decay_chrom": _matrix(500, 50, 300),
-    "census_ld_decay": _matrix(0, 50, 1, time=5),
-    "census_roh_chrom": _matrix(500, 50, 120),
-    "census_roh": _matrix(0, 50, 1, time=5),
-    "census_duplicates": _matrix(500, 200, 120, 10),
-    "census_core": _matrix(500, 100, 120),
+    "compute_census_pca": _matrix(0, 200, 20, 10),
+    "compute_census_grm": _matrix(0, 200, 20, 10),
+    "estimate_admixture": _matrix(1000, 100, 600, 20),
+    "plan_census_shards": _matrix(0, 0, 1, time=5),
+    "scan_diversity_shard": _matrix(200, 50, 60),
+    "gather_diversity": _matrix(0, 50, 1, time=5),
+    "compute_fst": _matrix(200, 50, 60),
+    "scan_ld_decay_shard": _matrix(500, 50, 300),
+    "gather_ld_decay": _matrix(0, 50, 1, time=5),
+    "scan_roh_shard": _matrix(500, 50, 120),
+    "gather_roh": _matrix(0, 50, 1, time=5),
+    "find_duplicate_accessions": _matrix(500, 200, 120, 10),
+    "select_core_set": _matrix(500, 100, 120),
     # GWAS: one eigendecomposition, variant chunks, every trait
     "run_gwas": _matrix(0, 300, 120, 60, mem_mmarkers=500),
     "predict_gwas_consequences": Model(
@@ -347,8 +347,8 @@ MODELS: dict[str, Model] = {
     # genomic selection: the genotype matrix in memory (float32 copies), kernels n x n
     "estimate_blues": Model(mem=1000, time=10, mem_rates={"other_gb": 5000}),
     "make_gs_folds": _tool(),
-    "cv_gs": _matrix(16000, 300, 120, 120),
-    "cv_gs_multitrait": _matrix(16000, 300, 120, 120),
+    "cross_validate_gs": _matrix(16000, 300, 120, 120),
+    "cross_validate_gs_multitrait": _matrix(16000, 300, 120, 120),
     "gather_gs_cv": _tool(),
     "predict_gs": _matrix(16000, 300, 120, 120),
     "select_candidates": _matrix(8000, 200, 300, 30),

@@ -19,8 +19,8 @@ rule map_reads:
         "../../envs/bwa.yaml"
     threads: 4
     resources:
-        mem_mb=mem_mb_for("map_reads"),
-        runtime=runtime_for("map_reads"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         rg=read_group,
         index=lambda wc, input: input.idx[0][: -len(".amb")],
@@ -46,8 +46,8 @@ rule merge_sample_bams:
         "../../envs/samtools.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("merge_sample_bams"),
-        runtime=runtime_for("merge_sample_bams"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "samtools merge -f -@ {threads} -o {output} {input} > {log} 2>&1"
 
@@ -67,8 +67,8 @@ rule mark_duplicates:
         "../../envs/samtools.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("mark_duplicates"),
-        runtime=runtime_for("mark_duplicates"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         gbs=lambda wc: "yes" if is_gbs(wc.sample) else "no",
     shell:
@@ -98,8 +98,8 @@ rule stat_alignments:
         "../../envs/samtools.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("stat_alignments"),
-        runtime=runtime_for("stat_alignments"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "( samtools stats -r {input.fa} {input.bam} > {output.stats}"
         " && samtools flagstat {input.bam} > {output.flagstat}"

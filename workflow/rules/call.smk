@@ -17,8 +17,8 @@ checkpoint make_regions:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("make_regions"),
-        runtime=runtime_for("make_regions"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         size=config["calling"]["region_size"],
@@ -45,8 +45,8 @@ rule write_ploidy:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("write_ploidy"),
-        runtime=runtime_for("write_ploidy"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         args=ploidy_args,
@@ -77,8 +77,8 @@ rule call_variants_region:
         "../../envs/calling.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("call_variants_region"),
-        runtime=runtime_for("call_variants_region"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         caller=config["calling"]["caller"],
         mapq=config["calling"]["min_mapq"],
@@ -114,8 +114,8 @@ rule concat_calls:
         "../../envs/bcftools.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("concat_calls"),
-        runtime=runtime_for("concat_calls"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "( bcftools concat --threads {threads} -Ob -o {output.bcf} {input.bcfs}"
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
@@ -136,8 +136,8 @@ rule normalize_calls:
         "../../envs/bcftools.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("normalize_calls"),
-        runtime=runtime_for("normalize_calls"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         inbred_het=(
             "yes" if INBRED and config["calling"]["inbred_het"] == "missing" else "no"
@@ -167,8 +167,8 @@ rule filter_calls:
         "../../envs/bcftools.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("filter_calls"),
-        runtime=runtime_for("filter_calls"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         filters=soft_filter_pipeline,
         gt_filter=genotype_filter,
@@ -191,8 +191,8 @@ rule hardfilter_calls:
         "../../envs/bcftools.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("hardfilter_calls"),
-        runtime=runtime_for("hardfilter_calls"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "( bcftools view -f PASS,. -m2 -M2 -v snps,indels -i 'INFO/AC>0' -Oz -o {output.vcf}"
         " {input} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"

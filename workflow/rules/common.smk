@@ -41,6 +41,44 @@ BREEDOMICS = (
     + shlex.quote(str(Path(workflow.basedir).parent / "src"))
     + "${PYTHONPATH:+:$PYTHONPATH} python -m breedomics"
 )
+#: Thread pools of numpy/scipy's BLAS and OpenMP; unset, each takes every core of the node.
+THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+def threaded_cli(wildcards, threads):
+    """The breedomics command after `OMP_NUM_THREADS=n OPENBLAS_NUM_THREADS=n
+    MKL_NUM_THREADS=n`, n being the job's threads (after --set-threads and the cap).
+
+    `cli=threaded_cli` in the params of the rules whose BLAS work runs on their threads;
+    `cli=BREEDOMICS` leaves the pools at their defaults. The thread count can change
+    floating-point sums in their last bits, so each rule keeps the setting it had.
+    """
+    pools = " ".join(f"{var}={threads}" for var in THREAD_VARS)
+    return f"{pools} {BREEDOMICS}"
+
+
+# PLINK sets written by genotypes.smk: every QC'd, imputed marker, and the LD-pruned
+# subset for the structure analyses (PCA, ancestry).
+GENOTYPES_PLINK = "results/genotypes/genotypes"
+PRUNED_PLINK = "results/genotypes/pruned"
+
+
+def plink_set(prefix):
+    """The .bed/.bim/.fam of a PLINK set as named files (`input.bed`, `output.fam`...)."""
+    return multiext(prefix, bed=".bed", bim=".bim", fam=".fam")
+
+
+def plink_prefix(wildcards, input):
+    """A rule's PLINK input as the tools take it (`--geno`, `--bfile`): `input.bed`
+    without `.bed`."""
+    return input.bed[: -len(".bed")]
+
+
+def plink_output_prefix(wildcards, output):
+    """`plink2 --out` of the PLINK set a job writes (`output.bed` without `.bed`)."""
+    return plink_prefix(wildcards, output)
+
+
 SEX_X = config["genome"]["sex_chromosomes"].get("X") or ""
 SEX_Y = config["genome"]["sex_chromosomes"].get("Y") or ""
 INBRED = config["genome"]["mating"] == "inbred"
@@ -445,7 +483,7 @@ CENSUS_SHARD_PLAN = "results/census/by_chrom/shards.tsv"
 
 def census_shard_names(wildcards=None):
     """Shard names, in genome order, once the shard plan checkpoint has run."""
-    plan = checkpoints.census_shards.get().output.tsv
+    plan = checkpoints.plan_census_shards.get().output.tsv
     with open(plan) as fh:
         return list(
             dict.fromkeys(row["shard"] for row in csv.DictReader(fh, delimiter="\t"))

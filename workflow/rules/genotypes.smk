@@ -20,12 +20,12 @@ rule normalise_genotypes:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("normalise_genotypes"),
-        runtime=runtime_for("normalise_genotypes"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         geno=lambda wc, input: (
-            input.bed[: -len(".bed")] if GENO["source"] == "plink" else input.vcf
+            plink_prefix(wc, input) if GENO["source"] == "plink" else input.vcf
         ),
         ref=GENO_REFERENCE_ARGS,
         dups=GENO["duplicate_positions"],
@@ -56,8 +56,8 @@ rule qc_genotypes:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("qc_genotypes"),
-        runtime=runtime_for("qc_genotypes"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         outdir=lambda wc, output: str(Path(output.summary).parent),
@@ -92,8 +92,8 @@ rule apply_genotype_qc:
         "../../envs/bcftools.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("apply_genotype_qc"),
-        runtime=runtime_for("apply_genotype_qc"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "( bcftools view -S {input.keep_samples} -T {input.keep_sites} -Oz -o {output.vcf}"
         " {input.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
@@ -113,8 +113,8 @@ rule impute_genotypes:
         "../../envs/beagle.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("impute_genotypes"),
-        runtime=runtime_for("impute_genotypes"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         method=config["genotypes"]["impute"],
@@ -144,8 +144,8 @@ rule mask_genotypes:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("mask_genotypes"),
-        runtime=runtime_for("mask_genotypes"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         fraction=config["genotypes"]["mask_fraction"],
@@ -170,8 +170,8 @@ rule impute_masked_genotypes:
         "../../envs/beagle.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("impute_masked_genotypes"),
-        runtime=runtime_for("impute_masked_genotypes"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         seed=config["genotypes"]["seed"],
@@ -197,8 +197,8 @@ rule score_imputation:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("score_imputation"),
-        runtime=runtime_for("score_imputation"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
     shell:
@@ -210,7 +210,7 @@ rule export_plink:
     input:
         "results/genotypes/imputed.vcf.gz",
     output:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
     log:
         "logs/genotypes/export_plink.log",
     benchmark:
@@ -219,10 +219,10 @@ rule export_plink:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("export_plink"),
-        runtime=runtime_for("export_plink"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        out=lambda wc, output: output[0][: -len(".bed")],
+        out=plink_output_prefix,
     shell:
         "plink2 --vcf {input} --allow-extra-chr --vcf-half-call missing --double-id"
         " --threads {threads} --make-bed --out {params.out} > {log} 2>&1"
@@ -230,11 +230,9 @@ rule export_plink:
 
 rule prune_ld:
     input:
-        bed="results/genotypes/genotypes.bed",
-        bim="results/genotypes/genotypes.bim",
-        fam="results/genotypes/genotypes.fam",
+        plink_set(GENOTYPES_PLINK),
     output:
-        multiext("results/genotypes/pruned", ".bed", ".bim", ".fam"),
+        plink_set(PRUNED_PLINK),
         keep="results/genotypes/pruned.prune.in",
     log:
         "logs/genotypes/prune_ld.log",
@@ -244,11 +242,11 @@ rule prune_ld:
         "../../envs/plink.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("prune_ld"),
-        runtime=runtime_for("prune_ld"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        bfile=lambda wc, input: input.bed[: -len(".bed")],
-        out=lambda wc, output: output[0][: -len(".bed")],
+        bfile=plink_prefix,
+        out=plink_output_prefix,
         window=config["genotypes"]["ld_prune"]["window"],
         step=config["genotypes"]["ld_prune"]["step"],
         r2=config["genotypes"]["ld_prune"]["r2"],

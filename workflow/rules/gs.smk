@@ -21,10 +21,10 @@ rule estimate_blues:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("estimate_blues"),
-        runtime=runtime_for("estimate_blues"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
+        cli=threaded_cli,
         traits=",".join(GS_TRAITS),
         c=GS["trial_columns"],
         rep=lambda wc: (
@@ -45,8 +45,7 @@ rule estimate_blues:
         drop="--drop-outliers" if GS["drop_outliers"] else "",
         outdir=lambda wc, output: str(Path(output.blues).parent),
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} gs blue --records {input.records:q} --traits {params.traits}"
+        "{params.cli} gs blue --records {input.records:q} --traits {params.traits}"
         " --genotype-col {params.c[genotype]} --env-col {params.c[environment]}"
         " {params.rep} {params.block} {params.plot} {params.drop}"
         " --out-dir {params.outdir} > {log} 2>&1"
@@ -67,8 +66,8 @@ rule make_gs_folds:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("make_gs_folds"),
-        runtime=runtime_for("make_gs_folds"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         traits=",".join(GS_TRAITS),
@@ -80,9 +79,9 @@ rule make_gs_folds:
         " --out {output:q} > {log} 2>&1"
 
 
-rule cv_gs:
+rule cross_validate_gs:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         pheno=GS_PHENO,
         folds="results/gs/cv/folds.tsv",
     output:
@@ -101,26 +100,23 @@ rule cv_gs:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("cv_gs"),
-        runtime=runtime_for("cv_gs"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        cli=threaded_cli,
+        geno=plink_prefix,
+        traits=lambda wc: wc.trait,
         model=gs_model_args,
         outdir=lambda wc, output: str(Path(output.metrics).parent),
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} gs cv --genotypes {params.geno} --phenotypes {input.pheno:q}"
-        " --traits {wildcards.trait} --models {wildcards.model}"
+        "{params.cli} gs cv --genotypes {params.geno} --phenotypes {input.pheno:q}"
+        " --traits {params.traits} --models {wildcards.model}"
         " --fold-file {input.folds:q} --repeat {wildcards.repeat} {params.model}"
         " --no-plot --out-dir {params.outdir} > {log} 2>&1"
 
 
-rule cv_gs_multitrait:
-    input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
-        pheno=GS_PHENO,
-        folds="results/gs/cv/folds.tsv",
+# The multi-trait model: one job per repeat for every trait together.
+use rule cross_validate_gs as cross_validate_gs_multitrait with:
     output:
         metrics="results/gs/cv/multi-trait/{model}/rep{repeat}/cv_metrics.tsv",
         predictions="results/gs/cv/multi-trait/{model}/rep{repeat}/cv_predictions.tsv",
@@ -133,24 +129,8 @@ rule cv_gs_multitrait:
     wildcard_constraints:
         model="mtgblup",
         repeat=r"\d+",
-    conda:
-        "../../envs/breedomics.yaml"
-    threads: 2
-    resources:
-        mem_mb=mem_mb_for("cv_gs_multitrait"),
-        runtime=runtime_for("cv_gs_multitrait"),
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
         traits=",".join(GS_TRAITS),
-        model=gs_model_args,
-        outdir=lambda wc, output: str(Path(output.metrics).parent),
-    shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} gs cv --genotypes {params.geno} --phenotypes {input.pheno:q}"
-        " --traits {params.traits} --models {wildcards.model}"
-        " --fold-file {input.folds:q} --repeat {wildcards.repeat} {params.model}"
-        " --no-plot --out-dir {params.outdir} > {log} 2>&1"
 
 
 rule gather_gs_cv:
@@ -170,8 +150,8 @@ rule gather_gs_cv:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("gather_gs_cv"),
-        runtime=runtime_for("gather_gs_cv"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         dirs=lambda wc, input: " ".join(shlex.quote(str(Path(f).parent)) for f in input),
@@ -183,7 +163,7 @@ rule gather_gs_cv:
 
 rule predict_gs:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         pheno=GS_PHENO,
     output:
         gebv="results/gs/predict/{model}/gebv.tsv",
@@ -200,24 +180,23 @@ rule predict_gs:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("predict_gs"),
-        runtime=runtime_for("predict_gs"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        cli=threaded_cli,
+        geno=plink_prefix,
         traits=",".join(GS_TRAITS),
         model=gs_model_args,
         outdir=lambda wc, output: str(Path(output.gebv).parent),
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} gs predict --genotypes {params.geno} --phenotypes {input.pheno:q}"
+        "{params.cli} gs predict --genotypes {params.geno} --phenotypes {input.pheno:q}"
         " --traits {params.traits} --model {wildcards.model} {params.model}"
         " --out-dir {params.outdir} > {log} 2>&1"
 
 
 rule select_candidates:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         gebv=f"results/gs/predict/{GS['selection']['model']}/gebv.tsv",
     output:
         "results/gs/selection.tsv",
@@ -229,21 +208,20 @@ rule select_candidates:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("select_candidates"),
-        runtime=runtime_for("select_candidates"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        cli=threaded_cli,
+        geno=plink_prefix,
         s=GS["selection"],
         weights=gs_weights,
         std="--standardize" if GS["selection"]["standardize"] else "",
         cap=lambda wc, input: (
             f"--max-kinship {GS['selection']['max_kinship']:g}"
-            f" --genotypes {shlex.quote(input[0][: -len('.bed')])}"
+            f" --genotypes {shlex.quote(plink_prefix(wc, input))}"
             if GS["selection"]["max_kinship"] > 0
             else ""
         ),
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} gs select --gebv {input.gebv:q} --weights {params.weights}"
+        "{params.cli} gs select --gebv {input.gebv:q} --weights {params.weights}"
         " --top {params.s[top]} {params.std} {params.cap} --out {output:q} > {log} 2>&1"

@@ -15,7 +15,7 @@ GWAS_GATHER_MODELS = GWAS_MODELS if GWAS_SCATTER else "none"
 
 rule run_gwas:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         pheno=config["gwas"]["phenotypes"],
     output:
         summary="results/gwas/{model}/summary.{model}.tsv",
@@ -32,11 +32,11 @@ rule run_gwas:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("run_gwas"),
-        runtime=runtime_for("run_gwas"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        cli=threaded_cli,
+        geno=plink_prefix,
         outdir=lambda wc, output: str(Path(output.summary).parent),
         g=config["gwas"],
         covar=gwas_covariate_args,
@@ -44,8 +44,7 @@ rule run_gwas:
         seed=config["genotypes"]["seed"],
         perms=gwas_permutation_args,
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
+        "{params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
         " --model {wildcards.model} --pcs {params.g[pcs]} {params.loco}"
         " --threshold {params.g[threshold]} --alpha {params.g[alpha]} {params.perms}"
         " --seed {params.seed} --allow-unmatched --out {params.outdir} > {log} 2>&1"
@@ -66,8 +65,8 @@ rule predict_gwas_consequences:
         "../../envs/bcftools.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("predict_gwas_consequences"),
-        runtime=runtime_for("predict_gwas_consequences"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "( bcftools csq --samples - --local-csq -f {input.fasta:q} -g {input.gff3:q} -Ou"
         " {input.vcf:q} | bcftools query -f '%CHROM\\t%POS\\t%REF\\t%ALT\\t%BCSQ\\n'"
@@ -92,11 +91,11 @@ rule annotate_gwas:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("annotate_gwas"),
-        runtime=runtime_for("annotate_gwas"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
-        geno=lambda wc, input: input.bed[: -len(".bed")],
+        geno=plink_prefix,
         outdir=lambda wc, input: str(Path(input.leads[0]).parent),
         traits=",".join(TRAITS),
         directions=gwas_direction_args,
@@ -116,7 +115,7 @@ rule annotate_gwas:
 
 rule compute_gwas_kinship:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         pheno=config["gwas"]["phenotypes"],
     output:
         grm="results/gwas/kinship/grm.npz",
@@ -129,11 +128,11 @@ rule compute_gwas_kinship:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("compute_gwas_kinship"),
-        runtime=runtime_for("compute_gwas_kinship"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        cli=threaded_cli,
+        geno=plink_prefix,
         covar=gwas_covariate_args,
         loco="--loco" if GWAS_LOCO_KINSHIP else "",
         # the genome-wide kinship's eigendecomposition per trait pattern (mixed models)
@@ -143,16 +142,14 @@ rule compute_gwas_kinship:
             else ""
         ),
     shell:
-        "mkdir -p {output.eigen:q} && OMP_NUM_THREADS={threads}"
-        " OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} gwas kinship --geno {params.geno} --pheno {input.pheno:q}"
-        " {params.covar} {params.loco} --allow-unmatched --out {output.grm:q}"
-        " {params.eigen} > {log:q} 2>&1"
+        "mkdir -p {output.eigen:q} && {params.cli} gwas kinship --geno {params.geno}"
+        " --pheno {input.pheno:q} {params.covar} {params.loco} --allow-unmatched"
+        " --out {output.grm:q} {params.eigen} > {log:q} 2>&1"
 
 
 rule scan_gwas_shard:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         pheno=config["gwas"]["phenotypes"],
         grm="results/gwas/kinship/grm.npz",
         eigen="results/gwas/kinship/eigen",
@@ -170,11 +167,11 @@ rule scan_gwas_shard:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("scan_gwas_shard"),
-        runtime=runtime_for("scan_gwas_shard"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        cli=threaded_cli,
+        geno=plink_prefix,
         g=config["gwas"],
         covar=gwas_covariate_args,
         shard=gwas_shard_args,
@@ -182,8 +179,7 @@ rule scan_gwas_shard:
         seed=config["genotypes"]["seed"],
         perms=gwas_permutation_args,
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
-        " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
+        "{params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
         " --model {wildcards.model} --pcs {params.g[pcs]} {params.shard} {params.loco}"
         " --grm {input.grm:q} --eigen {input.eigen:q} --threshold {params.g[threshold]}"
         " --alpha {params.g[alpha]} {params.perms} --seed {params.seed} --allow-unmatched"
@@ -193,7 +189,7 @@ rule scan_gwas_shard:
 
 rule gather_gwas:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         pheno=config["gwas"]["phenotypes"],
         states=gwas_shard_states,
         dirs=gwas_shard_dirs,
@@ -212,11 +208,11 @@ rule gather_gwas:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("gather_gwas"),
-        runtime=runtime_for("gather_gwas"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        geno=plink_prefix,
         outdir=lambda wc, output: str(Path(output.summary).parent),
         g=config["gwas"],
         covar=gwas_covariate_args,

@@ -17,7 +17,7 @@ wildcard_constraints:
 
 rule prepare_omics:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         features=omics_feature_table,
     output:
         pheno="results/omics/{dataset}/phenotypes.tsv",
@@ -33,22 +33,21 @@ rule prepare_omics:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("prepare_omics"),
-        runtime=runtime_for("prepare_omics"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        cli=threaded_cli,
+        geno=plink_prefix,
         outdir=lambda wc, output: str(Path(output.pheno).parent),
         args=omics_prepare_args,
     shell:
-        "OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads}"
-        " {params.cli} omics prepare --features {input.features:q} --geno {params.geno}"
+        "{params.cli} omics prepare --features {input.features:q} --geno {params.geno}"
         " {params.args} --out {params.outdir:q} > {log:q} 2>&1"
 
 
 rule map_omics_qtl:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         pheno="results/omics/{dataset}/phenotypes.tsv",
         covar="results/omics/{dataset}/covariates.tsv",
     output:
@@ -61,11 +60,11 @@ rule map_omics_qtl:
         "../../envs/breedomics.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("map_omics_qtl"),
-        runtime=runtime_for("map_omics_qtl"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
-        cli=BREEDOMICS,
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        cli=threaded_cli,
+        geno=plink_prefix,
         model=OMICS["model"],
         pcs=GWAS["pcs"],
         alpha=GWAS["alpha"],
@@ -73,7 +72,6 @@ rule map_omics_qtl:
     shell:
         # covariates.tsv has only the sample column when no hidden factor is used
         "covar=$(awk -F'\\t' 'NR == 1 {{ if (NF > 1) print \"--covar\" }}' {input.covar:q});"
-        " OMP_NUM_THREADS={threads} OPENBLAS_NUM_THREADS={threads} MKL_NUM_THREADS={threads}"
         " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q}"
         " ${{covar:+$covar {input.covar:q}}} --model {params.model} --pcs {params.pcs}"
         " --threshold bonferroni --alpha {params.alpha} --no-plots --no-meff"
@@ -82,7 +80,7 @@ rule map_omics_qtl:
 
 rule summarise_omics:
     input:
-        multiext("results/genotypes/genotypes", ".bed", ".bim", ".fam"),
+        plink_set(GENOTYPES_PLINK),
         features="results/omics/{dataset}/features.tsv",
         qtl="results/omics/{dataset}/qtl",
     output:
@@ -100,12 +98,12 @@ rule summarise_omics:
         "../../envs/breedomics.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("summarise_omics"),
-        runtime=runtime_for("summarise_omics"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
         outdir=lambda wc, output: str(Path(output.cis).parent),
-        geno=lambda wc, input: input[0][: -len(".bed")],
+        geno=plink_prefix,
         o=OMICS,
     shell:
         "{params.cli} omics summarise --features {input.features:q} --qtl-dir {input.qtl:q}"

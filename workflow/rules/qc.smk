@@ -17,8 +17,8 @@ rule stat_calls:
         "../../envs/bcftools.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("stat_calls"),
-        runtime=runtime_for("stat_calls"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "bcftools stats -F {input.fa} -s - {input.vcf} > {output} 2> {log}"
 
@@ -37,8 +37,8 @@ rule run_multiqc:
         "../../envs/multiqc.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("run_multiqc"),
-        runtime=runtime_for("run_multiqc"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "( printf '%s\\n' {input} > {output.files}"
         " && multiqc --force --no-data-dir --outdir results/qc --filename multiqc_report.html"

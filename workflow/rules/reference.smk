@@ -17,8 +17,8 @@ rule prepare_reference:
         "../../envs/samtools.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("prepare_reference"),
-        runtime=runtime_for("prepare_reference"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "( if gzip -t {input:q} 2>/dev/null; then gzip -dc {input:q}; else cat {input:q}; fi"
         " > {output.fa}.tmp && mv {output.fa}.tmp {output.fa}"
@@ -26,7 +26,7 @@ rule prepare_reference:
         " && samtools dict -o {output.dict} {output.fa} ) > {log} 2>&1"
 
 
-rule bwa_index:
+rule build_bwa_index:
     input:
         "results/reference/genome.fa",
     output:
@@ -39,7 +39,7 @@ rule bwa_index:
         "../../envs/bwa.yaml"
     threads: 1
     resources:
-        mem_mb=mem_mb_for("bwa_index"),
-        runtime=runtime_for("bwa_index"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     shell:
         "bwa index {input} > {log} 2>&1"

@@ -1,6 +1,8 @@
 # Resource requests of every rule, from the job's input (breedomics.resources), clipped by
 # the cluster cap BREEDOMICS_MAX_MEM_MB / _MAX_THREADS / _MAX_RUNTIME (see docs/cluster.md).
-# Rules ask with `mem_mb=mem_mb_for("rule")` and `runtime=runtime_for("rule")`.
+# Every rule declares `mem_mb=estimated_mem_mb` and `runtime=estimated_runtime`; the
+# model is chosen by the job's rule name (breedomics.resources.MODELS), so one made by
+# `use rule ... with` gets its own model without restating them.
 
 from snakemake.logging import logger
 
@@ -29,8 +31,14 @@ def _group_share(rule_name):
 
 def _model(rule_name):
     if rule_name in ("impute_genotypes",):
-        return _res.MODELS[f"{rule_name}:{config['genotypes']['impute']}"]
-    return _res.MODELS[rule_name]
+        rule_name = f"{rule_name}:{config['genotypes']['impute']}"
+    try:
+        return _res.MODELS[rule_name]
+    except KeyError:
+        raise WorkflowError(
+            f"no resource model for the jobs of {rule_name}; add one to MODELS in"
+            " src/breedomics/resources.py"
+        ) from None
 
 
 def _threads_note(rule_name, threads):
@@ -41,37 +49,41 @@ def _threads_note(rule_name, threads):
         _res.clip(rule_name, "threads", declared, RESOURCE_CAP, warn=_warn)
 
 
-def _request(rule_name, key):
-    model = _model(rule_name)
+def _estimated(key):
+    """Resource function of ``key`` (``mem_mb`` or ``runtime``) for any rule's jobs."""
 
-    def resource(wildcards, input, threads, attempt):
+    def resource(wildcards, input, threads, attempt, rulename):
         if key == "mem_mb" and not workflow.local_exec:
-            _threads_note(rule_name, threads)
+            _threads_note(rulename, threads)
         bed = input.get("bed") if hasattr(input, "get") else None
         return _res.request(
-            rule_name,
-            model,
+            rulename,
+            _model(rulename),
             key,
             input,
             threads,
             attempt,
             RESOURCE_CAP,
-            share=_group_share(rule_name),
+            share=_group_share(rulename),
             region_bed=bed,
             warn=_warn,
         )
 
+    resource.__name__ = f"estimated_{key}"
     return resource
 
 
-def mem_mb_for(rule_name):
-    """``mem_mb`` of ``rule_name``'s jobs: estimated from their input, clipped by the cap."""
-    return _request(rule_name, "mem_mb")
+#: ``mem_mb`` of a job: estimated from its input by its rule's model, clipped by the cap.
+estimated_mem_mb = _estimated("mem_mb")
+#: ``runtime`` (minutes) of a job: estimated like ``mem_mb``.
+estimated_runtime = _estimated("runtime")
 
 
-def runtime_for(rule_name):
-    """``runtime`` (minutes) of ``rule_name``'s jobs: estimated from their input, clipped."""
-    return _request(rule_name, "runtime")
+def check_resource_models():
+    """Stop before the first job when a job's rule has no model (the Snakefile's end)."""
+    for each in workflow.rules:
+        if not each.norun:
+            _model(each.name)
 
 
 onerror:

@@ -18,8 +18,8 @@ rule trim_reads:
         "../../envs/fastp.yaml"
     threads: 2
     resources:
-        mem_mb=mem_mb_for("trim_reads"),
-        runtime=runtime_for("trim_reads"),
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
     params:
         min_length=config["trimming"]["min_length"],
         qualified_quality=config["trimming"]["qualified_quality"],
