@@ -10,7 +10,7 @@ rule map_reads:
             "results/reference/genome.fa", ".amb", ".ann", ".bwt", ".pac", ".sa"
         ),
     output:
-        temp("results/mapped/{sample}/{unit}.bam"),
+        bam=temp("results/mapped/{sample}/{unit}.bam"),
     log:
         "logs/map/{sample}.{unit}.log",
     benchmark:
@@ -28,7 +28,7 @@ rule map_reads:
         "( set -o pipefail; bwa mem -t {threads} -R '{params.rg}' {params.index}"
         " {input.fq1} {input.fq2}"
         " | samtools fixmate -m -u - -"
-        " | samtools sort -@ {threads} -m 512M -T {output}.sorttmp -o {output} - ) > {log} 2>&1"
+        " | samtools sort -@ {threads} -m 512M -T {output.bam}.sorttmp -o {output.bam} - ) > {log} 2>&1"
 
 
 rule merge_sample_bams:
@@ -37,7 +37,7 @@ rule merge_sample_bams:
             "results/mapped/{{sample}}/{unit}.bam", unit=units_of(wc.sample)
         ),
     output:
-        temp("results/mapped/{sample}.merged.bam"),
+        bam=temp("results/mapped/{sample}.merged.bam"),
     log:
         "logs/merge/{sample}.log",
     benchmark:
@@ -49,7 +49,7 @@ rule merge_sample_bams:
         mem_mb=estimated_mem_mb,
         runtime=estimated_runtime,
     shell:
-        "samtools merge -f -@ {threads} -o {output} {input} > {log} 2>&1"
+        "samtools merge -f -@ {threads} -o {output.bam} {input} > {log} 2>&1"
 
 
 rule mark_duplicates:

@@ -8,7 +8,7 @@ checkpoint make_regions:
         fa="results/reference/genome.fa",
         fai="results/reference/genome.fa.fai",
     output:
-        directory("results/calls/regions"),
+        regions=directory("results/calls/regions"),
     log:
         "logs/calls/make_regions.log",
     benchmark:
@@ -26,7 +26,7 @@ checkpoint make_regions:
         min_gap=config["calling"]["min_gap"],
     shell:
         "{params.cli} make-regions --fasta {input.fa} --target-size {params.size}"
-        " --max-jobs {params.max_jobs} --min-gap {params.min_gap} --outdir {output} > {log} 2>&1"
+        " --max-jobs {params.max_jobs} --min-gap {params.min_gap} --outdir {output.regions} > {log} 2>&1"
 
 
 rule write_ploidy:

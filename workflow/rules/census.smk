@@ -5,13 +5,16 @@
 # results/census/. Structure analyses (PCA, ancestry) use the LD-pruned set; the others
 # use all QC'd, imputed markers.
 #
-# The rules are written three times, not once per analysis: compute_census_pca for the
-# analyses of the whole panel, and scan_diversity_shard / gather_diversity for the
-# scattered ones (diversity windows and Tajima's D, LD decay, ROH); every other rule is
-# one of them `with:` its own files, threads and options (`use rule`). The scatter:
-# plan_census_shards splits the chromosomes into shards (one per chromosome, small
-# scaffolds packed together, names validated before they reach a path), one scan job per
-# shard writes additive partial sums (results/census/by_chrom/<shard>/<analysis>.json)
+# Three rules are written out: compute_census_pca (an analysis of the whole panel), and
+# the scatter scan_diversity_shard and its gather gather_diversity (diversity windows and
+# Tajima's D). The other analyses are one of these with their own files, threads and
+# options (`use rule ... with:`): compute_census_grm, estimate_admixture, compute_fst,
+# find_duplicate_accessions, select_core_set; scan_ld_decay_shard / gather_ld_decay and
+# scan_roh_shard / gather_roh.
+#
+# The scatter: plan_census_shards splits the chromosomes into shards (one per chromosome,
+# small scaffolds packed together, names validated before they reach a path), one scan
+# job per shard writes additive partial sums (results/census/by_chrom/<shard>/<job>.json)
 # and the gather combines them into the same tables and plots as one job would.
 
 CENSUS = config["census"]

@@ -335,7 +335,7 @@ def ploidy_args(wildcards=None):
 
 def region_bcfs(wildcards):
     """Per-region call files, in genome order, once the regions checkpoint has run."""
-    regions_dir = checkpoints.make_regions.get().output[0]
+    regions_dir = checkpoints.make_regions.get().output.regions
     names = sorted(p.stem for p in Path(regions_dir).glob("region_*.bed"))
     return [f"results/calls/by_region/{name}.bcf" for name in names]
 

@@ -188,7 +188,7 @@ rule score_imputation:
         tbi="results/genotypes/imputation/masked_imputed.vcf.gz.tbi",
         original="results/genotypes/qc.vcf.gz",
     output:
-        "results/genotypes/imputation_accuracy.tsv",
+        tsv="results/genotypes/imputation_accuracy.tsv",
     log:
         "logs/genotypes/score_imputation.log",
     benchmark:
@@ -203,7 +203,7 @@ rule score_imputation:
         cli=BREEDOMICS,
     shell:
         "{params.cli} impute-accuracy --truth {input.truth} --imputed {input.imputed}"
-        " --original {input.original} --out {output} > {log} 2>&1"
+        " --original {input.original} --out {output.tsv} > {log} 2>&1"
 
 
 rule export_plink:

@@ -57,7 +57,7 @@ rule make_gs_folds:
         fam="results/genotypes/genotypes.fam",
         sheet=GENO_SAMPLES,
     output:
-        "results/gs/cv/folds.tsv",
+        folds="results/gs/cv/folds.tsv",
     log:
         "logs/gs/folds.log",
     benchmark:
@@ -76,7 +76,7 @@ rule make_gs_folds:
     shell:
         "{params.cli} gs folds --phenotypes {input.pheno:q} --traits {params.traits}"
         " --genotyped {input.fam:q} {params.folds} --seed {params.seed}"
-        " --out {output:q} > {log} 2>&1"
+        " --out {output.folds:q} > {log} 2>&1"
 
 
 rule cross_validate_gs:
@@ -199,7 +199,7 @@ rule select_candidates:
         plink_set(GENOTYPES_PLINK),
         gebv=f"results/gs/predict/{GS['selection']['model']}/gebv.tsv",
     output:
-        "results/gs/selection.tsv",
+        selection="results/gs/selection.tsv",
     log:
         "logs/gs/select.log",
     benchmark:
@@ -224,4 +224,4 @@ rule select_candidates:
         ),
     shell:
         "{params.cli} gs select --gebv {input.gebv:q} --weights {params.weights}"
-        " --top {params.s[top]} {params.std} {params.cap} --out {output:q} > {log} 2>&1"
+        " --top {params.s[top]} {params.std} {params.cap} --out {output.selection:q} > {log} 2>&1"

@@ -56,7 +56,7 @@ rule predict_gwas_consequences:
         fasta=GWAS_FASTA,
         gff3=GWAS_GFF3 or "unset",
     output:
-        "results/gwas/consequences.tsv.gz",
+        csq="results/gwas/consequences.tsv.gz",
     log:
         "logs/gwas/consequences.log",
     benchmark:
@@ -70,7 +70,8 @@ rule predict_gwas_consequences:
     shell:
         "( bcftools csq --samples - --local-csq -f {input.fasta:q} -g {input.gff3:q} -Ou"
         " {input.vcf:q} | bcftools query -f '%CHROM\\t%POS\\t%REF\\t%ALT\\t%BCSQ\\n'"
-        " | gzip -c > {output:q}.tmp && mv {output:q}.tmp {output:q} ) 2> {log:q}"
+        " | gzip -c > {output.csq:q}.tmp && mv {output.csq:q}.tmp {output.csq:q} )"
+        " 2> {log:q}"
 
 
 rule annotate_gwas:
@@ -80,7 +81,9 @@ rule annotate_gwas:
         samples=GENO_SAMPLES,
         leads=expand("results/gwas/{{model}}/{trait}.{{model}}.leads.tsv", trait=TRAITS),
     output:
-        expand("results/gwas/{{model}}/{trait}.{{model}}.candidates.tsv", trait=TRAITS),
+        candidates=expand(
+            "results/gwas/{{model}}/{trait}.{{model}}.candidates.tsv", trait=TRAITS
+        ),
     log:
         "logs/gwas/annotate.{model}.log",
     benchmark:

@@ -51,7 +51,7 @@ rule map_omics_qtl:
         pheno="results/omics/{dataset}/phenotypes.tsv",
         covar="results/omics/{dataset}/covariates.tsv",
     output:
-        directory("results/omics/{dataset}/qtl"),
+        qtl=directory("results/omics/{dataset}/qtl"),
     log:
         "logs/omics/{dataset}.map.log",
     benchmark:
@@ -75,7 +75,7 @@ rule map_omics_qtl:
         " {params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q}"
         " ${{covar:+$covar {input.covar:q}}} --model {params.model} --pcs {params.pcs}"
         " --threshold bonferroni --alpha {params.alpha} --no-plots --no-meff"
-        " --seed {params.seed} --allow-unmatched --out {output:q} > {log:q} 2>&1"
+        " --seed {params.seed} --allow-unmatched --out {output.qtl:q} > {log:q} 2>&1"
 
 
 rule summarise_omics:

@@ -6,7 +6,7 @@ rule stat_calls:
         vcf="results/calls/{set}.vcf.gz",
         fa="results/reference/genome.fa",
     output:
-        "results/qc/bcftools/{set}.stats.txt",
+        stats="results/qc/bcftools/{set}.stats.txt",
     log:
         "logs/qc/stat_calls.{set}.log",
     benchmark:
@@ -20,7 +20,7 @@ rule stat_calls:
         mem_mb=estimated_mem_mb,
         runtime=estimated_runtime,
     shell:
-        "bcftools stats -F {input.fa} -s - {input.vcf} > {output} 2> {log}"
+        "bcftools stats -F {input.fa} -s - {input.vcf} > {output.stats} 2> {log}"
 
 
 rule run_multiqc:

@@ -30,7 +30,14 @@ rule build_bwa_index:
     input:
         "results/reference/genome.fa",
     output:
-        multiext("results/reference/genome.fa", ".amb", ".ann", ".bwt", ".pac", ".sa"),
+        multiext(
+            "results/reference/genome.fa",
+            amb=".amb",
+            ann=".ann",
+            bwt=".bwt",
+            pac=".pac",
+            sa=".sa",
+        ),
     log:
         "logs/reference/bwa_index.log",
     benchmark:
