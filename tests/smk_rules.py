@@ -89,7 +89,12 @@ def parse_rules(rules_dir: Path = RULES_DIR) -> dict[str, dict[str, str]]:
     return rules
 
 
-def rule_names(*files: str, rules_dir: Path = RULES_DIR) -> set[str]:
-    """Names of the rules (checkpoints and `use rule` ones included) of some .smk files."""
+def rule_names(*files: str, checkpoints: bool = True, rules_dir: Path = RULES_DIR) -> set[str]:
+    """Names of the rules of some .smk files: `use rule` ones included, checkpoints too
+    unless ``checkpoints=False`` (e.g. for ``--groups``, which checkpoints must stay out of)."""
     wanted = {str(rules_dir / f) for f in files}
-    return {name for name, info in parse_rules(rules_dir).items() if info["__file__"] in wanted}
+    return {
+        name
+        for name, info in parse_rules(rules_dir).items()
+        if info["__file__"] in wanted and (checkpoints or info["__kind__"] != "checkpoint")
+    }
