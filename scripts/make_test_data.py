@@ -1217,6 +1217,7 @@ def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
     heritability; the true genetic values are written next to the phenotypes.
     """
     from breedomics.testing.simulate import simulate_species, write_truth, write_vcf
+    from breedomics.testing.traits import additive_phenotype
 
     seed = int(species_rng(spec, "panel").integers(1, 100_000))
     panel = simulate_species(spec.name, seed=seed)
@@ -1227,7 +1228,9 @@ def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
         panel.variants = panel.variants.iloc[keep].reset_index(drop=True)
     pdir = outdir / spec.name / "panel"
     pdir.mkdir(parents=True, exist_ok=True)
-    write_vcf(panel, pdir / "genotypes.vcf.gz")
+    # the committed panels name the module they were first made with (before the layout
+    # of issue 13): keep it, so that they stay what this script writes, byte for byte
+    write_vcf(panel, pdir / "genotypes.vcf.gz", source="breedomics.simulate")
     write_truth(panel, pdir / "panel")
     sex = panel.truth["sex"] if "sex" in panel.truth.columns else ["NA"] * len(panel.samples)
     with open(pdir / "samples.tsv", "w") as fh:
@@ -1247,8 +1250,7 @@ def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
         qtl = np.sort(rng.choice(poly, n_qtl, replace=False))
         effect = rng.normal(0, 1, n_qtl)
         g = (dos[:, qtl] - col_mean[qtl]) @ effect
-        var_e = g.var() * (1 - h2) / h2
-        y = 100 + g + rng.normal(0, np.sqrt(var_e), len(g))
+        y = additive_phenotype(g, h2, rng, mean=100)
         miss = rng.random(len(y)) < 0.03
         pheno[name] = np.where(miss, np.nan, np.round(y, 4))
         gv_cols[name] = np.round(g, 6)
@@ -1282,44 +1284,42 @@ def write_trials(spec: SpeciesSpec, pdir: Path) -> None:
     heritability is the trait's target. A few plots are dropped and a few get a
     planted outlier shift of 8 error SDs. ``trials.truth.tsv`` holds the variance
     components, the entry-mean heritability of the balanced design and the outlier
-    plot ids, for the BLUE stage to be checked against.
+    plot ids, for the BLUE stage to be checked against. The layout and effects are
+    those of :mod:`breedomics.testing.trials` (as in ``simulate_gs.simulate_met``).
     """
     import pandas as pd
 
+    from breedomics.testing.traits import residual_variance
+    from breedomics.testing.trials import (
+        drop_plots,
+        entry_mean_h2,
+        outlier_plots,
+        plot_values,
+        rcbd_records,
+    )
+
     rng = species_rng(spec, "trials")
     gv = pd.read_csv(pdir / "genetic_values.tsv", sep="\t", index_col=0)
-    ids = gv.index.to_numpy(str)
-    n, ne, nr = len(ids), TRIAL_ENVS, TRIAL_REPS
-    gi, ej, rk = (
-        a.ravel() for a in np.meshgrid(np.arange(n), np.arange(ne), np.arange(nr), indexing="ij")
-    )
-    rec = pd.DataFrame(
-        {
-            "plot": [f"P{k:05d}" for k in range(gi.size)],
-            "genotype": ids[gi],
-            "environment": np.array([f"E{j + 1}" for j in range(ne)])[ej],
-            "block": (rk + 1).astype(str),
-        }
-    )
+    ne, nr = TRIAL_ENVS, TRIAL_REPS
+    envs = np.array([f"E{j + 1}" for j in range(ne)])
+    rec, index = rcbd_records(gv.index.to_numpy(str), envs, nr, "block", plot_digits=5)
     truth_rows = []
     for name, h2, _n_qtl, _direction in PANEL_TRAITS:
         g = gv[name].to_numpy(float)
         var_g = g.var()
         var_ge = TRIAL_GXE * var_g
-        var_e = var_g * (1 - h2) / h2
-        env = rng.normal(0, 2 * np.sqrt(var_g), ne)
-        blk = rng.normal(0, 0.5 * np.sqrt(var_e), (ne, nr))
-        ge = rng.normal(0, np.sqrt(var_ge), (n, ne))
-        err = rng.normal(0, np.sqrt(var_e), gi.size)
-        y = 100 + env[ej] + blk[ej, rk] + g[gi] + ge[gi, ej] + err
+        var_e = residual_variance(var_g, h2)
+        env_sd, block_sd = 2 * np.sqrt(var_g), 0.5 * np.sqrt(var_e)
+        y, _eff = plot_values(g, index, ne, nr, env_sd, block_sd, var_ge, var_e, 100, rng)
         rec[name] = np.round(y, 4)
-        h2_entry = var_g / (var_g + var_ge / ne + var_e / (ne * nr))
-        truth_rows.append((name, var_g, var_ge, var_e, h2, h2_entry))
-    keep = rng.random(len(rec)) >= TRIAL_MISSING
-    rec = rec[keep].reset_index(drop=True)
-    out_idx = np.sort(rng.choice(len(rec), TRIAL_OUTLIERS, replace=False))
+        truth_rows.append(
+            (name, var_g, var_ge, var_e, h2, entry_mean_h2(var_g, var_ge, var_e, ne, nr))
+        )
+    rec = rec[drop_plots(len(rec), TRIAL_MISSING, rng)].reset_index(drop=True)
+    out_idx, sign = outlier_plots(len(rec), TRIAL_OUTLIERS, rng)
+    out_idx = np.sort(out_idx)
     first = PANEL_TRAITS[0][0]
-    shift = 8 * np.sqrt(truth_rows[0][3]) * rng.choice([-1.0, 1.0], TRIAL_OUTLIERS)
+    shift = 8 * np.sqrt(truth_rows[0][3]) * sign
     rec.loc[out_idx, first] = np.round(rec.loc[out_idx, first] + shift, 4)
     rec.to_csv(pdir / "trials.tsv", sep="\t", index=False)
     with open(pdir / "trials.truth.tsv", "w") as fh:
@@ -1338,13 +1338,6 @@ OMICS_DROP, OMICS_EXTRA = 10, 2
 #: Metabolites: features, with an mQTL, with missing values (below detection), their
 #: missing-value rate; the last feature is mostly missing.
 OMICS_METABOLITES, OMICS_MQTL, OMICS_WITH_MISSING, OMICS_MISSING = 50, 5, 8, 0.05
-
-
-def _scaled(x: np.ndarray, share: float) -> np.ndarray:
-    """``x`` centred and scaled to variance ``share`` (zero when ``x`` is constant)."""
-    x = x - x.mean()
-    sd = x.std()
-    return x * np.sqrt(share) / sd if sd > 0 else x
 
 
 def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
@@ -1371,6 +1364,7 @@ def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
     import pandas as pd
 
     from breedomics.core import genotypes as gt
+    from breedomics.testing.traits import scaled_to_share, signed_effect
 
     rng = species_rng(spec, "omics")
     samples = gt.read_samples(pdir / "genotypes.vcf.gz")
@@ -1428,7 +1422,7 @@ def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
 
     def plant(j: int, snp: int, share: float, kind: str, hotspot: str = "") -> None:
         x = dos[:, snp] - dos[:, snp].mean()
-        beta = rng.choice([-1.0, 1.0]) * np.sqrt(share / x.var())
+        beta = signed_effect(x, share, rng)
         latent[:, j] += beta * x
         truth["qtl_type"][j] = kind
         truth["variant_id"][j] = var["id"].iloc[snp]
@@ -1457,9 +1451,9 @@ def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
     loadings = rng.normal(size=(OMICS_BATCHES, g_n))
     batch_share = rng.uniform(0.3, 0.6, g_n)
     for j in range(g_n):
-        latent[:, j] += _scaled(factors @ loadings[:, j], batch_share[j])
+        latent[:, j] += scaled_to_share(factors @ loadings[:, j], batch_share[j])
         rest = 1 - batch_share[j] - truth["var_explained"][j]
-        latent[:, j] += _scaled(rng.normal(size=n), rest)
+        latent[:, j] += scaled_to_share(rng.normal(size=n), rest)
     mu = rng.normal(3, 1, g_n)
     scale = rng.uniform(0.3, 0.8, g_n)
     expr = np.exp(mu + scale * latent)
@@ -1495,8 +1489,8 @@ def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
         snp = int(rng.choice(common))
         share = float(rng.uniform(0.2, 0.4))
         x = dos[:, snp] - dos[:, snp].mean()
-        beta = rng.choice([-1.0, 1.0]) * np.sqrt(share / x.var())
-        met[:, j] = _scaled(met[:, j], 1 - share) + beta * x
+        beta = signed_effect(x, share, rng)
+        met[:, j] = scaled_to_share(met[:, j], 1 - share) + beta * x
         mtruth["qtl_type"][j] = "mqtl"
         mtruth["variant_id"][j] = var["id"].iloc[snp]
         mtruth["variant_chrom"][j] = vchrom[snp]

@@ -397,6 +397,24 @@ def test_committed_reference_and_truth_match_generator(species, generator, tmp_p
         assert (tmp_path / name).read_bytes() == (DATA / species / name).read_bytes(), name
 
 
+def test_committed_soybean_panel_matches_generator(generator, tmp_path, monkeypatch):
+    """Regenerate the soybean panel (genotypes from the landrace simulator, traits, trials,
+    panel reference, expression and metabolites) and compare every file's bytes: the
+    simulators of :mod:`breedomics.testing` must keep their random streams."""
+    monkeypatch.syspath_prepend(str(ROOT / "scripts"))
+    from make_panel_reference import make_panel_reference
+
+    spec = generator.SPECIES["soybean"]
+    generator.make_panel(spec, tmp_path)
+    make_panel_reference(spec, tmp_path)
+    generator.write_omics(spec, tmp_path / "soybean" / "panel")
+    made = sorted(p.name for p in (tmp_path / "soybean" / "panel").iterdir())
+    assert made == sorted(p.name for p in (DATA / "soybean" / "panel").iterdir())
+    for name in made:
+        got = (tmp_path / "soybean" / "panel" / name).read_bytes()
+        assert got == (DATA / "soybean" / "panel" / name).read_bytes(), name
+
+
 def test_dwgsim_truth_matches_generator_and_reference(tmp_path):
     """test-data/dwgsim (the second simulator's truth set) is what its script makes, and its
     truth agrees with the reference (REF alleles) and has 1-15 bp indels and both groups."""

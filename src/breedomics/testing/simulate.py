@@ -26,7 +26,25 @@ the mean pairwise coalescence time within and between groups
 ``E[pi] = 2 mu E[T_w]`` (Tajima 1983) and Hudson's ``Fst = 1 - E[T_w]/E[T_b]``
 (Hudson, Slatkin & Maddison 1992). Genealogy-conditional expectations
 (tskit branch statistics times ``mu``; Ralph et al. 2020, *Genetics* 215:779)
-are given as well, including Watterson's theta (Watterson 1975).
+are given as well, including Watterson's theta (Watterson 1975). Haplotypes, variant
+tables and missing calls come from :mod:`breedomics.testing.genomes`.
+
+References
+----------
+Baumdicker, F. et al. (2022). Efficient ancestry and mutation simulation with msprime
+1.0. *Genetics* 220:iyab229.
+
+Hudson, R. R., Slatkin, M. & Maddison, W. P. (1992). Estimation of levels of gene flow
+from DNA sequence data. *Genetics* 132:583-589.
+
+Ralph, P., Thornton, K. & Kelleher, J. (2020). Efficiently summarizing relationships in
+large samples: a general duality between statistics of genealogies and genomes.
+*Genetics* 215:779-797.
+
+Tajima, F. (1983). Evolutionary relationship of DNA sequences in finite populations.
+*Genetics* 105:437-460.
+
+Wright, S. (1922). Coefficients of inbreeding and relationship. *Am Nat* 56:330-338.
 """
 
 from __future__ import annotations
@@ -39,6 +57,7 @@ import numpy as np
 import pandas as pd
 
 from breedomics.errors import UserError
+from breedomics.testing.genomes import add_missing, mutated_haplotypes, variant_table
 
 __all__ = [
     "Panel",
@@ -50,8 +69,6 @@ __all__ = [
     "write_truth",
     "SPECIES_PRESETS",
 ]
-
-_BASES = np.array(list("ACGT"))
 
 
 @dataclass
@@ -102,39 +119,21 @@ class Panel:
 
 
 # --------------------------------------------------------------------------- helpers
-def _variant_table(chrom: str, pos: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    ref = rng.integers(0, 4, len(pos))
-    alt = (ref + rng.integers(1, 4, len(pos))) % 4
-    return pd.DataFrame(
-        {
-            "chrom": chrom,
-            "pos": pos.astype(np.int64),
-            "id": [f"{chrom}_{p}" for p in pos],
-            "ref": _BASES[ref],
-            "alt": _BASES[alt],
-        }
-    )
+def _truth_table(samples, group, kind, duplicate_of, f, f_pedigree, **extra) -> pd.DataFrame:
+    """:attr:`Panel.truth`: ``sample, group, kind, duplicate_of, F, F_pedigree``, then
+    ``extra`` columns in order (scalars are broadcast)."""
+    cols = {"sample": samples, "group": group, "kind": kind, "duplicate_of": duplicate_of}
+    return pd.DataFrame({**cols, "F": f, "F_pedigree": f_pedigree, **extra})
 
 
-def _add_missing(geno: np.ndarray, rate: float, rng: np.random.Generator) -> None:
-    if rate > 0:
-        geno[rng.random(geno.shape) < rate] = -1
-
-
-def _mutate(ts, mu: float, seed: int):
-    import msprime
-
-    return msprime.sim_mutations(
-        ts, rate=mu, model=msprime.BinaryMutationModel(), discrete_genome=True, random_seed=seed
-    )
-
-
-def _haplotypes(ts) -> tuple[np.ndarray, np.ndarray]:
-    """(haplotypes (n_nodes, n_sites) int8, 1-based positions) of biallelic sites."""
-    g = ts.genotype_matrix().astype(np.int8)
-    pos = ts.tables.sites.position.astype(np.int64) + 1
-    keep = g.max(axis=1) <= 1
-    return np.ascontiguousarray(g[keep].T), pos[keep]
+def _expected(groups: pd.DataFrame, fst_rows: list[dict], sequence_length: int, mu: float):
+    """:attr:`Panel.expected` from the per-group table and the group-pair Fst rows."""
+    return {
+        "groups": groups,
+        "fst": pd.DataFrame(fst_rows, columns=["group1", "group2", "fst", "fst_branch"]),
+        "sequence_length": sequence_length,
+        "mu": mu,
+    }
 
 
 def _a_n(n: int) -> float:
@@ -316,8 +315,7 @@ def simulate_landraces(
             for (i, j), val in zip(idx, np.atleast_1d(d), strict=True):
                 div_b[i, j] += val
                 div_b[j, i] += val
-        ts = _mutate(ts, mu, seed * 1000 + c + 1)
-        hap, pos = _haplotypes(ts)
+        hap, pos = mutated_haplotypes(ts, mu, seed * 1000 + c + 1)
         lines = np.concatenate([hap[s] for s in line_sets], axis=0) * 2
         rows = [lines]
         # admixed lines: tract mosaics of held-out haplotypes
@@ -331,7 +329,7 @@ def simulate_landraces(
             rows.append((hap[np.asarray(donors)[lab_at], np.arange(len(pos))] * 2)[None, :])
             adm_counts[a] += np.bincount(lab_at, minlength=n_groups)
         geno_parts.append(np.concatenate(rows, axis=0).astype(np.int8))
-        var_parts.append(_variant_table(chrom, pos, rng))
+        var_parts.append(variant_table(chrom, pos, rng))
 
     geno = np.concatenate(geno_parts, axis=1)
     variants = pd.concat(var_parts, ignore_index=True)
@@ -364,18 +362,9 @@ def simulate_landraces(
         kind.append("duplicate")
         dup_of.append(names_out[s])
     q_true = np.vstack([q_true, q_true[src]])
-    _add_missing(geno, missing_rate, rng)
+    add_missing(geno, missing_rate, rng)
 
-    truth = pd.DataFrame(
-        {
-            "sample": names_out,
-            "group": group,
-            "kind": kind,
-            "duplicate_of": dup_of,
-            "F": 1.0,
-            "F_pedigree": np.nan,
-        }
-    )
+    truth = _truth_table(names_out, group, kind, dup_of, 1.0, np.nan)
     for g, nm in enumerate(names):
         truth[f"q_{nm}"] = q_true[:, g]
 
@@ -405,12 +394,7 @@ def simulate_landraces(
                     "fst_branch": 1 - hw_b / div_b[i, j],
                 }
             )
-    expected = {
-        "groups": groups_df,
-        "fst": pd.DataFrame(fst_rows, columns=["group1", "group2", "fst", "fst_branch"]),
-        "sequence_length": seq_len,
-        "mu": mu,
-    }
+    expected = _expected(groups_df, fst_rows, seq_len, mu)
     params = dict(
         kind="landraces", n_groups=n_groups, lines_per_group=lines_per_group,
         n_admixed=n_admixed, n_duplicates=n_duplicates, n_chrom=n_chrom,
@@ -609,8 +593,7 @@ def simulate_outbred(
             n_founders, demography=dem, sequence_length=chrom_length,
             recombination_rate=rho, random_seed=seed * 1000 + c + 1,
         )  # fmt: skip
-        ts = _mutate(ts, mu, seed * 1000 + c + 1)
-        hap, pos = _haplotypes(ts)
+        hap, pos = mutated_haplotypes(ts, mu, seed * 1000 + c + 1)
         if maf_min > 0:
             f = hap.mean(axis=0)
             ok = np.minimum(f, 1 - f) >= maf_min
@@ -624,33 +607,19 @@ def simulate_outbred(
                 seg_rows.append((names[i], chrom, s0, e0))
                 ibd_len[i] += e0 - s0
         geno_parts.append(g)
-        var_parts.append(_variant_table(chrom, pos, rng))
+        var_parts.append(variant_table(chrom, pos, rng))
     geno = np.concatenate(geno_parts, axis=1)
     variants = pd.concat(var_parts, ignore_index=True)
     if n_snps is not None and n_snps < len(variants):
         keep = np.sort(rng.choice(len(variants), n_snps, replace=False))
         geno, variants = geno[:, keep], variants.iloc[keep].reset_index(drop=True)
     geno = np.ascontiguousarray(geno)
-    _add_missing(geno, missing_rate, rng)
-    truth = pd.DataFrame(
-        {
-            "sample": names,
-            "group": "breed",
-            "kind": "animal",
-            "duplicate_of": "",
-            "F": ibd_len / (n_chrom * chrom_length),
-            "F_pedigree": f_ped,
-            "mating": mating,
-            "q_breed": 1.0,
-        }
-    )
+    add_missing(geno, missing_rate, rng)
+    f_real = ibd_len / (n_chrom * chrom_length)
+    truth = _truth_table(names, "breed", "animal", "", f_real, f_ped, mating=mating, q_breed=1.0)
     segments = pd.DataFrame(seg_rows, columns=["sample", "chrom", "start", "end"])
-    expected = {
-        "groups": pd.DataFrame({"group": ["breed"], "n": [n_animals], "pi": [4 * ne * mu]}),
-        "fst": pd.DataFrame(columns=["group1", "group2", "fst", "fst_branch"]),
-        "sequence_length": n_chrom * chrom_length,
-        "mu": mu,
-    }
+    groups_df = pd.DataFrame({"group": ["breed"], "n": [n_animals], "pi": [4 * ne * mu]})
+    expected = _expected(groups_df, [], n_chrom * chrom_length, mu)
     params = dict(
         kind="outbred", n_animals=n_animals, n_founders=n_founders, generations=generations,
         n_chrom=n_chrom, chrom_length=chrom_length, ne=ne, mu=mu, rho=rho,
@@ -705,7 +674,12 @@ def simulate_species(species: str, seed: int = 1, **overrides) -> Panel:
 _GT_STR = np.array(["0/0", "0/1", "1/1", "./."])
 
 
-def write_vcf(panel: Panel, path: str | os.PathLike, chunk_size: int = 5000) -> str:
+def write_vcf(
+    panel: Panel,
+    path: str | os.PathLike,
+    chunk_size: int = 5000,
+    source: str = "breedomics.testing.simulate",
+) -> str:
     """Write the panel as a bgzipped, tabix-indexed VCF (``.vcf.gz``).
 
     Parameters
@@ -716,6 +690,8 @@ def write_vcf(panel: Panel, path: str | os.PathLike, chunk_size: int = 5000) -> 
         Output path; ``.vcf.gz`` is appended if missing.
     chunk_size : int
         Variants formatted per chunk.
+    source : str
+        Value of the ``##source`` header line.
 
     Returns
     -------
@@ -730,7 +706,7 @@ def write_vcf(panel: Panel, path: str | os.PathLike, chunk_size: int = 5000) -> 
     Path(path).parent.mkdir(parents=True, exist_ok=True)
     v = panel.variants
     lengths = v.groupby("chrom", sort=False)["pos"].max()
-    header = ["##fileformat=VCFv4.2", "##source=breedomics.testing.simulate"]
+    header = ["##fileformat=VCFv4.2", f"##source={source}"]
     header += [f"##contig=<ID={c},length={int(m) + 1}>" for c, m in lengths.items()]
     header.append('##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">')
     header.append(

@@ -13,7 +13,17 @@ function is seeded and vectorised.
   heritability.
 * :func:`simulate_met` -- a multi-environment trial (genotype x environment x
   replicate) with environment, replicate, genotype, GxE and residual effects,
-  optional missing plots and planted outliers.
+  optional missing plots and planted outliers (:mod:`breedomics.testing.trials`).
+
+Variance shares and heritability come from :mod:`breedomics.testing.traits`.
+
+References
+----------
+Haldane, J. B. S. (1919). The combination of linkage values and the calculation of
+distances between the loci of linked factors. *J Genet* 8:299-309.
+
+Sved, J. A. (1971). Linkage disequilibrium and homozygosity of chromosome segments in
+finite populations. *Theor Popul Biol* 2:125-141.
 """
 
 from __future__ import annotations
@@ -22,6 +32,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+
+from breedomics.testing.traits import variance_scale
+from breedomics.testing.trials import (
+    drop_plots,
+    entry_mean_h2,
+    outlier_plots,
+    plot_values,
+    rcbd_records,
+)
 
 __all__ = ["SimPopulation", "simulate_population", "simulate_trait", "simulate_met"]
 
@@ -199,17 +218,17 @@ def simulate_trait(
         a_big = np.sign(a_big) * (0.5 + np.abs(a_big))
         g_big = X[:, big] @ a_big
     if large and len(poly) and large_share < 1:
-        sb = np.sqrt(large_share / g_big.var())
-        sp = np.sqrt((1 - large_share) / g_poly.var())
+        sb = variance_scale(g_big, large_share)
+        sp = variance_scale(g_poly, 1 - large_share)
     elif large:
-        sb, sp = np.sqrt(1.0 / g_big.var()), 0.0
+        sb, sp = variance_scale(g_big, 1.0), 0.0
     else:
-        sb, sp = 0.0, np.sqrt(1.0 / g_poly.var())
+        sb, sp = 0.0, variance_scale(g_poly, 1.0)
     a_big *= sb
     a_poly *= sp
     g = g_big * sb + g_poly * sp
     g -= g.mean()
-    scale = np.sqrt(h2 / g.var())
+    scale = variance_scale(g, h2)
     g *= scale
     e = rng.standard_normal(n)
     e = (e - e.mean()) / e.std() * np.sqrt(1 - h2)
@@ -258,36 +277,21 @@ def simulate_met(
     genos = np.array([f"G{i:04d}" for i in range(n_geno)])
     envs = np.array([f"E{j:02d}" for j in range(n_env)])
     g = rng.normal(0, np.sqrt(var_g), n_geno)
-    env_eff = rng.normal(0, env_sd, n_env)
-    rep_eff = rng.normal(0, rep_sd, (n_env, n_rep))
-    ge = rng.normal(0, np.sqrt(var_ge), (n_geno, n_env))
-    gi, ej, rk = np.meshgrid(np.arange(n_geno), np.arange(n_env), np.arange(n_rep), indexing="ij")
-    gi, ej, rk = gi.ravel(), ej.ravel(), rk.ravel()
-    y = mean + env_eff[ej] + rep_eff[ej, rk] + g[gi] + ge[gi, ej]
-    y = y + rng.normal(0, np.sqrt(var_e), y.size)
-    rec = pd.DataFrame(
-        {
-            "plot": [f"P{k:06d}" for k in range(y.size)],
-            "genotype": genos[gi],
-            "environment": envs[ej],
-            "rep": (rk + 1).astype(str),
-            "yield": y,
-        }
-    )
+    rec, index = rcbd_records(genos, envs, n_rep)
+    y, eff = plot_values(g, index, n_env, n_rep, env_sd, rep_sd, var_ge, var_e, mean, rng)
+    rec["yield"] = y
     if p_missing > 0:
-        rec = rec[rng.random(len(rec)) >= p_missing].reset_index(drop=True)
+        rec = rec[drop_plots(len(rec), p_missing, rng)].reset_index(drop=True)
     outliers = []
     if n_outliers:
-        k = rng.choice(len(rec), n_outliers, replace=False)
-        sign = rng.choice([-1.0, 1.0], n_outliers)
+        k, sign = outlier_plots(len(rec), n_outliers, rng)
         rec.loc[k, "yield"] += sign * outlier_shift * np.sqrt(var_e)
         outliers = rec.loc[k, "plot"].tolist()
-    h2 = var_g / (var_g + var_ge / n_env + var_e / (n_env * n_rep))
     truth = dict(
         g=pd.Series(g, index=genos),
-        genotype_mean=pd.Series(mean + g + env_eff.mean() + rep_eff.mean(), index=genos),
-        trial_mean=pd.Series(mean + g + ge.mean(axis=1) + env_eff.mean(), index=genos),
-        H2_entry=h2,
+        genotype_mean=pd.Series(mean + g + eff["env"].mean() + eff["rep"].mean(), index=genos),
+        trial_mean=pd.Series(mean + g + eff["ge"].mean(axis=1) + eff["env"].mean(), index=genos),
+        H2_entry=entry_mean_h2(var_g, var_ge, var_e, n_env, n_rep),
         var_g=var_g,
         var_ge=var_ge,
         var_e=var_e,

@@ -14,7 +14,18 @@ Two genotype generators are provided:
 
 :func:`simulate_traits` adds quantitative traits with known QTL, an
 infinitesimal polygenic background and a group (stratification) effect, and
-returns the QTL truth.
+returns the QTL truth. Haplotypes, group frequencies, genotypes and variant tables
+come from :mod:`breedomics.testing.genomes`, variance shares from
+:mod:`breedomics.testing.traits`.
+
+References
+----------
+Balding, D. J. & Nichols, R. A. (1995). A method for quantifying differentiation between
+populations at multi-allelic loci and its implications for investigating identity and
+paternity. *Genetica* 96:3-12.
+
+Baumdicker, F. et al. (2022). Efficient ancestry and mutation simulation with msprime
+1.0. *Genetics* 220:iyab229.
 """
 
 from __future__ import annotations
@@ -25,14 +36,21 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from breedomics.testing.genomes import (
+    balding_nichols,
+    binomial_genotypes,
+    even_split,
+    mutated_haplotypes,
+    variant_table,
+)
+from breedomics.testing.traits import variance_scale
+
 __all__ = [
     "SimGenotypes",
     "simulate_structured",
     "iter_balding_nichols",
     "simulate_traits",
 ]
-
-_BASES = np.array(list("ACGT"))
 
 
 @dataclass
@@ -55,12 +73,6 @@ class SimGenotypes:
     variants: pd.DataFrame
     dosage: np.ndarray
     groups: np.ndarray
-
-
-def _alleles(n: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    ref = rng.integers(0, 4, n)
-    alt = (ref + rng.integers(1, 4, n)) % 4
-    return _BASES[ref], _BASES[alt]
 
 
 def simulate_structured(
@@ -114,16 +126,14 @@ def simulate_structured(
     import msprime
 
     rng = np.random.default_rng(seed)
-    sizes = np.full(n_groups, n_samples // n_groups)
-    sizes[: n_samples - sizes.sum()] += 1
+    sizes = even_split(n_samples, n_groups)
     dem = msprime.Demography.island_model([ne] * n_groups, migration_rate=migration)
     ploidy = 1 if inbred else 2
     sample_sets = [
         msprime.SampleSet(int(k), population=dem.populations[g].name, ploidy=ploidy)
         for g, k in enumerate(sizes)
     ]
-    per_chrom = np.full(n_chrom, n_snps // n_chrom)
-    per_chrom[: n_snps - per_chrom.sum()] += 1
+    per_chrom = even_split(n_snps, n_chrom)
     dos_parts, var_parts = [], []
     seg_len = chrom_length // segments
     for c in range(n_chrom):
@@ -137,21 +147,11 @@ def simulate_structured(
                 ploidy=2,
                 random_seed=seed * 1009 + c * 101 + sgi + 1,
             )
-            ts = msprime.sim_mutations(
-                ts,
-                rate=2e-8,
-                model=msprime.BinaryMutationModel(),
-                discrete_genome=True,
-                random_seed=seed * 2003 + c * 101 + sgi + 1,
-            )
-            hap = ts.genotype_matrix()  # (sites, haplotypes)
-            offset = sgi * seg_len * (10 if segments > 1 else 1)
-            pparts.append(ts.tables.sites.position.astype(np.int64) + 1 + offset)
-            gparts.append(
-                hap.astype(np.float32) * 2
-                if inbred
-                else (hap[:, 0::2] + hap[:, 1::2]).astype(np.float32)
-            )
+            hap, pos = mutated_haplotypes(ts, 2e-8, seed * 2003 + c * 101 + sgi + 1)
+            pparts.append(pos + sgi * seg_len * (10 if segments > 1 else 1))
+            # (sites, samples): a line carries two copies of its haplotype
+            dos = hap * 2 if inbred else hap[0::2] + hap[1::2]
+            gparts.append(np.ascontiguousarray(dos.T, dtype=np.float32))
         g = np.vstack(gparts)
         pos = np.concatenate(pparts)
         p = g.mean(axis=1) / 2
@@ -163,19 +163,7 @@ def simulate_structured(
                 "increase chrom_length or ne"
             )
         keep = np.sort(rng.choice(ok, k, replace=False))
-        chrom = str(c + 1)
-        ref, alt = _alleles(k, rng)
-        var_parts.append(
-            pd.DataFrame(
-                {
-                    "chrom": chrom,
-                    "pos": pos[keep],
-                    "id": [f"{chrom}_{q}" for q in pos[keep]],
-                    "ref": ref,
-                    "alt": alt,
-                }
-            )
-        )
+        var_parts.append(variant_table(str(c + 1), pos[keep], rng))
         dos_parts.append(g[keep].T)
     groups = np.repeat(np.arange(n_groups), sizes)
     samples = [f"S{g + 1}_{i:04d}" for i, g in enumerate(groups)]
@@ -227,35 +215,20 @@ def iter_balding_nichols(
         ``float32`` ``(n_samples, n_chunk)``.
     """
     rng = np.random.default_rng(seed)
-    sizes = np.full(n_groups, n_samples // n_groups)
-    sizes[: n_samples - sizes.sum()] += 1
-    grp = np.repeat(np.arange(n_groups), sizes)
-    per_chrom = np.full(n_chrom, n_snps // n_chrom)
-    per_chrom[: n_snps - per_chrom.sum()] += 1
-    a = (1 - fst) / fst
+    grp = np.repeat(np.arange(n_groups), even_split(n_samples, n_groups))
+    per_chrom = even_split(n_snps, n_chrom)
     for c in range(n_chrom):
         chrom = str(c + 1)
         for start in range(0, int(per_chrom[c]), chunk_size):
             k = min(chunk_size, int(per_chrom[c]) - start)
             p = rng.uniform(0.05, 0.95, k)
-            pg = rng.beta(p * a, (1 - p) * a, size=(n_groups, k))
-            g = rng.binomial(2, pg[grp]).astype(np.float32)
+            g = binomial_genotypes(balding_nichols(p, fst, n_groups, rng)[grp], rng)
             maf = g.mean(axis=0) / 2
             bad = np.flatnonzero(np.minimum(maf, 1 - maf) < maf_min)
             if len(bad):
-                g[:, bad] = rng.binomial(2, np.full((n_samples, len(bad)), 0.5)).astype(np.float32)
+                g[:, bad] = binomial_genotypes(np.full((n_samples, len(bad)), 0.5), rng)
             pos = (np.arange(start, start + k, dtype=np.int64) + 1) * spacing
-            ref, alt = _alleles(k, rng)
-            var = pd.DataFrame(
-                {
-                    "chrom": chrom,
-                    "pos": pos,
-                    "id": [f"{chrom}_{q}" for q in pos],
-                    "ref": ref,
-                    "alt": alt,
-                }
-            )
-            yield var, g
+            yield variant_table(chrom, pos, rng), g
 
 
 def simulate_traits(
@@ -337,7 +310,7 @@ def simulate_traits(
             b = rng.normal(size=len(q)) * rng.choice([-1, 1], len(q))
             zq = z[:, q] / sd[q]
             gq = zq @ b
-            scale = np.sqrt(h2_qtl / gq.var()) if gq.var() > 0 else 0.0
+            scale = variance_scale(gq, h2_qtl) if gq.var() > 0 else 0.0
             gq *= scale
             y += gq
             b_std = b * scale
@@ -356,11 +329,11 @@ def simulate_traits(
                 )
         if h2_poly > 0:
             gp = (z / sd) @ rng.normal(size=m)
-            y += gp * np.sqrt(h2_poly / gp.var())
+            y += gp * variance_scale(gp, h2_poly)
         if group_var > 0 and groups is not None:
             shift = rng.normal(size=int(groups.max()) + 1)[groups]
             if shift.var() > 0:
-                y += (shift - shift.mean()) * np.sqrt(group_var / shift.var())
+                y += (shift - shift.mean()) * variance_scale(shift, group_var)
         y += rng.normal(size=n) * np.sqrt(e_noise)
         phen[f"trait{t + 1}"] = y
     return pd.DataFrame(phen), pd.DataFrame(
