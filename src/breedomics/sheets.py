@@ -18,7 +18,7 @@ import jsonschema
 import pandas as pd
 import yaml
 
-from breedomics.core import tables
+from breedomics.core import phenotypes, tables
 from breedomics.errors import UserError
 
 #: Default schema folder when running from a checkout (workflow/schemas).
@@ -322,12 +322,22 @@ def check_genotype_path(source: str, path: str) -> None:
 _TRAIT = re.compile(r"^[A-Za-z][A-Za-z0-9_.-]{0,63}$")
 
 
+def _check_names(names: list[str], what: str, path: Path) -> None:
+    """Trait names become file names: each must be a safe identifier."""
+    for name in names:
+        if not _TRAIT.match(name):
+            raise UserError(
+                f"{what} '{path}', line 1: column name {name!r} is not a safe identifier "
+                f"(a letter, then letters, digits, '_', '.', '-'); rename it."
+            )
+
+
 def trait_names(
     path: str | Path, what: str = "Phenotype table", *, numeric: bool | None = None
 ) -> list[str]:
     """Trait (column) names of a phenotype table: a ``sample`` id column, then one column each.
 
-    The table is read as every stage reads it (:mod:`breedomics.core.tables`:
+    The table is read as every stage reads it (:mod:`breedomics.core.phenotypes`:
     CSV or TSV, gzipped, BOM, CRLF, padded cells), so its shape, its sample
     ids and (with ``numeric``) every value are checked here, before any job.
     ``numeric`` defaults to True except for a covariate table (``what``
@@ -335,20 +345,13 @@ def trait_names(
     names become file names, so they must be safe identifiers.
     """
     path = Path(path)
-    table = tables.read_table(path, what, id_column="sample")
-    names = [c for c in table.columns if c != "sample"]
-    if not names:
-        raise UserError(f"{what} '{path}' has no trait columns besides 'sample'.")
     if numeric is None:
         numeric = not what.lower().startswith("covariate")
     if numeric:
-        tables.to_numeric(table, names, label="trait")
-    for name in names:
-        if not _TRAIT.match(name):
-            raise UserError(
-                f"{what} '{path}', line 1: column name {name!r} is not a safe identifier "
-                f"(a letter, then letters, digits, '_', '.', '-'); rename it."
-            )
+        names = phenotypes.read_traits(path, what=what)[1]
+    else:
+        names = list(phenotypes.read_covariates(path, what=what).columns)
+    _check_names(names, what, path)
     return names
 
 
@@ -387,12 +390,7 @@ def trial_traits(
     if not rest:
         raise UserError(f"{what} '{path}' has no trait columns besides the design columns.")
     tables.to_numeric(table, rest, label="trait")
-    for name in rest:
-        if not _TRAIT.match(name):
-            raise UserError(
-                f"{what} '{path}', line 1: column name {name!r} is not a safe identifier "
-                f"(a letter, then letters, digits, '_', '.', '-'); rename it."
-            )
+    _check_names(rest, what, path)
     return rest
 
 

@@ -2,8 +2,9 @@
 
 Tables have a ``sample`` id column (``config/phenotypes.tsv``: one column per
 trait; ``config/covariates.tsv``: one column per covariate) and are read by
-the core's table reader (:mod:`breedomics.core.tables`: CSV or TSV, gzipped,
-BOM, CRLF, padded ids, ``NA``/``-``/``.``/empty missing). Every problem is reported as a
+the core's phenotype reader (:mod:`breedomics.core.phenotypes`: CSV or TSV,
+gzipped, BOM, CRLF, padded ids, ``NA``/``-``/``.``/empty missing), as genomic
+selection reads them. Every problem is reported as a
 :class:`~breedomics.errors.UserError` that names the file, trait/covariate and
 sample at fault and says how to fix it:
 
@@ -31,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from breedomics.core import tables
+from breedomics.core import phenotypes
 from breedomics.core.tables import NA_VALUES
 from breedomics.errors import UserError
 
@@ -41,21 +42,19 @@ __all__ = [
     "read_phenotypes",
     "read_covariates",
     "check_collinear",
-    "check_trait",
     "prepare",
     "add_pcs",
 ]
 
 
 def read_phenotypes(path: str | os.PathLike, traits: list[str] | None = None) -> pd.DataFrame:
-    """Read and check a phenotype table.
+    """Read and check a phenotype table (:func:`breedomics.core.phenotypes.read_traits`).
 
     Parameters
     ----------
     path : str or path-like
         CSV/TSV (plain or gzipped) with a ``sample`` id column and one column
-        per trait, read by :func:`breedomics.core.tables.read_phenotypes`
-        (missing: :data:`~breedomics.core.tables.NA_VALUES`).
+        per trait (missing: :data:`~breedomics.core.tables.NA_VALUES`).
     traits : list of str, optional
         Traits to keep (default: all columns).
 
@@ -69,7 +68,7 @@ def read_phenotypes(path: str | os.PathLike, traits: list[str] | None = None) ->
     UserError
         Non-numeric or infinite values, duplicated samples, unknown traits.
     """
-    return tables.read_phenotypes(path, traits, what="phenotype", label="trait")
+    return phenotypes.read_traits(path, traits, what="phenotype")[0]
 
 
 def read_covariates(path: str | os.PathLike) -> pd.DataFrame:
@@ -78,34 +77,25 @@ def read_covariates(path: str | os.PathLike) -> pd.DataFrame:
     Parameters
     ----------
     path : str or path-like
-        CSV/TSV with a ``sample`` id column, as for :func:`read_phenotypes`.
+        CSV/TSV with a ``sample`` id column, as for :func:`read_phenotypes`
+        (:func:`breedomics.core.phenotypes.read_covariates`).
 
     Returns
     -------
     pandas.DataFrame
         ``float64`` covariates indexed by sample (NaN where missing). A column
         with any non-numeric value is categorical: it becomes one 0/1 column
-        per level except the first (sorted), named ``column=level``.
+        per level except the first (sorted), named ``column=level``
+        (:func:`breedomics.core.phenotypes.dummy_columns`).
     """
-    df = tables.read_phenotypes(path, what="covariate", label="covariate", text_ok=True)
-    cols = {}
-    for c in df.columns:
-        s = df[c]
-        if pd.api.types.is_numeric_dtype(s):
-            cols[c] = s.astype(float)
-            continue
-        miss = s.isna().to_numpy()
-        levels = sorted(s[~miss].unique())
-        if len(levels) < 2:
-            raise UserError(
-                f"{path}: categorical covariate {c!r} has a single level {levels[0]!r}; "
-                "drop the column"
-            )
-        for lev in levels[1:]:
-            d = (s == lev).astype(float)
-            d[miss] = np.nan
-            cols[f"{c}={lev}"] = d
-    return pd.DataFrame(cols, index=df.index)
+    df = phenotypes.read_covariates(path)
+    parts = [
+        df[[c]].astype(float)
+        if pd.api.types.is_numeric_dtype(df[c])
+        else phenotypes.dummy_columns(df[c], path)
+        for c in df.columns
+    ]
+    return pd.concat(parts, axis=1)
 
 
 def check_collinear(x: np.ndarray, names: list[str], context: str, tol: float = 1e-5) -> None:
@@ -161,43 +151,6 @@ def check_collinear(x: np.ndarray, names: list[str], context: str, tol: float = 
                 "or use fewer PCs"
             )
         q = np.column_stack([q, r / np.linalg.norm(r)])
-
-
-def check_trait(y: np.ndarray, trait: str, n_params: int, context: str) -> None:
-    """Check that a trait is analysable.
-
-    Parameters
-    ----------
-    y : numpy.ndarray
-        Trait values of the matched samples (NaN = missing).
-    trait : str
-        Trait name.
-    n_params : int
-        Number of fixed effects of the null model (intercept + covariates).
-    context : str
-        Phenotype file name, for the message.
-
-    Raises
-    ------
-    UserError
-        All missing, constant, or too few observations.
-    """
-    obs = y[np.isfinite(y)]
-    if len(obs) == 0:
-        raise UserError(
-            f"{context}: trait {trait!r} has no observed value in any genotyped sample; "
-            "check the column or drop the trait"
-        )
-    if np.ptp(obs) == 0:
-        raise UserError(
-            f"{context}: trait {trait!r} is constant ({obs[0]:g} in all {len(obs)} observed "
-            "samples); nothing to associate, drop the trait"
-        )
-    if len(obs) < n_params + 3:
-        raise UserError(
-            f"{context}: trait {trait!r} has only {len(obs)} observed samples for a model with "
-            f"{n_params} fixed effects; at least {n_params + 3} are needed"
-        )
 
 
 @dataclass
@@ -348,7 +301,7 @@ def prepare(
     check_collinear(design.to_numpy(), list(design.columns), f"{covar_path}")
     for t in traits.columns:
         y = traits[t].to_numpy()
-        check_trait(y, t, design.shape[1], pheno_path)
+        phenotypes.check_trait(y, t, pheno_path, n_fixed=design.shape[1])
         obs = np.isfinite(y)
         check_collinear(
             design.to_numpy()[obs],
