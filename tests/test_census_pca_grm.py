@@ -1,4 +1,8 @@
-"""PCA against ``plink2 --pca`` and the VanRaden GRM against its closed form."""
+"""PCA against ``plink2 --pca``; the census GRM job's table.
+
+The GRM itself is tested against the brute-force VanRaden formula in
+``tests/test_core_grm.py``.
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from breedomics.census.grm import accumulate_grm, vanraden_grm
+from breedomics.census.grm import census_grm, grm_table
 from breedomics.census.pca import pca
-from breedomics.core.genotypes import write_bed
+from breedomics.core.genotypes import read_dosage, write_bed
+from breedomics.core.grm import vanraden_grm
 from breedomics.errors import UserError
 from breedomics.testing.simulate import simulate_landraces, simulate_outbred, write_plink
 
@@ -56,28 +61,17 @@ def test_pca_matches_plink2(panel):
     assert np.all(np.diff(var["variance_explained"]) <= 0)
 
 
-def test_vanraden_closed_form_small():
-    m = np.array([[0, 1], [2, 1], [1, 2]], dtype=float)
-    expect = np.array([[20, -16, -4], [-16, 20, -4], [-4, -4, 8]]) / 17
-    np.testing.assert_allclose(vanraden_grm(m), expect, atol=1e-12)
-
-
-def test_vanraden_streamed_equals_formula(tmp_path):
-    p = simulate_outbred(n_animals=60, n_founders=20, generations=2, n_chrom=2,
-                         chrom_length=3_000_000, missing_rate=0.02, seed=9)  # fmt: skip
+def test_grm_table_is_the_census_matrix(tmp_path):
+    """The job's table is the double-precision core GRM, rows and columns in sheet order."""
+    p = simulate_outbred(n_animals=30, n_founders=10, generations=1, n_chrom=2,
+                         chrom_length=2_000_000, missing_rate=0.02, seed=3)  # fmt: skip
     prefix = write_plink(p, tmp_path / "ob")
-    d = p.dosage()
-    called = ~np.isnan(d)
-    pfreq = np.nansum(d, axis=0) / (2 * called.sum(axis=0))
-    poly = (pfreq > 0) & (pfreq < 1)
-    z = np.where(called, d, 2 * pfreq)[:, poly] - 2 * pfreq[poly]
-    expect = z @ z.T / (2 * np.sum(pfreq[poly] * (1 - pfreq[poly])))
-    res = accumulate_grm(prefix, p.samples, "vanraden", chunk_size=777)
-    np.testing.assert_allclose(res.matrix, expect, rtol=1e-9, atol=1e-12)
-    assert res.n_snps == poly.sum()
-    # inbred animals have larger self-relationship: diag - 1 tracks realised F
-    r = np.corrcoef(np.diag(res.matrix) - 1, p.truth["F"])[0, 1]
-    assert r > 0.8
+    order = p.samples[::-1]
+    res = census_grm(prefix, order, chunk_size=333)
+    tab = grm_table(res)
+    assert list(tab["sample"]) == order and list(tab.columns[1:]) == order
+    _, d = read_dosage(prefix, order)
+    np.testing.assert_allclose(tab.iloc[:, 1:].to_numpy(), vanraden_grm(d), rtol=1e-12, atol=1e-14)
 
 
 def test_bad_inputs(panel, tmp_path):

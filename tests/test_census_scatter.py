@@ -19,14 +19,19 @@ from conftest import REPO, TEST_DATA
 
 from breedomics.census import diversity as dv
 from breedomics.census import ld, roh
-from breedomics.census._common import bim_blocks, load_groups, stream
+from breedomics.census._common import load_groups
 from breedomics.census.scatter import (
     plan_shards,
     read_partials,
     shard_chroms,
     write_partial,
 )
-from breedomics.core.genotypes import iter_dosage_chunks, read_samples, write_bed
+from breedomics.core.genotypes import (
+    chromosome_blocks,
+    iter_dosage_chunks,
+    read_samples,
+    write_bed,
+)
 from breedomics.errors import UserError
 
 PANEL = TEST_DATA / "soybean" / "panel"
@@ -77,24 +82,25 @@ def test_plan_of_the_panel(panel):
         "_small_003"
     ] * 3 + ["_small_004"]
     assert packed.groupby("shard")["n_snps"].sum().iloc[:3].min() >= 3000
-    # the .bim is read in chunks: blocks spanning chunk boundaries are merged
-    names, starts, counts = bim_blocks(prefix, chunk_rows=7)
-    assert names.tolist() == per_chrom["chrom"].tolist()
-    assert counts.tolist() == per_chrom["n_snps"].tolist()
-    assert starts.tolist() == np.r_[0, np.cumsum(counts)[:-1]].tolist()
+    # the .bim is read in chunks: blocks spanning chunk boundaries are merged; the VCF
+    # (parsed whole) gives the same blocks
+    for src, rows in ((prefix, 7), (PANEL / "genotypes.vcf.gz", 7)):
+        names, starts, counts = chromosome_blocks(src, chunk_rows=rows)
+        assert names.tolist() == per_chrom["chrom"].tolist()
+        assert counts.tolist() == per_chrom["n_snps"].tolist()
+        assert starts.tolist() == np.r_[0, np.cumsum(counts)[:-1]].tolist()
 
 
 def test_shard_stream_vcf_equals_plink(panel):
     """A shard read from the VCF (filtered stream) matches the PLINK rows read directly."""
     _, prefix, groups = panel
     vcf = PANEL / "genotypes.vcf.gz"
-    got = [
-        pd.concat([v for v, _ in stream(src, groups.samples[:5], 500, ["3", "7"])])
-        for src in (vcf, prefix)
+    chunks = [
+        list(iter_dosage_chunks(src, 500, groups.samples[:5], ["3", "7"])) for src in (vcf, prefix)
     ]
+    got = [pd.concat([v for v, _ in c]) for c in chunks]
     pd.testing.assert_frame_equal(got[0][["chrom", "pos"]], got[1][["chrom", "pos"]])
-    a = np.concatenate([d for _, d in stream(vcf, groups.samples[:5], 500, ["3", "7"])], axis=1)
-    b = np.concatenate([d for _, d in stream(prefix, groups.samples[:5], 500, ["3", "7"])], axis=1)
+    a, b = (np.concatenate([d for _, d in c], axis=1) for c in chunks)
     np.testing.assert_array_equal(a, b)
     assert set(got[1]["chrom"]) == {"3", "7"} and got[1].index[0] > 0
 

@@ -20,6 +20,7 @@ import pysam
 import pytest
 
 from breedomics.core.genotypes import (
+    chromosome_blocks,
     iter_dosage_chunks,
     n_variants,
     read_dosage,
@@ -217,6 +218,36 @@ def test_read_variant_ids_reads_only_those_rows(data):
     v2, _ = read_variant_ids(data["prefix"], ids, chromosomes={chrom})
     assert set(v2["chrom"]) == {chrom}
     assert read_variant_ids(data["vcf"], ids) is None  # no random access by id in a VCF
+
+
+def test_chromosome_access_reads_the_same_chunks(data, tmp_path):
+    """Chromosome blocks, and a stream of some chromosomes that reads only their rows,
+    equal the whole stream filtered with numpy, chunk by chunk (same boundaries): with a
+    chromosome split over two blocks, wanted chromosomes side by side, and two wanted
+    ones around a small unwanted one inside one chunk (rows 384-511)."""
+    var = read_variants(data["prefix"])
+    m = len(var)
+    cuts = [0, 434, 444, m // 2, 3 * m // 4, m]
+    labels = ["1", "x", "2", "3", "2"]
+    var["chrom"] = np.repeat(labels, np.diff(cuts))
+    prefix = write_bed(tmp_path / "multi", var, [data["raw"]], data["samples"])
+    names, starts, counts = chromosome_blocks(prefix, chunk_rows=97)
+    assert names.tolist() == labels
+    assert starts.tolist() == cuts[:-1] and counts.tolist() == np.diff(cuts).tolist()
+    full = list(iter_dosage_chunks(prefix, chunk_size=128))
+    pick = [4, 9, 20]
+    names = [data["samples"][i] for i in pick]
+    for wanted in ({"2"}, {"1", "2"}, {"x", "2"}, {"3"}, {"absent"}):
+        got = list(iter_dosage_chunks(prefix, 128, names, chromosomes=wanted))
+        expect = []
+        for v, d in full:
+            sel = v["chrom"].isin(wanted).to_numpy()
+            if sel.any():
+                expect.append((v[sel], d[np.ix_(pick, sel)]))
+        assert len(got) == len(expect)
+        for (v1, d1), (v2, d2) in zip(got, expect, strict=True):
+            pd.testing.assert_frame_equal(v1, v2)
+            np.testing.assert_array_equal(d1, d2)
 
 
 def test_write_bed_roundtrip(data):

@@ -177,13 +177,3 @@ def test_constant_and_tiny_traits_are_user_errors(tmp_path):
         check_trait(np.full(10, 3.0), "height", "pheno.tsv")
     with pytest.raises(UserError, match="non-missing"):
         check_trait(np.array([1.0, np.nan, np.nan]), "height", "pheno.tsv")
-
-
-def test_grm_equals_census_vanraden():
-    """Our GRM (from the centred marker matrix) equals the census stage's VanRaden GRM."""
-    census = pytest.importorskip("breedomics.census.grm")
-    pop = simulate_population(120, 800, seed=2)
-    d = pop.dosage.astype(np.float64)
-    d[np.random.default_rng(1).random(d.shape) < 0.02] = np.nan  # missing calls, mean-imputed
-    geno = Genotypes.from_dosage(d, pop.samples, pop.markers["id"])
-    np.testing.assert_allclose(geno.grm(), census.vanraden_grm(d), rtol=1e-5, atol=1e-6)

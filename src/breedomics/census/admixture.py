@@ -28,8 +28,8 @@ import numpy as np
 import pandas as pd
 from threadpoolctl import threadpool_limits
 
-from breedomics.census._common import stream
-from breedomics.core.genotypes import n_variants
+from breedomics.core.genotypes import iter_dosage_chunks, n_variants
+from breedomics.core.standardise import dosage_means, maf_mask
 from breedomics.errors import UserError
 
 __all__ = [
@@ -270,13 +270,11 @@ def load_thinned(
     total = n_variants(geno)
     step = max(1, math.ceil(total / max_snps))
     parts = []
-    for variants, dos in stream(geno, samples, chunk_size):
+    for variants, dos in iter_dosage_chunks(geno, chunk_size, samples):
         take = (variants.index.to_numpy() % step) == 0
         d = dos[:, take].astype(np.float64)
-        with np.errstate(invalid="ignore"):
-            f = np.nanmean(d, axis=0) / 2.0
-        ok = np.isfinite(f) & (np.minimum(f, 1 - f) > min_maf)
-        parts.append(d[:, ok])
+        mean, n_obs = dosage_means(d)
+        parts.append(d[:, (n_obs > 0) & maf_mask(mean / 2.0, min_maf)])
     g = np.concatenate(parts, axis=1) if parts else np.zeros((len(samples), 0))
     if g.shape[1] < 10:
         raise UserError(

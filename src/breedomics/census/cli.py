@@ -18,11 +18,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-import pandas as pd
-
 from breedomics.census._common import load_groups, write_table
-from breedomics.census.scatter import read_partials, shard_chroms, write_partial
-from breedomics.errors import UserError
 
 JOBS = {
     "pca": "principal components of the standardised GRM (variance explained, plot by group)",
@@ -133,30 +129,45 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     c.add_argument("--seed", type=int, default=1)
 
 
-def _read_lengths(path: str) -> dict[str, int]:
-    try:
-        df = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1], dtype={0: str})
-    except (OSError, ValueError) as exc:
-        raise UserError(f"cannot read chromosome lengths {path}: {exc}") from exc
-    if df[1].dtype.kind not in "iu":
-        df = df.iloc[1:]  # a header line
-    return {str(k): int(v) for k, v in zip(df[0], df[1], strict=True)}
+def _scatter_of(args: argparse.Namespace):
+    """Whole genome, one shard or a gather, as the scatter options say."""
+    from breedomics.census.scatter import Scatter
+
+    return Scatter(args.shards, args.shard, args.gather)
 
 
-def _scatter_mode(args: argparse.Namespace) -> str:
-    """``full``, ``shard`` or ``gather`` (checked for consistency)."""
-    shard, gather = getattr(args, "shard", None), getattr(args, "gather", None)
-    if shard and gather:
-        raise UserError("--shard and --gather exclude each other")
-    if shard and not args.shards:
-        raise UserError("--shard needs --shards (the plan written by `census shards`)")
-    return "shard" if shard else "gather" if gather else "full"
-
-
-def _chrom_order(args: argparse.Namespace) -> list[str] | None:
-    from breedomics.census.scatter import read_plan
-
-    return read_plan(args.shards)["chrom"].tolist() if args.shards else None
+#: Each job's library call with its arguments (:mod:`breedomics.census.jobs`).
+CALLS = {
+    "pca": lambda j, a, g: j.pca_job(a.geno, g, a.n_pcs, a.min_maf, a.chunk_size),
+    "grm": lambda j, a, g: j.grm_job(a.geno, g, a.method, a.min_maf, a.chunk_size),
+    "admixture": lambda j, a, g: j.admixture_job(
+        a.geno, g, a.k_min, a.k_max, a.inbred, a.folds, a.max_snps, a.seed
+    ),
+    "diversity": lambda j, a, g: j.diversity_job(
+        a.geno, g, a.inbred, a.window, a.lengths, a.chunk_size, _scatter_of(a)
+    ),
+    "fst": lambda j, a, g: j.fst_job(a.geno, g, a.inbred, a.blen, a.chunk_size),
+    "ld-decay": lambda j, a, g: j.ld_job(
+        a.geno, g, a.max_dist, a.bin_size, a.min_maf, a.min_samples, a.chunk_size, _scatter_of(a)
+    ),
+    "roh": lambda j, a, g: j.roh_job(
+        a.geno,
+        g,
+        a.min_length,
+        a.min_snps,
+        a.max_het,
+        a.max_missing,
+        a.max_gap,
+        a.chunk_size,
+        _scatter_of(a),
+    ),
+    "duplicates": lambda j, a, g: j.duplicates_job(
+        a.geno, g, a.threshold, a.min_snps, a.chunk_size
+    ),
+    "core": lambda j, a, g: j.core_job(
+        a.geno, g, a.size, a.required, a.n_random, a.seed, a.chunk_size
+    ),
+}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -171,136 +182,10 @@ def run(args: argparse.Namespace) -> int:
         print(write_table(plan, args.out), file=sys.stderr)
         print(f"{len(plan)} chromosomes in {plan['shard'].nunique()} shards", file=sys.stderr)
         return 0
-    mode = _scatter_mode(args)
+    from breedomics.census import jobs
+
     groups = load_groups(args.geno, args.groups)
-    out = args.out
-    plot = not args.no_plot
-    written: list[str] = []
-    gmap = dict(zip(groups.samples, groups.labels, strict=True))
-    job = args.job
-
-    if job == "pca":
-        from breedomics.census.pca import pca, plot_pca
-
-        scores, var = pca(args.geno, groups.samples, args.n_pcs, args.min_maf, args.chunk_size)
-        scores.insert(1, "group", groups.labels)
-        written += [write_table(scores, f"{out}.tsv"), write_table(var, f"{out}.variance.tsv")]
-        if plot:
-            written.append(plot_pca(scores, var, groups.labels, f"{out}.png"))
-    elif job == "grm":
-        from breedomics.census.grm import accumulate_grm, grm_table, plot_grm
-
-        res = accumulate_grm(args.geno, groups.samples, args.method, args.min_maf, args.chunk_size)
-        written.append(write_table(grm_table(res), f"{out}.tsv"))
-        if plot:
-            written.append(plot_grm(res, groups.labels, f"{out}.png"))
-    elif job == "admixture":
-        from breedomics.census.admixture import admixture, plot_admixture
-
-        qtab, cv, _ = admixture(
-            args.geno, groups.samples, args.k_min, args.k_max, args.inbred, args.folds,
-            args.max_snps, args.seed,
-        )  # fmt: skip
-        qtab.insert(1, "group", qtab["sample"].map(gmap))
-        written += [write_table(qtab, f"{out}.tsv"), write_table(cv, f"{out}.cv.tsv")]
-        if plot:
-            written.append(plot_admixture(qtab, cv, groups.labels, f"{out}.png"))
-    elif job == "diversity":
-        from breedomics.census import diversity as dv
-
-        lengths = _read_lengths(args.lengths) if args.lengths else None
-        if mode == "shard":
-            part = dv.diversity_partial(
-                args.geno, groups, args.inbred, args.window,
-                shard_chroms(args.shards, args.shard), args.chunk_size,
-            )  # fmt: skip
-            return _done([write_partial(part, f"{out}.json", "diversity")])
-        if mode == "gather":
-            part = dv.combine_diversity(read_partials(args.gather, "diversity"), _chrom_order(args))
-            genome, windows = dv.diversity_tables(part, groups, lengths)
-        else:
-            genome, windows = dv.diversity(
-                args.geno, groups, args.inbred, args.window, lengths, args.chunk_size
-            )
-        written += [write_table(genome, f"{out}.tsv"), write_table(windows, f"{out}.windows.tsv")]
-        if plot:
-            written.append(dv.plot_diversity(genome, windows, f"{out}.png"))
-    elif job == "fst":
-        from breedomics.census.fst import pairwise_fst, plot_fst
-
-        tab = pairwise_fst(args.geno, groups, args.inbred, args.blen, args.chunk_size)
-        written.append(write_table(tab, f"{out}.tsv"))
-        if plot:
-            written.append(plot_fst(tab, f"{out}.png"))
-    elif job == "ld-decay":
-        from breedomics.census import ld
-
-        if mode == "gather":
-            part = ld.combine_ld(read_partials(args.gather, "ld-decay"))
-        else:
-            part = ld.ld_partial(
-                args.geno, groups, args.max_dist, args.bin_size, args.min_maf, args.min_samples,
-                shard_chroms(args.shards, args.shard) if mode == "shard" else None,
-                min(args.chunk_size, 5000),
-            )  # fmt: skip
-        if mode == "shard":
-            return _done([write_partial(part, f"{out}.json", "ld-decay")])
-        bins, summary = ld.ld_tables(part, groups)
-        written += [write_table(bins, f"{out}.tsv"), write_table(summary, f"{out}.summary.tsv")]
-        if plot:
-            written.append(ld.plot_ld(bins, summary, f"{out}.png"))
-    elif job == "roh":
-        from breedomics.census import roh
-
-        if mode == "gather":
-            part = roh.combine_roh(read_partials(args.gather, "roh"))
-        else:
-            part = roh.roh_partial(
-                args.geno, groups.samples, args.min_length, args.min_snps, args.max_het,
-                args.max_missing, args.max_gap,
-                shard_chroms(args.shards, args.shard) if mode == "shard" else None,
-                args.chunk_size,
-            )  # fmt: skip
-        if mode == "shard":
-            return _done([write_partial(part, f"{out}.json", "roh")])
-        per, seg = roh.roh_tables(part, groups.samples)
-        per.insert(1, "group", groups.labels)
-        written += [write_table(per, f"{out}.tsv"), write_table(seg, f"{out}.segments.tsv")]
-        if plot:
-            written.append(roh.plot_roh(per, f"{out}.png"))
-    elif job == "duplicates":
-        from breedomics.census.duplicates import duplicate_clusters, pairwise_ibs, plot_ibs
-
-        res = pairwise_ibs(args.geno, groups.samples, args.chunk_size)
-        pairs, clusters = duplicate_clusters(res, args.threshold, args.min_snps)
-        written += [
-            write_table(pairs, f"{out}.tsv"),
-            write_table(clusters, f"{out}.clusters.tsv"),
-        ]
-        if plot:
-            written.append(plot_ibs(res, args.threshold, f"{out}.png"))
-    elif job == "core":
-        from breedomics.census.core import core_collection, plot_core
-
-        n = len(groups.samples)
-        size = int(round(args.size * n)) if args.size < 1 else int(args.size)
-        required: list[str] = []
-        if args.required:
-            with open(args.required) as fh:
-                required = [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
-        core, summary = core_collection(
-            args.geno, groups.samples, size, required, args.n_random, args.seed, args.chunk_size
-        )
-        core.insert(2, "group", core["sample"].map(gmap))
-        written += [write_table(core, f"{out}.tsv"), write_table(summary, f"{out}.summary.tsv")]
-        if plot:
-            written.append(plot_core(core, summary, f"{out}.png"))
-    else:  # pragma: no cover - argparse restricts the choices
-        raise UserError(f"unknown census job {job!r}")
-    return _done(written)
-
-
-def _done(written: list[str]) -> int:
-    for w in written:
-        print(w, file=sys.stderr)
+    res = CALLS[args.job](jobs, args, groups)
+    for path in jobs.write_outputs(res, args.out, plot=not args.no_plot):
+        print(path, file=sys.stderr)
     return 0

@@ -23,10 +23,18 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from breedomics.census._common import stream
+from breedomics.core.genotypes import iter_dosage_chunks, n_variants
 from breedomics.errors import UserError
 
-__all__ = ["allele_presence", "coverage", "greedy_core", "core_collection", "plot_core"]
+__all__ = [
+    "allele_presence",
+    "coverage",
+    "greedy_core",
+    "core_size",
+    "read_required",
+    "core_collection",
+    "plot_core",
+]
 
 _POP = np.array([bin(i).count("1") for i in range(256)], dtype=np.int64)
 
@@ -96,6 +104,17 @@ def greedy_core(
     return order, gains
 
 
+def core_size(size: float, n: int) -> int:
+    """Core size from ``--size``: a count, or a fraction of the ``n`` accessions if < 1."""
+    return int(round(size * n)) if size < 1 else int(size)
+
+
+def read_required(path: str | os.PathLike) -> list[str]:
+    """Accessions forced into the core: one per line; blank and ``#`` lines skipped."""
+    with open(path) as fh:
+        return [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
+
+
 def core_collection(
     geno: str | os.PathLike,
     samples: Sequence[str],
@@ -146,15 +165,13 @@ def core_collection(
             raise UserError(f"required core accession {r!r} is not among the analysed samples")
     if len(required) > size:
         raise UserError(f"{len(required)} required accessions exceed the core size {size}")
-    from breedomics.core.genotypes import n_variants
-
     m_total = n_variants(geno)
     max_snps = max(1, int(max_bytes) * 8 // (2 * n))
     step = max(1, -(-m_total // max_snps))  # ceil: every step-th SNP fits the budget
     parts = []
     start = 0  # genome-wide index of the chunk's first SNP
     m_used = 0
-    for _, dos in stream(geno, samples, chunk_size):
+    for _, dos in iter_dosage_chunks(geno, chunk_size, samples):
         first = (-start) % step  # first SNP of this chunk with index % step == 0
         start += dos.shape[1]
         if step > 1:

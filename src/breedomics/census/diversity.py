@@ -19,7 +19,8 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 
-from breedomics.census._common import Groups, stream
+from breedomics.census._common import Groups
+from breedomics.core.genotypes import iter_dosage_chunks
 from breedomics.errors import UserError
 
 __all__ = [
@@ -32,6 +33,8 @@ __all__ = [
     "diversity_partial",
     "combine_diversity",
     "diversity_tables",
+    "read_lengths",
+    "plot_diversity",
 ]
 
 
@@ -169,7 +172,7 @@ def diversity_partial(
     spans: dict[str, tuple[int, int]] = {}
     wins: list[pd.DataFrame] = []
     n_snps = n_all_missing = 0
-    for variants, dos in stream(geno, groups.samples, chunk_size, chroms):
+    for variants, dos in iter_dosage_chunks(geno, chunk_size, groups.samples, chroms):
         ac, an, het, called = allele_counts(dos, gidx, ng, inbred)
         allmiss = an.sum(axis=1) == 0
         n_all_missing += int(allmiss.sum())
@@ -432,6 +435,17 @@ def diversity_tables(
             )
     windows = pd.DataFrame(wrows)
     return genome, windows
+
+
+def read_lengths(path: str | os.PathLike) -> dict[str, int]:
+    """Chromosome lengths from a TSV or ``.fai`` (``chrom``, ``length`` first; header optional)."""
+    try:
+        df = pd.read_csv(path, sep="\t", header=None, usecols=[0, 1], dtype={0: str})
+    except (OSError, ValueError) as exc:
+        raise UserError(f"cannot read chromosome lengths {path}: {exc}") from exc
+    if df[1].dtype.kind not in "iu":
+        df = df.iloc[1:]  # a header line
+    return {str(k): int(v) for k, v in zip(df[0], df[1], strict=True)}
 
 
 def plot_diversity(genome: pd.DataFrame, windows: pd.DataFrame, path: str | os.PathLike) -> str:

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
-from breedomics.census._common import stream
+from breedomics.core.genotypes import iter_dosage_chunks
 from breedomics.errors import UserError
 
 __all__ = ["IBSResult", "pairwise_ibs", "ibs_from_dosage", "duplicate_clusters", "plot_ibs"]
@@ -106,7 +106,7 @@ def pairwise_ibs(
     if n < 2:
         raise UserError(f"duplicate search needs at least 2 samples, got {n}")
     dist, disc, shared = np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
-    for _, dos in stream(geno, samples, chunk_size):
+    for _, dos in iter_dosage_chunks(geno, chunk_size, samples):
         _accumulate(dos, dist, disc, shared)
     if not shared.any():
         raise UserError(f"{geno}: no genotype calls among the {n} analysed samples")

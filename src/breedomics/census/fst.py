@@ -14,8 +14,9 @@ import os
 import numpy as np
 import pandas as pd
 
-from breedomics.census._common import Groups, stream
+from breedomics.census._common import Groups
 from breedomics.census.diversity import allele_counts
+from breedomics.core.genotypes import iter_dosage_chunks
 from breedomics.errors import UserError
 
 __all__ = ["hudson_fst_components", "pairwise_fst", "plot_fst"]
@@ -101,7 +102,7 @@ def pairwise_fst(
     blocks: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
     gidx = groups.index
-    for variants, dos in stream(geno, groups.samples, chunk_size):
+    for variants, dos in iter_dosage_chunks(geno, chunk_size, groups.samples):
         ac, an, _, _ = allele_counts(dos, gidx, ng, inbred)
         bidx = variants.index.to_numpy() // blen
         for k, (i, j) in enumerate(pairs):

@@ -1,76 +1,42 @@
-"""Genomic relationship matrices accumulated over streamed SNP chunks (BLAS).
+"""The census relationship-matrix job: the GRM of the analysed samples, as a table and a heatmap.
+
+The matrix is built by the genetics core (:func:`breedomics.core.grm.accumulate_grm`):
 
 * VanRaden (2008, *J Dairy Sci* 91:4414) method 1:
   ``G = Z Z' / (2 sum_j p_j (1 - p_j))`` with ``Z = M - 2p`` (ALT dosage
-  centred on twice the ALT frequency).
-* Standardised (Patterson, Price & Reich 2006, *PLoS Genet* 2:e190; Yang et
-  al. 2010): ``K = W W' / m`` with ``W_ij = (x_ij - 2p_j) / sqrt(2 p_j (1 - p_j))``,
-  the matrix whose eigenvectors are the principal components (``plink2 --pca``).
+  centred on twice the ALT frequency);
+* standardised (Patterson, Price & Reich 2006, *PLoS Genet* 2:e190; Yang et
+  al. 2011, *Am J Hum Genet* 88:76): ``K = W W' / m`` with
+  ``W_ij = (x_ij - 2p_j) / sqrt(2 p_j (1 - p_j))``, the matrix whose
+  eigenvectors are the principal components (``plink2 --pca``).
 
 Missing genotypes are mean-imputed (set to 0 after centring). SNPs that are
-all-missing or monomorphic among the analysed samples are skipped (they carry
-no information) and counted.
+all-missing or have MAF ``<= min_maf`` among the analysed samples (with 0:
+the monomorphic ones) are skipped and counted. The census forms every chunk's
+product in double precision.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
-from breedomics.census._common import standardize_chunk, stream
-from breedomics.errors import UserError
+from breedomics.core.grm import GRM, accumulate_grm
 
-__all__ = ["GRMResult", "vanraden_grm", "accumulate_grm", "grm_table", "plot_grm"]
-
-
-@dataclass
-class GRMResult:
-    """A relationship matrix and the SNPs that built it."""
-
-    matrix: np.ndarray
-    samples: list[str]
-    n_snps: int
-    n_skipped: int
+__all__ = ["census_grm", "grm_table", "plot_grm"]
 
 
-def vanraden_grm(dosage: np.ndarray, p: np.ndarray | None = None) -> np.ndarray:
-    """VanRaden (2008) method-1 GRM of an in-memory dosage matrix.
-
-    Parameters
-    ----------
-    dosage : numpy.ndarray
-        ``(n, m)`` ALT dosage, NaN for missing.
-    p : numpy.ndarray, optional
-        ALT frequencies (default: estimated from ``dosage``).
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(n, n)`` GRM.
-    """
-    d = np.asarray(dosage, dtype=np.float64)
-    if p is None:
-        p = np.nanmean(d, axis=0) / 2.0
-    z = d - 2.0 * p
-    z[np.isnan(z)] = 0.0
-    den = 2.0 * np.sum(p * (1 - p))
-    if den <= 0:
-        raise UserError("GRM undefined: no polymorphic SNP")
-    return z @ z.T / den
-
-
-def accumulate_grm(
+def census_grm(
     geno: str | os.PathLike,
     samples: Sequence[str],
     method: str = "vanraden",
     min_maf: float = 0.0,
     chunk_size: int = 10000,
-) -> GRMResult:
-    """Stream a genotype file into a GRM.
+) -> GRM:
+    """The census GRM of a genotype file (double-precision products).
 
     Parameters
     ----------
@@ -88,49 +54,29 @@ def accumulate_grm(
 
     Returns
     -------
-    GRMResult
+    GRM
+        ``matrix()`` is the relationship matrix; ``n_snps`` and ``n_skipped``
+        count the SNPs used and left out.
     """
-    if method not in ("vanraden", "standardized"):
-        raise UserError(f"unknown GRM method {method!r}; use 'vanraden' or 'standardized'")
-    n = len(samples)
-    acc = np.zeros((n, n))
-    den = 0.0
-    used = skipped = 0
-    for _, dos in stream(geno, samples, chunk_size):
-        z, p, keep = standardize_chunk(dos, min_maf)
-        skipped += int((~keep).sum())
-        if z.shape[1] == 0:
-            continue
-        var = 2.0 * p * (1.0 - p)
-        if method == "standardized":
-            z /= np.sqrt(var)
-            den += z.shape[1]
-        else:
-            den += var.sum()
-        acc += z @ z.T
-        used += z.shape[1]
-    if used == 0:
-        raise UserError(
-            f"{geno}: no polymorphic SNP with calls among the {n} analysed samples "
-            f"({skipped} SNPs skipped as monomorphic or all-missing); cannot build a GRM"
-        )
-    return GRMResult(acc / den, list(samples), used, skipped)
+    return accumulate_grm(
+        geno, samples, method=method, min_maf=min_maf, dtype=np.float64, chunk_size=chunk_size
+    )
 
 
-def grm_table(res: GRMResult) -> pd.DataFrame:
+def grm_table(res: GRM) -> pd.DataFrame:
     """Square TSV layout: a ``sample`` column then one column per sample."""
-    df = pd.DataFrame(res.matrix, columns=res.samples)
+    df = pd.DataFrame(res.matrix(), columns=res.samples)
     df.insert(0, "sample", res.samples)
     return df
 
 
-def plot_grm(res: GRMResult, labels: np.ndarray, path: str | os.PathLike) -> str:
+def plot_grm(res: GRM, labels: np.ndarray, path: str | os.PathLike) -> str:
     """Heatmap of the GRM with samples ordered by group."""
     from breedomics.census._common import figure, save_figure
 
     order = np.argsort(np.asarray(labels, dtype=str), kind="stable")
     fig, ax = figure(figsize=(7, 6))
-    mat = res.matrix[np.ix_(order, order)]
+    mat = res.matrix()[np.ix_(order, order)]
     lim = np.percentile(np.abs(mat), 99)
     im = ax.imshow(mat, cmap="RdBu_r", vmin=-lim, vmax=lim, interpolation="nearest")
     lab = np.asarray(labels, dtype=str)[order]

@@ -25,7 +25,9 @@ from collections.abc import Collection
 import numpy as np
 import pandas as pd
 
-from breedomics.census._common import Groups, stream
+from breedomics.census._common import Groups
+from breedomics.core.genotypes import iter_dosage_chunks
+from breedomics.core.standardise import impute_center, maf_mask
 from breedomics.errors import UserError
 
 __all__ = [
@@ -47,16 +49,14 @@ def hill_weir(d: np.ndarray, rho: float, n: float) -> np.ndarray:
     )
 
 
-def _standardize(x: np.ndarray, min_maf: float) -> tuple[np.ndarray, np.ndarray]:
-    """Columns centred and scaled to unit norm; unusable SNPs zeroed."""
-    called = ~np.isnan(x)
-    nc = called.sum(axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(x, axis=0, dtype=np.float64) / nc
-    z = np.where(called, x - mean, 0.0)
+def _unit_columns(x: np.ndarray, min_maf: float) -> tuple[np.ndarray, np.ndarray]:
+    """Columns centred (core mean imputation) and scaled to unit norm; unusable SNPs zeroed.
+
+    A SNP is usable with two or more calls, some variation and group MAF > ``min_maf``.
+    """
+    z, mean, nc = impute_center(x)
     ss = np.sqrt(np.sum(z * z, axis=0))
-    p = mean / 2.0
-    ok = (nc >= 2) & (ss > 0) & (np.minimum(p, 1 - p) > min_maf)
+    ok = (nc >= 2) & (ss > 0) & maf_mask(mean / 2.0, min_maf)
     z[:, ok] /= ss[ok]
     z[:, ~ok] = 0.0
     return z, ok
@@ -85,15 +85,9 @@ def pair_r2_blocks(
 
 
 def ld_decay(
-    geno: str | os.PathLike,
-    groups: Groups,
-    max_dist: int = 500_000,
-    bin_size: int = 10_000,
-    min_maf: float = 0.05,
-    min_samples: int = 10,
-    chunk_size: int = 5000,
+    geno: str | os.PathLike, groups: Groups, **settings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """LD decay curves and half-decay distances per group.
+    """LD decay curves and half-decay distances per group, over the whole genome.
 
     Parameters
     ----------
@@ -102,16 +96,9 @@ def ld_decay(
     groups : Groups
         Samples and groups; groups with fewer than ``min_samples`` are skipped
         (listed in the summary with a note).
-    max_dist : int
-        Largest pair distance (bp).
-    bin_size : int
-        Distance-bin width (bp); bins are ``(k*bin_size, (k+1)*bin_size]``.
-    min_maf : float
-        SNPs with group MAF <= ``min_maf`` are not used in that group.
-    min_samples : int
-        Minimum group size.
-    chunk_size : int
-        SNPs per chunk.
+    **settings
+        ``max_dist``, ``bin_size``, ``min_maf``, ``min_samples``,
+        ``chunk_size``: see :func:`ld_partial`.
 
     Returns
     -------
@@ -121,8 +108,7 @@ def ld_decay(
         ``group, n_samples, n_pairs, r2_first_bin, rho_per_bp, r2_fit_0,
         half_decay_bp, half_decay_bp_empirical, note``.
     """
-    part = ld_partial(geno, groups, max_dist, bin_size, min_maf, min_samples, None, chunk_size)
-    return ld_tables(part, groups)
+    return ld_tables(ld_partial(geno, groups, **settings), groups)
 
 
 def ld_partial(
@@ -140,6 +126,25 @@ def ld_partial(
     Only pairs on the same chromosome are used, so partials of disjoint
     chromosome sets (``chroms``: one shard of the per-chromosome scatter) add
     up to the genome-wide result (:func:`combine_ld`).
+
+    Parameters
+    ----------
+    geno : str or path-like
+        Genotype file (sorted by chromosome and position).
+    groups : Groups
+        Samples and groups.
+    max_dist : int
+        Largest pair distance (bp).
+    bin_size : int
+        Distance-bin width (bp); bins are ``(k*bin_size, (k+1)*bin_size]``.
+    min_maf : float
+        SNPs with group MAF <= ``min_maf`` are not used in that group.
+    min_samples : int
+        Minimum group size.
+    chroms : collection of str, optional
+        Only these chromosomes (default: all).
+    chunk_size : int
+        SNPs per chunk.
 
     Returns
     -------
@@ -159,7 +164,7 @@ def ld_partial(
     buf_dos: np.ndarray | None = None
     buf_chrom = None
     seen: set = set()
-    for variants, dos in stream(geno, groups.samples, chunk_size, chroms):
+    for variants, dos in iter_dosage_chunks(geno, chunk_size, groups.samples, chroms):
         chrom = variants["chrom"].to_numpy()
         pos = variants["pos"].to_numpy()
         for c in pd.unique(chrom):
@@ -176,7 +181,7 @@ def ld_partial(
             alldos = np.concatenate([buf_dos, cdos], axis=1)
             first_new = len(buf_pos)
             for g in active:
-                z, ok = _standardize(alldos[members[g]].astype(np.float64), min_maf)
+                z, ok = _unit_columns(alldos[members[g]].astype(np.float64), min_maf)
                 for d, r2 in pair_r2_blocks(z, ok, allpos, first_new, max_dist):
                     b = np.minimum((d - 1) // bin_size, nb - 1)
                     sums[g] += np.bincount(b, weights=r2, minlength=nb)

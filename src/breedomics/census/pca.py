@@ -15,7 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from breedomics.census.grm import accumulate_grm
+from breedomics.census.grm import census_grm
 from breedomics.errors import UserError
 
 __all__ = ["pca", "pca_from_grm", "plot_pca"]
@@ -78,8 +78,8 @@ def pca(
     if len(samples) < 3:
         raise UserError(f"PCA needs at least 3 samples, got {len(samples)}")
     n_pcs = min(n_pcs, len(samples) - 1)
-    res = accumulate_grm(geno, samples, "standardized", min_maf, chunk_size)
-    vecs, vals, expl = pca_from_grm(res.matrix, n_pcs)
+    res = census_grm(geno, samples, "standardized", min_maf, chunk_size)
+    vecs, vals, expl = pca_from_grm(res.matrix(), n_pcs)
     scores = pd.DataFrame(vecs, columns=[f"PC{i + 1}" for i in range(n_pcs)])
     scores.insert(0, "sample", list(samples))
     variance = pd.DataFrame(

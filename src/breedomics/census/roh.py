@@ -19,7 +19,7 @@ from collections.abc import Collection, Sequence
 import numpy as np
 import pandas as pd
 
-from breedomics.census._common import stream
+from breedomics.core.genotypes import iter_dosage_chunks
 from breedomics.errors import UserError
 
 __all__ = [
@@ -84,16 +84,9 @@ class _RunState:
 
 
 def runs_of_homozygosity(
-    geno: str | os.PathLike,
-    samples: Sequence[str],
-    min_length: int = 1_000_000,
-    min_snps: int = 50,
-    max_het: int = 1,
-    max_missing: int = 5,
-    max_gap: int = 1_000_000,
-    chunk_size: int = 10000,
+    geno: str | os.PathLike, samples: Sequence[str], **settings
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Detect ROH and compute F_ROH per sample.
+    """Detect ROH over the whole genome and compute F_ROH per sample.
 
     Parameters
     ----------
@@ -101,25 +94,16 @@ def runs_of_homozygosity(
         Genotype file (hard calls; dosages are rounded).
     samples : sequence of str
         Samples to scan.
-    min_length : int
-        Minimum run length (bp).
-    min_snps : int
-        Minimum SNPs in a run.
-    max_het, max_missing : int
-        Heterozygous / missing calls tolerated inside a run.
-    max_gap : int
-        A gap between consecutive SNPs larger than this ends every run.
-    chunk_size : int
-        SNPs per chunk.
+    **settings
+        ``min_length``, ``min_snps``, ``max_het``, ``max_missing``,
+        ``max_gap``, ``chunk_size``: see :func:`roh_partial`.
 
     Returns
     -------
     per_sample, segments : pandas.DataFrame
         See :func:`roh_tables`.
     """
-    part = roh_partial(geno, samples, min_length, min_snps, max_het, max_missing, max_gap,
-                       None, chunk_size)  # fmt: skip
-    return roh_tables(part, samples)
+    return roh_tables(roh_partial(geno, samples, **settings), samples)
 
 
 def roh_partial(
@@ -137,8 +121,26 @@ def roh_partial(
 
     Runs never cross a chromosome boundary, so partials of disjoint chromosome
     sets (``chroms``: one shard of the per-chromosome scatter) combine into
-    the genome-wide result (:func:`combine_roh`). Other parameters as in
-    :func:`runs_of_homozygosity`.
+    the genome-wide result (:func:`combine_roh`).
+
+    Parameters
+    ----------
+    geno : str or path-like
+        Genotype file (hard calls; dosages are rounded).
+    samples : sequence of str
+        Samples to scan.
+    min_length : int
+        Minimum run length (bp).
+    min_snps : int
+        Minimum SNPs in a run.
+    max_het, max_missing : int
+        Heterozygous / missing calls tolerated inside a run.
+    max_gap : int
+        A gap between consecutive SNPs larger than this ends every run.
+    chroms : collection of str, optional
+        Only these chromosomes (default: all).
+    chunk_size : int
+        SNPs per chunk.
 
     Returns
     -------
@@ -151,7 +153,7 @@ def roh_partial(
     spans: dict[str, list[int]] = {}
     prev_pos = None
     everything = np.ones(n, dtype=bool)
-    for variants, dos in stream(geno, samples, chunk_size, chroms):
+    for variants, dos in iter_dosage_chunks(geno, chunk_size, samples, chroms):
         dos = np.rint(dos)
         chroms_ = variants["chrom"].to_numpy()
         positions = variants["pos"].to_numpy()

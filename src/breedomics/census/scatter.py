@@ -23,14 +23,15 @@ import json
 import math
 import os
 import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from breedomics.census._common import bim_blocks
-from breedomics.core.genotypes import genotype_format, plink_prefix, read_variants
+from breedomics.core.genotypes import chromosome_blocks
 from breedomics.errors import UserError
 
 __all__ = [
@@ -40,6 +41,8 @@ __all__ = [
     "shard_chroms",
     "write_partial",
     "read_partials",
+    "Scatter",
+    "WHOLE_GENOME",
 ]
 
 #: Contig names the workflow accepts (as ``sheets._CONTIG`` and the config schema).
@@ -74,12 +77,7 @@ def plan_shards(geno: str | os.PathLike, min_snps: int = 500) -> pd.DataFrame:
     """
     if min_snps < 1:
         raise UserError(f"min_snps must be >= 1, got {min_snps}")
-    if genotype_format(geno) == "plink":
-        names, _, counts = bim_blocks(plink_prefix(geno))  # flat memory for any size
-    else:
-        chrom = read_variants(geno)["chrom"].astype(str).to_numpy()
-        starts = np.r_[0, np.flatnonzero(chrom[1:] != chrom[:-1]) + 1] if len(chrom) else []
-        names, counts = chrom[starts], np.diff(np.r_[starts, len(chrom)])
+    names, _, counts = chromosome_blocks(geno)  # PLINK: flat memory for any size
     if len(names) == 0:
         raise UserError(f"{geno}: no variants to scatter")
     seen: set[str] = set()
@@ -200,3 +198,62 @@ def read_partials(paths: list[str | os.PathLike], kind: str) -> list[dict[str, A
             raise UserError(f"{p} holds a partial {doc.get('kind')!r} result, not {kind!r}")
         out.append(_decode(doc["data"]))
     return out
+
+
+@dataclass(frozen=True)
+class Scatter:
+    """How a per-chromosome job runs: whole genome, one shard, or the gather of shards.
+
+    Attributes
+    ----------
+    plan : str, optional
+        Shard plan written by :func:`plan_shards` (its chromosome order is the
+        genome order of a gather).
+    shard : str, optional
+        Compute only this shard's partial result.
+    gather : sequence of str, optional
+        Partial results to combine.
+    """
+
+    plan: str | os.PathLike | None = None
+    shard: str | None = None
+    gather: Sequence[str | os.PathLike] | None = None
+
+    @property
+    def mode(self) -> str:
+        """``full``, ``shard`` or ``gather`` (checked for consistency)."""
+        if self.shard and self.gather:
+            raise UserError("--shard and --gather exclude each other")
+        if self.shard and not self.plan:
+            raise UserError("--shard needs --shards (the plan written by `census shards`)")
+        return "shard" if self.shard else "gather" if self.gather else "full"
+
+    def chrom_order(self) -> list[str] | None:
+        """Chromosomes of the plan in genome order (None without a plan)."""
+        return read_plan(self.plan)["chrom"].tolist() if self.plan else None
+
+    def partial(
+        self,
+        kind: str,
+        compute: Callable[[list[str] | None], dict[str, Any]],
+        combine: Callable[[list[dict[str, Any]]], dict[str, Any]],
+    ) -> dict[str, Any]:
+        """The job's partial result: computed (whole genome or this shard) or gathered.
+
+        Parameters
+        ----------
+        kind : str
+            Kind of the partial-result files (:func:`write_partial`).
+        compute : callable
+            ``compute(chroms)``: the partial of these chromosomes (None: all).
+        combine : callable
+            ``combine(parts)``: the partials of the shards joined.
+        """
+        mode = self.mode
+        if mode == "gather":
+            return combine(read_partials(list(self.gather), kind))
+        return compute(shard_chroms(self.plan, self.shard) if mode == "shard" else None)
+
+
+#: A per-chromosome job run over the whole genome in one go.
+WHOLE_GENOME = Scatter()

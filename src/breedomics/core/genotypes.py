@@ -34,10 +34,38 @@ scale, 0, 1 or 2, with ``NaN`` for a missing call:
 
 Samples are identified by the VCF sample name or, for PLINK, by the ``.fam``
 IID (column 2).
+
+Access
+------
+Every stage reads genotypes through these public functions, never through the
+private decoders:
+
+* by chunk: :func:`iter_dosage_chunks` (the whole file, or only some
+  chromosomes: for PLINK only their ``.bim`` and ``.bed`` rows are read, so
+  memory does not grow with the rest of the genome), :func:`read_dosage`;
+* by chromosome: :func:`chromosome_blocks` (names, first row and size of each
+  chromosome block, read in flat memory), :func:`split_by_chrom` (a chunk cut
+  into one-chromosome runs);
+* by sample and variant ids: the ``samples`` argument of the readers (rows in
+  the order asked, a missing sample named in the error) and
+  :func:`read_variant_ids`.
+
+References
+----------
+Purcell S et al. (2007) PLINK: a tool set for whole-genome association and
+population-based linkage analyses. *Am J Hum Genet* 81:559-575.
+
+Chang CC et al. (2015) Second-generation PLINK: rising to the challenge of
+larger and richer datasets. *GigaScience* 4:7.
+
+Danecek P et al. (2021) Twelve years of SAMtools and BCFtools.
+*GigaScience* 10:giab008 (VCF/BCF; read here with cyvcf2, Pedersen & Quinlan
+2017, *Bioinformatics* 33:1867).
 """
 
 from __future__ import annotations
 
+import itertools
 import os
 import warnings
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -54,8 +82,12 @@ __all__ = [
     "plink_prefix",
     "read_samples",
     "read_variants",
+    "open_vcf",
+    "vcf_dosage",
     "n_variants",
+    "chromosome_blocks",
     "iter_dosage_chunks",
+    "split_by_chrom",
     "read_variant_ids",
     "read_dosage",
     "write_bed",
@@ -169,6 +201,36 @@ def _read_bim(prefix: str) -> pd.DataFrame:
     return _bim_variants(_bim_csv(prefix))
 
 
+def _read_bim_rows(prefix: str, first: int, count: int) -> pd.DataFrame:
+    """Rows ``first .. first+count-1`` of a ``.bim`` as :func:`read_variants` columns.
+
+    The index is the global variant index, as :func:`iter_dosage_chunks` gives it.
+    """
+    bim = _bim_variants(_bim_csv(prefix, skiprows=first, nrows=count))
+    bim.index = pd.RangeIndex(first, first + count)
+    return bim
+
+
+def _bim_blocks(prefix: str, chunk_rows: int) -> tuple[np.ndarray, np.ndarray]:
+    """Names and sizes of the chromosome blocks of a ``.bim``, first column only."""
+    names: list[str] = []
+    counts: list[int] = []
+    reader = pd.read_csv(
+        prefix + ".bim", sep=r"\s+", header=None, usecols=[0], dtype=str,
+        keep_default_na=False, chunksize=chunk_rows,
+    )  # fmt: skip
+    for chunk in reader:
+        c = chunk[0].to_numpy()
+        cut = np.r_[0, np.flatnonzero(c[1:] != c[:-1]) + 1]
+        for name, k in zip(c[cut], np.diff(np.r_[cut, len(c)]), strict=True):
+            if names and names[-1] == name:  # a block spanning two chunks of rows
+                counts[-1] += int(k)
+            else:
+                names.append(str(name))
+                counts.append(int(k))
+    return np.array(names, dtype=object), np.array(counts, dtype=np.int64)
+
+
 def _open_bed(prefix: str, n_samples: int, n_var: int) -> _BedRows:
     path = prefix + ".bed"
     nbytes = (n_samples + 3) // 4
@@ -251,9 +313,29 @@ def _decode_bed(block: np.ndarray, n_samples: int, idx: np.ndarray | None) -> np
 
 
 # --------------------------------------------------------------------------- VCF
-def _vcf(path: str, samples: Sequence[str] | None = None):
+def open_vcf(path: str | os.PathLike, samples: Sequence[str] | None = None):
+    """Open a VCF/BCF with cyvcf2 (genotypes as allele indices, -1 missing).
+
+    Parameters
+    ----------
+    path : str or path-like
+        VCF/BCF file (plain or bgzipped).
+    samples : sequence of str, optional
+        Only these samples (cyvcf2 returns them in file order).
+
+    Returns
+    -------
+    cyvcf2.VCF
+        The reader; iterate it for records, close it when done.
+
+    Raises
+    ------
+    UserError
+        If the file cannot be opened.
+    """
     from cyvcf2 import VCF
 
+    path = str(path)
     try:
         return VCF(path, samples=list(samples) if samples is not None else None, gts012=False)
     except OSError as exc:  # pragma: no cover - message depends on htslib
@@ -266,8 +348,23 @@ def _vcf_row(v) -> tuple[str, int, str, str, str]:
     return (v.CHROM, int(v.POS), vid, v.REF, alt)
 
 
-def _vcf_dosage(v, n_samples: int) -> np.ndarray:
-    """ALT dosage of one biallelic cyvcf2 record on the diploid scale (see module doc)."""
+def vcf_dosage(v, n_samples: int) -> np.ndarray:
+    """ALT dosage of one biallelic cyvcf2 record on the diploid scale.
+
+    Parameters
+    ----------
+    v : cyvcf2.Variant
+        A record with at most one ALT allele.
+    n_samples : int
+        Samples of the reader (the length of the result).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``float32 (n_samples,)`` dosage: diploid 0/1/2, haploid calls 0 or 2,
+        polyploid calls rescaled to the diploid scale, NaN for missing and
+        half calls (module documentation).
+    """
     gt = v.genotype
     if gt is None:  # no GT field: everything missing
         return np.full(n_samples, np.nan, dtype=np.float32)
@@ -292,9 +389,13 @@ def _vcf_dosage(v, n_samples: int) -> np.ndarray:
     return out
 
 
+# the former private names, until breedomics.genotypes.normalise imports the public ones
+_vcf, _vcf_dosage = open_vcf, vcf_dosage
+
+
 def _iter_vcf_records(path: str, samples: Sequence[str] | None = None):
     """Yield biallelic (or ALT ``.``) records, warning once about skipped ones."""
-    vcf = _vcf(path, samples)
+    vcf = open_vcf(path, samples)
     skipped = 0
     try:
         for v in vcf:
@@ -329,7 +430,7 @@ def read_samples(path: str | os.PathLike) -> list[str]:
     fmt = genotype_format(path)
     if fmt == "plink":
         return _read_fam(plink_prefix(path))["iid"].tolist()
-    vcf = _vcf(str(path))
+    vcf = open_vcf(path)
     try:
         names = list(vcf.samples)
     finally:
@@ -371,8 +472,75 @@ def n_variants(path: str | os.PathLike) -> int:
     return len(read_variants(path))
 
 
+def chromosome_blocks(
+    path: str | os.PathLike, chunk_rows: int = 1_000_000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Chromosome blocks of a genotype file: name, first variant and size of each.
+
+    A block is a run of consecutive variants on one chromosome. For PLINK only
+    the first column of the ``.bim`` is read, ``chunk_rows`` lines at a time,
+    so memory stays flat for any number of SNPs; a VCF/BCF is parsed whole. A
+    chromosome split over several blocks (an unsorted file) is returned as
+    several blocks: callers decide whether that is an error.
+
+    Parameters
+    ----------
+    path : str or path-like
+        VCF/BCF file or PLINK 1 fileset.
+    chunk_rows : int, default 1000000
+        ``.bim`` lines read at a time.
+
+    Returns
+    -------
+    names : numpy.ndarray
+        ``object`` array of chromosome names, in file order.
+    starts : numpy.ndarray
+        ``int64`` global index of each block's first variant.
+    counts : numpy.ndarray
+        ``int64`` number of variants of each block.
+    """
+    if genotype_format(path) == "plink":
+        names, counts = _bim_blocks(plink_prefix(path), chunk_rows)
+    else:
+        chrom = read_variants(path)["chrom"].astype(str).to_numpy()
+        cut = np.r_[0, np.flatnonzero(chrom[1:] != chrom[:-1]) + 1] if len(chrom) else []
+        names = chrom[cut].astype(object)
+        counts = np.diff(np.r_[cut, len(chrom)]).astype(np.int64)
+    starts = np.r_[0, np.cumsum(counts)[:-1]].astype(np.int64)
+    return names, starts[: len(counts)], counts
+
+
+def split_by_chrom(
+    variants: pd.DataFrame, dosage: np.ndarray
+) -> Iterator[tuple[str, pd.DataFrame, np.ndarray]]:
+    """Split a chunk into runs of consecutive variants on the same chromosome.
+
+    Parameters
+    ----------
+    variants : pandas.DataFrame
+        The chunk's variant table (:data:`VARIANT_COLUMNS`).
+    dosage : numpy.ndarray
+        Its ``(n_samples, n_chunk)`` dosages.
+
+    Yields
+    ------
+    chrom : str
+    variants : pandas.DataFrame
+    dosage : numpy.ndarray
+        A view of the run's columns.
+    """
+    chrom = variants["chrom"].astype(str).to_numpy()
+    if len(chrom) == 0:
+        return
+    cuts = np.flatnonzero(chrom[1:] != chrom[:-1]) + 1
+    bounds = np.r_[0, cuts, len(chrom)]
+    for a, b in zip(bounds[:-1], bounds[1:], strict=True):
+        yield chrom[a], variants.iloc[a:b], dosage[:, a:b]
+
+
 def _sample_index(path: str, all_samples: list[str], samples: Sequence[str] | None):
-    if samples is None:
+    """Rows of ``samples`` in the file, or None for all of them in file order."""
+    if samples is None or list(samples) == all_samples:
         return None
     pos = {s: i for i, s in enumerate(all_samples)}
     idx = []
@@ -471,10 +639,12 @@ def iter_dosage_chunks(
     samples : sequence of str, optional
         Samples to return, in this order (default: all, in file order).
     chromosomes : collection of str, optional
-        Only variants on these chromosomes (PLINK: the other rows of the .bed are
-        not read; VCF: every record is still parsed). Chunks keep the boundaries
-        of the unrestricted stream, minus the other chromosomes' variants, so
-        per-chromosome runs are the same arrays.
+        Only variants on these chromosomes (PLINK: only their rows of the
+        ``.bim`` and ``.bed`` are read, one chromosome block at a time, so
+        memory does not grow with the rest of the genome; VCF: every record is
+        still parsed). Chunks keep the boundaries of the unrestricted stream,
+        minus the other chromosomes' variants, so per-chromosome runs are the
+        same arrays.
 
     Yields
     ------
@@ -497,18 +667,7 @@ def iter_dosage_chunks(
     all_samples = read_samples(path)
     idx = _sample_index(path, all_samples, samples)
     if fmt == "plink":
-        prefix = plink_prefix(path)
-        bim = _read_bim(prefix)
-        bed = _open_bed(prefix, len(all_samples), len(bim))
-        keep = None if chromosomes is None else bim["chrom"].isin(set(chromosomes)).to_numpy()
-        for start in range(0, len(bim), chunk_size):
-            stop = min(start + chunk_size, len(bim))
-            if keep is None:
-                yield bim.iloc[start:stop], _decode_bed(bed[start:stop], len(all_samples), idx)
-                continue
-            rows = start + np.flatnonzero(keep[start:stop])
-            if len(rows):
-                yield bim.iloc[rows], _decode_bed(bed[rows], len(all_samples), idx)
+        yield from _plink_chunks(plink_prefix(path), len(all_samples), idx, chunk_size, chromosomes)
         return
 
     # VCF: cyvcf2 returns samples in file order, so read the subset then reorder.
@@ -544,7 +703,7 @@ def iter_dosage_chunks(
 
     for v in _iter_vcf_records(path, sub):
         rows.append(_vcf_row(v))
-        buf[k] = _vcf_dosage(v, len(sub) if sub is not None else n_out)
+        buf[k] = vcf_dosage(v, len(sub) if sub is not None else n_out)
         k += 1
         if k == chunk_size:
             if (out := _select(_emit(k))) is not None:
@@ -554,6 +713,53 @@ def iter_dosage_chunks(
             k = 0
     if k and (out := _select(_emit(k))) is not None:
         yield out
+
+
+def _plink_chunks(
+    prefix: str,
+    n_samples: int,
+    idx: np.ndarray | None,
+    chunk_size: int,
+    chromosomes: Collection[str] | None,
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """PLINK chunks of :func:`iter_dosage_chunks`; with ``chromosomes`` only their rows are read."""
+    if chromosomes is None:
+        bim = _read_bim(prefix)
+        bed = _open_bed(prefix, n_samples, len(bim))
+        for start in range(0, len(bim), chunk_size):
+            stop = min(start + chunk_size, len(bim))
+            yield bim.iloc[start:stop], _decode_bed(bed[start:stop], n_samples, idx)
+        return
+    names, starts, counts = chromosome_blocks(prefix)
+    bed = _open_bed(prefix, n_samples, int(counts.sum()))
+    wanted = set(chromosomes)
+    ranges: list[list[int]] = []  # wanted rows [first, stop), adjacent blocks merged
+    for name, first, count in zip(names, starts.tolist(), counts.tolist(), strict=True):
+        if name not in wanted:
+            continue
+        if ranges and ranges[-1][1] == first:
+            ranges[-1][1] += count
+        else:
+            ranges.append([first, first + count])
+
+    def pieces():
+        # (chunk number, rows, first, stop): each range's .bim rows are read once
+        for first, stop in ranges:
+            bim = _read_bim_rows(prefix, first, stop - first)
+            for k in range(first // chunk_size, (stop - 1) // chunk_size + 1):
+                lo, hi = max(first, k * chunk_size), min(stop, (k + 1) * chunk_size)
+                yield k, bim.iloc[lo - first : hi - first], lo, hi
+
+    # chunks keep the boundaries of the unrestricted stream: pieces of one chunk are joined
+    for _k, group in itertools.groupby(pieces(), key=lambda piece: piece[0]):
+        parts = list(group)
+        if len(parts) == 1:
+            _, bim, lo, hi = parts[0]
+            yield bim, _decode_bed(bed[lo:hi], n_samples, idx)
+        else:
+            rows = np.concatenate([np.arange(lo, hi) for _, _, lo, hi in parts])
+            bim = pd.concat([b for _, b, _, _ in parts])
+            yield bim, _decode_bed(bed[rows], n_samples, idx)
 
 
 def read_dosage(

@@ -5,8 +5,14 @@ streamed in chunks) or from a samples x markers dosage TSV (``sample_id``
 first, ``NA`` missing; :func:`breedomics.core.tables.read_matrix`). Phenotype
 and covariate tables are read by :mod:`breedomics.core.tables`, as in GWAS.
 They are kept as a centred ``float32`` matrix ``Z = M - 2p`` (missing calls set to the mean,
-i.e. 0 after centring), from which the genomic relationship matrix of
-VanRaden (2008, *J Dairy Sci* 91:4414, method 1) is ``G = Z Z' / (2 sum p q)``.
+i.e. 0 after centring; :func:`breedomics.core.standardise.centre`), from which the genomic
+relationship matrix of VanRaden (2008, *J Dairy Sci* 91:4414, method 1) is
+``G = Z Z' / (2 sum p q)`` (:func:`breedomics.core.grm.grm_from_centred`).
+
+Markers are kept when their minor-allele frequency is at least ``min_maf``
+(``>=``, where census and GWAS use ``>``) and their centred column varies
+(mean square above ``1e-12``): GS has always dropped all-heterozygous markers
+too. The frequencies are those of the ``float32`` means ``Z`` is centred on.
 """
 
 from __future__ import annotations
@@ -19,6 +25,8 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core import tables
+from breedomics.core.grm import grm_from_centred, vanraden_scale
+from breedomics.core.standardise import centre
 from breedomics.errors import UserError
 
 __all__ = [
@@ -91,7 +99,7 @@ class Genotypes:
                 "check the genotype file or lower --min-maf"
             )
         kept = [markers[j] for j in np.flatnonzero(keep)]
-        return cls(samples, kept, Z, freq, float(2.0 * np.sum(freq * (1.0 - freq))))
+        return cls(samples, kept, Z, freq, vanraden_scale(freq))
 
     @property
     def n(self) -> int:
@@ -130,35 +138,14 @@ class Genotypes:
             [self.markers[j] for j in cols],
             np.ascontiguousarray(self.Z[:, cols]),
             fr,
-            float(2.0 * np.sum(fr * (1.0 - fr))),
+            vanraden_scale(fr),
         )
 
 
 def _centre(d: np.ndarray, min_maf: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Centre a float32 dosage block; returns (Z kept, freq kept, keep mask)."""
-    with np.errstate(invalid="ignore"):
-        mean = np.nanmean(d, axis=0) if np.isnan(d).any() else d.mean(axis=0)
-    mean = np.where(np.isfinite(mean), mean, 0.0).astype(np.float32)
-    freq = mean.astype(np.float64) / 2.0
-    maf = np.minimum(freq, 1.0 - freq)
-    Z = d - mean
-    np.nan_to_num(Z, copy=False, nan=0.0)
-    var = (Z.astype(np.float64) ** 2).mean(axis=0) if Z.shape[0] else np.zeros(Z.shape[1])
-    keep = (var > 1e-12) & (maf >= min_maf)
-    if keep.all():
-        return np.ascontiguousarray(Z, dtype=np.float32), freq, keep
-    return np.ascontiguousarray(Z[:, keep], dtype=np.float32), freq[keep], keep
-
-
-def grm_from_centred(Z: np.ndarray, scale: float, chunk: int = 20000) -> np.ndarray:
-    """``Z Z' / scale`` accumulated over marker chunks (float32 GEMM, float64 sum)."""
-    n, p = Z.shape
-    K = np.zeros((n, n), dtype=np.float64)
-    for s in range(0, p, chunk):
-        blk = Z[:, s : s + chunk]
-        K += blk @ blk.T
-    K /= scale
-    return (K + K.T) / 2.0
+    """GS's rules for the core centring (module doc): (Z kept, freq kept, keep mask)."""
+    c = centre(d, min_maf, inclusive=True, min_variance=1e-12, dtype=np.float32)
+    return c.z, c.mean.astype(np.float32).astype(np.float64) / 2.0, c.keep
 
 
 def _is_tsv(path: str) -> bool:
@@ -237,7 +224,7 @@ def read_genotypes(
         raise UserError(f"{p}: no polymorphic marker (min MAF {min_maf}); check the genotype file")
     Z = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
     freq = np.concatenate(freqs)
-    return Genotypes(names, ids, Z, freq, float(2.0 * np.sum(freq * (1.0 - freq))))
+    return Genotypes(names, ids, Z, freq, vanraden_scale(freq))
 
 
 def read_phenotypes(
