@@ -51,6 +51,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import NO_SLURM, background_run, popen_tracked
+from smk_rules import rule_names
 
 pytestmark = pytest.mark.slurm
 
@@ -118,10 +119,8 @@ def speed_args() -> list[str]:
     with open(REPO / "cluster" / "config.yaml") as fh:
         groups = dict(yaml.safe_load(fh).get("groups") or {})
     for smk, group in TEST_GROUPS.items():
-        path = REPO / "workflow" / "rules" / smk
-        if path.exists():
-            for rule in re.findall(r"^rule (\w+):", path.read_text(), re.M):
-                groups[rule] = group
+        for rule in rule_names(smk, checkpoints=False):
+            groups[rule] = group
     return [
         f"--slurm-init-seconds-before-status-checks={INIT_SECONDS}",
         "--latency-wait=5",
@@ -537,7 +536,7 @@ def test_refused_submission_is_one_readable_line(slurm_cluster, tmp_path):
             f"--slurm-init-seconds-before-status-checks={INIT_SECONDS}",
             "results/reference/genome.fa.bwt",
             "--set-resources",  # last: it takes every argument after it
-            f"bwa_index:mem_mb={asked}",
+            f"build_bwa_index:mem_mb={asked}",
         ),
         root,
         log,
@@ -547,7 +546,7 @@ def test_refused_submission_is_one_readable_line(slurm_cluster, tmp_path):
     assert "SLURM sbatch failed" in text, tail(log)  # the plugin's own report (sbatch call)
     lines = [ln for ln in text.splitlines() if ln.startswith("sbatch refused")]
     assert len(lines) == 1, lines
-    assert lines[0].startswith("sbatch refused rule bwa_index:"), lines[0]
+    assert lines[0].startswith("sbatch refused rule build_bwa_index:"), lines[0]
     assert f"mem_mb={asked} (cap BREEDOMICS_MAX_MEM_MB=unset)" in lines[0], lines[0]
     assert "BREEDOMICS_MAX_MEM_MB" in lines[0] and len(lines[0]) < 600, lines[0]
 

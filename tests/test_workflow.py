@@ -176,7 +176,7 @@ def test_deleting_one_bam_reruns_only_its_dependants(soybean):
     assert jobs.get("map_reads") == n_units
     assert jobs.get("mark_duplicates") == 1
     assert jobs.get("stat_alignments") == 1
-    assert "prepare_reference" not in jobs and "bwa_index" not in jobs
+    assert "prepare_reference" not in jobs and "build_bwa_index" not in jobs
     assert jobs.get("concat_calls") == 1  # joint calls depend on every BAM
     # And the rerun restores a VCF with the same records as before.
     before = subprocess.run(
