@@ -13,11 +13,12 @@ import numpy as np
 
 from breedomics.core.linalg import single_thread
 from breedomics.gs.data import Genotypes
+from breedomics.gs.models import Capabilities, GSModel
 
 __all__ = ["SklearnBaseline"]
 
 
-class SklearnBaseline:
+class SklearnBaseline(GSModel):
     """Random forest (``kind="rf"``) or histogram gradient boosting (``"gbm"``).
 
     Parameters
@@ -32,7 +33,7 @@ class SklearnBaseline:
     n_jobs : int
     """
 
-    includes_fixed = True
+    capabilities = Capabilities(marker_effects=True, includes_fixed=True)
 
     def __init__(
         self,
@@ -57,16 +58,15 @@ class SklearnBaseline:
             return Z
         return np.hstack([Z, X[:, 1:].astype(np.float32)])
 
-    def fit(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray | None = None):
-        """Fit on samples ``train`` with covariates ``X`` (intercept column first)."""
+    def _fit(self, geno: Genotypes, train, y, X, targets) -> None:
+        """Trees on the dosages and the covariates ``X`` (intercept column first)."""
         with single_thread(all_apis=True):  # OpenMP threads only add contention
-            return self._fit(geno, train, y, X)
+            self._grow(train, y, X)
 
-    def _fit(self, geno, train, y, X):
+    def _grow(self, train, y, X):
         from sklearn.ensemble import HistGradientBoostingRegressor, RandomForestRegressor
 
-        self.geno = geno
-        self._xmean = None if X is None or X.shape[1] <= 1 else X[:, 1:].mean(axis=0)
+        self._xmean = None if X.shape[1] <= 1 else X[:, 1:].mean(axis=0)
         F = self._features(train, X)
         if self.kind == "rf":
             self.model = RandomForestRegressor(
@@ -84,31 +84,26 @@ class SklearnBaseline:
                 l2_regularization=1.0,
                 random_state=self.seed,
             )
-        self.model.fit(F, np.asarray(y, dtype=float))
+        self.model.fit(F, y)
         self.mean = float(np.mean(y))
         self.beta = np.array([self.mean])
-        self._Xtrain_cols = 1 if X is None else X.shape[1]
-        return self
 
     def predict_phenotype(self, idx: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
         """Predicted phenotypes of samples ``idx`` (with their covariates ``X``)."""
         with single_thread(all_apis=True):
             return self.model.predict(self._features(idx, X))
 
-    def predict(self, idx: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+    def predict(self, idx: np.ndarray) -> np.ndarray:
         """Genetic value: prediction at the training-mean covariates, minus the training mean.
 
         Trees cannot separate covariate and marker effects, so the covariates
-        are held at their training means (``X`` is ignored).
+        are held at their training means.
         """
         idx = np.asarray(idx)
         Xref = None
         if self._xmean is not None:
             Xref = np.column_stack([np.ones(idx.size), np.tile(self._xmean, (idx.size, 1))])
         return self.predict_phenotype(idx, Xref) - self.mean
-
-    def varcomp_rows(self, trait: str) -> list[dict]:
-        return []
 
     def marker_effects(self):
         imp = getattr(self.model, "feature_importances_", None)

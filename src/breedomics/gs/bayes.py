@@ -53,6 +53,7 @@ import pandas as pd
 
 from breedomics.core.linalg import single_thread
 from breedomics.gs.data import Genotypes
+from breedomics.gs.models import Capabilities, GSModel
 
 __all__ = [
     "BayesRegression",
@@ -167,7 +168,7 @@ def _scaled_inv_chi2(rng: np.random.Generator, df, ss) -> np.ndarray | float:
     return ss / rng.chisquare(df)
 
 
-class BayesRegression:
+class BayesRegression(GSModel):
     """Gibbs sampler for BayesB (``method="BayesB"``) or BayesC(pi).
 
     Parameters
@@ -193,6 +194,8 @@ class BayesRegression:
     seconds, iter_per_second : float
     """
 
+    capabilities = Capabilities(reliability=True, tracks_targets=True, marker_effects=True)
+
     def __init__(self, method: str = "BayesC", settings: McmcSettings | None = None, **kw):
         if method not in ("BayesB", "BayesC"):
             raise ValueError(f"unknown method {method!r}")
@@ -205,38 +208,18 @@ class BayesRegression:
             setattr(s, k, v)
         self.settings = s
 
-    def fit(
-        self,
-        geno: Genotypes,
-        train: np.ndarray,
-        y: np.ndarray,
-        X: np.ndarray | None = None,
-        track: np.ndarray | None = None,
-    ) -> BayesRegression:
-        """Run the chain on samples ``train`` (indices into ``geno``).
+    def _fit(self, geno: Genotypes, train, y, X, targets) -> None:
+        """Run the chain on samples ``train`` (:meth:`GSModel.fit`).
 
-        Parameters
-        ----------
-        geno : Genotypes
-        train : array of int
-        y : numpy.ndarray
-            Phenotypes of ``train`` (no missing values).
-        X : numpy.ndarray, optional
-            Fixed-effect design of ``train`` (default intercept).
-        track : array of int, optional
-            Samples whose genetic values are accumulated over the saved
-            samples, giving posterior standard deviations (reliabilities).
+        The genetic values of ``targets`` are accumulated over the saved
+        samples, giving posterior standard deviations (reliabilities).
         """
         from breedomics.gs._gibbs import gibbs_sweep  # numba: imported on first fit
 
         s = self.settings
         s.check()
-        self.geno = geno
         rng = np.random.default_rng(s.seed)
-        train = np.asarray(train)
-        y = np.asarray(y, dtype=np.float64)
         n = y.size
-        X = np.ones((n, 1)) if X is None else np.asarray(X, dtype=np.float64)
         Zt = np.ascontiguousarray(geno.Z[train].T)  # (p, n) float32
         p = Zt.shape[0]
         xx = np.einsum("ij,ij->i", Zt, Zt, dtype=np.float64)
@@ -259,7 +242,7 @@ class BayesRegression:
         beta = np.zeros(p)
         bfix = XtX_inv @ (X.T @ y)
         e = y - X @ bfix
-        track = None if track is None else np.asarray(track)
+        track = targets
         Ztr = None if track is None else geno.Z[track]
 
         n_keep = 0
@@ -349,7 +332,6 @@ class BayesRegression:
         self.diagnostics = pd.DataFrame(rows)
         self.sigma_e = float(tr["s2e"].mean())
         self.var_g = float(tr["var_g"].mean())
-        return self
 
     # ------------------------------------------------------------------ outputs
     def predict(self, idx: np.ndarray) -> np.ndarray:

@@ -52,7 +52,7 @@ from scipy.stats import norm
 from breedomics.core.linalg import single_thread
 from breedomics.errors import UserError
 
-__all__ = ["MetFit", "fit_met", "met_blues"]
+__all__ = ["MetFit", "fit_met", "met_blues", "wide_tables"]
 
 
 def _sum_to_zero(
@@ -652,3 +652,19 @@ def met_blues(
         pd.concat(vcs, ignore_index=True),
         pd.concat(res, ignore_index=True),
     )
+
+
+def wide_tables(
+    genotypes: pd.DataFrame, traits: Sequence[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """BLUEs and BLUPs as one row per genotype (``sample_id``) and one column per trait.
+
+    ``genotypes`` is the long table of :func:`met_blues`; the BLUE table is the
+    phenotype table of the genomic stage (``gs cv``/``gs predict``).
+    """
+    out = []
+    for value in ("blue", "blup"):
+        wide = genotypes.pivot(index="genotype", columns="trait", values=value)[list(traits)]
+        wide.index.name = "sample_id"
+        out.append(wide.reset_index())
+    return out[0], out[1]

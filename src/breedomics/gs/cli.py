@@ -32,7 +32,6 @@ import sys
 import time
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from breedomics.core import tables
@@ -139,48 +138,27 @@ def _options(args) -> dict:
     }
 
 
-def _check_genotypes(path: str) -> None:
-    """A VCF/PLINK panel must be normalised (one record per position) before any work."""
-    from breedomics.core.genotypes import check_genotype_order
-    from breedomics.gs.data import _is_tsv
-
-    if not _is_tsv(str(path)):  # a dosage matrix has no positions
-        check_genotype_order(path)
-
-
 def _load_inputs(args):
-    from breedomics.gs.data import read_genotypes, read_phenotypes
+    from breedomics.gs.inputs import load_inputs
 
-    _check_genotypes(args.genotypes)
-    exclude = [c for c in [getattr(args, "group_col", None)] if c]
-    pheno, traits = read_phenotypes(args.phenotypes, _csv(args.traits), exclude=exclude)
-    pheno.index = pheno.index.astype(str)
-    _log(f"reading genotypes {args.genotypes}")
-    geno = read_genotypes(args.genotypes, min_maf=args.min_maf, dosage_scale=args.dosage_scale)
-    _log(f"  {geno.n} samples x {geno.p} markers")
-    in_geno = set(geno.samples)
-    not_geno = [s for s in pheno.index if s not in in_geno]
-    if len(not_geno) == len(pheno):
-        raise UserError(
-            f"no sample of {args.phenotypes} is in {args.genotypes} (e.g. {not_geno[0]!r} vs "
-            f"{geno.samples[0]!r}); the first column must hold the genotype sample ids"
-        )
-    if not_geno:
-        _log(
-            f"  {len(not_geno)} phenotyped sample(s) are not genotyped and are ignored "
-            f"(e.g. {not_geno[0]})"
-        )
-        pheno = pheno.drop(index=not_geno)
-    cov = None
-    if getattr(args, "covariates", None):
-        cov = tables.read_phenotypes(
-            args.covariates, what="covariate", id_column=0, label="covariate", text_ok=True
-        )
-        for c in _csv(getattr(args, "categorical", None)) or []:
-            if c not in cov.columns:
-                raise UserError(f"--categorical column {c!r} is not in {args.covariates}")
-            cov[c] = cov[c].astype("string").astype(object).where(cov[c].notna(), None)
-    return geno, pheno, traits, cov
+    return load_inputs(
+        args.genotypes,
+        args.phenotypes,
+        _csv(args.traits),
+        covariates=getattr(args, "covariates", None),
+        categorical=_csv(getattr(args, "categorical", None)) or (),
+        exclude=[c for c in [getattr(args, "group_col", None)] if c],
+        min_maf=args.min_maf,
+        dosage_scale=args.dosage_scale,
+        log=_log,
+    )
+
+
+def _log_summary(summary: pd.DataFrame, level: str) -> None:
+    from breedomics.gs.cv import summary_lines
+
+    for line in summary_lines(summary, level):
+        _log(line)
 
 
 # --------------------------------------------------------------------------- blue
@@ -202,7 +180,7 @@ def _add_blue(sub) -> None:
 
 
 def _run_blue(args) -> int:
-    from breedomics.gs.blue import met_blues
+    from breedomics.gs.blue import met_blues, wide_tables
 
     traits = _csv(args.traits) or []
     rec = tables.infer_types(tables.read_table(args.records, "trial records"), traits, "trait")
@@ -223,12 +201,9 @@ def _run_blue(args) -> int:
     )
     out = _outdir(args.out_dir)
     _tsv(gen, out / "blues_long.tsv")
-    wide = gen.pivot(index="genotype", columns="trait", values="blue")[traits]
-    wide.index.name = "sample_id"
-    _tsv(wide.reset_index(), out / "blues.tsv")
-    blups = gen.pivot(index="genotype", columns="trait", values="blup")[traits]
-    blups.index.name = "sample_id"
-    _tsv(blups.reset_index(), out / "blups.tsv")
+    blues, blups = wide_tables(gen, traits)
+    _tsv(blues, out / "blues.tsv")
+    _tsv(blups, out / "blups.tsv")
     _tsv(vc, out / "varcomp.tsv")
     _tsv(res, out / "residuals.tsv")
     _tsv(res[res["outlier"]], out / "outliers.tsv")
@@ -252,21 +227,12 @@ def _fold_args(p: argparse.ArgumentParser) -> None:
 
 def _new_folds(args, pheno: pd.DataFrame, phenotyped: list[str]) -> pd.DataFrame:
     """Repeated k-fold, or leave-one-group-out with ``--group-col``."""
-    from breedomics.gs.cv import group_folds, kfold_folds
-    from breedomics.gs.data import read_table
+    from breedomics.gs.cv import make_folds
 
-    if not args.group_col:
-        return kfold_folds(phenotyped, args.folds, args.repeats, seed=args.seed)
-    gt = pheno
-    if args.groups:
-        gt = read_table(args.groups, what="group")
-        gt = gt.set_index(gt.columns[0])
-    if args.group_col not in gt.columns:
-        raise UserError(
-            f"group column {args.group_col!r} not found in {args.groups or args.phenotypes}"
-        )
-    gt.index = gt.index.astype(str)
-    return group_folds(phenotyped, gt[args.group_col])
+    return make_folds(
+        pheno, phenotyped, args.folds, args.repeats, args.seed,
+        group_col=args.group_col, groups=args.groups, pheno_path=args.phenotypes,
+    )  # fmt: skip
 
 
 # --------------------------------------------------------------------------- cv
@@ -290,23 +256,18 @@ def _add_cv(sub) -> None:
 
 
 def _run_cv(args) -> int:
-    from breedomics.gs.cv import plot_cv, read_folds, run_cv
+    from breedomics.gs.cv import plot_cv, read_folds, run_cv, select_repeat
     from breedomics.gs.data import read_table
     from breedomics.gs.models import parse_models
 
     models = parse_models(args.models)
-    geno, pheno, traits, cov = _load_inputs(args)
-    phenotyped = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
+    inp = _load_inputs(args)
+    pheno, traits = inp.pheno, inp.traits
+    phenotyped = pheno.index[pheno[traits].notna().any(axis=1)].tolist()
     if args.fold_file:
         # keep unphenotyped samples of the table: an empty fold must be reported, not dropped
-        folds = read_folds(args.fold_file, list(pheno.index))
-        if args.repeat is not None:
-            if args.repeat not in set(folds["repeat"]):
-                raise UserError(
-                    f"--repeat {args.repeat} is not in {args.fold_file} (repeats "
-                    f"{', '.join(map(str, sorted(set(folds['repeat']))))})"
-                )
-            folds = folds[folds["repeat"] == args.repeat].reset_index(drop=True)
+        folds = select_repeat(read_folds(args.fold_file, list(pheno.index)), args.repeat,
+                              args.fold_file)  # fmt: skip
     elif args.repeat is not None:
         raise UserError("--repeat needs --fold-file (the folds of every repeat must be fixed)")
     else:
@@ -324,41 +285,36 @@ def _run_cv(args) -> int:
         f"models {', '.join(models)}, traits {', '.join(traits)}"
     )
     res = run_cv(
-        geno,
-        pheno,
-        traits,
-        models,
-        folds,
-        covariates=cov,
-        options=_options(args),
-        truth=truth,
-        log=_log,
-    )
-    _tsv(res.predictions, out / "cv_predictions.tsv")
-    _tsv(res.metrics, out / "cv_metrics.tsv")
-    summary = res.summary()
-    _tsv(summary, out / "cv_summary.tsv")
-    _tsv(res.varcomp, out / "cv_varcomp.tsv")
-    _tsv(res.timing, out / "cv_timing.tsv")
-    if not args.no_plot:
-        plot_cv(res, str(out / "cv_accuracy.png"))
+        inp.geno, pheno, traits, models, folds,
+        covariates=inp.covariates, options=_options(args), truth=truth, log=_log,
+    )  # fmt: skip
+    summary = _write_cv(res, out, args.no_plot, plot_cv)
     _write_settings(
         out,
         args,
         {
             "models_resolved": models,
             "traits_resolved": traits,
-            "n_markers": geno.p,
-            "n_genotyped": geno.n,
+            "n_markers": inp.geno.p,
+            "n_genotyped": inp.geno.n,
         },
     )
     lev = "repeat" if folds["repeat"].nunique() > 1 or args.group_col is None else "fold"
-    for _, r in summary[summary["level"] == lev].iterrows():
-        _log(
-            f"{r['model']:>16} {r['trait']:>12}: r = {r['pearson_mean']:.3f} "
-            f"(sd {r['pearson_sd']:.3f}), slope {r['slope_mean']:.2f}"
-        )
+    _log_summary(summary, lev)
     return 0
+
+
+def _write_cv(res, out: Path, no_plot: bool, plot_cv) -> pd.DataFrame:
+    """Write the tables of a CV result (and its plot); return the summary."""
+    for k in ("predictions", "metrics"):
+        _tsv(getattr(res, k), out / f"cv_{k}.tsv")
+    summary = res.summary()
+    _tsv(summary, out / "cv_summary.tsv")
+    for k in ("varcomp", "timing"):
+        _tsv(getattr(res, k), out / f"cv_{k}.tsv")
+    if not no_plot:
+        plot_cv(res, str(out / "cv_accuracy.png"))
+    return summary
 
 
 # --------------------------------------------------------------------------- predict
@@ -375,127 +331,32 @@ def _add_predict(sub) -> None:
 
 
 def _run_predict(args) -> int:
-    from breedomics.gs.cv import _fixed_design
-    from breedomics.gs.models import MULTI_TRAIT_MODELS, make_model, parse_models
+    from breedomics.gs.models import parse_models
+    from breedomics.gs.predict import predict_all
 
     (model_name,) = parse_models(args.model)[:1]
-    geno, pheno, traits, cov = _load_inputs(args)
+    inp = _load_inputs(args)
     out = _outdir(args.out_dir)
-    allidx = np.arange(geno.n)
-    long_rows, eff_tabs, vc_rows, fixed_rows = [], [], [], []
-    if model_name in MULTI_TRAIT_MODELS:
-        from breedomics.gs.mtgblup import MultiTraitGBLUP
-
-        train_s = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
-        Xtr, _, names = _fixed_design(cov, train_s, train_s[:1])
-        mt = MultiTraitGBLUP(traits).fit(
-            geno, geno.index(train_s), pheno.loc[train_s, traits].to_numpy(float), Xtr
-        )
-        G = mt.predict(allidx)
-        for k, t in enumerate(traits):
-            ph = set(pheno.index[pheno[t].notna()])
-            long_rows.append(
-                pd.DataFrame(
-                    {
-                        "sample_id": geno.samples,
-                        "trait": t,
-                        "phenotyped": [s in ph for s in geno.samples],
-                        "gebv": G[:, k],
-                        "pev": np.nan,
-                        "reliability": np.nan,
-                    }
-                )
-            )
-            for j, nm in enumerate(names):
-                fixed_rows.append(
-                    dict(
-                        model=mt.name,
-                        trait=t,
-                        effect=nm,
-                        estimate=mt.beta[j, k],
-                        se=mt.se_beta[j, k],
-                    )
-                )
-        vc_rows += mt.varcomp_rows()
-        label = mt.name
-    else:
-        label = model_name
-        for t in traits:
-            ok = pheno[t].notna()
-            train_s = pheno.index[ok].tolist()
-            Xtr, _, names = _fixed_design(cov, train_s, train_s[:1])
-            model = make_model(model_name, {**_options(args), "single": False})
-            tr_idx = geno.index(train_s)
-            y = pheno.loc[train_s, t].to_numpy(float)
-            if model_name in ("bayesb", "bayesc"):
-                model.fit(geno, tr_idx, y, Xtr, track=allidx)
-            else:
-                model.fit(geno, tr_idx, y, Xtr)
-            label = model.name
-            gebv = (
-                model.predict(allidx)
-                if not getattr(model, "includes_fixed", False)
-                else model.predict(allidx, None)
-            )
-            if hasattr(model, "reliability"):
-                pev, rel = model.reliability(allidx)
-            else:
-                pev = rel = np.full(geno.n, np.nan)
-            ph = set(train_s)
-            long_rows.append(
-                pd.DataFrame(
-                    {
-                        "sample_id": geno.samples,
-                        "trait": t,
-                        "phenotyped": [s in ph for s in geno.samples],
-                        "gebv": gebv,
-                        "pev": pev,
-                        "reliability": rel,
-                    }
-                )
-            )
-            eff = model.marker_effects()
-            if eff is not None:
-                eff.insert(0, "trait", t)
-                eff_tabs.append(eff)
-            vc_rows += model.varcomp_rows(t)
-            se_b = getattr(getattr(model, "fit_", None), "se_beta", None)
-            for j, nm in enumerate(names):
-                b = np.atleast_1d(model.beta)
-                fixed_rows.append(
-                    dict(
-                        model=label,
-                        trait=t,
-                        effect=nm,
-                        estimate=b[j] if j < b.size else np.nan,
-                        se=se_b[j] if se_b is not None else np.nan,
-                    )
-                )
-            _log(f"{t}: fitted {label} on {len(train_s)} records")
-    long = pd.concat(long_rows, ignore_index=True)
-    long.insert(1, "model", label)
-    _tsv(long, out / "gebv_long.tsv")
-    wide = long.pivot(index="sample_id", columns="trait", values="gebv")[traits]
-    rel = long.pivot(index="sample_id", columns="trait", values="reliability")[traits]
-    rel.columns = [f"{c}.reliability" for c in rel.columns]
-    wide = wide.join(rel).loc[geno.samples]
-    wide.index.name = "sample_id"
-    _tsv(wide.reset_index(), out / "gebv.tsv")
-    if eff_tabs:
-        _tsv(pd.concat(eff_tabs, ignore_index=True), out / "marker_effects.tsv")
-    _tsv(pd.DataFrame(vc_rows), out / "varcomp.tsv")
-    _tsv(pd.DataFrame(fixed_rows), out / "fixed_effects.tsv")
+    res = predict_all(
+        inp.geno, inp.pheno, inp.traits, model_name, inp.covariates, _options(args), log=_log
+    )
+    _tsv(res.long, out / "gebv_long.tsv")
+    _tsv(res.wide, out / "gebv.tsv")
+    if res.marker_effects is not None:
+        _tsv(res.marker_effects, out / "marker_effects.tsv")
+    _tsv(res.varcomp, out / "varcomp.tsv")
+    _tsv(res.fixed, out / "fixed_effects.tsv")
     _write_settings(
         out,
         args,
         {
-            "model_resolved": label,
-            "traits_resolved": traits,
-            "n_markers": geno.p,
-            "n_genotyped": geno.n,
+            "model_resolved": res.model,
+            "traits_resolved": inp.traits,
+            "n_markers": inp.geno.p,
+            "n_genotyped": inp.geno.n,
         },
     )
-    _log(f"GEBVs for {geno.n} genotyped samples written to {out / 'gebv.tsv'}")
+    _log(f"GEBVs for {inp.geno.n} genotyped samples written to {out / 'gebv.tsv'}")
     return 0
 
 
@@ -519,38 +380,13 @@ def _add_select(sub) -> None:
 
 
 def _run_select(args) -> int:
-    from breedomics.gs.data import read_genotypes, read_table
-    from breedomics.gs.select import parse_weights, select_top, selection_index
+    from breedomics.gs.select import parse_weights, rank_candidates
 
-    gebv = read_table(args.gebv, what="GEBV")
-    gebv = gebv.set_index(gebv.columns[0])
-    gebv.index = gebv.index.astype(str)
-    if args.candidates:
-        ids = [ln.strip() for ln in Path(args.candidates).read_text().splitlines() if ln.strip()]
-        unknown = [i for i in ids if i not in gebv.index]
-        if unknown:
-            raise UserError(f"candidate {unknown[0]!r} has no GEBV in {args.gebv}")
-        gebv = gebv.loc[ids]
-    w = parse_weights(args.weights)
-    idx = selection_index(gebv, w, standardize=args.standardize)
-    grm = names = None
-    if args.grm:
-        g = tables.read_matrix(args.grm, what="GRM")
-        names = g.index.tolist()
-        grm = g.to_numpy(float)
-        if grm.shape != (len(names), len(names)):
-            raise UserError(f"GRM {args.grm} is {grm.shape[0]} x {grm.shape[1]}; must be square")
-    elif args.genotypes:
-        _check_genotypes(args.genotypes)
-        geno = read_genotypes(args.genotypes, dosage_scale=args.dosage_scale)
-        grm, names = geno.grm(), geno.samples
-    res = select_top(idx, args.top, grm, names, args.max_kinship)
-    res = res.merge(
-        gebv.reset_index().rename(columns={gebv.index.name or "index": "sample_id"}),
-        on="sample_id",
-        how="left",
-        suffixes=("", "_gebv"),
-    )
+    res = rank_candidates(
+        args.gebv, parse_weights(args.weights), args.top,
+        standardize=args.standardize, max_kinship=args.max_kinship, grm_path=args.grm,
+        genotypes=args.genotypes, dosage_scale=args.dosage_scale, candidates=args.candidates,
+    )  # fmt: skip
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     _tsv(res, out)
@@ -581,25 +417,17 @@ def _add_folds(sub) -> None:
 
 
 def _run_folds(args) -> int:
-    from breedomics.gs.data import read_phenotypes, read_table
+    from breedomics.core.phenotypes import match_samples
+    from breedomics.gs.inputs import genotyped_ids, read_phenotypes
 
     exclude = [args.group_col] if args.group_col else []
     pheno, traits = read_phenotypes(args.phenotypes, _csv(args.traits), exclude=exclude)
-    pheno.index = pheno.index.astype(str)
     if args.genotyped:
-        if args.genotyped.endswith(".fam"):  # PLINK: no header, IID second
-            fam = pd.read_csv(args.genotyped, sep=r"\s+", header=None, dtype=str)
-            ids = set(fam[1])
-        else:
-            sheet = read_table(args.genotyped, what="sample")
-            ids = set(sheet[sheet.columns[0]].astype(str))
-        pheno = pheno[pheno.index.isin(ids)]
-        if pheno.empty:
-            raise UserError(
-                f"no sample of {args.phenotypes} is in {args.genotyped}; the first column of "
-                "both must hold the same sample ids"
-            )
-    phenotyped = [s for s in pheno.index if pheno.loc[s, traits].notna().any()]
+        matched, _ = match_samples(
+            list(pheno.index), genotyped_ids(args.genotyped), args.phenotypes, args.genotyped
+        )
+        pheno = pheno.loc[matched]
+    phenotyped = pheno.index[pheno[traits].notna().any(axis=1)].tolist()
     folds = _new_folds(args, pheno, phenotyped)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -622,37 +450,13 @@ def _add_gather_cv(sub) -> None:
 
 
 def _run_gather_cv(args) -> int:
-    from breedomics.gs.cv import CVResult, plot_cv, summarise
+    from breedomics.gs.cv import gather, plot_cv
 
-    tabs: dict[str, list[pd.DataFrame]] = {k: [] for k in ("predictions", "metrics", "varcomp")}
-    tabs["timing"] = []
-    folds = []
-    for d in args.inputs:
-        d = Path(d)
-        for k in tabs:
-            f = d / f"cv_{k}.tsv"
-            if not f.exists():
-                raise UserError(f"{f} is missing: {d} is not a finished `gs cv` output folder")
-            if f.stat().st_size:
-                tabs[k].append(pd.read_csv(f, sep="\t"))
-        if (d / "folds.tsv").exists():
-            folds.append(pd.read_csv(d / "folds.tsv", sep="\t", dtype={"sample_id": str}))
-    cat = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in tabs.items()}
-    fold_tab = pd.concat(folds, ignore_index=True).drop_duplicates() if folds else pd.DataFrame()
-    res = CVResult(fold_tab, cat["predictions"], cat["metrics"], cat["varcomp"], cat["timing"])
+    res = gather(args.inputs)
     out = _outdir(args.out_dir)
-    for k, df in cat.items():
-        _tsv(df, out / f"cv_{k}.tsv")
-    summary = summarise(res.metrics)
-    _tsv(summary, out / "cv_summary.tsv")
-    if not args.no_plot:
-        plot_cv(res, str(out / "cv_accuracy.png"))
+    summary = _write_cv(res, out, args.no_plot, plot_cv)
     lev = "repeat" if "repeat" in set(summary["level"]) else "fold"
-    for _, r in summary[summary["level"] == lev].iterrows():
-        _log(
-            f"{r['model']:>16} {r['trait']:>12}: r = {r['pearson_mean']:.3f} "
-            f"(sd {r['pearson_sd']:.3f}), slope {r['slope_mean']:.2f}"
-        )
+    _log_summary(summary, lev)
     return 0
 
 

@@ -30,26 +30,33 @@ not estimable); multi-trait GBLUP predicts every validation sample.
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 from scipy.stats import spearmanr
 
+from breedomics.core.phenotypes import check_trait
 from breedomics.errors import UserError
-from breedomics.gs.data import Genotypes, check_trait, design_matrix, full_rank_columns
-from breedomics.gs.models import MULTI_TRAIT_MODELS, make_model
+from breedomics.gs.data import Genotypes, read_table
+from breedomics.gs.models import make_model
+from breedomics.gs.predict import fit_predict, fixed_design
 
 __all__ = [
     "kfold_folds",
     "group_folds",
+    "make_folds",
     "read_folds",
+    "select_repeat",
     "metrics",
+    "metric_table",
     "CVResult",
     "run_cv",
+    "gather",
     "summarise",
+    "summary_lines",
     "plot_cv",
 ]
 
@@ -111,8 +118,6 @@ def read_folds(path: str, samples: Sequence[str] | None = None) -> pd.DataFrame:
     Written by ``breedomics gs cv``; a two-column table (sample, fold), such as
     the BGLR wheat ``cv_folds.tsv``, is read as one repeat.
     """
-    from breedomics.gs.data import read_table
-
     df = read_table(path, what="fold", unique=False)
     df = df.rename(columns={df.columns[0]: "sample_id"})
     if "fold" not in df.columns:
@@ -129,6 +134,45 @@ def read_folds(path: str, samples: Sequence[str] | None = None) -> pd.DataFrame:
     if df.empty:
         raise UserError(f"fold file {path} has no sample in common with the phenotyped samples")
     return df.reset_index(drop=True)
+
+
+def make_folds(
+    pheno: pd.DataFrame,
+    samples: Sequence[str],
+    k: int = 5,
+    repeats: int = 1,
+    seed: int = 1,
+    group_col: str | None = None,
+    groups: str | None = None,
+    pheno_path: str = "the phenotype table",
+) -> pd.DataFrame:
+    """Repeated k-fold folds of ``samples``, or leave-one-group-out over ``group_col``.
+
+    The group column is read from the table ``groups`` (sample id first) if
+    given, else from the phenotype table ``pheno``.
+    """
+    if not group_col:
+        return kfold_folds(samples, k, repeats, seed=seed)
+    gt = pheno
+    if groups:
+        gt = read_table(groups, what="group")
+        gt = gt.set_index(gt.columns[0])
+    if group_col not in gt.columns:
+        raise UserError(f"group column {group_col!r} not found in {groups or pheno_path}")
+    gt.index = gt.index.astype(str)
+    return group_folds(samples, gt[group_col])
+
+
+def select_repeat(folds: pd.DataFrame, repeat: int | None, path: str = "the fold file"):
+    """The folds of one repeat (all of them if ``repeat`` is None)."""
+    if repeat is None:
+        return folds
+    if repeat not in set(folds["repeat"]):
+        raise UserError(
+            f"--repeat {repeat} is not in {path} (repeats "
+            f"{', '.join(map(str, sorted(set(folds['repeat']))))})"
+        )
+    return folds[folds["repeat"] == repeat].reset_index(drop=True)
 
 
 # --------------------------------------------------------------------------- metrics
@@ -180,15 +224,6 @@ class CVResult:
         return summarise(self.metrics)
 
 
-def _fixed_design(covariates, train_s, test_s):
-    if covariates is None:
-        return np.ones((len(train_s), 1)), np.ones((len(test_s), 1)), ["intercept"]
-    Xtr, names, levels = design_matrix(covariates, train_s)
-    keep = full_rank_columns(Xtr)
-    Xte, _, _ = design_matrix(covariates, test_s, levels=levels)
-    return Xtr[:, keep], Xte[:, keep], [names[i] for i in keep]
-
-
 def run_cv(
     geno: Genotypes,
     pheno: pd.DataFrame,
@@ -201,6 +236,11 @@ def run_cv(
     log: Callable[[str], None] | None = None,
 ) -> CVResult:
     """Cross-validate ``models`` on ``traits``.
+
+    Every model is fitted and predicted by :func:`breedomics.gs.predict.fit_predict`,
+    as ``gs predict`` does: single-trait models per trait on the training samples
+    phenotyped for it, multi-trait models once per fold on the training samples with
+    any trait.
 
     Parameters
     ----------
@@ -228,8 +268,6 @@ def run_cv(
     # float32 tridiagonalisation in the folds: twice as fast, h2 agrees to ~1e-6
     options.setdefault("single", True)
     traits = list(traits)
-    single = [m for m in models if m not in MULTI_TRAIT_MODELS]
-    multi = [m for m in models if m in MULTI_TRAIT_MODELS]
     folds = folds.copy()
     folds["sample_id"] = folds["sample_id"].astype(str)
     in_geno = set(geno.samples)
@@ -241,121 +279,61 @@ def run_cv(
         )
     for t in traits:
         check_trait(pheno[t].to_numpy(dtype=float), t, "phenotype table")
-    pred_rows, metric_rows, vc_rows, time_rows = [], [], [], []
+    pred_rows, vc_rows, time_rows = [], [], []
     cache: dict = {}
 
+    def record(p, rep, fold, trait, samples, observed, gebv, predicted, seconds, n_train):
+        pred_rows.append(
+            pd.DataFrame(
+                {
+                    "model": p.model,
+                    "trait": trait,
+                    "repeat": rep,
+                    "fold": fold,
+                    "sample_id": samples,
+                    "observed": observed,
+                    "predicted": predicted,
+                    "gebv": gebv,
+                }
+            )
+        )
+        time_rows.append(
+            dict(model=p.model, trait=trait, repeat=rep, fold=fold, seconds=seconds,
+                 n_train=n_train)
+        )  # fmt: skip
+
+    multi = {n: make_model(n, options, traits=traits).capabilities.multi_trait for n in models}
     for (rep, fold), test_df in folds.groupby(["repeat", "fold"], sort=True):
         test_s = test_df["sample_id"].tolist()
         rep_s = folds.loc[folds["repeat"] == rep, "sample_id"]
         train_all = rep_s[~rep_s.isin(set(test_s))].tolist()
         for t in traits:
-            ytr_all = pheno.loc[train_all, t].to_numpy(dtype=float)
-            yte_all = pheno.loc[test_s, t].to_numpy(dtype=float)
-            if not np.isfinite(yte_all).any():
-                raise UserError(
-                    f"no phenotyped sample for trait {t!r} in repeat {rep}, fold {fold} "
-                    f"({len(test_s)} validation sample(s), all missing); use fewer folds "
-                    "or assign folds among samples phenotyped for this trait"
-                )
-            ok = np.isfinite(ytr_all)
-            train_s = [s for s, o in zip(train_all, ok, strict=True) if o]
-            if len(train_s) < 5:
-                raise UserError(
-                    f"trait {t!r}, repeat {rep}, fold {fold}: only {len(train_s)} phenotyped "
-                    "training sample(s); need at least 5"
-                )
-            ytr = ytr_all[ok]
-            check_trait(ytr, t, f"training set of repeat {rep}, fold {fold}")
-            # validation samples without this trait have nothing to be compared with:
-            # not predicted (their fixed-effect levels may not even occur in training)
-            seen = np.isfinite(yte_all)
-            test_t = [s for s, o in zip(test_s, seen, strict=True) if o]
-            yte = yte_all[seen]
-            tr_idx = geno.index(train_s)
-            te_idx = geno.index(test_t)
-            Xtr, Xte, _ = _fixed_design(covariates, train_s, test_t)
-            for name in single:
+            train_s, test_t, ytr, yte = _trait_split(pheno, t, train_all, test_s, rep, fold)
+            Xtr, Xte, _ = fixed_design(covariates, train_s, test_t)
+            for name in [n for n in models if not multi[n]]:
                 t0 = time.perf_counter()
                 model = make_model(name, options, cache)
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    model.fit(geno, tr_idx, ytr, Xtr)
-                if getattr(model, "includes_fixed", False):
-                    yhat = model.predict_phenotype(te_idx, Xte)
-                    gebv = model.predict(te_idx)
-                else:
-                    gebv = model.predict(te_idx)
-                    yhat = Xte @ model.beta + gebv
+                p = fit_predict(
+                    model, geno, geno.index(train_s), ytr, Xtr, geno.index(test_t), Xte,
+                    trait=t, quiet=True,
+                )  # fmt: skip
                 secs = time.perf_counter() - t0
-                label = model.name
-                pred_rows.append(
-                    pd.DataFrame(
-                        {
-                            "model": label,
-                            "trait": t,
-                            "repeat": rep,
-                            "fold": fold,
-                            "sample_id": test_t,
-                            "observed": yte,
-                            "predicted": yhat,
-                            "gebv": gebv,
-                        }
-                    )
-                )
-                for row in model.varcomp_rows(t):
-                    vc_rows.append({**row, "repeat": rep, "fold": fold})
-                time_rows.append(
-                    dict(
-                        model=label,
-                        trait=t,
-                        repeat=rep,
-                        fold=fold,
-                        seconds=secs,
-                        n_train=len(train_s),
-                    )
-                )
-                log(f"  repeat {rep} fold {fold} {t} {label}: {secs:.1f}s")
-        if multi:
-            from breedomics.gs.mtgblup import MultiTraitGBLUP
-
-            t0 = time.perf_counter()
+                record(p, rep, fold, t, test_t, yte, p.gebv, p.phenotype, secs, len(train_s))
+                vc_rows += [{**row, "repeat": rep, "fold": fold} for row in p.varcomp]
+                log(f"  repeat {rep} fold {fold} {t} {p.model}: {secs:.1f}s")
+        for name in [n for n in models if multi[n]]:
             any_obs = pheno.loc[train_all, traits].notna().any(axis=1).to_numpy()
             train_s = [s for s, o in zip(train_all, any_obs, strict=True) if o]
-            tr_idx = geno.index(train_s)
-            te_idx = geno.index(test_s)
-            Xtr, Xte, _ = _fixed_design(covariates, train_s, test_s)
+            Xtr, Xte, _ = fixed_design(covariates, train_s, test_s)
             Y = pheno.loc[train_s, traits].to_numpy(dtype=float)
-            mt = MultiTraitGBLUP().fit(geno, tr_idx, Y, Xtr)
-            G = mt.predict(te_idx)
-            secs = time.perf_counter() - t0
+            model = make_model(name, options, cache, traits=traits)
+            p = fit_predict(model, geno, geno.index(train_s), Y, Xtr, geno.index(test_s), Xte)
             for k, t in enumerate(traits):
-                pred_rows.append(
-                    pd.DataFrame(
-                        {
-                            "model": mt.name,
-                            "trait": t,
-                            "repeat": rep,
-                            "fold": fold,
-                            "sample_id": test_s,
-                            "observed": pheno.loc[test_s, t].to_numpy(float),
-                            "predicted": Xte @ mt.beta[:, k] + G[:, k],
-                            "gebv": G[:, k],
-                        }
-                    )
-                )
-                time_rows.append(
-                    dict(
-                        model=mt.name,
-                        trait=t,
-                        repeat=rep,
-                        fold=fold,
-                        seconds=secs / len(traits),
-                        n_train=len(train_s),
-                    )
-                )
-            for row in mt.varcomp_rows():
-                vc_rows.append({**row, "repeat": rep, "fold": fold})
-            log(f"  repeat {rep} fold {fold} MT-GBLUP: {secs:.1f}s")
+                record(p, rep, fold, t, test_s, pheno.loc[test_s, t].to_numpy(float),
+                       p.gebv[:, k], p.phenotype[:, k], p.seconds / len(traits),
+                       len(train_s))  # fmt: skip
+            vc_rows += [{**row, "repeat": rep, "fold": fold} for row in p.varcomp]
+            log(f"  repeat {rep} fold {fold} {p.model}: {p.seconds:.1f}s")
 
     preds = pd.concat(pred_rows, ignore_index=True)
     if truth is not None:
@@ -363,18 +341,54 @@ def run_cv(
             truth.at[s, t] if t in truth.columns else np.nan
             for s, t in zip(preds["sample_id"], preds["trait"], strict=True)
         ]
-    ok = preds["observed"].notna()
-    for keys, df in preds[ok].groupby(["model", "trait", "repeat", "fold"], sort=False):
-        metric_rows.append(_metric_row(keys, df, "fold"))
-    for (m, t, r), df in preds[ok].groupby(["model", "trait", "repeat"], sort=False):
-        metric_rows.append(_metric_row((m, t, r, "all"), df, "repeat"))
     return CVResult(
         folds=folds[FOLD_COLUMNS].reset_index(drop=True),
         predictions=preds,
-        metrics=pd.DataFrame(metric_rows),
+        metrics=metric_table(preds),
         varcomp=pd.DataFrame(vc_rows),
         timing=pd.DataFrame(time_rows),
     )
+
+
+def _trait_split(pheno, t, train_all, test_s, rep, fold):
+    """Training samples phenotyped for ``t``, and the validation samples that are.
+
+    Validation samples without the trait have nothing to be compared with and are
+    not predicted (their fixed-effect levels may not even occur in training).
+    """
+    ytr_all = pheno.loc[train_all, t].to_numpy(dtype=float)
+    yte_all = pheno.loc[test_s, t].to_numpy(dtype=float)
+    if not np.isfinite(yte_all).any():
+        raise UserError(
+            f"no phenotyped sample for trait {t!r} in repeat {rep}, fold {fold} "
+            f"({len(test_s)} validation sample(s), all missing); use fewer folds "
+            "or assign folds among samples phenotyped for this trait"
+        )
+    ok = np.isfinite(ytr_all)
+    train_s = [s for s, o in zip(train_all, ok, strict=True) if o]
+    if len(train_s) < 5:
+        raise UserError(
+            f"trait {t!r}, repeat {rep}, fold {fold}: only {len(train_s)} phenotyped "
+            "training sample(s); need at least 5"
+        )
+    check_trait(ytr_all[ok], t, f"training set of repeat {rep}, fold {fold}")
+    seen = np.isfinite(yte_all)
+    test_t = [s for s, o in zip(test_s, seen, strict=True) if o]
+    return train_s, test_t, ytr_all[ok], yte_all[seen]
+
+
+def metric_table(predictions: pd.DataFrame) -> pd.DataFrame:
+    """Metrics per model, trait, repeat and fold (``level`` fold) and per repeat (pooled).
+
+    Samples without an observed phenotype are left out.
+    """
+    ok = predictions["observed"].notna()
+    rows = []
+    for keys, df in predictions[ok].groupby(["model", "trait", "repeat", "fold"], sort=False):
+        rows.append(_metric_row(keys, df, "fold"))
+    for (m, t, r), df in predictions[ok].groupby(["model", "trait", "repeat"], sort=False):
+        rows.append(_metric_row((m, t, r, "all"), df, "repeat"))
+    return pd.DataFrame(rows)
 
 
 def _metric_row(keys, df: pd.DataFrame, level: str) -> dict:
@@ -385,6 +399,42 @@ def _metric_row(keys, df: pd.DataFrame, level: str) -> dict:
         tm = metrics(df["true_g"], df["gebv"])
         row.update({f"{k}_true": v for k, v in tm.items() if k in ("pearson", "slope")})
     return row
+
+
+def gather(folders: Sequence[str | Path]) -> CVResult:
+    """Combine the output folders of scattered ``gs cv`` runs into one result.
+
+    Every folder must hold the ``cv_*.tsv`` tables of a finished run; an empty
+    table (e.g. the variance components of a random forest) adds nothing.
+    """
+    tabs: dict[str, list[pd.DataFrame]] = {k: [] for k in _TABLES}
+    folds = []
+    for d in map(Path, folders):
+        for k in _TABLES:
+            f = d / f"cv_{k}.tsv"
+            if not f.exists():
+                raise UserError(f"{f} is missing: {d} is not a finished `gs cv` output folder")
+            try:
+                tabs[k].append(pd.read_csv(f, sep="\t"))
+            except pd.errors.EmptyDataError:
+                pass
+        if (d / "folds.tsv").exists():
+            folds.append(pd.read_csv(d / "folds.tsv", sep="\t", dtype={"sample_id": str}))
+    cat = {k: pd.concat(v, ignore_index=True) if v else pd.DataFrame() for k, v in tabs.items()}
+    fold_tab = pd.concat(folds, ignore_index=True).drop_duplicates() if folds else pd.DataFrame()
+    return CVResult(fold_tab, cat["predictions"], cat["metrics"], cat["varcomp"], cat["timing"])
+
+
+_TABLES = ("predictions", "metrics", "varcomp", "timing")
+
+
+def summary_lines(summary: pd.DataFrame, level: str) -> list[str]:
+    """One line per model and trait of a :func:`summarise` table at ``level``."""
+    return [
+        f"{r['model']:>16} {r['trait']:>12}: r = {r['pearson_mean']:.3f} "
+        f"(sd {r['pearson_sd']:.3f}), slope {r['slope_mean']:.2f}"
+        for _, r in summary[summary["level"] == level].iterrows()
+    ]
 
 
 def summarise(metric_table: pd.DataFrame) -> pd.DataFrame:

@@ -171,12 +171,9 @@ def read_table(path: str | os.PathLike, what: str = "table", unique: bool = True
 
 
 def read_genotypes(
-    path: str | os.PathLike,
-    samples: Sequence[str] | None = None,
-    min_maf: float = 0.0,
-    dosage_scale: float = 1.0,
-    chunk_size: int = 20000,
-) -> Genotypes:
+    path: str | os.PathLike, samples: Sequence[str] | None = None, *, min_maf: float = 0.0,
+    dosage_scale: float = 1.0, chunk_size: int = 20000,
+) -> Genotypes:  # fmt: skip
     """Read a genotype panel into a centred :class:`Genotypes`.
 
     Parameters

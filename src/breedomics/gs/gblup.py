@@ -26,11 +26,12 @@ import pandas as pd
 
 from breedomics.core.reml import KernelREML, RemlFit, blup_pev
 from breedomics.gs.data import Genotypes
+from breedomics.gs.models import Capabilities, GSModel
 
 __all__ = ["KernelBLUP", "GBLUP"]
 
 
-class KernelBLUP:
+class KernelBLUP(GSModel):
     """BLUP with a REML-fitted kernel ``K`` of all samples.
 
     Parameters
@@ -46,6 +47,7 @@ class KernelBLUP:
     """
 
     name = "kernel"
+    capabilities = Capabilities(reliability=True)
 
     def __init__(
         self,
@@ -76,15 +78,12 @@ class KernelBLUP:
             self.cache[key] = KernelREML(K[np.ix_(train, train)], single=self.single)
         return self.cache[key]
 
-    def fit(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray | None = None):
-        """Fit on samples ``train`` (indices into ``geno``) with phenotypes ``y``."""
-        self.geno = geno
-        self.train = np.asarray(train)
-        self.K = self._kernel_fn(geno, self.train)
-        self.X = np.ones((len(self.train), 1)) if X is None else np.asarray(X, dtype=float)
-        self.fit_ = self._reml(self.K, self.train).fit(y, self.X)
+    def _fit(self, geno: Genotypes, train, y, X, targets) -> None:
+        self.K = self._kernel_fn(geno, train)
+        self.X = X
+        self.fit_ = self._reml(self.K, train).fit(y, X)
         self.beta = self.fit_.beta
-        return self
+        self.se_beta = self.fit_.se_beta
 
     def predict(self, idx: np.ndarray) -> np.ndarray:
         """Genetic values (GEBVs, without fixed effects) of samples ``idx``."""
@@ -107,9 +106,6 @@ class KernelBLUP:
     def varcomp_rows(self, trait: str) -> list[dict]:
         return self.fit_.varcomp_rows(trait, self.name)
 
-    def marker_effects(self) -> pd.DataFrame | None:
-        return None
-
 
 def _grm(geno: Genotypes, train: np.ndarray) -> np.ndarray:
     return geno.grm()
@@ -117,6 +113,8 @@ def _grm(geno: Genotypes, train: np.ndarray) -> np.ndarray:
 
 class GBLUP(KernelBLUP):
     """GBLUP with VanRaden's GRM; rrBLUP marker effects by back-solving."""
+
+    capabilities = Capabilities(reliability=True, marker_effects=True)
 
     def __init__(self, single: bool = False, cache: dict | None = None):
         super().__init__(_grm, name="GBLUP", single=single, cache=cache)

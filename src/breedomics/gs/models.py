@@ -1,10 +1,151 @@
-"""Registry of prediction models by their command-line names."""
+"""The prediction models' protocol and their registry by command-line name.
+
+Every model is a :class:`GSModel`: it is fitted on training samples (indices
+into a :class:`~breedomics.gs.data.Genotypes` panel) with their phenotypes and
+fixed-effect design, and predicts genetic values of any genotyped sample. What
+else a model can give is declared by its :class:`Capabilities`, so that the
+shared fitting code (:func:`breedomics.gs.predict.fit_predict`, used by ``gs
+cv`` and ``gs predict``) asks the type instead of probing attributes:
+
+``reliability``
+    :meth:`GSModel.reliability` gives prediction-error variances and
+    reliabilities (GBLUP and RKHS: Henderson's PEV; BayesB/C: posterior
+    variances of the samples tracked during the chain).
+``tracks_targets``
+    Reliabilities need the samples to predict at fit time (MCMC).
+``marker_effects``
+    :meth:`GSModel.marker_effects` gives a per-marker table (rrBLUP effects,
+    Bayesian posterior means, tree importances).
+``includes_fixed``
+    The model fits covariates and markers jointly (trees), so phenotype
+    predictions need the covariates of the predicted samples
+    (:meth:`GSModel.predict_phenotype`) and :meth:`GSModel.predict` returns
+    genetic values at the training-mean covariates.
+``multi_trait``
+    Fitted to all traits at once: ``y`` is ``(n, t)`` and predictions are
+    ``(m, t)``.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import pandas as pd
+
 from breedomics.errors import UserError
 
-__all__ = ["SINGLE_TRAIT_MODELS", "MULTI_TRAIT_MODELS", "ALL_MODELS", "make_model", "parse_models"]
+__all__ = [
+    "Capabilities",
+    "GSModel",
+    "SINGLE_TRAIT_MODELS",
+    "MULTI_TRAIT_MODELS",
+    "ALL_MODELS",
+    "make_model",
+    "parse_models",
+]
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a model gives besides genetic values (see the module notes)."""
+
+    reliability: bool = False
+    tracks_targets: bool = False
+    marker_effects: bool = False
+    includes_fixed: bool = False
+    multi_trait: bool = False
+
+
+class GSModel:
+    """Base of the genomic prediction models.
+
+    Subclasses set :attr:`name` and :attr:`capabilities` and implement
+    :meth:`fit` and :meth:`predict`; the other methods have the answers of a
+    model without the capability.
+
+    Attributes (after :meth:`fit`)
+    ------------------------------
+    beta : numpy.ndarray
+        Fixed effects (``(q,)``; ``(q, t)`` for multi-trait models); a model
+        that estimates only a mean has one value.
+    se_beta : numpy.ndarray or None
+        Their standard errors, if the model gives them.
+    """
+
+    name: str = "model"
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    beta: np.ndarray
+    se_beta: np.ndarray | None = None
+
+    def fit(
+        self,
+        geno,
+        train: np.ndarray,
+        y: np.ndarray,
+        X: np.ndarray | None = None,
+        targets: np.ndarray | None = None,
+    ) -> GSModel:
+        """Fit on samples ``train`` (indices into ``geno``); returns the model.
+
+        Parameters
+        ----------
+        geno : Genotypes
+        train : array of int
+        y : numpy.ndarray
+            Phenotypes of ``train`` (``(n,)``, or ``(n, t)`` with NaN for
+            missing records of a multi-trait model).
+        X : numpy.ndarray, optional
+            Fixed-effect design of ``train``, intercept first (default
+            intercept only).
+        targets : array of int, optional
+            Samples whose reliabilities will be asked for (used by models
+            that ``tracks_targets``).
+        """
+        train = np.asarray(train)
+        y = np.asarray(y, dtype=np.float64)
+        X = np.ones((len(train), 1)) if X is None else np.asarray(X, dtype=np.float64)
+        self.geno, self.train = geno, train
+        self._fit(geno, train, y, X, None if targets is None else np.asarray(targets))
+        return self
+
+    def _fit(self, geno, train: np.ndarray, y: np.ndarray, X: np.ndarray, targets) -> None:
+        """The model's own fitting, on checked arrays (see :meth:`fit`)."""
+        raise NotImplementedError
+
+    def predict(self, idx: np.ndarray) -> np.ndarray:
+        """Genetic values (GEBVs, without fixed effects) of samples ``idx``."""
+        raise NotImplementedError
+
+    def predict_phenotype(self, idx: np.ndarray, X: np.ndarray) -> np.ndarray:
+        """Predicted phenotypes ``X b + g`` of samples ``idx`` with design rows ``X``."""
+        return X @ self.beta + self.predict(idx)
+
+    def reliability(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(PEV, reliability) of the genetic values of ``idx`` (NaN without the capability)."""
+        nan = np.full(len(idx), np.nan)
+        return nan, nan.copy()
+
+    def marker_effects(self) -> pd.DataFrame | None:
+        """Per-marker table, or None."""
+        return None
+
+    def varcomp_rows(self, trait: str) -> list[dict]:
+        """Rows ``model, trait, component, estimate, se`` of the variance-component table."""
+        return []
+
+    def fixed_effects(self, q: int) -> tuple[np.ndarray, np.ndarray]:
+        """The first ``q`` fixed effects and their SEs, NaN where the model has none."""
+        b = np.atleast_1d(np.asarray(self.beta, dtype=float))
+        est = np.full(q, np.nan)
+        est[: min(q, b.size)] = b[:q]
+        se = np.full(q, np.nan)
+        if self.se_beta is not None:
+            s = np.atleast_1d(np.asarray(self.se_beta, dtype=float))
+            se[: min(q, s.size)] = s[:q]
+        return est, se
+
 
 #: name -> description
 SINGLE_TRAIT_MODELS = {
@@ -34,12 +175,15 @@ def parse_models(text: str) -> list[str]:
     return ["gblup" if m == "rrblup" else m for m in dict.fromkeys(names)]
 
 
-def make_model(name: str, options: dict | None = None, cache: dict | None = None):
-    """Instantiate single-trait model ``name`` with ``options``.
+def make_model(
+    name: str, options: dict | None = None, cache: dict | None = None, traits=None
+) -> GSModel:
+    """Instantiate model ``name`` with ``options``.
 
     Options: ``seed``, ``single`` (float32 REML reduction), ``bandwidths``,
     ``inner_folds``, ``mcmc`` (dict of :class:`~breedomics.gs.bayes.McmcSettings`
-    fields), ``trees``, ``n_jobs``.
+    fields), ``trees``, ``n_jobs``. ``traits`` names the traits of a
+    multi-trait model.
     """
     o = dict(options or {})
     seed = int(o.get("seed", 1))
@@ -73,4 +217,8 @@ def make_model(name: str, options: dict | None = None, cache: dict | None = None
             seed=seed,
             n_jobs=int(o.get("n_jobs", 2)),
         )
-    raise UserError(f"model {name!r} is not a single-trait model")
+    if name == "mtgblup":
+        from breedomics.gs.mtgblup import MultiTraitGBLUP
+
+        return MultiTraitGBLUP(traits)
+    raise UserError(f"unknown model {name!r}; choose from {', '.join(ALL_MODELS)}")

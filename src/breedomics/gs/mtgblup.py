@@ -33,6 +33,7 @@ from breedomics.core.aireml import fit_multitrait, vech_index
 from breedomics.core.reml import delta_se, heritability
 from breedomics.errors import UserError
 from breedomics.gs.data import Genotypes
+from breedomics.gs.models import Capabilities, GSModel
 
 __all__ = ["MultiTraitGBLUP", "mt_reml"]
 
@@ -44,7 +45,7 @@ def mt_reml(
     return fit_multitrait(K, Y, X, max_iter, tol)
 
 
-class MultiTraitGBLUP:
+class MultiTraitGBLUP(GSModel):
     """Multi-trait GBLUP (``mtgblup``).
 
     Attributes (after :meth:`fit`)
@@ -57,18 +58,16 @@ class MultiTraitGBLUP:
     """
 
     name = "MT-GBLUP"
+    capabilities = Capabilities(multi_trait=True)
 
     def __init__(self, traits: list[str] | None = None):
         self.traits = traits
 
-    def fit(self, geno: Genotypes, train: np.ndarray, Y: np.ndarray, X: np.ndarray | None = None):
+    def _fit(self, geno: Genotypes, train, Y, X, targets) -> None:
         """Fit on samples ``train`` with ``(n, t)`` phenotypes ``Y`` (NaN = missing)."""
-        Y = np.asarray(Y, dtype=np.float64)
         if Y.ndim != 2 or Y.shape[1] < 2:
             raise UserError("multi-trait GBLUP needs at least two traits (--traits a,b)")
-        train = np.asarray(train)
-        n, t = Y.shape
-        X = np.ones((n, 1)) if X is None else np.asarray(X, dtype=np.float64)
+        t = Y.shape[1]
         self.traits = self.traits or [f"trait{k + 1}" for k in range(t)]
         obs = np.isfinite(Y)
         complete = obs.all(axis=1)
@@ -79,7 +78,7 @@ class MultiTraitGBLUP:
                 f"{', '.join(self.traits)} recorded; REML needs at least {max(10, 2 * q + 2)}"
             )
         K = geno.grm()
-        self.geno, self.train, self.K = geno, train, K
+        self.K = K
         cc = np.flatnonzero(complete)
         res = mt_reml(K[np.ix_(train[cc], train[cc])], Y[cc], X[cc])
         self.reml = res
@@ -89,7 +88,6 @@ class MultiTraitGBLUP:
             self._py, self.beta, self.se_beta = res["py"], res["B"], res["se_B"]
         else:
             self._py = self._py_dense(K[np.ix_(train, train)], Y, X, obs)
-        return self
 
     def _py_dense(self, Ktt, Y, X, obs) -> np.ndarray:
         """``P y`` on the observed entries (trait-major), scattered back to (n, t)."""
@@ -116,8 +114,11 @@ class MultiTraitGBLUP:
         Kct = self.K[np.ix_(np.asarray(idx), self.train)]
         return (Kct @ self._py) @ self.Vg
 
-    def varcomp_rows(self) -> list[dict]:
-        """Variance components, heritabilities and genetic correlations with SEs."""
+    def varcomp_rows(self, trait: str | None = None) -> list[dict]:
+        """Variance components, heritabilities and genetic correlations with SEs.
+
+        Rows are labelled with the model's trait names (``trait`` is not used).
+        """
         r = self.reml
         t = len(self.traits)
         m = r["mean_diag"]

@@ -17,6 +17,7 @@ bandwidth instead of one per bandwidth and inner fold, shared by all traits.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -111,15 +112,11 @@ class RKHS(KernelBLUP):
         self.inner_scores = scores
         return max(scores, key=lambda h: (scores[h], -h))
 
-    def fit(self, geno: Genotypes, train: np.ndarray, y: np.ndarray, X: np.ndarray | None = None):
-        train = np.asarray(train)
-        Xm = np.ones((len(train), 1)) if X is None else np.asarray(X, dtype=float)
-        import warnings
-
+    def _fit(self, geno: Genotypes, train, y, X, targets) -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", UserWarning)
-            self.bandwidth = self._select(geno, train, np.asarray(y, dtype=float), Xm)
-        return super().fit(geno, train, y, Xm)
+            self.bandwidth = self._select(geno, train, y, X)
+        super()._fit(geno, train, y, X, targets)
 
     def varcomp_rows(self, trait: str) -> list[dict]:
         rows = super().varcomp_rows(trait)

@@ -17,14 +17,17 @@ coancestry of 1/16.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from breedomics.core import tables
 from breedomics.errors import UserError
 
-__all__ = ["parse_weights", "selection_index", "select_top"]
+__all__ = ["parse_weights", "selection_index", "select_top", "rank_candidates"]
 
 
 def parse_weights(text: str) -> dict[str, float]:
@@ -152,3 +155,73 @@ def _positions(ids: Sequence[str], grm_samples: Sequence[str] | None) -> np.ndar
             f"({len(miss)} missing); use the same genotype panel as for the GEBVs"
         )
     return np.array([where[s] for s in ids], dtype=np.int64)
+
+
+def rank_candidates(
+    gebv_path: str | os.PathLike,
+    weights: Mapping[str, float],
+    top: int,
+    standardize: bool = False,
+    max_kinship: float | None = None,
+    grm_path: str | os.PathLike | None = None,
+    genotypes: str | os.PathLike | None = None,
+    dosage_scale: float = 1.0,
+    candidates: str | os.PathLike | None = None,
+) -> pd.DataFrame:
+    """Rank the candidates of a GEBV table by index; select the top ``N`` under a kinship cap.
+
+    Parameters
+    ----------
+    gebv_path : str or path-like
+        ``gebv.tsv`` of ``gs predict`` (sample id first, one column per trait).
+    weights : mapping
+        Trait -> weight (:func:`parse_weights`).
+    top : int
+        Number to select.
+    standardize : bool
+        Weights on standardised GEBVs.
+    max_kinship : float, optional
+        Cap on the mean off-diagonal relationship among the selected, with the
+        relationships of ``grm_path`` (a square TSV, sample id first) or the
+        VanRaden GRM of ``genotypes``.
+    dosage_scale : float
+        Scale of TSV dosages (see :func:`breedomics.gs.data.read_genotypes`).
+    candidates : str or path-like, optional
+        File of candidate ids (one per line) to rank, default every sample.
+
+    Returns
+    -------
+    pandas.DataFrame
+        :func:`select_top`'s ranking joined with the GEBVs.
+    """
+    from breedomics.gs.data import read_genotypes, read_table
+    from breedomics.gs.inputs import check_genotypes
+
+    gebv = read_table(gebv_path, what="GEBV")
+    gebv = gebv.set_index(gebv.columns[0])
+    gebv.index = gebv.index.astype(str)
+    if candidates:
+        ids = [ln.strip() for ln in Path(candidates).read_text().splitlines() if ln.strip()]
+        unknown = [i for i in ids if i not in gebv.index]
+        if unknown:
+            raise UserError(f"candidate {unknown[0]!r} has no GEBV in {gebv_path}")
+        gebv = gebv.loc[ids]
+    idx = selection_index(gebv, weights, standardize=standardize)
+    grm = names = None
+    if grm_path:
+        g = tables.read_matrix(grm_path, what="GRM")
+        names = g.index.tolist()
+        grm = g.to_numpy(float)
+        if grm.shape != (len(names), len(names)):
+            raise UserError(f"GRM {grm_path} is {grm.shape[0]} x {grm.shape[1]}; must be square")
+    elif genotypes:
+        check_genotypes(genotypes)
+        geno = read_genotypes(genotypes, dosage_scale=dosage_scale)
+        grm, names = geno.grm(), geno.samples
+    res = select_top(idx, top, grm, names, max_kinship)
+    return res.merge(
+        gebv.reset_index().rename(columns={gebv.index.name or "index": "sample_id"}),
+        on="sample_id",
+        how="left",
+        suffixes=("", "_gebv"),
+    )
