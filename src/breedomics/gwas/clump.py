@@ -20,20 +20,14 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
+from breedomics.gwas.results import RESULT_FIELDS
+
 __all__ = ["clump", "candidate_ids", "LEAD_COLUMNS"]
 
 LEAD_COLUMNS = [
     "qtl",
     "lead_variant",
-    "chromosome",
-    "base_pair_location",
-    "effect_allele",
-    "other_allele",
-    "effect_allele_frequency",
-    "beta",
-    "standard_error",
-    "p_value",
-    "neg_log_10_p_value",
+    *RESULT_FIELDS,
     "n_clumped",
     "interval_start",
     "interval_end",

@@ -52,10 +52,11 @@ import pandas as pd
 
 from breedomics.gwas.kinship import impute_center
 from breedomics.gwas.lmm import AssocResult, AssocSet, fit_null
+from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.pvalues import neglog10_p_f1
 from breedomics.gwas.results import SumstatsWriter
-from breedomics.gwas.scan import GenotypeSource, ScanConfig, TraitScan, run_pass, safe_name
+from breedomics.gwas.scan import GenotypeSource, ScanConfig, TraitScan, run_pass
 
 __all__ = ["FarmCPUConfig", "run_farmcpu", "select_pseudo_qtns"]
 
@@ -391,9 +392,7 @@ def run_farmcpu(
 
     # final pass with the converged pseudo-QTNs: write the summary statistics
     os.makedirs(out_dir, exist_ok=True)
-    writers = {
-        t: SumstatsWriter(os.path.join(out_dir, f"{safe_name(t)}.farmcpu.tsv.gz")) for t in traits
-    }
+    writers = {t: SumstatsWriter(trait_stem(out_dir, t, "farmcpu") + ".tsv.gz") for t in traits}
     final_sets = {t: build(st, perms=True) for t, st in states.items()}
     qtn_stats: dict[str, dict[int, tuple[float, float, float]]] = {}
     for t, st in states.items():

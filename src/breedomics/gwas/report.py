@@ -22,10 +22,11 @@ import numpy as np
 import pandas as pd
 
 from breedomics.gwas.clump import LEAD_COLUMNS, candidate_ids, clump
+from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.pvalues import inflation_lambda
-from breedomics.gwas.results import write_meta
-from breedomics.gwas.scan import GenotypeSource, TraitScan, safe_name
+from breedomics.gwas.results import SSF_COLUMNS, write_meta
+from breedomics.gwas.scan import GenotypeSource, TraitScan
 from breedomics.gwas.threshold import bonferroni, permutation_threshold
 
 __all__ = ["ReportOptions", "finalize"]
@@ -41,18 +42,6 @@ class ReportOptions:
     clump_r2: float = 0.1
     clump_kb: float = 250.0
     plots: bool = True
-
-    @classmethod
-    def from_args(cls, args) -> ReportOptions:
-        """The options of a parsed ``gwas run`` / ``gwas gather`` command line."""
-        return cls(
-            alpha=args.alpha,
-            threshold=args.threshold,
-            clump_p2=args.clump_p2,
-            clump_r2=args.clump_r2,
-            clump_kb=args.clump_kb,
-            plots=not args.no_plots,
-        )
 
 
 def _thresholds(ts: TraitScan, meff: dict | None, opts: ReportOptions) -> list[dict]:
@@ -172,18 +161,7 @@ def finalize(
     summary, thresholds : pandas.DataFrame
     """
     out_dir = str(out_dir)
-    cols = [
-        "chromosome",
-        "base_pair_location",
-        "effect_allele",
-        "other_allele",
-        "beta",
-        "standard_error",
-        "effect_allele_frequency",
-        "p_value",
-        "neg_log_10_p_value",
-        "variant_id",
-    ]
+    cols = [c for c in SSF_COLUMNS if c != "n"]
     thr_rows: list[dict] = []
     chosen: dict[str, tuple[str, float]] = {}
     cands: dict[str, pd.DataFrame] = {}
@@ -204,7 +182,7 @@ def finalize(
         if opts.plots:
             from breedomics.gwas.plots import manhattan, qq
 
-            stem = os.path.join(out_dir, f"{safe_name(ts.trait)}.{ts.model}")
+            stem = trait_stem(out_dir, ts.trait, ts.model)
             title = f"{ts.trait} ({ts.model}, n = {ts.n_samples})"
             manhattan(
                 compact,
@@ -237,7 +215,7 @@ def finalize(
         else:
             leads = pd.DataFrame(columns=LEAD_COLUMNS)
         leads.insert(0, "trait", ts.trait)
-        stem = os.path.join(out_dir, f"{safe_name(ts.trait)}.{ts.model}")
+        stem = trait_stem(out_dir, ts.trait, ts.model)
         leads.to_csv(stem + ".leads.tsv", sep="\t", index=False, float_format="%.6g")
         n_sig = nl_sig[ts.trait]
         nm = ts.null

@@ -37,7 +37,14 @@ import yaml
 from breedomics.errors import UserError
 from breedomics.gwas.pvalues import format_p
 
-__all__ = ["SSF_COLUMNS", "SumstatsWriter", "VariantColumns", "read_sumstats", "write_meta"]
+__all__ = [
+    "SSF_COLUMNS",
+    "RESULT_FIELDS",
+    "SumstatsWriter",
+    "VariantColumns",
+    "read_sumstats",
+    "write_meta",
+]
 
 SSF_COLUMNS = [
     "chromosome",
@@ -51,6 +58,19 @@ SSF_COLUMNS = [
     "neg_log_10_p_value",
     "variant_id",
     "n",
+]
+#: A variant's result as the lead tables show it (clumped leads, molecular-QTL leads):
+#: position, alleles, frequency, effect and p-value, the frequency before the effect.
+RESULT_FIELDS = [
+    "chromosome",
+    "base_pair_location",
+    "effect_allele",
+    "other_allele",
+    "effect_allele_frequency",
+    "beta",
+    "standard_error",
+    "p_value",
+    "neg_log_10_p_value",
 ]
 
 

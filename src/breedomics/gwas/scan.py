@@ -18,7 +18,6 @@ trait summary).
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
@@ -30,6 +29,7 @@ from breedomics.core import genotypes as gt
 from breedomics.errors import UserError
 from breedomics.gwas.kinship import GRM, accumulate_grm, eigh_psd, impute_center, split_by_chrom
 from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel
+from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.results import SumstatsWriter, VariantColumns
 from breedomics.gwas.threshold import MeffAccumulator
@@ -39,13 +39,20 @@ __all__ = [
     "TraitScan",
     "GenotypeSource",
     "trait_patterns",
+    "pattern_eigen",
     "scan",
-    "safe_name",
+    "run_pass",
+    "lead_variants",
+    "build_grm",
+    "no_variant_note",
     "MODEL_MODES",
+    "MIXED_MODELS",
 ]
 
 #: CLI model name -> AssocSet mode.
 MODEL_MODES = {"glm": "glm", "mlm": "exact", "mlm-p3d": "p3d", "farmcpu": "glm"}
+#: Models with a kinship random effect (the ones LOCO applies to).
+MIXED_MODELS = ("mlm", "mlm-p3d")
 
 
 @dataclass
@@ -104,11 +111,6 @@ class TraitScan:
     perm_max_f: np.ndarray | None = None
     notes: list[str] = field(default_factory=list)
     extra: dict = field(default_factory=dict)
-
-
-def safe_name(name: str) -> str:
-    """File-name-safe version of a trait name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "trait"
 
 
 class GenotypeSource:
@@ -172,19 +174,7 @@ class GenotypeSource:
         """Variants and dosages of the given global variant indices (in that order)."""
         index = np.asarray(index, dtype=np.int64)
         want = set(index.tolist())
-        vs, ds = [], []
-        for _c, v, d in self.runs():
-            sel = np.flatnonzero(v.index.isin(want))
-            if len(sel):
-                vs.append(v.iloc[sel])
-                ds.append(d[:, sel])
-        if not vs:
-            return pd.DataFrame(columns=gt.VARIANT_COLUMNS), np.zeros((len(self.samples), 0))
-        v = pd.concat(vs)
-        d = np.hstack(ds)
-        pos = {g: i for i, g in enumerate(v.index)}
-        order = np.array([pos[g] for g in index])
-        return v.iloc[order], d[:, order]
+        return self._select(lambda v: np.flatnonzero(v.index.isin(want)), v_key=None, order=index)
 
     def extract_ids(self, ids: list[str]) -> tuple[pd.DataFrame, np.ndarray]:
         """Variants and dosages of the given variant ids (first occurrence of each)."""
@@ -192,25 +182,30 @@ class GenotypeSource:
             got = gt.read_variant_ids(self.path, ids, self.samples, self.chromosomes)
             if got is not None:
                 return got
-        want = set(ids)
-        vs, ds, seen = [], [], set()
+        want, seen = set(ids), set()
+
+        def first_hits(v: pd.DataFrame) -> list[int]:
+            hit = np.flatnonzero(v["id"].isin(want).to_numpy())
+            return [i for i in hit if v["id"].iloc[i] not in seen and not seen.add(v["id"].iloc[i])]
+
+        return self._select(first_hits, v_key="id", order=ids)
+
+    def _select(self, hits, v_key: str | None, order) -> tuple[pd.DataFrame, np.ndarray]:
+        """One pass: the rows ``hits(variants)`` of every run, then put in ``order`` (keys
+        of the variant index, or of column ``v_key``; keys not found are left out)."""
+        vs, ds = [], []
         for _c, v, d in self.runs():
-            hit = v["id"].isin(want).to_numpy()
-            if hit.any():
-                sel = [
-                    i
-                    for i in np.flatnonzero(hit)
-                    if v["id"].iloc[i] not in seen and not seen.add(v["id"].iloc[i])
-                ]
+            sel = hits(v)
+            if len(sel):
                 vs.append(v.iloc[sel])
                 ds.append(d[:, sel])
         if not vs:
             return pd.DataFrame(columns=gt.VARIANT_COLUMNS), np.zeros((len(self.samples), 0))
         v = pd.concat(vs)
         d = np.hstack(ds)
-        pos = {g: i for i, g in enumerate(v["id"])}
-        order = np.array([pos[g] for g in ids if g in pos], dtype=np.int64)
-        return v.iloc[order], d[:, order]
+        pos = {g: i for i, g in enumerate(v.index if v_key is None else v[v_key])}
+        at = np.array([pos[g] for g in order if g in pos], dtype=np.int64)
+        return v.iloc[at], d[:, at]
 
 
 def trait_patterns(data: GwasData) -> list[tuple[list[str], np.ndarray]]:
@@ -228,6 +223,39 @@ def trait_patterns(data: GwasData) -> list[tuple[list[str], np.ndarray]]:
         groups.setdefault(key, []).append(t)
         masks[key] = m
     return [(groups[k], np.flatnonzero(masks[k])) for k in groups]
+
+
+def pattern_eigen(
+    kinship: np.ndarray, rows: np.ndarray, traits: list[str], n_samples: int, chrom=None
+):
+    """Eigendecomposition of the kinship of one trait pattern's samples.
+
+    Parameters
+    ----------
+    kinship : numpy.ndarray
+        Kinship of all analysed samples (genome-wide, or without ``chrom``).
+    rows : numpy.ndarray
+        The pattern's samples (from :func:`trait_patterns`).
+    traits : list of str
+        The pattern's traits (named in a warning about a non-PSD matrix).
+    n_samples : int
+        Number of analysed samples.
+    chrom : str, optional
+        The chromosome left out (LOCO).
+
+    Returns
+    -------
+    breedomics.gwas.kinship.Eigen
+    """
+    label = "kinship" + (f" without chromosome {chrom}" if chrom else "")
+    if len(rows) < n_samples:
+        label += f" of the {len(rows)} samples observed for {', '.join(traits[:3])}"
+    return eigh_psd(kinship[np.ix_(rows, rows)], label)
+
+
+def no_variant_note(maf: float, max_missing: float) -> str:
+    """Note of a trait for which no variant passed the filters."""
+    return f"no variant passed the filters (MAF >= {maf}, missing <= {max_missing})"
 
 
 class _Contexts:
@@ -270,10 +298,7 @@ class _Contexts:
             if k_full is not None and chrom is None and self.eig_cache is not None:
                 eig = self.eig_cache.get(rows)  # decomposed once for all shards
             if k_full is not None and eig is None:
-                label = "kinship" + (f" without chromosome {chrom}" if chrom else "")
-                if len(rows) < len(self.data.samples):
-                    label += f" of the {len(rows)} samples observed for {', '.join(traits[:3])}"
-                eig = eigh_psd(k_full[np.ix_(rows, rows)], label)
+                eig = pattern_eigen(k_full, rows, traits, len(self.data.samples), chrom)
             ts = AssocSet.build(
                 traits, rows, w, y, self.mode, eig, self.cfg.null_method, context=traits[0]
             )
@@ -385,6 +410,62 @@ def run_pass(
                 on_result(t, vk, afk, nk, r)
 
 
+def lead_variants(
+    src: GenotypeSource,
+    traits: list[str],
+    y: np.ndarray,
+    covariates: np.ndarray,
+    cfg: ScanConfig,
+    context: str = "traits",
+) -> pd.DataFrame:
+    """The most significant variant of every trait in one least-squares pass (GLM).
+
+    Nothing is written: this is the scan of :func:`scan` with ``model="glm"`` reduced to
+    each trait's genome-wide lead, for callers that only need the lead (e.g. whether a
+    hidden factor of molecular traits is genetic).
+
+    Parameters
+    ----------
+    src : GenotypeSource
+        Genotypes of the rows of ``y``.
+    traits : list of str
+        Names of the columns of ``y``.
+    y : numpy.ndarray
+        ``(n, k)`` complete trait values.
+    covariates : numpy.ndarray
+        ``(n, c)`` fixed effects (an intercept column included).
+    cfg : ScanConfig
+        ``maf`` and ``max_missing`` filters.
+    context : str
+        Named in errors about the model matrix.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per trait: ``trait, lead_variant, neg_log_10_p_value`` (``-inf`` and
+        ``""`` without a tested variant) and ``n_variants_tested``.
+    """
+    aset = AssocSet.build(traits, np.arange(len(y)), covariates, y, "glm", context=context)
+    best = {t: (-np.inf, "") for t in traits}
+
+    def on_result(t, v, _af, _n, r):
+        nl = np.where(np.isfinite(r.nlog10p), r.nlog10p, -np.inf)
+        i = int(np.argmax(nl))
+        if nl[i] > best[t][0]:
+            best[t] = (float(nl[i]), str(v["id"].iloc[i]))
+
+    counts: dict[str, list[int]] = {}
+    run_pass(src, lambda _c: [aset], on_result, cfg, counts=counts)
+    return pd.DataFrame(
+        {
+            "trait": traits,
+            "lead_variant": [best[t][1] for t in traits],
+            "neg_log_10_p_value": [best[t][0] for t in traits],
+            "n_variants_tested": [counts.get(t, [0, 0])[0] for t in traits],
+        }
+    )
+
+
 def build_grm(
     src: GenotypeSource, loco: bool, kinship: np.ndarray | None = None
 ) -> tuple[GRM | None, np.ndarray | None]:
@@ -443,7 +524,7 @@ def scan(
     ctx.start()
     os.makedirs(out_dir, exist_ok=True)
     writers = {
-        t: SumstatsWriter(os.path.join(out_dir, f"{safe_name(t)}.{cfg.model}.tsv.gz"))
+        t: SumstatsWriter(trait_stem(out_dir, t, cfg.model) + ".tsv.gz")
         for t in data.traits.columns
     }
 
@@ -484,8 +565,6 @@ def scan(
             perm_max_f=ctx.perm_max.get(t) if cfg.permutations else None,
         )
         if ts.n_tested == 0:
-            ts.notes.append(
-                f"no variant passed the filters (MAF >= {cfg.maf}, missing <= {cfg.max_missing})"
-            )
+            ts.notes.append(no_variant_note(cfg.maf, cfg.max_missing))
         out.append(ts)
     return out

@@ -36,7 +36,8 @@ import pandas as pd
 
 from breedomics.errors import UserError
 from breedomics.gwas.kinship import GRM
-from breedomics.gwas.scan import TraitScan
+from breedomics.gwas.naming import trait_stem
+from breedomics.gwas.scan import TraitScan, no_variant_note
 
 __all__ = [
     "save_grm",
@@ -316,8 +317,6 @@ def gather_scans(
         If a trait is missing from the shards or a chromosome group is missing
         for a trait.
     """
-    from breedomics.gwas.scan import safe_name
-
     per_trait: dict[str, list[dict]] = {t: [] for t in traits}
     keys: list = []
     meff = None
@@ -366,7 +365,7 @@ def gather_scans(
                 "groups; a shard is missing or given twice"
             )
         recs.sort(key=lambda r: order[r["_key"]])
-        dest = os.path.join(out_dir, f"{safe_name(t)}.{model}.tsv.gz")
+        dest = trait_stem(out_dir, t, model) + ".tsv.gz"
         path = concat_sumstats([r["path"] for r in recs], dest)
         first = recs[0]
         loco = {}
@@ -376,7 +375,7 @@ def gather_scans(
         notes = list(dict.fromkeys(n for r in recs for n in r["notes"]))
         n_tested = sum(r["n_tested"] for r in recs)
         if n_tested == 0:
-            notes.append(f"no variant passed the filters (MAF >= {maf}, missing <= {max_missing})")
+            notes.append(no_variant_note(maf, max_missing))
         extra = {k: _unframe(v) for k, v in (first.get("extra") or {}).items()}
         scans.append(
             TraitScan(

@@ -26,15 +26,8 @@ Example::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 import time
-import warnings
-
-import pandas as pd
-
-from breedomics.errors import UserError
 
 __all__ = ["add_arguments", "run"]
 
@@ -45,13 +38,11 @@ def _log(msg: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``omics`` sub-commands to ``parser``."""
+    from breedomics.gwas.arguments import subcommand
+
     sub = parser.add_subparsers(dest="omics_command", metavar="SUBCOMMAND", required=True)
-    p = sub.add_parser(
-        "prepare",
-        help="QC, transform and hidden factors of one feature table",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    help_p = "QC, transform and hidden factors of one feature table"
+    p = subcommand(sub, "prepare", help_p, __doc__)
     p.add_argument(
         "--features",
         required=True,
@@ -90,12 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="fraction of samples that must be expressed (0.2)",
     )
-    s = sub.add_parser(
-        "summarise",
-        help="cis/trans QTL tables, q-values and hotspots of a dataset's scan",
-        description=__doc__,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    help_s = "cis/trans QTL tables, q-values and hotspots of a dataset's scan"
+    s = subcommand(sub, "summarise", help_s, __doc__)
     s.add_argument("--features", required=True, help="features.tsv of `omics prepare`")
     s.add_argument("--qtl-dir", required=True, help="--out folder of `gwas run`")
     s.add_argument("--model", default="mlm-p3d", help="the scan's model (mlm-p3d)")
@@ -141,125 +128,36 @@ def run(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     """``breedomics omics prepare``."""
-    from breedomics.core import genotypes as gt
-    from breedomics.omics.features import (
-        check_feature_chromosomes,
-        genotype_chromosomes,
-        read_feature_table,
+    from breedomics.omics import run
+    from breedomics.omics.features import QCOptions
+
+    qc = QCOptions(
+        max_missing=args.max_missing,
+        min_expression=args.min_expression,
+        min_expressed_fraction=args.min_expressed_fraction,
+        min_observed=args.min_observed,
     )
-
-    t0 = time.time()
-    if not 0 <= args.max_missing < 1:
-        raise UserError(f"--max-missing must be in [0, 1), got {args.max_missing}")
-    if args.hidden_factors < 0:
-        raise UserError(f"--hidden-factors must be >= 0, got {args.hidden_factors}")
-    table = read_feature_table(args.features)
-    _log(
-        f"{table.path}: {table.values.shape[1]} features x {table.values.shape[0]} samples"
-        + (" (phenotype BED)" if table.positions is not None else "")
-    )
-    geno_samples = gt.read_samples(args.geno)
-    if table.positions is not None:
-        off = check_feature_chromosomes(
-            table.positions, genotype_chromosomes(str(args.geno)), table.path, str(args.geno)
-        )
-        if off:
-            _log(
-                f"warning: {len(off)} feature(s) on chromosomes the genotypes lack (no cis "
-                f"variants), e.g. {off[0]!r}"
-            )
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        prep = _prepare(args, table, geno_samples)
-    for w in caught:
-        _log(f"warning: {w.message}")
-    _write_prepared(args, prep, t0)
-    return 0
-
-
-def _prepare(args, table, geno_samples):
-    from breedomics.omics.features import QCOptions, prepare_dataset
-
-    return prepare_dataset(
-        table,
-        geno_samples,
-        QCOptions(
-            max_missing=args.max_missing,
-            min_expression=args.min_expression,
-            min_expressed_fraction=args.min_expressed_fraction,
-            min_observed=args.min_observed,
-        ),
-        method=args.transform,
-        n_factors=args.hidden_factors,
+    opts = run.PrepareOptions(
+        features=args.features,
+        geno=args.geno,
+        out=args.out,
+        qc=qc,
+        transform=args.transform,
         pseudocount=args.pseudocount,
-        geno_path=str(args.geno),
-        geno_scan=not args.keep_genetic_factors,
+        hidden_factors=args.hidden_factors,
+        keep_genetic_factors=args.keep_genetic_factors,
         factor_alpha=args.factor_alpha,
+        command=" ".join(sys.argv),
     )
-
-
-def _write_prepared(args, prep, t0: float) -> None:
-    os.makedirs(args.out, exist_ok=True)
-    prep.phenotypes.to_csv(
-        os.path.join(args.out, "phenotypes.tsv"), sep="\t", na_rep="NA", float_format="%.6g"
-    )
-    # with no hidden factor the file has only the sample column: do not pass it as --covar
-    prep.covariates.to_csv(os.path.join(args.out, "covariates.tsv"), sep="\t", float_format="%.6g")
-    prep.features.to_csv(
-        os.path.join(args.out, "features.tsv"),
-        sep="\t",
-        index=False,
-        na_rep="NA",
-        float_format="%.6g",
-    )
-    prep.samples.to_csv(os.path.join(args.out, "samples.tsv"), sep="\t", index=False)
-    prep.factors.to_csv(
-        os.path.join(args.out, "hidden_factors.tsv"), sep="\t", index=False, float_format="%.6g"
-    )
-    removed = prep.features[prep.features["status"] != "kept"]
-    unmatched = prep.samples[~prep.samples["analysed"]]
-    for r in removed.itertuples(index=False):
-        _log(f"feature {r.feature_id} removed: {r.reason}")
-    for reason, grp in unmatched.groupby("reason"):
-        _log(f"{len(grp)} sample(s) not analysed ({reason}): {', '.join(grp['sample'][:5])}")
-    with open(os.path.join(args.out, "prepare.json"), "w") as fh:
-        json.dump(
-            {
-                "command": " ".join(sys.argv),
-                "features": int(len(prep.features)),
-                "features_kept": int(prep.phenotypes.shape[1]),
-                "samples_analysed": int(prep.phenotypes.shape[0]),
-                "transform": args.transform,
-                "hidden_factors": args.hidden_factors,
-                "seconds": round(time.time() - t0, 2),
-            },
-            fh,
-            indent=2,
-        )
-    for r in prep.factors.itertuples(index=False):
-        if not getattr(r, "used", True):
-            _log(
-                f"hidden factor {r.factor} is associated with {r.lead_variant} "
-                f"(-log10 p = {r.neg_log_10_p_value:.1f}): left out of the covariates"
-            )
-    _log(
-        f"{prep.phenotypes.shape[1]} of {len(prep.features)} features kept, "
-        f"{prep.phenotypes.shape[0]} samples, {prep.covariates.shape[1]} of "
-        f"{args.hidden_factors} hidden factors used; "
-        f"done in {time.time() - t0:.1f} s"
-    )
+    run.run_prepare(opts, _log)
+    return 0
 
 
 def run_summarise(args: argparse.Namespace) -> int:
     """``breedomics omics summarise``."""
-    from breedomics.omics.summarise import SummaryOptions, plot_map, summarise
+    from breedomics.omics import run
+    from breedomics.omics.summarise import SummaryOptions
 
-    t0 = time.time()
-    if not 0 < args.fdr < 1:
-        raise UserError(f"--fdr must be in (0, 1), got {args.fdr}")
-    if not os.path.exists(args.features):
-        raise UserError(f"feature table {args.features} does not exist (run `omics prepare`)")
-    feats = pd.read_csv(args.features, sep="\t", dtype={"chrom": str, "feature_id": str})
     opts = SummaryOptions(
         model=args.model,
         cis_window=args.cis_window,
@@ -271,24 +169,6 @@ def run_summarise(args: argparse.Namespace) -> int:
         geno=args.geno,
         trans_max_r2_cis=args.trans_max_r2_cis,
     )
-    tables = summarise(feats, args.qtl_dir, opts)
-    os.makedirs(args.out, exist_ok=True)
-    names = {
-        "features": "qtl_features.tsv",
-        "cis": "cis.tsv",
-        "trans": "trans.tsv",
-        "hotspots": "hotspots.tsv",
-        "summary": "summary.tsv",
-    }
-    for key, name in names.items():
-        tables[key].to_csv(
-            os.path.join(args.out, name), sep="\t", index=False, na_rep="NA", float_format="%.6g"
-        )
-    plot_map(tables, os.path.join(args.out, "qtl_map.png"), args.name or "molecular QTL")
-    s = tables["summary"].iloc[0]
-    _log(
-        f"{s['n_features_tested']} features: {s.get('n_cis_features', 0)} with a cis QTL, "
-        f"{s['n_trans_features']} with a trans QTL, {s['n_hotspots']} hotspot(s) at FDR "
-        f"{args.fdr}; done in {time.time() - t0:.1f} s"
-    )
+    title = args.name or "molecular QTL"
+    run.run_summarise(args.features, args.qtl_dir, args.out, opts, title, _log)
     return 0

@@ -29,7 +29,7 @@ import pandas as pd
 
 from breedomics.core.tables import NA_VALUES, read_table
 from breedomics.errors import UserError
-from breedomics.gwas.scan import safe_name
+from breedomics.gwas.naming import safe_name
 
 __all__ = [
     "DATASET_NAME",
@@ -440,7 +440,7 @@ def genetic_factors(
     variant regulating many features at once -- would remove the very trans
     effects it carries if used as a covariate (Fusi, Stegle & Lawrence 2012, *PLoS
     Comput Biol* 8:e1002330). Each factor is tested against every variant with the
-    least-squares model of the GWAS engine (:func:`breedomics.gwas.scan.run_pass`);
+    least-squares model of the GWAS engine (:func:`breedomics.gwas.scan.lead_variants`);
     a factor whose best variant passes Bonferroni at ``alpha`` over variants and
     factors is flagged genetic.
 
@@ -465,35 +465,25 @@ def genetic_factors(
         Per factor: ``lead_variant``, ``neg_log_10_p_value``, ``n_variants_tested``,
         ``genetic`` (bool).
     """
-    from breedomics.gwas.lmm import AssocSet
-    from breedomics.gwas.scan import GenotypeSource, ScanConfig, run_pass
+    from breedomics.gwas.scan import GenotypeSource, ScanConfig, lead_variants
 
     n, k = factors.shape
-    best = {t: (-np.inf, "") for t in names}
     if k == 0:
         return pd.DataFrame(
             columns=["factor", "lead_variant", "neg_log_10_p_value", "n_variants_tested", "genetic"]
         )
     src = GenotypeSource(geno_path, samples)
-    aset = AssocSet.build(names, np.arange(n), np.ones((n, 1)), factors, "glm", context="factors")
-
-    def on_result(t, v, _af, _n, r):
-        nl = np.where(np.isfinite(r.nlog10p), r.nlog10p, -np.inf)
-        i = int(np.argmax(nl))
-        if nl[i] > best[t][0]:
-            best[t] = (float(nl[i]), str(v["id"].iloc[i]))
-
-    counts: dict[str, list[int]] = {}
-    run_pass(src, lambda _c: [aset], on_result, ScanConfig(model="glm", maf=maf), counts=counts)
-    m = max(counts.get(names[0], [0, 0])[0], 1)
+    cfg = ScanConfig(model="glm", maf=maf)
+    leads = lead_variants(src, names, factors, np.ones((n, 1)), cfg, context="factors")
+    m = max(int(leads["n_variants_tested"].iloc[0]), 1)
     nl_thr = -np.log10(alpha / (m * k))
     return pd.DataFrame(
         {
             "factor": names,
-            "lead_variant": [best[t][1] for t in names],
-            "neg_log_10_p_value": [best[t][0] for t in names],
+            "lead_variant": leads["lead_variant"].to_numpy(),
+            "neg_log_10_p_value": leads["neg_log_10_p_value"].to_numpy(),
             "n_variants_tested": m,
-            "genetic": [best[t][0] >= nl_thr for t in names],
+            "genetic": (leads["neg_log_10_p_value"] >= nl_thr).to_numpy(),
         }
     )
 

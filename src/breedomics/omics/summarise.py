@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 
 from breedomics.errors import UserError
+from breedomics.gwas.results import RESULT_FIELDS
 from breedomics.omics.qvalue import pi0_storey, qvalues
 
 __all__ = [
@@ -57,18 +58,7 @@ __all__ = [
     "HOTSPOT_COLUMNS",
 ]
 
-_VARIANT = [
-    "variant_id",
-    "chromosome",
-    "base_pair_location",
-    "effect_allele",
-    "other_allele",
-    "effect_allele_frequency",
-    "beta",
-    "standard_error",
-    "p_value",
-    "neg_log_10_p_value",
-]
+_VARIANT = ["variant_id", *RESULT_FIELDS]
 FEATURE_COLUMNS = [
     "feature_id",
     "chrom",

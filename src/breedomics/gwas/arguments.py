@@ -1,0 +1,129 @@
+"""Command-line options shared by the ``breedomics gwas`` and ``breedomics omics`` commands.
+
+Each block of options is written once here and added to every sub-command that takes
+it (``gwas run`` and ``gwas gather`` read the same inputs, filters and report options;
+``gwas kinship`` the same inputs), together with the functions that turn the parsed
+options back into the library's option objects.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the option objects' modules load the scan; the parsers do not need it
+    from breedomics.gwas.report import ReportOptions
+    from breedomics.gwas.run import GwasInputs
+
+#: ``--model`` choices: the keys of :data:`breedomics.gwas.scan.MODEL_MODES`.
+MODELS = ("glm", "mlm", "mlm-p3d", "farmcpu")
+
+__all__ = [
+    "MODELS",
+    "subcommand",
+    "comma_list",
+    "add_inputs",
+    "add_model",
+    "add_filters",
+    "add_report",
+    "inputs_from",
+    "report_from",
+]
+
+
+def subcommand(sub, name: str, help: str, doc: str, epilog: str | None = None):
+    """A sub-command parser whose description is the module docstring ``doc`` as written."""
+    return sub.add_parser(
+        name,
+        help=help,
+        description=doc,
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def comma_list(text: str | None) -> list[str] | None:
+    """``"a, b,"`` -> ``["a", "b"]``; None or ``""`` (not given) is None."""
+    if not text:
+        return None
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_inputs(g, traits: bool = False) -> None:
+    """``--geno --pheno --covar [--traits] --allow-unmatched``."""
+    g.add_argument("--geno", required=True, help="PLINK 1 prefix (.bed/.bim/.fam) or VCF/BCF")
+    g.add_argument("--pheno", required=True, help="TSV/CSV: sample + one column per trait")
+    g.add_argument("--covar", help="TSV/CSV: sample + covariates (text = categorical)")
+    if traits:
+        g.add_argument("--traits", help="comma-separated traits to analyse (default: all columns)")
+    g.add_argument(
+        "--allow-unmatched",
+        action="store_true",
+        help="analyse only samples in both genotypes and phenotypes (others are listed in "
+        "samples.tsv) instead of stopping",
+    )
+
+
+def add_model(g, required: bool = False) -> None:
+    """``--model`` (mlm by default)."""
+    g.add_argument(
+        "--model",
+        choices=list(MODELS),
+        required=required,
+        default=None if required else "mlm",
+        help=None if required else "(mlm)",
+    )
+
+
+def add_filters(g) -> None:
+    """``--maf --max-missing``: per-trait variant filters."""
+    g.add_argument("--maf", type=float, default=0.01, help="minimum MAF per trait (0.01)")
+    g.add_argument(
+        "--max-missing", type=float, default=0.1, help="maximum missing rate per trait (0.1)"
+    )
+
+
+def add_report(g, permutations: bool = False) -> None:
+    """Threshold, family-wise error rate, [permutations and M_eff,] clumping, plots."""
+    g.add_argument(
+        "--threshold",
+        choices=["bonferroni", "meff", "permutation"],
+        default="bonferroni",
+        help="threshold used for leads; all are written to thresholds.<model>.tsv",
+    )
+    g.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (0.05)")
+    if permutations:
+        g.add_argument("--permutations", type=int, default=0, help="permutations (0 = none)")
+        g.add_argument("--meff-block", type=int, default=300, help="SNPs per M_eff block (300)")
+        g.add_argument("--no-meff", action="store_true", help="skip the M_eff thresholds")
+    g.add_argument("--clump-p2", type=float, default=0.01)
+    g.add_argument("--clump-r2", type=float, default=0.1)
+    g.add_argument("--clump-kb", type=float, default=250.0)
+    g.add_argument("--no-plots", action="store_true")
+
+
+def inputs_from(args: argparse.Namespace) -> GwasInputs:
+    """The :class:`~breedomics.gwas.run.GwasInputs` of parsed :func:`add_inputs` options."""
+    from breedomics.gwas.run import GwasInputs
+
+    return GwasInputs(
+        geno=args.geno,
+        pheno=args.pheno,
+        covar=args.covar,
+        traits=comma_list(getattr(args, "traits", None)),
+        allow_unmatched=args.allow_unmatched,
+    )
+
+
+def report_from(args: argparse.Namespace) -> ReportOptions:
+    """The :class:`~breedomics.gwas.report.ReportOptions` of parsed :func:`add_report`."""
+    from breedomics.gwas.report import ReportOptions
+
+    return ReportOptions(
+        alpha=args.alpha,
+        threshold=args.threshold,
+        clump_p2=args.clump_p2,
+        clump_r2=args.clump_r2,
+        clump_kb=args.clump_kb,
+        plots=not args.no_plots,
+    )
