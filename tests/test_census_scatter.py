@@ -112,8 +112,9 @@ def test_diversity_gathered_equals_unscattered(panel):
         parts = []
         for sh in shards:
             part = dv.diversity_partial(
-                prefix, groups, True, 100_000, shard_chroms(plan, sh), chunk_size=700
-            )
+                prefix, groups, inbred=True, window=100_000, chroms=shard_chroms(plan, sh),
+                chunk_size=700,
+            )  # fmt: skip
             path = write_partial(part, root / plan.stem / sh / "diversity.json", "diversity")
             parts.append(path)
         comb = dv.combine_diversity(read_partials(parts, "diversity"), order)

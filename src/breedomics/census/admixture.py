@@ -255,13 +255,9 @@ def cv_error(
 
 
 def load_thinned(
-    geno: str | os.PathLike,
-    samples: Sequence[str],
-    max_snps: int = 20000,
-    min_maf: float = 0.01,
-    inbred: bool = False,
-    chunk_size: int = 10000,
-) -> tuple[np.ndarray, int]:
+    geno: str | os.PathLike, samples: Sequence[str], *, max_snps: int = 20000,
+    min_maf: float = 0.01, inbred: bool = False, chunk_size: int = 10000,
+) -> tuple[np.ndarray, int]:  # fmt: skip
     """Evenly thinned genotypes for the ancestry model.
 
     Returns the ``(n, m)`` float64 matrix of ALT copies (``c`` = 1 if inbred,
@@ -314,7 +310,7 @@ def admixture(
         raise UserError(
             f"Kmax = {k_max} is not smaller than the number of samples ({n}); lower Kmax"
         )
-    g, c = load_thinned(geno, samples, max_snps, inbred=inbred)
+    g, c = load_thinned(geno, samples, max_snps=max_snps, inbred=inbred)
     rows, fits = [], {}
     for k in range(k_min, k_max + 1):
         fit = fit_admixture(g, k, c, seed=seed, max_iter=max_iter)

@@ -137,13 +137,9 @@ _SUMS = ("mpd", "seg", "ho_sum", "he_sum", "h_n", "private")
 
 
 def diversity_partial(
-    geno: str | os.PathLike,
-    groups: Groups,
-    inbred: bool = False,
-    window: int = 100_000,
-    chroms: Collection[str] | None = None,
-    chunk_size: int = 10000,
-) -> dict:
+    geno: str | os.PathLike, groups: Groups, *, inbred: bool = False, window: int = 100_000,
+    chroms: Collection[str] | None = None, chunk_size: int = 10000,
+) -> dict:  # fmt: skip
     """Additive per-group sums behind :func:`diversity`, for some or all chromosomes.
 
     Parameters
@@ -312,7 +308,7 @@ def diversity(
     genome, windows : pandas.DataFrame
         See :func:`diversity_tables`.
     """
-    part = diversity_partial(geno, groups, inbred, window, None, chunk_size)
+    part = diversity_partial(geno, groups, inbred=inbred, window=window, chunk_size=chunk_size)
     if part["n_snps"] == 0:
         raise UserError(
             f"{geno}: no SNP has a genotype call among the {len(groups.samples)} analysed "

@@ -30,12 +30,9 @@ __all__ = ["census_grm", "grm_table", "plot_grm"]
 
 
 def census_grm(
-    geno: str | os.PathLike,
-    samples: Sequence[str],
-    method: str = "vanraden",
-    min_maf: float = 0.0,
-    chunk_size: int = 10000,
-) -> GRM:
+    geno: str | os.PathLike, samples: Sequence[str], *, method: str = "vanraden",
+    min_maf: float = 0.0, chunk_size: int = 10000,
+) -> GRM:  # fmt: skip
     """The census GRM of a genotype file (double-precision products).
 
     Parameters

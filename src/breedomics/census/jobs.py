@@ -107,7 +107,7 @@ def pca_job(
     chunk_size: int = 10000,
 ) -> JobOutput:  # fmt: skip
     """PCA scores with their group, variance explained (:func:`~breedomics.census.pca.pca`)."""
-    scores, var = pca(geno, groups.samples, n_pcs, min_maf, chunk_size)
+    scores, var = pca(geno, groups.samples, n_pcs=n_pcs, min_maf=min_maf, chunk_size=chunk_size)
     scores.insert(1, "group", groups.labels)
     return JobOutput({"": scores, "variance": var}, partial(plot_pca, scores, var, groups.labels))
 
@@ -117,7 +117,7 @@ def grm_job(
     chunk_size: int = 10000,
 ) -> JobOutput:  # fmt: skip
     """The GRM as a square table (:func:`~breedomics.census.grm.census_grm`)."""
-    res = census_grm(geno, groups.samples, method, min_maf, chunk_size)
+    res = census_grm(geno, groups.samples, method=method, min_maf=min_maf, chunk_size=chunk_size)
     return JobOutput({"": grm_table(res)}, partial(plot_grm, res, groups.labels))
 
 
@@ -151,7 +151,9 @@ def diversity_job(
     return _per_chromosome(
         "diversity",
         scatter,
-        lambda chroms: dv.diversity_partial(geno, groups, inbred, window, chroms, chunk_size),
+        lambda chroms: dv.diversity_partial(
+            geno, groups, inbred=inbred, window=window, chroms=chroms, chunk_size=chunk_size
+        ),
         lambda parts: dv.combine_diversity(parts, scatter.chrom_order()),
         tabulate,
     )

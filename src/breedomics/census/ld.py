@@ -112,15 +112,10 @@ def ld_decay(
 
 
 def ld_partial(
-    geno: str | os.PathLike,
-    groups: Groups,
-    max_dist: int = 500_000,
-    bin_size: int = 10_000,
-    min_maf: float = 0.05,
-    min_samples: int = 10,
-    chroms: Collection[str] | None = None,
+    geno: str | os.PathLike, groups: Groups, max_dist: int = 500_000, bin_size: int = 10_000,
+    min_maf: float = 0.05, min_samples: int = 10, chroms: Collection[str] | None = None,
     chunk_size: int = 5000,
-) -> dict:
+) -> dict:  # fmt: skip
     """Per-group sums of r^2 and pair counts in distance bins (see :func:`ld_decay`).
 
     Only pairs on the same chromosome are used, so partials of disjoint
@@ -142,9 +137,9 @@ def ld_partial(
     min_samples : int
         Minimum group size.
     chroms : collection of str, optional
-        Only these chromosomes (default: all).
+        Only pairs within these chromosomes (default: all of them).
     chunk_size : int
-        SNPs per chunk.
+        SNPs per chunk; a rolling buffer keeps the previous chunk's last ``max_dist`` bp.
 
     Returns
     -------

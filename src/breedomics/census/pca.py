@@ -47,12 +47,9 @@ def pca_from_grm(k: np.ndarray, n_pcs: int) -> tuple[np.ndarray, np.ndarray, np.
 
 
 def pca(
-    geno: str | os.PathLike,
-    samples: Sequence[str],
-    n_pcs: int = 10,
-    min_maf: float = 0.0,
+    geno: str | os.PathLike, samples: Sequence[str], *, n_pcs: int = 10, min_maf: float = 0.0,
     chunk_size: int = 10000,
-) -> tuple[pd.DataFrame, pd.DataFrame]:
+) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
     """PCA of a genotype file.
 
     Parameters
@@ -78,7 +75,7 @@ def pca(
     if len(samples) < 3:
         raise UserError(f"PCA needs at least 3 samples, got {len(samples)}")
     n_pcs = min(n_pcs, len(samples) - 1)
-    res = census_grm(geno, samples, "standardized", min_maf, chunk_size)
+    res = census_grm(geno, samples, method="standardized", min_maf=min_maf, chunk_size=chunk_size)
     vecs, vals, expl = pca_from_grm(res.matrix(), n_pcs)
     scores = pd.DataFrame(vecs, columns=[f"PC{i + 1}" for i in range(n_pcs)])
     scores.insert(0, "sample", list(samples))

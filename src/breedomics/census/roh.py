@@ -90,10 +90,8 @@ def runs_of_homozygosity(
 
     Parameters
     ----------
-    geno : str or path-like
-        Genotype file (hard calls; dosages are rounded).
-    samples : sequence of str
-        Samples to scan.
+    geno, samples
+        Genotype file and the samples to scan, as in :func:`roh_partial`.
     **settings
         ``min_length``, ``min_snps``, ``max_het``, ``max_missing``,
         ``max_gap``, ``chunk_size``: see :func:`roh_partial`.
@@ -107,16 +105,10 @@ def runs_of_homozygosity(
 
 
 def roh_partial(
-    geno: str | os.PathLike,
-    samples: Sequence[str],
-    min_length: int = 1_000_000,
-    min_snps: int = 50,
-    max_het: int = 1,
-    max_missing: int = 5,
-    max_gap: int = 1_000_000,
-    chroms: Collection[str] | None = None,
-    chunk_size: int = 10000,
-) -> dict:
+    geno: str | os.PathLike, samples: Sequence[str], min_length: int = 1_000_000,
+    min_snps: int = 50, max_het: int = 1, max_missing: int = 5, max_gap: int = 1_000_000,
+    chroms: Collection[str] | None = None, chunk_size: int = 10000,
+) -> dict:  # fmt: skip
     """ROH segments and chromosome spans for some or all chromosomes.
 
     Runs never cross a chromosome boundary, so partials of disjoint chromosome
@@ -138,9 +130,9 @@ def roh_partial(
     max_gap : int
         A gap between consecutive SNPs larger than this ends every run.
     chroms : collection of str, optional
-        Only these chromosomes (default: all).
+        Only these chromosomes: one shard of the per-chromosome scatter (default: all).
     chunk_size : int
-        SNPs per chunk.
+        SNPs per streamed chunk (open runs carry over from one chunk to the next).
 
     Returns
     -------

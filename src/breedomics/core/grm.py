@@ -45,11 +45,11 @@ References
 VanRaden PM (2008) Efficient methods to compute genomic predictions.
 *J Dairy Sci* 91:4414-4423.
 
-Patterson N, Price AL, Reich D (2006) Population structure and eigenanalysis.
-*PLoS Genet* 2:e190.
-
 Yang J, Lee SH, Goddard ME, Visscher PM (2011) GCTA: a tool for genome-wide
 complex trait analysis. *Am J Hum Genet* 88:76-82.
+
+Patterson N, Price AL, Reich D (2006) Population structure and eigenanalysis.
+*PLoS Genet* 2:e190.
 
 Yang J, Zaitlen NA, Goddard ME, Visscher PM, Price AL (2014) Advantages and
 pitfalls in the application of mixed-model association methods.

@@ -11,7 +11,7 @@ here, with one set of rules:
   centring (:func:`impute_center`, :func:`centre`);
 * centred dosages are ``z_ij = x_ij - 2 p_j`` (VanRaden 2008), and
   standardised ones ``w_ij = z_ij / sqrt(2 p_j (1 - p_j))`` (Patterson, Price
-  & Reich 2006; Yang et al. 2011), :func:`standardise`;
+  & Reich 2006), :func:`standardise`;
 * a variant is used when it has at least one call and its minor-allele
   frequency ``min(p, 1 - p)`` passes :func:`maf_mask`.
 
@@ -23,20 +23,17 @@ variance filter (genomic selection also drops a column whose imputed, centred
 values do not vary, e.g. a variant where every sample is heterozygous).
 
 The centred matrix is computed in double (``float64``) or single
-(``float32``) precision: single halves the memory of large panels (GWAS and
-genomic-selection GRMs, as GCTA's single-precision GRM). The means are always
+(``float32``) precision: single halves the memory of large panels (the GWAS
+and genomic-selection GRMs, :mod:`breedomics.core.grm`). The means are always
 summed in double precision and rounded once to the working precision.
 
 References
 ----------
 VanRaden PM (2008) Efficient methods to compute genomic predictions.
-*J Dairy Sci* 91:4414-4423.
+*J Dairy Sci* 91:4414-4423 (centring on ``2p``, mean imputation).
 
 Patterson N, Price AL, Reich D (2006) Population structure and eigenanalysis.
-*PLoS Genet* 2:e190.
-
-Yang J, Lee SH, Goddard ME, Visscher PM (2011) GCTA: a tool for genome-wide
-complex trait analysis. *Am J Hum Genet* 88:76-82.
+*PLoS Genet* 2:e190 (standardisation by ``sqrt(2p(1 - p))``).
 """
 
 from __future__ import annotations
