@@ -25,10 +25,10 @@ from breedomics.gwas.annotate import (
     favourable_alleles,
     genotype_contigs,
     gff3_seqids,
+    parse_directions,
     read_consequences,
     read_gff3_genes,
 )
-from breedomics.gwas.annotate_cli import parse_directions
 from breedomics.sheets import fasta_contigs
 
 PANEL = TEST_DATA / "soybean" / "panel"

@@ -18,10 +18,22 @@ Modules, one job each:
 * :mod:`~breedomics.gwas.pvalues`, :mod:`~breedomics.gwas.threshold` --
   p-values without underflow, inflation, Bonferroni / M_eff (Li & Ji 2005;
   Gao et al. 2008) / permutation thresholds;
-* :mod:`~breedomics.gwas.results`, :mod:`~breedomics.gwas.clump`,
-  :mod:`~breedomics.gwas.plots`, :mod:`~breedomics.gwas.report` --
-  GWAS-SSF files (bgzip + tabix), LD clumping into leads and QTL intervals,
-  Manhattan/QQ plots, summary tables;
-* :mod:`~breedomics.testing.simulate_gwas`, :mod:`~breedomics.testing.gwas_power` --
-  simulated panels with known QTL, power and false discoveries.
+* :mod:`~breedomics.gwas.results`, :mod:`~breedomics.gwas.naming`,
+  :mod:`~breedomics.gwas.clump`, :mod:`~breedomics.gwas.plots`,
+  :mod:`~breedomics.gwas.report` -- GWAS-SSF files (bgzip + tabix) and the names of
+  every per-trait file, LD clumping into leads and QTL intervals, Manhattan/QQ plots,
+  summary tables;
+* :mod:`~breedomics.gwas.shards` -- a scan scattered over chromosome groups and trait
+  batches, gathered exactly;
+* :mod:`~breedomics.gwas.annotate` -- favourable alleles, candidate genes and
+  consequences of the leads;
+* :mod:`~breedomics.gwas.run` -- one run as the command line makes it: samples,
+  kinship (GRM, user matrix, LOCO), PCs, the scan or FarmCPU, shard state or report;
+* :mod:`~breedomics.gwas.cli`, :mod:`~breedomics.gwas.shard_cli`,
+  :mod:`~breedomics.gwas.annotate_cli` -- the command lines, which only parse
+  arguments (option blocks shared with ``breedomics omics`` in
+  :mod:`~breedomics.gwas.arguments`) and call the modules above.
+
+Simulated panels with known QTL and the power of a scan are in
+:mod:`breedomics.testing` (tests and benchmarks only).
 """

@@ -18,6 +18,7 @@ For every lead variant of :mod:`~breedomics.gwas.clump`:
 from __future__ import annotations
 
 import gzip
+import os
 import urllib.parse
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
@@ -28,6 +29,12 @@ import pandas as pd
 from breedomics.errors import UserError
 
 __all__ = [
+    "DIRECTIONS",
+    "parse_directions",
+    "lead_dosages",
+    "annotate_scan",
+    "read_groups",
+    "read_checked_genes",
     "GENE_COLUMNS",
     "read_gff3_genes",
     "check_annotation",
@@ -41,6 +48,8 @@ __all__ = [
 ]
 
 GENE_COLUMNS = ["chrom", "start", "end", "strand", "gene_id", "gene_name", "biotype"]
+#: Directions of selection of a trait.
+DIRECTIONS = ("increase", "decrease")
 #: GFF3 feature types taken as genes (Ensembl and NCBI spellings).
 GENE_TYPES = {"gene", "ncRNA_gene", "pseudogene", "transposable_element_gene"}
 
@@ -450,3 +459,140 @@ def annotate_leads(
     for c in ("gene_start", "gene_end", "distance"):
         out[c] = out[c].astype("Int64")
     return out.reset_index(drop=True)
+
+
+def parse_directions(items: list[str], traits: list[str]) -> dict[str, str]:
+    """``trait=direction`` pairs -> dict over ``traits`` (default ``increase``)."""
+    out = dict.fromkeys(traits, "increase")
+    for item in items:
+        trait, sep, d = item.partition("=")
+        if not sep or d not in DIRECTIONS:
+            raise UserError(f"--direction {item!r}: expected TRAIT=increase or TRAIT=decrease")
+        if trait not in out:
+            raise UserError(
+                f"direction given for trait {trait!r}, which is not analysed "
+                f"(traits: {', '.join(traits)}); fix the name in 'directions' of the config."
+            )
+        out[trait] = d
+    return out
+
+
+def lead_dosages(geno: str, ids: list[str]) -> tuple[list[str], np.ndarray]:
+    """ALT dosages ``(n_samples, n_ids)`` of the given variant ids (first occurrence of
+    each id, in order), all samples of ``geno``.
+
+    Raises
+    ------
+    UserError
+        If a variant is not in the genotypes.
+    """
+    from breedomics.core import genotypes as gt
+
+    samples = gt.read_samples(geno)
+    want = {v: k for k, v in enumerate(dict.fromkeys(ids))}
+    out = np.full((len(samples), len(want)), np.nan, dtype=np.float32)
+    found = np.zeros(len(want), dtype=bool)
+    if want:
+        for var, dos in gt.iter_dosage_chunks(geno, chunk_size=20000):
+            hit = var["id"].isin(want).to_numpy()
+            if hit.any():
+                cols = [want[v] for v in var["id"].to_numpy()[hit]]
+                out[:, cols] = dos[:, hit]
+                found[cols] = True
+    if not found.all():
+        miss = [v for v, k in want.items() if not found[k]]
+        raise UserError(f"lead variant(s) {', '.join(miss[:5])} are not in genotypes '{geno}'.")
+    return samples, out
+
+
+def annotate_scan(
+    folder: str,
+    model: str,
+    traits: list[str],
+    geno: str,
+    groups: Mapping[str, str],
+    directions: Mapping[str, str],
+    genes: pd.DataFrame | None = None,
+    consequences: pd.DataFrame | None = None,
+    window: int = 20000,
+) -> dict[str, str]:
+    """Annotate the leads of every trait of a scan folder (``breedomics gwas annotate``).
+
+    Reads ``<folder>/<trait>.<model>.leads.tsv``, computes the leads' favourable-allele
+    frequencies in all samples and per group (dosages count the ALT allele, the last field
+    of ``CHROM:POS:REF:ALT`` ids; frequencies of leads whose effect allele is REF are
+    mirrored), and writes ``<trait>.<model>.candidates.tsv`` (:func:`annotate_leads`).
+
+    Parameters
+    ----------
+    folder : str
+        The scan's output folder.
+    model : str
+    traits : list of str
+    geno : str
+        Genotypes of the scan (PLINK prefix or VCF/BCF).
+    groups : mapping
+        Sample -> group (the sample sheet).
+    directions : mapping
+        Trait -> ``increase`` / ``decrease``.
+    genes, consequences : pandas.DataFrame, optional
+        :func:`read_gff3_genes` and :func:`read_consequences` outputs.
+    window : int
+        Minimum half-width (bp) of the searched interval.
+
+    Returns
+    -------
+    dict
+        Trait -> path of the candidates table written.
+    """
+    from breedomics.gwas.naming import trait_stem
+
+    if window < 0:
+        raise UserError(f"--window must be >= 0, got {window}")
+    leads = {}
+    for t in traits:
+        path = trait_stem(folder, t, model) + ".leads.tsv"
+        if not os.path.exists(path):
+            raise UserError(f"lead table '{path}' does not exist: run the GWAS of {t!r} first.")
+        leads[t] = pd.read_csv(path, sep="\t", dtype={"chromosome": str})
+    ids = [v for tab in leads.values() for v in tab["lead_variant"].astype(str)]
+    samples, dos = lead_dosages(geno, ids)
+    col = {v: k for k, v in enumerate(dict.fromkeys(ids))}
+    written = {}
+    for t, tab in leads.items():
+        sel = [col[v] for v in tab["lead_variant"].astype(str)]
+        freqs = allele_frequencies(dos[:, sel], samples, groups)
+        alt = tab["lead_variant"].astype(str).str.rsplit(":", n=1).str[-1].to_numpy()
+        flip = tab["effect_allele"].astype(str).to_numpy() != alt
+        freqs.loc[flip, :] = 1.0 - freqs.loc[flip, :].to_numpy()
+        out = annotate_leads(tab, t, model, directions[t], freqs, genes, consequences, window)
+        dest = trait_stem(folder, t, model) + ".candidates.tsv"
+        out.to_csv(dest + ".tmp", sep="\t", index=False, na_rep="NA", float_format="%.6g")
+        os.replace(dest + ".tmp", dest)
+        written[t] = dest
+    return written
+
+
+def read_groups(path: str) -> dict[str, str]:
+    """Sample -> group of a sample sheet (which must have a ``group`` column)."""
+    from breedomics.core import tables
+
+    sheet = tables.read_table(path, "Sample sheet")
+    if "group" not in sheet.columns:
+        raise UserError(f"Sample sheet '{path}' has no 'group' column.")
+    return dict(zip(sheet["sample"], sheet["group"], strict=True))
+
+
+def read_checked_genes(gff3: str, reference: str | None, geno: str) -> pd.DataFrame:
+    """:func:`read_gff3_genes`, checked against the reference and the genotypes' chromosomes
+    (:func:`check_annotation`) when the reference is given."""
+    genes = read_gff3_genes(gff3)
+    if reference:
+        from breedomics.core import genotypes as gt
+        from breedomics.sheets import fasta_contigs
+
+        geno_chroms = gt.read_variants(geno)["chrom"].astype(str)
+        check_annotation(
+            gff3, genes["chrom"], reference, fasta_contigs(reference), geno, geno_chroms
+        )
+    return genes
