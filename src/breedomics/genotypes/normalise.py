@@ -47,12 +47,12 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core.genotypes import (
-    _vcf,
-    _vcf_dosage,
     genotype_format,
     iter_dosage_chunks,
+    open_vcf,
     plink_prefix,
     read_samples,
+    vcf_dosage,
 )
 from breedomics.errors import UserError
 
@@ -223,7 +223,7 @@ def scan(path: str, chunk_size: int = 20_000) -> pd.DataFrame:
             v["gt_hash"] = _hash_columns(dos, flip)
             parts.append(v)
         return pd.concat(parts, ignore_index=True) if parts else _empty_scan()
-    vcf = _vcf(path)
+    vcf = open_vcf(path)
     n = len(vcf.samples)
     rows = []
     try:
@@ -233,7 +233,7 @@ def scan(path: str, chunk_size: int = 20_000) -> pd.DataFrame:
             cr = af = np.nan
             h = b""
             if len(alts) == 1 and len(v.REF) == 1 and len(alts[0]) == 1:
-                d = _vcf_dosage(v, n)[:, None]
+                d = vcf_dosage(v, n)[:, None]
                 c, f = _stats(d)
                 cr, af = float(c[0]), float(f[0])
                 h = _hash_columns(d, np.array([alts[0] < v.REF]))[0]
@@ -461,7 +461,7 @@ def _contig_lines(order: Sequence[str], lengths: Mapping[str, int | None], used:
 
 def _vcf_lines(path: str, plan: pd.DataFrame, contigs: list[str]) -> Iterator[str]:
     """Header and kept records of a VCF/BCF, with CHROM and ID replaced."""
-    vcf = _vcf(path)
+    vcf = open_vcf(path)
     try:
         header = [
             ln + "\n" for ln in vcf.raw_header.rstrip("\n").split("\n")
