@@ -65,20 +65,25 @@ def _nelder_mead(y, X, kernels, starts):
     return np.exp(best.x), -best.fun
 
 
-@pytest.fixture(scope="module")
-def data():
-    rng = np.random.default_rng(11)
-    n = 200
-    K1 = _kernel(rng, n, 600)
-    # a second, different kernel (e.g. a transcriptome kernel): linear in other features
-    F = rng.standard_normal((n, 40)) @ rng.standard_normal((40, 300))
+def _simulate(seed, n, markers, factors, features, truth, covariate):
+    """A marker kernel, a second kernel (e.g. transcriptome: linear in other features),
+    and a trait with components of variance ``truth`` (kernel 1, kernel 2, residual)."""
+    rng = np.random.default_rng(seed)
+    K1 = _kernel(rng, n, markers)
+    F = rng.standard_normal((n, factors)) @ rng.standard_normal((factors, features))
     F -= F.mean(0)
     K2 = F @ F.T / np.trace(F @ F.T) * n
-    X = np.column_stack([np.ones(n), rng.normal(size=n)])
-    g1 = np.linalg.cholesky(K1 + 1e-8 * np.eye(n)) @ rng.standard_normal(n) * np.sqrt(0.5)
-    g2 = np.linalg.cholesky(K2 + 1e-8 * np.eye(n)) @ rng.standard_normal(n) * np.sqrt(0.3)
-    y = X @ np.array([3.0, 0.5]) + g1 + g2 + rng.normal(0, np.sqrt(0.4), n)
+    X = np.column_stack([np.ones(n), rng.normal(size=n)]) if covariate else np.ones((n, 1))
+    g1 = np.linalg.cholesky(K1 + 1e-8 * np.eye(n)) @ rng.standard_normal(n) * np.sqrt(truth[0])
+    g2 = np.linalg.cholesky(K2 + 1e-8 * np.eye(n)) @ rng.standard_normal(n) * np.sqrt(truth[1])
+    b = np.array([3.0, 0.5]) if covariate else np.array([10.0])
+    y = X @ b + g1 + g2 + rng.normal(0, np.sqrt(truth[2]), n)
     return dict(K1=K1, K2=K2, X=X, y=y, g1=g1, g2=g2)
+
+
+@pytest.fixture(scope="module")
+def data():
+    return _simulate(11, 200, 600, 40, 300, (0.5, 0.3, 0.4), covariate=True)
 
 
 def test_single_kernel_forms_equal_brute_force_reml(data):
@@ -200,16 +205,10 @@ def test_two_kernel_reml_maximum_equals_brute_force(data):
 
 def test_two_kernels_recover_simulated_components():
     """Components of known size are recovered within their SEs; BLUPs track each component."""
-    rng = np.random.default_rng(2024)
-    n = 700
-    K1 = _kernel(rng, n, 1500)
-    F = rng.standard_normal((n, 60)) @ rng.standard_normal((60, 400))
-    F -= F.mean(0)
-    K2 = F @ F.T / np.trace(F @ F.T) * n
     truth = np.array([0.5, 0.3, 0.4])
-    g1 = np.linalg.cholesky(K1 + 1e-8 * np.eye(n)) @ rng.standard_normal(n) * np.sqrt(truth[0])
-    g2 = np.linalg.cholesky(K2 + 1e-8 * np.eye(n)) @ rng.standard_normal(n) * np.sqrt(truth[1])
-    y = 10 + g1 + g2 + rng.normal(0, np.sqrt(truth[2]), n)
+    n = 700
+    d = _simulate(2024, n, 1500, 60, 400, truth, covariate=False)
+    K1, K2, y, g1, g2 = d["K1"], d["K2"], d["y"], d["g1"], d["g2"]
     mk = aireml.fit_kernels(y, [K1, K2])
     est = np.r_[mk.sigma, mk.sigma_e]
     assert np.all(np.abs(est - truth) < 3 * mk.se), (est, mk.se)

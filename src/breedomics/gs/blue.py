@@ -323,21 +323,15 @@ def _design(rec: pd.DataFrame, trait: str, gcol: str, ecol: str, rcol, bcol) -> 
     E, en = _sum_to_zero(env)
     cols.append(E)
     names += [f"env[{x}]" for x in en]
-    if rcol:
-        rep = rec[rcol].astype(str).to_numpy()
-        R, rn = _sum_to_zero(rep, env)
-        cols.append(R)
-        names += [f"rep[{x}]" for x in rn]
-        if bcol:
-            blk = rec[bcol].astype(str).to_numpy()
-            Bk, bn = _sum_to_zero(blk, np.char.add(np.char.add(env, ":"), rep))
-            cols.append(Bk)
-            names += [f"block[{x}]" for x in bn]
-    elif bcol:
-        blk = rec[bcol].astype(str).to_numpy()
-        Bk, bn = _sum_to_zero(blk, env)
-        cols.append(Bk)
-        names += [f"block[{x}]" for x in bn]
+    parent = env  # replicates within environments, blocks within environment:replicate
+    for col, label in ((rcol, "rep"), (bcol, "block")):
+        if not col:
+            continue
+        lev = rec[col].astype(str).to_numpy()
+        M, mn = _sum_to_zero(lev, parent)
+        cols.append(M)
+        names += [f"{label}[{x}]" for x in mn]
+        parent = np.char.add(np.char.add(parent, ":"), lev)
     F = sp.hstack(cols, format="csc")
     # columns in order, skipping those dependent on earlier ones (the intercept stays first)
     keep = _independent_columns((F.T @ F).toarray())

@@ -75,18 +75,9 @@ def _outdir(path: str) -> Path:
 
 
 def _genotype_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument(
-        "--genotypes",
-        required=True,
-        help="PLINK prefix/.bed, VCF/BCF, or samples x markers dosage TSV(.gz)",
-    )
+    p.add_argument("--genotypes", required=True, help="PLINK, VCF/BCF or dosage TSV(.gz)")
     p.add_argument("--min-maf", type=float, default=0.0, help="drop markers with MAF below this")
-    p.add_argument(
-        "--dosage-scale",
-        type=float,
-        default=1.0,
-        help="multiply TSV dosages (2 for 0/1-coded inbred lines)",
-    )
+    p.add_argument("--dosage-scale", type=float, default=1.0, help="multiply TSV dosages by this")
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
@@ -166,11 +157,14 @@ def _add_blue(sub) -> None:
     p = sub.add_parser("blue", help="MET records -> BLUEs/BLUPs, variance components, H2, outliers")
     p.add_argument("--records", required=True, help="plot-level TSV/CSV")
     p.add_argument("--traits", required=True, help="comma-separated trait columns")
-    p.add_argument("--genotype-col", default="genotype")
-    p.add_argument("--env-col", default="environment")
-    p.add_argument("--rep-col", help="replicate column (fixed within environment)")
-    p.add_argument("--block-col", help="block column (fixed within environment/replicate)")
-    p.add_argument("--id-col", help="plot id column copied to the outlier table")
+    # dest = the parameter of breedomics.gs.blue.fit_met
+    p.add_argument("--genotype-col", dest="genotype", default="genotype")
+    p.add_argument("--env-col", dest="environment", default="environment")
+    p.add_argument("--rep-col", dest="rep", help="replicate column (fixed within environment)")
+    p.add_argument(
+        "--block-col", dest="block", help="block column (fixed within environment/replicate)"
+    )
+    p.add_argument("--id-col", dest="id_column", help="plot id column copied to the outlier table")
     p.add_argument("--environments", help="only these environment levels (comma-separated)")
     p.add_argument("--gxe", choices=["auto", "yes", "no"], default="auto")
     p.add_argument("--alpha", type=float, default=0.05, help="Bonferroni-Holm outlier level")
@@ -185,20 +179,9 @@ def _run_blue(args) -> int:
     traits = _csv(args.traits) or []
     rec = tables.infer_types(tables.read_table(args.records, "trial records"), traits, "trait")
     gxe = {"auto": None, "yes": True, "no": False}[args.gxe]
-    gen, vc, res = met_blues(
-        rec,
-        traits,
-        environments=_csv(args.environments),
-        genotype=args.genotype_col,
-        environment=args.env_col,
-        rep=args.rep_col,
-        block=args.block_col,
-        gxe=gxe,
-        alpha=args.alpha,
-        threshold=args.threshold,
-        drop_outliers=args.drop_outliers,
-        id_column=args.id_col,
-    )
+    names = ("genotype", "environment", "rep", "block", "alpha", "threshold", "drop_outliers")
+    kw = {k: getattr(args, k) for k in (*names, "id_column")}
+    gen, vc, res = met_blues(rec, traits, environments=_csv(args.environments), gxe=gxe, **kw)
     out = _outdir(args.out_dir)
     _tsv(gen, out / "blues_long.tsv")
     blues, blups = wide_tables(gen, traits)

@@ -67,7 +67,6 @@ __all__ = [
     "U_MAX",
     "NullModel",
     "fit_null",
-    "null_loglik",
     "AssocSet",
     "AssocResult",
     "exact_alt_loglik",
@@ -88,114 +87,58 @@ _TRAIT_BLOCK = 16
 
 # --------------------------------------------------------------------------- null model
 @dataclass
-class NullModel:
-    """Null-model (no variant) variance components of one trait.
+class NullModel(reml.RemlFit):
+    """Null-model (no variant) REML/ML fit of one trait.
+
+    A :class:`breedomics.core.reml.RemlFit`; its fields also go by GEMMA's names (``lam``,
+    ``vg = sigma_g``, ``ve = sigma_e``, ``pve = h2`` on the scale
+    ``trace(K)/n``, ``pve_se`` from the observed information of ``lambda``,
+    ``beta_se``, ``at_bound`` when ``lambda`` is 1e-5 or 1e5):
 
     Attributes
     ----------
     trait : str
-    method : str
-        ``"reml"`` or ``"ml"``.
-    lam : float
-        ``lambda = vg / ve`` (ratio of genetic to residual variance).
-    vg, ve : float
-        Genetic and residual variance (``vg`` multiplies the kinship).
-    pve, pve_se : float
-        Proportion of variance explained by the kinship,
-        ``t vg / (t vg + ve)`` with ``t = trace(K)/n``, and its standard error
-        (delta method on the observed information of ``lambda``), as GEMMA.
     loglik_reml, loglik_ml : float
         Maximised REML and ML log-likelihoods (each at its own optimum,
         as GEMMA reports them).
-    beta, beta_se : numpy.ndarray
-        GLS fixed effects of the covariates and their standard errors.
-    n, c : int
-        Samples and fixed effects.
-    at_bound : bool
-        The optimum is at a search bound (``lambda`` = 1e-5 or 1e5).
+    c : int
+        Fixed effects.
     """
 
-    trait: str
-    method: str
-    lam: float
-    vg: float
-    ve: float
-    pve: float
-    pve_se: float
-    loglik_reml: float
-    loglik_ml: float
-    beta: np.ndarray
-    beta_se: np.ndarray
-    n: int
-    c: int
-    at_bound: bool = False
+    trait: str = ""
+    loglik_reml: float = float("nan")
+    loglik_ml: float = float("nan")
+    c: int = 0
+
+    vg = property(lambda self: self.sigma_g)
+    ve = property(lambda self: self.sigma_e)
+    pve = property(lambda self: self.h2)
+    pve_se = property(lambda self: self.se_h2)
+    beta_se = property(lambda self: self.se_beta)
+    at_bound = property(lambda self: self.boundary)
 
     @property
     def u(self) -> float:
         return float(np.log(self.lam))
 
 
-def null_loglik(
-    u: np.ndarray,
-    s: np.ndarray,
-    moments: np.ndarray,
-    n: int,
-    c: int,
-    logdet_wtw: float,
-    method: str = "reml",
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Null log-likelihood at ``lambda = exp(u)`` (:func:`breedomics.core.reml.eigen_loglik`)."""
-    lam = np.exp(np.atleast_1d(np.asarray(u, dtype=np.float64)))
-    return reml.eigen_loglik(lam, s, moments, n, c, logdet_wtw, method)
+def fit_null(trait: str, s: np.ndarray, wt: np.ndarray, yt: np.ndarray, trace_mean: float,
+             method: str = "reml", **options) -> NullModel:  # fmt: skip
+    """Fit the null model (no variant) of ``trait`` by REML or ML.
 
-
-def fit_null(
-    trait: str,
-    s: np.ndarray,
-    wt: np.ndarray,
-    yt: np.ndarray,
-    trace_mean: float,
-    method: str = "reml",
-    n: int | None = None,
-    moments: np.ndarray | None = None,
-    logdet_wtw: float | None = None,
-) -> NullModel:
-    """Fit the null model (no variant) by REML or ML.
-
-    The core's eigen-form fit (:func:`breedomics.core.reml.fit_eigen`) on
-    GEMMA's range (:data:`~breedomics.core.reml.GEMMA_SEARCH`: 201 points of
-    ``ln lambda`` in ``[ln 1e-5, ln 1e5]``, refined by Brent's method). The
-    log-likelihood of the other method is maximised too, as GEMMA reports
-    both.
-
-    Parameters
-    ----------
-    trait : str
-        Trait name.
-    s : numpy.ndarray
-        Kinship eigenvalues.
-    wt, yt : numpy.ndarray
-        Rotated covariates ``U^T W`` and trait ``U^T y``.
-    trace_mean : float
-        ``trace(K)/n``, for the PVE.
-    method : str
-        ``"reml"`` or ``"ml"`` (which estimate is returned as ``lam``).
-    n : int, optional
-        Number of samples (default ``len(yt)``).
-    moments : numpy.ndarray, optional
-        Precomputed moments (overrides ``wt``/``yt``; used for low-rank
-        kinships).
-    logdet_wtw : float, optional
-        ``log|W'W|`` (default from ``wt``, which has the same Gram matrix).
-
-    Returns
-    -------
-    NullModel
+    The core's eigen-form fit, :func:`breedomics.core.reml.fit_eigen` (same
+    parameters and ``options``: ``n``, ``moments`` for low-rank kinships,
+    ``logdet_wtw``), on GEMMA's range (:data:`~breedomics.core.reml.GEMMA_SEARCH`:
+    201 points of ``ln lambda`` in ``[ln 1e-5, ln 1e5]``, refined by Brent's
+    method). The log-likelihood of the other method is maximised too, as GEMMA
+    reports both.
     """
     c = wt.shape[1]
-    n = len(yt) if n is None else n
+    n = options.get("n") or len(yt)
+    moments = options.get("moments")
     if moments is None:
         moments = reml.eigen_moments(np.column_stack([wt, yt]))
+    logdet_wtw = options.get("logdet_wtw")
     if logdet_wtw is None:
         logdet_wtw = float(np.linalg.slogdet(wt.T @ wt)[1])
     fit = reml.fit_eigen(s, wt, yt, trace_mean, method, n, moments, logdet_wtw)
@@ -204,23 +147,8 @@ def fit_null(
         lambda lam: reml.eigen_loglik(lam, s, moments, n, c, logdet_wtw, other)[0],
         reml.GEMMA_SEARCH,
     )[1]
-    logliks = {method: fit.loglik, other: ll_other}
-    return NullModel(
-        trait=trait,
-        method=method,
-        lam=fit.lam,
-        vg=fit.sigma_g,
-        ve=fit.sigma_e,
-        pve=fit.h2,
-        pve_se=fit.se_h2,
-        loglik_reml=logliks["reml"],
-        loglik_ml=logliks["ml"],
-        beta=fit.beta,
-        beta_se=fit.se_beta,
-        n=n,
-        c=c,
-        at_bound=fit.boundary,
-    )
+    ll = {method: fit.loglik, other: ll_other}
+    return NullModel(**vars(fit), trait=trait, loglik_reml=ll["reml"], loglik_ml=ll["ml"], c=c)
 
 
 # --------------------------------------------------------------------------- per-lambda pieces
