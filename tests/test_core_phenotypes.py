@@ -1,0 +1,117 @@
+"""The one phenotype/covariate reading (breedomics.core.phenotypes) and its users.
+
+GWAS, genomic selection and the workflow's input checks read the same table to
+the same numbers, with one missing-value rule; every error names the file,
+line, trait or sample at fault.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from breedomics import sheets
+from breedomics.core import phenotypes as ph
+from breedomics.errors import UserError
+from breedomics.gs import inputs as gs_inputs
+from breedomics.gwas import phenotypes as gwas_pheno
+
+ROWS = [
+    ["sample", "yield", "height", "family"],
+    ["A", "1.5", "NA", "f1"],
+    ["B", "2.5", "10", "f1"],
+    ["C", "", "11.5", "f2"],
+    ["D", "4", "-", "f2"],
+    ["E", "0.5", "12", "."],
+]
+
+
+def _write(path: Path, rows: list[list[str]], sep: str = "\t") -> Path:
+    path.write_text("\n".join(sep.join(r) for r in rows) + "\n")
+    return path
+
+
+def test_traits_by_name_or_first_column_and_the_missing_value_rule(tmp_path):
+    p = _write(tmp_path / "p.tsv", ROWS)
+    df, traits = ph.read_traits(p, id_column=0, keep_text=True)
+    assert traits == ["yield", "height"]  # the text column is not a default trait
+    assert df.index.tolist() == ["A", "B", "C", "D", "E"]
+    np.testing.assert_array_equal(df["yield"].to_numpy(), [1.5, 2.5, np.nan, 4, 0.5])
+    np.testing.assert_array_equal(df["height"].to_numpy(), [np.nan, 10, 11.5, np.nan, 12])
+    assert df["family"].isna().tolist() == [False] * 4 + [True]
+    # GWAS reads by the 'sample' column and refuses the text column as a trait
+    with pytest.raises(UserError, match=r"p\.tsv, line 2, column 'family'.*'f1'.*sample 'A'"):
+        ph.read_traits(p)
+    only, names = ph.read_traits(p, ["height", "yield"])
+    assert names == ["height", "yield"] and list(only.columns) == names
+    pd.testing.assert_frame_equal(only[["yield"]], df[["yield"]], check_names=False)
+    assert ph.read_traits(p, id_column=0, keep_text=True, exclude=["height"])[1] == ["yield"]
+    with pytest.raises(UserError, match=r"trait 'weight' is not a column"):
+        ph.read_traits(p, ["weight"])
+
+
+def test_gwas_gs_and_the_workflow_read_one_table_alike(tmp_path):
+    """The workflow hands the GWAS phenotype table to GS: same ids, same numbers."""
+    p = _write(tmp_path / "p.csv", [r[:3] for r in ROWS], sep=",")
+    a = gwas_pheno.read_phenotypes(p)
+    b, traits = gs_inputs.read_phenotypes(p)
+    assert traits == ["yield", "height"] == sheets.trait_names(p)
+    pd.testing.assert_frame_equal(a, b[traits], check_names=False)
+    # a BLUE table has its id in a column named 'sample_id': GS takes the first column
+    q = _write(tmp_path / "blues.tsv", [["sample_id", *ROWS[0][1:3]], *[r[:3] for r in ROWS[1:]]])
+    c, _ = gs_inputs.read_phenotypes(q)
+    np.testing.assert_array_equal(c.to_numpy(), b[traits].to_numpy())
+
+
+def test_covariates_categorical_and_dummy_columns(tmp_path):
+    rows = [["sample", "site", "batch", "age"]] + [
+        [s, site, batch, age]
+        for s, site, batch, age in zip("ABCDEF", ["n", "s", "n", "w", "NA", "s"],
+                                       ["1", "2", "1", "3", "2", "2"],
+                                       ["3", "4", "5", "NA", "6", "7"], strict=True)
+    ]  # fmt: skip
+    p = _write(tmp_path / "c.tsv", rows)
+    cov = ph.read_covariates(p, categorical=["batch"])
+    assert pd.api.types.is_numeric_dtype(cov["age"]) and np.isnan(cov.loc["D", "age"])
+    assert cov["batch"].tolist() == ["1", "2", "1", "3", "2", "2"]
+    d = ph.dummy_columns(cov["site"], p)
+    assert list(d.columns) == ["site=s", "site=w"]  # first sorted level 'n' dropped
+    np.testing.assert_array_equal(d["site=s"].to_numpy(), [0, 1, 0, 0, np.nan, 1])
+    np.testing.assert_array_equal(d["site=w"].to_numpy(), [0, 0, 0, 1, np.nan, 0])
+    # GWAS codes categorical covariates with the same columns
+    g = gwas_pheno.read_covariates(p)
+    pd.testing.assert_frame_equal(g[["site=s", "site=w"]], d)
+    with pytest.raises(UserError, match="single level 'x'"):
+        ph.dummy_columns(pd.Series(["x", "x", None], name="lot"), p)
+    with pytest.raises(UserError, match="--categorical column 'lot' is not in"):
+        ph.read_covariates(p, categorical=["lot"])
+
+
+@pytest.mark.parametrize(
+    ("y", "kw", "message"),
+    [
+        ([np.nan, np.nan], {}, "trait 'h' has no observed value"),
+        ([1.0, 2.0, np.nan], {}, "only 2 non-missing value.*at least 3"),
+        ([1.0, 2.0, 3.0, 4.0], {"n_fixed": 2}, "4 non-missing.* 2 fixed effects; at least 5"),
+        ([3.5] * 6, {}, r"trait 'h' is constant \(3.5 in all 6"),
+        ([1e6, 1e6 + 1e-7, 1e6], {}, "is constant"),  # range below 1e-12 relative
+    ],
+)
+def test_check_trait_names_trait_and_reason(y, kw, message):
+    with pytest.raises(UserError, match=message):
+        ph.check_trait(np.array(y), "h", "p.tsv", **kw)
+
+
+def test_check_trait_accepts_enough_varying_values():
+    ph.check_trait(np.array([1.0, np.nan, 2.0, 2.5]), "h", "p.tsv")
+    ph.check_trait(np.arange(5.0), "h", "p.tsv", n_fixed=2)
+
+
+def test_match_samples_splits_in_table_order_and_names_both_id_sets():
+    kept, dropped = ph.match_samples(["c", "x", "a"], ["a", "b", "c"], "p.tsv", "g.vcf")
+    assert kept == ["c", "a"] and dropped == ["x"]
+    with pytest.raises(UserError, match=r"no sample of p\.tsv is in g\.vcf.*'x'.*'a'"):
+        ph.match_samples(["x", "y"], ["a", "b"], "p.tsv", "g.vcf")
