@@ -102,6 +102,11 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         "--bandwidths", help="RKHS bandwidth grid, comma-separated (default 0.1,0.25,0.5,1,2,4)"
     )
     g.add_argument("--trees", type=int, default=500, help="trees (rf) / iterations (gbm)")
+    g.add_argument(
+        "--kernels",
+        help="mkgblup: kernel tables (sample id first, one column per sample) fitted with "
+        "the GRM, comma-separated",
+    )
     g.add_argument("--seed", type=int, default=1)
     g.add_argument(
         "--exact-reml",
@@ -111,9 +116,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
-def _options(args) -> dict:
+def _options(args, samples: list[str] | None = None) -> dict:
+    """Model options; the ``--kernels`` are read for the genotyped ``samples``."""
+    from breedomics.gs.mkgblup import read_kernels
+
     bw = _csv(args.bandwidths)
+    paths = _csv(getattr(args, "kernels", None))
     return {
+        "kernels": read_kernels(paths, samples) if paths and samples else None,
         "single": not args.exact_reml,
         "seed": args.seed,
         "bandwidths": [float(b) for b in bw] if bw else None,
@@ -269,7 +279,8 @@ def _run_cv(args) -> int:
     )
     res = run_cv(
         inp.geno, pheno, traits, models, folds,
-        covariates=inp.covariates, options=_options(args), truth=truth, log=_log,
+        covariates=inp.covariates, options=_options(args, inp.geno.samples), truth=truth,
+        log=_log,
     )  # fmt: skip
     summary = _write_cv(res, out, args.no_plot, plot_cv)
     _write_settings(
@@ -321,8 +332,9 @@ def _run_predict(args) -> int:
     inp = _load_inputs(args)
     out = _outdir(args.out_dir)
     res = predict_all(
-        inp.geno, inp.pheno, inp.traits, model_name, inp.covariates, _options(args), log=_log
-    )
+        inp.geno, inp.pheno, inp.traits, model_name, inp.covariates,
+        _options(args, inp.geno.samples), log=_log,
+    )  # fmt: skip
     _tsv(res.long, out / "gebv_long.tsv")
     _tsv(res.wide, out / "gebv.tsv")
     if res.marker_effects is not None:

@@ -155,6 +155,7 @@ SINGLE_TRAIT_MODELS = {
     "bayesc": "BayesC(pi) Gibbs sampler (Habier et al. 2011)",
     "rf": "scikit-learn random forest on marker dosages",
     "gbm": "scikit-learn histogram gradient boosting on marker dosages",
+    "mkgblup": "GBLUP plus the --kernels (e.g. transcriptome), REML by average information",
 }
 MULTI_TRAIT_MODELS = {
     "mtgblup": "multi-trait GBLUP, REML by AI (Gilmour et al. 1995), all traits jointly",
@@ -182,8 +183,9 @@ def make_model(
 
     Options: ``seed``, ``single`` (float32 REML reduction), ``bandwidths``,
     ``inner_folds``, ``mcmc`` (dict of :class:`~breedomics.gs.bayes.McmcSettings`
-    fields), ``trees``, ``n_jobs``. ``traits`` names the traits of a
-    multi-trait model.
+    fields), ``trees``, ``n_jobs``, ``kernels`` (named kernels of all genotyped
+    samples, :func:`breedomics.gs.mkgblup.read_kernels`). ``traits`` names the
+    traits of a multi-trait model.
     """
     o = dict(options or {})
     seed = int(o.get("seed", 1))
@@ -217,6 +219,12 @@ def make_model(
             seed=seed,
             n_jobs=int(o.get("n_jobs", 2)),
         )
+    if name == "mkgblup":
+        from breedomics.gs.mkgblup import MultiKernelGBLUP
+
+        if not o.get("kernels"):
+            raise UserError("model mkgblup needs --kernels (kernel tables besides the GRM)")
+        return MultiKernelGBLUP(o["kernels"])
     if name == "mtgblup":
         from breedomics.gs.mtgblup import MultiTraitGBLUP
 
