@@ -250,3 +250,27 @@ def test_positions_beyond_tbi_range_get_a_csi_index(tmp_path):
     tbx = pysam.TabixFile(path, index=path + ".csi")
     got = [r.split("\t")[9] for r in tbx.fetch("3B", 536_870_911, 829_000_000)]
     assert got == ["d", "e"]  # 0-based half-open query: positions 536,870,912 and 829,000,000
+
+
+def test_cli_options_reach_the_library_options():
+    """Every option of `gwas run` lands in the field of the same name (the CLI only parses):
+    the model choices are the scan's models and non-default values arrive unchanged."""
+    import argparse
+
+    from breedomics.gwas.arguments import MODELS
+    from breedomics.gwas.cli import add_arguments, run_options
+    from breedomics.gwas.scan import MODEL_MODES
+
+    assert list(MODELS) == list(MODEL_MODES)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    argv = ["run", "--geno", "g", "--pheno", "p.tsv", "--out", "o", "--model", "farmcpu"]
+    argv += ["--maf", "0.07", "--max-missing", "0.3", "--farmcpu-max-iter", "4", "--no-plots"]
+    argv += ["--traits", "a, b", "--cache-mb", "2", "--threshold", "meff", "--meff-block", "50"]
+    opts = run_options(parser.parse_args(argv))
+    assert (opts.inputs.geno, opts.inputs.traits, opts.out) == ("g", ["a", "b"], "o")
+    cfg = opts.scan
+    assert (cfg.model, cfg.maf, cfg.max_missing, cfg.meff_block) == ("farmcpu", 0.07, 0.3, 50)
+    assert cfg.cache_bytes == 2 << 20 and cfg.farmcpu.max_iter == 4
+    assert cfg.farmcpu.qtn_threshold == 0.01 and cfg.farmcpu.p_threshold is None
+    assert opts.report.threshold == "meff" and not opts.report.plots and opts.meff

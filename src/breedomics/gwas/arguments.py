@@ -9,7 +9,8 @@ options back into the library's option objects.
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
+import dataclasses
+from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # the option objects' modules load the scan; the parsers do not need it
     from breedomics.gwas.report import ReportOptions
@@ -18,9 +19,12 @@ if TYPE_CHECKING:  # the option objects' modules load the scan; the parsers do n
 #: ``--model`` choices: the keys of :data:`breedomics.gwas.scan.MODEL_MODES`.
 MODELS = ("glm", "mlm", "mlm-p3d", "farmcpu")
 
+T = TypeVar("T")
+
 __all__ = [
     "MODELS",
     "subcommand",
+    "options_from",
     "comma_list",
     "add_inputs",
     "add_model",
@@ -40,6 +44,21 @@ def subcommand(sub, name: str, help: str, doc: str, epilog: str | None = None):
         epilog=epilog,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+
+
+def options_from(cls: type[T], args: argparse.Namespace, prefix: str = "", **values) -> T:
+    """An options dataclass filled from the parsed options of the same names.
+
+    Field ``max_missing`` takes ``--max-missing`` (``args.max_missing``), or
+    ``args.<prefix>max_missing`` with a ``prefix``; ``values`` give the fields whose
+    options are named or typed otherwise, and fields without an option keep their
+    defaults.
+    """
+    kw = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in values and hasattr(args, prefix + f.name):
+            kw[f.name] = getattr(args, prefix + f.name)
+    return cls(**kw, **values)
 
 
 def comma_list(text: str | None) -> list[str] | None:
@@ -106,24 +125,11 @@ def inputs_from(args: argparse.Namespace) -> GwasInputs:
     """The :class:`~breedomics.gwas.run.GwasInputs` of parsed :func:`add_inputs` options."""
     from breedomics.gwas.run import GwasInputs
 
-    return GwasInputs(
-        geno=args.geno,
-        pheno=args.pheno,
-        covar=args.covar,
-        traits=comma_list(getattr(args, "traits", None)),
-        allow_unmatched=args.allow_unmatched,
-    )
+    return options_from(GwasInputs, args, traits=comma_list(getattr(args, "traits", None)))
 
 
 def report_from(args: argparse.Namespace) -> ReportOptions:
     """The :class:`~breedomics.gwas.report.ReportOptions` of parsed :func:`add_report`."""
     from breedomics.gwas.report import ReportOptions
 
-    return ReportOptions(
-        alpha=args.alpha,
-        threshold=args.threshold,
-        clump_p2=args.clump_p2,
-        clump_r2=args.clump_r2,
-        clump_kb=args.clump_kb,
-        plots=not args.no_plots,
-    )
+    return options_from(ReportOptions, args, plots=not args.no_plots)

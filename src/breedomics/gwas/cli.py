@@ -110,42 +110,25 @@ def run(args: argparse.Namespace) -> int:
 
 def run_options(args: argparse.Namespace):
     """The :class:`~breedomics.gwas.run.RunOptions` of a parsed ``gwas run`` command line."""
-    from breedomics.gwas.arguments import comma_list, inputs_from, report_from
+    from breedomics.gwas.arguments import comma_list, inputs_from, options_from, report_from
     from breedomics.gwas.farmcpu import FarmCPUConfig
     from breedomics.gwas.run import RunOptions
     from breedomics.gwas.scan import ScanConfig
 
-    return RunOptions(
+    return options_from(
+        RunOptions,
+        args,
         inputs=inputs_from(args),
-        out=args.out,
-        scan=ScanConfig(
-            model=args.model,
-            loco=args.loco,
-            null_method=args.null_method,
-            maf=args.maf,
-            max_missing=args.max_missing,
-            chunk_size=args.chunk_size,
-            permutations=args.permutations,
-            alpha=args.alpha,
-            seed=args.seed,
+        scan=options_from(
+            ScanConfig,
+            args,
             cache_bytes=args.cache_mb << 20,
+            farmcpu=options_from(FarmCPUConfig, args, prefix="farmcpu_"),
         ),
         report=report_from(args),
-        farmcpu=FarmCPUConfig(
-            p_threshold=args.farmcpu_p_threshold,
-            qtn_threshold=args.farmcpu_qtn_threshold,
-            max_iter=args.farmcpu_max_iter,
-        ),
-        pcs=args.pcs,
-        kinship=args.kinship,
-        grm=args.grm,
-        eigen=args.eigen,
         chromosomes=comma_list(args.chromosomes),
-        chromosome_group=args.chromosome_group,
         batch=comma_list(args.batch),
-        shard_out=args.shard_out,
         meff=not args.no_meff,
-        meff_block=args.meff_block,
         command=" ".join(sys.argv),
     )
 

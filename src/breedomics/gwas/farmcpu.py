@@ -248,7 +248,6 @@ def run_farmcpu(
     data: GwasData,
     out_dir: str | os.PathLike,
     cfg: ScanConfig,
-    fcfg: FarmCPUConfig | None = None,
 ) -> list[TraitScan]:
     """Run FarmCPU for every trait and write the final summary statistics.
 
@@ -259,8 +258,8 @@ def run_farmcpu(
         Traits and covariates (PCs already added).
     out_dir : str or path-like
     cfg : ScanConfig
-        Filters (``maf``, ``max_missing``), permutations.
-    fcfg : FarmCPUConfig, optional
+        Filters (``maf``, ``max_missing``), permutations, and FarmCPU's options
+        (``cfg.farmcpu``; default :class:`FarmCPUConfig`).
 
     Returns
     -------
@@ -268,7 +267,7 @@ def run_farmcpu(
         ``extra["pseudo_qtns"]`` lists the final pseudo-QTNs and
         ``extra["iterations"]`` every iteration's choice.
     """
-    fcfg = fcfg or FarmCPUConfig()
+    fcfg = cfg.farmcpu or FarmCPUConfig()
     masks = data.masks()
     wall = data.covariates.to_numpy()
     yall = data.traits.to_numpy()

@@ -27,6 +27,16 @@ def _mpl():
     return plt
 
 
+def _save(plt, fig, ax, title: str, path: str | os.PathLike) -> str:
+    """Title, open frame, tight layout; write ``path`` and close the figure."""
+    ax.set_title(title)
+    ax.spines[["top", "right"]].set_visible(False)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return str(path)
+
+
 def _thin_mask(nl: np.ndarray, max_points: int, keep_above: float = 2.0) -> np.ndarray:
     keep = nl >= keep_above
     rest = np.flatnonzero(~keep)
@@ -107,12 +117,7 @@ def manhattan(
     ax.set_ylabel(r"$-\log_{10}\,p$")
     ax.set_xlim(-offset * 0.005, offset * 1.005)
     ax.set_ylim(0, max(float(nl.max(initial=1.0)) * 1.08, 3.0))
-    ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
+    return _save(plt, fig, ax, title, path)
 
 
 def qq(
@@ -161,9 +166,4 @@ def qq(
     ax.set_ylabel(r"observed $-\log_{10}\,p$")
     if lam is not None and np.isfinite(lam):
         ax.text(0.05, 0.92, rf"$\lambda_{{GC}}$ = {lam:.3f}", transform=ax.transAxes)
-    ax.set_title(title)
-    ax.spines[["top", "right"]].set_visible(False)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
-    return str(path)
+    return _save(plt, fig, ax, title, path)

@@ -13,11 +13,11 @@ line, so that the command line only parses arguments:
    model or genotype PCs need it;
 3. genotype PCs as covariates (:func:`add_genotype_pcs`; the top eigenvectors of the
    kinship, Price et al. 2006);
-4. the scan (:func:`associate`): GLM and the mixed models (exact per-variant REML as
-   GEMMA, Zhou & Stephens 2012, or P3D/EMMAX, Kang et al. 2010) in one streaming pass
-   by :func:`breedomics.gwas.scan.scan`, FarmCPU (Liu et al. 2016) by
-   :func:`breedomics.gwas.farmcpu.run_farmcpu`, each feeding the M_eff estimate
-   (Li & Ji 2005; Gao et al. 2008);
+4. the scan (:func:`breedomics.gwas.scan.scan`): GLM and the mixed models (exact
+   per-variant REML as GEMMA, Zhou & Stephens 2012, or P3D/EMMAX, Kang et al. 2010) in
+   one streaming pass, FarmCPU (Liu et al. 2016) in its own passes, each feeding the
+   M_eff estimate (Li & Ji 2005; Gao et al. 2008); the eigendecompositions written by
+   ``gwas kinship`` are reused;
 5. the end (:func:`run_gwas`): a shard state for ``gwas gather``, or thresholds,
    leads, plots, summaries and the run record (:func:`breedomics.gwas.report.finalize`);
    :func:`gather_gwas` ends a scattered run the same way.
@@ -66,10 +66,9 @@ import numpy as np
 import pandas as pd
 
 from breedomics.errors import UserError
-from breedomics.gwas.farmcpu import FarmCPUConfig
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.report import ReportOptions
-from breedomics.gwas.scan import MIXED_MODELS, GenotypeSource, ScanConfig, TraitScan
+from breedomics.gwas.scan import MIXED_MODELS, GenotypeSource, ScanConfig
 
 __all__ = [
     "GwasInputs",
@@ -79,7 +78,6 @@ __all__ = [
     "read_gwas_data",
     "choose_kinship",
     "add_genotype_pcs",
-    "associate",
     "run_gwas",
     "gather_gwas",
     "build_shard_kinship",
@@ -127,11 +125,9 @@ class RunOptions:
     out : str
         Output folder.
     scan : ScanConfig
-        Model, LOCO, filters, permutations, seed, chunking.
+        Model (FarmCPU's options included), LOCO, filters, permutations, seed, chunking.
     report : ReportOptions
         Threshold, clumping and plots.
-    farmcpu : FarmCPUConfig
-        FarmCPU's options (``scan.model == "farmcpu"``).
     pcs : int
         Top kinship PCs added as covariates.
     kinship : str, optional
@@ -147,9 +143,7 @@ class RunOptions:
     shard_out : str, optional
         Write the shard state (JSON) for ``gwas gather`` instead of the report.
     meff : bool
-        Estimate the effective number of tests (M_eff).
-    meff_block : int
-        SNPs per M_eff block.
+        Estimate the effective number of tests (M_eff; blocks of ``scan.meff_block``).
     command : str
         The command line, kept in the run record.
     """
@@ -158,7 +152,6 @@ class RunOptions:
     out: str
     scan: ScanConfig = field(default_factory=ScanConfig)
     report: ReportOptions = field(default_factory=ReportOptions)
-    farmcpu: FarmCPUConfig = field(default_factory=FarmCPUConfig)
     pcs: int = 0
     kinship: str | None = None
     grm: str | None = None
@@ -168,7 +161,6 @@ class RunOptions:
     batch: list[str] | None = None
     shard_out: str | None = None
     meff: bool = True
-    meff_block: int = 300
     command: str = ""
 
     def check(self) -> None:
@@ -339,43 +331,6 @@ def add_genotype_pcs(
     return add_pcs(data, pcs, f"{covar_label} with {n_pcs} PCs")
 
 
-def associate(
-    src: GenotypeSource,
-    data: GwasData,
-    opts: RunOptions,
-    grm=None,
-    kinship: np.ndarray | None = None,
-    meff=None,
-) -> list[TraitScan]:
-    """Scan every trait with the run's model; write the summary statistics.
-
-    GLM and the mixed models go through :func:`breedomics.gwas.scan.scan` (one
-    streaming pass; the eigendecompositions of ``opts.eigen`` are reused), FarmCPU
-    through :func:`breedomics.gwas.farmcpu.run_farmcpu`, which needs one more pass to
-    feed ``meff``.
-    """
-    from breedomics.gwas.scan import scan
-
-    cfg = opts.scan
-    if cfg.model == "farmcpu":
-        from breedomics.gwas.farmcpu import run_farmcpu
-        from breedomics.gwas.kinship import impute_center
-
-        scans = run_farmcpu(src, data, opts.out, cfg, opts.farmcpu)
-        if meff is not None:  # M_eff needs one more pass here
-            for chrom, _v, d in src.runs():
-                z, mean, nobs = impute_center(d)
-                af = mean / 2
-                meff.add(chrom, z[:, (np.minimum(af, 1 - af) >= cfg.maf) & (nobs > 0)])
-        return scans
-    eig_cache = None
-    if opts.eigen:
-        from breedomics.gwas.shards import EigenCache
-
-        eig_cache = EigenCache(opts.eigen)
-    return scan(src, data, opts.out, cfg, grm=grm, kinship=kinship, meff=meff, eig_cache=eig_cache)
-
-
 def _write_record(out: str, model: str, record: dict) -> None:
     """``run.<model>.json``: what was run, on what, how long it took."""
     with open(os.path.join(out, f"run.{model}.json"), "w") as fh:
@@ -410,6 +365,7 @@ def run_gwas(opts: RunOptions, log: Log = _quiet) -> pd.DataFrame | None:
     """
     from breedomics.core import genotypes as gt
     from breedomics.gwas.report import finalize
+    from breedomics.gwas.scan import scan
     from breedomics.gwas.threshold import MeffAccumulator
 
     t0 = time.time()
@@ -445,10 +401,15 @@ def run_gwas(opts: RunOptions, log: Log = _quiet) -> pd.DataFrame | None:
         data = dataclasses.replace(data, traits=data.traits[opts.batch])
     if chroms is not None and cfg.model == "farmcpu":
         raise UserError("FarmCPU is genome-wide (multi-locus): scatter it by trait batch only")
-    meff = MeffAccumulator(block_size=opts.meff_block, max_samples=500) if opts.meff else None
+    meff = MeffAccumulator(block_size=cfg.meff_block, max_samples=500) if opts.meff else None
+    eig_cache = None
+    if opts.eigen:
+        from breedomics.gwas.shards import EigenCache
+
+        eig_cache = EigenCache(opts.eigen)
     log(f"scanning with model {cfg.model}" + (" + LOCO" if cfg.loco else ""))
     with logged_warnings(log):
-        scans = associate(src, data, opts, grm, kin, meff)
+        scans = scan(src, data, out, cfg, grm=grm, kinship=kin, meff=meff, eig_cache=eig_cache)
     meff_d = meff.finish() if meff is not None else None
     if opts.shard_out:
         from breedomics.gwas.shards import shard_state, write_shard_state

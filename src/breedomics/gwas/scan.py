@@ -21,6 +21,7 @@ import os
 import warnings
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -33,6 +34,9 @@ from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.results import SumstatsWriter, VariantColumns
 from breedomics.gwas.threshold import MeffAccumulator
+
+if TYPE_CHECKING:
+    from breedomics.gwas.farmcpu import FarmCPUConfig
 
 __all__ = [
     "ScanConfig",
@@ -57,7 +61,34 @@ MIXED_MODELS = ("mlm", "mlm-p3d")
 
 @dataclass
 class ScanConfig:
-    """Options of an association scan (see ``breedomics gwas run --help``)."""
+    """Options of an association scan (see ``breedomics gwas run --help``).
+
+    Attributes
+    ----------
+    model : str
+        ``glm``, ``mlm`` (exact per-variant REML), ``mlm-p3d`` or ``farmcpu``.
+    loco : bool
+        Test every chromosome with the kinship of the others (mixed models).
+    null_method : str
+        ``reml`` or ``ml`` fit of the null model.
+    maf, max_missing : float
+        A variant is tested for a trait when its MAF in the trait's samples is at least
+        ``maf`` (and above 0) and its missing rate at most ``max_missing``.
+    chunk_size : int
+        Variants read per chunk.
+    permutations : int
+        Phenotype permutations for the permutation threshold (0: none).
+    alpha : float
+        Family-wise error rate.
+    seed : int
+        Seed of the permutations.
+    meff_block : int
+        SNPs per block of the M_eff estimate.
+    cache_bytes : int
+        Keep the genotypes in memory between passes up to this size.
+    farmcpu : FarmCPUConfig, optional
+        FarmCPU's own options (default :class:`~breedomics.gwas.farmcpu.FarmCPUConfig`).
+    """
 
     model: str = "mlm"
     loco: bool = False
@@ -68,8 +99,9 @@ class ScanConfig:
     permutations: int = 0
     alpha: float = 0.05
     seed: int = 1
-    meff_block: int = 1000
+    meff_block: int = 300
     cache_bytes: int = 1 << 30
+    farmcpu: FarmCPUConfig | None = None
 
 
 @dataclass
@@ -251,6 +283,13 @@ def pattern_eigen(
     if len(rows) < n_samples:
         label += f" of the {len(rows)} samples observed for {', '.join(traits[:3])}"
     return eigh_psd(kinship[np.ix_(rows, rows)], label)
+
+
+def _feed_meff(meff: MeffAccumulator, chrom: str, dosage: np.ndarray, maf: float) -> None:
+    """Add a run's centred dosages of variants with MAF >= ``maf`` to the M_eff blocks."""
+    z, mean, nobs = impute_center(dosage)
+    af = mean / 2
+    meff.add(chrom, z[:, (np.minimum(af, 1 - af) >= maf) & (nobs > 0)])
 
 
 def no_variant_note(maf: float, max_missing: float) -> str:
@@ -490,7 +529,11 @@ def scan(
     meff: MeffAccumulator | None = None,
     eig_cache=None,
 ) -> list[TraitScan]:
-    """Run GLM or MLM (exact/P3D, optionally LOCO) for all traits; write sumstats.
+    """Scan all traits with the model of ``cfg``; write the summary statistics.
+
+    GLM and the mixed models (exact or P3D, optionally LOCO) are one streaming pass;
+    FarmCPU (:func:`breedomics.gwas.farmcpu.run_farmcpu`) iterates its own passes, and
+    one more feeds ``meff``.
 
     Parameters
     ----------
@@ -502,7 +545,8 @@ def scan(
         Where ``<trait>.<model>.tsv.gz`` files go.
     cfg : ScanConfig
     grm : GRM, optional
-        Precomputed GRM (needed for mixed models unless ``kinship``).
+        Precomputed GRM of the mixed models (built here when missing, unless
+        ``kinship``).
     kinship : numpy.ndarray, optional
         User kinship of ``data.samples``.
     meff : MeffAccumulator, optional
@@ -515,6 +559,14 @@ def scan(
     -------
     list of TraitScan
     """
+    if cfg.model == "farmcpu":
+        from breedomics.gwas.farmcpu import run_farmcpu
+
+        scans = run_farmcpu(src, data, out_dir, cfg)
+        if meff is not None:  # M_eff needs one more pass here
+            for chrom, _v, d in src.runs():
+                _feed_meff(meff, chrom, d, cfg.maf)
+        return scans
     mode = MODEL_MODES[cfg.model]
     if cfg.loco and mode != "glm" and kinship is not None:
         raise UserError("--kinship cannot be combined with --loco; drop one of them")
@@ -540,10 +592,7 @@ def scan(
 
     def on_run(chrom, v, d):
         if meff is not None:
-            z, mean, nobs = impute_center(d)
-            af = mean / 2
-            ok = (np.minimum(af, 1 - af) >= cfg.maf) & (nobs > 0)
-            meff.add(chrom, z[:, ok])
+            _feed_meff(meff, chrom, d, cfg.maf)
 
     counts: dict[str, list[int]] = {}
     run_pass(src, ctx.sets_for, on_result, cfg, on_run, counts)

@@ -73,19 +73,14 @@ def run_kinship(args: argparse.Namespace) -> int:
 
 def run_gather(args: argparse.Namespace) -> int:
     """``breedomics gwas gather``."""
-    from breedomics.gwas.arguments import inputs_from, report_from
+    from breedomics.gwas.arguments import inputs_from, options_from, report_from
     from breedomics.gwas.run import GatherOptions, gather_gwas
 
-    opts = GatherOptions(
+    opts = options_from(
+        GatherOptions,
+        args,
         inputs=inputs_from(args),
-        out=args.out,
-        model=args.model,
-        shards=list(args.shards),
         report=report_from(args),
-        loco=args.loco,
-        maf=args.maf,
-        max_missing=args.max_missing,
-        pcs_file=args.pcs_file,
         command=" ".join(sys.argv),
     )
     gather_gwas(opts, _log("gather"))

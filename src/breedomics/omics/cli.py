@@ -128,47 +128,23 @@ def run(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     """``breedomics omics prepare``."""
+    from breedomics.gwas.arguments import options_from
     from breedomics.omics import run
     from breedomics.omics.features import QCOptions
 
-    qc = QCOptions(
-        max_missing=args.max_missing,
-        min_expression=args.min_expression,
-        min_expressed_fraction=args.min_expressed_fraction,
-        min_observed=args.min_observed,
-    )
-    opts = run.PrepareOptions(
-        features=args.features,
-        geno=args.geno,
-        out=args.out,
-        qc=qc,
-        transform=args.transform,
-        pseudocount=args.pseudocount,
-        hidden_factors=args.hidden_factors,
-        keep_genetic_factors=args.keep_genetic_factors,
-        factor_alpha=args.factor_alpha,
-        command=" ".join(sys.argv),
-    )
+    qc = options_from(QCOptions, args)
+    opts = options_from(run.PrepareOptions, args, qc=qc, command=" ".join(sys.argv))
     run.run_prepare(opts, _log)
     return 0
 
 
 def run_summarise(args: argparse.Namespace) -> int:
     """``breedomics omics summarise``."""
+    from breedomics.gwas.arguments import options_from
     from breedomics.omics import run
     from breedomics.omics.summarise import SummaryOptions
 
-    opts = SummaryOptions(
-        model=args.model,
-        cis_window=args.cis_window,
-        trans_distance=args.trans_distance,
-        fdr=args.fdr,
-        hotspot_window=args.hotspot_window,
-        hotspot_min_features=args.hotspot_min_features,
-        cis_correction=args.cis_correction,
-        geno=args.geno,
-        trans_max_r2_cis=args.trans_max_r2_cis,
-    )
+    opts = options_from(SummaryOptions, args)
     title = args.name or "molecular QTL"
     run.run_summarise(args.features, args.qtl_dir, args.out, opts, title, _log)
     return 0

@@ -21,8 +21,8 @@ trials
     Randomised complete block layouts and the environment, block, GxE and plot effects
     of a multi-environment trial (Smith, Cullis & Thompson 2005).
 
-Simulators (entry points, re-exported here)
--------------------------------------------
+Simulators (the entry points, each module's ``__all__``)
+--------------------------------------------------------
 simulate
     Structured inbred landraces and an outbred breed with pedigree inbreeding, with
     their diversity expectations; species presets; VCF/PLINK/truth writers.
@@ -53,45 +53,3 @@ Falconer, D. S. & Mackay, T. F. C. (1996). *Introduction to Quantitative Genetic
 Smith, A. B., Cullis, B. R. & Thompson, R. (2005). The analysis of crop cultivar
 breeding and evaluation trials. *J Agric Sci* 143:449-462.
 """
-
-from breedomics.testing.simulate import (
-    SPECIES_PRESETS,
-    Panel,
-    simulate_landraces,
-    simulate_outbred,
-    simulate_species,
-    write_plink,
-    write_truth,
-    write_vcf,
-)
-from breedomics.testing.simulate_gs import (
-    SimPopulation,
-    simulate_met,
-    simulate_population,
-    simulate_trait,
-)
-from breedomics.testing.simulate_gwas import (
-    SimGenotypes,
-    iter_balding_nichols,
-    simulate_structured,
-    simulate_traits,
-)
-
-__all__ = [
-    "Panel",
-    "SPECIES_PRESETS",
-    "simulate_landraces",
-    "simulate_outbred",
-    "simulate_species",
-    "write_vcf",
-    "write_plink",
-    "write_truth",
-    "SimPopulation",
-    "simulate_population",
-    "simulate_trait",
-    "simulate_met",
-    "SimGenotypes",
-    "simulate_structured",
-    "iter_balding_nichols",
-    "simulate_traits",
-]

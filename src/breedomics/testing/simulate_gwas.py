@@ -15,17 +15,8 @@ Two genotype generators are provided:
 :func:`simulate_traits` adds quantitative traits with known QTL, an
 infinitesimal polygenic background and a group (stratification) effect, and
 returns the QTL truth. Haplotypes, group frequencies, genotypes and variant tables
-come from :mod:`breedomics.testing.genomes`, variance shares from
-:mod:`breedomics.testing.traits`.
-
-References
-----------
-Balding, D. J. & Nichols, R. A. (1995). A method for quantifying differentiation between
-populations at multi-allelic loci and its implications for investigating identity and
-paternity. *Genetica* 96:3-12.
-
-Baumdicker, F. et al. (2022). Efficient ancestry and mutation simulation with msprime
-1.0. *Genetics* 220:iyab229.
+come from :mod:`breedomics.testing.genomes` (whose References give the papers in full),
+variance shares from :mod:`breedomics.testing.traits`.
 """
 
 from __future__ import annotations
