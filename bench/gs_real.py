@@ -170,13 +170,13 @@ def pig(data: Path, opts: dict, models: list[str]) -> None:
     cov = cov.set_index("sample_id")[["sex", "car_wt", "slgdt_cd"]]
     cov["slgdt_cd"] = cov["slgdt_cd"].astype(str)
     _log(f"pig: {len(pheno)} F2 x {geno.p} SNPs; fixed: sex + car_wt + slaughter group")
-    from breedomics.gs.cv import _fixed_design
+    from breedomics.gs.predict import fixed_design
 
     rows = []
     for t in traits:
         ok = pheno[t].notna()
         s = pheno.index[ok].tolist()
-        X, _, _ = _fixed_design(cov, s, s[:1])
+        X, _, _ = fixed_design(cov, s, s[:1])
         f = GBLUP().fit(geno, geno.index(s), pheno.loc[s, t].to_numpy(float), X).fit_
         rows.append(dict(trait=t, n=len(s), h2=f.h2, se_h2=f.se_h2))
     _log(pd.DataFrame(rows).to_string(index=False, float_format=lambda x: f"{x:.3f}"))
