@@ -71,6 +71,8 @@ from breedomics.gwas.report import ReportOptions
 from breedomics.gwas.scan import MIXED_MODELS, GenotypeSource, ScanConfig
 
 __all__ = [
+    "Log",
+    "no_log",
     "GwasInputs",
     "RunOptions",
     "GatherOptions",
@@ -83,11 +85,12 @@ __all__ = [
     "build_shard_kinship",
 ]
 
+#: Receives a run's progress lines (the command lines print them with a time stamp).
 Log = Callable[[str], None]
 
 
-def _quiet(_msg: str) -> None:
-    pass
+def no_log(_msg: str) -> None:
+    """The default :data:`Log`: progress lines are dropped."""
 
 
 @dataclass
@@ -262,7 +265,7 @@ def choose_kinship(
     src: GenotypeSource,
     opts: RunOptions,
     geno_samples: list[str],
-    log: Log = _quiet,
+    log: Log = no_log,
 ):
     """The kinship a run needs: the GRM (loaded or built), a user matrix, or none.
 
@@ -348,7 +351,7 @@ def _log_summary(summary: pd.DataFrame, log: Log) -> None:
         log(msg)
 
 
-def run_gwas(opts: RunOptions, log: Log = _quiet) -> pd.DataFrame | None:
+def run_gwas(opts: RunOptions, log: Log = no_log) -> pd.DataFrame | None:
     """Run one association scan of all traits, as ``breedomics gwas run``.
 
     Parameters
@@ -461,7 +464,7 @@ def build_shard_kinship(
     loco: bool = False,
     chunk_size: int = 10000,
     eigen: str | None = None,
-    log: Log = _quiet,
+    log: Log = no_log,
 ) -> None:
     """The GRM of the analysed samples, once for all shards (``breedomics gwas kinship``).
 
@@ -494,7 +497,7 @@ def build_shard_kinship(
     )
 
 
-def gather_gwas(opts: GatherOptions, log: Log = _quiet) -> pd.DataFrame:
+def gather_gwas(opts: GatherOptions, log: Log = no_log) -> pd.DataFrame:
     """Merge the shards of a scattered run and write what one ``gwas run`` writes.
 
     Returns

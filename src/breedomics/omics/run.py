@@ -36,18 +36,16 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import pandas as pd
 
 from breedomics.errors import UserError
+from breedomics.gwas.run import Log, logged_warnings, no_log
 from breedomics.omics.features import QCOptions
 from breedomics.omics.summarise import SummaryOptions
 
 __all__ = ["PrepareOptions", "run_prepare", "run_summarise", "SUMMARY_FILES"]
-
-Log = Callable[[str], None]
 
 #: Table of :func:`breedomics.omics.summarise.summarise` -> file written by ``summarise``.
 SUMMARY_FILES = {
@@ -57,10 +55,6 @@ SUMMARY_FILES = {
     "hotspots": "hotspots.tsv",
     "summary": "summary.tsv",
 }
-
-
-def _quiet(_msg: str) -> None:
-    pass
 
 
 @dataclass
@@ -103,7 +97,7 @@ class PrepareOptions:
     command: str = ""
 
 
-def run_prepare(opts: PrepareOptions, log: Log = _quiet):
+def run_prepare(opts: PrepareOptions, log: Log = no_log):
     """QC, transform and hidden factors of one feature table; write the step's files.
 
     Returns
@@ -111,7 +105,6 @@ def run_prepare(opts: PrepareOptions, log: Log = _quiet):
     breedomics.omics.features.Prepared
     """
     from breedomics.core import genotypes as gt
-    from breedomics.gwas.run import logged_warnings
     from breedomics.omics.features import (
         check_feature_chromosomes,
         genotype_chromosomes,
@@ -214,7 +207,7 @@ def run_summarise(
     out: str,
     opts: SummaryOptions,
     title: str = "molecular QTL",
-    log: Log = _quiet,
+    log: Log = no_log,
 ) -> dict:
     """Cis/trans tables, q-values and hotspots of one dataset's scan; write them.
 
