@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from breedomics.gwas.kinship import impute_center
+from breedomics.core.standardise import impute_center
 from breedomics.gwas.lmm import AssocResult, AssocSet, fit_null
 from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData

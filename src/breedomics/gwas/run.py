@@ -275,7 +275,7 @@ def choose_kinship(
 
     Returns
     -------
-    grm : breedomics.gwas.kinship.GRM or None
+    grm : breedomics.core.grm.GRM or None
     kinship : numpy.ndarray or None
         The user matrix of ``opts.kinship`` over the analysed samples.
     """
@@ -324,7 +324,7 @@ def add_genotype_pcs(
     covar_label : str
         Name of the covariate table (in collinearity errors).
     """
-    from breedomics.gwas.kinship import eigh_psd, top_pcs
+    from breedomics.core.grm import eigh_psd, top_pcs
     from breedomics.gwas.phenotypes import add_pcs
 
     pcs = top_pcs(eigh_psd(kinship, "kinship for PCs"), n_pcs)

@@ -27,8 +27,10 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core import genotypes as gt
+from breedomics.core.genotypes import split_by_chrom
+from breedomics.core.grm import GRM, accumulate_grm, eigh_psd
+from breedomics.core.standardise import impute_center
 from breedomics.errors import UserError
-from breedomics.gwas.kinship import GRM, accumulate_grm, eigh_psd, impute_center, split_by_chrom
 from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel
 from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData
@@ -277,7 +279,7 @@ def pattern_eigen(
 
     Returns
     -------
-    breedomics.gwas.kinship.Eigen
+    breedomics.core.grm.Eigen
     """
     label = "kinship" + (f" without chromosome {chrom}" if chrom else "")
     if len(rows) < n_samples:

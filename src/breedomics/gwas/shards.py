@@ -34,8 +34,8 @@ from types import SimpleNamespace
 import numpy as np
 import pandas as pd
 
+from breedomics.core.grm import GRM
 from breedomics.errors import UserError
-from breedomics.gwas.kinship import GRM
 from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.scan import TraitScan, no_variant_note
 
@@ -56,7 +56,7 @@ _NULL_FIELDS = ("pve", "pve_se", "vg", "ve", "loglik_reml")
 
 
 def save_grm(grm: GRM, path: str | os.PathLike) -> None:
-    """Write a :class:`~breedomics.gwas.kinship.GRM` (all sums, LOCO parts included)."""
+    """Write a :class:`~breedomics.core.grm.GRM` (all sums, LOCO parts included)."""
     chroms = list(grm.chrom_num)
     arrays = {f"num_{i}": grm.chrom_num[c] for i, c in enumerate(chroms)}
     meta = {
@@ -126,8 +126,8 @@ class EigenCache:
         self.folder = str(folder)
 
     def get(self, rows: np.ndarray):
-        """The stored :class:`~breedomics.gwas.kinship.Eigen` of ``rows``, or None."""
-        from breedomics.gwas.kinship import Eigen
+        """The stored :class:`~breedomics.core.grm.Eigen` of ``rows``, or None."""
+        from breedomics.core.grm import Eigen
 
         path = os.path.join(self.folder, f"{pattern_key(rows)}.npz")
         if not os.path.exists(path):

@@ -350,7 +350,7 @@ def cis_meff(geno: str, windows: list[tuple[str, np.ndarray]], block: int = 300)
         ``M_eff`` per window (at least 1 when the window has a variant, else 0).
     """
     from breedomics.core import genotypes as gt
-    from breedomics.gwas.kinship import impute_center
+    from breedomics.core.standardise import impute_center
     from breedomics.gwas.scan import GenotypeSource
     from breedomics.gwas.threshold import meff_block
 
@@ -385,7 +385,7 @@ def lead_r2(geno: str, variants: np.ndarray, partners: pd.Series) -> np.ndarray:
     over all samples of ``geno``, missing calls mean-imputed.
     """
     from breedomics.core import genotypes as gt
-    from breedomics.gwas.kinship import impute_center
+    from breedomics.core.standardise import impute_center
     from breedomics.gwas.scan import GenotypeSource
 
     part = partners.to_numpy(dtype=object)
