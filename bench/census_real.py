@@ -304,11 +304,12 @@ def split_merge(y: np.ndarray, lab: np.ndarray, a, max_rounds: int = 12) -> tupl
 
 # --------------------------------------------------------------------------- census parts
 def run_pca(geno: str, samples: list[str], labels, out: Path, n_pcs: int = 10):
-    from breedomics.census.grm import accumulate_grm
+    from breedomics.census.grm import census_grm
     from breedomics.census.pca import pca_from_grm, plot_pca
 
-    res = accumulate_grm(geno, samples, "standardized")
-    vecs, vals, expl = pca_from_grm(res.matrix, n_pcs)
+    res = census_grm(geno, samples, method="standardized")
+    grm = res.matrix()
+    vecs, vals, expl = pca_from_grm(grm, n_pcs)
     scores = pd.DataFrame(vecs, columns=[f"PC{i + 1}" for i in range(n_pcs)])
     scores.insert(0, "sample", samples)
     var = pd.DataFrame(
@@ -323,7 +324,7 @@ def run_pca(geno: str, samples: list[str], labels, out: Path, n_pcs: int = 10):
         + ", ".join(f"PC{i + 1} {100 * e:.2f}%" for i, e in enumerate(expl[:4]))
         + f"; PC1-10 together {100 * expl.sum():.1f}%"
     )
-    return res.matrix, vecs * np.sqrt(vals), expl
+    return grm, vecs * np.sqrt(vals), expl
 
 
 def run_admixture(

@@ -29,7 +29,7 @@ from breedomics.core.tables import (
     to_numeric,
 )
 from breedomics.errors import UserError
-from breedomics.gs import data as gs_data
+from breedomics.gs import inputs as gs_inputs
 from breedomics.gwas import phenotypes as gwas_pheno
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -253,7 +253,7 @@ def test_gwas_and_gs_read_the_messy_phenotypes_as_the_clean_ones():
     a, b = gwas_pheno.read_phenotypes(clean), gwas_pheno.read_phenotypes(messy)
     pd.testing.assert_frame_equal(a, b)
     assert a.isna().sum().sum() == 17 and len(a) == 272  # every NA code became missing
-    (ga, ta), (gb, tb) = gs_data.read_phenotypes(clean), gs_data.read_phenotypes(messy)
+    (ga, ta), (gb, tb) = gs_inputs.read_phenotypes(clean), gs_inputs.read_phenotypes(messy)
     assert ta == tb == ["yield", "height"]
     pd.testing.assert_frame_equal(ga, gb)
     pd.testing.assert_frame_equal(ga, a)  # GWAS and GS read the same numbers

@@ -170,8 +170,8 @@ def test_rrblup_backsolve_equals_marker_mme():
 
 
 def test_constant_and_tiny_traits_are_user_errors(tmp_path):
+    from breedomics.core.phenotypes import check_trait
     from breedomics.errors import UserError
-    from breedomics.gs.data import check_trait
 
     with pytest.raises(UserError, match="constant"):
         check_trait(np.full(10, 3.0), "height", "pheno.tsv")

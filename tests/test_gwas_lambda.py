@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from breedomics.core.genotypes import write_bed
-from breedomics.gwas.kinship import eigh_psd, top_pcs
+from breedomics.core.grm import eigh_psd, top_pcs
 from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.pvalues import inflation_lambda
 from breedomics.gwas.results import read_sumstats

@@ -21,7 +21,9 @@ import pandas as pd
 import pytest
 
 from breedomics.core.genotypes import read_dosage, write_bed
-from breedomics.gwas.kinship import eigh_psd, impute_center, read_kinship, top_pcs
+from breedomics.core.grm import eigh_psd, top_pcs
+from breedomics.core.standardise import impute_center
+from breedomics.gwas.kinship import read_kinship
 from breedomics.gwas.lmm import AssocSet, exact_alt_loglik
 from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.results import read_sumstats

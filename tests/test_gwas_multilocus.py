@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 
 from breedomics.core.genotypes import write_bed
+from breedomics.core.grm import eigh_psd, top_pcs
 from breedomics.gwas.farmcpu import FarmCPUConfig, run_farmcpu
-from breedomics.gwas.kinship import eigh_psd, top_pcs
 from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan

@@ -18,8 +18,8 @@ import numpy as np
 import pytest
 from conftest import TEST_DATA
 
+from breedomics.core.grm import accumulate_grm
 from breedomics.errors import UserError
-from breedomics.gwas.kinship import accumulate_grm
 from breedomics.gwas.shards import chromosome_groups, load_grm, save_grm
 
 PANEL = TEST_DATA / "soybean" / "panel"

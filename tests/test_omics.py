@@ -332,7 +332,7 @@ def expression():
 
 def _cis_calls(prep, var, dos, geno_samples, truth, window=250_000):
     """Cis q-values of every gene with the GWAS engine's least squares (library call)."""
-    from breedomics.gwas.kinship import impute_center
+    from breedomics.core.standardise import impute_center
     from breedomics.gwas.lmm import AssocSet
 
     rows = [geno_samples.index(s) for s in prep.phenotypes.index]
@@ -354,7 +354,7 @@ def _cis_calls(prep, var, dos, geno_samples, truth, window=250_000):
 
 def _hotspot_nlog10p(prep, var, dos, geno_samples, truth):
     """-log10 p of every trans target at its hotspot SNP (GWAS engine, least squares)."""
-    from breedomics.gwas.kinship import impute_center
+    from breedomics.core.standardise import impute_center
     from breedomics.gwas.lmm import AssocSet
 
     rows = [geno_samples.index(s) for s in prep.phenotypes.index]

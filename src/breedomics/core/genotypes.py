@@ -389,10 +389,6 @@ def vcf_dosage(v, n_samples: int) -> np.ndarray:
     return out
 
 
-# the former private names, until breedomics.genotypes.normalise imports the public ones
-_vcf, _vcf_dosage = open_vcf, vcf_dosage
-
-
 def _iter_vcf_records(path: str, samples: Sequence[str] | None = None):
     """Yield biallelic (or ALT ``.``) records, warning once about skipped ones."""
     vcf = open_vcf(path, samples)

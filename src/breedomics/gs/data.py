@@ -33,7 +33,6 @@ __all__ = [
     "Genotypes",
     "read_genotypes",
     "read_table",
-    "read_phenotypes",
     "design_matrix",
     "gaussian_kernel",
     "squared_distances",
@@ -222,50 +221,6 @@ def read_genotypes(
     Z = np.concatenate(blocks, axis=1) if len(blocks) > 1 else blocks[0]
     freq = np.concatenate(freqs)
     return Genotypes(names, ids, Z, freq, vanraden_scale(freq))
-
-
-def read_phenotypes(
-    path: str | os.PathLike,
-    traits: Sequence[str] | None = None,
-    exclude: Sequence[str] = (),
-) -> tuple[pd.DataFrame, list[str]]:
-    """Read a phenotype table indexed by sample id; check the requested traits.
-
-    The table is read by :func:`breedomics.core.tables.read_phenotypes` (the
-    sample id is the first column, whatever its name), as GWAS reads it.
-    Returns the table (index = sample id, every column; text columns such as
-    families stay text) and the list of trait columns (default: every numeric
-    column not in ``exclude``). Traits that are not numeric (naming the cell),
-    entirely missing, or constant raise a :class:`UserError` naming the trait.
-    """
-    df = tables.read_phenotypes(path, traits or None, id_column=0, text_ok=True)
-    if traits is None or len(traits) == 0:
-        traits = [
-            c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and c not in set(exclude)
-        ]
-        if not traits:
-            raise UserError(
-                f"phenotype file {path}: no numeric trait column; name them with --traits"
-            )
-    for t in traits:
-        check_trait(df[t].to_numpy(dtype=float), t, str(path))
-    return df, list(traits)
-
-
-def check_trait(y: np.ndarray, trait: str, where: str, min_n: int = 3) -> None:
-    """Raise UserError if ``y`` has fewer than ``min_n`` values or is constant."""
-    ok = np.isfinite(y)
-    if ok.sum() < min_n:
-        raise UserError(
-            f"trait {trait!r} ({where}) has {int(ok.sum())} non-missing value(s); "
-            f"at least {min_n} are needed"
-        )
-    v = y[ok]
-    if np.ptp(v) <= 1e-12 * max(1.0, float(np.abs(v).max())):
-        raise UserError(
-            f"trait {trait!r} ({where}) is constant ({v[0]:g} in all {v.size} samples); "
-            "it has no variance to predict: drop it from --traits"
-        )
 
 
 def design_matrix(

@@ -2,9 +2,7 @@
 
 The GRM, its leave-one-chromosome-out parts and its PSD eigendecomposition
 are built by the genetics core (:mod:`breedomics.core.grm`, VanRaden 2008,
-*J Dairy Sci* 91:4414), dosage centring by :mod:`breedomics.core.standardise`
-and the split of a chunk by chromosome by :mod:`breedomics.core.genotypes`;
-their names stay importable from here for the modules that still do so.
+*J Dairy Sci* 91:4414) and dosage centring by :mod:`breedomics.core.standardise`.
 What is GWAS's own is :func:`read_kinship`: a kinship matrix given with
 ``--kinship`` (e.g. GEMMA ``-gk`` output or a pedigree-blended matrix)
 instead of the GRM of the genotypes.
@@ -23,24 +21,9 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
-from breedomics.core.genotypes import split_by_chrom
-from breedomics.core.grm import EIG_TOL, GRM, Eigen, accumulate_grm, eigh_psd, top_pcs
-from breedomics.core.standardise import impute_center
 from breedomics.errors import UserError
 
-__all__ = [
-    "read_kinship",
-    # moved to the core, importable from here until gwas.scan, gwas.cli, gwas.shard_cli,
-    # gwas.shards, gwas.lmm, gwas.farmcpu and omics.summarise import them from there
-    "EIG_TOL",
-    "GRM",
-    "Eigen",
-    "accumulate_grm",
-    "eigh_psd",
-    "impute_center",
-    "split_by_chrom",
-    "top_pcs",
-]
+__all__ = ["read_kinship"]
 
 
 def read_kinship(path: str | os.PathLike, samples: Sequence[str], geno_samples: Sequence[str]):

@@ -58,8 +58,8 @@ import numpy as np
 from numpy.polynomial.chebyshev import chebder
 
 from breedomics.core import reml
+from breedomics.core.grm import Eigen
 from breedomics.errors import UserError
-from breedomics.gwas.kinship import Eigen
 from breedomics.gwas.pvalues import neglog10_p_f1
 
 __all__ = [
