@@ -9,6 +9,10 @@
    their own.
 2. No runtime module imports :mod:`breedomics.testing` (simulators and evaluators
    serve tests, benchmarks and the test-data scripts only).
+3. No function outside :mod:`breedomics.core` computes a GRM, a dosage centring or a
+   REML fit: a function named for one of them (``grm``, ``reml``, ``centre``,
+   ``standardise``...; plots, tables and I/O aside) must hand the work to the core,
+   directly or through functions that do.
 
 The checker reads the source with :mod:`ast` (imports inside functions included) and
 is itself tested on small snippets with known answers.
@@ -17,6 +21,7 @@ is itself tested on small snippets with known answers.
 from __future__ import annotations
 
 import ast
+import re
 from pathlib import Path
 
 import pytest
@@ -167,3 +172,119 @@ def test_no_private_names_across_subpackages_and_no_testing_at_runtime():
 def test_every_subpackage_is_scanned():
     subs = {_subpackage(m) for _p, m, _i in _modules()}
     assert {"core", "census", "genotypes", "gwas", "gs", "omics", "testing"} <= subs
+
+
+# --------------------------------------------------------------------------- genetics in core
+#: Names of functions that compute a GRM, a centring/standardisation or a REML fit.
+GENETICS = re.compile(r"grm|reml|vanraden|kinship_matrix|cent(re|er)|standardi[sz]e", re.I)
+#: Functions that only move such results around (I/O, tables, plots, PCA of a given GRM).
+PRESENTATION = re.compile(r"^_?(plot|save|load|read|write)_|_table$|^pca_from_")
+
+
+def _functions(source: str) -> dict[str, tuple[set[str], set[tuple[str, str]]]]:
+    """Function and method names of a module -> (names its body uses, ``(obj, attr)`` pairs)."""
+    out: dict[str, tuple[set[str], set[tuple[str, str]]]] = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            names, attrs = out.setdefault(node.name, (set(), set()))
+            for sub in ast.walk(node):
+                if isinstance(sub, ast.Name):
+                    names.add(sub.id)
+                elif isinstance(sub, ast.Attribute):
+                    obj = sub.value.id if isinstance(sub.value, ast.Name) else ""
+                    attrs.add((obj, sub.attr))
+    return out
+
+
+def _imports(source: str, module: str, is_package: bool) -> dict[str, str]:
+    """Local name -> the dotted breedomics name it is bound to (module or module.name)."""
+    out = {}
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.ImportFrom):
+            target = _absolute(node, module, is_package) or ""
+            if target.split(".")[0] == "breedomics":
+                out.update({a.asname or a.name: f"{target}.{a.name}" for a in node.names})
+        elif isinstance(node, ast.Import):
+            for a in node.names:
+                if a.name.startswith("breedomics."):
+                    out[a.asname or a.name] = a.name
+    return out
+
+
+def genetics_outside_core(sources: dict[str, tuple[str, bool]]) -> list[str]:
+    """Functions outside ``core`` (and ``testing``) named for a GRM, centring or REML that
+    do not hand the work to the core, directly or through functions that do.
+
+    A function reaches the core when it calls a name imported from ``breedomics.core``
+    (or an attribute of a core module), a function of its own module that reaches it, a
+    function imported from another module that reaches it, or a method named for the
+    genetics (``geno.grm()``) that reaches it. ``sources``: module -> (source, is_package).
+    """
+    funcs = {m: _functions(src) for m, (src, _) in sources.items()}
+    imports = {m: _imports(src, m, pkg) for m, (src, pkg) in sources.items()}
+    reach = {f"{m}.{n}" for m in sources if _subpackage(m) == "core" for n in funcs[m]}
+    methods: set[str] = set()  # genetics-named methods that reach the core
+
+    def reaches(module: str, names: set[str], attrs: set[tuple[str, str]]) -> bool:
+        for name in names:
+            target = imports[module].get(name)
+            if target and (_subpackage(target) == "core" or target in reach):
+                return True
+            if f"{module}.{name}" in reach:
+                return True
+        for obj, attr in attrs:
+            target = imports[module].get(obj)
+            if target and _subpackage(target) == "core":
+                return True
+            if target and f"{target}.{attr}" in reach:
+                return True
+            if attr in methods:
+                return True
+        return False
+
+    changed = True
+    while changed:
+        changed = False
+        for module, fs in funcs.items():
+            for name, (names, attrs) in fs.items():
+                key = f"{module}.{name}"
+                if key not in reach and reaches(module, names, attrs):
+                    reach.add(key)
+                    if GENETICS.search(name):
+                        methods.add(name)
+                    changed = True
+    bad = []
+    for module, fs in funcs.items():
+        if _subpackage(module) in ("core", "testing"):
+            continue
+        for name in fs:
+            if GENETICS.search(name) and not PRESENTATION.search(name):
+                if f"{module}.{name}" not in reach:
+                    bad.append(f"{module}.{name}")
+    return sorted(bad)
+
+
+def test_genetics_checker_on_snippets():
+    core = "def accumulate_grm(x):\n    return x @ x.T\n"
+    ok = "from breedomics.core.grm import accumulate_grm\n" + (
+        "def census_grm(x):\n    return accumulate_grm(x)\n"
+    )
+    wrapper = (
+        "from breedomics.census.grm import census_grm\ndef grm_job(x):\n    return census_grm(x)\n"
+    )
+    own = "import numpy as np\ndef my_grm(z):\n    return z @ z.T / np.sum(z)\n"
+    plot = "def plot_grm(k, path):\n    return path\n"
+    sources = {
+        "breedomics.core.grm": (core, False),
+        "breedomics.census.grm": (ok, False),
+        "breedomics.census.jobs": (wrapper, False),
+        "breedomics.gs.data": (own, False),
+        "breedomics.gwas.plots": (plot, False),
+    }
+    assert genetics_outside_core(sources) == ["breedomics.gs.data.my_grm"]
+
+
+def test_grm_centring_and_reml_only_in_core():
+    sources = {m: (p.read_text(), pkg) for p, m, pkg in _modules()}
+    bad = genetics_outside_core(sources)
+    assert not bad, "GRM/centring/REML computed outside breedomics.core:\n" + "\n".join(bad)
