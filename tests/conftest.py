@@ -321,8 +321,9 @@ def panel_config(panel: Path, genotypes: dict | None = None, **sections) -> dict
         # no reference: a run from genotypes needs none (the reads' soybean reference
         # is another assembly than the panel's, which genotypes.reference names)
         "genome": {"mating": "inbred"},
+        # Beagle's settings of the default run on this panel (config/config.yaml)
         "genotypes": {"source": "vcf", "path": str(panel / "genotypes.vcf.gz"),
-                      **(genotypes or {})},
+                      "beagle": {"burnin": 1, "iterations": 4}, **(genotypes or {})},
     }  # fmt: skip
     cfg.update(sections)
     return cfg

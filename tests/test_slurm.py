@@ -12,7 +12,8 @@ gets the same threads, hence the same results). Every request comes from the rul
 estimates, clipped by the cap. The command line adds only scheduling speed (``SPEED``):
 fast status polling, short latency wait, kept SLURM logs, and larger groups, one SLURM job
 per stage (a SLURM job costs a few seconds of Snakemake start-up plus polling: see
-TEST_GROUPS); a grouped rule gets its share of the cap, so the group jobs fit too.
+TEST_GROUPS and GROUP_COMPONENTS); a grouped rule gets its share of the cap, so the
+group jobs fit too.
 
 Targets: the whole default workflow (reads, calls, genotype QC, imputation and its
 accuracy, census, GWAS, genomic selection, omics, QC reports).
@@ -22,7 +23,8 @@ job ids Snakemake reported, COMPLETED, in this working directory; the kept SLURM
 each job names the rules that ran inside it and together they cover every rule of the
 local run); no job asked for more memory or CPUs than the cap; the VCF records (call sets,
 imputed genotypes) and every table (``results/**/*.tsv[.gz]``) equal those of
-``snakemake --cores <threads per job>`` on another copy (no SLURM), started in the
+``snakemake --max-threads <threads per job>`` (two jobs at a time) on another copy (no
+SLURM), started in the
 background at the start of the session (``background_run`` in conftest.py: at the lowest
 CPU priority, it uses the CPU time the tests before this module leave idle).
 
@@ -82,6 +84,9 @@ TEST_GROUPS = {
     "gs.smk": "gs",
     "omics.smk": "omics",
 }
+#: Connected parts of a test group that one SLURM job runs (one per stage: each job
+#: costs a Snakemake start-up inside it, and the node runs two jobs at a time).
+GROUP_COMPONENTS = 100
 #: Environment variables of the cap (breedomics.resources.CAP_VARS).
 CAP_VARS = ("BREEDOMICS_MAX_MEM_MB", "BREEDOMICS_MAX_THREADS", "BREEDOMICS_MAX_RUNTIME")
 
@@ -127,6 +132,9 @@ def speed_args() -> list[str]:
         "--slurm-keep-successful-logs",
         "--groups",
         *(f"{rule}={group}" for rule, group in sorted(groups.items())),
+        # every connected part of a test group in one job (e.g. all samples' BAMs)
+        "--group-components",
+        *(f"{group}={GROUP_COMPONENTS}" for group in sorted(set(TEST_GROUPS.values()))),
     ]
 
 
@@ -439,7 +447,8 @@ def _local_reference(root: Path, nice: bool, threads: int | None = None):
     log = root / "snakemake.log"
     # a local run: no SLURM (see conftest.NO_SLURM)
     proc = start(
-        snakemake("--cores", str(threads), *targets(root)),
+        # the node's threads per job, two jobs at a time as on the node
+        snakemake("--cores", str(2 * threads), "--max-threads", str(threads), *targets(root)),
         root,
         log,
         env=dict(tool_env(), **NO_SLURM),

@@ -273,6 +273,12 @@ def impute_sex_args(wildcards=None):
     return " ".join(args)
 
 
+def beagle_args(wildcards=None):
+    """Beagle's sampling settings (genotypes.beagle)."""
+    b = config["genotypes"]["beagle"]
+    return f"--burnin {b['burnin']} --iterations {b['iterations']}"
+
+
 def genotype_outputs():
     out = [
         "results/genotypes/qc/summary.tsv",

@@ -120,11 +120,12 @@ rule impute_genotypes:
         method=config["genotypes"]["impute"],
         seed=config["genotypes"]["seed"],
         sex=impute_sex_args,
+        beagle=beagle_args,
     shell:
         # `mean` leaves missing genotypes for the Python stages (marker mean).
         "( if [ {params.method} = beagle ]; then"
         "   {params.cli} impute {input} --out {output.vcf} --threads {threads}"
-        "   --mem-mb {resources.mem_mb} --seed {params.seed} {params.sex};"
+        "   --mem-mb {resources.mem_mb} --seed {params.seed} {params.sex} {params.beagle};"
         " else bcftools view -Oz -o {output.vcf} {input}"
         "   && tabix -f -p vcf {output.vcf}; fi ) > {log} 2>&1"
 
@@ -176,9 +177,11 @@ rule impute_masked_genotypes:
         cli=BREEDOMICS,
         seed=config["genotypes"]["seed"],
         sex=impute_sex_args,
+        beagle=beagle_args,
     shell:
         "{params.cli} impute {input.vcf} --out {output.vcf} --threads {threads}"
-        " --mem-mb {resources.mem_mb} --seed {params.seed} {params.sex} > {log} 2>&1"
+        " --mem-mb {resources.mem_mb} --seed {params.seed} {params.sex} {params.beagle}"
+        " > {log} 2>&1"
 
 
 rule score_imputation:

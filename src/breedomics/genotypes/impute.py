@@ -52,13 +52,16 @@ def impute(
     min_markers: int = 3,
     separate: tuple[str, ...] = (),
     skip: tuple[str, ...] = (),
+    burnin: int = 3,
+    iterations: int = 12,
 ) -> dict[str, int]:
     """Impute ``vcf`` into ``out_vcf`` (bgzipped, indexed); return contig counts by fate.
 
     Beagle requires each sample to have one ploidy throughout a run, so contigs in
     ``separate`` (the X chromosome: haploid in males, diploid in females) get a run
     of their own, and contigs in ``skip`` (Y: haploid in males, absent in females)
-    are passed through unimputed.
+    are passed through unimputed. ``burnin`` and ``iterations`` are Beagle's sampling
+    iterations (its defaults: 3 and 12).
     """
     if shutil.which("beagle") is None:
         raise UserError(
@@ -79,7 +82,8 @@ def impute(
             sub = f"{tmp}/run{i}.vcf.gz"
             _run(["bcftools", "view", "-t", ",".join(contigs), "-Oz", "-o", sub, vcf], log)
             beagle = ["beagle", f"gt={sub}", f"out={tmp}/imputed{i}", f"nthreads={threads}"]
-            _run([*beagle, f"seed={seed}"], log, env=env)
+            sampling = [f"seed={seed}", f"burnin={burnin}", f"iterations={iterations}"]
+            _run([*beagle, *sampling], log, env=env)
             parts.append(f"{tmp}/imputed{i}.vcf.gz")
         if small:
             sub = f"{tmp}/small.vcf.gz"
@@ -121,6 +125,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--skip", action="append", default=[], help="contig not imputed (Y chromosome)"
     )
+    parser.add_argument("--burnin", type=int, default=3, help="Beagle burn-in iterations")
+    parser.add_argument("--iterations", type=int, default=12, help="Beagle phasing iterations")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -128,7 +134,10 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"--out {args.out}: must end in .vcf.gz")
     separate = tuple(c for c in args.separate if c)
     skip = tuple(c for c in args.skip if c)
+    if args.burnin < 1 or args.iterations < 1:
+        raise UserError("--burnin and --iterations must be at least 1")
     impute(
-        args.vcf, args.out, args.threads, args.mem_mb, args.seed, args.min_markers, separate, skip
-    )
+        args.vcf, args.out, args.threads, args.mem_mb, args.seed, args.min_markers, separate,
+        skip, burnin=args.burnin, iterations=args.iterations,
+    )  # fmt: skip
     return 0
