@@ -26,10 +26,10 @@ def _one_blas_thread():
 def design_storage(request, monkeypatch):
     """Both storages of the fixed-effect design: dense for small trials, sparse when
     records x fixed effects is large (SoyNAM: 62,572 plots x 1,867 effects)."""
-    import breedomics.gs.blue as blue
+    import breedomics.core.mme as mme
 
     if request.param == "sparse":
-        monkeypatch.setattr(blue, "_DENSE_MAX", 0)
+        monkeypatch.setattr(mme, "DENSE_MAX", 0)
     return request.param
 
 

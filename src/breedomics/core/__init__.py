@@ -24,6 +24,12 @@ reml
 aireml
     Average-information REML for several kernels and for several traits
     (Gilmour et al. 1995), with the BLUP of each component.
+mme
+    REML of a linear mixed model with independent random effects (groups and
+    cells nested in them, e.g. genotypes and genotype x environment) through
+    Henderson's mixed-model equations with the random blocks absorbed
+    (Henderson 1975; Patterson & Thompson 1971): BLUEs, BLUPs, PEVs, leverages,
+    observed-information standard errors.
 linalg
     Tridiagonal reduction of a kernel and BLAS thread limits.
 phenotypes
@@ -41,6 +47,10 @@ VanRaden PM (2008) Efficient methods to compute genomic predictions.
 *J Dairy Sci* 91:4414-4423.
 Zhou X, Stephens M (2012) Genome-wide efficient mixed-model analysis for
 association studies. *Nat Genet* 44:821-824.
+Henderson CR (1975) Best linear unbiased estimation and prediction under a
+selection model. *Biometrics* 31:423-447.
+Patterson HD, Thompson R (1971) Recovery of inter-block information when block
+sizes are unequal. *Biometrika* 58:545-554.
 Gilmour AR, Thompson R, Cullis BR (1995) Average information REML: an efficient
 algorithm for variance parameter estimation in linear mixed models.
 *Biometrics* 51:1440-1450.

@@ -26,6 +26,7 @@ import pandas as pd
 
 from breedomics.core import tables
 from breedomics.core.grm import grm_from_centred, vanraden_scale
+from breedomics.core.mme import independent_columns
 from breedomics.core.standardise import centre
 from breedomics.errors import UserError
 
@@ -290,15 +291,10 @@ def design_matrix(
 
 
 def full_rank_columns(X: np.ndarray, tol: float = 1e-9) -> np.ndarray:
-    """Indices of a maximal linearly independent subset of the columns of ``X``."""
-    import scipy.linalg as sl
-
-    if X.shape[1] == 0:
-        return np.zeros(0, dtype=np.int64)
-    _, R, piv = sl.qr(X, mode="economic", pivoting=True)
-    d = np.abs(np.diag(R))
-    r = int(np.sum(d > tol * max(d[0], 1e-300)))
-    return np.sort(piv[:r])
+    """Indices of the columns of ``X`` kept in order, skipping those linearly dependent on
+    earlier kept ones (:func:`breedomics.core.mme.independent_columns` of ``X'X``)."""
+    X = np.asarray(X, dtype=float)
+    return independent_columns(X.T @ X, tol)
 
 
 def squared_distances(K: np.ndarray) -> np.ndarray:
