@@ -50,6 +50,7 @@ Wright, S. (1922). Coefficients of inbreeding and relationship. *Am Nat* 56:330-
 from __future__ import annotations
 
 import os
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -202,6 +203,39 @@ def _mosaic_labels(
     return starts, labels
 
 
+#: numpydoc entries shared by the panel simulators (``%(panel_tail)s`` in their docstrings)
+_PANEL_TAIL_DOC = """\
+missing_rate : float
+    Fraction of genotypes set missing at random.
+seed : int
+    Random seed.
+prefix : str
+    Sample-name prefix.
+"""
+
+
+def _panel_doc(fn):
+    """Fill the ``%(panel_tail)s`` line of ``fn.__doc__`` at that line's indentation."""
+    doc = fn.__doc__
+    line = next(x for x in doc.splitlines() if x.strip() == "%(panel_tail)s")
+    pad = line[: len(line) - len(line.lstrip())]
+    fn.__doc__ = doc.replace(line + "\n", textwrap.indent(_PANEL_TAIL_DOC, pad))
+    return fn
+
+
+def _chromosome(samples, dem, length: int, rho: float, mu: float, seed: int):
+    """One diploid msprime chromosome: ``(ts, haplotypes, positions)``, streams from ``seed``."""
+    import msprime
+
+    ts = msprime.sim_ancestry(
+        samples, demography=dem, ploidy=2, sequence_length=length,
+        recombination_rate=rho, random_seed=seed,
+    )  # fmt: skip
+    hap, pos = mutated_haplotypes(ts, mu, seed)
+    return ts, hap, pos
+
+
+@_panel_doc
 def simulate_landraces(
     n_groups: int = 4,
     lines_per_group: int = 50,
@@ -248,14 +282,9 @@ def simulate_landraces(
         Mutation and recombination rates per bp per generation.
     discordance : float
         Genotype discordance of planted duplicates.
-    missing_rate : float
-        Fraction of genotypes set missing at random.
     admixed_tracts : float
         Mean number of ancestry tracts per chromosome of an admixed line.
-    seed : int
-        Random seed.
-    prefix : str
-        Sample-name prefix.
+    %(panel_tail)s
 
     Returns
     -------
@@ -295,14 +324,7 @@ def simulate_landraces(
     div_b = np.zeros((n_groups, n_groups))
     for c in range(n_chrom):
         chrom = str(c + 1)
-        ts = msprime.sim_ancestry(
-            samples=samples,
-            demography=dem,
-            ploidy=2,
-            sequence_length=chrom_length,
-            recombination_rate=rho,
-            random_seed=seed * 1000 + c + 1,
-        )
+        ts, hap, pos = _chromosome(samples, dem, chrom_length, rho, mu, seed * 1000 + c + 1)
         # genealogy-conditional expectations over the panel lines only
         line_sets = [
             np.arange(g * per_group, g * per_group + lines_per_group) for g in range(n_groups)
@@ -315,7 +337,6 @@ def simulate_landraces(
             for (i, j), val in zip(idx, np.atleast_1d(d), strict=True):
                 div_b[i, j] += val
                 div_b[j, i] += val
-        hap, pos = mutated_haplotypes(ts, mu, seed * 1000 + c + 1)
         lines = np.concatenate([hap[s] for s in line_sets], axis=0) * 2
         rows = [lines]
         # admixed lines: tract mosaics of held-out haplotypes
@@ -455,6 +476,7 @@ _MATINGS = {
 }
 
 
+@_panel_doc
 def simulate_outbred(
     n_animals: int = 300,
     n_founders: int = 50,
@@ -498,12 +520,7 @@ def simulate_outbred(
         (an array-like panel); default all.
     maf_min : float
         Minimum founder minor-allele frequency of kept SNPs.
-    missing_rate : float
-        Fraction of genotypes set missing at random.
-    seed : int
-        Random seed.
-    prefix : str
-        Sample-name prefix.
+    %(panel_tail)s
 
     Returns
     -------
@@ -589,11 +606,7 @@ def simulate_outbred(
     ibd_len = np.zeros(n_animals)
     for c in range(n_chrom):
         chrom = str(c + 1)
-        ts = msprime.sim_ancestry(
-            n_founders, demography=dem, sequence_length=chrom_length,
-            recombination_rate=rho, random_seed=seed * 1000 + c + 1,
-        )  # fmt: skip
-        hap, pos = mutated_haplotypes(ts, mu, seed * 1000 + c + 1)
+        _, hap, pos = _chromosome(n_founders, dem, chrom_length, rho, mu, seed * 1000 + c + 1)
         if maf_min > 0:
             f = hap.mean(axis=0)
             ok = np.minimum(f, 1 - f) >= maf_min
