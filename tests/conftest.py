@@ -164,13 +164,17 @@ def _boost(run: str) -> None:
 
 #: name -> (function(root, nice) -> value, names of the test modules that need it)
 _BACKGROUND: dict[str, tuple[Callable[[Path, bool], object], tuple[str, ...]]] = {}
+#: Background runs that start first, whatever test needs them: runs that mostly wait
+#: (on a scheduler), whose waiting the other tests fill.
+_EARLY: set[str] = set()
 
 
-def background_run(name: str, *modules: str):
+def background_run(name: str, *modules: str, early: bool = False):
     """Register ``fn(root, nice) -> value`` as the background run ``name``.
 
     It is started at the start of the session when a test of ``modules`` (default: the
-    module defining ``fn``) is selected; ``root`` is a new temporary folder, ``nice`` says
+    module defining ``fn``) is selected, in the order the tests need them (``early``:
+    before the others); ``root`` is a new temporary folder, ``nice`` says
     whether it runs in the background (then its processes should get the lowest CPU
     priority: pass it on to ``run_workflow`` or ``popen_tracked``). A fixture gets its
     value (or its exception, a skip included) with ``background.result(name)``.
@@ -178,6 +182,8 @@ def background_run(name: str, *modules: str):
 
     def register(fn):
         _BACKGROUND[name] = (fn, modules or (fn.__module__,))
+        if early:
+            _EARLY.add(name)
         return fn
 
     return register
@@ -263,7 +269,9 @@ def background(request, tmp_path_factory):
         for name, (_, modules) in _BACKGROUND.items():
             if mod in modules:
                 first.setdefault(name, i)
-    runs = BackgroundRuns(tmp_path_factory, sorted(first, key=first.get))
+    runs = BackgroundRuns(
+        tmp_path_factory, sorted(first, key=lambda n: (n not in _EARLY, first[n]))
+    )
     yield runs
     runs.stop()
 

@@ -24,9 +24,10 @@ each job names the rules that ran inside it and together they cover every rule o
 local run); no job asked for more memory or CPUs than the cap; the VCF records (call sets,
 imputed genotypes) and every table (``results/**/*.tsv[.gz]``) equal those of
 ``snakemake --max-threads <threads per job>`` (two jobs at a time) on another copy (no
-SLURM), started in the
-background at the start of the session (``background_run`` in conftest.py: at the lowest
-CPU priority, it uses the CPU time the tests before this module leave idle).
+SLURM). Both runs start in the background at the start of the session (``background_run``
+in conftest.py; the cluster is started then too): the local one at the lowest CPU
+priority, the SLURM one mostly waiting on the scheduler, they use the time the tests
+before this module leave idle.
 
 A submission sbatch refuses (a request above the node, forced with --set-resources and no
 cap) ends the run with one readable line: the rule, what it asked for, the cap, the keys.
@@ -47,6 +48,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -400,32 +402,58 @@ def _cluster_up() -> bool:
     return any(s.rstrip("*~#") in ("idle", "mixed", "allocated", "completing") for s in states)
 
 
+#: Whether this session started the cluster (then the module stops it at its end).
+_STARTED: list[bool] = []
+_CLUSTER_LOCK = threading.Lock()
+
+
+def ensure_cluster() -> None:
+    """A usable cluster, started with ``slurm-localhost.sh`` if needed (root); else a skip."""
+    with _CLUSTER_LOCK:
+        if not _cluster_up():
+            if os.geteuid() != 0:
+                pytest.skip(
+                    "no running SLURM cluster, and starting one (scripts/slurm-localhost.sh "
+                    "start: apt-get install slurm-wlm munge, start the daemons) needs root"
+                )
+            if not shutil.which("apt-get") and not shutil.which("slurmctld"):
+                pytest.skip("SLURM is not installed and apt-get is unavailable to install it")
+            proc = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True)
+            assert proc.returncode == 0, f"slurm-localhost.sh start failed:\n{proc.stderr}"
+            _STARTED.append(True)
+            assert _cluster_up(), "slurm-localhost.sh start returned but no node is usable"
+        age = min_job_age()
+        if age is None or age < 3600:  # the squeue history must cover a whole run
+            pytest.skip(f"cluster forgets finished jobs after {age} s (MinJobAge < 3600)")
+
+
 @pytest.fixture(scope="module")
 def slurm_cluster():
-    started = False
-    if not _cluster_up():
-        if os.geteuid() != 0:
-            pytest.skip(
-                "no running SLURM cluster, and starting one (scripts/slurm-localhost.sh "
-                "start: apt-get install slurm-wlm munge, start the daemons) needs root"
-            )
-        if not shutil.which("apt-get") and not shutil.which("slurmctld"):
-            pytest.skip("SLURM is not installed and apt-get is unavailable to install it")
-        proc = subprocess.run([str(SCRIPT), "start"], capture_output=True, text=True)
-        assert proc.returncode == 0, f"slurm-localhost.sh start failed:\n{proc.stderr}"
-        started = True
-        assert _cluster_up(), "slurm-localhost.sh start returned but no node is usable"
-    age = min_job_age()
-    if age is None or age < 3600:  # the squeue history must cover a whole run
-        pytest.skip(f"cluster forgets finished jobs after {age} s (MinJobAge < 3600)")
+    ensure_cluster()
     yield
-    if started:
+    if _STARTED:
         subprocess.run([str(SCRIPT), "stop"], capture_output=True)
         # the stopped cluster leaves no slurm.conf naming a dead controller: scontrol (run
         # by Snakemake's SLURM plugin at every start) fails at once instead of after ~9 s
         t0 = time.monotonic()
         subprocess.run(["scontrol", "show", "config"], capture_output=True, timeout=30)
         assert time.monotonic() - t0 < 3, "scontrol waits on the stopped cluster's config"
+
+
+@background_run("slurm_profile_run", early=True)
+def _slurm_profile_run(root: Path, nice: bool):
+    """``snakemake --profile cluster`` on a copy, cap set; (root, its log, its SLURM jobs).
+
+    Started in the background at the start of the session (conftest.background_run),
+    cluster included: the run mostly waits on the scheduler (submission, polling, job
+    start-up), time in which the tests before this module run.
+    """
+    ensure_cluster()
+    copy_checkout(root)
+    log = root / "snakemake.log"
+    before = last_job_id()
+    run_ok(slurm_snakemake(*targets(root)), root, log, env=cluster_env())
+    return root, log, slurm_jobs(root, after=before)
 
 
 @background_run("slurm_local_reference")
@@ -484,13 +512,9 @@ def local_run(slurm_cluster, background, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def slurm_run(slurm_cluster, local_run, tmp_path_factory):
-    """``snakemake --profile cluster`` on a copy, cap set; (root, its log, its SLURM jobs)."""
-    root = copy_checkout(tmp_path_factory.mktemp("slurm"))
-    log = root / "snakemake.log"
-    before = last_job_id()
-    run_ok(slurm_snakemake(*targets(root)), root, log, env=cluster_env())
-    return root, log, slurm_jobs(root, after=before)
+def slurm_run(slurm_cluster, local_run, background):
+    """The SLURM run (see ``_slurm_profile_run``): (root, its log, its SLURM jobs)."""
+    return background.result("slurm_profile_run")
 
 
 # --- tests ---------------------------------------------------------------------------
