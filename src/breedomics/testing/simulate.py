@@ -217,6 +217,8 @@ prefix : str
 def _panel_doc(fn):
     """Fill the ``%(panel_tail)s`` line of ``fn.__doc__`` at that line's indentation."""
     doc = fn.__doc__
+    if doc is None:  # python -OO strips docstrings
+        return fn
     line = next(x for x in doc.splitlines() if x.strip() == "%(panel_tail)s")
     pad = line[: len(line) - len(line.lstrip())]
     fn.__doc__ = doc.replace(line + "\n", textwrap.indent(_PANEL_TAIL_DOC, pad))
