@@ -70,7 +70,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.linalg as sl
@@ -502,7 +502,6 @@ class KernelREML:
         self,
         y: np.ndarray,
         X: np.ndarray | None = None,
-        n_grid: int = 41,
         search: RatioSearch = KERNEL_SEARCH,
     ) -> RemlFit:
         """Estimate variance components, fixed effects and ``P y``.
@@ -513,14 +512,12 @@ class KernelREML:
             ``(n,)`` phenotypes of the training samples (no missing values).
         X : numpy.ndarray, optional
             ``(n, q)`` full-rank fixed-effect design (default intercept).
-        n_grid : int
-            Points of the grid of ``search`` (default 41 on ``log10 lambda``
-            in ``[-5, 5]``) before Brent's refinement.
         search : RatioSearch
-            Grid and tolerances (:data:`KERNEL_SEARCH`).
+            Grid and tolerances (:data:`KERNEL_SEARCH`: 41 points of
+            ``log10 lambda`` in ``[-5, 5]`` before Brent's refinement).
         """
         with single_thread():
-            return self._fit(y, X, replace(search, points=n_grid))
+            return self._fit(y, X, search)
 
     def _fit(self, y: np.ndarray, X: np.ndarray | None, search: RatioSearch) -> RemlFit:
         y, X = self._design(y, X)
