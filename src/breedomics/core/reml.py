@@ -545,15 +545,6 @@ class KernelREML:
         ll, s2e, _, _ = self._profile(lam, yt, Xt, logdet_xx)
         return self._finish(yt, Xt, lam * s2e, s2e, ll, boundary)
 
-    def fit_fixed(
-        self, y: np.ndarray, X: np.ndarray | None, sigma_g: float, sigma_e: float
-    ) -> RemlFit:
-        """BLUP quantities for given variance components (no estimation, no SEs)."""
-        with single_thread():
-            y, X = self._design(y, X)
-            tr = self.tri.qt(np.column_stack([y, X]))
-            return self._finish(tr[:, 0], tr[:, 1:], sigma_g, sigma_e, np.nan, False, False)
-
     def cv_predictions(
         self, y: np.ndarray, X: np.ndarray | None, fit: RemlFit, fold: np.ndarray
     ) -> np.ndarray:
@@ -586,8 +577,8 @@ class KernelREML:
                 pred[idx] = y[idx] - r
             return pred
 
-    def _finish(self, yt, Xt, s2g, s2e, ll, boundary, with_se: bool = True) -> RemlFit:
-        """GLS fixed effects, ``P y`` and (``with_se``) average-information SEs."""
+    def _finish(self, yt, Xt, s2g, s2e, ll, boundary) -> RemlFit:
+        """GLS fixed effects, ``P y`` and average-information SEs."""
         tri = self.tri
         cb = tri.shifted_factor(s2g, s2e)
 
@@ -607,22 +598,20 @@ class KernelREML:
         py_t = proj(yt)
         m = self.mean_diag
         se_g = se_e = se_h2 = np.nan
-        ai = None
-        if with_se:
-            ai = average_information(np.column_stack([tri.matvec(py_t), py_t]), proj)
-            try:
-                cov = np.linalg.inv(ai)
-                if boundary or np.any(np.diag(cov) < 0):
-                    raise np.linalg.LinAlgError
-                se_g, se_e = np.sqrt(np.diag(cov))
-                den = (s2g * m + s2e) ** 2
-                se_h2 = delta_se(np.array([m * s2e / den, -s2g * m / den]), cov)
-            except np.linalg.LinAlgError:
-                warnings.warn(
-                    "REML estimate on the boundary of the parameter space; "
-                    "standard errors are not reported",
-                    stacklevel=4,
-                )
+        ai = average_information(np.column_stack([tri.matvec(py_t), py_t]), proj)
+        try:
+            cov = np.linalg.inv(ai)
+            if boundary or np.any(np.diag(cov) < 0):
+                raise np.linalg.LinAlgError
+            se_g, se_e = np.sqrt(np.diag(cov))
+            den = (s2g * m + s2e) ** 2
+            se_h2 = delta_se(np.array([m * s2e / den, -s2g * m / den]), cov)
+        except np.linalg.LinAlgError:
+            warnings.warn(
+                "REML estimate on the boundary of the parameter space; "
+                "standard errors are not reported",
+                stacklevel=4,
+            )
         return RemlFit(
             sigma_g=float(s2g),
             sigma_e=float(s2e),
