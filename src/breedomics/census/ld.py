@@ -176,7 +176,7 @@ def ld_partial(
             alldos = np.concatenate([buf_dos, cdos], axis=1)
             first_new = len(buf_pos)
             for g in active:
-                z, ok = _unit_columns(alldos[members[g]].astype(np.float64), min_maf)
+                z, ok = _unit_columns(alldos[members[g]], min_maf)  # float64 copy made there
                 for d, r2 in pair_r2_blocks(z, ok, allpos, first_new, max_dist):
                     b = np.minimum((d - 1) // bin_size, nb - 1)
                     sums[g] += np.bincount(b, weights=r2, minlength=nb)
