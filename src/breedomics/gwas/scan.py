@@ -29,7 +29,7 @@ import pandas as pd
 from breedomics.core import genotypes as gt
 from breedomics.core.genotypes import split_by_chrom
 from breedomics.core.grm import GRM, accumulate_grm, eigh_psd
-from breedomics.core.standardise import impute_center
+from breedomics.core.standardise import impute_center, maf_mask
 from breedomics.errors import UserError
 from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel
 from breedomics.gwas.naming import trait_stem
@@ -290,8 +290,7 @@ def pattern_eigen(
 def _feed_meff(meff: MeffAccumulator, chrom: str, dosage: np.ndarray, maf: float) -> None:
     """Add a run's centred dosages of variants with MAF >= ``maf`` to the M_eff blocks."""
     z, mean, nobs = impute_center(dosage)
-    af = mean / 2
-    meff.add(chrom, z[:, (np.minimum(af, 1 - af) >= maf) & (nobs > 0)])
+    meff.add(chrom, z[:, (nobs > 0) & maf_mask(mean / 2, maf, inclusive=True)])
 
 
 def no_variant_note(maf: float, max_missing: float) -> str:
