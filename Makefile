@@ -21,7 +21,8 @@ run: setup
 # Includes the live-scheduler tests (tests/test_slurm.py): as root they start a one-node
 # SLURM cluster on this machine (scripts/slurm-localhost.sh), else they use a running one
 # or are skipped with the reason.
-test: setup
+test:
+	@scripts/setup.sh --test
 	pytest -q -ra --durations=15
 
 # Only the live-scheduler tests.

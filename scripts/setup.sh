@@ -3,7 +3,9 @@
 #   - bioinformatics tools from Debian packages (apt-get, when root; otherwise it checks
 #     they are on PATH and says what is missing, e.g. for conda users),
 #   - Python packages into .venv/ at the repository root.
-# Usage: scripts/setup.sh            (tools + venv)
+#   - with --test: also the anchor tools the tests compare with (plink1.9), when root;
+#     otherwise the tests that need them are skipped with the reason.
+# Usage: scripts/setup.sh [--test]     (tools + venv)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +25,25 @@ if ((${#missing[@]})); then
     echo "setup: install them (as root: apt-get install ${APT_PACKAGES[*]};" >&2
     echo "       or use 'snakemake --use-conda' with the envs in envs/)" >&2
     exit 1
+  fi
+fi
+
+# Anchor tools of the test suite only (the workflow never calls them).
+TEST_APT_PACKAGES=(plink1.9)
+TEST_TOOLS=(plink1.9)
+if [ "${1:-}" = --test ]; then
+  test_missing=()
+  for t in "${TEST_TOOLS[@]}"; do command -v "$t" >/dev/null 2>&1 || test_missing+=("$t"); done
+  if ((${#test_missing[@]})); then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+      echo "setup: installing the tests' anchor tools: ${test_missing[*]}"
+      export DEBIAN_FRONTEND=noninteractive
+      { apt-get install -y -qq --no-install-recommends "${TEST_APT_PACKAGES[@]}" \
+        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
+          "${TEST_APT_PACKAGES[@]}"; }; } >/dev/null
+    else
+      echo "setup: tests comparing with ${test_missing[*]} will be skipped (not installed)" >&2
+    fi
   fi
 fi
 

@@ -55,7 +55,7 @@ from pathlib import Path
 import pytest
 import yaml
 from conftest import NO_SLURM, background_run, popen_tracked
-from smk_rules import rule_names
+from smk_rules import parse_rules, rule_names
 
 pytestmark = pytest.mark.slurm
 
@@ -89,6 +89,15 @@ TEST_GROUPS = {
 #: Connected parts of a test group that one SLURM job runs (one per stage: each job
 #: costs a Snakemake start-up inside it, and the node runs two jobs at a time).
 GROUP_COMPONENTS = 100
+#: Rules whose jobs exist only once a checkpoint has run (the census shard scans and their
+#: gathers) stay out of the test groups: Snakemake (9.27) replaces such grouped jobs after
+#: they finished and counts them twice ("161 of 158 steps"); now and then a later dry run
+#: then plans the gathers again (snakemake#4202). The cluster profile groups none of them.
+AFTER_CHECKPOINT = {
+    name for name, info in parse_rules().items() if "CENSUS_SHARD_PLAN" in info.get("input", "")
+}
+#: One census shard (all chromosomes packed together) keeps those ungrouped jobs few.
+ONE_SHARD = {"census": {"scatter_min_snps": 10**9}}
 #: Environment variables of the cap (breedomics.resources.CAP_VARS).
 CAP_VARS = ("BREEDOMICS_MAX_MEM_MB", "BREEDOMICS_MAX_THREADS", "BREEDOMICS_MAX_RUNTIME")
 
@@ -126,7 +135,7 @@ def speed_args() -> list[str]:
     with open(REPO / "cluster" / "config.yaml") as fh:
         groups = dict(yaml.safe_load(fh).get("groups") or {})
     for smk, group in TEST_GROUPS.items():
-        for rule in rule_names(smk, checkpoints=False):
+        for rule in rule_names(smk, checkpoints=False) - AFTER_CHECKPOINT:
             groups[rule] = group
     return [
         f"--slurm-init-seconds-before-status-checks={INIT_SECONDS}",
@@ -163,6 +172,10 @@ def copy_checkout(dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
     cfg = default_config(dest)
+    for section, keys in ONE_SHARD.items():
+        cfg[section].update(keys)
+    with open(dest / "config" / "config.yaml", "w") as fh:
+        yaml.safe_dump(cfg, fh, sort_keys=False)
     data = (dest / cfg["samples"]).parent
     if not (data / "samples.tsv").exists():
         src = REPO / data.relative_to(dest)
@@ -272,6 +285,18 @@ def dry_run(root: Path, name: str) -> str:
     )
     assert rc == 0, tail(log)
     return log.read_text()
+
+
+def assert_nothing_to_do(root: Path) -> None:
+    """A dry run after the run plans no job (and says why when it does)."""
+    text = dry_run(root, "again.log")
+    assert "Nothing to be done" in text, text[-3000:]
+
+
+def assert_steps_counted_once(text: str) -> None:
+    """No job reported done twice (Snakemake's "n of m steps" never above m)."""
+    over = [(d, t) for d, t in re.findall(r"(\d+) of (\d+) steps", text) if int(d) > int(t)]
+    assert not over, f"jobs counted twice: {over[-1][0]} of {over[-1][1]} steps"
 
 
 def tail(path: Path, n: int = 6000) -> str:
@@ -537,6 +562,7 @@ def test_profile_run_on_slurm_matches_local(slurm_run, local_run):
     # the target rule `all` runs on the submit host (a local rule), every other in SLURM
     assert ran == set(local_rules) - {"all"}, "SLURM jobs ran other rules than the local run"
     assert "localrule all:" in text
+    assert_steps_counted_once(text)
     # a group job's comment is rule_<group>_<its rules>
     for group in set(TEST_GROUPS.values()):
         assert any(j["comment"].startswith(f"rule_{group}_") for j in jobs), (group, jobs)
@@ -549,7 +575,7 @@ def test_profile_run_on_slurm_matches_local(slurm_run, local_run):
     assert len(jobs) <= len(local_rules) // 3, f"{len(jobs)} SLURM jobs: groups not used?"
 
     assert_same_outputs(root, local_root)
-    assert "Nothing to be done" in dry_run(root, "again.log")
+    assert_nothing_to_do(root)
 
 
 def test_refused_submission_is_one_readable_line(slurm_cluster, tmp_path):
@@ -661,7 +687,7 @@ def test_scancel_and_sigint_then_rerun_matches_local(slurm_run, local_run):
     rerun_log = root / "rerun.log"
     run_ok(slurm_snakemake(*targets(root)), root, rerun_log, env=cluster_env())
     assert_same_outputs(root, local_root)
-    assert "Nothing to be done" in dry_run(root, "again.log")
+    assert_nothing_to_do(root)
 
 
 def planned_rules(text: str) -> set[str]:
