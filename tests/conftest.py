@@ -331,7 +331,8 @@ def panel_config(panel: Path, genotypes: dict | None = None, **sections) -> dict
         "genome": {"mating": "inbred"},
         # Beagle's settings of the default run on this panel (config/config.yaml)
         "genotypes": {"source": "vcf", "path": str(panel / "genotypes.vcf.gz"),
-                      "beagle": {"burnin": 1, "iterations": 4}, **(genotypes or {})},
+                      "beagle": {"burnin": 1, "iterations": 4, "ne": 25000},
+                      **(genotypes or {})},
     }  # fmt: skip
     cfg.update(sections)
     return cfg

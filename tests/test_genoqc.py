@@ -139,8 +139,12 @@ def test_variant_qc_reasons_and_hwe_match_plink2(qc_data):
     np.testing.assert_allclose(ours, hardy.loc[ours.index, "P"], rtol=1e-4, atol=1e-12)
 
 
-def test_imputation_accuracy_with_beagle(tmp_path):
-    """Masked genotypes of an msprime panel come back with >= 0.95 concordance."""
+def test_imputation_accuracy_with_beagle(tmp_path, capsys):
+    """Masked genotypes of an msprime panel come back with >= 0.95 concordance.
+
+    Imputed by ``breedomics impute`` with the simulation's effective population size fixed
+    (``--ne``: Beagle's ``ne=``, ``em=false``).
+    """
     if shutil.which("beagle") is None:
         pytest.skip("beagle not installed")
     msprime = pytest.importorskip("msprime")
@@ -162,10 +166,10 @@ def test_imputation_accuracy_with_beagle(tmp_path):
                 "--out", str(masked), "--truth", str(truth)]) == 0  # fmt: skip
     n_masked = len(pd.read_csv(truth, sep="\t"))
     assert 0.015 * geno.size < n_masked < 0.025 * geno.size
-    subprocess.run(
-        ["beagle", f"gt={masked}", f"out={tmp_path / 'imp'}", "nthreads=2", "seed=1"],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    imputed = tmp_path / "imp.vcf.gz"
+    assert cli(["impute", str(masked), "--out", str(imputed), "--threads", "2",
+                "--seed", "1", "--ne", "10000"]) == 0  # fmt: skip
+    assert "ne=10000 em=false" in capsys.readouterr().out
     out = tmp_path / "acc.tsv"
     assert (
         cli(
@@ -174,7 +178,7 @@ def test_imputation_accuracy_with_beagle(tmp_path):
                 "--truth",
                 str(truth),
                 "--imputed",
-                str(tmp_path / "imp.vcf.gz"),
+                str(imputed),
                 "--original",
                 str(vcf),
                 "--out",

@@ -276,7 +276,8 @@ def impute_sex_args(wildcards=None):
 def beagle_args(wildcards=None):
     """Beagle's sampling settings (genotypes.beagle)."""
     b = config["genotypes"]["beagle"]
-    return f"--burnin {b['burnin']} --iterations {b['iterations']}"
+    ne = f" --ne {b['ne']}" if b.get("ne") is not None else ""
+    return f"--burnin {b['burnin']} --iterations {b['iterations']}{ne}"
 
 
 def genotype_outputs():

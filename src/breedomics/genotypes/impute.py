@@ -54,6 +54,7 @@ def impute(
     skip: tuple[str, ...] = (),
     burnin: int = 3,
     iterations: int = 12,
+    ne: int | None = None,
 ) -> dict[str, int]:
     """Impute ``vcf`` into ``out_vcf`` (bgzipped, indexed); return contig counts by fate.
 
@@ -61,7 +62,9 @@ def impute(
     ``separate`` (the X chromosome: haploid in males, diploid in females) get a run
     of their own, and contigs in ``skip`` (Y: haploid in males, absent in females)
     are passed through unimputed. ``burnin`` and ``iterations`` are Beagle's sampling
-    iterations (its defaults: 3 and 12).
+    iterations (its defaults: 3 and 12). ``ne`` fixes the effective population size
+    (Beagle's ``ne=``, with ``em=false``); by default Beagle estimates it (and the allele
+    mismatch rate) in each window, which is most of its time at few iterations.
     """
     if shutil.which("beagle") is None:
         raise UserError(
@@ -83,6 +86,8 @@ def impute(
             _run(["bcftools", "view", "-t", ",".join(contigs), "-Oz", "-o", sub, vcf], log)
             beagle = ["beagle", f"gt={sub}", f"out={tmp}/imputed{i}", f"nthreads={threads}"]
             sampling = [f"seed={seed}", f"burnin={burnin}", f"iterations={iterations}"]
+            if ne is not None:
+                sampling += [f"ne={ne}", "em=false"]
             _run([*beagle, *sampling], log, env=env)
             parts.append(f"{tmp}/imputed{i}.vcf.gz")
         if small:
@@ -127,6 +132,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--burnin", type=int, default=3, help="Beagle burn-in iterations")
     parser.add_argument("--iterations", type=int, default=12, help="Beagle phasing iterations")
+    parser.add_argument(
+        "--ne",
+        type=int,
+        default=None,
+        help="fixed effective population size (Beagle ne=, em=false); default: estimated",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -136,8 +147,10 @@ def run(args: argparse.Namespace) -> int:
     skip = tuple(c for c in args.skip if c)
     if args.burnin < 1 or args.iterations < 1:
         raise UserError("--burnin and --iterations must be at least 1")
+    if args.ne is not None and args.ne < 1:
+        raise UserError(f"--ne {args.ne}: the effective population size must be at least 1")
     impute(
         args.vcf, args.out, args.threads, args.mem_mb, args.seed, args.min_markers, separate,
-        skip, burnin=args.burnin, iterations=args.iterations,
+        skip, burnin=args.burnin, iterations=args.iterations, ne=args.ne,
     )  # fmt: skip
     return 0
