@@ -96,8 +96,13 @@ GROUP_COMPONENTS = 100
 AFTER_CHECKPOINT = {
     name for name, info in parse_rules().items() if "CENSUS_SHARD_PLAN" in info.get("input", "")
 }
-#: One census shard (all chromosomes packed together) keeps those ungrouped jobs few.
-ONE_SHARD = {"census": {"scatter_min_snps": 10**9}}
+#: Settings of both runs on top of the default config: one census shard (all chromosomes
+#: packed together) keeps those ungrouped jobs few; fewer admixture K, GS repeats and MCMC
+#: iterations (the costliest jobs) make the runs shorter. Every rule still runs.
+RUN_CONFIG = {
+    "census": {"scatter_min_snps": 10**9, "k_max": 3},
+    "gs": {"repeats": 1, "iterations": 300, "burn_in": 100},
+}
 #: Environment variables of the cap (breedomics.resources.CAP_VARS).
 CAP_VARS = ("BREEDOMICS_MAX_MEM_MB", "BREEDOMICS_MAX_THREADS", "BREEDOMICS_MAX_RUNTIME")
 
@@ -172,7 +177,7 @@ def copy_checkout(dest: Path) -> Path:
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(REPO / rel, target)
     cfg = default_config(dest)
-    for section, keys in ONE_SHARD.items():
+    for section, keys in RUN_CONFIG.items():
         cfg[section].update(keys)
     with open(dest / "config" / "config.yaml", "w") as fh:
         yaml.safe_dump(cfg, fh, sort_keys=False)
