@@ -486,21 +486,18 @@ def _slurm_profile_run(root: Path, nice: bool):
     return root, log, slurm_jobs(root, after=before)
 
 
-@background_run("slurm_local_reference")
+@background_run("slurm_local_reference", "test_slurm", "test_report")
 def _local_reference(root: Path, nice: bool, threads: int | None = None):
     """The reference: the same targets, run locally; (root, rules it ran, threads per job).
 
-    Started in the background at the start of the session (conftest.background_run),
-    before the cluster is up: the threads per job are then those of a node of this
-    machine's size (what ``slurm-localhost.sh`` starts); ``local_run`` checks them.
+    The default run (with ``RUN_CONFIG``) on this machine, also the run whose report
+    test_report.py checks. Started in the background at the start of the session
+    (conftest.background_run), before the cluster is up: the threads per job are then
+    those of a node of this machine's size (what ``slurm-localhost.sh`` starts);
+    ``local_run`` checks them.
     """
     if threads is None:
-        if _cluster_up():
-            threads = job_threads()
-        elif os.geteuid() == 0:
-            threads = max(1, len(os.sched_getaffinity(0)) // 2)
-        else:
-            pytest.skip("no SLURM cluster to compare with")
+        threads = job_threads() if _cluster_up() else max(1, len(os.sched_getaffinity(0)) // 2)
     copy_checkout(root)
     log = root / "snakemake.log"
     # a local run: no SLURM (see conftest.NO_SLURM)
