@@ -486,7 +486,7 @@ def _slurm_profile_run(root: Path, nice: bool):
     return root, log, slurm_jobs(root, after=before)
 
 
-@background_run("slurm_local_reference", "test_slurm", "test_report")
+@background_run("slurm_local_reference", "test_slurm", "test_report", "test_snakemake_report")
 def _local_reference(root: Path, nice: bool, threads: int | None = None):
     """The reference: the same targets, run locally; (root, rules it ran, threads per job).
 
