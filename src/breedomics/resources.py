@@ -293,11 +293,7 @@ MODELS: dict[str, Model] = {
     ),
     "concat_calls": _tool(vcf_gb=10),
     "normalize_calls": Model(
-        mem=800,
-        time=5,
-        mem_rates={"fasta_gb": 1200},
-        time_rates={"vcf_gb": 30},
-        parallel=0.5,
+        mem=800, time=5, mem_rates={"fasta_gb": 1200}, time_rates={"vcf_gb": 30}, parallel=0.5
     ),
     "filter_calls": _tool(vcf_gb=30),
     "hardfilter_calls": _tool(vcf_gb=15),

@@ -119,10 +119,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--mem-mb", type=int, default=4000, help="Java heap budget")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
-        "--min-markers",
-        type=int,
-        default=3,
-        help="contigs with fewer markers are passed through unimputed",
+        "--min-markers", type=int, default=3, help="contigs with fewer markers pass unimputed"
     )
     parser.add_argument(
         "--separate", action="append", default=[], help="contig imputed alone (X chromosome)"

@@ -45,9 +45,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     io.add_argument("--out", required=True, help="output folder")
     io.add_argument("--kinship", help="use this kinship matrix instead of the GRM (no --loco)")
     sh = p.add_argument_group("scatter (see breedomics gwas kinship / gather)")
-    sh.add_argument("--grm", help="GRM written by `gwas kinship` (instead of building it)")
-    sh.add_argument("--eigen", help="kinship eigendecompositions written by `gwas kinship`")
-    sh.add_argument("--chromosomes", help="comma-separated chromosomes to scan (a shard)")
+    for flag, text in (
+        ("--grm", "GRM written by `gwas kinship` (instead of building it)"),
+        ("--eigen", "kinship eigendecompositions written by `gwas kinship`"),
+        ("--chromosomes", "comma-separated chromosomes to scan (a shard)"),
+    ):
+        sh.add_argument(flag, help=text)
     sh.add_argument(
         "--chromosome-group",
         metavar="K/N",
