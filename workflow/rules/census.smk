@@ -47,8 +47,18 @@ rule compute_census_pca:
         groups=GENO_SAMPLES,
     output:
         tsv="results/census/pca.tsv",
-        png="results/census/pca.png",
-        variance="results/census/pca.variance.tsv",
+        png=report(
+            "results/census/pca.png",
+            caption="../report/census/pca.rst",
+            category="Census",
+            subcategory="Structure",
+        ),
+        variance=report(
+            "results/census/pca.variance.tsv",
+            caption="../report/census/pca_variance.rst",
+            category="Census",
+            subcategory="Structure",
+        ),
     log:
         "logs/census/pca.log",
     benchmark:
@@ -76,7 +86,12 @@ use rule compute_census_pca as compute_census_grm with:
         groups=GENO_SAMPLES,
     output:
         tsv="results/census/grm.tsv",
-        png="results/census/grm.png",
+        png=report(
+            "results/census/grm.png",
+            caption="../report/census/grm.rst",
+            category="Census",
+            subcategory="Structure",
+        ),
     log:
         "logs/census/grm.log",
     benchmark:
@@ -89,8 +104,18 @@ use rule compute_census_pca as compute_census_grm with:
 use rule compute_census_pca as estimate_admixture with:
     output:
         tsv="results/census/admixture.tsv",
-        png="results/census/admixture.png",
-        cv="results/census/admixture.cv.tsv",
+        png=report(
+            "results/census/admixture.png",
+            caption="../report/census/admixture.rst",
+            category="Census",
+            subcategory="Structure",
+        ),
+        cv=report(
+            "results/census/admixture.cv.tsv",
+            caption="../report/census/admixture_cv.rst",
+            category="Census",
+            subcategory="Structure",
+        ),
     log:
         "logs/census/admixture.log",
     benchmark:
@@ -105,8 +130,18 @@ use rule compute_census_pca as compute_fst with:
         plink_set(GENOTYPES_PLINK),
         groups=GENO_SAMPLES,
     output:
-        tsv="results/census/fst.tsv",
-        png="results/census/fst.png",
+        tsv=report(
+            "results/census/fst.tsv",
+            caption="../report/census/fst_table.rst",
+            category="Census",
+            subcategory="Diversity",
+        ),
+        png=report(
+            "results/census/fst.png",
+            caption="../report/census/fst.rst",
+            category="Census",
+            subcategory="Diversity",
+        ),
     log:
         "logs/census/fst.log",
     benchmark:
@@ -122,8 +157,18 @@ use rule compute_census_pca as find_duplicate_accessions with:
         groups=GENO_SAMPLES,
     output:
         tsv="results/census/duplicates.tsv",
-        png="results/census/duplicates.png",
-        clusters="results/census/duplicates.clusters.tsv",
+        png=report(
+            "results/census/duplicates.png",
+            caption="../report/census/duplicates.rst",
+            category="Census",
+            subcategory="Duplicates and core set",
+        ),
+        clusters=report(
+            "results/census/duplicates.clusters.tsv",
+            caption="../report/census/duplicates_clusters.rst",
+            category="Census",
+            subcategory="Duplicates and core set",
+        ),
     log:
         "logs/census/duplicates.log",
     benchmark:
@@ -139,8 +184,18 @@ use rule compute_census_pca as select_core_set with:
         groups=GENO_SAMPLES,
     output:
         tsv="results/census/core.tsv",
-        png="results/census/core.png",
-        summary="results/census/core.summary.tsv",
+        png=report(
+            "results/census/core.png",
+            caption="../report/census/core.rst",
+            category="Census",
+            subcategory="Duplicates and core set",
+        ),
+        summary=report(
+            "results/census/core.summary.tsv",
+            caption="../report/census/core_summary.rst",
+            category="Census",
+            subcategory="Duplicates and core set",
+        ),
     log:
         "logs/census/core.log",
     benchmark:
@@ -215,8 +270,18 @@ rule gather_diversity:
         shards=CENSUS_SHARD_PLAN,
         parts=census_parts("diversity"),
     output:
-        tsv="results/census/diversity.tsv",
-        png="results/census/diversity.png",
+        tsv=report(
+            "results/census/diversity.tsv",
+            caption="../report/census/diversity_table.rst",
+            category="Census",
+            subcategory="Diversity",
+        ),
+        png=report(
+            "results/census/diversity.png",
+            caption="../report/census/diversity.rst",
+            category="Census",
+            subcategory="Diversity",
+        ),
         windows="results/census/diversity.windows.tsv",
     log:
         "logs/census/diversity.log",
@@ -261,8 +326,18 @@ use rule gather_diversity as gather_ld_decay with:
         parts=census_parts("ld_decay"),
     output:
         tsv="results/census/ld_decay.tsv",
-        png="results/census/ld_decay.png",
-        summary="results/census/ld_decay.summary.tsv",
+        png=report(
+            "results/census/ld_decay.png",
+            caption="../report/census/ld_decay.rst",
+            category="Census",
+            subcategory="Diversity",
+        ),
+        summary=report(
+            "results/census/ld_decay.summary.tsv",
+            caption="../report/census/ld_decay_summary.rst",
+            category="Census",
+            subcategory="Diversity",
+        ),
     log:
         "logs/census/ld_decay.log",
     benchmark:
@@ -291,8 +366,18 @@ use rule gather_diversity as gather_roh with:
         shards=CENSUS_SHARD_PLAN,
         parts=census_parts("roh"),
     output:
-        tsv="results/census/roh.tsv",
-        png="results/census/roh.png",
+        tsv=report(
+            "results/census/roh.tsv",
+            caption="../report/census/roh_table.rst",
+            category="Census",
+            subcategory="Diversity",
+        ),
+        png=report(
+            "results/census/roh.png",
+            caption="../report/census/roh.rst",
+            category="Census",
+            subcategory="Diversity",
+        ),
         segments="results/census/roh.segments.tsv",
     log:
         "logs/census/roh.log",

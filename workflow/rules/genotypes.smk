@@ -43,11 +43,21 @@ rule qc_genotypes:
         sheet=GENO_SAMPLES,
         normalised="results/genotypes/qc/normalise_summary.tsv",
     output:
-        samples="results/genotypes/qc/sample_qc.tsv",
+        samples=report(
+            "results/genotypes/qc/sample_qc.tsv",
+            caption="../report/genotypes/sample_qc.rst",
+            category="Genotypes",
+            subcategory="QC",
+        ),
         removed="results/genotypes/qc/variants_removed.tsv",
         keep_samples="results/genotypes/qc/samples_keep.txt",
         keep_sites="results/genotypes/qc/sites_keep.tsv",
-        summary="results/genotypes/qc/summary.tsv",
+        summary=report(
+            "results/genotypes/qc/summary.tsv",
+            caption="../report/genotypes/qc_summary.rst",
+            category="Genotypes",
+            subcategory="QC",
+        ),
     log:
         "logs/genotypes/qc_genotypes.log",
     benchmark:
@@ -191,7 +201,12 @@ rule score_imputation:
         tbi="results/genotypes/imputation/masked_imputed.vcf.gz.tbi",
         original="results/genotypes/qc.vcf.gz",
     output:
-        tsv="results/genotypes/imputation_accuracy.tsv",
+        tsv=report(
+            "results/genotypes/imputation_accuracy.tsv",
+            caption="../report/genotypes/imputation_accuracy.rst",
+            category="Genotypes",
+            subcategory="Imputation",
+        ),
     log:
         "logs/genotypes/score_imputation.log",
     benchmark:

@@ -10,7 +10,12 @@ rule estimate_blues:
     output:
         blues="results/gs/blue/blues.tsv",
         blups="results/gs/blue/blups.tsv",
-        varcomp="results/gs/blue/varcomp.tsv",
+        varcomp=report(
+            "results/gs/blue/varcomp.tsv",
+            caption="../report/gs/blue_varcomp.rst",
+            category="Genomic selection",
+            subcategory="Trial analysis",
+        ),
         outliers="results/gs/blue/outliers.tsv",
         residuals="results/gs/blue/residuals.tsv",
     log:
@@ -137,11 +142,21 @@ rule gather_gs_cv:
     input:
         gs_cv_dirs,
     output:
-        summary="results/gs/cv/cv_summary.tsv",
+        summary=report(
+            "results/gs/cv/cv_summary.tsv",
+            caption="../report/gs/cv_summary.rst",
+            category="Genomic selection",
+            subcategory="Cross-validation",
+        ),
         metrics="results/gs/cv/cv_metrics.tsv",
         predictions="results/gs/cv/cv_predictions.tsv",
         varcomp="results/gs/cv/cv_varcomp.tsv",
-        png="results/gs/cv/cv_accuracy.png",
+        png=report(
+            "results/gs/cv/cv_accuracy.png",
+            caption="../report/gs/cv_accuracy.rst",
+            category="Genomic selection",
+            subcategory="Cross-validation",
+        ),
     log:
         "logs/gs/cv/gather.log",
     benchmark:
@@ -166,7 +181,13 @@ rule predict_gs:
         plink_set(GENOTYPES_PLINK),
         pheno=GS_PHENO,
     output:
-        gebv="results/gs/predict/{model}/gebv.tsv",
+        gebv=report(
+            "results/gs/predict/{model}/gebv.tsv",
+            caption="../report/gs/gebv.rst",
+            category="Genomic selection",
+            subcategory="Breeding values",
+            labels={"model": "{model}"},
+        ),
         long="results/gs/predict/{model}/gebv_long.tsv",
         varcomp="results/gs/predict/{model}/varcomp.tsv",
         fixed="results/gs/predict/{model}/fixed_effects.tsv",
@@ -199,7 +220,12 @@ rule select_candidates:
         plink_set(GENOTYPES_PLINK),
         gebv=f"results/gs/predict/{GS['selection']['model']}/gebv.tsv",
     output:
-        selection="results/gs/selection.tsv",
+        selection=report(
+            "results/gs/selection.tsv",
+            caption="../report/gs/selection.rst",
+            category="Genomic selection",
+            subcategory="Selection",
+        ),
     log:
         "logs/gs/select.log",
     benchmark:

@@ -18,10 +18,51 @@ rule run_gwas:
         plink_set(GENOTYPES_PLINK),
         pheno=config["gwas"]["phenotypes"],
     output:
-        summary="results/gwas/{model}/summary.{model}.tsv",
-        thresholds="results/gwas/{model}/thresholds.{model}.tsv",
+        summary=report(
+            "results/gwas/{model}/summary.{model}.tsv",
+            caption="../report/gwas/summary.rst",
+            category="GWAS",
+            subcategory="{model}",
+            labels={"trait": "all traits", "result": "summary"},
+        ),
+        thresholds=report(
+            "results/gwas/{model}/thresholds.{model}.tsv",
+            caption="../report/gwas/thresholds.rst",
+            category="GWAS",
+            subcategory="{model}",
+            labels={"trait": "all traits", "result": "thresholds"},
+        ),
         stats=expand("results/gwas/{{model}}/{trait}.{{model}}.tsv.gz", trait=TRAITS),
-        leads=expand("results/gwas/{{model}}/{trait}.{{model}}.leads.tsv", trait=TRAITS),
+        leads=[
+            report(
+                f"results/gwas/{{model}}/{trait}.{{model}}.leads.tsv",
+                caption="../report/gwas/leads.rst",
+                category="GWAS",
+                subcategory="{model}",
+                labels={"trait": trait, "result": "lead markers"},
+            )
+            for trait in TRAITS
+        ],
+        manhattan=[
+            report(
+                f"results/gwas/{{model}}/{trait}.{{model}}.manhattan.png",
+                caption="../report/gwas/manhattan.rst",
+                category="GWAS",
+                subcategory="{model}",
+                labels={"trait": trait, "result": "Manhattan plot"},
+            )
+            for trait in TRAITS
+        ],
+        qq=[
+            report(
+                f"results/gwas/{{model}}/{trait}.{{model}}.qq.png",
+                caption="../report/gwas/qq.rst",
+                category="GWAS",
+                subcategory="{model}",
+                labels={"trait": trait, "result": "QQ plot"},
+            )
+            for trait in TRAITS
+        ],
     log:
         "logs/gwas/{model}.log",
     benchmark:
@@ -81,9 +122,16 @@ rule annotate_gwas:
         samples=GENO_SAMPLES,
         leads=expand("results/gwas/{{model}}/{trait}.{{model}}.leads.tsv", trait=TRAITS),
     output:
-        candidates=expand(
-            "results/gwas/{{model}}/{trait}.{{model}}.candidates.tsv", trait=TRAITS
-        ),
+        candidates=[
+            report(
+                f"results/gwas/{{model}}/{trait}.{{model}}.candidates.tsv",
+                caption="../report/gwas/candidates.rst",
+                category="GWAS",
+                subcategory="{model}",
+                labels={"trait": trait, "result": "candidate genes"},
+            )
+            for trait in TRAITS
+        ],
     log:
         "logs/gwas/annotate.{model}.log",
     benchmark:
@@ -197,10 +245,51 @@ rule gather_gwas:
         states=gwas_shard_states,
         dirs=gwas_shard_dirs,
     output:
-        summary="results/gwas/{model}/summary.{model}.tsv",
-        thresholds="results/gwas/{model}/thresholds.{model}.tsv",
+        summary=report(
+            "results/gwas/{model}/summary.{model}.tsv",
+            caption="../report/gwas/summary.rst",
+            category="GWAS",
+            subcategory="{model}",
+            labels={"trait": "all traits", "result": "summary"},
+        ),
+        thresholds=report(
+            "results/gwas/{model}/thresholds.{model}.tsv",
+            caption="../report/gwas/thresholds.rst",
+            category="GWAS",
+            subcategory="{model}",
+            labels={"trait": "all traits", "result": "thresholds"},
+        ),
         stats=expand("results/gwas/{{model}}/{trait}.{{model}}.tsv.gz", trait=TRAITS),
-        leads=expand("results/gwas/{{model}}/{trait}.{{model}}.leads.tsv", trait=TRAITS),
+        leads=[
+            report(
+                f"results/gwas/{{model}}/{trait}.{{model}}.leads.tsv",
+                caption="../report/gwas/leads.rst",
+                category="GWAS",
+                subcategory="{model}",
+                labels={"trait": trait, "result": "lead markers"},
+            )
+            for trait in TRAITS
+        ],
+        manhattan=[
+            report(
+                f"results/gwas/{{model}}/{trait}.{{model}}.manhattan.png",
+                caption="../report/gwas/manhattan.rst",
+                category="GWAS",
+                subcategory="{model}",
+                labels={"trait": trait, "result": "Manhattan plot"},
+            )
+            for trait in TRAITS
+        ],
+        qq=[
+            report(
+                f"results/gwas/{{model}}/{trait}.{{model}}.qq.png",
+                caption="../report/gwas/qq.rst",
+                category="GWAS",
+                subcategory="{model}",
+                labels={"trait": trait, "result": "QQ plot"},
+            )
+            for trait in TRAITS
+        ],
     log:
         "logs/gwas/{model}.gather.log",
     benchmark:

@@ -24,7 +24,12 @@ rule prepare_omics:
         covar="results/omics/{dataset}/covariates.tsv",
         features="results/omics/{dataset}/features.tsv",
         samples="results/omics/{dataset}/samples.tsv",
-        factors="results/omics/{dataset}/hidden_factors.tsv",
+        factors=report(
+            "results/omics/{dataset}/hidden_factors.tsv",
+            caption="../report/omics/hidden_factors.rst",
+            category="Omics",
+            subcategory="{dataset}",
+        ),
     log:
         "logs/omics/{dataset}.prepare.log",
     benchmark:
@@ -85,11 +90,36 @@ rule summarise_omics:
         qtl="results/omics/{dataset}/qtl",
     output:
         per_feature="results/omics/{dataset}/qtl_features.tsv",
-        cis="results/omics/{dataset}/cis.tsv",
-        trans="results/omics/{dataset}/trans.tsv",
-        hotspots="results/omics/{dataset}/hotspots.tsv",
-        summary="results/omics/{dataset}/summary.tsv",
-        plot="results/omics/{dataset}/qtl_map.png",
+        cis=report(
+            "results/omics/{dataset}/cis.tsv",
+            caption="../report/omics/cis.rst",
+            category="Omics",
+            subcategory="{dataset}",
+        ),
+        trans=report(
+            "results/omics/{dataset}/trans.tsv",
+            caption="../report/omics/trans.rst",
+            category="Omics",
+            subcategory="{dataset}",
+        ),
+        hotspots=report(
+            "results/omics/{dataset}/hotspots.tsv",
+            caption="../report/omics/hotspots.rst",
+            category="Omics",
+            subcategory="{dataset}",
+        ),
+        summary=report(
+            "results/omics/{dataset}/summary.tsv",
+            caption="../report/omics/summary.rst",
+            category="Omics",
+            subcategory="{dataset}",
+        ),
+        plot=report(
+            "results/omics/{dataset}/qtl_map.png",
+            caption="../report/omics/qtl_map.rst",
+            category="Omics",
+            subcategory="{dataset}",
+        ),
     log:
         "logs/omics/{dataset}.summarise.log",
     benchmark:

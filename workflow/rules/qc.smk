@@ -6,7 +6,12 @@ rule stat_calls:
         vcf="results/calls/{set}.vcf.gz",
         fa="results/reference/genome.fa",
     output:
-        stats="results/qc/bcftools/{set}.stats.txt",
+        stats=report(
+            "results/qc/bcftools/{set}.stats.txt",
+            caption="../report/calls/bcftools_stats.rst",
+            category="Reads and calls",
+            subcategory="bcftools stats",
+        ),
     log:
         "logs/qc/stat_calls.{set}.log",
     benchmark:
@@ -27,7 +32,12 @@ rule run_multiqc:
     input:
         multiqc_inputs,
     output:
-        html="results/qc/multiqc_report.html",
+        html=report(
+            "results/qc/multiqc_report.html",
+            caption="../report/calls/multiqc.rst",
+            category="Reads and calls",
+            subcategory="MultiQC",
+        ),
         files=temp("results/qc/multiqc_files.txt"),
     log:
         "logs/qc/multiqc.log",
