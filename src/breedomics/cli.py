@@ -75,6 +75,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.gs.cli",
         "genomic selection: BLUEs, GBLUP/rrBLUP, BayesB/C, RKHS, cross-validation, ranking",
     ),
+    "report": (
+        "breedomics.report.cli",
+        "the run's summary page: one self-contained HTML file (results/report/index.html)",
+    ),
 }
 
 

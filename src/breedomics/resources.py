@@ -365,6 +365,11 @@ MODELS: dict[str, Model] = {
     "summarise_omics": Model(
         mem=1000, time=10, mem_rates={"other_gb": 2000, "gcells": 500}, time_rates={"other_gb": 120}
     ),
+    # the run's summary page: reads tables and summary statistics (other_gb), never the
+    # genotypes, BAMs or VCFs among its inputs
+    "build_report": Model(
+        mem=1000, time=10, mem_rates={"other_gb": 3000}, time_rates={"other_gb": 60}
+    ),
 }
 
 

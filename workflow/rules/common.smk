@@ -292,8 +292,10 @@ def genotype_outputs():
     return out
 
 
-def final_outputs():
-    """What `snakemake` builds by default: per-sample BAMs, the call sets and the QC report.
+def final_outputs(summary_page=True):
+    """What `snakemake` builds by default: per-sample BAMs, the call sets and the QC report,
+    the tables of every enabled stage and, with `report.enabled`, the run's summary page
+    (`summary_page=False`: everything else, the page's own input).
 
     The BAMs are targets themselves, so deleting one rebuilds it (and what depends on it).
     """
@@ -311,12 +313,8 @@ def final_outputs():
         out += gs_outputs()  # defined in gs.smk
     if GENO["enabled"] and OMICS["enabled"]:
         out += omics_outputs()
-    if not HAS_READS:
-        return out
-    return (
-        out
-        + expand("results/bam/{sample}.bam", sample=SAMPLES)
-        + [
+    if HAS_READS:
+        out += expand("results/bam/{sample}.bam", sample=SAMPLES) + [
             "results/calls/all.filtered.vcf.gz",
             "results/calls/all.filtered.vcf.gz.tbi",
             "results/calls/all.pass.vcf.gz",
@@ -325,7 +323,9 @@ def final_outputs():
             "results/qc/bcftools/all.pass.stats.txt",
             "results/qc/multiqc_report.html",
         ]
-    )
+    if summary_page and config["report"]["enabled"]:
+        out.append("results/report/index.html")  # report.smk
+    return out
 
 
 def ploidy_args(wildcards=None):

@@ -1,0 +1,234 @@
+"""Section 4, breeding values (``results/gs/``): cross-validated accuracy per model and
+trait with its spread, BLUE heritabilities and trial outliers, and the ranked selection
+with index, GEBVs, reliabilities and the kinship cap."""
+
+from __future__ import annotations
+
+import json
+
+from breedomics.report import checks, plots
+from breedomics.report.collect import Table
+from breedomics.report.context import Context
+from breedomics.report.fmt import number, to_float
+from breedomics.report.html import Section, esc, facts
+from breedomics.report.tables import render_table
+
+__all__ = ["breeding", "heritability_table"]
+
+#: Ranks shown in the selection index plot.
+TOP_PLOTTED = 40
+
+
+def _cv(ctx: Context) -> str:
+    rel = "gs/cv/cv_summary.tsv"
+    cv = ctx.run.table(rel)
+    if cv is None:
+        return ""
+    folds = cv.where("level", "fold") if "level" in cv.columns else cv
+    recs = folds.records()
+    traits = list(dict.fromkeys(r["trait"] for r in recs))
+    models = list(dict.fromkeys(r["model"] for r in recs))
+    value = {(r["model"], r["trait"]): r for r in recs}
+    series = [
+        (m, [to_float(value.get((m, t), {}).get("pearson_mean")) for t in traits]) for m in models
+    ]
+    errors = [[to_float(value.get((m, t), {}).get("pearson_sd")) for t in traits] for m in models]
+    fig = plots.bars(
+        traits,
+        series,
+        errors=errors,
+        ylabel="accuracy (Pearson r)",
+        label="genomic prediction accuracy",
+        ymax=1.0,
+    )
+    items = [
+        (f"{m} accuracy, {t}", number(value[(m, t)].get("pearson_mean")))
+        for m in models
+        for t in traits
+        if (m, t) in value
+    ]
+    return (
+        "<h3>Prediction accuracy (cross-validation)</h3>"
+        + facts(items)
+        + "<p class=note>Bars: mean Pearson correlation between predicted and observed values "
+        "over the validation folds; whiskers: their standard deviation.</p>"
+        + f"<figure>{fig}</figure>"
+        + render_table(
+            cv,
+            ctx.uid("cv"),
+            source=ctx.run.link(rel),
+            source_label=rel,
+            caption=(
+                "Accuracy, rank correlation, bias (slope) and MSE per model and trait, "
+                "over folds and repeats"
+            ),
+        )
+    )
+
+
+def heritability_table(varcomp: Table) -> Table:
+    """``blue/varcomp.tsv`` (long: trait, component, estimate) as one row per trait."""
+    comps = list(dict.fromkeys(varcomp.column("component")))
+    by: dict[str, dict[str, str]] = {}
+    for r in varcomp.records():
+        by.setdefault(r["trait"], {})[r["component"]] = r.get("estimate", "")
+    return Table(
+        ["trait", *comps],
+        [[t, *[v.get(c, "") for c in comps]] for t, v in by.items()],
+        varcomp.path,
+    )
+
+
+def _blue(ctx: Context) -> str:
+    rel = "gs/blue/varcomp.tsv"
+    vc = ctx.run.table(rel)
+    if vc is None:
+        return ""
+    h2 = heritability_table(vc)
+    recs = h2.records()
+    out = ["<h3>Trials: BLUEs and heritability</h3>"]
+    items = [
+        (f"H² (Cullis), {r['trait']}", number(r.get("H2_cullis"))) for r in recs if "H2_cullis" in r
+    ]
+    out.append(facts(items))
+    if "H2_cullis" in h2.columns:
+        series = [("H² Cullis", [to_float(r.get("H2_cullis")) for r in recs])]
+        if "H2_standard" in h2.columns:
+            series.append(("H² standard", [to_float(r.get("H2_standard")) for r in recs]))
+        fig = plots.bars(
+            [r["trait"] for r in recs],
+            series,
+            ylabel="entry-mean heritability",
+            label="heritability per trait",
+            ymax=1.0,
+        )
+        out.append(f"<figure>{fig}</figure>")
+    out.append(
+        render_table(
+            h2,
+            ctx.uid("varcomp"),
+            source=ctx.run.link(rel),
+            source_label=rel,
+            caption="Variance components (genotype, GxE, residual) and heritability per trait",
+        )
+    )
+    outl = ctx.run.table("gs/blue/outliers.tsv")
+    if outl is not None:
+        if outl.rows:
+            flagged = [
+                f"{r.get('plot')} ({r.get('genotype')}, {r.get('trait')})" for r in outl.records()
+            ]
+            ctx.warn(
+                f"{len(outl.rows)} trial plot(s) flagged as outliers (studentised residual, "
+                f"Holm): {checks.names(flagged, 5)} (gs/blue/outliers.tsv)."
+            )
+        out.append(
+            render_table(
+                outl,
+                ctx.uid("outliers"),
+                source=ctx.run.link("gs/blue/outliers.tsv"),
+                source_label="gs/blue/outliers.tsv",
+                caption="Outlying plots",
+                empty="No outlying plot",
+            )
+        )
+    return "".join(out)
+
+
+def _selection(ctx: Context) -> str:
+    rel = "gs/selection.tsv"
+    sel = ctx.run.table(rel)
+    if sel is None:
+        return ""
+    settings = {}
+    sp = ctx.run.path("gs/selection.settings.json")
+    if sp.is_file():
+        try:
+            settings = json.loads(sp.read_text())
+        except ValueError:
+            settings = {}
+    recs = sel.records()
+    chosen = [r for r in recs if r.get("selected") == "True"]
+    items = [
+        ("candidates ranked", number(len(recs))),
+        ("selected", number(len(chosen))),
+    ]
+    if chosen:
+        items.append(("first selected", chosen[0].get("sample_id", "")))
+    if settings.get("max_kinship") is not None:
+        items.append(("kinship cap", number(settings["max_kinship"])))
+    if settings.get("weights"):
+        items.append(("index weights", str(settings["weights"])))
+    if settings.get("gebv"):
+        items.append(
+            (
+                "GEBVs from",
+                str(settings["gebv"]).split("/")[-2]
+                if "/" in str(settings["gebv"])
+                else str(settings["gebv"]),
+            )
+        )
+    # the ranks down to the last one selected (at most TOP_PLOTTED)
+    last = max((i for i, r in enumerate(recs) if r.get("selected") == "True"), default=-1)
+    top = recs[: min(TOP_PLOTTED, max(last + 1, 10))]
+    index = [to_float(r.get("index")) for r in top]
+    fig = ""
+    if index and all(v is not None and v >= 0 for v in index):
+        fig = plots.hbars(
+            [f"{r.get('rank')}. {r.get('sample_id')}" for r in top],
+            [v or 0.0 for v in index],
+            xlabel="selection index",
+            label="selection index of the top candidates",
+            colours=[
+                plots.colour(2) if r.get("selected") == "True" else plots.colour(7) for r in top
+            ],
+            notes=["selected" if r.get("selected") == "True" else "not selected" for r in top],
+        )
+    attrs = [{"class": "chosen"} if r.get("selected") == "True" else {} for r in recs]
+    return (
+        "<h3>Selection</h3>"
+        + facts(items)
+        + "<p class=note>The candidates down to the last one selected. Green: selected; "
+        "grey: ranked above it but left out by the kinship cap (mean kinship with those "
+        "already selected above the cap).</p>"
+        + (f"<figure>{fig}</figure>" if fig else "")
+        + render_table(
+            sel,
+            ctx.uid("selection"),
+            source=ctx.run.link(rel),
+            source_label=rel,
+            caption=(
+                "Candidates ranked by the selection index: GEBVs, reliabilities, mean "
+                "kinship, selected"
+            ),
+            row_attrs=attrs,
+            max_rows=ctx.max_rows,
+        )
+        + "".join(
+            f"<p>GEBVs of every genotyped candidate ({esc(p.parent.name)}): "
+            '<a class="source" '
+            f'href="{esc(ctx.run.link(p))}">gs/predict/{esc(p.parent.name)}/gebv.tsv</a></p>'
+            for p in ctx.run.glob("gs/predict/*/gebv.tsv")
+        )
+    )
+
+
+def breeding(ctx: Context) -> Section:
+    """Section 4."""
+    st = ctx.stages["gs"]
+    question = (
+        "How well do genomic predictions forecast performance, how heritable are the "
+        "traits in the trials, and which candidates to select?"
+    )
+    if not st.ran:
+        return Section(
+            "breeding",
+            "Breeding values",
+            question,
+            f'<p class="note">Did not run: {esc(st.why)}.</p>',
+            False,
+        )
+    body = "".join(p for p in (_cv(ctx), _blue(ctx), _selection(ctx)) if p)
+    return Section(
+        "breeding", "Breeding values", question, body or '<p class="note">No GS tables.</p>', True
+    )

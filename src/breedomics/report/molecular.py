@@ -1,0 +1,156 @@
+"""Section 5, molecular QTL (``results/omics/<dataset>/``): per dataset the QTL counts
+(features tested, significant, cis, trans), the cis/trans map and the trans hotspots."""
+
+from __future__ import annotations
+
+from breedomics.report import plots
+from breedomics.report.collect import Table
+from breedomics.report.context import Context
+from breedomics.report.fmt import number, to_float
+from breedomics.report.html import Section, esc, facts
+from breedomics.report.tables import render_table
+
+__all__ = ["molecular", "summary_table"]
+
+_SUMMARY = [
+    "n_features",
+    "n_features_tested",
+    "n_features_removed",
+    "model",
+    "fdr",
+    "n_significant_features",
+    "n_cis_features",
+    "n_trans_features",
+    "n_trans_leads",
+    "n_trans_leads_cis_ld",
+    "n_hotspots",
+]
+
+
+def summary_table(ctx: Context, datasets: list[str]) -> Table:
+    """Every dataset's ``summary.tsv`` as one row per dataset (missing counts: NA)."""
+    rows = []
+    for d in datasets:
+        t = ctx.run.table(f"omics/{d}/summary.tsv")
+        rec = t.records()[0] if t is not None and t.rows else {}
+        rows.append([d, *[rec.get(c, "NA") for c in _SUMMARY]])
+    return Table(["dataset", *_SUMMARY], rows)
+
+
+def _dataset(ctx: Context, name: str) -> str:
+    run = ctx.run
+    base = f"omics/{name}"
+    summ = run.table(f"{base}/summary.tsv")
+    rec = summ.records()[0] if summ is not None and summ.rows else {}
+    out = [f"<h3>{esc(name)}</h3>"]
+    out.append(
+        facts(
+            [
+                ("features tested", number(rec.get("n_features_tested"))),
+                ("with a QTL (q <= FDR)", number(rec.get("n_significant_features"))),
+                ("cis", number(rec.get("n_cis_features", "NA"))),
+                ("trans", number(rec.get("n_trans_features", "NA"))),
+                ("trans hotspots", number(rec.get("n_hotspots", "NA"))),
+            ]
+        )
+    )
+    png = plots.image(run.data_uri(f"{base}/qtl_map.png"), f"cis/trans map of {name}")
+    out.append(f"<figure>{png}</figure>")
+    hot = run.table(f"{base}/hotspots.tsv")
+    if hot is not None:
+        out.append(
+            render_table(
+                hot,
+                ctx.uid("hotspots", name),
+                source=run.link(f"{base}/hotspots.tsv"),
+                source_label=f"{base}/hotspots.tsv",
+                caption="Trans hotspots: windows where the trans QTL of many features cluster",
+                empty="No trans hotspot",
+                max_rows=ctx.max_rows,
+            )
+        )
+    feats = run.table(f"{base}/qtl_features.tsv")
+    if feats is not None:
+        sig = feats.where("significant", "True")
+        shown = sig.select(
+            [
+                "feature_id",
+                "chrom",
+                "start",
+                "variant_id",
+                "chromosome",
+                "base_pair_location",
+                "beta",
+                "p_value",
+                "q_value",
+                "lead_class",
+            ]
+        )
+        order = (
+            sorted(
+                range(len(shown.rows)),
+                key=lambda i: to_float(shown.rows[i][shown.columns.index("p_value")]) or 1.0,
+            )
+            if "p_value" in shown.columns
+            else range(len(shown.rows))
+        )
+        shown = Table(shown.columns, [shown.rows[i] for i in order], shown.path)
+        out.append(
+            render_table(
+                shown,
+                ctx.uid("qtl-features", name),
+                source=run.link(f"{base}/qtl_features.tsv"),
+                source_label=f"{base}/qtl_features.tsv",
+                caption=(
+                    "Features with a QTL (genome-wide lead, q-value, cis/trans class), "
+                    "strongest first"
+                ),
+                empty="No feature with a significant QTL",
+                max_rows=ctx.max_rows,
+            )
+        )
+    return "".join(out)
+
+
+def molecular(ctx: Context) -> Section:
+    """Section 5."""
+    st = ctx.stages["omics"]
+    question = (
+        "Which molecular traits (expression, metabolites) have a QTL, is it near the "
+        "feature (cis) or far (trans), and where do trans QTL cluster (hotspots)?"
+    )
+    if not st.ran:
+        return Section(
+            "omics",
+            "Molecular QTL",
+            question,
+            f'<p class="note">Did not run: {esc(st.why)}.</p>',
+            False,
+        )
+    found = [p.parent.name for p in ctx.run.glob("omics/*/summary.tsv")]
+    configured = list((ctx.section("omics").get("datasets") or {}).keys())
+    datasets = [d for d in configured if d in found] + [d for d in found if d not in configured]
+    table = summary_table(ctx, datasets)
+    recs = table.records()
+    fig = plots.bars(
+        datasets,
+        [
+            ("cis", [to_float(r.get("n_cis_features")) or 0 for r in recs]),
+            ("trans", [to_float(r.get("n_trans_features")) or 0 for r in recs]),
+            ("hotspots", [to_float(r.get("n_hotspots")) or 0 for r in recs]),
+        ],
+        ylabel="features / hotspots",
+        label="QTL counts per dataset",
+    )
+    body = (
+        f"<figure>{fig}</figure>"
+        + render_table(
+            table,
+            ctx.uid("omics-summary"),
+            source=ctx.run.link(f"omics/{datasets[0]}/summary.tsv") if datasets else None,
+            source_label=f"omics/{datasets[0]}/summary.tsv (one per dataset)" if datasets else None,
+            caption="QTL counts per dataset",
+        )
+        + "".join(_dataset(ctx, d) for d in datasets)
+    )
+    return Section("omics", "Molecular QTL", question, body, True)
