@@ -131,7 +131,7 @@ def render_report(options: ReportOptions) -> str:
     if skipped:
         banner += (
             "<p class=note>"
-            + " ".join(f"{esc(s.name.capitalize())} did not run: {esc(s.why)}." for s in skipped)
+            + " ".join(f"{esc(s.title)} did not run: {esc(s.why)}." for s in skipped)
             + "</p>"
         )
     when = datetime.datetime.now().astimezone().strftime("%Y-%m-%d %H:%M %Z")

@@ -333,8 +333,7 @@ def collection(ctx: Context) -> Section:
             parts.append(part(ctx))
         else:
             parts.append(
-                f'<h3>{esc(st[key].name.capitalize())}</h3><p class="note">Did not run: '
-                f"{esc(st[key].why)}.</p>"
+                f'<h3>{esc(st[key].title)}</h3><p class="note">Did not run: {esc(st[key].why)}.</p>'
             )
     ran = st["genotypes"].ran or st["reads"].ran
     return Section(

@@ -30,6 +30,11 @@ class Stage:
     ran: bool
     why: str = ""
 
+    @property
+    def title(self) -> str:
+        """The name starting a sentence (``GWAS`` stays ``GWAS``)."""
+        return self.name[:1].upper() + self.name[1:]
+
 
 def _enabled(config: Mapping, section: str, default: bool) -> bool:
     sub = config.get(section)
