@@ -28,21 +28,22 @@ if ((${#missing[@]})); then
   fi
 fi
 
-# Anchor tools of the test suite only (the workflow never calls them).
-TEST_APT_PACKAGES=(plink1.9)
-TEST_TOOLS=(plink1.9)
+# Tools of the test suite only (the workflow never calls them): plink1.9 as an anchor,
+# headless Chromium and its driver to render the summary page (test_report.py).
+TEST_APT_PACKAGES=(plink1.9 chromium chromium-driver)
+TEST_TOOLS=(plink1.9 chromium chromedriver)
 if [ "${1:-}" = --test ]; then
   test_missing=()
   for t in "${TEST_TOOLS[@]}"; do command -v "$t" >/dev/null 2>&1 || test_missing+=("$t"); done
   if ((${#test_missing[@]})); then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-      echo "setup: installing the tests' anchor tools: ${test_missing[*]}"
+      echo "setup: installing the tests' tools: ${test_missing[*]}"
       export DEBIAN_FRONTEND=noninteractive
       { apt-get install -y -qq --no-install-recommends "${TEST_APT_PACKAGES[@]}" \
         || { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
           "${TEST_APT_PACKAGES[@]}"; }; } >/dev/null
     else
-      echo "setup: tests comparing with ${test_missing[*]} will be skipped (not installed)" >&2
+      echo "setup: tests needing ${test_missing[*]} will be skipped (not installed)" >&2
     fi
   fi
 fi

@@ -136,20 +136,20 @@ def lead_table(leads: Table, candidates: Table | None) -> Table:
     cols = [
         "qtl",
         "lead_variant",
-        "chromosome",
-        "base_pair_location",
         "p_value",
-        "beta",
-        "effect_allele",
-        "interval_start",
-        "interval_end",
-        "n_clumped",
         "favourable_allele",
         "favourable_allele_frequency",
         *freq_cols,
         "groups_lacking",
         "donor_group",
         "candidate_genes",
+        "chromosome",
+        "base_pair_location",
+        "interval_start",
+        "interval_end",
+        "n_clumped",
+        "effect_allele",
+        "beta",
     ]
     rows = []
     for r in leads.records():
