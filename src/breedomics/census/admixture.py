@@ -29,6 +29,7 @@ import pandas as pd
 from threadpoolctl import threadpool_limits
 
 from breedomics.core.genotypes import iter_dosage_chunks, n_variants
+from breedomics.core.progress import Progress
 from breedomics.core.standardise import dosage_means, maf_mask
 from breedomics.errors import UserError
 
@@ -222,6 +223,7 @@ def cv_error(
     folds: int = 5,
     seed: int = 1,
     init: tuple[np.ndarray, np.ndarray] | None = None,
+    progress: Progress | None = None,
     **kw,
 ) -> float:
     """Cross-validation error of K (Alexander & Lange 2011).
@@ -233,7 +235,7 @@ def cv_error(
 
     With ``init`` (the full-data ``(Q, P)``), every fold's fit starts from it
     and climbs to the masked data's optimum in a few iterations; without it,
-    each fold is fitted from random starts.
+    each fold is fitted from random starts. ``progress`` counts one unit per fold fitted.
     """
     rng = np.random.default_rng(seed + 7919 * k)
     obs = np.flatnonzero(~np.isnan(g).ravel())
@@ -244,6 +246,8 @@ def cv_error(
         gm = g.copy().ravel()
         gm[idx] = np.nan
         fit = fit_admixture(gm.reshape(g.shape), k, c, seed=seed + f, init=init, **kw)
+        if progress is not None:
+            progress.update(1)
         i, j = np.unravel_index(idx, g.shape)
         pi = np.clip(np.einsum("ik,ik->i", fit.q[i], fit.p[j]), _EPS, 1 - _EPS)
         y = g[i, j]
@@ -266,7 +270,9 @@ def load_thinned(
     total = n_variants(geno)
     step = max(1, math.ceil(total / max_snps))
     parts = []
-    for variants, dos in iter_dosage_chunks(geno, chunk_size, samples):
+    for variants, dos in iter_dosage_chunks(
+        geno, chunk_size, samples, progress="census admixture: reading SNPs"
+    ):
         take = (variants.index.to_numpy() % step) == 0
         d = dos[:, take].astype(np.float64)
         mean, n_obs = dosage_means(d)
@@ -312,18 +318,22 @@ def admixture(
         )
     g, c = load_thinned(geno, samples, max_snps=max_snps, inbred=inbred)
     rows, fits = [], {}
+    n_fits = (k_max - k_min + 1) * (1 + (folds if folds > 1 else 0))
+    label = f"census admixture (K = {k_min}..{k_max}, {folds}-fold CV)"
+    prog = Progress(n_fits, label, "fits")
     for k in range(k_min, k_max + 1):
         fit = fit_admixture(g, k, c, seed=seed, max_iter=max_iter)
-        err = (
-            cv_error(g, k, c, folds=folds, seed=seed, init=(fit.q, fit.p), max_iter=max_iter)
-            if folds > 1
-            else np.nan
-        )
+        prog.update(1)
+        err = np.nan
+        if folds > 1:
+            init = (fit.q, fit.p)
+            err = cv_error(g, k, c, folds, seed, init, progress=prog, max_iter=max_iter)
         fits[k] = fit
         rows.append(
             {"K": k, "loglik": fit.loglik, "cv_error": err, "n_iter": fit.n_iter,
              "converged": fit.converged, "n_snps": g.shape[1]}
         )  # fmt: skip
+    prog.close()
     cv = pd.DataFrame(rows)
     best_k = int(cv.loc[cv["cv_error"].idxmin(), "K"]) if folds > 1 else k_max
     cv["chosen"] = cv["K"] == best_k

@@ -171,7 +171,7 @@ def core_collection(
     parts = []
     start = 0  # genome-wide index of the chunk's first SNP
     m_used = 0
-    for _, dos in iter_dosage_chunks(geno, chunk_size, samples):
+    for _, dos in iter_dosage_chunks(geno, chunk_size, samples, progress="census core"):
         first = (-start) % step  # first SNP of this chunk with index % step == 0
         start += dos.shape[1]
         if step > 1:

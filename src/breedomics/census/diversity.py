@@ -168,7 +168,9 @@ def diversity_partial(
     spans: dict[str, tuple[int, int]] = {}
     wins: list[pd.DataFrame] = []
     n_snps = n_all_missing = 0
-    for variants, dos in iter_dosage_chunks(geno, chunk_size, groups.samples, chroms):
+    for variants, dos in iter_dosage_chunks(
+        geno, chunk_size, groups.samples, chroms, progress="census diversity"
+    ):
         ac, an, het, called = allele_counts(dos, gidx, ng, inbred)
         allmiss = an.sum(axis=1) == 0
         n_all_missing += int(allmiss.sum())

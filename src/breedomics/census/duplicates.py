@@ -106,7 +106,7 @@ def pairwise_ibs(
     if n < 2:
         raise UserError(f"duplicate search needs at least 2 samples, got {n}")
     dist, disc, shared = np.zeros((n, n)), np.zeros((n, n)), np.zeros((n, n))
-    for _, dos in iter_dosage_chunks(geno, chunk_size, samples):
+    for _, dos in iter_dosage_chunks(geno, chunk_size, samples, progress="census duplicates"):
         _accumulate(dos, dist, disc, shared)
     if not shared.any():
         raise UserError(f"{geno}: no genotype calls among the {n} analysed samples")

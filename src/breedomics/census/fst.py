@@ -102,7 +102,9 @@ def pairwise_fst(
     blocks: dict[int, np.ndarray] = {}
     counts: dict[int, int] = {}
     gidx = groups.index
-    for variants, dos in iter_dosage_chunks(geno, chunk_size, groups.samples):
+    for variants, dos in iter_dosage_chunks(
+        geno, chunk_size, groups.samples, progress="census fst"
+    ):
         ac, an, _, _ = allele_counts(dos, gidx, ng, inbred)
         bidx = variants.index.to_numpy() // blen
         for k, (i, j) in enumerate(pairs):

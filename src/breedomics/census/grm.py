@@ -31,7 +31,7 @@ __all__ = ["census_grm", "grm_table", "plot_grm"]
 
 def census_grm(
     geno: str | os.PathLike, samples: Sequence[str], *, method: str = "vanraden",
-    min_maf: float = 0.0, chunk_size: int = 10000,
+    min_maf: float = 0.0, chunk_size: int = 10000, progress: str = "census grm",
 ) -> GRM:  # fmt: skip
     """The census GRM of a genotype file (double-precision products).
 
@@ -48,6 +48,8 @@ def census_grm(
         monomorphic ones).
     chunk_size : int
         SNPs per chunk; memory is ``O(n^2 + n * chunk_size)``.
+    progress : str
+        Label of the progress lines (:mod:`breedomics.core.progress`).
 
     Returns
     -------
@@ -56,7 +58,13 @@ def census_grm(
         count the SNPs used and left out.
     """
     return accumulate_grm(
-        geno, samples, method=method, min_maf=min_maf, dtype=np.float64, chunk_size=chunk_size
+        geno,
+        samples,
+        method=method,
+        min_maf=min_maf,
+        dtype=np.float64,
+        chunk_size=chunk_size,
+        progress=progress,
     )
 
 

@@ -159,7 +159,9 @@ def ld_partial(
     buf_dos: np.ndarray | None = None
     buf_chrom = None
     seen: set = set()
-    for variants, dos in iter_dosage_chunks(geno, chunk_size, groups.samples, chroms):
+    for variants, dos in iter_dosage_chunks(
+        geno, chunk_size, groups.samples, chroms, progress="census ld-decay"
+    ):
         chrom = variants["chrom"].to_numpy()
         pos = variants["pos"].to_numpy()
         for c in pd.unique(chrom):

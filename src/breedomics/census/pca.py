@@ -75,7 +75,14 @@ def pca(
     if len(samples) < 3:
         raise UserError(f"PCA needs at least 3 samples, got {len(samples)}")
     n_pcs = min(n_pcs, len(samples) - 1)
-    res = census_grm(geno, samples, method="standardized", min_maf=min_maf, chunk_size=chunk_size)
+    res = census_grm(
+        geno,
+        samples,
+        method="standardized",
+        min_maf=min_maf,
+        chunk_size=chunk_size,
+        progress="census pca",
+    )
     vecs, vals, expl = pca_from_grm(res.matrix(), n_pcs)
     scores = pd.DataFrame(vecs, columns=[f"PC{i + 1}" for i in range(n_pcs)])
     scores.insert(0, "sample", list(samples))

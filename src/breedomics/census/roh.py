@@ -145,7 +145,9 @@ def roh_partial(
     spans: dict[str, list[int]] = {}
     prev_pos = None
     everything = np.ones(n, dtype=bool)
-    for variants, dos in iter_dosage_chunks(geno, chunk_size, samples, chroms):
+    for variants, dos in iter_dosage_chunks(
+        geno, chunk_size, samples, chroms, progress="census roh"
+    ):
         dos = np.rint(dos)
         chroms_ = variants["chrom"].to_numpy()
         positions = variants["pos"].to_numpy()

@@ -74,6 +74,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from breedomics.core.progress import Progress, track
 from breedomics.errors import UserError
 
 __all__ = [
@@ -85,6 +86,7 @@ __all__ = [
     "open_vcf",
     "vcf_dosage",
     "n_variants",
+    "count_variants",
     "chromosome_blocks",
     "iter_dosage_chunks",
     "split_by_chrom",
@@ -468,6 +470,18 @@ def n_variants(path: str | os.PathLike) -> int:
     return len(read_variants(path))
 
 
+def count_variants(path: str | os.PathLike, chromosomes: Collection[str] | None = None) -> int:
+    """Number of variants :func:`iter_dosage_chunks` yields for ``chromosomes`` (default all).
+
+    The total of a progress count (PLINK: the ``.bim`` is read, not the ``.bed``).
+    """
+    if chromosomes is None:
+        return n_variants(path)
+    names, _starts, counts = chromosome_blocks(path)
+    wanted = {str(c) for c in chromosomes}
+    return int(sum(int(n) for c, n in zip(names, counts, strict=True) if str(c) in wanted))
+
+
 def chromosome_blocks(
     path: str | os.PathLike, chunk_rows: int = 1_000_000
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -623,6 +637,7 @@ def iter_dosage_chunks(
     chunk_size: int = 10000,
     samples: Sequence[str] | None = None,
     chromosomes: Collection[str] | None = None,
+    progress: str | None = None,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Stream ALT-allele dosages in chunks of variants.
 
@@ -641,6 +656,9 @@ def iter_dosage_chunks(
         still parsed). Chunks keep the boundaries of the unrestricted stream,
         minus the other chromosomes' variants, so per-chromosome runs are the
         same arrays.
+    progress : str, optional
+        Label of progress lines counting the variants streamed
+        (:class:`breedomics.core.progress.Progress`, one update per chunk).
 
     Yields
     ------
@@ -656,9 +674,23 @@ def iter_dosage_chunks(
     UserError
         If a requested sample is not in the file.
     """
+    chunks = _dosage_chunks(str(path), chunk_size, samples, chromosomes)
+    if progress is None:
+        yield from chunks
+        return
+    count = Progress(count_variants(path, chromosomes), progress, "variants")
+    yield from track(chunks, count, lambda chunk: chunk[1].shape[1])
+
+
+def _dosage_chunks(
+    path: str,
+    chunk_size: int,
+    samples: Sequence[str] | None,
+    chromosomes: Collection[str] | None,
+) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
+    """The chunks of :func:`iter_dosage_chunks` (without progress)."""
     if chunk_size < 1:
         raise UserError(f"chunk_size must be >= 1, got {chunk_size}")
-    path = str(path)
     fmt = genotype_format(path)
     all_samples = read_samples(path)
     idx = _sample_index(path, all_samples, samples)

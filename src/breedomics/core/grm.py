@@ -259,6 +259,7 @@ def accumulate_grm(
     chunk_size: int = 10000,
     snp_ids: set[str] | None = None,
     max_chromosomes: int = 100,
+    progress: str | None = None,
 ) -> GRM:
     """Stream genotypes into a GRM (memory ``O(n^2 + n x chunk_size)``).
 
@@ -285,6 +286,9 @@ def accumulate_grm(
     max_chromosomes : int, default 100
         With ``loco``, refuse more chromosomes than this (each needs an
         ``n x n`` matrix); drop unplaced scaffolds first.
+    progress : str, optional
+        Label of progress lines counting the variants read (paths only; see
+        :func:`breedomics.core.genotypes.iter_dosage_chunks`).
 
     Returns
     -------
@@ -297,7 +301,9 @@ def accumulate_grm(
         unknown, or LOCO would need too many matrices.
     """
     if isinstance(geno, str | os.PathLike):
-        chunks = gt.iter_dosage_chunks(geno, chunk_size=chunk_size, samples=list(samples))
+        chunks = gt.iter_dosage_chunks(
+            geno, chunk_size=chunk_size, samples=list(samples), progress=progress
+        )
         label = str(geno)
     else:
         chunks, label = geno, "genotypes"

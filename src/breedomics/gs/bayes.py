@@ -52,6 +52,7 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core.linalg import single_thread
+from breedomics.core.progress import Progress
 from breedomics.gs.data import Genotypes
 from breedomics.gs.models import Capabilities, GSModel
 
@@ -254,9 +255,15 @@ class BayesRegression(GSModel):
             sum_g = np.zeros(track.size)
             sum_g2 = np.zeros(track.size)
         traces = []
+        # progress about 100 times per chain at most (the line interval still applies)
+        step = max(1, s.n_iter // 100)
+        label = f"{self.method} MCMC ({n} samples, {p} markers)"
+        progress = Progress(s.n_iter, label, "iterations")
         t0 = time.perf_counter()
         with single_thread():
             for it in range(s.n_iter):
+                if it and it % step == 0:
+                    progress.update(step)
                 # fixed effects
                 e += X @ bfix
                 bfix = XtX_inv @ (X.T @ e) + math.sqrt(s2e) * (
@@ -301,6 +308,8 @@ class BayesRegression(GSModel):
                             sum_g += gt
                             sum_g2 += gt * gt
         self.seconds = time.perf_counter() - t0
+        progress.update(s.n_iter - progress.done)
+        progress.close()
         self.iter_per_second = s.n_iter / self.seconds
         self.effects = sum_beta / n_keep
         self.pip = sum_delta / n_keep

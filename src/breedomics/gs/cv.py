@@ -39,6 +39,7 @@ import pandas as pd
 from scipy.stats import spearmanr
 
 from breedomics.core.phenotypes import check_trait
+from breedomics.core.progress import Progress, plural
 from breedomics.errors import UserError
 from breedomics.gs.data import Genotypes, read_table
 from breedomics.gs.models import make_model
@@ -303,7 +304,13 @@ def run_cv(
         )  # fmt: skip
 
     multi = {n: make_model(n, options, traits=traits).capabilities.multi_trait for n in models}
-    for (rep, fold), test_df in folds.groupby(["repeat", "fold"], sort=True):
+    splits = folds.groupby(["repeat", "fold"], sort=True)
+    n_single = sum(not multi[n] for n in models)
+    n_fits = splits.ngroups * (n_single * len(traits) + len(models) - n_single)
+    n_rep, n_fold = folds["repeat"].nunique(), folds["fold"].nunique()
+    label = f"gs cv ({', '.join(models)}; {plural(len(traits), 'trait')}, {n_rep} x {n_fold} folds)"
+    progress = Progress(n_fits, label, "fits")
+    for (rep, fold), test_df in splits:
         test_s = test_df["sample_id"].tolist()
         rep_s = folds.loc[folds["repeat"] == rep, "sample_id"]
         train_all = rep_s[~rep_s.isin(set(test_s))].tolist()
@@ -321,6 +328,7 @@ def run_cv(
                 record(p, rep, fold, t, test_t, yte, p.gebv, p.phenotype, secs, len(train_s))
                 vc_rows += [{**row, "repeat": rep, "fold": fold} for row in p.varcomp]
                 log(f"  repeat {rep} fold {fold} {t} {p.model}: {secs:.1f}s")
+                progress.update(1)
         for name in [n for n in models if multi[n]]:
             any_obs = pheno.loc[train_all, traits].notna().any(axis=1).to_numpy()
             train_s = [s for s, o in zip(train_all, any_obs, strict=True) if o]
@@ -334,6 +342,8 @@ def run_cv(
                        len(train_s))  # fmt: skip
             vc_rows += [{**row, "repeat": rep, "fold": fold} for row in p.varcomp]
             log(f"  repeat {rep} fold {fold} {p.model}: {p.seconds:.1f}s")
+            progress.update(1)
+    progress.close()
 
     preds = pd.concat(pred_rows, ignore_index=True)
     if truth is not None:

@@ -50,6 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from breedomics.core.progress import plural
 from breedomics.core.standardise import impute_center
 from breedomics.gwas.lmm import AssocResult, AssocSet, fit_null
 from breedomics.gwas.naming import trait_stem
@@ -307,7 +308,8 @@ def run_farmcpu(
 
         n_tested: dict[str, list[int]] = {}
         set_list = list(sets.values())
-        run_pass(src, lambda _c, sl=set_list: sl, on_result, cfg, counts=n_tested)
+        label = f"gwas farmcpu iteration {it} ({plural(len(active), 'trait')})"
+        run_pass(src, lambda _c, sl=set_list: sl, on_result, cfg, counts=n_tested, label=label)
         for st in active:
             w = wall[st.rows]
             y = yall[st.rows, traits.index(st.trait)]
@@ -416,7 +418,8 @@ def run_farmcpu(
             )
 
     counts: dict[str, list[int]] = {}
-    run_pass(src, lambda _c: list(final_sets.values()), on_final, cfg, counts=counts)
+    label = f"gwas farmcpu final scan ({plural(len(final_sets), 'trait')})"
+    run_pass(src, lambda _c: list(final_sets.values()), on_final, cfg, counts=counts, label=label)
     out = []
     for t, st in states.items():
         ts = final_sets[t]

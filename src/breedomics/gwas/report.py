@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from breedomics.core.progress import Progress, track
 from breedomics.gwas.clump import LEAD_COLUMNS, candidate_ids, clump
 from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData
@@ -128,6 +129,11 @@ def _chosen(rows: list[dict], method: str) -> tuple[str, float]:
     return "bonferroni", by["bonferroni"]
 
 
+def _counted(scans: list[TraitScan], label: str):
+    """``scans``, with progress lines counting the traits done (many for molecular QTL)."""
+    return track(scans, Progress(len(scans), label, "traits"), lambda _ts: 1)
+
+
 def finalize(
     scans: list[TraitScan],
     data: GwasData,
@@ -168,7 +174,8 @@ def finalize(
     lambdas: dict[str, float] = {}
     nl_sig: dict[str, float] = {}
     # pass 1 over the result files: lambda, thresholds, clump candidates
-    for ts in scans:
+    what = "thresholds and plots" if opts.plots else "thresholds"
+    for ts in _counted(scans, f"gwas results: {what}"):
         rows = _thresholds(ts, meff, opts)
         thr_rows += rows
         chosen[ts.trait] = _chosen(rows, opts.threshold)
@@ -201,7 +208,7 @@ def finalize(
         geno_cols = {vid: k for k, vid in enumerate(v["id"])}
     masks = data.masks()
     summary = []
-    for ts in scans:
+    for ts in _counted(scans, "gwas results: lead variants"):
         rows_t = np.flatnonzero(masks[ts.trait])
         method, p1 = chosen[ts.trait]
 

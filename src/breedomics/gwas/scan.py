@@ -29,6 +29,7 @@ import pandas as pd
 from breedomics.core import genotypes as gt
 from breedomics.core.genotypes import split_by_chrom
 from breedomics.core.grm import GRM, accumulate_grm, eigh_psd
+from breedomics.core.progress import Progress, plural, track
 from breedomics.core.standardise import impute_center, maf_mask
 from breedomics.errors import UserError
 from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel
@@ -178,6 +179,12 @@ class GenotypeSource:
         self.samples = list(samples)
         self.chunk_size = chunk_size
         self.n_variants = gt.n_variants(self.path)
+        #: variants a pass over :meth:`runs` yields (the total of its progress lines)
+        self.n_scanned = (
+            self.n_variants
+            if self.chromosomes is None
+            else gt.count_variants(self.path, self.chromosomes)
+        )
         self._cacheable = len(self.samples) * self.n_variants * 4 <= cache_bytes
         self._cache: list[tuple[str, pd.DataFrame, np.ndarray]] | None = None
 
@@ -403,6 +410,7 @@ def run_pass(
     cfg: ScanConfig,
     on_run: Callable[[str, pd.DataFrame, np.ndarray], None] | None = None,
     counts: dict[str, list[int]] | None = None,
+    label: str = "gwas scan",
 ) -> None:
     """Stream the genotypes once and test every AssocSet on every run.
 
@@ -419,8 +427,12 @@ def run_pass(
         ``(chrom, variants, dosage)`` of every run (e.g. M_eff).
     counts : dict, optional
         Filled with ``trait -> [tested, filtered]``.
+    label : str
+        Label of the pass's progress lines (variants done, rate, time left; one update
+        per run of variants, see :mod:`breedomics.core.progress`).
     """
     bufs: dict[int, np.ndarray] = {}  # one float64 work array, reused by every set
+    progress = Progress(src.n_scanned, label, "variants")
     for chrom, var, dos in src.runs():
         if on_run is not None:
             on_run(chrom, var, dos)
@@ -448,6 +460,8 @@ def run_pass(
             afk, nk = af[keep], nobs[keep]
             for t, r in zip(ts.traits, res, strict=True):
                 on_result(t, vk, afk, nk, r)
+        progress.update(dos.shape[1])
+    progress.close()
 
 
 def lead_variants(
@@ -495,7 +509,8 @@ def lead_variants(
             best[t] = (float(nl[i]), str(v["id"].iloc[i]))
 
     counts: dict[str, list[int]] = {}
-    run_pass(src, lambda _c: [aset], on_result, cfg, counts=counts)
+    label = f"gwas lead variants of {len(traits)} {context}"
+    run_pass(src, lambda _c: [aset], on_result, cfg, counts=counts, label=label)
     return pd.DataFrame(
         {
             "trait": traits,
@@ -517,7 +532,9 @@ def build_grm(
                 "genotypes); drop one of them"
             )
         return None, kinship
-    return accumulate_grm(src.chunks(), src.samples, loco=loco), None
+    progress = Progress(src.n_scanned, "gwas kinship (GRM)", "variants")
+    chunks = track(src.chunks(), progress, lambda chunk: chunk[1].shape[1])
+    return accumulate_grm(chunks, src.samples, loco=loco), None
 
 
 def scan(
@@ -596,7 +613,10 @@ def scan(
             _feed_meff(meff, chrom, d, cfg.maf)
 
     counts: dict[str, list[int]] = {}
-    run_pass(src, ctx.sets_for, on_result, cfg, on_run, counts)
+    n_traits = len(data.traits.columns)
+    label = f"gwas scan ({cfg.model}{' + LOCO' if cfg.loco else ''}, {plural(n_traits, 'trait')}"
+    label += f", {cfg.permutations} permutations)" if cfg.permutations else ")"
+    run_pass(src, ctx.sets_for, on_result, cfg, on_run, counts, label=label)
     ctx.finish()
     out = []
     masks = data.masks()

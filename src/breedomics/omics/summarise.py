@@ -37,6 +37,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from breedomics.core.progress import Progress, track
 from breedomics.errors import UserError
 from breedomics.gwas.results import RESULT_FIELDS
 from breedomics.omics.qvalue import pi0_storey, qvalues
@@ -437,7 +438,8 @@ def summarise(
     feat_rows, cis_rows, trans_best = [], [], []
     leads_all, lead_files, cis_ids = [], [], []
     spans: dict[str, tuple[int, int]] = {}
-    for k, f in kept.iterrows():
+    progress = Progress(len(kept), "omics summary: feature scans read", "features")
+    for k, f in track(kept.iterrows(), progress, lambda _row: 1):
         stem = os.path.join(qtl_dir, f"{f['trait']}.{opts.model}")
         if not os.path.exists(stem + ".tsv.gz"):
             raise UserError(
