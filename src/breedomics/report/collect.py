@@ -14,7 +14,7 @@ import gzip
 import os
 import re
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote
@@ -266,8 +266,3 @@ def read_benchmarks(folder: Path, patterns: Mapping[str, str] | None = None) -> 
         for rule, a in sorted(stats.items(), key=lambda kv: -kv[1][1])
     ]
     return Table(["rule", "jobs", "total_s", "max_s", "max_rss_mb", "cpu_time_s"], rows, folder)
-
-
-def first(values: Iterable[object], default: object = None) -> object:
-    """The first item of ``values`` (``default`` when empty)."""
-    return next(iter(values), default)
