@@ -55,6 +55,8 @@ CENSUS = [
 ]
 OMICS = ["qtl_map.png", "summary.tsv", "cis.tsv", "trans.tsv", "hotspots.tsv"]
 OMICS += ["hidden_factors.tsv"]
+#: ``--report <FOLDER>.zip``: the archive holds everything under ``<FOLDER>/``.
+FOLDER = "report"
 GWAS_PER_TRAIT = {
     "manhattan.png": "Manhattan plot",
     "qq.png": "QQ plot",
@@ -132,7 +134,7 @@ def run_root(background) -> Path:
 
 @pytest.fixture(scope="module")
 def report_zip(run_root, tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("snakemake_report") / "report.zip"
+    out = tmp_path_factory.mktemp("snakemake_report") / f"{FOLDER}.zip"
     proc = make_report(run_root, out)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "Report created." in proc.stderr, proc.stderr[-3000:]
@@ -142,7 +144,7 @@ def report_zip(run_root, tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def zipped(report_zip) -> tuple[zipfile.ZipFile, dict, dict, str]:
     archive = zipfile.ZipFile(report_zip)
-    html = archive.read("report/report.html").decode()
+    html = archive.read(f"{FOLDER}/report.html").decode()
     return (archive, *report_data(html))
 
 
@@ -180,7 +182,7 @@ def test_archive_holds_every_result_file(run_root, zipped):
     archive, _categories, results, _desc = zipped
     names = set(archive.namelist())
     for path, res in results.items():
-        member = f"report/{res['data_uri']}"
+        member = f"{FOLDER}/{res['data_uri']}"
         assert member in names, f"{path}: {member} not in the archive"
         assert archive.read(member) == (run_root / path).read_bytes(), path
 

@@ -7,7 +7,7 @@ many units each piece of work completed (:meth:`Progress.update`, once per chunk
 variants, fit or feature, never per variant, so hot loops stay fast), and writes lines
 such as::
 
-    [progress] gwas scan (mlm, 2 traits): 120000/480000 variants (25%), 41000/s, ~9 s left
+    [progress] gwas scan (mlm, 2 traits): 120000/480000 variants (25%), 41000/s, ~8.8 s left
 
 at most every ``interval`` seconds, and a final line (``done in ...``) when it is closed
 (:meth:`Progress.close`, or the end of a ``with`` block or of :func:`track`). The
