@@ -471,10 +471,21 @@ def n_variants(path: str | os.PathLike) -> int:
 
 
 def count_variants(path: str | os.PathLike, chromosomes: Collection[str] | None = None) -> int:
-    """Number of variants :func:`iter_dosage_chunks` yields for ``chromosomes`` (default all).
+    """Variants :func:`iter_dosage_chunks` yields for ``chromosomes`` (default all), cheaply.
 
-    The total of a progress count (PLINK: the ``.bim`` is read, not the ``.bed``).
+    The total of a progress count. PLINK: exact, from the ``.bim``. An indexed VCF/BCF
+    without ``chromosomes``: the records in its index (multi-allelic ones, which are
+    skipped, included), so the file is not parsed twice; otherwise the records are read.
     """
+    indexed = any(os.path.exists(f"{path}.{ext}") for ext in ("csi", "tbi"))
+    if chromosomes is None and indexed and genotype_format(path) != "plink":
+        vcf = open_vcf(path)
+        try:
+            return int(vcf.num_records)
+        except ValueError:  # an index htslib cannot read: count the records
+            pass
+        finally:
+            vcf.close()
     if chromosomes is None:
         return n_variants(path)
     names, _starts, counts = chromosome_blocks(path)
