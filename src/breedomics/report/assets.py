@@ -88,7 +88,8 @@ img.png{max-width:100%;height:auto;display:block;border:1px solid var(--line);ma
 .table-tools input{padding:3px 6px;border:1px solid var(--line);border-radius:4px;width:220px}
 .count{color:var(--muted)}
 a.source{color:var(--accent)}
-.table-scroll{max-height:340px;overflow:auto;border:1px solid var(--line);border-radius:4px}
+.table-scroll{position:relative;max-height:340px;overflow:auto;border:1px solid var(--line);
+border-radius:4px}
 table.data{border-collapse:collapse;width:100%;font-size:12.5px}
 table.data th{position:sticky;top:0;background:#eef2f7;text-align:left;padding:4px 8px;
 cursor:pointer;white-space:nowrap;border-bottom:1px solid var(--line);user-select:none}

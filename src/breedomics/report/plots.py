@@ -555,7 +555,7 @@ def manhattan(
         f'data-genes="{esc(genes_table)}" data-x0="{_f(fr.x0)}" data-x1="{_f(fr.x1)}">',
         fr.axes("", "-log10 p", xticks=False),
         _text(
-            14 + 0,
+            14,
             fr.height - 8,
             "chromosome (click a name to zoom, a point to see its locus)",
             "start",
