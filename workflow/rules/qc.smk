@@ -51,5 +51,6 @@ rule run_multiqc:
         runtime=estimated_runtime,
     shell:
         "( printf '%s\\n' {input} > {output.files}"
-        " && multiqc --force --no-data-dir --outdir results/qc --filename multiqc_report.html"
+        " && multiqc --force --no-data-dir --no-version-check"
+        " --outdir results/qc --filename multiqc_report.html"
         " --file-list {output.files} ) > {log} 2>&1"
