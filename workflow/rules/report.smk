@@ -52,7 +52,12 @@ rule build_report:
     input:
         report_inputs,
     output:
-        html="results/report/index.html",
+        # also in `snakemake --report` (workflow/report/summary_page.rst)
+        html=report(
+            "results/report/index.html",
+            caption="../report/summary_page.rst",
+            category="Summary page",
+        ),
         config="results/report/config.yaml",
         rules="results/report/rules.tsv",
     log:
