@@ -179,14 +179,21 @@ class GenotypeSource:
         self.samples = list(samples)
         self.chunk_size = chunk_size
         self.n_variants = gt.n_variants(self.path)
-        #: variants a pass over :meth:`runs` yields (the total of its progress lines)
-        self.n_scanned = (
-            self.n_variants
-            if self.chromosomes is None
-            else gt.count_variants(self.path, self.chromosomes)
-        )
+        self._n_scanned: int | None = None
         self._cacheable = len(self.samples) * self.n_variants * 4 <= cache_bytes
         self._cache: list[tuple[str, pd.DataFrame, np.ndarray]] | None = None
+
+    @property
+    def n_scanned(self) -> int:
+        """Variants a pass over :meth:`runs` yields (the total of its progress lines);
+        counted on first use (a source used only to extract variants never counts)."""
+        if self._n_scanned is None:
+            self._n_scanned = (
+                self.n_variants
+                if self.chromosomes is None
+                else gt.count_variants(self.path, self.chromosomes)
+            )
+        return self._n_scanned
 
     def runs(self) -> Iterator[tuple[str, pd.DataFrame, np.ndarray]]:
         """Yield ``(chrom, variants, dosage)`` runs (one chromosome each)."""
