@@ -271,7 +271,7 @@ def load_thinned(
     step = max(1, math.ceil(total / max_snps))
     parts = []
     for variants, dos in iter_dosage_chunks(
-        geno, chunk_size, samples, progress="census admixture: reading SNPs"
+        geno, chunk_size, samples, progress="census admixture (SNP sample)"
     ):
         take = (variants.index.to_numpy() % step) == 0
         d = dos[:, take].astype(np.float64)

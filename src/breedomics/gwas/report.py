@@ -175,7 +175,7 @@ def finalize(
     nl_sig: dict[str, float] = {}
     # pass 1 over the result files: lambda, thresholds, clump candidates
     what = "thresholds and plots" if opts.plots else "thresholds"
-    for ts in _counted(scans, f"gwas results: {what}"):
+    for ts in _counted(scans, f"gwas {what}"):
         rows = _thresholds(ts, meff, opts)
         thr_rows += rows
         chosen[ts.trait] = _chosen(rows, opts.threshold)
@@ -208,7 +208,7 @@ def finalize(
         geno_cols = {vid: k for k, vid in enumerate(v["id"])}
     masks = data.masks()
     summary = []
-    for ts in _counted(scans, "gwas results: lead variants"):
+    for ts in _counted(scans, "gwas clumping and leads"):
         rows_t = np.flatnonzero(masks[ts.trait])
         method, p1 = chosen[ts.trait]
 

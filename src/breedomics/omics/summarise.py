@@ -438,7 +438,7 @@ def summarise(
     feat_rows, cis_rows, trans_best = [], [], []
     leads_all, lead_files, cis_ids = [], [], []
     spans: dict[str, tuple[int, int]] = {}
-    progress = Progress(len(kept), "omics summary: feature scans read", "features")
+    progress = Progress(len(kept), "omics summary (feature scans)", "features")
     for k, f in track(kept.iterrows(), progress, lambda _row: 1):
         stem = os.path.join(qtl_dir, f"{f['trait']}.{opts.model}")
         if not os.path.exists(stem + ".tsv.gz"):
