@@ -362,6 +362,10 @@ MODELS: dict[str, Model] = {
         time_rates={"gcells": 3000, "other_gb": 3000},
         parallel=0.5,
     ),
+    # n x n kernel of a dataset's standardised features (omics kernel)
+    "compute_omics_kernel": Model(
+        mem=1000, time=5, mem_rates={"other_gb": 5000, "ksamples2": 50}, time_rates={"other_gb": 60}
+    ),
     "summarise_omics": Model(
         mem=1000, time=10, mem_rates={"other_gb": 2000, "gcells": 500}, time_rates={"other_gb": 120}
     ),

@@ -29,6 +29,8 @@ class RunInputs:
     traits: list[str] = field(default_factory=list)
     gs_traits: list[str] = field(default_factory=list)
     omics_datasets: list[str] = field(default_factory=list)
+    #: Omics datasets whose kernels GS model ``mkgblup`` fits beside the GRM.
+    gs_omics_layers: list[str] = field(default_factory=list)
 
     @property
     def has_reads(self) -> bool:
@@ -205,6 +207,28 @@ def _omics_datasets(config: dict) -> list[str]:
     return list(omics["datasets"])
 
 
+def _gs_omics_layers(config: dict, datasets: list[str]) -> list[str]:
+    """The omics layers of ``mkgblup`` (``gs.omics_layers``, default every dataset)."""
+    gs = config["gs"]
+    wanted = {*gs["models"], *gs["predict_models"], gs["selection"]["model"]}
+    if not (config["genotypes"]["enabled"] and gs["enabled"] and "mkgblup" in wanted):
+        return []
+    if not datasets:
+        raise UserError(
+            "gs model mkgblup fits omics kernels beside the GRM, but no omics dataset is "
+            "enabled: set omics.enabled: true with omics.datasets, or drop mkgblup from "
+            "gs.models / gs.predict_models / gs.selection.model."
+        )
+    layers = list(gs["omics_layers"]) or datasets
+    unknown = [name for name in layers if name not in datasets]
+    if unknown:
+        raise UserError(
+            f"gs.omics_layers names '{unknown[0]}', which is not an omics dataset "
+            f"({', '.join(datasets)}); fix the name or remove it."
+        )
+    return layers
+
+
 def validate_run(
     config: dict,
     schema_dir: Path | None = None,
@@ -252,11 +276,13 @@ def validate_run(
     gs_traits = _gs_traits(config)
     _check_directions(config, list(dict.fromkeys(traits + gs_traits)))
     _check_annotation(config)
+    datasets = _omics_datasets(config)
     return RunInputs(
         samples=samples,
         units=units,
         contigs=contigs,
         traits=traits,
         gs_traits=gs_traits,
-        omics_datasets=_omics_datasets(config),
+        omics_datasets=datasets,
+        gs_omics_layers=_gs_omics_layers(config, datasets),
     )

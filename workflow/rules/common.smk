@@ -440,6 +440,15 @@ def gs_outputs():
     return out
 
 
+def gs_kernels(wildcards):
+    """The omics kernels of model mkgblup (gs.omics_layers); none for other models."""
+    if wildcards.model != "mkgblup":
+        return []
+    return expand(
+        "results/omics/{dataset}/{dataset}.kernel.tsv", dataset=RUN.gs_omics_layers
+    )
+
+
 def gs_model_args(wildcards=None):
     """Model settings shared by CV and prediction (all schema-validated numbers/paths)."""
     args = (
@@ -448,6 +457,8 @@ def gs_model_args(wildcards=None):
     )
     if GS["covariates"]:
         args += f" --covariates {shlex.quote(GS['covariates'])}"
+    if wildcards is not None and wildcards.get("model") == "mkgblup":
+        args += " --kernels " + ",".join(gs_kernels(wildcards))
     return args
 
 

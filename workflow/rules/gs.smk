@@ -89,6 +89,7 @@ rule cross_validate_gs:
         plink_set(GENOTYPES_PLINK),
         pheno=GS_PHENO,
         folds="results/gs/cv/folds.tsv",
+        kernels=gs_kernels,
     output:
         metrics="results/gs/cv/{trait}/{model}/rep{repeat}/cv_metrics.tsv",
         predictions="results/gs/cv/{trait}/{model}/rep{repeat}/cv_predictions.tsv",
@@ -99,7 +100,7 @@ rule cross_validate_gs:
     benchmark:
         "benchmarks/gs/cv/{trait}.{model}.rep{repeat}.tsv"
     wildcard_constraints:
-        model="gblup|rkhs|bayesb|bayesc|rf|gbm",
+        model="gblup|rkhs|bayesb|bayesc|rf|gbm|mkgblup",
         repeat=r"\d+",
     conda:
         "../../envs/breedomics.yaml"
@@ -180,6 +181,7 @@ rule predict_gs:
     input:
         plink_set(GENOTYPES_PLINK),
         pheno=GS_PHENO,
+        kernels=gs_kernels,
     output:
         gebv=report(
             "results/gs/predict/{model}/gebv.tsv",
@@ -196,7 +198,7 @@ rule predict_gs:
     benchmark:
         "benchmarks/gs/predict/{model}.tsv"
     wildcard_constraints:
-        model="gblup|rkhs|bayesb|bayesc|rf|gbm|mtgblup",
+        model="gblup|rkhs|bayesb|bayesc|rf|gbm|mtgblup|mkgblup",
     conda:
         "../../envs/breedomics.yaml"
     threads: 2

@@ -144,3 +144,28 @@ rule summarise_omics:
         " --cis-correction {params.o[cis_correction]} --geno {params.geno}"
         " --trans-max-r2-cis {params.o[trans_max_r2_cis]}"
         " --out {params.outdir:q} > {log:q} 2>&1"
+
+
+# A dataset's feature kernel for GS model mkgblup (gs.omics_layers).
+rule compute_omics_kernel:
+    input:
+        plink_set(GENOTYPES_PLINK),
+        features="results/omics/{dataset}/phenotypes.tsv",
+    output:
+        kernel="results/omics/{dataset}/{dataset}.kernel.tsv",
+    log:
+        "logs/omics/{dataset}.kernel.log",
+    benchmark:
+        "benchmarks/omics/{dataset}.kernel.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        cli=threaded_cli,
+        geno=plink_prefix,
+    shell:
+        "{params.cli} omics kernel --features {input.features:q} --geno {params.geno}"
+        " --out {output.kernel:q} > {log:q} 2>&1"

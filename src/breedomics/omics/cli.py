@@ -117,13 +117,33 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a trans lead with at least this r2 with the feature's significant cis lead is "
         "class trans_cis_ld, not counted as trans (0.05; needs --geno)",
     )
+    help_k = "relationship kernel of a dataset's features, for GS model mkgblup"
+    k = subcommand(sub, "kernel", help_k, __doc__)
+    k.add_argument("--features", required=True, help="phenotypes.tsv of `omics prepare`")
+    k.add_argument("--geno", required=True, help="genotypes (PLINK prefix or VCF): kernel rows")
+    k.add_argument("--out", required=True, help="kernel TSV (sample, one column per sample)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the requested sub-command."""
     if args.omics_command == "prepare":
         return run_prepare(args)
+    if args.omics_command == "kernel":
+        return run_kernel(args)
     return run_summarise(args)
+
+
+def run_kernel(args: argparse.Namespace) -> int:
+    """``breedomics omics kernel``."""
+    from breedomics.core.genotypes import read_samples
+    from breedomics.omics.kernel import feature_kernel, read_layer, write_kernel
+
+    features = read_layer(args.features)
+    kernel = feature_kernel(features, read_samples(args.geno))
+    write_kernel(kernel, args.out)
+    n = int((kernel.to_numpy().diagonal() > 0).sum())
+    _log(f"kernel of {features.shape[1]} features: {n} of {len(kernel)} genotyped samples")
+    return 0
 
 
 def run_prepare(args: argparse.Namespace) -> int:
