@@ -5,6 +5,8 @@ import os
 import shlex
 from pathlib import Path
 
+import yaml
+from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import WorkflowError
 
 from breedomics.errors import UserError
@@ -560,4 +562,39 @@ def omics_outputs():
             "hotspots.tsv",
             "qtl_map.png",
         ],
+    )
+
+
+# The summary page (report.smk).
+def report_inputs(wildcards=None):
+    """The files the page reads: every final output of the enabled stages (their jobs also
+    write the PNGs and side tables it shows), and per GWAS model and trait the summary
+    statistics and leads behind the Manhattan and QQ plots."""
+    out = final_outputs(summary_page=False)
+    if GENO["enabled"] and GWAS["enabled"]:
+        out += expand(
+            "results/gwas/{model}/{trait}.{model}.{kind}",
+            model=GWAS["models"],
+            trait=TRAITS,
+            kind=["tsv.gz", "leads.tsv"],
+        )
+    return out
+
+
+def report_config_yaml(wildcards=None):
+    """The run's config as the run saw it (the schema's defaults filled in), as YAML."""
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+
+
+def report_rule_patterns(wildcards=None):
+    """`rule<TAB>benchmark pattern` of every rule: the page names benchmark files by rule."""
+    return "".join(
+        f"{r.name}\t{r.benchmark}\n" for r in workflow.rules if r.benchmark is not None
+    )
+
+
+def report_configfile_args(wildcards=None):
+    """The config files the run was started with (the page's rerun command)."""
+    return " ".join(
+        f"--configfile-used {shlex.quote(str(f))}" for f in workflow.configfiles
     )

@@ -8,44 +8,7 @@
 # build_report  needs every other final output of the run (so it runs last and sees
 #               every job's benchmark), writes the run's config (defaults filled in) and
 #               the rules' benchmark patterns next to the page, then the page.
-
-from snakemake import __version__ as SNAKEMAKE_VERSION
-
-import yaml
-
-
-def report_inputs(wildcards=None):
-    """The files the page reads: every final output of the enabled stages (their jobs also
-    write the PNGs and side tables it shows), and per GWAS model and trait the summary
-    statistics and leads behind the Manhattan and QQ plots."""
-    out = final_outputs(summary_page=False)
-    if GENO["enabled"] and GWAS["enabled"]:
-        out += expand(
-            "results/gwas/{model}/{trait}.{model}.{kind}",
-            model=GWAS["models"],
-            trait=TRAITS,
-            kind=["tsv.gz", "leads.tsv"],
-        )
-    return out
-
-
-def report_config_yaml(wildcards=None):
-    """The run's config as the run saw it (the schema's defaults filled in), as YAML."""
-    return yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
-
-
-def report_rule_patterns(wildcards=None):
-    """`rule<TAB>benchmark pattern` of every rule: the page names benchmark files by rule."""
-    return "".join(
-        f"{r.name}\t{r.benchmark}\n" for r in workflow.rules if r.benchmark is not None
-    )
-
-
-def report_configfile_args(wildcards=None):
-    """The config files the run was started with (the page's rerun command)."""
-    return " ".join(
-        f"--configfile-used {shlex.quote(str(f))}" for f in workflow.configfiles
-    )
+#               Its input and param functions are in common.smk.
 
 
 rule build_report:
