@@ -12,6 +12,7 @@ Modules, one job each:
 ``collect``     the run's files as plain tables (TSV, ``bcftools stats``, benchmarks)
 ``plots``       inline SVG plots and inlined PNGs
 ``tables``      table HTML (escaped cells, sort keys, filter box, source link)
+``blocks``      a run file's table with its link, notes, a stage's section frame
 ``html``        escaping and the page skeleton (CSS and JavaScript from ``assets``)
 ``assets``      the page's CSS and JavaScript
 ``checks``      the warning box: problems read off the tables

@@ -6,33 +6,50 @@ from __future__ import annotations
 
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
 
 from breedomics.report import checks, plots
+from breedomics.report.blocks import file_table, note, optional_table, stage_section
 from breedomics.report.collect import Table
 from breedomics.report.context import Context
 from breedomics.report.fmt import number, to_float
 from breedomics.report.html import Section, esc, facts
-from breedomics.report.tables import render_table
 
 __all__ = ["structure"]
 
 
-def _table(ctx: Context, table: Table, rel: str, key: str, caption: str, **kw) -> str:
-    return render_table(
-        table,
-        ctx.uid(key),
-        source=ctx.run.link(rel),
-        source_label=rel,
-        caption=caption,
-        max_rows=ctx.max_rows,
-        **kw,
-    )
+#: The captions of the section's tables, by id (one with a caption of its own aside).
+_CAPTIONS = {
+    "pca": "PC coordinates per accession (LD-pruned SNPs)",
+    "admixture-cv": "Cross-validation error per K (the chosen K marked)",
+    "diversity": (
+        "Nucleotide diversity, Watterson's theta, Tajima's D, He/Ho, private alleles per group"
+    ),
+    "fst": "Pairwise Fst with block-jackknife standard error",
+    "ld-summary": (
+        "LD decay per group: r² at the first bin, Hill-Weir fit, half-decay distance (bp)"
+    ),
+    "roh": "F_ROH per group (per accession in the file)",
+    "duplicates": "Clusters of near-identical accessions",
+    "core": "The core set in selection order, with the cumulative allele coverage",
+}
 
 
-def _pca(ctx: Context) -> str:
-    pca = ctx.run.table("census/pca.tsv")
-    if pca is None or not pca.has("sample", "PC1", "PC2"):
-        return ""
+def _table(ctx: Context, table: Table, key: str, caption: str = "", **kw: Any) -> str:
+    """``table`` linked to its census file, cut at the page's rows per table; its id
+    made from ``key``, its caption that of :data:`_CAPTIONS` unless given."""
+    caption = caption or _CAPTIONS[key]
+    return file_table(ctx, table, ctx.uid(key), caption, max_rows=ctx.max_rows, **kw)
+
+
+def _optional(ctx: Context, rel: str, key: str) -> str:
+    """The census file ``rel`` as :func:`_table` shows it, or ``""`` when the run lacks it."""
+    return optional_table(ctx, rel, key, _CAPTIONS[key], max_rows=ctx.max_rows)
+
+
+def _pca(ctx: Context, pca: Table) -> str:
+    """PC1 against PC2, coloured by group, and the coordinates."""
     var = ctx.run.table("census/pca.variance.tsv")
     explained = {}
     if var is not None:
@@ -54,15 +71,13 @@ def _pca(ctx: Context) -> str:
     fig = plots.scatter(points, xlabel=axis("PC1"), ylabel=axis("PC2"), label="PCA, PC1 vs PC2")
     return (
         "<h3>Principal components</h3><p class=note>Hover over a point for the accession.</p>"
-        f"<figure>{fig}</figure>"
-        + _table(ctx, pca, "census/pca.tsv", "pca", "PC coordinates per accession (LD-pruned SNPs)")
+        f"<figure>{fig}</figure>" + _table(ctx, pca, "pca")
     )
 
 
-def _ancestry(ctx: Context) -> str:
-    adm = ctx.run.table("census/admixture.tsv")
-    if adm is None or not adm.has("sample", "K"):
-        return ""
+def _ancestry(ctx: Context, adm: Table) -> str:
+    """Ancestry at the chosen K (accessions by group) and the CV error per K; warns of
+    accessions whose ancestry is another group's."""
     best = adm.where("best", "True")
     if not best.rows:
         return ""
@@ -94,29 +109,15 @@ def _ancestry(ctx: Context) -> str:
             f"{sample} is labelled {group} but its ancestry (K = {k}) is that of {like}: "
             "mislabelled, or a seed-lot mix-up (admixture.tsv)."
         )
-    cv = ctx.run.table("census/admixture.cv.tsv")
-    out = [
-        f"<h3>Ancestry at the chosen K = {k}</h3>",
-        f"<figure>{fig}</figure>",
-        _table(ctx, shown, "census/admixture.tsv", "admixture", f"Ancestry proportions at K = {k}"),
-    ]
-    if cv is not None:
-        out.append(
-            _table(
-                ctx,
-                cv,
-                "census/admixture.cv.tsv",
-                "admixture-cv",
-                "Cross-validation error per K (the chosen K marked)",
-            )
-        )
-    return "".join(out)
+    return (
+        f"<h3>Ancestry at the chosen K = {k}</h3><figure>{fig}</figure>"
+        + _table(ctx, shown, "admixture", f"Ancestry proportions at K = {k}")
+        + _optional(ctx, "census/admixture.cv.tsv", "admixture-cv")
+    )
 
 
-def _diversity(ctx: Context) -> str:
-    div = ctx.run.table("census/diversity.tsv")
-    if div is None:
-        return ""
+def _diversity(ctx: Context, div: Table) -> str:
+    """He and Ho per group, diversity along the genome, and the per-group statistics."""
     recs = div.records()
     fig = plots.bars(
         [r["group"] for r in recs],
@@ -131,20 +132,12 @@ def _diversity(ctx: Context) -> str:
     return (
         "<h3>Diversity per group</h3>"
         f'<div class="row"><figure>{fig}</figure><figure>{png}</figure></div>'
-        + _table(
-            ctx,
-            div,
-            "census/diversity.tsv",
-            "diversity",
-            "Nucleotide diversity, Watterson's theta, Tajima's D, He/Ho, private alleles per group",
-        )
+        + _table(ctx, div, "diversity")
     )
 
 
-def _fst(ctx: Context) -> str:
-    fst = ctx.run.table("census/fst.tsv")
-    if fst is None or not fst.has("group1", "group2", "fst"):
-        return ""
+def _fst(ctx: Context, fst: Table) -> str:
+    """Pairwise Fst as a heatmap and a table."""
     groups = list(dict.fromkeys(fst.column("group1") + fst.column("group2")))
     value = {}
     for r in fst.records():
@@ -152,14 +145,12 @@ def _fst(ctx: Context) -> str:
     matrix = [[value.get((a, b)) if a != b else 0.0 for b in groups] for a in groups]
     fig = plots.heatmap(groups, matrix, label="pairwise Fst", value_label="Fst")
     return f"<h3>Differentiation between groups (Hudson Fst)</h3><figure>{fig}</figure>" + _table(
-        ctx, fst, "census/fst.tsv", "fst", "Pairwise Fst with block-jackknife standard error"
+        ctx, fst, "fst"
     )
 
 
-def _ld(ctx: Context) -> str:
-    ld = ctx.run.table("census/ld_decay.tsv")
-    if ld is None or not ld.has("group", "mid", "mean_r2"):
-        return ""
+def _ld(ctx: Context, ld: Table) -> str:
+    """Mean r² against distance per group, and the fitted decay (when summarised)."""
     series: dict[str, tuple[list[float], list[float]]] = defaultdict(lambda: ([], []))
     for r in ld.records():
         x, y = to_float(r["mid"]), to_float(r["mean_r2"])
@@ -172,25 +163,13 @@ def _ld(ctx: Context) -> str:
         ylabel="mean r²",
         label="LD decay per group",
     )
-    summ = ctx.run.table("census/ld_decay.summary.tsv")
-    out = ["<h3>Linkage disequilibrium decay</h3>", f"<figure>{fig}</figure>"]
-    if summ is not None:
-        out.append(
-            _table(
-                ctx,
-                summ,
-                "census/ld_decay.summary.tsv",
-                "ld-summary",
-                "LD decay per group: r² at the first bin, Hill-Weir fit, half-decay distance (bp)",
-            )
-        )
-    return "".join(out)
+    return f"<h3>Linkage disequilibrium decay</h3><figure>{fig}</figure>" + _optional(
+        ctx, "census/ld_decay.summary.tsv", "ld-summary"
+    )
 
 
-def _roh(ctx: Context) -> str:
-    roh = ctx.run.table("census/roh.tsv")
-    if roh is None or not roh.has("sample", "group", "f_roh"):
-        return ""
+def _roh(ctx: Context, roh: Table) -> str:
+    """F_ROH per accession by group, and its summary per group."""
     by: dict[str, list[tuple[str, float]]] = defaultdict(list)
     for r in roh.records():
         f = to_float(r["f_roh"])
@@ -219,20 +198,19 @@ def _roh(ctx: Context) -> str:
             ]
         )
     table = Table(
-        ["group", "n_samples", "mean_f_roh", "median_f_roh", "min_f_roh", "max_f_roh"], rows
+        ["group", "n_samples", "mean_f_roh", "median_f_roh", "min_f_roh", "max_f_roh"],
+        rows,
+        roh.path,
     )
     return (
         "<h3>Runs of homozygosity: F_ROH per group</h3>"
         "<p class=note>Hover over a point for the accession; the bar is the group mean.</p>"
-        f"<figure>{fig}</figure>"
-        + _table(ctx, table, "census/roh.tsv", "roh", "F_ROH per group (per accession in the file)")
+        f"<figure>{fig}</figure>" + _table(ctx, table, "roh")
     )
 
 
-def _duplicates(ctx: Context) -> str:
-    clusters = ctx.run.table("census/duplicates.clusters.tsv")
-    if clusters is None:
-        return ""
+def _duplicates(ctx: Context, clusters: Table) -> str:
+    """Clusters of near-identical accessions (each one a warning)."""
     n = len(clusters.rows)
     if n:
         ibs = ctx.section("census").get("duplicate_ibs")
@@ -256,21 +234,12 @@ def _duplicates(ctx: Context) -> str:
             ]
         )
         + f"<figure>{png}</figure>"
-        + _table(
-            ctx,
-            clusters,
-            "census/duplicates.clusters.tsv",
-            "duplicates",
-            "Clusters of near-identical accessions",
-            empty="No duplicate accessions",
-        )
+        + _table(ctx, clusters, "duplicates", empty="No duplicate accessions")
     )
 
 
-def _core(ctx: Context) -> str:
-    core = ctx.run.table("census/core.tsv")
-    if core is None:
-        return ""
+def _core(ctx: Context, core: Table) -> str:
+    """The core set, its allele coverage and how random sets of its size compare."""
     summ = ctx.run.table("census/core.summary.tsv")
     items = []
     if summ is not None and summ.rows:
@@ -283,45 +252,49 @@ def _core(ctx: Context) -> str:
         ]
     png = plots.image(ctx.run.data_uri("census/core.png"), "core set coverage against random sets")
     return (
-        "<h3>Core set</h3>"
-        + facts(items)
-        + f"<figure>{png}</figure>"
-        + _table(
-            ctx,
-            core,
-            "census/core.tsv",
-            "core",
-            "The core set in selection order, with the cumulative allele coverage",
-        )
+        "<h3>Core set</h3>" + facts(items) + f"<figure>{png}</figure>" + _table(ctx, core, "core")
     )
 
 
-def structure(ctx: Context) -> Section:
-    """Section 2."""
-    st = ctx.stages["census"]
-    question = (
-        "How is the collection structured (groups, ancestry), how diverse is each group, "
-        "how far apart are they, which accessions are duplicates, and which few "
-        "accessions keep most of the diversity?"
-    )
-    if not st.ran:
-        body = f'<p class="note">Did not run: {esc(st.why)}.</p>'
-        return Section("structure", "Structure and diversity", question, body, False)
-    parts = [
-        _pca(ctx),
-        _ancestry(ctx),
-        _diversity(ctx),
-        _fst(ctx),
-        _ld(ctx),
-        _roh(ctx),
-        _duplicates(ctx),
-        _core(ctx),
-    ]
-    body = "".join(p for p in parts if p) or '<p class="note">No census tables in the results.</p>'
-    body += (
+#: What section 2 answers.
+_QUESTION = (
+    "How is the collection structured (groups, ancestry), how diverse is each group, "
+    "how far apart are they, which accessions are duplicates, and which few "
+    "accessions keep most of the diversity?"
+)
+
+
+#: The section's parts in order: the census file each is made from, the columns it
+#: needs there (a part without its file, or with a file lacking them, is left out), and
+#: the function making it.
+_PARTS: tuple[tuple[str, tuple[str, ...], Callable[[Context, Table], str]], ...] = (
+    ("census/pca.tsv", ("sample", "PC1", "PC2"), _pca),
+    ("census/admixture.tsv", ("sample", "K"), _ancestry),
+    ("census/diversity.tsv", (), _diversity),
+    ("census/fst.tsv", ("group1", "group2", "fst"), _fst),
+    ("census/ld_decay.tsv", ("group", "mid", "mean_r2"), _ld),
+    ("census/roh.tsv", ("sample", "group", "f_roh"), _roh),
+    ("census/duplicates.clusters.tsv", (), _duplicates),
+    ("census/core.tsv", (), _core),
+)
+
+
+def _body(ctx: Context) -> str:
+    """Every part whose census file is there, then the link to the GRM."""
+    parts = []
+    for rel, columns, part in _PARTS:
+        table = ctx.run.table(rel)
+        if table is not None and table.has(*columns):
+            parts.append(part(ctx, table))
+    body = "".join(parts) or note("No census tables in the results.")
+    return body + (
         f'<p>Genomic relationships (VanRaden GRM, square matrix): <a class="source" '
         f'href="{esc(ctx.run.link("census/grm.tsv"))}">census/grm.tsv</a>.</p>'
         if ctx.run.exists("census/grm.tsv")
         else ""
     )
-    return Section("structure", "Structure and diversity", question, body, True)
+
+
+def structure(ctx: Context) -> Section:
+    """Section 2."""
+    return stage_section(ctx, "census", "structure", "Structure and diversity", _QUESTION, _body)
