@@ -36,6 +36,7 @@ __all__ = [
     "read_groups",
     "read_checked_genes",
     "GENE_COLUMNS",
+    "CANDIDATE_GENE_COLUMNS",
     "read_gff3_genes",
     "check_annotation",
     "gff3_seqids",
@@ -48,6 +49,18 @@ __all__ = [
 ]
 
 GENE_COLUMNS = ["chrom", "start", "end", "strand", "gene_id", "gene_name", "biotype"]
+#: Per candidate gene, the columns :func:`annotate_leads` adds to its lead's (the page of
+#: the run shows them as they are).
+CANDIDATE_GENE_COLUMNS = (
+    "gene_id",
+    "gene_name",
+    "biotype",
+    "gene_start",
+    "gene_end",
+    "strand",
+    "distance",
+    "consequences",
+)
 #: Directions of selection of a trait.
 DIRECTIONS = ("increase", "decrease")
 #: GFF3 feature types taken as genes (Ensembl and NCBI spellings).
@@ -420,18 +433,8 @@ def annotate_leads(
         base[col] = np.round(fav_f[:, k], 6)
     lo, hi = _search_interval(leads, window)
     base["search_start"], base["search_end"] = lo, hi
-    gene_cols = [
-        "gene_id",
-        "gene_name",
-        "biotype",
-        "gene_start",
-        "gene_end",
-        "strand",
-        "distance",
-        "consequences",
-    ]
     if genes is None or genes.empty or leads.empty:
-        cand = pd.DataFrame(columns=["lead", *gene_cols])
+        cand = pd.DataFrame(columns=["lead", *CANDIDATE_GENE_COLUMNS])
     else:
         cand = candidate_genes(leads, genes, window).rename(
             columns={"start": "gene_start", "end": "gene_end"}
@@ -454,7 +457,7 @@ def annotate_leads(
                 )
             )
         cand["consequences"] = csq_by_lead
-        cand = cand[["lead", *gene_cols]]
+        cand = cand[["lead", *CANDIDATE_GENE_COLUMNS]]
     out = base.join(cand.set_index(cand["lead"].astype(np.int64)).drop(columns="lead"), how="left")
     for c in ("gene_start", "gene_end", "distance"):
         out[c] = out[c].astype("Int64")

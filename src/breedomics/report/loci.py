@@ -8,16 +8,18 @@ from __future__ import annotations
 import math
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from breedomics.gwas.annotate import CANDIDATE_GENE_COLUMNS
 from breedomics.report import checks, plots
+from breedomics.report.blocks import file_table, note, stage_section
 from breedomics.report.collect import Table
 from breedomics.report.context import Context
 from breedomics.report.fmt import number, to_float
 from breedomics.report.html import Section, esc, facts
-from breedomics.report.tables import render_table
 
 __all__ = ["LACKING", "lead_table", "loci", "manhattan_points", "qq_points"]
 
@@ -178,20 +180,16 @@ def lead_table(leads: Table, candidates: Table | None) -> Table:
     return Table(cols, rows, leads.path)
 
 
-_GENE_COLS = [
-    "qtl",
-    "lead_variant",
-    "gene_id",
-    "gene_name",
-    "biotype",
-    "gene_start",
-    "gene_end",
-    "strand",
-    "distance",
-    "consequences",
-    "search_start",
-    "search_end",
-]
+#: The columns of the candidate-gene table: the lead, the gene, the interval searched.
+_GENE_COLS = ["qtl", "lead_variant", *CANDIDATE_GENE_COLUMNS, "search_start", "search_end"]
+
+
+def _lead_linked(ctx: Context, table: Table, table_id: str, caption: str, **kw: Any) -> str:
+    """``table`` linked to its file, each row marked with its lead (``data-lead``) so that
+    a click on the Manhattan plot selects that lead's rows."""
+    li = table.columns.index("lead_variant") if "lead_variant" in table.columns else None
+    attrs = [{"data-lead": r[li]} if li is not None else {} for r in table.rows]
+    return file_table(ctx, table, table_id, caption, row_attrs=attrs, max_rows=ctx.max_rows, **kw)
 
 
 def _trait(ctx: Context, model: str, trait: str, summ: dict[str, str]) -> str:
@@ -248,60 +246,30 @@ def _trait(ctx: Context, model: str, trait: str, summ: dict[str, str]) -> str:
             f'<figure style="flex:1 1 300px">{qq}</figure></div>'
         )
     else:
-        out.append('<p class="note">No summary statistics file for this trait.</p>')
+        out.append(note("No summary statistics file for this trait."))
     if leads is not None:
+        caption = "Lead loci: interval, effect, favourable allele and its frequency per group"
         table = lead_table(leads, cands)
-        attrs = [{"data-lead": r[1]} for r in table.rows]
         out.append(
-            render_table(
-                table,
-                leads_id,
-                source=run.link(f"{base}.leads.tsv"),
-                source_label=f"{base}.leads.tsv",
-                caption=(
-                    "Lead loci: interval, effect, favourable allele and its frequency per group"
-                ),
-                row_attrs=attrs,
-                max_rows=ctx.max_rows,
-                empty="No locus passed the threshold",
-            )
+            _lead_linked(ctx, table, leads_id, caption, empty="No locus passed the threshold")
         )
     if cands is not None and cands.rows:
-        genes = cands.select(_GENE_COLS)
-        li = genes.columns.index("lead_variant") if "lead_variant" in genes.columns else None
-        attrs = [{"data-lead": r[li]} if li is not None else {} for r in genes.rows]
-        out.append(
-            render_table(
-                genes,
-                genes_id,
-                source=run.link(f"{base}.candidates.tsv"),
-                source_label=f"{base}.candidates.tsv",
-                caption=(
-                    "Candidate genes near each lead, with the consequences of the lead "
-                    "and its LD partners"
-                ),
-                row_attrs=attrs,
-                max_rows=ctx.max_rows,
-            )
+        caption = (
+            "Candidate genes near each lead, with the consequences of the lead and its LD partners"
         )
+        out.append(_lead_linked(ctx, cands.select(_GENE_COLS), genes_id, caption))
     return "".join(out)
 
 
-def loci(ctx: Context) -> Section:
-    """Section 3."""
-    st = ctx.stages["gwas"]
-    question = (
-        "Which loci move each trait, how sure are we (lambda, threshold), which genes lie "
-        "there, which allele to select for and which groups lack it (the donors to use)?"
-    )
-    if not st.ran:
-        return Section(
-            "loci",
-            "Loci behind traits",
-            question,
-            f'<p class="note">Did not run: {esc(st.why)}.</p>',
-            False,
-        )
+#: What section 3 answers.
+_QUESTION = (
+    "Which loci move each trait, how sure are we (lambda, threshold), which genes lie "
+    "there, which allele to select for and which groups lack it (the donors to use)?"
+)
+
+
+def _body(ctx: Context) -> str:
+    """Per model (configured ones first) its summary table, then every trait's part."""
     out = []
     models = [p.parent.name for p in ctx.run.glob("gwas/*/summary.*.tsv")]
     configured = list(ctx.section("gwas").get("models") or [])
@@ -328,16 +296,13 @@ def loci(ctx: Context) -> Section:
             ]
         )
         out.append(f"<h3>Model {esc(model)}</h3>")
-        out.append(
-            render_table(
-                shown,
-                ctx.uid("gwas-summary", model),
-                source=ctx.run.link(rel),
-                source_label=rel,
-                caption="Per trait: samples, variants, lambda, threshold, hits",
-            )
-        )
+        caption = "Per trait: samples, variants, lambda, threshold, hits"
+        out.append(file_table(ctx, shown, ctx.uid("gwas-summary", model), caption))
         for r in summary.records():
             out.append(_trait(ctx, model, r.get("trait", ""), r))
-    body = "".join(out) or '<p class="note">No GWAS summaries in the results.</p>'
-    return Section("loci", "Loci behind traits", question, body, True)
+    return "".join(out) or note("No GWAS summaries in the results.")
+
+
+def loci(ctx: Context) -> Section:
+    """Section 3."""
+    return stage_section(ctx, "gwas", "loci", "Loci behind traits", _QUESTION, _body)
