@@ -4,11 +4,11 @@
 from __future__ import annotations
 
 from breedomics.report import plots
+from breedomics.report.blocks import file_table, optional_table, stage_section
 from breedomics.report.collect import Table
 from breedomics.report.context import Context
 from breedomics.report.fmt import number, to_float
 from breedomics.report.html import Section, esc, facts
-from breedomics.report.tables import render_table
 
 __all__ = ["molecular", "summary_table"]
 
@@ -56,19 +56,12 @@ def _dataset(ctx: Context, name: str) -> str:
     )
     png = plots.image(run.data_uri(f"{base}/qtl_map.png"), f"cis/trans map of {name}")
     out.append(f"<figure>{png}</figure>")
-    hot = run.table(f"{base}/hotspots.tsv")
-    if hot is not None:
-        out.append(
-            render_table(
-                hot,
-                ctx.uid("hotspots", name),
-                source=run.link(f"{base}/hotspots.tsv"),
-                source_label=f"{base}/hotspots.tsv",
-                caption="Trans hotspots: windows where the trans QTL of many features cluster",
-                empty="No trans hotspot",
-                max_rows=ctx.max_rows,
-            )
-        )
+    caption = "Trans hotspots: windows where the trans QTL of many features cluster"
+    hot = f"{base}/hotspots.tsv"
+    empty = "No trans hotspot"
+    out.append(
+        optional_table(ctx, hot, f"hotspots-{name}", caption, empty=empty, max_rows=ctx.max_rows)
+    )
     feats = run.table(f"{base}/qtl_features.tsv")
     if feats is not None:
         sig = feats.where("significant", "True")
@@ -95,38 +88,32 @@ def _dataset(ctx: Context, name: str) -> str:
             else range(len(shown.rows))
         )
         shown = Table(shown.columns, [shown.rows[i] for i in order], shown.path)
+        caption = (
+            "Features with a QTL (genome-wide lead, q-value, cis/trans class), strongest first"
+        )
+        empty = "No feature with a significant QTL"
         out.append(
-            render_table(
+            file_table(
+                ctx,
                 shown,
                 ctx.uid("qtl-features", name),
-                source=run.link(f"{base}/qtl_features.tsv"),
-                source_label=f"{base}/qtl_features.tsv",
-                caption=(
-                    "Features with a QTL (genome-wide lead, q-value, cis/trans class), "
-                    "strongest first"
-                ),
-                empty="No feature with a significant QTL",
+                caption,
+                empty=empty,
                 max_rows=ctx.max_rows,
             )
         )
     return "".join(out)
 
 
-def molecular(ctx: Context) -> Section:
-    """Section 5."""
-    st = ctx.stages["omics"]
-    question = (
-        "Which molecular traits (expression, metabolites) have a QTL, is it near the "
-        "feature (cis) or far (trans), and where do trans QTL cluster (hotspots)?"
-    )
-    if not st.ran:
-        return Section(
-            "omics",
-            "Molecular QTL",
-            question,
-            f'<p class="note">Did not run: {esc(st.why)}.</p>',
-            False,
-        )
+#: What section 5 answers.
+_QUESTION = (
+    "Which molecular traits (expression, metabolites) have a QTL, is it near the "
+    "feature (cis) or far (trans), and where do trans QTL cluster (hotspots)?"
+)
+
+
+def _body(ctx: Context) -> str:
+    """The counts of every dataset (configured ones first), then each dataset's part."""
     found = [p.parent.name for p in ctx.run.glob("omics/*/summary.tsv")]
     configured = list((ctx.section("omics").get("datasets") or {}).keys())
     datasets = [d for d in configured if d in found] + [d for d in found if d not in configured]
@@ -142,15 +129,21 @@ def molecular(ctx: Context) -> Section:
         ylabel="features / hotspots",
         label="QTL counts per dataset",
     )
-    body = (
+    rel = f"omics/{datasets[0]}/summary.tsv" if datasets else None
+    return (
         f"<figure>{fig}</figure>"
-        + render_table(
+        + file_table(
+            ctx,
             table,
             ctx.uid("omics-summary"),
-            source=ctx.run.link(f"omics/{datasets[0]}/summary.tsv") if datasets else None,
-            source_label=f"omics/{datasets[0]}/summary.tsv (one per dataset)" if datasets else None,
-            caption="QTL counts per dataset",
+            "QTL counts per dataset",
+            rel=rel,
+            label=f"{rel} (one per dataset)" if rel else None,
         )
         + "".join(_dataset(ctx, d) for d in datasets)
     )
-    return Section("omics", "Molecular QTL", question, body, True)
+
+
+def molecular(ctx: Context) -> Section:
+    """Section 5."""
+    return stage_section(ctx, "omics", "omics", "Molecular QTL", _QUESTION, _body)
