@@ -7,11 +7,11 @@ from __future__ import annotations
 import json
 
 from breedomics.report import checks, plots
+from breedomics.report.blocks import file_table, note, stage_section
 from breedomics.report.collect import Table
 from breedomics.report.context import Context
 from breedomics.report.fmt import number, to_float
 from breedomics.report.html import Section, esc, facts
-from breedomics.report.tables import render_table
 
 __all__ = ["breeding", "heritability_table"]
 
@@ -47,22 +47,17 @@ def _cv(ctx: Context) -> str:
         for t in traits
         if (m, t) in value
     ]
+    caption = (
+        "Accuracy, rank correlation, bias (slope) and MSE per model and trait, over folds and "
+        "repeats"
+    )
     return (
         "<h3>Prediction accuracy (cross-validation)</h3>"
         + facts(items)
         + "<p class=note>Bars: mean Pearson correlation between predicted and observed values "
         "over the validation folds; whiskers: their standard deviation.</p>"
         + f"<figure>{fig}</figure>"
-        + render_table(
-            cv,
-            ctx.uid("cv"),
-            source=ctx.run.link(rel),
-            source_label=rel,
-            caption=(
-                "Accuracy, rank correlation, bias (slope) and MSE per model and trait, "
-                "over folds and repeats"
-            ),
-        )
+        + file_table(ctx, cv, ctx.uid("cv"), caption)
     )
 
 
@@ -103,15 +98,8 @@ def _blue(ctx: Context) -> str:
             ymax=1.0,
         )
         out.append(f"<figure>{fig}</figure>")
-    out.append(
-        render_table(
-            h2,
-            ctx.uid("varcomp"),
-            source=ctx.run.link(rel),
-            source_label=rel,
-            caption="Variance components (genotype, GxE, residual) and heritability per trait",
-        )
-    )
+    caption = "Variance components (genotype, GxE, residual) and heritability per trait"
+    out.append(file_table(ctx, h2, ctx.uid("varcomp"), caption))
     outl = ctx.run.table("gs/blue/outliers.tsv")
     if outl is not None:
         if outl.rows:
@@ -123,14 +111,7 @@ def _blue(ctx: Context) -> str:
                 f"Holm): {checks.names(flagged, 5)} (gs/blue/outliers.tsv)."
             )
         out.append(
-            render_table(
-                outl,
-                ctx.uid("outliers"),
-                source=ctx.run.link("gs/blue/outliers.tsv"),
-                source_label="gs/blue/outliers.tsv",
-                caption="Outlying plots",
-                empty="No outlying plot",
-            )
+            file_table(ctx, outl, ctx.uid("outliers"), "Outlying plots", empty="No outlying plot")
         )
     return "".join(out)
 
@@ -185,6 +166,9 @@ def _selection(ctx: Context) -> str:
             notes=["selected" if r.get("selected") == "True" else "not selected" for r in top],
         )
     attrs = [{"class": "chosen"} if r.get("selected") == "True" else {} for r in recs]
+    caption = (
+        "Candidates ranked by the selection index: GEBVs, reliabilities, mean kinship, selected"
+    )
     return (
         "<h3>Selection</h3>"
         + facts(items)
@@ -192,17 +176,8 @@ def _selection(ctx: Context) -> str:
         "grey: ranked above it but left out by the kinship cap (mean kinship with those "
         "already selected above the cap).</p>"
         + (f"<figure>{fig}</figure>" if fig else "")
-        + render_table(
-            sel,
-            ctx.uid("selection"),
-            source=ctx.run.link(rel),
-            source_label=rel,
-            caption=(
-                "Candidates ranked by the selection index: GEBVs, reliabilities, mean "
-                "kinship, selected"
-            ),
-            row_attrs=attrs,
-            max_rows=ctx.max_rows,
+        + file_table(
+            ctx, sel, ctx.uid("selection"), caption, row_attrs=attrs, max_rows=ctx.max_rows
         )
         + "".join(
             f"<p>GEBVs of every genotyped candidate ({esc(p.parent.name)}): "
@@ -213,22 +188,18 @@ def _selection(ctx: Context) -> str:
     )
 
 
+#: What section 4 answers.
+_QUESTION = (
+    "How well do genomic predictions forecast performance, how heritable are the "
+    "traits in the trials, and which candidates to select?"
+)
+
+
+def _body(ctx: Context) -> str:
+    """Accuracy, trials, selection: those the run has."""
+    return "".join((_cv(ctx), _blue(ctx), _selection(ctx))) or note("No GS tables.")
+
+
 def breeding(ctx: Context) -> Section:
     """Section 4."""
-    st = ctx.stages["gs"]
-    question = (
-        "How well do genomic predictions forecast performance, how heritable are the "
-        "traits in the trials, and which candidates to select?"
-    )
-    if not st.ran:
-        return Section(
-            "breeding",
-            "Breeding values",
-            question,
-            f'<p class="note">Did not run: {esc(st.why)}.</p>',
-            False,
-        )
-    body = "".join(p for p in (_cv(ctx), _blue(ctx), _selection(ctx)) if p)
-    return Section(
-        "breeding", "Breeding values", question, body or '<p class="note">No GS tables.</p>', True
-    )
+    return stage_section(ctx, "gs", "breeding", "Breeding values", _QUESTION, _body)
