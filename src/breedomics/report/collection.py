@@ -7,16 +7,18 @@ from __future__ import annotations
 from collections import Counter
 
 from breedomics.report import checks, plots
+from breedomics.report.blocks import did_not_run, file_table, note
 from breedomics.report.collect import Table, read_bcftools_stats
 from breedomics.report.context import Context
 from breedomics.report.fmt import number, to_float
 from breedomics.report.html import Section, esc, facts
-from breedomics.report.tables import render_table
 
 __all__ = ["WARNINGS_SLOT", "collection", "qc_steps", "warning_box"]
 
 #: Where the warning box goes; replaced once every section has added its warnings.
 WARNINGS_SLOT = "<!-- breedomics:warnings -->"
+#: ``bcftools stats`` of the PASS calls: the call set's tables link to it.
+_PASS_STATS = "qc/bcftools/all.pass.stats.txt"
 
 
 def _reason_counts(table: Table | None) -> Counter:
@@ -76,7 +78,7 @@ def _genotype_part(ctx: Context) -> str:
     mating = ctx.section("genome").get("mating") or "outbred"
     out = ["<h3>Genotype QC</h3>"]
     if summary is None:
-        return out[0] + '<p class="note">No genotype QC summary in the results.</p>'
+        return out[0] + note("No genotype QC summary in the results.")
     rec = {r["what"]: r for r in summary.records() if "what" in r}
     items = []
     if "samples" in rec:
@@ -119,46 +121,28 @@ def _genotype_part(ctx: Context) -> str:
             + "</figure>"
         )
     out.append(f'<div class="row">{"".join(figs)}</div>')
-    out.append(
-        render_table(
-            steps,
-            ctx.uid("qc-steps"),
-            source=run.link("genotypes/qc/summary.tsv"),
-            source_label="genotypes/qc/summary.tsv",
-            caption="QC steps: in, kept and removed, with the reasons",
-            max_rows=ctx.max_rows,
-        )
-    )
+    caption = "QC steps: in, kept and removed, with the reasons"
+    out.append(file_table(ctx, steps, ctx.uid("qc-steps"), caption, max_rows=ctx.max_rows))
     if sample_qc is not None:
         ctx.warnings.extend(checks.sample_qc_warnings(sample_qc, mating))
         status = sample_qc.column("status")
         order = sorted(range(len(sample_qc.rows)), key=lambda i: status[i] != "removed")
         shown = Table(sample_qc.columns, [sample_qc.rows[i] for i in order], sample_qc.path)
         attrs = [{"class": "removed"} if status[i] == "removed" else {} for i in order]
+        caption = (
+            "Accessions: call rate, heterozygosity, inbreeding, sex check (removed ones first)"
+        )
+        table_id = ctx.uid("sample-qc")
         out.append(
-            render_table(
-                shown,
-                ctx.uid("sample-qc"),
-                source=run.link("genotypes/qc/sample_qc.tsv"),
-                source_label="genotypes/qc/sample_qc.tsv",
-                caption="Accessions: call rate, heterozygosity, inbreeding, sex check "
-                "(removed ones first)",
-                max_rows=ctx.max_rows,
-                row_attrs=attrs,
-            )
+            file_table(ctx, shown, table_id, caption, max_rows=ctx.max_rows, row_attrs=attrs)
         )
     if removed is not None:
         counts = _reason_counts(removed)
-        out.append(
-            render_table(
-                Table(["reason", "variants"], [[k, str(v)] for k, v in counts.most_common()]),
-                ctx.uid("variants-removed"),
-                source=run.link("genotypes/qc/variants_removed.tsv"),
-                source_label="genotypes/qc/variants_removed.tsv",
-                caption="Variants removed, by reason (every variant and its values in the file)",
-                empty="No variant was removed",
-            )
-        )
+        rows = [[k, str(v)] for k, v in counts.most_common()]
+        caption = "Variants removed, by reason (every variant and its values in the file)"
+        table_id = ctx.uid("variants-removed")
+        by_reason = Table(["reason", "variants"], rows, removed.path)
+        out.append(file_table(ctx, by_reason, table_id, caption, empty="No variant was removed"))
     if acc is not None:
         ctx.warnings.extend(checks.imputation_warnings(acc))
         bins = [r for r in acc.records() if r.get("maf_bin") != "all"]
@@ -177,15 +161,8 @@ def _genotype_part(ctx: Context) -> str:
             )
             + "</figure>"
         )
-        out.append(
-            render_table(
-                acc,
-                ctx.uid("imputation"),
-                source=run.link("genotypes/imputation_accuracy.tsv"),
-                source_label="genotypes/imputation_accuracy.tsv",
-                caption="Imputation accuracy by minor allele frequency bin",
-            )
-        )
+        caption = "Imputation accuracy by minor allele frequency bin"
+        out.append(file_table(ctx, acc, ctx.uid("imputation"), caption))
     return "".join(out)
 
 
@@ -215,11 +192,11 @@ def _call_part(ctx: Context) -> str:
     run = ctx.run
     files = {
         "called (all.filtered)": "qc/bcftools/all.filtered.stats.txt",
-        "kept (PASS)": "qc/bcftools/all.pass.stats.txt",
+        "kept (PASS)": _PASS_STATS,
     }
     parsed = {k: read_bcftools_stats(run.path(v)) for k, v in files.items() if run.exists(v)}
     if not parsed:
-        return '<h3>Call set</h3><p class="note">No bcftools stats in results/qc/bcftools/.</p>'
+        return "<h3>Call set</h3>" + note("No bcftools stats in results/qc/bcftools/.")
     rows = [_stats_row(k, v) for k, v in parsed.items()]
     summary = Table(
         ["call set", "samples", "variants", "SNPs", "indels", "multiallelic", "ts", "tv", "ts/tv"],
@@ -231,15 +208,8 @@ def _call_part(ctx: Context) -> str:
     if rows:
         items.append(("Ti/Tv (PASS SNPs)", number(rows[-1][8])))
     out = ["<h3>Call set (reads to VCF)</h3>", facts(items)]
-    out.append(
-        render_table(
-            summary,
-            ctx.uid("callset"),
-            source=run.link("qc/bcftools/all.pass.stats.txt"),
-            source_label="qc/bcftools/all.pass.stats.txt",
-            caption="Variants called and kept, transitions/transversions",
-        )
-    )
+    caption = "Variants called and kept, transitions/transversions"
+    out.append(file_table(ctx, summary, ctx.uid("callset"), caption, rel=_PASS_STATS))
     stats = parsed.get("kept (PASS)") or next(iter(parsed.values()))
     psc = stats.get("PSC")
     if psc is not None and psc.rows:
@@ -304,14 +274,15 @@ def _call_part(ctx: Context) -> str:
             )
             + "</figure>"
         )
+        caption = "Per sample (PASS set): genotype classes, het/hom, Ti/Tv, depth, missingness"
         out.append(
-            render_table(
+            file_table(
+                ctx,
                 table,
                 ctx.uid("callset-samples"),
-                source=run.link("qc/bcftools/all.pass.stats.txt"),
-                source_label="qc/bcftools/all.pass.stats.txt (PSC)",
-                caption="Per sample (PASS set): genotype classes, het/hom, Ti/Tv, depth, "
-                "missingness",
+                caption,
+                rel=_PASS_STATS,
+                label=f"{_PASS_STATS} (PSC)",
                 max_rows=ctx.max_rows,
             )
         )
@@ -332,9 +303,7 @@ def collection(ctx: Context) -> Section:
         if st[key].ran:
             parts.append(part(ctx))
         else:
-            parts.append(
-                f'<h3>{esc(st[key].title)}</h3><p class="note">Did not run: {esc(st[key].why)}.</p>'
-            )
+            parts.append(f"<h3>{esc(st[key].title)}</h3>" + did_not_run(st[key]))
     ran = st["genotypes"].ran or st["reads"].ran
     return Section(
         "collection",
