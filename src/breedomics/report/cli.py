@@ -14,6 +14,18 @@ from pathlib import Path
 
 __all__ = ["add_arguments", "run"]
 
+#: The page's size options: flag, least value, default, help (declared and checked from
+#: here, so that the two agree).
+_SIZES = (
+    (
+        "--manhattan-points",
+        0,
+        3000,
+        "variants with p >= 1e-3 drawn per Manhattan plot (an even sample; 3000)",
+    ),
+    ("--max-table-rows", 1, 2000, "rows per table (2000)"),
+)
+
 
 def _pair(text: str) -> tuple[str, str]:
     name, sep, version = text.partition("=")
@@ -48,26 +60,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="FILE",
         help="a config file the run was started with (for the rerun command); repeatable",
     )
-    parser.add_argument(
-        "--manhattan-points",
-        type=int,
-        default=3000,
-        help="variants with p >= 1e-3 drawn per Manhattan plot (an even sample; 3000)",
-    )
-    parser.add_argument("--max-table-rows", type=int, default=2000, help="rows per table (2000)")
+    for flag, _least, default, text in _SIZES:
+        parser.add_argument(flag, type=int, default=default, help=text)
     parser.add_argument(
         "--no-tool-versions", action="store_true", help="do not ask the tools on PATH for versions"
     )
     parser.add_argument("--title", default="breedomics run report", help="the page's title")
 
 
+def _check_sizes(args: argparse.Namespace) -> None:
+    """Refuse a size option below its least value (:data:`_SIZES`)."""
+    from breedomics.errors import UserError
+
+    for flag, least, _default, _text in _SIZES:
+        value = getattr(args, flag.removeprefix("--").replace("-", "_"))
+        if value < least:
+            raise UserError(f"{flag} must be >= {least}, got {value}")
+
+
 def run(args: argparse.Namespace) -> int:
     """Write the page."""
-    from breedomics.errors import UserError
     from breedomics.report.build import ReportOptions, build_report
 
-    if args.manhattan_points < 0 or args.max_table_rows < 1:
-        raise UserError("--manhattan-points must be >= 0 and --max-table-rows >= 1.")
+    _check_sizes(args)
     out = build_report(
         ReportOptions(
             results=args.results,
