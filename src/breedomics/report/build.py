@@ -33,14 +33,13 @@ class ReportOptions:
 
     Attributes
     ----------
-    results
-        The run's ``results/`` folder.
+    results, benchmarks
+        The run's folders, as :class:`~breedomics.report.collect.RunFiles` reads them
+        (benchmarks: run time and memory per rule).
     out
         The page to write (links to the run's files are relative to its folder).
     config
         The run's config as YAML (defaults are filled in from the schema).
-    benchmarks
-        The run's ``benchmarks/`` folder (run time and memory per rule).
     rules
         ``rule<TAB>benchmark pattern`` lines, so benchmark files are named by rule.
     software
