@@ -5,8 +5,9 @@ run's files, mostly from the rawest one (accessions passed from ``sample_qc.tsv`
 from the p-values of the summary statistics, the top lead as the smallest p, its
 favourable allele's frequency in a group from the imputed VCF, GBLUP accuracy as the mean
 over the CV folds, Ti/Tv by counting the PASS SNPs...), written by the page's number rule
-(``fmt`` docstring, restated here as :func:`shown`), and found in the page where they
-belong (the key figures under their heading, the cells of their table).
+(``fmt.number``, itself checked on hand-written cases in test_report_builder.py), and
+found in the page where they belong (the key figures under their heading, the cells of
+their table).
 
 Acceptance 1 and 4: the page in headless Chromium (Debian ``chromium`` and
 ``chromium-driver``, Python ``selenium``; skipped with the reason when missing) with the
@@ -37,25 +38,14 @@ import test_slurm  # noqa: F401 - registers the default run this module reuses
 import yaml
 from scipy import stats
 
+from breedomics.report.fmt import number as shown  # checked on hand cases in test_report_builder
+
 pytestmark = pytest.mark.workflow
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 CHROMEDRIVER = shutil.which("chromedriver")
 MAX_BYTES = 10_000_000
 MAX_LOAD_MS = 5000
-
-
-def shown(x: float) -> str:
-    """A number as the page writes it (the rule of ``breedomics.report.fmt``)."""
-    if x == 0:
-        return "0"
-    if float(x).is_integer():
-        return str(int(x))
-    if abs(x) >= 1000:
-        return str(round(x))
-    if abs(x) >= 1e-3:
-        return f"{x:.4g}"
-    return f"{x:.3g}"
 
 
 class Page(HTMLParser):
