@@ -45,7 +45,8 @@ def feature_kernel(features: pd.DataFrame, samples: Sequence[str]) -> pd.DataFra
         ``samples``; the diagonal averages 1 over the samples with data.
     """
     samples = [str(s) for s in samples]
-    have = [s for s in map(str, features.index) if s in set(samples)]
+    pos = {s: i for i, s in enumerate(samples)}
+    have = [s for s in map(str, features.index) if s in pos]
     if len(have) < 2:
         raise UserError(
             f"the omics layer has {len(have)} genotyped sample(s): a kernel needs at least 2"
@@ -59,7 +60,6 @@ def feature_kernel(features: pd.DataFrame, samples: Sequence[str]) -> pd.DataFra
         raise UserError("the omics layer has no feature that varies: no kernel")
     z = np.ascontiguousarray(z[:, keep] / sd[keep])
     sub = grm_from_centred(z, scale=float(keep.sum()))
-    pos = {s: i for i, s in enumerate(samples)}
     idx = np.array([pos[s] for s in have])
     k = np.zeros((len(samples), len(samples)))
     k[np.ix_(idx, idx)] = sub
