@@ -12,14 +12,26 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(bwa samtools bcftools tabix fastp freebayes plink2 gemma beagle vcftools gzip dwgsim)
 TOOLS=(bwa samtools bcftools tabix bgzip fastp freebayes plink2 gemma beagle dwgsim)
 
-missing=()
-for t in "${TOOLS[@]}"; do command -v "$t" >/dev/null 2>&1 || missing+=("$t"); done
+# missing_tools TOOL...: those not on PATH, one per line.
+missing_tools() {
+  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done
+}
+
+# can_apt: root with apt-get, so Debian packages can be installed here.
+can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
+
+# apt_install PACKAGE...: install (refreshing the package lists first if that fails).
+apt_install() {
+  export DEBIAN_FRONTEND=noninteractive
+  { apt-get install -y -qq --no-install-recommends "$@" \
+    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"; }; } >/dev/null
+}
+
+mapfile -t missing < <(missing_tools "${TOOLS[@]}")
 if ((${#missing[@]})); then
-  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  if can_apt; then
     echo "setup: installing Debian packages for: ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${APT_PACKAGES[@]}" >/dev/null
+    apt_install "${APT_PACKAGES[@]}"
   else
     echo "setup: missing tools: ${missing[*]}" >&2
     echo "setup: install them (as root: apt-get install ${APT_PACKAGES[*]};" >&2
@@ -33,15 +45,11 @@ fi
 TEST_APT_PACKAGES=(plink1.9 chromium chromium-driver)
 TEST_TOOLS=(plink1.9 chromium chromedriver)
 if [ "${1:-}" = --test ]; then
-  test_missing=()
-  for t in "${TEST_TOOLS[@]}"; do command -v "$t" >/dev/null 2>&1 || test_missing+=("$t"); done
+  mapfile -t test_missing < <(missing_tools "${TEST_TOOLS[@]}")
   if ((${#test_missing[@]})); then
-    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    if can_apt; then
       echo "setup: installing the tests' tools: ${test_missing[*]}"
-      export DEBIAN_FRONTEND=noninteractive
-      { apt-get install -y -qq --no-install-recommends "${TEST_APT_PACKAGES[@]}" \
-        || { apt-get update -qq && apt-get install -y -qq --no-install-recommends \
-          "${TEST_APT_PACKAGES[@]}"; }; } >/dev/null
+      apt_install "${TEST_APT_PACKAGES[@]}"
     else
       echo "setup: tests needing ${test_missing[*]} will be skipped (not installed)" >&2
     fi
