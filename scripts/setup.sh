@@ -12,48 +12,38 @@ cd "$(dirname "$0")/.."
 APT_PACKAGES=(bwa samtools bcftools tabix fastp freebayes plink2 gemma beagle vcftools gzip dwgsim)
 TOOLS=(bwa samtools bcftools tabix bgzip fastp freebayes plink2 gemma beagle dwgsim)
 
-# missing_tools TOOL...: those not on PATH, one per line.
-missing_tools() {
-  for t in "$@"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done
-}
-
-# can_apt: root with apt-get, so Debian packages can be installed here.
-can_apt() { [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; }
-
-# apt_install PACKAGE...: install (refreshing the package lists first if that fails).
-apt_install() {
-  export DEBIAN_FRONTEND=noninteractive
-  { apt-get install -y -qq --no-install-recommends "$@" \
-    || { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$@"; }; } >/dev/null
-}
-
-mapfile -t missing < <(missing_tools "${TOOLS[@]}")
-if ((${#missing[@]})); then
-  if can_apt; then
+# ensure_tools require|optional PACKAGES TOOLS (names of arrays): when one of TOOLS is not
+# on PATH, install PACKAGES (root with apt-get; the package lists are refreshed only if the
+# install fails); otherwise stop saying what to install (require) or warn (optional).
+ensure_tools() {
+  local -n packages=$2 tools=$3
+  local missing
+  mapfile -t missing < <(for t in "${tools[@]}"; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done)
+  ((${#missing[@]})) || return 0
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     echo "setup: installing Debian packages for: ${missing[*]}"
-    apt_install "${APT_PACKAGES[@]}"
-  else
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -qq --no-install-recommends "${packages[@]}" \
+      || { apt-get update -qq \
+        && apt-get install -y -qq --no-install-recommends "${packages[@]}"; }; } >/dev/null
+  elif [ "$1" = require ]; then
     echo "setup: missing tools: ${missing[*]}" >&2
-    echo "setup: install them (as root: apt-get install ${APT_PACKAGES[*]};" >&2
+    echo "setup: install them (as root: apt-get install ${packages[*]};" >&2
     echo "       or use 'snakemake --use-conda' with the envs in envs/)" >&2
     exit 1
+  else
+    echo "setup: tests needing ${missing[*]} will be skipped (not installed)" >&2
   fi
-fi
+}
+
+ensure_tools require APT_PACKAGES TOOLS
 
 # Tools of the test suite only (the workflow never calls them): plink1.9 as an anchor,
 # headless Chromium and its driver to render the summary page (test_report.py).
 TEST_APT_PACKAGES=(plink1.9 chromium chromium-driver)
 TEST_TOOLS=(plink1.9 chromium chromedriver)
 if [ "${1:-}" = --test ]; then
-  mapfile -t test_missing < <(missing_tools "${TEST_TOOLS[@]}")
-  if ((${#test_missing[@]})); then
-    if can_apt; then
-      echo "setup: installing the tests' tools: ${test_missing[*]}"
-      apt_install "${TEST_APT_PACKAGES[@]}"
-    else
-      echo "setup: tests needing ${test_missing[*]} will be skipped (not installed)" >&2
-    fi
-  fi
+  ensure_tools optional TEST_APT_PACKAGES TEST_TOOLS
 fi
 
 PY=${PYTHON:-python3}
