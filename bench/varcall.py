@@ -12,12 +12,19 @@ BAMs made with the tools' defaults (fastp defaults + bwa mem + samtools markdup)
 scored genotype-aware against the truth (``breedomics.calling.evalcalls``): F1 of SNPs and
 indels over all samples, inbred and outbred samples, inside and outside repeats.
 Truth sets: ``dwgsim:<depth>`` (reads by ``scripts/make_dwgsim_truth.py`` on its
-repeat-rich 2 Mb genome, made here) and the project's own ``soybean``/``rice``/``pig``
-test data (15x, ``scripts/make_test_data.py``).
+repeat-rich 2 Mb genome, 4 inbred + 4 outbred samples, made here), ``dwgsimN<k>:<depth>``
+(the same kind of genome, ``--panel-mb`` Mb, k outbred animals of one breed: a
+skim-sequencing panel, ``make_dwgsim_truth.py --samples k``) and the project's own
+``soybean``/``rice``/``pig`` test data (15x, ``scripts/make_test_data.py``). With
+``--set calling.refine.enabled=true`` the table has the workflow's PASS set with and
+without the genotype refinement (the same hard filter applied to ``all.filtered.vcf.gz``)
+and the refinement's CPU time is printed.
 
 Usage: python bench/varcall.py [--species soybean] [--cores 2] [--keep DIR]
        python bench/varcall.py --accuracy [--sets dwgsim:15,dwgsim:6,soybean,pig]
               [--set trimming.cut_right=true ...] [--keep DIR]
+       python bench/varcall.py --accuracy --sets dwgsim:6,dwgsimN40:6 \
+              --set calling.refine.enabled=true --keep DIR
 """
 
 from __future__ import annotations
@@ -144,17 +151,26 @@ def default_tools_script(units: pd.DataFrame, ref: Path, out: Path, cores: int) 
     return "\n".join(lines) + "\n"
 
 
-def truth_set(name: str, base: Path, dwgsim_mb: float = 2.0) -> dict:
-    """Files of truth set ``name`` (``dwgsim:<depth>`` of ``dwgsim_mb`` Mb, or a species of
-    test-data/)."""
+def dwgsim_panel(name: str) -> int:
+    """Panel size of a ``dwgsimN<k>[:<depth>]`` set (0: the 4 inbred + 4 outbred set)."""
+    stem = name.split(":")[0]
+    return int(stem[len("dwgsimN") :]) if stem.startswith("dwgsimN") else 0
+
+
+def truth_set(name: str, base: Path, dwgsim_mb: float = 2.0, panel_mb: float = 0.5) -> dict:
+    """Files of truth set ``name`` (``dwgsim:<depth>`` of ``dwgsim_mb`` Mb, ``dwgsimN<k>:<depth>``
+    -- k outbred animals of one breed on ``panel_mb`` Mb -- or a species of test-data/)."""
     if name.startswith("dwgsim"):
         depth = float(name.split(":")[1]) if ":" in name else 15.0
-        d = base / f"dwgsim-data-{dwgsim_mb:g}mb"
+        panel = dwgsim_panel(name)
+        size = panel_mb if panel else dwgsim_mb
+        d = base / f"{name.split(':')[0]}-data-{size:g}mb"
         units = d / f"units_{depth:g}x.tsv"
         if not units.exists():
             subprocess.run(
                 [sys.executable, str(REPO / "scripts/make_dwgsim_truth.py"), "--outdir", str(d),
-                 "--depth", f"{depth:g}", "--size-mb", f"{dwgsim_mb:g}"],
+                 "--depth", f"{depth:g}", "--size-mb", f"{size:g}",
+                 *(["--samples", str(panel)] if panel else [])],
                 check=True,
             )  # fmt: skip
         mating = "outbred"  # a mixed panel: its outbred animals are heterozygous
@@ -227,8 +243,9 @@ def run_accuracy(args: argparse.Namespace, base: Path, env: dict) -> int:
     snakefile = Path(args.snakefile) if args.snakefile else REPO / "workflow/Snakefile"
     tables = []
     for name in args.sets.split(","):
-        ts = truth_set(name, base, args.dwgsim_mb)
-        tag = name.replace(":", "_") + (f"_{args.dwgsim_mb:g}mb" if "dwgsim" in name else "")
+        ts = truth_set(name, base, args.dwgsim_mb, args.panel_mb)
+        size = args.panel_mb if dwgsim_panel(name) else args.dwgsim_mb
+        tag = name.replace(":", "_") + (f"_{size:g}mb" if "dwgsim" in name else "")
         plain_dir = base / f"{tag}-plain"
         if not (plain_dir / "plain.vcf.gz").exists():
             units = load_units(str(ts["units"]), load_samples(str(ts["samples"])))
@@ -250,6 +267,22 @@ def run_accuracy(args: argparse.Namespace, base: Path, env: dict) -> int:
         print(f"{name}: workflow {time.perf_counter() - t0:.0f} s", file=sys.stderr)
         sets = {"plain bcftools": plain_dir / "plain.vcf.gz",
                 "workflow PASS": wf_dir / "results/calls/all.pass.vcf.gz"}  # fmt: skip
+        cfg = set_config(ts, overrides)
+        if cfg.get("calling", {}).get("refine", {}).get("enabled"):
+            # calling.refine on: the PASS set is refined; the unrefined one is the same
+            # hard filter (rule hardfilter_calls) applied to the filtered calls
+            unrefined = wf_dir / "unrefined.pass.vcf.gz"
+            subprocess.run(
+                ["bcftools", "view", "-f", "PASS,.", "-m2", "-M2", "-v", "snps,indels", "-i",
+                 "INFO/AC>0", "-Oz", "-o", str(unrefined),
+                 str(wf_dir / "results/calls/all.filtered.vcf.gz")],
+                check=True, env=env,
+            )  # fmt: skip
+            sets = {"plain bcftools": sets["plain bcftools"], "workflow unrefined": unrefined,
+                    "workflow refined": sets["workflow PASS"]}  # fmt: skip
+            bench = wf_dir / "benchmarks/calls/refine_calls.tsv"
+            cpu = pd.read_csv(bench, sep="\t")["cpu_time"].iloc[0]
+            print(f"{name}: refine_calls {cpu:.1f} CPU-s", file=sys.stderr)
         for label, vcf in sets.items():
             tab = score(ts, vcf)
             tab.insert(0, "callset", label)
@@ -289,6 +322,9 @@ def main() -> int:
         help="workflow config override for --accuracy, e.g. trimming.cut_right=true",
     )
     ap.add_argument("--dwgsim-mb", type=float, default=2.0, help="dwgsim genome size (Mb)")
+    ap.add_argument(
+        "--panel-mb", type=float, default=0.5, help="genome size (Mb) of dwgsimN<k> panels"
+    )
     ap.add_argument("--label", default="", help="suffix of the workflow run folders/table")
     ap.add_argument("--snakefile", help="Snakefile to run (default: this checkout's)")
     args = ap.parse_args()

@@ -29,6 +29,7 @@ Usage::
     python scripts/make_dwgsim_truth.py --outdir test-data/dwgsim            # truth only
     python scripts/make_dwgsim_truth.py --outdir /tmp/dw --depth 15 --depth 6
     python scripts/make_dwgsim_truth.py --outdir /tmp/dw --size-mb 0.5 --depth 15
+    python scripts/make_dwgsim_truth.py --outdir /tmp/dwN40 --samples 40 --size-mb 0.4 --depth 6
 
 Outputs in ``--outdir``: ``reference.fa.gz`` (+ ``.fai``/``.gzi``), ``truth.vcf.gz``
 (+ ``.tbi``), ``reference_features.bed`` (every simulated feature), ``repeats.bed``
@@ -64,14 +65,47 @@ ERROR_R2 = "0.002-0.015"
 RANDOM_READS = 0.01
 N_INBRED = 4
 N_OUTBRED = 4
+#: ``--samples`` panel: the breed's effective size and its age (generations).
+PANEL_NE = 500
+PANEL_SPLIT = 500.0
 
 
-def make_spec(size_mb: float) -> mtd.SpeciesSpec:
-    """Species description: ``size_mb`` Mb in 250-500 kb contigs, 4 inbred + 4 outbred."""
+def make_spec(size_mb: float, panel: int = 0) -> mtd.SpeciesSpec:
+    """Species description: ``size_mb`` Mb in 250-500 kb contigs, 4 inbred + 4 outbred.
+
+    With ``panel`` > 0: instead ``panel`` outbred animals of one breed (the skim-sequenced
+    accessions of a breeding programme) -- a breed of effective size ``PANEL_NE`` founded
+    ``PANEL_SPLIT`` generations ago from a large ancestral population, so that its
+    animals share long haplotypes (LD over tens of kb) as breeds and breeding
+    populations do, on the same kind of genome (its own seeds: ``index`` 5).
+    """
     total = int(size_mb * 1e6)
     n_contigs = max(2, round(total / 500_000))
     length = total // n_contigs
     contigs = tuple(mtd.ContigSpec(f"chr{i + 1}", length) for i in range(n_contigs))
+    if panel:
+        return mtd.SpeciesSpec(
+            name="dwgsim",
+            index=5,
+            gc=0.40,
+            cpg_depletion=0.35,
+            contigs=contigs,
+            samples=tuple(
+                mtd.SampleSpec(f"AN{i + 1}", "outbred", "NA", "animal", inbred=False)
+                for i in range(panel)
+            ),
+            inbred=False,
+            pop_sizes={"outbred": PANEL_NE, "ancestral": 10_000},
+            splits=((PANEL_SPLIT, ("outbred",), "ancestral"),),
+            ref_population="outbred",
+            mutation_rate=2e-8,
+            recombination_rate=1e-8,
+            gene_prefix="DW",
+            n_repeat_families=8,
+            n_repeat_copies=max(8, int(total * 0.10 / 1000)),
+            repeat_divergence=(0.01, 0.12),
+            indel_max=15,
+        )
     samples = tuple(
         mtd.SampleSpec(f"IL{i + 1}", "inbred", "NA", "line", inbred=True) for i in range(N_INBRED)
     ) + tuple(
@@ -245,13 +279,20 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--outdir", type=Path, required=True)
     ap.add_argument("--size-mb", type=float, default=2.0, help="genome size (default 2 Mb)")
     ap.add_argument(
+        "--samples", type=int, default=0,
+        help="instead of the 4 inbred + 4 outbred samples: this many outbred animals of "
+        "one breed (a skim-sequencing panel with shared haplotypes)",
+    )  # fmt: skip
+    ap.add_argument(
         "--depth", type=float, action="append", default=[],
         help="write dwgsim reads at this diploid depth (repeatable); none: truth only",
     )  # fmt: skip
     args = ap.parse_args(argv)
     if not 0.2 <= args.size_mb <= 50:
         ap.error("--size-mb must be between 0.2 and 50")
-    spec = make_spec(args.size_mb)
+    if args.samples and not 2 <= args.samples <= 1000:
+        ap.error("--samples must be between 2 and 1000")
+    spec = make_spec(args.size_mb, args.samples)
     out = args.outdir
     out.mkdir(parents=True, exist_ok=True)
     ref = mtd.simulate_reference(spec)

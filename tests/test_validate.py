@@ -89,6 +89,10 @@ def test_reads_need_a_reference():
         (lambda c: c.update(directions={"yeild": "increase"}), ["directions", "yeild"]),
         (lambda c: c["gwas"].update(threshold="permutation", permutations=0), ["permutations"]),
         (lambda c: c.pop("samples"), ["'samples'", "missing"]),
+        (
+            lambda c: c.setdefault("calling", {}).update(refine={"enabled": True, "error": 0.7}),
+            ["calling.refine.error", "0.7"],
+        ),
     ],
 )
 def test_bad_config_is_a_short_message(edit, needles, tmp_path):

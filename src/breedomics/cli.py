@@ -21,6 +21,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.calling.evalcalls",
         "genotype-aware precision/recall/F1 of a call set against a truth VCF",
     ),
+    "refine-calls": (
+        "breedomics.calling.refine",
+        "refine low-coverage genotypes from their likelihoods with a population haplotype model",
+    ),
     "make-regions": (
         "breedomics.calling.regions",
         "split a reference into calling regions at N runs and pack them into jobs",

@@ -296,6 +296,10 @@ MODELS: dict[str, Model] = {
         mem=800, time=5, mem_rates={"fasta_gb": 1200}, time_rates={"vcf_gb": 30}, parallel=0.5
     ),
     "filter_calls": _tool(vcf_gb=30),
+    # refine-calls: one chromosome's records in memory; time ~ genotypes x states x rounds
+    "refine_calls": Model(
+        mem=1000, time=10, mem_rates={"vcf_gb": 4000}, time_rates={"vcf_gb": 600}, parallel=0
+    ),
     "hardfilter_calls": _tool(vcf_gb=15),
     "stat_calls": _tool(vcf_gb=20),
     "run_multiqc": Model(mem=1500, time=10, mem_rates={"other_gb": 2000}),

@@ -1,6 +1,7 @@
 # Joint variant calling over all samples, scattered over genome regions (split at runs
 # of N, small scaffolds packed into a bounded number of jobs) and gathered in order;
-# then normalisation, soft filters in FILTER and a hard-filtered biallelic set.
+# then normalisation, soft filters in FILTER, optionally population-aware genotype
+# refinement (calling.refine) and a hard-filtered biallelic set.
 
 
 checkpoint make_regions:
@@ -177,9 +178,33 @@ rule filter_calls:
         " | bcftools view -Oz -o {output.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
 
 
+rule refine_calls:
+    input:
+        vcf="results/calls/all.filtered.vcf.gz",
+        tbi="results/calls/all.filtered.vcf.gz.tbi",
+    output:
+        vcf="results/calls/all.refined.vcf.gz",
+        tbi="results/calls/all.refined.vcf.gz.tbi",
+    log:
+        "logs/calls/refine_calls.log",
+    benchmark:
+        "benchmarks/calls/refine_calls.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        cli=BREEDOMICS,
+        args=refine_args,
+    shell:
+        "{params.cli} refine-calls {input.vcf} --out {output.vcf} {params.args} > {log} 2>&1"
+
+
 rule hardfilter_calls:
     input:
-        "results/calls/all.filtered.vcf.gz",
+        CALLS_TO_PASS,
     output:
         vcf="results/calls/all.pass.vcf.gz",
         tbi="results/calls/all.pass.vcf.gz.tbi",

@@ -84,6 +84,13 @@ def plink_output_prefix(wildcards, output):
 SEX_X = config["genome"]["sex_chromosomes"].get("X") or ""
 SEX_Y = config["genome"]["sex_chromosomes"].get("Y") or ""
 INBRED = config["genome"]["mating"] == "inbred"
+# The call set the PASS set is made from: refined genotypes when calling.refine is on.
+REFINE = config["calling"]["refine"]
+CALLS_TO_PASS = (
+    "results/calls/all.refined.vcf.gz"
+    if REFINE["enabled"]
+    else "results/calls/all.filtered.vcf.gz"
+)
 REPO = Path(workflow.basedir).parent
 ADAPTERS = str(REPO / "resources" / "adapters" / "illumina.fa")
 
@@ -340,6 +347,21 @@ def ploidy_args(wildcards=None):
     for start, end in config["genome"].get("par", []):
         args += ["--par", f"{start}-{end}"]
     return " ".join(args)
+
+
+def refine_args(wildcards=None):
+    """`breedomics refine-calls` options from calling.refine (and genome.mating)."""
+    r = REFINE
+    args = (
+        f"--iterations {r['iterations']} --burnin {r['burnin']} --error {r['error']}"
+        f" --ne {r['ne']} --cm-per-mb {r['cm_per_mb']} --max-states {r['max_states']}"
+        f" --inbred-f {r['inbred_f']} --seed {r['seed']}"
+    )
+    if INBRED:
+        args += " --inbred"
+    if r["only_pass"]:
+        args += " --only-pass"
+    return args
 
 
 def region_bcfs(wildcards):
