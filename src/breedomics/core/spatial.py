@@ -259,6 +259,9 @@ def fit_sap(
         quad = (u * u) @ lams.T if K else np.zeros(0)
         new = np.empty_like(theta)
         new[:K] = np.log(np.maximum(quad, 1e-300)) - np.log(np.maximum(ed, 1e-300))
+        # a component without effective dimension is zero (its 0/0 update is undefined
+        # when another component of the same coefficients has shrunk them to zero)
+        new[:K][ed < 1e-8] = floor
         dof = n - p_fixed - ed.sum()
         if group_random:
             ed_g = float(sys_.ng - s2e_ * gdiag.sum() / s2g_)

@@ -1,0 +1,128 @@
+"""``breedomics phenome``: field-trial phenotypes.
+
+Subcommands
+-----------
+``spatial``
+    Plot records with row/column coordinates -> per trial and trait the SpATS model
+    (BLUEs, standard errors, generalised heritability, effective dimensions, fitted
+    trend, residual variogram); trials without coordinates get the block model; the
+    per-trial BLUEs are combined over trials by a weighted second stage.
+
+Outputs of ``spatial`` (in ``--out-dir``): ``blues.tsv`` (one row per genotype, one
+column per trait: the table ``gs cv``/``gs predict`` read), ``blues_long.tsv``,
+``stage1_blues.tsv``, ``stage2.tsv``, ``heritability.tsv``, ``varcomp.tsv``
+(variances and effective dimensions), ``trend.tsv``, ``residuals.tsv``,
+``variogram.tsv``, ``field_map.png``, ``variogram.png`` and ``settings.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+
+from breedomics.core import tables
+
+__all__ = ["add_arguments", "run"]
+
+
+def _log(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def _csv(text: str | None) -> list[str]:
+    return [t.strip() for t in (text or "").split(",") if t.strip()]
+
+
+def _add_spatial(sub) -> None:
+    p = sub.add_parser("spatial", help="spatial (SpATS) analysis of field trials + 2nd stage")
+    p.add_argument("--records", required=True, help="plot-level TSV/CSV")
+    p.add_argument("--traits", required=True, help="comma-separated trait columns")
+    p.add_argument("--genotype-col", default="genotype")
+    p.add_argument("--env-col", default="environment")
+    p.add_argument("--row-col", default="row", help="row coordinate column (numbers)")
+    p.add_argument("--col-col", default="col", help="column coordinate column (numbers)")
+    p.add_argument("--rep-col", help="replicate column (block model of trials w/o coordinates)")
+    p.add_argument("--block-col", help="block column (block model of trials w/o coordinates)")
+    p.add_argument("--covariates", help="comma-separated plot covariate columns (fixed)")
+    p.add_argument("--segments-row", type=int, default=0, help="B-spline segments (0: auto)")
+    p.add_argument("--segments-col", type=int, default=0, help="B-spline segments (0: auto)")
+    p.add_argument("--no-row-col-effects", action="store_true", help="no random row/col effects")
+    p.add_argument("--max-lag", type=int, default=10, help="largest variogram displacement")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--out-dir", required=True)
+
+
+def _run_spatial(args) -> int:
+    from breedomics.phenome.trials import analyse_trials
+
+    traits = _csv(args.traits)
+    covs = _csv(args.covariates)
+    raw = tables.read_table(args.records, "trial records")
+    rec = tables.infer_types(raw, traits + covs, "trait or covariate")
+    for c in (args.row_col, args.col_col):  # coordinates are checked with their own message
+        if c in raw.columns:
+            rec[c] = raw[c]
+    res = analyse_trials(
+        rec,
+        traits,
+        genotype=args.genotype_col,
+        environment=args.env_col,
+        row=args.row_col,
+        col=args.col_col,
+        rep=args.rep_col,
+        block=args.block_col,
+        covariates=covs,
+        segments=(args.segments_row or None, args.segments_col or None),
+        row_col_effects=not args.no_row_col_effects,
+        max_lag=args.max_lag,
+    )
+    out = Path(args.out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+
+    def tsv(df: pd.DataFrame, name: str) -> None:
+        df.to_csv(out / name, sep="\t", index=False, float_format="%.6g")
+
+    wide = res.blues.pivot(index="genotype", columns="trait", values="blue")[traits]
+    wide.index.name = "sample_id"
+    tsv(wide.reset_index(), "blues.tsv")
+    tsv(res.blues, "blues_long.tsv")
+    tsv(res.stage1, "stage1_blues.tsv")
+    tsv(res.stage2, "stage2.tsv")
+    tsv(res.heritability, "heritability.tsv")
+    tsv(res.varcomp, "varcomp.tsv")
+    tsv(res.trend, "trend.tsv")
+    tsv(res.residuals, "residuals.tsv")
+    tsv(res.variogram, "variogram.tsv")
+    if not args.no_plot and not res.trend.empty:
+        from breedomics.phenome.plots import plot_field_map, plot_variogram
+
+        plot_field_map(res.trend, out / "field_map.png")
+        plot_variogram(res.variogram, out / "variogram.png")
+    from breedomics import __version__
+
+    settings = {k: v for k, v in vars(args).items() if not k.startswith("_")}
+    settings.update(breedomics_version=__version__, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
+    (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
+    for r in res.heritability.itertuples():
+        _log(f"{r.trait} {r.environment}: {r.model} model, H2 {r.H2:.3f}")
+    return 0
+
+
+_SUB = {"spatial": (_add_spatial, _run_spatial)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``phenome`` subcommands to ``parser``."""
+    sub = parser.add_subparsers(dest="phenome_command", metavar="SUBCOMMAND", required=True)
+    for add, _ in _SUB.values():
+        add(sub)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the chosen ``phenome`` subcommand."""
+    return _SUB[args.phenome_command][1](args)
