@@ -79,6 +79,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.gs.cli",
         "genomic selection: BLUEs, GBLUP/rrBLUP, BayesB/C, RKHS, cross-validation, ranking",
     ),
+    "phenome": (
+        "breedomics.phenome.cli",
+        "field trials: spatial (SpATS P-spline) BLUEs, heritability and field maps per trial",
+    ),
     "report": (
         "breedomics.report.cli",
         "the run's summary page: one self-contained HTML file (results/report/index.html)",
