@@ -68,6 +68,7 @@ STEP_SEEDS = {
     "traits": 6,
     "trials": 11,
     "omics": 12,
+    "field": 13,
 }
 
 STOP_CODONS = ("TAA", "TAG", "TGA")
@@ -1272,6 +1273,40 @@ def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
 #: Multi-environment trial layout of the panel: environments, replicates per environment,
 #: GxE variance as a share of the genetic variance, plot share dropped, planted outliers.
 TRIAL_ENVS, TRIAL_REPS, TRIAL_GXE, TRIAL_MISSING, TRIAL_OUTLIERS = 4, 2, 0.3, 0.04, 3
+#: Field layout of each environment: every block a grid of TRIAL_BLOCK_ROWS rows (blocks
+#: stacked along the rows, as many columns as needed), and a smooth fertility trend with
+#: a variance of TRIAL_TREND x the error variance (the spatial model's target).
+TRIAL_BLOCK_ROWS, TRIAL_TREND = 16, 0.25
+
+
+def add_field_layout(
+    rec, index: tuple, n_geno: int, n_env: int, n_rep: int, rng: np.random.Generator
+) -> np.ndarray:
+    """Give the plots of ``rec`` ``row``/``col`` columns; return a unit-SD smooth trend.
+
+    Each block of each environment is a grid of ``TRIAL_BLOCK_ROWS`` rows (genotypes
+    randomised within the block, :func:`breedomics.testing.field.field_layout`), the
+    blocks stacked along the rows; the trend is a smooth random surface of every
+    environment's field (:func:`breedomics.testing.field.smooth_trend`). The stream is
+    the ``field`` step's own, so the plot effects of ``trials`` keep their values.
+    """
+    from breedomics.testing.field import field_layout, smooth_trend
+
+    gi, ej, rk = index
+    n_cols = -(-n_geno // TRIAL_BLOCK_ROWS)
+    rows = np.zeros(gi.size, dtype=int)
+    cols = np.zeros(gi.size, dtype=int)
+    trend = np.zeros(gi.size)
+    for e in range(n_env):
+        lay = field_layout(n_geno, n_rep, TRIAL_BLOCK_ROWS, n_cols, rng)
+        pos = {(int(g), int(b) - 1): (r, c) for g, b, r, c in lay.itertuples(index=False)}
+        m = np.flatnonzero(ej == e)
+        rc = np.array([pos[(int(gi[k]), int(rk[k]))] for k in m])
+        rows[m], cols[m] = rc[:, 0], rc[:, 1]
+        trend[m] = smooth_trend(rows[m], cols[m], 1.0, rng)
+    rec.insert(rec.columns.get_loc("environment") + 2, "row", rows)
+    rec.insert(rec.columns.get_loc("row") + 1, "col", cols)
+    return trend
 
 
 def write_trials(spec: SpeciesSpec, pdir: Path) -> None:
@@ -1311,10 +1346,14 @@ def write_trials(spec: SpeciesSpec, pdir: Path) -> None:
         var_e = residual_variance(var_g, h2)
         env_sd, block_sd = 2 * np.sqrt(var_g), 0.5 * np.sqrt(var_e)
         y, _eff = plot_values(g, index, ne, nr, env_sd, block_sd, var_ge, var_e, 100, rng)
-        rec[name] = np.round(y, 4)
+        rec[name] = y
         truth_rows.append(
             (name, var_g, var_ge, var_e, h2, entry_mean_h2(var_g, var_ge, var_e, ne, nr))
         )
+    trend = add_field_layout(rec, index, len(gv), ne, nr, species_rng(spec, "field"))
+    for name, _h2, _n_qtl, _direction in PANEL_TRAITS:
+        var_e = next(t[3] for t in truth_rows if t[0] == name)
+        rec[name] = np.round(rec[name] + np.sqrt(TRIAL_TREND * var_e) * trend, 4)
     rec = rec[drop_plots(len(rec), TRIAL_MISSING, rng)].reset_index(drop=True)
     out_idx, sign = outlier_plots(len(rec), TRIAL_OUTLIERS, rng)
     out_idx = np.sort(out_idx)

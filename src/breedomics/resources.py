@@ -346,6 +346,10 @@ MODELS: dict[str, Model] = {
     "gather_gwas": _matrix(0, 50, 60, mem_mmarkers=500),
     # genomic selection: the genotype matrix in memory (float32 copies), kernels n x n
     "estimate_blues": Model(mem=1000, time=10, mem_rates={"other_gb": 5000}),
+    # spatial trials: dense mixed-model equations of one trial (5,000 plots: ~0.3 GB, 10 s)
+    "spatial_trials": Model(
+        mem=2000, time=20, mem_rates={"other_gb": 20000}, time_rates={"other_gb": 600}
+    ),
     "make_gs_folds": _tool(),
     "cross_validate_gs": _matrix(16000, 300, 120, 120),
     "cross_validate_gs_multitrait": _matrix(16000, 300, 120, 120),

@@ -444,10 +444,18 @@ def soft_filter_pipeline(wildcards=None):
 GS = config["gs"]
 GS_TRAITS = RUN.gs_traits
 
+#: Spatial trial analysis (phenome spatial) when the trials have plot coordinates.
+GS_SPATIAL = bool(
+    GS["trials"] and GS["trial_columns"]["row"] and GS["trial_columns"]["col"]
+)
 GS_PHENO = (
-    "results/gs/blue/blues.tsv"
-    if GS["trials"]
-    else (GS["phenotypes"] or GWAS["phenotypes"] or "unset")
+    "results/phenome/spatial/blues.tsv"
+    if GS_SPATIAL
+    else (
+        "results/gs/blue/blues.tsv"
+        if GS["trials"]
+        else (GS["phenotypes"] or GWAS["phenotypes"] or "unset")
+    )
 )
 GS_MULTI = [m for m in GS["models"] if m == "mtgblup"]
 GS_SINGLE = [m for m in GS["models"] if m != "mtgblup"]
@@ -461,6 +469,11 @@ def gs_outputs():
     out += expand("results/gs/predict/{model}/gebv.tsv", model=GS_PREDICT)
     if GS["trials"]:
         out.append("results/gs/blue/blues.tsv")
+    if GS_SPATIAL:
+        out += [
+            "results/phenome/spatial/blues.tsv",
+            "results/phenome/spatial/field_map.png",
+        ]
     return out
 
 
@@ -509,6 +522,25 @@ def gs_weights(wildcards=None):
         directions = config.get("directions") or {}
         w = {t: (-1 if directions.get(t) == "decrease" else 1) for t in GS_TRAITS}
     return ",".join(f"{t}={float(v):g}" for t, v in w.items())
+
+
+def spatial_args(wildcards=None):
+    """Arguments of `phenome spatial` from gs.trial_columns and gs.spatial."""
+    c, s = GS["trial_columns"], GS["spatial"]
+    args = (
+        f"--genotype-col {c['genotype']} --env-col {c['environment']}"
+        f" --row-col {c['row']} --col-col {c['col']}"
+        f" --segments-row {s['segments_row']} --segments-col {s['segments_col']}"
+        f" --max-lag {s['max_lag']}"
+    )
+    for key, flag in (("replicate", "--rep-col"), ("block", "--block-col")):
+        if c[key]:
+            args += f" {flag} {c[key]}"
+    if s["covariates"]:
+        args += " --covariates " + ",".join(s["covariates"])
+    if not s["row_col_effects"]:
+        args += " --no-row-col-effects"
+    return args
 
 
 def gs_fold_args(wildcards=None):

@@ -253,3 +253,48 @@ rule select_candidates:
     shell:
         "{params.cli} gs select --gebv {input.gebv:q} --weights {params.weights}"
         " --top {params.s[top]} {params.std} {params.cap} --out {output.selection:q} > {log} 2>&1"
+
+
+# Trials with plot coordinates (gs.trial_columns.row/col): the SpATS spatial model per
+# trial, the block model for trials without coordinates, and a second stage weighting
+# the per-trial BLUEs by their standard errors; its blues.tsv is then the GS phenotype.
+rule spatial_trials:
+    input:
+        records=GS["trials"] or "unset",
+    output:
+        blues="results/phenome/spatial/blues.tsv",
+        long="results/phenome/spatial/blues_long.tsv",
+        stage1="results/phenome/spatial/stage1_blues.tsv",
+        heritability=report(
+            "results/phenome/spatial/heritability.tsv",
+            caption="../report/gs/spatial_heritability.rst",
+            category="Genomic selection",
+            subcategory="Trial analysis",
+        ),
+        varcomp="results/phenome/spatial/varcomp.tsv",
+        trend="results/phenome/spatial/trend.tsv",
+        variogram="results/phenome/spatial/variogram.tsv",
+        field_map=report(
+            "results/phenome/spatial/field_map.png",
+            caption="../report/gs/field_map.rst",
+            category="Genomic selection",
+            subcategory="Trial analysis",
+        ),
+    log:
+        "logs/phenome/spatial.log",
+    benchmark:
+        "benchmarks/phenome/spatial.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        cli=threaded_cli,
+        traits=",".join(GS_TRAITS),
+        args=spatial_args,
+        outdir=lambda wc, output: str(Path(output.blues).parent),
+    shell:
+        "{params.cli} phenome spatial --records {input.records:q} --traits {params.traits}"
+        " {params.args} --out-dir {params.outdir} > {log} 2>&1"
