@@ -62,6 +62,7 @@ from breedomics.errors import UserError
 __all__ = [
     "RefineSettings",
     "allele_frequencies",
+    "genome_inbreeding",
     "inbreeding_coefficients",
     "info_score",
     "refine_genotypes",
@@ -104,9 +105,9 @@ class RefineSettings:
         At most this many haplotypes (the closest by Hamming distance) are the HMM
         states of one update; 0 = all other samples' haplotypes.
     inbred_f : float
-        A diploid sample whose inbreeding coefficient (estimated per chromosome from
-        the likelihoods, :func:`inbreeding_coefficients`) is at least this is modelled
-        as one haplotype (an inbred line in a mixed panel); above 1: never.
+        A diploid sample whose genome-wide inbreeding coefficient (from the likelihoods,
+        :func:`genome_inbreeding`; needs ``MIN_F_SITES`` records) is at least this is
+        modelled as one haplotype (an inbred line in a mixed panel); above 1: never.
     seed : int
         Seed of the random draws.
     """
@@ -489,6 +490,40 @@ class RefineStats:
     seconds: float = 0.0
 
 
+#: Sites needed (and at most read, thinned evenly) for the genome-wide inbreeding estimate.
+MIN_F_SITES = 2000
+MAX_F_SITES = 20000
+
+
+def genome_inbreeding(vcf_in: Path, tag: str, only_pass: bool = False) -> np.ndarray | None:
+    """Genome-wide inbreeding coefficient of every sample (:func:`inbreeding_coefficients`).
+
+    Read from the diploid records of the whole file (thinned to at most ``MAX_F_SITES``).
+    ``None`` with fewer than ``MIN_F_SITES`` records: at 5-8x one site says little, and a
+    short genome's runs of homozygosity would pass an outbred animal for an inbred line.
+    """
+    from cyvcf2 import VCF
+
+    vcf = VCF(str(vcf_in))
+    n = len(vcf.samples)
+    kept: list[np.ndarray] = []
+    stride = 1
+    for k, v in enumerate(vcf):
+        if k % stride or not _refinable(v, only_pass):
+            continue
+        gl, plo = _likelihoods([v], n, tag)
+        if (plo == 2).all():
+            kept.append(gl[0].astype(np.float32))
+        if len(kept) >= 2 * MAX_F_SITES:
+            kept, stride = kept[::2], stride * 2
+    vcf.close()
+    if len(kept) < MIN_F_SITES:
+        return None
+    gl = np.stack(kept[:: max(1, len(kept) // MAX_F_SITES)]).astype(np.float64)
+    gl /= gl.max(axis=2, keepdims=True)
+    return inbreeding_coefficients(gl, allele_frequencies(gl, np.full(n, 2)))
+
+
 def _refinable(v, only_pass: bool) -> bool:
     if len(v.ALT) != 1 or v.ALT[0] in ("*", "<*>", ".", ""):
         return False
@@ -559,6 +594,11 @@ def refine_vcf(
     for kind, tag_id, number, text in HEADER_TAGS:
         add = vcf.add_format_to_header if kind == "FORMAT" else vcf.add_info_to_header
         add({"ID": tag_id, "Number": number, "Type": "Float", "Description": text})
+    lines = np.zeros(n, dtype=bool)
+    if not inbred and s.inbred_f <= 1:
+        f = genome_inbreeding(vcf_in, tag, only_pass)
+        if f is not None:
+            lines = f >= s.inbred_f
     vcf_out = Path(vcf_out)
     vcf_out.parent.mkdir(parents=True, exist_ok=True)
     name = vcf_out.name
@@ -571,11 +611,8 @@ def refine_vcf(
         if sub:
             gl, rec_ploidy = _likelihoods(sub, n, tag)
             ploidy = rec_ploidy.max(axis=0)
-            dip = ploidy == 2
-            f = np.zeros(n)
-            f[dip] = inbreeding_coefficients(gl[:, dip], allele_frequencies(gl, ploidy))
             # an inbred line is one haplotype: only its homozygous likelihoods count
-            one_hap = dip & (inbred | (f >= s.inbred_f))
+            one_hap = (ploidy == 2) & (inbred | lines)
             stats.inbred_samples |= set(np.flatnonzero(one_hap).tolist())
             model_ploidy = np.where(one_hap, 1, ploidy)
             one = model_ploidy == 1
