@@ -171,7 +171,7 @@ def test_no_private_names_across_subpackages_and_no_testing_at_runtime():
 
 def test_every_subpackage_is_scanned():
     subs = {_subpackage(m) for _p, m, _i in _modules()}
-    assert {"core", "census", "genotypes", "gwas", "gs", "omics", "testing"} <= subs
+    assert {"core", "census", "genotypes", "gwas", "gs", "omics", "phenome", "testing"} <= subs
 
 
 # --------------------------------------------------------------------------- genetics in core
