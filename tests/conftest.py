@@ -103,6 +103,11 @@ def run_workflow(
     return proc
 
 
+#: ``BREEDOMICS_TEST_CPU=file``: append "user sys wall owner" for every tracked command and
+#: "test user sys wall nodeid" for every test (its own CPU and its untracked children's),
+#: to find where the suite's CPU time goes (``scripts/test_cpu_report.py`` sums it).
+_CPU_LOG = os.environ.get("BREEDOMICS_TEST_CPU")
+
 #: Child processes of background runs -> the run (stopped if the session ends first).
 _CHILDREN: dict[subprocess.Popen, str | None] = {}
 #: The background run that the current thread executes (``_JOB.name``).
@@ -123,6 +128,9 @@ def popen_tracked(cmd, nice: bool = False, **kw) -> subprocess.Popen:
             os.nice(19)
 
         kw["preexec_fn"] = pre
+    if _CPU_LOG:  # profile the suite: CPU seconds of each command, by run or test
+        owner = run or os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
+        cmd = ["/usr/bin/time", "-a", "-o", _CPU_LOG, "-f", f"%U %S %e {owner}", *cmd]
     proc = subprocess.Popen(cmd, **kw)
     _CHILDREN[proc] = run
     return proc
@@ -397,3 +405,24 @@ def mean_panel_run(background) -> tuple[Path, dict]:
     the panel copy in root/panel.
     """
     return background.result("mean_panel")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """With ``BREEDOMICS_TEST_CPU`` set: log each test's CPU (see ``_CPU_LOG``)."""
+    if not _CPU_LOG:
+        yield
+        return
+    import resource
+    import time
+
+    wall, own = time.perf_counter(), time.thread_time()
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    yield
+    k2 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    with open(_CPU_LOG, "a") as fh:
+        fh.write(
+            f"test {time.thread_time() - own:.2f} "
+            f"{k2.ru_utime - kids.ru_utime + k2.ru_stime - kids.ru_stime:.2f} "
+            f"{time.perf_counter() - wall:.2f} {item.nodeid}\n"
+        )
