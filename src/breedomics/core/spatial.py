@@ -78,6 +78,9 @@ class SAPFit:
         Restricted log-likelihood (without ``-1/2 log|X'X|``).
     n_iter : int
     converged : bool
+    leverage : numpy.ndarray or None
+        Leverage ``q_i = w_i' C^-1 w_i`` of every record in the mixed-model equations
+        (``w_i`` its row of ``[N X Z]``, ``C`` scaled by ``1 / s2e``), when asked for.
     """
 
     names: list[str]
@@ -94,6 +97,7 @@ class SAPFit:
     loglik: float
     n_iter: int
     converged: bool
+    leverage: np.ndarray | None = None
 
 
 class _System:
@@ -142,6 +146,7 @@ class _System:
         g = (self.Ny - self.Bg @ w) / d
         inv, info = lapack.dpotri(c, lower=False)
         inv = np.triu(inv) + np.triu(inv, 1).T
+        self._last = (inv, d)
         gdiag = None
         if need_group_diag:
             Bd = self.Bg / d[:, None]
@@ -150,6 +155,13 @@ class _System:
 
     def fitted(self, w: np.ndarray, g: np.ndarray) -> np.ndarray:
         return self.W @ w + g[self.groups]
+
+    def leverage(self) -> np.ndarray:
+        """Leverages at the last :meth:`solve`: with the group block absorbed,
+        ``q_i = 1/d_g + (w_i - a_g)' S^-1 (w_i - a_g)``, ``a_g = (N'W)_g / d_g``."""
+        inv, d = self._last
+        V = self.W - self.Bg[self.groups] / d[self.groups, None]
+        return 1.0 / d[self.groups] + np.einsum("ij,ij->i", V @ inv, V)
 
 
 def _check(lams: np.ndarray, q: int) -> None:
@@ -173,6 +185,7 @@ def fit_sap(
     max_iter: int = 1000,
     tol: float = 1e-9,
     start: dict | None = None,
+    leverage: bool = False,
 ) -> SAPFit:
     """REML fit of the SAP mixed model (see the module docstring).
 
@@ -201,6 +214,9 @@ def fit_sap(
     start : dict, optional
         Starting values ``{"s2": ..., "s2e": ..., "s2g": ...}`` (e.g. the fixed-group
         fit's estimates for the random-group fit).
+    leverage : bool
+        Also return the leverage of every record (for studentised residuals;
+        ``O(n (p + q)^2)``).
 
     Returns
     -------
@@ -335,6 +351,7 @@ def fit_sap(
         loglik=ll,
         n_iter=evals,
         converged=converged,
+        leverage=sys_.leverage() if leverage else None,
     )
 
 

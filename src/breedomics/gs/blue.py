@@ -46,7 +46,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
-from scipy.stats import norm
 
 from breedomics.core.linalg import single_thread
 from breedomics.core.mme import (
@@ -56,6 +55,7 @@ from breedomics.core.mme import (
     independent_columns,
     reml_standard_errors,
 )
+from breedomics.core.outliers import outlier_test, studentise
 from breedomics.errors import UserError
 
 __all__ = ["MetFit", "fit_met", "met_blues", "wide_tables"]
@@ -163,18 +163,6 @@ def _design(
     return design, genotypes
 
 
-def _holm(p: np.ndarray) -> np.ndarray:
-    """Holm (1979) step-down adjusted p-values."""
-    m = p.size
-    order = np.argsort(p)
-    adj = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adj[i] = running
-    return adj
-
-
 def fit_met(*args, **kw) -> MetFit:
     """Fit the MET mixed model to one trait (see :func:`_fit_met` for parameters)."""
     with single_thread():  # small dense algebra: BLAS threads only add contention
@@ -258,12 +246,10 @@ def _fit_met(
         vcomp = fit_reml(d, cell_effects=gxe)
         s2g, s2ge, s2e, ll = vcomp.s2_group, vcomp.s2_cell, vcomp.s2e, vcomp.loglik
         mme = vcomp.mme(d)
-        q = np.clip(mme.leverage(), 0.0, 1.0 - 1e-12)
         resid = d.y - mme.fitted()
-        stud = resid / np.sqrt(s2e * (1.0 - q))
-        pval = 2.0 * norm.sf(np.abs(stud))
-        padj = _holm(pval)
-        flag = np.abs(stud) > threshold if threshold is not None else padj < alpha
+        stud = studentise(resid, s2e, mme.leverage())
+        test = outlier_test(stud, alpha, threshold)
+        padj, flag = test.p_holm, test.outlier
         if _attempt == 0:
             res_tab = rec[[c for c in (id_column, genotype, environment, rep, block) if c]].copy()
             res_tab["trait"] = trait

@@ -11,8 +11,13 @@ Subcommands
 Outputs of ``spatial`` (in ``--out-dir``): ``blues.tsv`` (one row per genotype, one
 column per trait: the table ``gs cv``/``gs predict`` read), ``blues_long.tsv``,
 ``stage1_blues.tsv``, ``stage2.tsv``, ``heritability.tsv``, ``varcomp.tsv``
-(variances and effective dimensions), ``trend.tsv``, ``residuals.tsv``,
-``variogram.tsv``, ``field_map.png``, ``variogram.png`` and ``settings.json``.
+(per trial: variances and effective dimensions), ``varcomp_met.tsv`` (across trials:
+``trait, component, estimate, se`` for ``s2G, s2GE, s2e, se2_stage1, H2_cullis,
+H2_standard, loglik_reml``, the layout of ``gs blue``'s ``varcomp.tsv``),
+``trend.tsv``, ``residuals.tsv`` (every plot with its studentised residual and outlier
+test), ``outliers.tsv`` (the flagged plots, in the columns of ``gs blue``'s
+``outliers.tsv``), ``variogram.tsv``, ``field_map.png``, ``variogram.png`` and
+``settings.json``.
 """
 
 from __future__ import annotations
@@ -53,6 +58,10 @@ def _add_spatial(sub) -> None:
     p.add_argument("--segments-col", type=int, default=0, help="B-spline segments (0: auto)")
     p.add_argument("--no-row-col-effects", action="store_true", help="no random row/col effects")
     p.add_argument("--max-lag", type=int, default=10, help="largest variogram displacement")
+    p.add_argument("--id-col", help="plot id column copied to the residual/outlier tables")
+    p.add_argument("--alpha", type=float, default=0.05, help="Bonferroni-Holm outlier level")
+    p.add_argument("--threshold", type=float, help="flag |studentised residual| > this instead")
+    p.add_argument("--drop-outliers", action="store_true", help="refit without flagged plots")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--out-dir", required=True)
 
@@ -80,6 +89,10 @@ def _run_spatial(args) -> int:
         segments=(args.segments_row or None, args.segments_col or None),
         row_col_effects=not args.no_row_col_effects,
         max_lag=args.max_lag,
+        alpha=args.alpha,
+        threshold=args.threshold,
+        drop_outliers=args.drop_outliers,
+        id_column=args.id_col,
     )
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -98,6 +111,8 @@ def _run_spatial(args) -> int:
     tsv(res.trend, "trend.tsv")
     tsv(res.residuals, "residuals.tsv")
     tsv(res.variogram, "variogram.tsv")
+    tsv(res.varcomp_met, "varcomp_met.tsv")
+    tsv(res.outliers, "outliers.tsv")
     if not args.no_plot and not res.trend.empty:
         from breedomics.phenome.plots import plot_field_map, plot_variogram
 
@@ -110,6 +125,10 @@ def _run_spatial(args) -> int:
     (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
     for r in res.heritability.itertuples():
         _log(f"{r.trait} {r.environment}: {r.model} model, H2 {r.H2:.3f}")
+    for t, v in res.varcomp_met.groupby("trait", sort=False):
+        h2 = v.set_index("component")["estimate"]["H2_cullis"]
+        n_out = int((res.residuals["trait"] == t).mul(res.residuals["outlier"]).sum())
+        _log(f"{t} across trials: H2 (Cullis) {h2:.3f}, {n_out} outlier(s)")
     return 0
 
 

@@ -55,11 +55,14 @@ def check_coordinates(records: pd.DataFrame, row: str, col: str, environment: st
     for e in pd.unique(env):
         m = env == e
         if has[m].any() and not has[m].all():
-            k = int(np.flatnonzero(m & ~has)[0])
+            bad = np.flatnonzero(m & ~has)
+            lines = [str(_line(records, int(k))) for k in bad[:5]]
+            where = ("line " if bad.size == 1 else "lines ") + ", ".join(lines)
+            where += ", ..." if bad.size > 5 else ""
             raise UserError(
-                f"{path}, line {_line(records, k)}: plot without a {row!r}/{col!r} coordinate "
-                f"in trial {e!r} ({int((m & ~has).sum())} of its {int(m.sum())} plots); give "
-                "every plot of the trial its row and column, or none (block model)"
+                f"{path}, {where}: plot without a {row!r}/{col!r} coordinate in trial "
+                f"{e!r} ({bad.size} of its {int(m.sum())} plots); give every plot of the "
+                "trial its row and column, or none (block model)"
             )
     key = pd.DataFrame({"e": env, "r": out[row], "c": out[col]})[has]
     dup = key.duplicated(keep=False).to_numpy()

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core.linalg import single_thread
+from breedomics.core.outliers import studentise
 from breedomics.core.spatial import SAPFit, fit_sap
 from breedomics.errors import UserError
 from breedomics.phenome.psanova import Marginal, auto_segments, spatial_design
@@ -54,7 +55,12 @@ class SpatialTrialFit:
         ``row, col, trend, row_col``: the fitted surface (deviation from its mean over
         the plots) and the row + column effects on every grid position.
     residuals : pandas.DataFrame
-        Per plot: ``row, col, genotype, observed, fitted, residual``.
+        Per plot: ``row, col, genotype, observed, fitted, residual`` of the fixed-genotype
+        fit (the variogram's), ``fitted_random`` and ``studentised`` of the random-genotype
+        fit (its conditional residual over ``sqrt(s2e (1 - leverage))``,
+        :func:`breedomics.core.outliers.studentise`: the outlier test of the block model,
+        whose genotypes are random too; with fixed genotypes the two plots of a genotype
+        in a two-replicate trial have residuals of equal size and opposite sign).
     fixed, random : SAPFit
         The two REML fits.
     """
@@ -173,7 +179,9 @@ def fit_spatial_trial(
         fixed = fit_sap(y, gcode, genos.size, X, Z, lam, names, tol=tol)
         start = {"s2": fixed.s2, "s2e": fixed.s2e}
         Xr = np.hstack([np.ones((y.size, 1)), X])
-        random = fit_sap(y, gcode, genos.size, Xr, Z, lam, names, True, tol=tol, start=start)
+        random = fit_sap(
+            y, gcode, genos.size, Xr, Z, lam, names, True, tol=tol, start=start, leverage=True
+        )
     h2 = random.ed_group / genos.size
     gen = pd.DataFrame(
         {
@@ -207,6 +215,8 @@ def fit_spatial_trial(
             "observed": y,
             "fitted": fixed.fitted,
             "residual": y - fixed.fitted,
+            "fitted_random": random.fitted,
+            "studentised": studentise(y - random.fitted, random.s2e, random.leverage),
         }
     )
     return SpatialTrialFit(gen, vc, h2, trend, res, fixed, random)

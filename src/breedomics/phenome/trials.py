@@ -6,7 +6,14 @@ Stage 1 fits, per trait and trial (environment), the SpATS model of
 and otherwise the block model of :func:`breedomics.gs.blue.fit_met` restricted to the
 trial (replicates/blocks fixed). Stage 2 (:func:`breedomics.core.stagewise.fit_stage_two`;
 Piepho et al. 2012, *Biometrical Journal* 54:844) combines the per-trial BLUEs with
-weights ``1 / (SE^2 + s2GE)``.
+weights ``1 / (SE^2 + s2GE)``; the same stage with random genotypes
+(:func:`breedomics.core.stagewise.stage_two_varcomp`) gives the across-trial genotype
+and GxE variances and heritabilities.
+
+Outliers: the studentised conditional residuals of every trial's fit (spatial or block
+model) are tested together per trait with the Bonferroni-Holm procedure of
+:mod:`breedomics.core.outliers`, as the block model of :mod:`breedomics.gs.blue` does;
+with ``drop_outliers`` the trials holding flagged plots are refitted once without them.
 """
 
 from __future__ import annotations
@@ -17,7 +24,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from breedomics.core.stagewise import fit_stage_two
+from breedomics.core.outliers import outlier_test
+from breedomics.core.stagewise import fit_stage_two, stage_two_varcomp
 from breedomics.errors import UserError
 from breedomics.gs.blue import fit_met
 from breedomics.phenome.layout import check_coordinates, spatial_environments
@@ -30,7 +38,14 @@ __all__ = ["TrialResults", "analyse_trials"]
 @dataclass
 class TrialResults:
     """Long tables of :func:`analyse_trials` (each with ``trait`` and, per trial,
-    ``environment`` columns)."""
+    ``environment`` columns).
+
+    ``residuals`` holds every analysed plot of the first fit (identifiers, ``row, col``,
+    observed, fitted, residual, studentised, ``p_holm``, ``outlier``, ``dropped``);
+    ``outliers`` its flagged plots in the columns of ``gs blue``'s ``outliers.tsv``;
+    ``varcomp_met`` the across-trial variance components and heritabilities (long:
+    ``trait, component, estimate, se`` as ``gs blue``'s ``varcomp.tsv``).
+    """
 
     stage1: pd.DataFrame
     blues: pd.DataFrame
@@ -40,6 +55,8 @@ class TrialResults:
     trend: pd.DataFrame
     residuals: pd.DataFrame
     variogram: pd.DataFrame
+    outliers: pd.DataFrame
+    varcomp_met: pd.DataFrame
     notes: list[str] = field(default_factory=list)
 
 
@@ -48,6 +65,54 @@ def _tag(df: pd.DataFrame, env: str, trait: str) -> pd.DataFrame:
     df.insert(0, "trait", trait)
     df.insert(0, "environment", env)
     return df
+
+
+@dataclass
+class _Trial:
+    """Stage 1 of one trial and trait: the spatial or the block model."""
+
+    model: str
+    genotypes: pd.DataFrame
+    h2: float
+    ed_genotype: float
+    s2e: float
+    fitted: np.ndarray
+    studentised: np.ndarray
+    spatial: object = None
+
+
+def _fit_trial(sub, trait, genotype, environment, row, col, rep, block, spatial_kw) -> _Trial:
+    if spatial_kw is not None:
+        f = fit_spatial_trial(sub, trait, genotype, row, col, **spatial_kw)
+        s2e = float(f.varcomp.set_index("component").loc["residual", "variance"])
+        return _Trial("spatial", f.genotypes, f.h2, f.random.ed_group, s2e,
+                      f.residuals["fitted_random"].to_numpy(),
+                      f.residuals["studentised"].to_numpy(),
+                      f)  # fmt: skip
+    m = fit_met(sub, trait, genotype, environment, rep, block, gxe=False)
+    v = m.varcomp.set_index("component")["estimate"]
+    fitted, stud = m.residuals["fitted"].to_numpy(), m.residuals["studentised"].to_numpy()
+    h2 = float(v["H2_cullis"])
+    return _Trial("block", m.genotypes, h2, np.nan, float(v["s2e"]), fitted, stud)
+
+
+def _varcomp_met(trait: str, t: pd.DataFrame, s2e: list[float]) -> pd.DataFrame:
+    """Across-trial components of one trait (:func:`stage_two_varcomp`), long format."""
+    names, gi = np.unique(t["genotype"].astype(str).to_numpy(), return_inverse=True)
+    ei = np.unique(t["environment"].to_numpy(), return_inverse=True)[1]
+    vc = stage_two_varcomp(t["blue"].to_numpy(), t["se_blue"].to_numpy(), gi, ei, names.size)
+    rows = [
+        ("s2G", vc.s2g, vc.se_s2g),
+        ("s2GE", vc.s2ge, vc.se_s2ge),
+        ("s2e", float(np.mean(s2e)), np.nan),
+        ("se2_stage1", vc.mean_se2, np.nan),
+        ("H2_cullis", vc.h2_cullis, np.nan),
+        ("H2_standard", vc.h2_standard, np.nan),
+        ("loglik_reml", vc.loglik, np.nan),
+    ]
+    out = pd.DataFrame(rows, columns=["component", "estimate", "se"])
+    out.insert(0, "trait", trait)
+    return out
 
 
 def analyse_trials(
@@ -63,8 +128,12 @@ def analyse_trials(
     segments: tuple[int | None, int | None] = (None, None),
     row_col_effects: bool = True,
     max_lag: int = 10,
+    alpha: float = 0.05,
+    threshold: float | None = None,
+    drop_outliers: bool = False,
+    id_column: str | None = None,
 ) -> TrialResults:
-    """Both stages for every trait.
+    """Both stages for every trait, with the outlier test of the block model.
 
     Parameters
     ----------
@@ -83,9 +152,18 @@ def analyse_trials(
         Random row and column effects in the spatial model.
     max_lag : int
         Largest displacement of the residual variogram.
+    alpha : float
+        Family-wise level of the Bonferroni-Holm test of the studentised residuals; the
+        family is a trait's plots over all trials, as in :func:`breedomics.gs.blue.fit_met`.
+    threshold : float, optional
+        Flag ``|studentised residual| > threshold`` instead of Holm.
+    drop_outliers : bool
+        Refit the trials with flagged plots once without them (they stay in the tables).
+    id_column : str, optional
+        Plot identifier column copied to the residual and outlier tables.
     """
-    for c in (genotype, environment, *traits, *covariates):
-        if c not in records.columns:
+    for c in (genotype, environment, *traits, *covariates, rep, block, id_column):
+        if c is not None and c not in records.columns:
             raise UserError(
                 f"column {c!r} is not in the trial records (columns: "
                 f"{', '.join(map(str, records.columns[:12]))})"
@@ -94,31 +172,62 @@ def analyse_trials(
     spatial = spatial_environments(rec, row, environment)
     envs = sorted(set(rec[environment].astype(str)))
     env_col = rec[environment].astype(str).to_numpy()
-    s1, vcs, h2s, trends, resids, vgs = [], [], [], [], [], []
+    skw = {"covariates": covariates, "segments": segments, "row_col_effects": row_col_effects}
+    ids = [c for c in (id_column, genotype, environment, rep, block) if c]
+    s1, vcs, h2s, trends, resids, vgs, outs, mets = [], [], [], [], [], [], [], []
     for trait in traits:
-        for e in envs:
-            sub = rec[env_col == e]
-            if sub[trait].notna().sum() == 0:
-                continue
+        subs = {e: rec[(env_col == e) & rec[trait].notna().to_numpy()] for e in envs}
+        subs = {e: sub for e, sub in subs.items() if len(sub)}
+        fits = {}
+        for e, sub in subs.items():
+            kw = skw if e in spatial else None
+            fits[e] = _fit_trial(sub, trait, genotype, environment, row, col, rep, block, kw)
+        if not fits:
+            continue
+        # one outlier family per trait over all trials, as the block model
+        test = outlier_test(np.concatenate([f.studentised for f in fits.values()]), alpha,
+                            threshold)  # fmt: skip
+        tabs, k = [], 0
+        for e, sub in subs.items():
+            f, n = fits[e], len(sub)
+            tab = sub[ids].copy()
+            tab.insert(len(ids), "trait", trait)
             if e in spatial:
-                f = fit_spatial_trial(
-                    sub, trait, genotype, row, col, covariates, segments, row_col_effects
-                )
-                gen = f.genotypes[["genotype", "blue", "se_blue"]].assign(model="spatial")
-                vcs.append(_tag(f.varcomp, e, trait))
-                ed_g = f.random.ed_group
-                h2s.append((e, trait, "spatial", f.h2, int(f.genotypes.shape[0]), ed_g))
-                trends.append(_tag(f.trend, e, trait))
-                resids.append(_tag(f.residuals, e, trait))
-                vg = variogram(f.residuals["row"], f.residuals["col"], f.residuals["residual"],
-                               max_lag)  # fmt: skip
-                vgs.append(_tag(vg, e, trait))
-            else:
-                m = fit_met(sub, trait, genotype, environment, rep, block, gxe=False)
-                gen = m.genotypes[["genotype", "blue", "se_blue"]].assign(model="block")
-                v = m.varcomp.set_index("component")["estimate"]
-                h2s.append((e, trait, "block", float(v["H2_cullis"]), len(m.genotypes), np.nan))
+                tab["row"], tab["col"] = sub[row].to_numpy(), sub[col].to_numpy()
+            tab["observed"] = sub[trait].to_numpy(float)
+            tab["fitted"] = f.fitted
+            tab["residual"] = tab["observed"] - f.fitted
+            tab["studentised"] = f.studentised
+            tab["p_holm"] = test.p_holm[k : k + n]
+            tab["outlier"] = test.outlier[k : k + n]
+            tab["dropped"] = drop_outliers & tab["outlier"]
+            k += n
+            tabs.append(tab)
+        tab = pd.concat(tabs, ignore_index=True)
+        resids.append(tab)
+        out_cols = [*ids, "trait", "observed", "fitted", "residual", "studentised", "p_holm",
+                    "outlier", "dropped"]  # fmt: skip
+        outs.append(tab.loc[tab["outlier"], out_cols])
+        trial_s2e = []
+        for e, sub, t in zip(subs, subs.values(), tabs, strict=True):
+            f = fits[e]
+            if drop_outliers and t["outlier"].any():
+                kw = skw if e in spatial else None
+                keep = ~t["outlier"].to_numpy()
+                f = _fit_trial(sub[keep], trait, genotype, environment, row, col, rep, block, kw)
+            gen = f.genotypes[["genotype", "blue", "se_blue"]].assign(model=f.model)
             s1.append(_tag(gen, e, trait))
+            h2s.append((e, trait, f.model, f.h2, len(f.genotypes), f.ed_genotype))
+            trial_s2e.append(f.s2e)
+            if f.spatial is not None:
+                sf = f.spatial
+                vcs.append(_tag(sf.varcomp, e, trait))
+                trends.append(_tag(sf.trend, e, trait))
+                vg = variogram(sf.residuals["row"], sf.residuals["col"],
+                               sf.residuals["residual"], max_lag)  # fmt: skip
+                vgs.append(_tag(vg, e, trait))
+        t1 = pd.concat([x for x in s1 if x["trait"].iat[0] == trait], ignore_index=True)
+        mets.append(_varcomp_met(trait, t1, trial_s2e))
     if not s1:
         raise UserError("no trait has any record in the trial records")
     stage1 = pd.concat(s1, ignore_index=True)
@@ -158,4 +267,6 @@ def analyse_trials(
         trend=cat(trends),
         residuals=cat(resids),
         variogram=cat(vgs),
+        outliers=cat(outs),
+        varcomp_met=cat(mets),
     )
