@@ -69,6 +69,7 @@ STEP_SEEDS = {
     "trials": 11,
     "omics": 12,
     "field": 13,
+    "drone": 14,
 }
 
 STOP_CODONS = ("TAA", "TAG", "TGA")
@@ -1268,6 +1269,8 @@ def make_panel(spec: SpeciesSpec, outdir: Path) -> None:
         fh.write("trait\tchrom\tpos\tid\teffect_allele\teffect\th2\tdirection\n")
         fh.writelines(qtl_rows)
     write_trials(spec, pdir)
+    if spec.name in DRONE_SPECIES:
+        write_drone_series(spec, pdir, panel.samples, dos, panel.variants)
 
 
 #: Multi-environment trial layout of the panel: environments, replicates per environment,
@@ -1366,6 +1369,91 @@ def write_trials(spec: SpeciesSpec, pdir: Path) -> None:
         for name, var_g, var_ge, var_e, h2, h2e in truth_rows:
             outs = ",".join(rec.loc[out_idx, "plot"]) if name == first else ""
             fh.write(f"{name}\t{var_g:.6g}\t{var_ge:.6g}\t{var_e:.6g}\t{h2}\t{h2e:.6f}\t{outs}\n")
+
+
+#: Species whose panel gets a drone-flight series of plot height (phenome curves).
+DRONE_SPECIES = ("soybean",)
+#: Flights (days after sowing), plots per accession, logistic curve of plant height:
+#: asymptote (cm), rate (/day), inflection (day); genetic and plot SDs (log scale for the
+#: rate); the planted QTL's effect on log rate per allele copy; measurement error SD;
+#: missing plot-dates; the flight missed by the second replicate; outlier flights.
+DRONE_DAYS = np.arange(14, 92, 7)
+DRONE_REPS, DRONE_A, DRONE_R, DRONE_TI = 2, 100.0, 0.1, 40.0
+DRONE_SD_G, DRONE_SD_PLOT = (3.0, 0.06, 2.0), (3.0, 0.04, 1.5)
+DRONE_QTL, DRONE_NOISE, DRONE_MISSING, DRONE_OUTLIER_FLIGHTS = 0.15, 1.5, 0.05, 1
+
+
+def write_drone_series(spec: SpeciesSpec, pdir: Path, samples, dos: np.ndarray, variants) -> None:
+    """Write ``panel/drone_height.tsv``: plant height of every plot on 12 drone flights.
+
+    Each accession is grown in ``DRONE_REPS`` plots; a plot's height follows a logistic
+    curve (:func:`breedomics.testing.growth.simulate_series`) whose asymptote, rate and
+    inflection are the accession's (polygenic, not linked to markers) plus plot
+    deviations; one planted QTL changes the **rate** only (``DRONE_QTL`` on log rate
+    per allele copy), so the last flight, when every plot is near its asymptote, hardly
+    shows it while the maximum growth rate does. The second replicate missed one flight,
+    5% of plot-dates are missing and one flight is an outlier for 30% of the plots.
+    ``drone_height.truth.tsv`` holds each accession's true curve and QTL dosage.
+    """
+    import pandas as pd
+
+    from breedomics.testing.growth import simulate_series, true_max_rate
+
+    rng = species_rng(spec, "drone")
+    maf = np.nanmean(dos, axis=0) / 2
+    cand = np.flatnonzero((maf > 0.3) & (maf < 0.7))
+    j = int(rng.choice(cand))
+    q = dos[:, j] - 1.0
+    n = len(samples)
+    sd_a, sd_r, sd_t = DRONE_SD_G
+    a = DRONE_A + rng.normal(0, sd_a, n)
+    log_r = np.log(DRONE_R) + DRONE_QTL * q + rng.normal(0, sd_r, n)
+    ti = DRONE_TI + rng.normal(0, sd_t, n)
+    g = np.repeat(np.arange(n), DRONE_REPS)
+    rep = np.tile(np.arange(1, DRONE_REPS + 1), n)
+    pa, pr, pt = DRONE_SD_PLOT
+    plots = pd.DataFrame(
+        {
+            "unit": [f"D{k:04d}" for k in range(len(g))],
+            "model": "logistic",
+            "A": a[g] + rng.normal(0, pa, len(g)),
+            "r": np.exp(log_r[g] + rng.normal(0, pr, len(g))),
+            "ti": ti[g] + rng.normal(0, pt, len(g)),
+        }
+    )
+    obs = simulate_series(
+        plots, DRONE_DAYS, rng, DRONE_NOISE, DRONE_MISSING, DRONE_OUTLIER_FLIGHTS, digits=1
+    )
+    missed = f"F{int(rng.integers(3, len(DRONE_DAYS) - 2)) + 1:02d}"
+    rep_of = dict(zip(plots["unit"], rep, strict=True))
+    drop = (obs["flight"] == missed) & (obs["unit"].map(rep_of) == 2)
+    obs = obs[~drop]
+    geno_of = dict(zip(plots["unit"], np.asarray(samples)[g], strict=True))
+    table = pd.DataFrame(
+        {
+            "plot": obs["unit"],
+            "genotype": obs["unit"].map(geno_of),
+            "rep": obs["unit"].map(rep_of),
+            "flight": obs["flight"],
+            "day": obs["time"].astype(int),
+            "height_cm": obs["value"],
+        }
+    )
+    table.to_csv(pdir / "drone_height.tsv", sep="\t", index=False)
+    r = np.exp(log_r)
+    v = variants.iloc[j]
+    truth = pd.DataFrame(
+        {
+            "sample": samples,
+            "asymptote": np.round(a, 4),
+            "rate": np.round(r, 6),
+            "t_inflection": np.round(ti, 4),
+            "max_rate": np.round(true_max_rate(np.full(n, "logistic"), a, r), 6),
+            "qtl_id": v.id,
+            "qtl_dosage": np.round(dos[:, j], 3),
+        }
+    )
+    truth.to_csv(pdir / "drone_height.truth.tsv", sep="\t", index=False)
 
 
 #: Species whose panel gets simulated molecular traits (expression and metabolite tables).

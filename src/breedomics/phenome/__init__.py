@@ -16,8 +16,18 @@ trials
     Stage-wise analysis: spatial (or block) model per trial, weighted second stage.
 plots
     Field map of the trend and the variogram figure.
-cli
-    ``breedomics phenome spatial``.
+series
+    Long tables of repeated measurements (unit, time, value), checked and padded.
+growth
+    Logistic and Gompertz curves fitted to many units at once (Levenberg-Marquardt).
+monotone
+    Monotone P-splines (asymmetric difference penalty) fitted to many units at once.
+curves
+    Robust curve fits, AICc model choice and derived traits per unit.
+derived
+    Per-genotype means of the derived traits; their join to a phenotype table.
+cli, curves_cli
+    ``breedomics phenome spatial`` and ``breedomics phenome curves``.
 
 References
 ----------

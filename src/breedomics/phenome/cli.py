@@ -7,6 +7,10 @@ Subcommands
     (BLUEs, standard errors, generalised heritability, effective dimensions, fitted
     trend, residual variogram); trials without coordinates get the block model; the
     per-trial BLUEs are combined over trials by a weighted second stage.
+``curves``
+    Repeated measurements (drone flights, weighings) -> per unit logistic, Gompertz and
+    monotone P-spline fits, AICc choice, derived traits averaged per genotype
+    (:mod:`breedomics.phenome.curves_cli`).
 
 Outputs of ``spatial`` (in ``--out-dir``): ``blues.tsv`` (one row per genotype, one
 column per trait: the table ``gs cv``/``gs predict`` read), ``blues_long.tsv``,
@@ -31,6 +35,7 @@ from pathlib import Path
 import pandas as pd
 
 from breedomics.core import tables
+from breedomics.phenome.curves_cli import add_curves, run_curves
 
 __all__ = ["add_arguments", "run"]
 
@@ -132,7 +137,7 @@ def _run_spatial(args) -> int:
     return 0
 
 
-_SUB = {"spatial": (_add_spatial, _run_spatial)}
+_SUB = {"spatial": (_add_spatial, _run_spatial), "curves": (add_curves, run_curves)}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
