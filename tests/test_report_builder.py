@@ -347,3 +347,86 @@ def test_command_line_writes_the_page_and_reports_errors(tmp_path, capsys):
     rc = cli(["report", "--results", str(tmp_path / "nope"), "--out", str(out)])
     assert rc == 1
     assert "Results folder" in capsys.readouterr().err
+
+
+# ------------------------------------------------------------------ spatial trial model
+def _png(path: Path) -> bytes:
+    """A 2 x 1 RGB PNG written by hand (signature, IHDR, IDAT, IEND)."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
+
+    raw = b"\x00" + bytes([255, 0, 0, 0, 0, 255])
+    data = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", 2, 1, 8, 2, 0, 0, 0))
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return data
+
+
+def _spatial_run(results: Path) -> bytes:
+    """GS tables of a run whose trials have coordinates: the block model's and the
+    spatial model's (phenome/spatial/), with one outlier plot named EVIL."""
+    _genotypes_and_census(results)
+    _tsv(results / "gs/cv/cv_summary.tsv", ["trait", "model", "level", "pearson_mean",
+         "pearson_sd"], [["yield", "GBLUP", "fold", 0.41, 0.05]])  # fmt: skip
+    comps = ["trait", "component", "estimate", "se"]
+    _tsv(results / "gs/blue/varcomp.tsv", comps,
+         [["yield", "s2G", 29.0, 3.0], ["yield", "H2_cullis", 0.5123, ""]])  # fmt: skip
+    _tsv(results / "gs/blue/outliers.tsv", ["plot", "genotype", "trait", "outlier"],
+         [["PBLOCK", "G9", "yield", "True"]])  # fmt: skip
+    sp = results / "phenome/spatial"
+    _tsv(sp / "heritability.tsv",
+         ["environment", "trait", "model", "H2", "n_genotypes", "ed_genotype"],
+         [["E1", "yield", "spatial", 0.695555, 272, 189.190879],
+          ["E2", "yield", "block", 0.61, 270, ""]])  # fmt: skip
+    _tsv(sp / "varcomp_met.tsv", comps,
+         [["yield", "s2G", 29.2915, 3.11], ["yield", "s2GE", 10.407, 1.33],
+          ["yield", "H2_cullis", 0.812677, ""]])  # fmt: skip
+    _tsv(sp / "varcomp.tsv", ["environment", "trait", "component", "term", "variance", "ed"],
+         [["E1", "yield", "f(row)", "f(row)", 0.5, 3.25]])  # fmt: skip
+    cols = ["plot", "genotype", "environment", "block", "trait", "observed", "fitted",
+            "residual", "studentised", "p_holm", "outlier", "dropped"]  # fmt: skip
+    row = [EVIL, "G1", "E1", 1, "yield", 150.0, 110.0, 40.0, 6.12, 2e-6, "True", "False"]
+    _tsv(sp / "outliers.tsv", cols, [row])
+    return _png(sp / "field_map.png")
+
+
+def test_spatial_results_replace_the_block_model_on_the_page(tmp_path):
+    """With plot coordinates in the config and results/phenome/spatial/, the breeding
+    section shows the spatial model's numbers (read back from the files here), its
+    outlier (escaped, warned) and the field map as a data: URI of the PNG's bytes."""
+    import base64
+
+    png = _spatial_run(tmp_path / "results")
+    gs = {"enabled": True, "trials": "trials.tsv",
+          "trial_columns": {"row": "row", "col": "col"}}  # fmt: skip
+    html = _page(tmp_path, _config(tmp_path, gs=gs))
+    text = _text(html)
+    assert "Trials: spatial model (SpATS) and heritability" in text
+    assert "The GS phenotypes are the spatial model 's BLUEs" in text
+    assert "H² across trials (Cullis), yield " + number("0.812677") in text
+    assert "0.695555" in html and "189.190879" in html  # per-trial H2 and ED_g
+    assert "E2" in text and "10.407" in html  # a block-model trial; the GxE variance
+    # the outlier: escaped, in the warning box with its file and the drop setting
+    assert EVIL not in html and "&lt;script&gt;alert(1)&lt;/script&gt;&amp;x" in html
+    assert "phenome/spatial/outliers.tsv; kept: gs.drop_outliers is off" in text
+    assert "PBLOCK" not in text  # the block model's outliers are not the ones used
+    # the block model for comparison only
+    assert "its BLUEs are not the GS phenotypes" in text
+    srcs = re.findall(r'<img[^>]*\bsrc="([^"]*)"', html)
+    uri = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+    assert uri in srcs
+    assert not re.search(r"https?://", html)
+    # without coordinates in the config: the block model, as before
+    html = _page(tmp_path, _config(tmp_path, gs={"enabled": True, "trials": "trials.tsv"}))
+    text = _text(html)
+    assert "Trials: spatial model" not in text and uri not in html
+    assert "The GS phenotypes are the block model 's BLUEs" in text and "PBLOCK" in text

@@ -1,17 +1,24 @@
 """Section 4, breeding values (``results/gs/``): cross-validated accuracy per model and
-trait with its spread, BLUE heritabilities and trial outliers, and the ranked selection
-with index, GEBVs, reliabilities and the kinship cap."""
+trait with its spread, BLUE heritabilities and trial outliers of the model that made the
+GS phenotypes (the spatial model of ``results/phenome/spatial/`` when it did, see
+:mod:`breedomics.report.trials`), and the ranked selection with index, GEBVs,
+reliabilities and the kinship cap."""
 
 from __future__ import annotations
 
 import json
 
-from breedomics.report import checks, plots
+from breedomics.report import plots
 from breedomics.report.blocks import file_table, note, stage_section
-from breedomics.report.collect import Table
 from breedomics.report.context import Context
 from breedomics.report.fmt import number, to_float
 from breedomics.report.html import Section, esc, facts
+from breedomics.report.trials import (
+    heritability_table,
+    outlier_block,
+    spatial_block,
+    spatial_phenotypes,
+)
 
 __all__ = ["breeding", "heritability_table"]
 
@@ -61,20 +68,16 @@ def _cv(ctx: Context) -> str:
     )
 
 
-def heritability_table(varcomp: Table) -> Table:
-    """``blue/varcomp.tsv`` (long: trait, component, estimate) as one row per trait."""
-    comps = list(dict.fromkeys(varcomp.column("component")))
-    by: dict[str, dict[str, str]] = {}
-    for r in varcomp.records():
-        by.setdefault(r["trait"], {})[r["component"]] = r.get("estimate", "")
-    return Table(
-        ["trait", *comps],
-        [[t, *[v.get(c, "") for c in comps]] for t, v in by.items()],
-        varcomp.path,
-    )
-
-
 def _blue(ctx: Context) -> str:
+    """The trial model that made the GS phenotypes: the spatial model's results when the
+    run has them (:mod:`breedomics.report.trials`), then the block model's heritabilities
+    for comparison; else the block model's results with its outliers."""
+    if spatial_phenotypes(ctx):
+        return spatial_block(ctx) + _block_model(ctx, comparison=True)
+    return _block_model(ctx, comparison=False)
+
+
+def _block_model(ctx: Context, comparison: bool) -> str:
     rel = "gs/blue/varcomp.tsv"
     vc = ctx.run.table(rel)
     if vc is None:
@@ -82,6 +85,14 @@ def _blue(ctx: Context) -> str:
     h2 = heritability_table(vc)
     recs = h2.records()
     out = ["<h3>Trials: BLUEs and heritability</h3>"]
+    if comparison:
+        out.append(
+            "<p class=note>The block model (replicates fixed, no field trend), for "
+            "comparison: its BLUEs are not the GS phenotypes; its outliers are in "
+            "gs/blue/outliers.tsv.</p>"
+        )
+    elif vc.rows:
+        out.append("<p>The GS phenotypes are the <strong>block model</strong>'s BLUEs.</p>")
     items = [
         (f"H² (Cullis), {r['trait']}", number(r.get("H2_cullis"))) for r in recs if "H2_cullis" in r
     ]
@@ -100,19 +111,8 @@ def _blue(ctx: Context) -> str:
         out.append(f"<figure>{fig}</figure>")
     caption = "Variance components (genotype, GxE, residual) and heritability per trait"
     out.append(file_table(ctx, h2, ctx.uid("varcomp"), caption))
-    outl = ctx.run.table("gs/blue/outliers.tsv")
-    if outl is not None:
-        if outl.rows:
-            flagged = [
-                f"{r.get('plot')} ({r.get('genotype')}, {r.get('trait')})" for r in outl.records()
-            ]
-            ctx.warn(
-                f"{len(outl.rows)} trial plot(s) flagged as outliers (studentised residual, "
-                f"Holm): {checks.names(flagged, 5)} (gs/blue/outliers.tsv)."
-            )
-        out.append(
-            file_table(ctx, outl, ctx.uid("outliers"), "Outlying plots", empty="No outlying plot")
-        )
+    if not comparison:
+        out.append(outlier_block(ctx, "gs/blue/outliers.tsv"))
     return "".join(out)
 
 
