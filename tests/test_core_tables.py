@@ -269,7 +269,7 @@ def _clean_trials() -> pd.DataFrame:
 
 def test_gs_reads_the_messy_trials_as_the_clean_ones(tmp_path):
     design = {"genotype": "genotype", "environment": "environment", "block": "block"}
-    design["plot"] = "plot"
+    design.update(plot="plot", row="row", col="col")
     traits = sheets.trial_traits(MESSY / "trials.csv", design)
     assert traits == sheets.trial_traits(PANEL / "trials.tsv", design) == ["yield", "height"]
     got = infer_types(read_table(MESSY / "trials.csv", "trial records"), ["yield", "height"])

@@ -19,6 +19,7 @@ import pandas as pd
 import pytest
 from scipy.optimize import minimize
 
+from breedomics import sheets
 from breedomics.cli import main as cli
 from breedomics.core import tables
 from breedomics.core.outliers import holm
@@ -230,3 +231,17 @@ def test_plots_missing_coordinates_name_file_lines_and_fix(tmp_path):
     msg = str(exc.value)
     assert str(path) in msg and "lines 4, 10:" in msg and "2 of its 240 plots" in msg
     assert "give every plot of the trial its row and column" in msg
+
+
+def test_covariates_are_not_traits_and_must_exist(tmp_path):
+    """``check-inputs`` (:func:`sheets.trial_traits`): the spatial covariates
+    (``gs.spatial.covariates``) are left out of the traits; a missing one is named."""
+    _path, rec = _lab_file(tmp_path)
+    plain = tmp_path / "plain.tsv"
+    rec.to_csv(plain, sep="\t", index=False)
+    design = {"genotype": "genotype", "environment": "environment", "replicate": "block",
+              "plot": "plot", "row": "row", "col": "col"}  # fmt: skip
+    assert sheets.trial_traits(plain, design) == ["y", "stand"]
+    assert sheets.trial_traits(plain, design, covariates=["stand"]) == ["y"]
+    with pytest.raises(UserError, match=r"line 1: no column 'Stand' \(gs.spatial.covariates\)"):
+        sheets.trial_traits(plain, design, covariates=["Stand"])

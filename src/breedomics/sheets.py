@@ -356,13 +356,17 @@ def trait_names(
 
 
 def trial_traits(
-    path: str | Path, design: dict[str, str], traits: list[str] | None = None
+    path: str | Path,
+    design: dict[str, str],
+    traits: list[str] | None = None,
+    covariates: list[str] | None = None,
 ) -> list[str]:
     """Trait columns of a multi-environment trial table (plot records).
 
-    ``design`` maps roles (genotype, environment, replicate, block, plot) to column
-    names; every named column must exist, and the traits are the remaining columns
-    (or ``traits``, each of which must be one of them). Trait names become file
+    ``design`` maps roles (genotype, environment, replicate, block, plot, row, col) to
+    column names; every named column must exist, and so must the plot ``covariates``
+    (``gs.spatial.covariates``); the traits are the remaining columns (or ``traits``,
+    each of which must be one of them). Trait names become file
     names, so they must be safe identifiers. The table is read as the GS stage
     reads it (:mod:`breedomics.core.tables`), so its shape and trait values are
     checked here, before any job.
@@ -371,7 +375,13 @@ def trial_traits(
     what = "Trial table"
     table = tables.read_table(path, what)
     header = list(table.columns)
-    used = [c for c in design.values() if c]
+    for col in covariates or []:
+        if col not in header:
+            raise UserError(
+                f"{what} '{path}', line 1: no column {col!r} (gs.spatial.covariates); "
+                f"the header has {', '.join(header)}."
+            )
+    used = [c for c in design.values() if c] + list(covariates or [])
     for role, col in design.items():
         if col and col not in header:
             raise UserError(

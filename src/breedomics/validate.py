@@ -31,6 +31,8 @@ class RunInputs:
     omics_datasets: list[str] = field(default_factory=list)
     #: Omics datasets whose kernels GS model ``mkgblup`` fits beside the GRM.
     gs_omics_layers: list[str] = field(default_factory=list)
+    #: Derived growth-curve traits (``phenome.curves``) joined to the GWAS/GS phenotypes.
+    curve_traits: list[str] = field(default_factory=list)
 
     @property
     def has_reads(self) -> bool:
@@ -129,7 +131,10 @@ def _gs_traits(config: dict) -> list[str]:
     if not (geno["enabled"] and gs["enabled"]):
         return []
     if gs["trials"]:
-        traits = sheets.trial_traits(gs["trials"], gs["trial_columns"], gs["traits"] or None)
+        covs = (gs.get("spatial") or {}).get("covariates") or []
+        traits = sheets.trial_traits(
+            gs["trials"], gs["trial_columns"], gs["traits"] or None, covariates=covs
+        )
     else:
         table = gs["phenotypes"] or config["gwas"]["phenotypes"]
         if not table:
@@ -153,6 +158,35 @@ def _gs_traits(config: dict) -> list[str]:
                 f"gs.selection.weights names {t!r}, which is not a GS trait "
                 f"({', '.join(traits)}); fix the name or remove it."
             )
+    return traits
+
+
+def _curve_traits(config: dict, known: list[str]) -> list[str]:
+    """``<name>_<trait>`` of ``phenome.curves`` (its series' columns checked), or none."""
+    cur = config.get("phenome", {}).get("curves", {})
+    if not cur.get("path"):
+        return []
+    from breedomics.core import tables
+
+    path = cur["path"]
+    if not Path(path).exists():
+        raise UserError(
+            f"phenome.curves.path '{path}' does not exist; fix the path or leave it empty."
+        )
+    header = tables.read_table(path, "growth series").columns
+    for key, name in cur["columns"].items():
+        if name and name not in header:
+            raise UserError(
+                f"{path}: phenome.curves.columns.{key} names {name!r}, which is not a column "
+                f"(the header has {', '.join(header)}); fix the name or the header."
+            )
+    traits = [f"{cur['name']}_{t}" for t in cur["traits"]]
+    clash = [t for t in traits if t in known]
+    if clash:
+        raise UserError(
+            f"phenome.curves trait {clash[0]!r} is already a GWAS or GS trait; choose another "
+            "phenome.curves.name."
+        )
     return traits
 
 
@@ -242,7 +276,8 @@ def validate_run(
     (``units`` empty: the unit sheet is never read, and a reference is needed only
     for gene models). Then the GWAS, genomic-selection and omics inputs of the
     enabled stages: trait names, covariate tables, ``directions``, trial columns,
-    annotation vs. genotype contigs, omics feature tables.
+    annotation vs. genotype contigs, omics feature tables, the growth series of
+    ``phenome.curves`` (its columns; derived trait names not clashing).
 
     Parameters
     ----------
@@ -274,7 +309,8 @@ def validate_run(
     _check_genotypes(config, has_reads, schema_dir)
     traits = _gwas_traits(config)
     gs_traits = _gs_traits(config)
-    _check_directions(config, list(dict.fromkeys(traits + gs_traits)))
+    curve_traits = _curve_traits(config, traits + gs_traits)
+    _check_directions(config, list(dict.fromkeys(traits + gs_traits + curve_traits)))
     _check_annotation(config)
     datasets = _omics_datasets(config)
     return RunInputs(
@@ -285,4 +321,5 @@ def validate_run(
         gs_traits=gs_traits,
         omics_datasets=datasets,
         gs_omics_layers=_gs_omics_layers(config, datasets),
+        curve_traits=curve_traits,
     )

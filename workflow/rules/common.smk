@@ -144,7 +144,19 @@ CENSUS_JOBS = [
 
 
 GWAS = config["gwas"]
-TRAITS = RUN.traits
+
+# Time-series traits (phenome curves, phenome.smk): the derived per-genotype traits join
+# the GWAS and/or GS phenotype tables (phenome.curves.join), as <name>_<trait> columns.
+CURVES = config["phenome"]["curves"]
+CURVE_TRAITS = RUN.curve_traits
+CURVES_GWAS = bool(CURVE_TRAITS) and "gwas" in CURVES["join"] and bool(RUN.traits)
+CURVES_GS = bool(CURVE_TRAITS) and "gs" in CURVES["join"] and bool(RUN.gs_traits)
+GWAS_PHENO = (
+    "results/phenome/curves/gwas_phenotypes.tsv"
+    if CURVES_GWAS
+    else config["gwas"]["phenotypes"]
+)
+TRAITS = RUN.traits + (CURVE_TRAITS if CURVES_GWAS else [])
 
 
 def gwas_covariate_args(wildcards=None):
@@ -320,6 +332,8 @@ def final_outputs(summary_page=True):
         )
     if GENO["enabled"] and config["gs"]["enabled"]:
         out += gs_outputs()  # defined in gs.smk
+    if CURVES["path"]:
+        out.append("results/phenome/curves/traits.tsv")
     if GENO["enabled"] and OMICS["enabled"]:
         out += omics_outputs()
     if HAS_READS:
@@ -442,13 +456,16 @@ def soft_filter_pipeline(wildcards=None):
 
 # Genomic selection (gs.smk): traits, phenotype source, scatter units and arguments.
 GS = config["gs"]
-GS_TRAITS = RUN.gs_traits
+#: Traits of the trial analysis (estimate_blues, spatial_trials); the GS models also
+#: predict the derived growth-curve traits when phenome.curves joins gs.
+GS_TRIAL_TRAITS = RUN.gs_traits
+GS_TRAITS = GS_TRIAL_TRAITS + (CURVE_TRAITS if CURVES_GS else [])
 
 #: Spatial trial analysis (phenome spatial) when the trials have plot coordinates.
 GS_SPATIAL = bool(
     GS["trials"] and GS["trial_columns"]["row"] and GS["trial_columns"]["col"]
 )
-GS_PHENO = (
+GS_BASE_PHENO = (
     "results/phenome/spatial/blues.tsv"
     if GS_SPATIAL
     else (
@@ -457,6 +474,7 @@ GS_PHENO = (
         else (GS["phenotypes"] or GWAS["phenotypes"] or "unset")
     )
 )
+GS_PHENO = "results/phenome/curves/gs_phenotypes.tsv" if CURVES_GS else GS_BASE_PHENO
 GS_MULTI = [m for m in GS["models"] if m == "mtgblup"]
 GS_SINGLE = [m for m in GS["models"] if m != "mtgblup"]
 GS_REPEATS = [1] if GS["by_group"] else list(range(1, GS["repeats"] + 1))
@@ -525,21 +543,60 @@ def gs_weights(wildcards=None):
 
 
 def spatial_args(wildcards=None):
-    """Arguments of `phenome spatial` from gs.trial_columns and gs.spatial."""
-    c, s = GS["trial_columns"], GS["spatial"]
+    """Arguments of `phenome spatial` from gs.trial_columns, gs.spatial, gs.drop_outliers."""
+    s = GS["spatial"]
+    c = {k: shlex.quote(v) for k, v in GS["trial_columns"].items()}  # lab names: spaces
     args = (
         f"--genotype-col {c['genotype']} --env-col {c['environment']}"
         f" --row-col {c['row']} --col-col {c['col']}"
         f" --segments-row {s['segments_row']} --segments-col {s['segments_col']}"
         f" --max-lag {s['max_lag']}"
     )
-    for key, flag in (("replicate", "--rep-col"), ("block", "--block-col")):
-        if c[key]:
+    for key, flag in (
+        ("replicate", "--rep-col"),
+        ("block", "--block-col"),
+        ("plot", "--id-col"),
+    ):
+        if GS["trial_columns"][key]:
             args += f" {flag} {c[key]}"
+    if GS["drop_outliers"]:
+        args += " --drop-outliers"
     if s["covariates"]:
-        args += " --covariates " + ",".join(s["covariates"])
+        covariates = shlex.quote(",".join(s["covariates"]))
+        args += f" --covariates {covariates}"
     if not s["row_col_effects"]:
         args += " --no-row-col-effects"
+    return args
+
+
+def curves_joins():
+    """(GWAS/GS base phenotype table, joined table) pairs of phenome.curves.join."""
+    out = []
+    if CURVES_GWAS:
+        out.append((config["gwas"]["phenotypes"], GWAS_PHENO))
+    if CURVES_GS:
+        out.append((GS_BASE_PHENO, GS_PHENO))
+    return out
+
+
+def curves_args(wildcards=None):
+    """Arguments of `phenome curves` from phenome.curves (column names quoted)."""
+    c = {k: shlex.quote(v) for k, v in CURVES["columns"].items()}
+    args = (
+        f"--unit-col {c['unit']} --time-col {c['time']} --value-col {c['value']}"
+        f" --models {','.join(CURVES['models'])} --min-points {CURVES['min_points']}"
+        f" --outlier-z {CURVES['outlier_z']:g} --segments {CURVES['segments']}"
+        f" --name {CURVES['name']} --join-traits {','.join(CURVES['traits'])}"
+    )
+    for key in ("genotype", "flight"):
+        if CURVES["columns"][key]:
+            args += f" --{key}-col {c[key]}"
+    if CURVES["reference_time"] is not None:
+        args += f" --reference-time {CURVES['reference_time']:g}"
+    if CURVES["auc_range"]:
+        args += " --auc-range " + ",".join(f"{x:g}" for x in CURVES["auc_range"])
+    for base, out in curves_joins():
+        args += f" --join {shlex.quote(base)}={shlex.quote(out)}"
     return args
 
 

@@ -30,20 +30,20 @@ rule estimate_blues:
         runtime=estimated_runtime,
     params:
         cli=threaded_cli,
-        traits=",".join(GS_TRAITS),
-        c=GS["trial_columns"],
+        traits=",".join(GS_TRIAL_TRAITS),
+        c={k: shlex.quote(v) for k, v in GS["trial_columns"].items()},
         rep=lambda wc: (
-            f"--rep-col {GS['trial_columns']['replicate']}"
+            f"--rep-col {shlex.quote(GS['trial_columns']['replicate'])}"
             if GS["trial_columns"]["replicate"]
             else ""
         ),
         block=lambda wc: (
-            f"--block-col {GS['trial_columns']['block']}"
+            f"--block-col {shlex.quote(GS['trial_columns']['block'])}"
             if GS["trial_columns"]["block"]
             else ""
         ),
         plot=lambda wc: (
-            f"--id-col {GS['trial_columns']['plot']}"
+            f"--id-col {shlex.quote(GS['trial_columns']['plot'])}"
             if GS["trial_columns"]["plot"]
             else ""
         ),
@@ -258,6 +258,7 @@ rule select_candidates:
 # Trials with plot coordinates (gs.trial_columns.row/col): the SpATS spatial model per
 # trial, the block model for trials without coordinates, and a second stage weighting
 # the per-trial BLUEs by their standard errors; its blues.tsv is then the GS phenotype.
+# Outlying plots: the block model's Holm test (gs.drop_outliers: refit without them).
 rule spatial_trials:
     input:
         records=GS["trials"] or "unset",
@@ -272,6 +273,9 @@ rule spatial_trials:
             subcategory="Trial analysis",
         ),
         varcomp="results/phenome/spatial/varcomp.tsv",
+        varcomp_met="results/phenome/spatial/varcomp_met.tsv",
+        outliers="results/phenome/spatial/outliers.tsv",
+        residuals="results/phenome/spatial/residuals.tsv",
         trend="results/phenome/spatial/trend.tsv",
         variogram="results/phenome/spatial/variogram.tsv",
         field_map=report(
@@ -292,7 +296,7 @@ rule spatial_trials:
         runtime=estimated_runtime,
     params:
         cli=threaded_cli,
-        traits=",".join(GS_TRAITS),
+        traits=",".join(GS_TRIAL_TRAITS),
         args=spatial_args,
         outdir=lambda wc, output: str(Path(output.blues).parent),
     shell:
