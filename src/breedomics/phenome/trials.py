@@ -41,7 +41,9 @@ class TrialResults:
     ``environment`` columns).
 
     ``residuals`` holds every analysed plot of the first fit (identifiers, ``row, col``,
-    observed, fitted, residual, studentised, ``p_holm``, ``outlier``, ``dropped``);
+    observed, fitted, residual, studentised, ``p_holm``, ``outlier``, ``dropped``; fitted
+    values and residuals of the random-genotype fit, the ones tested, as in the block
+    model);
     ``outliers`` its flagged plots in the columns of ``gs blue``'s ``outliers.tsv``;
     ``varcomp_met`` the across-trial variance components and heritabilities (long:
     ``trait, component, estimate, se`` as ``gs blue``'s ``varcomp.tsv``).
