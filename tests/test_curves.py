@@ -238,3 +238,69 @@ def test_cli_writes_traits_and_joins(tmp_path):
     base.write_text("sample\th_max_rate\nG0\t1\n")
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode != 0 and "already a trait" in proc.stderr
+
+
+def test_workflow_plans_curves_and_feeds_gwas_and_gs(tmp_path):
+    """Dry run with phenome.curves joined to GWAS and GS: the curves job is planned, the
+    GWAS and GS jobs read the joined tables and scan/predict the derived traits, while
+    the trial analysis keeps the trial traits only."""
+    from conftest import PANEL, need_panel, panel_config, run_workflow
+
+    need_panel("drone_height.tsv", "trials.tsv")
+    curves = {
+        "path": str(PANEL / "drone_height.tsv"),
+        "name": "dh",
+        "columns": {"unit": "plot", "time": "day", "value": "height_cm",
+                    "genotype": "genotype", "flight": "flight"},
+        "traits": ["max_rate", "t_inflection"],
+        "reference_time": 91,
+    }  # fmt: skip
+    cfg = panel_config(
+        PANEL,
+        genotypes={"impute": "mean"},
+        census={"enabled": False},
+        gwas={"enabled": True, "phenotypes": str(PANEL / "phenotypes.tsv"), "models": ["mlm"]},
+        gs={"enabled": True, "trials": str(PANEL / "trials.tsv"), "models": ["gblup"],
+            "predict_models": ["gblup"], "repeats": 1,
+            "trial_columns": {"replicate": "block", "plot": "plot", "row": "row", "col": "col"}},
+        phenome={"curves": curves},
+        report={"enabled": False},
+    )  # fmt: skip
+    text = run_workflow(tmp_path / "run", cfg, extra=["-n", "-p"], check=True).stdout
+    assert "rule growth_curves:" in text
+    job = text[text.index("rule growth_curves:") :].split("\nrule ")[0]
+    assert "--join-traits max_rate,t_inflection" in job and "--reference-time 91" in job
+    assert "results/phenome/curves/gwas_phenotypes.tsv" in job
+    assert "results/phenome/spatial/blues.tsv=results/phenome/curves/gs_phenotypes.tsv" in job
+    gwas = text[text.index("rule run_gwas:") :].split("\nrule ")[0]
+    assert "--pheno results/phenome/curves/gwas_phenotypes.tsv" in gwas
+    assert "dh_max_rate.mlm.tsv.gz" in gwas and "dh_t_inflection.mlm.tsv.gz" in gwas
+    assert "results/gs/cv/dh_max_rate/gblup/rep1/cv_metrics.tsv" in text
+    predict = text[text.index("rule predict_gs:") :].split("\nrule ")[0]
+    assert "--phenotypes results/phenome/curves/gs_phenotypes.tsv" in predict
+    assert "--traits yield,height,dh_max_rate,dh_t_inflection" in predict
+    for rule in ("estimate_blues", "spatial_trials"):
+        trial = text[text.index(f"rule {rule}:") :].split("\nrule ")[0]
+        assert "--traits yield,height " in trial
+
+
+def test_bad_curve_columns_stop_the_run(tmp_path):
+    from conftest import PANEL, need_panel, panel_config
+
+    from breedomics.validate import validate_run
+
+    need_panel("drone_height.tsv")
+    cfg = panel_config(
+        PANEL,
+        census={"enabled": False},
+        gwas={"enabled": True, "phenotypes": str(PANEL / "phenotypes.tsv")},
+        gs={"enabled": False},
+        phenome={"curves": {"path": str(PANEL / "drone_height.tsv"), "columns": {"time": "days"}}},
+    )
+    with pytest.raises(UserError, match=r"phenome.curves.columns.time names 'days'"):
+        validate_run(cfg, check_files=False)
+    cfg["phenome"]["curves"]["columns"] = {"time": "day", "value": "height_cm"}
+    cfg["phenome"]["curves"]["name"] = "yield"
+    cfg["phenome"]["curves"]["traits"] = ["max_rate"]
+    run = validate_run(cfg, check_files=False)
+    assert run.curve_traits == ["yield_max_rate"]

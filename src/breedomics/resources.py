@@ -350,6 +350,11 @@ MODELS: dict[str, Model] = {
     "spatial_trials": Model(
         mem=2000, time=20, mem_rates={"other_gb": 20000}, time_rates={"other_gb": 600}
     ),
+    # growth curves: padded unit x date arrays and their B-spline/Jacobian stacks (a 1 MB
+    # series of 2,000 plots x 20 dates: ~0.1 GB, 2 s)
+    "growth_curves": Model(
+        mem=600, time=5, mem_rates={"other_gb": 50000}, time_rates={"other_gb": 60}
+    ),
     "make_gs_folds": _tool(),
     "cross_validate_gs": _matrix(16000, 300, 120, 120),
     "cross_validate_gs_multitrait": _matrix(16000, 300, 120, 120),

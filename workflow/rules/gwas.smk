@@ -16,7 +16,7 @@ GWAS_GATHER_MODELS = GWAS_MODELS if GWAS_SCATTER else "none"
 rule run_gwas:
     input:
         plink_set(GENOTYPES_PLINK),
-        pheno=config["gwas"]["phenotypes"],
+        pheno=GWAS_PHENO,
     output:
         summary=report(
             "results/gwas/{model}/summary.{model}.tsv",
@@ -167,7 +167,7 @@ rule annotate_gwas:
 rule compute_gwas_kinship:
     input:
         plink_set(GENOTYPES_PLINK),
-        pheno=config["gwas"]["phenotypes"],
+        pheno=GWAS_PHENO,
     output:
         grm="results/gwas/kinship/grm.npz",
         eigen=directory("results/gwas/kinship/eigen"),
@@ -201,7 +201,7 @@ rule compute_gwas_kinship:
 rule scan_gwas_shard:
     input:
         plink_set(GENOTYPES_PLINK),
-        pheno=config["gwas"]["phenotypes"],
+        pheno=GWAS_PHENO,
         grm="results/gwas/kinship/grm.npz",
         eigen="results/gwas/kinship/eigen",
     output:
@@ -241,7 +241,7 @@ rule scan_gwas_shard:
 rule gather_gwas:
     input:
         plink_set(GENOTYPES_PLINK),
-        pheno=config["gwas"]["phenotypes"],
+        pheno=GWAS_PHENO,
         states=gwas_shard_states,
         dirs=gwas_shard_dirs,
     output:
