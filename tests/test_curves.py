@@ -6,6 +6,7 @@ input, and the workflow wiring (dry run).
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 
@@ -304,3 +305,31 @@ def test_bad_curve_columns_stop_the_run(tmp_path):
     cfg["phenome"]["curves"]["traits"] = ["max_rate"]
     run = validate_run(cfg, check_files=False)
     assert run.curve_traits == ["yield_max_rate"]
+
+
+def test_report_shows_the_growth_curves(tmp_path):
+    """The breeding section's growth-curve block: units, models chosen and outliers
+    counted from units.tsv, the derived traits summarised from traits.tsv (numbers
+    recomputed here) and a warning naming the outlier flight."""
+    from test_report_builder import _config, _genotypes_and_census, _page, _text, _tsv
+
+    results = tmp_path / "results"
+    _genotypes_and_census(results)
+    _tsv(results / "gs/cv/cv_summary.tsv", ["trait", "model", "level", "pearson_mean",
+         "pearson_sd"], [["yield", "GBLUP", "fold", 0.41, 0.05]])  # fmt: skip
+    cur = results / "phenome/curves"
+    _tsv(cur / "units.tsv", ["unit", "genotype", "model", "n_points", "n_outliers"],
+         [["P1", "G1", "logistic", 12, 1], ["P2", "G1", "gompertz", 11, 0],
+          ["P3", "G2", "logistic", 12, 2]])  # fmt: skip
+    rates = [1.5, 2.25, 3.0]
+    _tsv(cur / "traits.tsv", ["sample", "dh_max_rate"],
+         [["G1", rates[0]], ["G2", rates[1]], ["G3", rates[2]], ["G4", "NA"]])  # fmt: skip
+    _tsv(cur / "flights.tsv", ["flight", "time", "n_units", "n_outliers", "outlier_share"],
+         [["F01", 14, 3, 0, 0.0], ["F08", 63, 3, 3, 1.0]])  # fmt: skip
+    text = _text(_page(tmp_path, _config(tmp_path, gs={"enabled": True})))
+    assert "Time-series traits: growth curves" in text
+    assert re.search(r"units fitted\s+3\s+model chosen: gompertz\s+1\s+model chosen: "
+                     r"logistic\s+2\s+observations set aside \(outliers\)\s+3", text)  # fmt: skip
+    sd = np.std(rates, ddof=1)
+    assert re.search(rf"dh_max_rate\s+3\s+2\.25\s+{sd:.6g}\s+1\.5\s+3\b", text)
+    assert "flight(s) F08 (3 of 3)" in text and "F01 (" not in text

@@ -11,6 +11,7 @@ import json
 from breedomics.report import plots
 from breedomics.report.blocks import file_table, note, stage_section
 from breedomics.report.context import Context
+from breedomics.report.curves import curves_block
 from breedomics.report.fmt import number, to_float
 from breedomics.report.html import Section, esc, facts
 from breedomics.report.trials import (
@@ -196,8 +197,9 @@ _QUESTION = (
 
 
 def _body(ctx: Context) -> str:
-    """Accuracy, trials, selection: those the run has."""
-    return "".join((_cv(ctx), _blue(ctx), _selection(ctx))) or note("No GS tables.")
+    """Accuracy, trials, growth curves, selection: those the run has."""
+    parts = (_cv(ctx), _blue(ctx), curves_block(ctx), _selection(ctx))
+    return "".join(parts) or note("No GS tables.")
 
 
 def breeding(ctx: Context) -> Section:
