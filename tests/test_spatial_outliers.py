@@ -238,10 +238,10 @@ def test_covariates_are_not_traits_and_must_exist(tmp_path):
     (``gs.spatial.covariates``) are left out of the traits; a missing one is named."""
     _path, rec = _lab_file(tmp_path)
     plain = tmp_path / "plain.tsv"
-    rec.to_csv(plain, sep="\t", index=False)
+    rec.rename(columns={"y": "grain"}).to_csv(plain, sep="\t", index=False)
     design = {"genotype": "genotype", "environment": "environment", "replicate": "block",
               "plot": "plot", "row": "row", "col": "col"}  # fmt: skip
-    assert sheets.trial_traits(plain, design) == ["y", "stand"]
-    assert sheets.trial_traits(plain, design, covariates=["stand"]) == ["y"]
+    assert sheets.trial_traits(plain, design) == ["grain", "stand"]
+    assert sheets.trial_traits(plain, design, covariates=["stand"]) == ["grain"]
     with pytest.raises(UserError, match=r"line 1: no column 'Stand' \(gs.spatial.covariates\)"):
         sheets.trial_traits(plain, design, covariates=["Stand"])
