@@ -1,7 +1,7 @@
 """Shared fixtures: run the workflow on a copy of one species' test data or of the panel.
 
 Long workflow runs that module fixtures need (see ``background_run``) start at the start of
-the session, in the background at the lowest CPU priority, two at a time, in the order the
+the session, in the background at the lowest CPU priority, three at a time, in the order the
 selected tests need them: they then use the CPU time that the tests before them leave idle
 (most tests are single-threaded, and a workflow run's chain of short jobs leaves the cores
 idle much of the time). A fixture asking for a run that has not started yet runs it itself;
@@ -198,7 +198,9 @@ def background_run(name: str, *modules: str, early: bool = False):
 
 
 class BackgroundRuns:
-    WORKERS = 2
+    #: Three runs at a time on 2 cores: a run's chain of one-job steps and a run waiting on
+    #: a scheduler leave a core idle that a third run fills (they run niced below the tests).
+    WORKERS = 3
 
     def __init__(self, factory: pytest.TempPathFactory, names: list[str]):
         self._factory = factory
@@ -374,7 +376,9 @@ def mean_panel_config(panel: Path) -> dict:
         gs={
             "enabled": True,
             "trials": str(panel / "trials.tsv"),
+            # the block model (the default run's config maps row/col: the spatial model)
             "trial_columns": {"replicate": "block", "plot": "plot"},
+            "traits": ["yield", "height"],
             "models": ["gblup", "bayesb"],
             "folds": 3,
             "repeats": 2,

@@ -234,6 +234,15 @@ def test_workflow_checks_stop_at_a_bad_cell_before_any_job(tmp_path):
     _error(lambda: sheets.trial_traits(tr, design), "tr.tsv, line 3, column 'y'", "'x'")
 
 
+def test_unmapped_layout_columns_are_not_traits(tmp_path):
+    """A trial table's plot coordinates or blocks are never analysed as traits by default."""
+    tr = _write(tmp_path / "t.csv", "genotype,environment,Row,col,yield\nA,E1,1,1,2.5\n")
+    design = {"genotype": "genotype", "environment": "environment"}
+    _error(lambda: sheets.trial_traits(tr, design), "t.csv', line 1", "'Row'", "gs.trial_columns")
+    assert sheets.trial_traits(tr, design, traits=["yield"]) == ["yield"]
+    assert sheets.trial_traits(tr, {**design, "row": "Row", "col": "col"}) == ["yield"]
+
+
 def test_line_numbers_count_blank_lines(tmp_path):
     p = _write(tmp_path / "b.tsv", "sample\ty\n\nA\t1\n\n\nB\t?\n")
     _error(lambda: to_numeric(read_table(p, id_column="sample")), "b.tsv, line 6, column 'y'")

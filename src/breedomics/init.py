@@ -102,6 +102,9 @@ _TRIAL_ROLES = {
     "replicate": ("replicate", "rep", "replication"),
     "block": ("block", "incomplete_block", "iblock"),
     "plot": ("plot", "plot_id"),
+    # plot coordinates: with both, the spatial model (gs.spatial)
+    "row": ("row", "range"),
+    "col": ("col", "column"),
 }
 
 

@@ -355,6 +355,10 @@ def trait_names(
     return names
 
 
+#: Column names of plot layout (lower case): never taken as traits without ``gs.traits``.
+LAYOUT_NAMES = frozenset({"row", "col", "column", "range", "block", "rep", "replicate", "plot"})
+
+
 def trial_traits(
     path: str | Path,
     design: dict[str, str],
@@ -389,6 +393,13 @@ def trial_traits(
                 f"the header has {', '.join(header)}."
             )
     rest = [c for c in header if c not in used]
+    layout = [c for c in rest if c.lower() in LAYOUT_NAMES]
+    if layout and not traits:
+        raise UserError(
+            f"{what} '{path}', line 1: column {layout[0]!r} looks like a field-layout column, "
+            "not a trait. Map it in gs.trial_columns (row, col, block, replicate, plot), "
+            "or list the trait columns in gs.traits."
+        )
     if traits:
         bad = [t for t in traits if t not in rest]
         if bad:
