@@ -116,8 +116,12 @@ _JOB = threading.local()
 _BOOSTED: set[str] = set()
 
 
-def popen_tracked(cmd, nice: bool = False, **kw) -> subprocess.Popen:
-    """``subprocess.Popen``, at the lowest CPU priority if ``nice``, stopped at session end."""
+def popen_tracked(cmd, nice: bool = False, signals: bool = False, **kw) -> subprocess.Popen:
+    """``subprocess.Popen``, at the lowest CPU priority if ``nice``, stopped at session end.
+
+    ``signals``: the caller signals the process (never wrapped in ``time`` for
+    ``BREEDOMICS_TEST_CPU``: GNU time ignores SIGINT; its CPU counts as its test's).
+    """
     run = getattr(_JOB, "name", None)
     if nice and run not in _BOOSTED:
         prev = kw.pop("preexec_fn", None)
@@ -128,7 +132,7 @@ def popen_tracked(cmd, nice: bool = False, **kw) -> subprocess.Popen:
             os.nice(19)
 
         kw["preexec_fn"] = pre
-    if _CPU_LOG:  # profile the suite: CPU seconds of each command, by run or test
+    if _CPU_LOG and not signals:  # profile the suite: CPU seconds of each command, by run or test
         owner = run or os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
         cmd = ["/usr/bin/time", "-a", "-o", _CPU_LOG, "-f", f"%U %S %e {owner}", *cmd]
     proc = subprocess.Popen(cmd, **kw)

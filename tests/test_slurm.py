@@ -260,6 +260,7 @@ def start(
         return popen_tracked(
             cmd,
             nice=nice,
+            signals=True,  # SIGINT in test_scancel_and_sigint_then_rerun_matches_local
             cwd=cwd,
             env=env or tool_env(),
             stdout=fh,
