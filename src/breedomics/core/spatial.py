@@ -260,18 +260,29 @@ def fit_sap(
     scale = np.array([np.mean(1.0 / lams[k][lams[k] > 0]) for k in range(K)] + [1.0, 1.0])
     scale = scale[: K + 1 + int(group_random)]
 
-    def update(theta: np.ndarray) -> tuple[np.ndarray, float]:
-        """One SAP fixed-point update of the log-variances; REML loglik at ``theta``."""
-        v = np.exp(theta)
+    def solve_at(v: np.ndarray, s2g_: float | None, need_group_diag: bool):
+        """The mixed-model solution at variances ``v`` (smooth terms, then residual).
+
+        Returns the solve's (w, g, diag, gdiag, logdet_c), the prior variances of the
+        random coefficients and the effective dimension of every smooth term.
+        """
         s2_, s2e_ = v[:K], v[K]
-        s2g_ = v[K + 1] if group_random else None
         ginv = lams.T @ (1.0 / s2_) if K else np.zeros(0)
         pen = np.concatenate([np.zeros(p), s2e_ * ginv])
         gp = s2e_ / s2g_ if group_random else 0.0
-        w, g, diag, gdiag, logdet_c = sys_.solve(pen, gp, group_random)
-        u = w[p:]
+        solved = sys_.solve(pen, gp, need_group_diag)
         gcov = 1.0 / ginv if K else np.zeros(0)
+        diag = solved[2]
         ed = np.maximum(((gcov - s2e_ * diag[p:]) @ lams.T) / s2_, 0.0) if K else np.zeros(0)
+        return solved, gcov, ed
+
+    def update(theta: np.ndarray) -> tuple[np.ndarray, float]:
+        """One SAP fixed-point update of the log-variances; REML loglik at ``theta``."""
+        v = np.exp(theta)
+        s2e_ = v[K]
+        s2g_ = v[K + 1] if group_random else None
+        (w, g, diag, gdiag, logdet_c), gcov, ed = solve_at(v, s2g_, group_random)
+        u = w[p:]
         quad = (u * u) @ lams.T if K else np.zeros(0)
         new = np.empty_like(theta)
         new[:K] = np.log(np.maximum(quad, 1e-300)) - np.log(np.maximum(ed, 1e-300))
@@ -326,13 +337,8 @@ def fit_sap(
     s2, s2e = v[:K], float(v[K])
     s2g = float(v[K + 1]) if group_random else s2g
     # final solve at the converged values
-    ginv = lams.T @ (1.0 / s2) if K else np.zeros(0)
-    pen = np.concatenate([np.zeros(p), s2e * ginv])
-    gp = s2e / s2g if group_random else 0.0
-    w, g, diag, gdiag, logdet_c = sys_.solve(pen, gp, True)
+    (w, g, diag, gdiag, logdet_c), gcov, ed = solve_at(v, s2g, True)
     u = w[p:]
-    gcov = 1.0 / ginv if K else np.zeros(0)
-    ed = np.maximum(((gcov - s2e * diag[p:]) @ lams.T) / s2, 0.0) if K else np.zeros(0)
     ed_g = float(sys_.ng - s2e * gdiag.sum() / s2g) if group_random else float(sys_.ng)
     fitted = sys_.fitted(w, g)
     ll = _loglik(sys_, y, w, g, s2e, gcov, s2g if group_random else None, logdet_c, p_fixed)
