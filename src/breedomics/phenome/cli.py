@@ -28,24 +28,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from pathlib import Path
 
 import pandas as pd
 
 from breedomics.core import tables
-from breedomics.phenome.curves_cli import add_curves, run_curves
+from breedomics.phenome.curves_cli import _csv, _log, add_curves, run_curves
 
 __all__ = ["add_arguments", "run"]
-
-
-def _log(msg: str) -> None:
-    print(msg, file=sys.stderr, flush=True)
-
-
-def _csv(text: str | None) -> list[str]:
-    return [t.strip() for t in (text or "").split(",") if t.strip()]
 
 
 def _add_spatial(sub) -> None:
