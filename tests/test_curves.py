@@ -307,6 +307,37 @@ def test_bad_curve_columns_stop_the_run(tmp_path):
     assert run.curve_traits == ["yield_max_rate"]
 
 
+def test_selection_weights_and_directions_accept_derived_traits():
+    """Curve-derived traits joined to GS are GS traits: gs.selection.weights and
+    ``directions`` may name them; not joined to GS, the weights may not."""
+    from conftest import PANEL, need_panel, panel_config
+
+    from breedomics.validate import validate_run
+
+    need_panel("drone_height.tsv")
+    curves = {"path": str(PANEL / "drone_height.tsv"), "name": "dh", "traits": ["max_rate"],
+              "columns": {"unit": "plot", "time": "day", "value": "height_cm",
+                          "genotype": "genotype"}, "join": ["gs"]}  # fmt: skip
+    cfg = panel_config(
+        PANEL,
+        census={"enabled": False},
+        gwas={"enabled": False},
+        gs={"enabled": True, "phenotypes": str(PANEL / "phenotypes.tsv"),
+            "selection": {"weights": {"yield": 1.0, "dh_max_rate": 0.5}}},
+        phenome={"curves": curves},
+        directions={"dh_max_rate": "decrease"},
+    )  # fmt: skip
+    run = validate_run(cfg, check_files=False)
+    assert run.curve_traits == ["dh_max_rate"] and "yield" in run.gs_traits
+    cfg["phenome"]["curves"]["join"] = ["gwas"]
+    with pytest.raises(UserError, match=r"gs.selection.weights names 'dh_max_rate'"):
+        validate_run(cfg, check_files=False)
+    cfg["gs"]["selection"]["weights"] = {"dh_asymptote": 1.0}
+    cfg["phenome"]["curves"]["join"] = ["gs"]
+    with pytest.raises(UserError, match=r"names 'dh_asymptote', which is not a GS trait"):
+        validate_run(cfg, check_files=False)
+
+
 def test_report_shows_the_growth_curves(tmp_path):
     """The breeding section's growth-curve block: units, models chosen and outliers
     counted from units.tsv, the derived traits summarised from traits.tsv (numbers

@@ -152,12 +152,6 @@ def _gs_traits(config: dict) -> list[str]:
         traits = list(gs["traits"]) or traits
     if gs["covariates"]:
         sheets.trait_names(gs["covariates"], what="Covariate table")
-    for t in gs["selection"]["weights"]:
-        if t not in traits:
-            raise UserError(
-                f"gs.selection.weights names {t!r}, which is not a GS trait "
-                f"({', '.join(traits)}); fix the name or remove it."
-            )
     return traits
 
 
@@ -188,6 +182,20 @@ def _curve_traits(config: dict, known: list[str]) -> list[str]:
             "phenome.curves.name."
         )
     return traits
+
+
+def _check_weights(config: dict, gs_traits: list[str], curve_traits: list[str]) -> None:
+    """``gs.selection.weights`` name GS traits (curve-derived ones when joined to gs)."""
+    if not gs_traits:
+        return
+    join = config.get("phenome", {}).get("curves", {}).get("join") or []
+    known = gs_traits + (curve_traits if "gs" in join else [])
+    for t in config["gs"]["selection"]["weights"]:
+        if t not in known:
+            raise UserError(
+                f"gs.selection.weights names {t!r}, which is not a GS trait "
+                f"({', '.join(known)}); fix the name or remove it."
+            )
 
 
 def _check_directions(config: dict, known: list[str]) -> None:
@@ -310,6 +318,7 @@ def validate_run(
     traits = _gwas_traits(config)
     gs_traits = _gs_traits(config)
     curve_traits = _curve_traits(config, traits + gs_traits)
+    _check_weights(config, gs_traits, curve_traits)
     _check_directions(config, list(dict.fromkeys(traits + gs_traits + curve_traits)))
     _check_annotation(config)
     datasets = _omics_datasets(config)
