@@ -70,6 +70,7 @@ STEP_SEEDS = {
     "omics": 12,
     "field": 13,
     "drone": 14,
+    "weights": 15,
 }
 
 STOP_CODONS = ("TAA", "TAG", "TGA")
@@ -1195,6 +1196,8 @@ def make_species(spec: SpeciesSpec, outdir: Path) -> None:
     write_truth_vcf(spec, variants, sdir)
     pairs = simulate_reads(spec, ref, variants, sdir)
     write_sheets(spec, variants, pairs, sdir)
+    if spec.name in WEIGHT_SPECIES:
+        write_weighings(spec, sdir)
 
 
 # --------------------------------------------------------------------------- genotype panels
@@ -1454,6 +1457,78 @@ def write_drone_series(spec: SpeciesSpec, pdir: Path, samples, dos: np.ndarray, 
         }
     )
     truth.to_csv(pdir / "drone_height.truth.tsv", sep="\t", index=False)
+
+
+#: Species whose animals get a series of repeated weighings (phenome curves).
+WEIGHT_SPECIES = ("pig",)
+#: Weekly weighings (27 sessions from the week of birth to 26 weeks), the first session's
+#: date, the animals' ages at it (0-6 days); Gompertz curve of body weight: asymptote
+#: (kg) by sex, rate (/day), inflection age (day); between-animal SDs (asymptote, log
+#: rate, inflection); scale error SD (kg); missed weighings; one mis-weighed session
+#: (share of animals hit, shift in error SDs).
+WEIGHT_WEEKS, WEIGHT_START = 27, "2024-03-04"
+WEIGHT_A, WEIGHT_R, WEIGHT_TI = {"M": 140.0, "F": 125.0}, 0.015, 105.0
+WEIGHT_SD, WEIGHT_NOISE, WEIGHT_MISSING = (8.0, 0.06, 6.0), 0.6, 0.08
+WEIGHT_MISWEIGHED_SHARE, WEIGHT_MISWEIGHED_SHIFT = 0.5, 8.0
+
+
+def write_weighings(spec: SpeciesSpec, sdir: Path) -> None:
+    """Write ``weights.tsv``: body weight of every animal of the species on weekly weighings.
+
+    Each animal follows a Gompertz curve (:func:`breedomics.testing.growth.simulate_series`)
+    with a sex-specific asymptote, born 0-6 days before the first session, so its ages
+    (``age_days``) differ from the other animals' on the same ``date``; 8% of weighings
+    are missed and on one session (never the first or last) half of the animals are
+    mis-weighed by ``WEIGHT_MISWEIGHED_SHIFT`` error SDs. ``weights.truth.tsv`` holds
+    each animal's true curve (inflection in days of age) and the mis-weighed date.
+    Drawn from its own stream (``species_rng(spec, "weights")``): no other file changes.
+    """
+    import pandas as pd
+
+    from breedomics.testing.growth import simulate_series, true_max_rate
+
+    rng = species_rng(spec, "weights")
+    animals = [s.sample for s in spec.samples]
+    sex = np.array([s.sex for s in spec.samples])
+    n = len(animals)
+    sd_a, sd_r, sd_t = WEIGHT_SD
+    a = np.array([WEIGHT_A[x] for x in sex]) + rng.normal(0, sd_a, n)
+    r = np.exp(np.log(WEIGHT_R) + rng.normal(0, sd_r, n))
+    ti = WEIGHT_TI + rng.normal(0, sd_t, n)
+    age0 = rng.integers(0, 7, n)
+    sessions = 7.0 * np.arange(WEIGHT_WEEKS)
+    curves = pd.DataFrame({"unit": animals, "model": "gompertz", "A": a, "r": r, "ti": ti - age0})
+    obs = simulate_series(
+        curves, sessions, rng, WEIGHT_NOISE, WEIGHT_MISSING, 1,
+        WEIGHT_MISWEIGHED_SHARE, WEIGHT_MISWEIGHED_SHIFT, digits=1,
+    )  # fmt: skip
+    start = np.datetime64(WEIGHT_START)
+    born = dict(zip(animals, age0, strict=True))  # age at the first session
+    dates = (start + obs["time"].astype(int).to_numpy().astype("timedelta64[D]")).astype(str)
+    table = pd.DataFrame(
+        {
+            "animal": obs["unit"],
+            "date": dates,
+            "age_days": obs["time"].astype(int) + obs["unit"].map(born),
+            "weight_kg": obs["value"],
+        }
+    )
+    table.to_csv(sdir / "weights.tsv", sep="\t", index=False)
+    # one mis-weighed session: its date on the animals hit
+    hit = {x: str(start + np.timedelta64(int(t), "D")) for x, t in obs.attrs["outliers"]}
+    truth = pd.DataFrame(
+        {
+            "animal": animals,
+            "sex": sex,
+            "birth": [str(start - np.timedelta64(int(d), "D")) for d in age0],
+            "asymptote": np.round(a, 4),
+            "rate": np.round(r, 6),
+            "t_inflection": np.round(ti, 4),
+            "max_rate": np.round(true_max_rate(np.full(n, "gompertz"), a, r), 6),
+            "misweighed": [hit.get(x, "") for x in animals],
+        }
+    )
+    truth.to_csv(sdir / "weights.truth.tsv", sep="\t", index=False)
 
 
 #: Species whose panel gets simulated molecular traits (expression and metabolite tables).

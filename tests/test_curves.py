@@ -364,3 +364,38 @@ def test_report_shows_the_growth_curves(tmp_path):
     sd = np.std(rates, ddof=1)
     assert re.search(rf"dh_max_rate\s+3\s+2\.25\s+{sd:.6g}\s+1\.5\s+3\b", text)
     assert "flight(s) F08 (3 of 3)" in text and "F01 (" not in text
+
+
+def test_pig_weighings_as_the_lab_has_them(tmp_path):
+    """test-data/pig/weights.tsv (weekly weighings, animal = genotype id, lab column names,
+    ages differing between animals, missed weighings, one mis-weighed session): the CLI
+    picks Gompertz, recovers each animal's true curve (weights.truth.tsv) and sets the
+    mis-weighed session's values aside."""
+    from conftest import TEST_DATA
+
+    pig = TEST_DATA / "pig"
+    if not (pig / "weights.tsv").exists():
+        pytest.skip("test-data/pig/weights.tsv missing: run scripts/make_test_data.py")
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "breedomics", "phenome", "curves",
+           "--series", str(pig / "weights.tsv"), "--unit-col", "animal",
+           "--time-col", "age_days", "--value-col", "weight_kg", "--flight-col", "date",
+           "--name", "weight", "--join-traits", "max_rate", "--out-dir", str(out)]  # fmt: skip
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    truth = pd.read_csv(pig / "weights.truth.tsv", sep="\t", index_col="animal")
+    samples = pd.read_csv(pig / "samples.tsv", sep="\t")
+    assert sorted(truth.index) == sorted(samples["sample"])
+    traits = pd.read_csv(out / "traits.tsv", sep="\t", index_col="sample").loc[truth.index]
+    units = pd.read_csv(out / "units.tsv", sep="\t")
+    assert (units["model"] == "gompertz").mean() >= 0.9
+    for name, corr, rel in (("asymptote", 0.95, 0.06), ("max_rate", 0.98, 0.03),
+                            ("t_inflection", 0.95, 0.06)):  # fmt: skip
+        est, true = traits[f"weight_{name}"], truth[name]
+        assert np.corrcoef(est, true)[0, 1] >= corr, name
+        assert (np.abs(est - true) / true).max() <= rel, name
+    hit = {(a, d) for a, d in truth["misweighed"].dropna().items()}
+    flagged = set(pd.read_csv(out / "outliers.tsv", sep="\t")[["unit", "flight"]].itertuples(
+        index=False, name=None))  # fmt: skip
+    assert len(hit) >= 3 and len(flagged & hit) >= 0.8 * len(hit) and len(flagged - hit) <= 1
+    assert "check its calibration" in proc.stderr

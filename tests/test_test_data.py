@@ -397,6 +397,13 @@ def test_committed_reference_and_truth_match_generator(species, generator, tmp_p
         assert (tmp_path / name).read_bytes() == (DATA / species / name).read_bytes(), name
 
 
+def test_committed_pig_weighings_match_generator(generator, tmp_path):
+    """test-data/pig/weights.tsv and its truth are what the generator writes (own stream)."""
+    generator.write_weighings(generator.SPECIES["pig"], tmp_path)
+    for name in ("weights.tsv", "weights.truth.tsv"):
+        assert (tmp_path / name).read_bytes() == (DATA / "pig" / name).read_bytes(), name
+
+
 def test_committed_soybean_panel_matches_generator(generator, tmp_path, monkeypatch):
     """Regenerate the soybean panel (genotypes from the landrace simulator, traits, trials,
     panel reference, expression and metabolites) and compare every file's bytes: the
