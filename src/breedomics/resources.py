@@ -362,6 +362,14 @@ MODELS: dict[str, Model] = {
     "predict_gs": _matrix(16000, 300, 120, 120),
     "select_candidates": _matrix(8000, 200, 300, 30),
     # molecular-trait QTL (feature tables count as other_gb)
+    # QC-RLSC: a few copies of the injections x features table, LOESS per feature and
+    # batch, n x n sample distances for k-NN imputation
+    "prepare_metabolites": Model(
+        mem=600,
+        time=5,
+        mem_rates={"other_gb": 20000, "ksamples2": 100},
+        time_rates={"other_gb": 1200},
+    ),
     "prepare_omics": Model(
         mem=1000,
         time=10,

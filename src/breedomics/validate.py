@@ -246,6 +246,12 @@ def _omics_datasets(config: dict) -> list[str]:
                 f"omics dataset '{name}': feature table '{ds['path']}' does not exist; "
                 f"fix omics.datasets.{name}.path."
             )
+        sheet = ds.get("injections")
+        if sheet and not Path(sheet).exists():
+            raise UserError(
+                f"omics dataset '{name}': injection sheet '{sheet}' does not exist; "
+                f"fix omics.datasets.{name}.injections (or remove it: no drift correction)."
+            )
     return list(omics["datasets"])
 
 

@@ -642,7 +642,25 @@ def omics_dataset(wildcards):
 
 
 def omics_feature_table(wildcards):
-    return omics_dataset(wildcards)["path"]
+    """The table prepare_omics reads: the drift-corrected one when injections are set."""
+    d = omics_dataset(wildcards)
+    if d.get("injections"):
+        return f"results/omics/{wildcards.dataset}/drift/corrected.tsv"
+    return d["path"]
+
+
+def omics_injections(wildcards):
+    """The injection sheet of a metabolite dataset (prepare_metabolites)."""
+    return omics_dataset(wildcards)["injections"]
+
+
+def omics_drift_args(wildcards):
+    """Drift-correction, filter and imputation options of one metabolite dataset."""
+    d = omics_dataset(wildcards)
+    return (
+        f"--qc-rsd-max {d['qc_rsd_max']} --blank-ratio-min {d['blank_ratio_min']}"
+        f" --max-missing {d['max_missing']} --missing {d['missing']}"
+    )
 
 
 def omics_prepare_args(wildcards):

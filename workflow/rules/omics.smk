@@ -1,6 +1,10 @@
 # Molecular-trait QTL (eQTL, mQTL) of every dataset in omics.datasets, on the QC'd and
 # imputed genotypes, under results/omics/<dataset>/:
 #
+# prepare_metabolites  (datasets with an injection sheet) QC-RLSC drift correction on the
+#                  QC pools, batch alignment, QC RSD and blank filters, imputation:
+#                  drift/corrected.tsv, which prepare_omics then reads, the per-feature
+#                  drift/drift_report.tsv and the before/after drift/drift.png;
 # prepare_omics    feature QC (reasons in features.tsv), transform, hidden factors (top PCs
 #                  of the features; factors associated with a variant are left out), the
 #                  sample report;
@@ -13,6 +17,45 @@
 
 wildcard_constraints:
     dataset=r"[A-Za-z][A-Za-z0-9_.-]{0,63}",
+
+
+rule prepare_metabolites:
+    input:
+        features=lambda wc: omics_dataset(wc)["path"],
+        injections=omics_injections,
+    output:
+        table="results/omics/{dataset}/drift/corrected.tsv",
+        report=report(
+            "results/omics/{dataset}/drift/drift_report.tsv",
+            caption="../report/omics/drift_report.rst",
+            category="Omics",
+            subcategory="{dataset}",
+        ),
+        plot=report(
+            "results/omics/{dataset}/drift/drift.png",
+            caption="../report/omics/drift.rst",
+            category="Omics",
+            subcategory="{dataset}",
+        ),
+        summary="results/omics/{dataset}/drift/drift.json",
+    log:
+        "logs/omics/{dataset}.drift.log",
+    benchmark:
+        "benchmarks/omics/{dataset}.drift.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        cli=BREEDOMICS,
+        outdir=lambda wc, output: str(Path(output.table).parent),
+        args=omics_drift_args,
+    shell:
+        "{params.cli} omics prepare-metabolites --features {input.features:q}"
+        " --injections {input.injections:q} {params.args} --name {wildcards.dataset}"
+        " --out {params.outdir:q} > {log:q} 2>&1"
 
 
 rule prepare_omics:

@@ -81,6 +81,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="fraction of samples that must be expressed (0.2)",
     )
+    help_d = "drift correction (QC-RLSC), QC filters and imputation of a raw metabolite run"
+    d = subcommand(sub, "prepare-metabolites", help_d, __doc__)
+    d.add_argument(
+        "--features",
+        required=True,
+        help="raw intensities, injections x features TSV (first column the injection id: "
+        "samples, QC pools and blanks); NA or 0 = not detected",
+    )
+    d.add_argument(
+        "--injections",
+        required=True,
+        help="injection sheet: columns sample, batch, order, type (sample, qc or blank)",
+    )
+    d.add_argument("--out", required=True, help="output folder")
+    d.add_argument("--qc-rsd-max", type=float, default=0.3, help="QC RSD after correction (0.3)")
+    d.add_argument(
+        "--blank-ratio-min",
+        type=float,
+        default=3.0,
+        help="sample median / blank median a feature needs (3)",
+    )
+    d.add_argument("--max-missing", type=float, default=0.2, help="in the samples (0.2)")
+    d.add_argument(
+        "--missing",
+        choices=["auto", "half_min", "knn"],
+        default="auto",
+        help="imputation: per feature by a test of missing below detection (auto), "
+        "half the minimum (half_min), k nearest samples (knn)",
+    )
+    d.add_argument("--k", type=int, default=10, help="neighbours of knn (10)")
+    d.add_argument("--name", default="metabolites", help="dataset name for the plot title")
     help_s = "cis/trans QTL tables, q-values and hotspots of a dataset's scan"
     s = subcommand(sub, "summarise", help_s, __doc__)
     s.add_argument("--features", required=True, help="features.tsv of `omics prepare`")
@@ -130,6 +161,8 @@ def run(args: argparse.Namespace) -> int:
         return run_prepare(args)
     if args.omics_command == "kernel":
         return run_kernel(args)
+    if args.omics_command == "prepare-metabolites":
+        return run_prepare_metabolites(args)
     return run_summarise(args)
 
 
@@ -143,6 +176,43 @@ def run_kernel(args: argparse.Namespace) -> int:
     write_kernel(kernel, args.out)
     n = int((kernel.to_numpy().diagonal() > 0).sum())
     _log(f"kernel of {features.shape[1]} features: {n} of {len(kernel)} genotyped samples")
+    return 0
+
+
+def run_prepare_metabolites(args: argparse.Namespace) -> int:
+    """``breedomics omics prepare-metabolites``: corrected.tsv, drift_report.tsv, drift.png."""
+    import json
+    import os
+
+    from breedomics.omics import drift
+    from breedomics.omics.features import read_feature_table
+
+    table = read_feature_table(args.features)
+    inj = drift.match_injections(table, drift.read_injections(args.injections), args.injections)
+    opts = drift.DriftOptions(
+        qc_rsd_max=args.qc_rsd_max,
+        blank_ratio_min=args.blank_ratio_min,
+        max_missing=args.max_missing,
+        missing=args.missing,
+        k=args.k,
+    )
+    res = drift.prepare_metabolites(table, inj, opts)
+    os.makedirs(args.out, exist_ok=True)
+    res.table.to_csv(os.path.join(args.out, "corrected.tsv"), sep="\t", float_format="%.6g")
+    res.report.to_csv(
+        os.path.join(args.out, "drift_report.tsv"), sep="\t", index=False, float_format="%.6g"
+    )
+    drift.plot_drift(res, os.path.join(args.out, "drift.png"), args.name)
+    with open(os.path.join(args.out, "drift.json"), "w") as fh:
+        json.dump(res.summary, fh, indent=1)
+    s = res.summary
+    _log(
+        f"{s['kept']} of {s['features']} features kept ({s['samples']} samples, {s['qc']} QC, "
+        f"{s['blanks']} blanks in {len(s['batches'])} batches); batch R2 "
+        f"{s['batch_r2_before']:.3f} -> {s['batch_r2_after']:.3f}, median QC RSD "
+        f"{s['median_qc_rsd_before']:.3f} -> {s['median_qc_rsd_after']:.3f}; imputation "
+        + ", ".join(f"{k} {v}" for k, v in s["imputation"].items())
+    )
     return 0
 
 
