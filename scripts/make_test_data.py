@@ -71,6 +71,7 @@ STEP_SEEDS = {
     "field": 13,
     "drone": 14,
     "weights": 15,
+    "injections": 16,
 }
 
 STOP_CODONS = ("TAA", "TAG", "TGA")
@@ -1562,6 +1563,7 @@ def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
     missing. ``expression.truth.tsv``
     and ``metabolites.truth.tsv`` hold every feature's causal variant, its effect
     per ALT allele copy on the latent scale (unit variance) and its variance share.
+    ``metabolites_raw.tsv`` and ``injections.tsv``: :func:`write_injections`.
     """
     import pandas as pd
 
@@ -1713,6 +1715,83 @@ def write_omics(spec: SpeciesSpec, pdir: Path) -> None:
         for i in range(n):
             fh.write(samples[i] + "\t" + "\t".join(text[i]) + "\n")
     pd.DataFrame(mtruth).to_csv(pdir / "metabolites.truth.tsv", sep="\t", index=False)
+    write_injections(spec, pdir)  # the raw run behind metabolites.tsv (own stream)
+
+
+#: Raw metabolite run (``metabolites_raw.tsv`` + ``injections.tsv``): analytical batches,
+#: a pooled QC every ``RUN_QC_EVERY`` injections, blanks per batch, blank-only
+#: contaminant features, features with a detection limit and its missing share range.
+RUN_BATCHES, RUN_QC_EVERY, RUN_BLANKS, RUN_CONTAMINANTS = 3, 10, 2, 3
+RUN_LOD_FEATURES, RUN_LOD_MISSING = 20, (0.04, 0.15)
+
+
+def write_injections(spec: SpeciesSpec, pdir: Path) -> None:
+    """Write the raw LC-MS run behind the clean ``metabolites.tsv`` and its injection sheet.
+
+    The committed clean table is read back (never rewritten): its samples are injected
+    in a random order over ``RUN_BATCHES`` batches, each batch opening with a blank and
+    a pooled QC, a QC after every ``RUN_QC_EVERY - 1`` samples, a QC and a blank at the
+    end. Every feature gets per batch a multiplicative drift along injection order (a
+    random quadratic on the log2 scale, up to about +-1 log2 unit over the batch) and a
+    batch offset (sd 0.5 log2), plus 4 % technical noise on every injection. A QC pool
+    is the mean of the clean samples; a blank holds traces (1 % of the pool) of a few
+    features and the ``RUN_CONTAMINANTS`` blank-only contaminants (``cont1..``) at the
+    level they have in the samples. ``RUN_LOD_FEATURES`` features get a detection limit
+    (``RUN_LOD_MISSING`` of their samples below it: ``NA``, missing not at random).
+    ``metabolites_raw.tsv``: samples (in ``metabolites.tsv`` order), then the QCs and
+    blanks, as rows; ``injections.tsv``: ``sample, batch, order, type``.
+    """
+    import pandas as pd
+
+    rng = species_rng(spec, "injections")
+    clean = pd.read_csv(pdir / "metabolites.tsv", sep="\t", index_col=0)
+    samples = list(clean.index)
+    x = clean.to_numpy(np.float64)
+    n, m = x.shape
+    pool = np.nanmean(x, axis=0)
+    cont = np.exp(rng.normal(1, 0.5, RUN_CONTAMINANTS))
+    fids = [*clean.columns, *(f"cont{k + 1}" for k in range(RUN_CONTAMINANTS))]
+    perm = rng.permutation(n)
+    rows: dict[str, np.ndarray] = {}
+    sheet = []
+    for b, part in enumerate(np.array_split(perm, RUN_BATCHES)):
+        seq: list[tuple[str, str, int]] = [(f"BLANK_B{b + 1}_1", "blank", -1)]
+        q = 0
+        for k, i in enumerate(part):
+            if k % (RUN_QC_EVERY - 1) == 0:
+                q += 1
+                seq.append((f"QC_B{b + 1}_{q:02d}", "qc", -1))
+            seq.append((samples[i], "sample", int(i)))
+        seq.append((f"QC_B{b + 1}_{q + 1:02d}", "qc", -1))
+        seq.append((f"BLANK_B{b + 1}_2", "blank", -1))
+        t = np.linspace(-1, 1, len(seq))
+        slope, curve = rng.normal(0, 0.4, m), rng.normal(0, 0.3, m)
+        offset = rng.normal(0, 0.5, m)
+        traces = rng.random(m) < 0.2
+        for o, (sid, kind, i) in enumerate(seq):
+            sheet.append((sid, f"B{b + 1}", o + 1, kind))
+            drift = 2.0 ** (offset + slope * t[o] + curve * (t[o] ** 2 - 1 / 3))
+            tech = np.exp(rng.normal(0, 0.04, m))
+            if kind == "blank":
+                v = np.where(traces, 0.01 * pool * drift * tech, np.nan)
+            else:
+                v = (x[i] if kind == "sample" else pool) * drift * tech
+            c = cont * rng.uniform(0.7, 1.4, RUN_CONTAMINANTS)
+            rows[sid] = np.concatenate([v, c])
+    order = samples + [s for s, _, _, k in sheet if k != "sample"]
+    raw = np.vstack([rows[s] for s in order])
+    is_sample = np.arange(len(order)) < n
+    for j in np.sort(rng.choice(m - 1, RUN_LOD_FEATURES, replace=False)):
+        lod = np.nanquantile(raw[is_sample, j], rng.uniform(*RUN_LOD_MISSING))
+        raw[is_sample, j] = np.where(raw[is_sample, j] < lod, np.nan, raw[is_sample, j])
+    text = np.where(np.isfinite(raw), np.char.mod("%.5g", np.nan_to_num(raw)), "NA")
+    with open(pdir / "metabolites_raw.tsv", "w") as fh:
+        fh.write("\t".join(["sample", *fids]) + "\n")
+        for s, r in zip(order, text, strict=True):
+            fh.write(s + "\t" + "\t".join(r) + "\n")
+    pd.DataFrame(sheet, columns=["sample", "batch", "order", "type"]).to_csv(
+        pdir / "injections.tsv", sep="\t", index=False
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
