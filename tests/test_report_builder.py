@@ -171,6 +171,44 @@ def test_enabled_stage_without_tables_says_it_has_not_run_yet(tmp_path):
     assert "GWAS did not run: switched on, but its tables are not in results/gwas/" in _text(html)
 
 
+def test_drift_correction_block_in_the_molecular_section(tmp_path):
+    """A metabolite dataset with drift/ (drift.json, drift_report.tsv, drift.png): its
+    QC RSD and batch R2 before/after, the removed features counted by reason and the
+    plot inlined; a dataset without drift/ gets no block."""
+    import base64
+    import json
+
+    results = tmp_path / "results"
+    _genotypes_and_census(results)
+    for d in ("met", "expr"):
+        _tsv(results / f"omics/{d}/summary.tsv", ["n_features_tested", "n_significant_features"],
+             [[40, 3]])  # fmt: skip
+    drift = results / "omics/met/drift"
+    drift.mkdir(parents=True)
+    summary = {"samples": 272, "qc": 35, "blanks": 6, "batches": ["B1", "B2", "B3"],
+               "features": 53, "kept": 49, "batch_r2_before": 0.281438,
+               "batch_r2_after": 0.014009, "median_qc_rsd_before": 0.349057,
+               "median_qc_rsd_after": 0.030311}  # fmt: skip
+    (drift / "drift.json").write_text(json.dumps(summary))
+    reasons = ["", "missing in 0.636 of samples > 0.2", "blank ratio 1.14 < 3",
+               "blank ratio 0.82 < 3", "QC RSD 0.41 > 0.3; blank ratio 2 < 3"]  # fmt: skip
+    _tsv(drift / "drift_report.tsv", ["feature_id", "status", "reason"],
+         [[f"m{i}", "removed" if r else "kept", r] for i, r in enumerate(reasons)])  # fmt: skip
+    png = _png(drift / "drift.png")
+    cfg = {"enabled": True, "datasets": {"met": {"path": "m.tsv"}, "expr": {"path": "e.bed"}}}
+    html = _page(tmp_path, _config(tmp_path, omics=cfg))
+    text = _text(html)
+    assert text.count("Drift correction (QC-RLSC)") == 1
+    assert "272 samples, 35 QC pools, 6 blanks in 3 batches" in text
+    assert "features kept 49 of 53" in text
+    rsd = f"median QC RSD before -> after {number(0.349057)} -> {number(0.030311)}"
+    assert rsd in text
+    assert f"batch R2 before -> after {number(0.281438)} -> {number(0.014009)}" in text
+    for why, k in (("blank ratio", 2), ("missing", 1), ("QC RSD, blank ratio", 1)):
+        assert f"removed: {why} {k}" in text
+    assert "data:image/png;base64," + base64.b64encode(png).decode() in html
+
+
 def test_every_text_is_escaped_and_nothing_comes_from_the_network(tmp_path):
     _genotypes_and_census(tmp_path / "results")
     html = _page(tmp_path, _config(tmp_path))

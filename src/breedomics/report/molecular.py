@@ -1,7 +1,12 @@
 """Section 5, molecular QTL (``results/omics/<dataset>/``): per dataset the QTL counts
-(features tested, significant, cis, trans), the cis/trans map and the trans hotspots."""
+(features tested, significant, cis, trans), the cis/trans map and the trans hotspots;
+for a metabolite dataset with an injection sheet, the drift correction before the
+mapping (QC RSD and batch R2 before/after, features removed by reason, the plot)."""
 
 from __future__ import annotations
+
+import json
+from collections import Counter
 
 from breedomics.report import plots
 from breedomics.report.blocks import file_table, optional_table, stage_section
@@ -37,12 +42,60 @@ def summary_table(ctx: Context, datasets: list[str]) -> Table:
     return Table(["dataset", *_SUMMARY], rows)
 
 
+def _reason_kind(reason: str) -> str:
+    """``QC RSD 0.41 > 0.3; blank ratio 1.1 < 3`` -> ``QC RSD, blank ratio``."""
+    kinds = []
+    for part in reason.split(";"):
+        words = part.strip().split()
+        if not words:
+            continue
+        if words[0] == "missing":
+            kinds.append("missing")
+        elif words[:2] == ["QC", "RSD"] or words[:2] == ["blank", "ratio"]:
+            kinds.append(" ".join(words[:2]))
+        else:
+            kinds.append(part.strip())
+    return ", ".join(kinds)
+
+
+def drift_block(ctx: Context, name: str) -> str:
+    """The drift correction of one dataset (``drift/drift.json`` and its report, plot);
+    empty when the dataset had no injection sheet."""
+    run = ctx.run
+    base = f"omics/{name}/drift"
+    if not run.exists(f"{base}/drift.json"):
+        return ""
+    with open(run.path(f"{base}/drift.json")) as fh:
+        s = json.load(fh)
+    rep = run.table(f"{base}/drift_report.tsv")
+    removed = Counter(
+        _reason_kind(r.get("reason", ""))
+        for r in (rep.records() if rep is not None else [])
+        if r.get("status") == "removed"
+    )
+
+    def pair(a: str, b: str) -> str:
+        return f"{number(s.get(a, 'NA'))} -> {number(s.get(b, 'NA'))}"
+
+    rows = [
+        ("injections", f"{s.get('samples', 'NA')} samples, {s.get('qc', 'NA')} QC pools, "
+         f"{s.get('blanks', 'NA')} blanks in {len(s.get('batches', []))} batches"),
+        ("features kept", f"{s.get('kept', 'NA')} of {s.get('features', 'NA')}"),
+        ("median QC RSD before -> after", pair("median_qc_rsd_before", "median_qc_rsd_after")),
+        ("batch R2 before -> after", pair("batch_r2_before", "batch_r2_after")),
+    ]  # fmt: skip
+    for why, k in sorted(removed.items()):
+        rows.append((f"removed: {why}", str(k)))
+    png = plots.image(run.data_uri(f"{base}/drift.png"), f"drift correction of {name}")
+    return "<h4>Drift correction (QC-RLSC)</h4>" + facts(rows) + f"<figure>{png}</figure>"
+
+
 def _dataset(ctx: Context, name: str) -> str:
     run = ctx.run
     base = f"omics/{name}"
     summ = run.table(f"{base}/summary.tsv")
     rec = summ.records()[0] if summ is not None and summ.rows else {}
-    out = [f"<h3>{esc(name)}</h3>"]
+    out = [f"<h3>{esc(name)}</h3>", drift_block(ctx, name)]
     out.append(
         facts(
             [
