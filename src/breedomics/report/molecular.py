@@ -95,7 +95,7 @@ def _dataset(ctx: Context, name: str) -> str:
     base = f"omics/{name}"
     summ = run.table(f"{base}/summary.tsv")
     rec = summ.records()[0] if summ is not None and summ.rows else {}
-    out = [f"<h3>{esc(name)}</h3>", drift_block(ctx, name)]
+    out = [f"<h3>{esc(name)}</h3>"]
     out.append(
         facts(
             [
@@ -155,6 +155,7 @@ def _dataset(ctx: Context, name: str) -> str:
                 max_rows=ctx.max_rows,
             )
         )
+    out.append(drift_block(ctx, name))  # after the dataset's own facts (their heading)
     return "".join(out)
 
 
