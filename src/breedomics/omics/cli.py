@@ -81,6 +81,36 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default=0.2,
         help="fraction of samples that must be expressed (0.2)",
     )
+    p.add_argument(
+        "--normalise",
+        choices=["none", "tmm", "deseq"],
+        default="none",
+        help="the table holds raw read counts: GTEx filters, then TMM (edgeR) or "
+        "median-of-ratios (DESeq2) normalisation before --transform (none)",
+    )
+    p.add_argument(
+        "--gene-lengths",
+        help="with --normalise: feature_id, length (bp) table for the TPM filter "
+        "(default: the filter is on CPM)",
+    )
+    p.add_argument(
+        "--min-tpm",
+        type=float,
+        default=0.1,
+        help="with --normalise: TPM (CPM without lengths) >= this in --min-expressed-fraction "
+        "of samples (0.1)",
+    )
+    p.add_argument(
+        "--min-reads",
+        type=float,
+        default=6.0,
+        help="with --normalise: reads >= this in --min-expressed-fraction of samples (6)",
+    )
+    p.add_argument(
+        "--covariates",
+        help="known covariates: TSV with a sample column, one column per covariate "
+        "(text columns one-hot); used with the hidden factors",
+    )
     help_d = "drift correction (QC-RLSC), QC filters and imputation of a raw metabolite run"
     d = subcommand(sub, "prepare-metabolites", help_d, __doc__)
     d.add_argument(

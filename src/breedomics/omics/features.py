@@ -15,7 +15,11 @@ variance, low expression; every removal with its reason), transforms each featur
 (:func:`inverse_normal`, :func:`log2_transform`) and estimates hidden factors
 (:func:`hidden_factors`: the top principal components of the transformed features,
 as GTEx uses in place of PEER factors; Stegle et al. 2012), written as covariates
-for ``breedomics gwas run``.
+for ``breedomics gwas run``, together with the known covariates of the dataset
+(:func:`read_known_covariates`; the factors are then computed from the features with
+the known covariates regressed out, :func:`residualise`, so that they add what the
+known ones do not explain). A table of raw read counts is filtered and normalised
+first (:mod:`breedomics.omics.normalise`: GTEx filters, TMM or median-of-ratios).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import pandas as pd
 from breedomics.core.tables import NA_VALUES, read_table
 from breedomics.errors import UserError
 from breedomics.gwas.naming import safe_name
+from breedomics.omics.normalise import CountOptions, check_counts, prepare_counts
 
 __all__ = [
     "DATASET_NAME",
@@ -42,6 +47,8 @@ __all__ = [
     "log2_transform",
     "transform",
     "hidden_factors",
+    "read_known_covariates",
+    "residualise",
     "genetic_factors",
     "genotype_chromosomes",
     "check_feature_chromosomes",
@@ -426,6 +433,94 @@ def hidden_factors(values: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return factors, explained
 
 
+def read_known_covariates(path: str | os.PathLike, samples: list[str]) -> pd.DataFrame:
+    """Known covariates (sex, batch, RIN, ...) of the analysed samples.
+
+    Parameters
+    ----------
+    path : str or path-like
+        TSV/CSV with a ``sample`` id column and one column per covariate, read by
+        :func:`breedomics.gwas.phenotypes.read_covariates`: a column with any
+        non-numeric value is categorical and becomes one 0/1 column per level but the
+        first (``column=level``).
+    samples : list of str
+        The analysed samples: each needs a row without missing values.
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``float64``, ``samples`` x covariates.
+
+    Raises
+    ------
+    UserError
+        Samples without a row, missing values, a constant column; the message names
+        the file and the fix.
+    """
+    from breedomics.gwas.phenotypes import read_covariates
+
+    path = str(path)
+    cov = read_covariates(path)
+    missing = [s for s in samples if s not in cov.index]
+    if missing:
+        raise UserError(
+            f"covariate table {path}: {len(missing)} analysed sample(s) have no row, e.g. "
+            f"{missing[:3]}; add a row for each (sample ids as in the feature table) or "
+            "remove those samples from the feature table"
+        )
+    cov = cov.loc[samples]
+    na = cov.isna().to_numpy()
+    if na.any():
+        i, j = np.argwhere(na)[0]
+        raise UserError(
+            f"covariate table {path}: sample {samples[i]!r} has no value of "
+            f"{cov.columns[j]!r} ({int(na.sum())} missing value(s)); fill them in or drop "
+            "the column"
+        )
+    const = [c for c in cov.columns if np.ptp(cov[c].to_numpy()) == 0]
+    if const:
+        raise UserError(
+            f"covariate table {path}: column {const[0]!r} is constant over the analysed "
+            "samples (collinear with the intercept); drop it"
+        )
+    cov.index.name = "sample"
+    return cov
+
+
+def residualise(values: np.ndarray, covariates: np.ndarray) -> np.ndarray:
+    """Residuals of every column of ``values`` on an intercept and ``covariates``.
+
+    Ordinary least squares per feature on its observed values (missing values stay
+    missing): the linear model of the covariates that the QTL scan fits alongside
+    the genotype, applied here before the hidden factors are estimated.
+
+    Parameters
+    ----------
+    values : numpy.ndarray
+        ``(n, m)`` samples x features, NaN missing.
+    covariates : numpy.ndarray
+        ``(n, c)`` known covariates (no missing value).
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(n, m)`` residuals.
+    """
+    y = np.asarray(values, dtype=np.float64)
+    x = np.column_stack([np.ones(y.shape[0]), np.asarray(covariates, dtype=np.float64)])
+    obs = np.isfinite(y)
+    out = np.full_like(y, np.nan)
+    full = obs.all(axis=0)
+    if full.any():
+        beta = np.linalg.lstsq(x, y[:, full], rcond=None)[0]
+        out[:, full] = y[:, full] - x @ beta
+    for j in np.flatnonzero(~full):
+        o = obs[:, j]
+        beta = np.linalg.lstsq(x[o], y[o, j], rcond=None)[0]
+        out[o, j] = y[o, j] - x[o] @ beta
+    return out
+
+
 def genetic_factors(
     factors: np.ndarray,
     names: list[str],
@@ -547,6 +642,8 @@ def prepare_dataset(
     geno_path: str = "genotypes",
     geno_scan: bool = False,
     factor_alpha: float = 0.05,
+    counts: CountOptions | None = None,
+    covariates: str | None = None,
 ) -> Prepared:
     """Match, QC, transform and factor one feature table.
 
@@ -571,14 +668,24 @@ def prepare_dataset(
         and leave the genetic ones out of the covariates.
     factor_alpha : float
         Family-wise error rate of that test.
+    counts : CountOptions, optional
+        The table holds raw read counts: checked (:func:`~breedomics.omics.normalise.check_counts`),
+        GTEx-filtered and TMM/median-of-ratios normalised
+        (:func:`~breedomics.omics.normalise.prepare_counts`) before ``method``; the QC
+        columns then describe the raw counts and ``qc.min_expression`` must be None.
+    covariates : str, optional
+        Known covariates (:func:`read_known_covariates`): written to the covariates
+        before the hidden factors, which are computed from the features with them
+        regressed out (:func:`residualise`).
 
     Returns
     -------
     Prepared
         ``phenotypes`` (analysed samples x kept features, columns named by
-        ``trait``), ``covariates`` (``HF1..HFk``), ``features`` (every feature:
-        id, trait column, position, QC columns, status, reason), ``samples``
-        (every sample seen: in features/genotypes, analysed, reason) and
+        ``trait``), ``covariates`` (known covariates, then ``HF1..HFk``),
+        ``features`` (every feature: id, trait column, position, QC columns, status,
+        reason), ``samples`` (every sample seen: in features/genotypes, analysed,
+        reason; ``norm_factor`` with ``counts``) and
         ``factors`` (variance explained per factor).
 
     Raises
@@ -611,7 +718,24 @@ def prepare_dataset(
         }
     )
     sub = vals.loc[analysed]
+    gtex_reasons = None
+    if counts is not None:
+        if qc.min_expression is not None:
+            raise UserError(
+                f"{table.path}: min_expression applies to already normalised tables; with "
+                "normalise tmm/deseq the GTEx filters use min_tpm and min_reads instead"
+            )
+        check_counts(vals, table.path, table.positions is not None)
+        normalised, gtex_reasons, norm_factors = prepare_counts(sub, counts, table.path)
+        samples["norm_factor"] = samples["sample"].map(norm_factors)
     report = qc_features(sub, qc)
+    if gtex_reasons is not None:
+        report["reason"] = [
+            "; ".join(r for r in pair if r)
+            for pair in zip(report["reason"], gtex_reasons.reindex(report.index), strict=True)
+        ]
+        report["status"] = np.where(report["reason"] == "", "kept", "removed")
+        sub = normalised
     traits = [safe_name(f) for f in vals.columns]
     clash: dict[str, str] = {}
     for f, t in zip(vals.columns, traits, strict=True):
@@ -636,12 +760,26 @@ def prepare_dataset(
             f"(e.g. {report.index[0]!r}: {first['reason']}); see the QC options"
         )
     tx = transform(sub[kept], method, pseudocount, table.path)
-    if n_factors > 0 and n_factors >= min(len(kept), len(analysed) - 1):
+    known = None
+    n_known = 0
+    if covariates:
+        from breedomics.gwas.phenotypes import check_collinear
+
+        known = read_known_covariates(covariates, analysed)
+        n_known = known.shape[1]
+        check_collinear(
+            np.column_stack([np.ones(len(analysed)), known.to_numpy()]),
+            ["intercept", *known.columns],
+            f"covariate table {covariates}",
+        )
+    if n_factors > 0 and n_factors >= min(len(kept), len(analysed) - 1 - n_known):
         raise UserError(
             f"{table.path}: {n_factors} hidden factors need more features and samples "
-            f"({len(kept)} features kept, {len(analysed)} samples); lower the number of factors"
+            f"({len(kept)} features kept, {len(analysed)} samples, {n_known} known "
+            "covariates); lower the number of factors"
         )
-    f, explained = hidden_factors(tx.to_numpy(), n_factors)
+    fx = tx.to_numpy() if known is None else residualise(tx.to_numpy(), known.to_numpy())
+    f, explained = hidden_factors(fx, n_factors)
     names = [f"HF{i + 1}" for i in range(n_factors)]
     factors = pd.DataFrame(
         {
@@ -662,6 +800,8 @@ def prepare_dataset(
     cov = pd.DataFrame(
         f[:, use], index=analysed, columns=[n for n, u in zip(names, use, strict=True) if u]
     )
+    if known is not None:
+        cov = pd.concat([known.set_axis(analysed), cov], axis=1)
     cov.index.name = "sample"
     pheno = tx.copy()
     pheno.columns = report.loc[kept, "trait"].to_list()

@@ -81,6 +81,15 @@ class PrepareOptions:
         Use every factor, also those associated with a variant.
     factor_alpha : float
         Family-wise error rate of the factor-genotype test.
+    normalise : str
+        ``none`` (the table is already expression), or ``tmm`` / ``deseq``: the table
+        holds raw read counts (:mod:`breedomics.omics.normalise`).
+    gene_lengths : str or None
+        ``feature_id, length`` table for the TPM filter (None: CPM).
+    min_tpm, min_reads : float
+        GTEx filter thresholds (with ``qc.min_expressed_fraction``).
+    covariates : str or None
+        Known covariates (samples x covariates), used with the hidden factors.
     command : str
         The command line, kept in ``prepare.json``.
     """
@@ -94,6 +103,11 @@ class PrepareOptions:
     hidden_factors: int = 5
     keep_genetic_factors: bool = False
     factor_alpha: float = 0.05
+    normalise: str = "none"
+    gene_lengths: str | None = None
+    min_tpm: float = 0.1
+    min_reads: float = 6.0
+    covariates: str | None = None
     command: str = ""
 
 
@@ -132,6 +146,19 @@ def run_prepare(opts: PrepareOptions, log: Log = no_log):
                 f"warning: {len(off)} feature(s) on chromosomes the genotypes lack (no cis "
                 f"variants), e.g. {off[0]!r}"
             )
+    counts = None
+    if opts.normalise != "none":
+        from breedomics.omics.normalise import CountOptions
+
+        counts = CountOptions(
+            method=opts.normalise,
+            gene_lengths=opts.gene_lengths,
+            min_tpm=opts.min_tpm,
+            min_reads=opts.min_reads,
+            min_fraction=opts.qc.min_expressed_fraction,
+        )
+    elif opts.gene_lengths:
+        raise UserError("--gene-lengths is for count tables: give --normalise tmm or deseq")
     with logged_warnings(log):
         prep = prepare_dataset(
             table,
@@ -143,6 +170,8 @@ def run_prepare(opts: PrepareOptions, log: Log = no_log):
             geno_path=str(opts.geno),
             geno_scan=not opts.keep_genetic_factors,
             factor_alpha=opts.factor_alpha,
+            counts=counts,
+            covariates=opts.covariates,
         )
     _write_prepared(opts, prep, t0, log)
     return prep
@@ -167,6 +196,7 @@ def _write_prepared(opts: PrepareOptions, prep, t0: float, log: Log) -> None:
     prep.factors.to_csv(
         os.path.join(out, "hidden_factors.tsv"), sep="\t", index=False, float_format="%.6g"
     )
+    n_hf = int(prep.covariates.columns.str.fullmatch(r"HF\d+").sum())
     removed = prep.features[prep.features["status"] != "kept"]
     unmatched = prep.samples[~prep.samples["analysed"]]
     for r in removed.itertuples(index=False):
@@ -181,6 +211,8 @@ def _write_prepared(opts: PrepareOptions, prep, t0: float, log: Log) -> None:
                 "features_kept": int(prep.phenotypes.shape[1]),
                 "samples_analysed": int(prep.phenotypes.shape[0]),
                 "transform": opts.transform,
+                "normalise": opts.normalise,
+                "known_covariates": int(prep.covariates.shape[1] - n_hf),
                 "hidden_factors": opts.hidden_factors,
                 "seconds": round(time.time() - t0, 2),
             },
@@ -195,8 +227,8 @@ def _write_prepared(opts: PrepareOptions, prep, t0: float, log: Log) -> None:
             )
     log(
         f"{prep.phenotypes.shape[1]} of {len(prep.features)} features kept, "
-        f"{prep.phenotypes.shape[0]} samples, {prep.covariates.shape[1]} of "
-        f"{opts.hidden_factors} hidden factors used; "
+        f"{prep.phenotypes.shape[0]} samples, {n_hf} of {opts.hidden_factors} hidden "
+        f"factors and {prep.covariates.shape[1] - n_hf} known covariate column(s) used; "
         f"done in {time.time() - t0:.1f} s"
     )
 
