@@ -676,7 +676,21 @@ def omics_prepare_args(wildcards):
         args += f" --min-expression {d['min_expression']}"
     if d["keep_genetic_factors"]:
         args += " --keep-genetic-factors"
+    if d.get("normalise", "none") != "none":
+        args += (
+            f" --normalise {d['normalise']} --min-tpm {d['min_tpm']}"
+            f" --min-reads {d['min_reads']}"
+        )
+    for key in ("gene_lengths", "covariates"):
+        if d.get(key):
+            args += f" --{key.replace('_', '-')} {shlex.quote(d[key])}"
     return args
+
+
+def omics_prepare_inputs(wildcards):
+    """The gene-length and known-covariate tables of one dataset (when set)."""
+    d = omics_dataset(wildcards)
+    return {key: d[key] for key in ("gene_lengths", "covariates") if d.get(key)}
 
 
 def omics_outputs():

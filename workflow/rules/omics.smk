@@ -5,9 +5,10 @@
 #                  QC pools, batch alignment, QC RSD and blank filters, imputation:
 #                  drift/corrected.tsv, which prepare_omics then reads, the per-feature
 #                  drift/drift_report.tsv and the before/after drift/drift.png;
-# prepare_omics    feature QC (reasons in features.tsv), transform, hidden factors (top PCs
-#                  of the features; factors associated with a variant are left out), the
-#                  sample report;
+# prepare_omics    feature QC (reasons in features.tsv; for read counts the GTEx filters and
+#                  TMM or median-of-ratios normalisation), transform, known covariates and
+#                  hidden factors (top PCs of the features; factors associated with a
+#                  variant are left out), the sample report;
 # map_omics_qtl    `breedomics gwas run` on every feature in one pass (one kinship
 #                  eigendecomposition), hidden factors and gwas.pcs genotype PCs as
 #                  covariates: GWAS-SSF summary statistics and clumped leads per feature;
@@ -61,6 +62,7 @@ rule prepare_metabolites:
 rule prepare_omics:
     input:
         plink_set(GENOTYPES_PLINK),
+        unpack(omics_prepare_inputs),
         features=omics_feature_table,
     output:
         pheno="results/omics/{dataset}/phenotypes.tsv",
