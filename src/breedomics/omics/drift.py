@@ -61,6 +61,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from breedomics.core.standardise import impute_center
 from breedomics.core.tables import read_table
 from breedomics.errors import UserError
 from breedomics.omics.features import FeatureTable
@@ -337,8 +338,10 @@ def blank_ratio(raw: np.ndarray, kind: np.ndarray) -> np.ndarray:
 
 
 def _standardise(x: np.ndarray) -> np.ndarray:
-    mu, sd = np.nanmean(x, axis=0), np.nanstd(x, axis=0)
-    return np.nan_to_num((x - mu) / np.where(sd > 0, sd, 1.0), nan=0.0)
+    """Features centred (missing -> 0, the core's mean imputation) and scaled to unit SD."""
+    z, _mean, _n = impute_center(x)
+    sd = np.nanstd(x, axis=0)
+    return z / np.where(sd > 0, sd, 1.0)
 
 
 def missing_mechanism(x: np.ndarray, k: int = N_NEIGHBOURS) -> np.ndarray:
