@@ -260,28 +260,14 @@ def fit_sap(
     scale = np.array([np.mean(1.0 / lams[k][lams[k] > 0]) for k in range(K)] + [1.0, 1.0])
     scale = scale[: K + 1 + int(group_random)]
 
-    def solve_at(v: np.ndarray, s2g_: float | None, need_group_diag: bool):
-        """The mixed-model solution at variances ``v`` (smooth terms, then residual).
-
-        Returns the solve's (w, g, diag, gdiag, logdet_c), the prior variances of the
-        random coefficients and the effective dimension of every smooth term.
-        """
-        s2_, s2e_ = v[:K], v[K]
-        ginv = lams.T @ (1.0 / s2_) if K else np.zeros(0)
-        pen = np.concatenate([np.zeros(p), s2e_ * ginv])
-        gp = s2e_ / s2g_ if group_random else 0.0
-        solved = sys_.solve(pen, gp, need_group_diag)
-        gcov = 1.0 / ginv if K else np.zeros(0)
-        diag = solved[2]
-        ed = np.maximum(((gcov - s2e_ * diag[p:]) @ lams.T) / s2_, 0.0) if K else np.zeros(0)
-        return solved, gcov, ed
-
     def update(theta: np.ndarray) -> tuple[np.ndarray, float]:
         """One SAP fixed-point update of the log-variances; REML loglik at ``theta``."""
         v = np.exp(theta)
         s2e_ = v[K]
         s2g_ = v[K + 1] if group_random else None
-        (w, g, diag, gdiag, logdet_c), gcov, ed = solve_at(v, s2g_, group_random)
+        (w, g, diag, gdiag, logdet_c), gcov, ed = _solve_at(
+            sys_, lams, v[:K], s2e_, s2g_, group_random
+        )
         u = w[p:]
         quad = (u * u) @ lams.T if K else np.zeros(0)
         new = np.empty_like(theta)
@@ -337,7 +323,9 @@ def fit_sap(
     s2, s2e = v[:K], float(v[K])
     s2g = float(v[K + 1]) if group_random else s2g
     # final solve at the converged values
-    (w, g, diag, gdiag, logdet_c), gcov, ed = solve_at(v, s2g, True)
+    (w, g, diag, gdiag, logdet_c), gcov, ed = _solve_at(
+        sys_, lams, s2, s2e, s2g if group_random else None, True
+    )
     u = w[p:]
     ed_g = float(sys_.ng - s2e * gdiag.sum() / s2g) if group_random else float(sys_.ng)
     fitted = sys_.fitted(w, g)
@@ -359,6 +347,31 @@ def fit_sap(
         converged=converged,
         leverage=sys_.leverage() if leverage else None,
     )
+
+
+def _solve_at(
+    sys_: _System,
+    lams: np.ndarray,
+    s2: np.ndarray,
+    s2e: float,
+    s2g: float | None,
+    need_group_diag: bool,
+):
+    """The mixed-model solution at the smooth-term variances ``s2``, residual ``s2e`` and
+    group variance ``s2g`` (None: fixed groups).
+
+    Returns the solve's (w, g, diag, gdiag, logdet_c), the prior variances of the random
+    coefficients and the effective dimension of every smooth term.
+    """
+    K = lams.shape[0]
+    ginv = lams.T @ (1.0 / s2) if K else np.zeros(0)
+    pen = np.concatenate([np.zeros(sys_.p), s2e * ginv])
+    gp = 0.0 if s2g is None else s2e / s2g
+    solved = sys_.solve(pen, gp, need_group_diag)
+    gcov = 1.0 / ginv if K else np.zeros(0)
+    diag = solved[2]
+    ed = np.maximum(((gcov - s2e * diag[sys_.p :]) @ lams.T) / s2, 0.0) if K else np.zeros(0)
+    return solved, gcov, ed
 
 
 def _loglik(sys_, y, w, g, s2e, gcov, s2g, logdet_c, p_fixed) -> float:
@@ -386,9 +399,8 @@ def sap_loglik(
     fixed groups), on the scale of :attr:`SAPFit.loglik`."""
     lams = np.atleast_2d(np.asarray(precisions, dtype=float))
     sys_ = _System(y, groups, n_groups, X, Z)
-    ginv = lams.T @ (1.0 / np.asarray(s2, dtype=float))
-    pen = np.concatenate([np.zeros(sys_.p), s2e * ginv])
-    gp = 0.0 if s2g is None else s2e / s2g
-    w, g, _d, _gd, logdet_c = sys_.solve(pen, gp, False)
+    (w, g, _d, _gd, logdet_c), gcov, _ed = _solve_at(
+        sys_, lams, np.asarray(s2, dtype=float), s2e, s2g, False
+    )
     p_fixed = sys_.p + (sys_.ng if s2g is None else 0)
-    return _loglik(sys_, np.asarray(y, float), w, g, s2e, 1.0 / ginv, s2g, logdet_c, p_fixed)
+    return _loglik(sys_, np.asarray(y, float), w, g, s2e, gcov, s2g, logdet_c, p_fixed)
