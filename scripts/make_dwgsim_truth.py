@@ -83,46 +83,12 @@ def make_spec(size_mb: float, panel: int = 0) -> mtd.SpeciesSpec:
     n_contigs = max(2, round(total / 500_000))
     length = total // n_contigs
     contigs = tuple(mtd.ContigSpec(f"chr{i + 1}", length) for i in range(n_contigs))
-    if panel:
-        return mtd.SpeciesSpec(
-            name="dwgsim",
-            index=5,
-            gc=0.40,
-            cpg_depletion=0.35,
-            contigs=contigs,
-            samples=tuple(
-                mtd.SampleSpec(f"AN{i + 1}", "outbred", "NA", "animal", inbred=False)
-                for i in range(panel)
-            ),
-            inbred=False,
-            pop_sizes={"outbred": PANEL_NE, "ancestral": 10_000},
-            splits=((PANEL_SPLIT, ("outbred",), "ancestral"),),
-            ref_population="outbred",
-            mutation_rate=2e-8,
-            recombination_rate=1e-8,
-            gene_prefix="DW",
-            n_repeat_families=8,
-            n_repeat_copies=max(8, int(total * 0.10 / 1000)),
-            repeat_divergence=(0.01, 0.12),
-            indel_max=15,
-        )
-    samples = tuple(
-        mtd.SampleSpec(f"IL{i + 1}", "inbred", "NA", "line", inbred=True) for i in range(N_INBRED)
-    ) + tuple(
-        mtd.SampleSpec(f"OB{i + 1}", "outbred", "NA", "animal", inbred=False)
-        for i in range(N_OUTBRED)
-    )
-    return mtd.SpeciesSpec(
+    genome = dict(
         name="dwgsim",
-        index=4,
         gc=0.40,
         cpg_depletion=0.35,
         contigs=contigs,
-        samples=samples,
         inbred=False,
-        pop_sizes={"inbred": 12_000, "outbred": 10_000, "ancestral": 15_000},
-        splits=((6_000.0, ("inbred", "outbred"), "ancestral"),),
-        ref_population="inbred",
         mutation_rate=2e-8,
         recombination_rate=1e-8,
         gene_prefix="DW",
@@ -131,6 +97,32 @@ def make_spec(size_mb: float, panel: int = 0) -> mtd.SpeciesSpec:
         n_repeat_copies=max(8, int(total * 0.10 / 1000)),
         repeat_divergence=(0.01, 0.12),
         indel_max=15,
+    )
+    if panel:
+        return mtd.SpeciesSpec(
+            index=5,
+            samples=tuple(
+                mtd.SampleSpec(f"AN{i + 1}", "outbred", "NA", "animal", inbred=False)
+                for i in range(panel)
+            ),
+            pop_sizes={"outbred": PANEL_NE, "ancestral": 10_000},
+            splits=((PANEL_SPLIT, ("outbred",), "ancestral"),),
+            ref_population="outbred",
+            **genome,
+        )
+    samples = tuple(
+        mtd.SampleSpec(f"IL{i + 1}", "inbred", "NA", "line", inbred=True) for i in range(N_INBRED)
+    ) + tuple(
+        mtd.SampleSpec(f"OB{i + 1}", "outbred", "NA", "animal", inbred=False)
+        for i in range(N_OUTBRED)
+    )
+    return mtd.SpeciesSpec(
+        index=4,
+        samples=samples,
+        pop_sizes={"inbred": 12_000, "outbred": 10_000, "ancestral": 15_000},
+        splits=((6_000.0, ("inbred", "outbred"), "ancestral"),),
+        ref_population="inbred",
+        **genome,
     )
 
 
