@@ -14,6 +14,9 @@ genotypes
     command runs before computing.
 standardise
     Dosage centring, mean imputation, standardisation and MAF filters.
+residualise
+    Covariates regressed out of phenotypes and dosages (the least-squares projection
+    of Matrix eQTL / FastQTL / tensorQTL), mean imputation, minor-allele counts.
 grm
     The VanRaden genomic relationship matrix (VanRaden 2008), dense or streamed
     over chunks, with leave-one-chromosome-out parts, and its PSD

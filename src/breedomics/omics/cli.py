@@ -183,6 +183,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     k.add_argument("--features", required=True, help="phenotypes.tsv of `omics prepare`")
     k.add_argument("--geno", required=True, help="genotypes (PLINK prefix or VCF): kernel rows")
     k.add_argument("--out", required=True, help="kernel TSV (sample, one column per sample)")
+    from breedomics.omics.map_cli import add_map_parser
+
+    add_map_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -193,6 +196,10 @@ def run(args: argparse.Namespace) -> int:
         return run_kernel(args)
     if args.omics_command == "prepare-metabolites":
         return run_prepare_metabolites(args)
+    if args.omics_command == "map":
+        from breedomics.omics.map_cli import run_map
+
+        return run_map(args)
     return run_summarise(args)
 
 
