@@ -38,7 +38,7 @@ import gzip
 import io
 import os
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -51,6 +51,7 @@ __all__ = [
     "sniff_separator",
     "read_table",
     "is_missing",
+    "stop_at_first_cell",
     "to_numeric",
     "infer_types",
     "read_phenotypes",
@@ -316,6 +317,15 @@ def is_missing(values) -> np.ndarray:
     """Boolean mask of the cells that mean "missing" (:data:`NA_VALUES` or NaN/None)."""
     s = pd.Series(np.asarray(values, dtype=object))
     return (s.isna() | s.isin(NA_VALUES)).to_numpy()
+
+
+def stop_at_first_cell(bad: np.ndarray, message: Callable[[int, int], str]) -> None:
+    """Stop with a :class:`~breedomics.errors.UserError` at the first ``True`` cell of
+    the 2-D mask ``bad`` (row by row), if any: ``message(i, j)`` writes it from the
+    cell's row and column indices."""
+    if bad.any():
+        i, j = np.argwhere(bad)[0]
+        raise UserError(message(i, j))
 
 
 def _where(table: pd.DataFrame, k: int, column: str) -> tuple[str, str]:

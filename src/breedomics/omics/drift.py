@@ -62,7 +62,7 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core.standardise import impute_center
-from breedomics.core.tables import read_table
+from breedomics.core.tables import read_table, stop_at_first_cell
 from breedomics.errors import UserError
 from breedomics.omics.features import FeatureTable
 
@@ -401,14 +401,14 @@ def prepare_metabolites(table: FeatureTable, inj: Injections, opts: DriftOptions
     if opts.missing not in ("auto", "half_min", "knn"):
         raise UserError(f"unknown missing-value method {opts.missing!r} (auto, half_min, knn)")
     raw = table.values.to_numpy(dtype=np.float64)
-    neg = np.isfinite(raw) & (raw < 0)
-    if neg.any():
-        i, j = np.argwhere(neg)[0]
-        raise UserError(
+    stop_at_first_cell(
+        np.isfinite(raw) & (raw < 0),
+        lambda i, j: (
             f"{table.path}: injection {table.values.index[i]!r}, feature "
             f"{table.values.columns[j]!r} has the negative intensity {raw[i, j]:g}; drift "
             "correction needs raw (non-negative) intensities, 0 or NA for not detected"
-        )
+        ),
+    )
     raw = np.where(raw > 0, raw, np.nan)
     logx = np.log2(raw)
     qc, smp = inj.kind == "qc", inj.kind == "sample"

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from breedomics.core.tables import NA_VALUES, read_table
+from breedomics.core.tables import NA_VALUES, read_table, stop_at_first_cell
 from breedomics.errors import UserError
 from breedomics.gwas.naming import safe_name
 from breedomics.omics.normalise import CountOptions, check_counts, prepare_counts
@@ -114,16 +114,16 @@ def _numeric(arr: np.ndarray, path: str, where) -> np.ndarray:
     flat = pd.to_numeric(pd.Series(np.where(miss, "nan", s).ravel()), errors="coerce")
     num = flat.to_numpy(dtype=np.float64).reshape(s.shape)
     bad = np.isnan(num) & ~miss
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise UserError(
+    stop_at_first_cell(
+        bad,
+        lambda i, j: (
             f"{path}: {where(i, j)} has the non-numeric value {str(s[i, j])!r} "
             f"({int(bad.sum())} such value(s)); write numbers, or NA for missing"
-        )
-    inf = np.isinf(num)
-    if inf.any():
-        i, j = np.argwhere(inf)[0]
-        raise UserError(f"{path}: {where(i, j)} is infinite; use a finite number or NA")
+        ),
+    )
+    stop_at_first_cell(
+        np.isinf(num), lambda i, j: f"{path}: {where(i, j)} is infinite; use a finite number or NA"
+    )
     return num
 
 
@@ -355,14 +355,14 @@ def log2_transform(
         feature and sample.
     """
     x = values.to_numpy(dtype=np.float64)
-    bad = np.isfinite(x) & (x + pseudocount <= 0)
-    if bad.any():
-        i, j = np.argwhere(bad)[0]
-        raise UserError(
+    stop_at_first_cell(
+        np.isfinite(x) & (x + pseudocount <= 0),
+        lambda i, j: (
             f"{path}: feature {values.columns[j]!r} has the value {x[i, j]:g} for sample "
             f"{values.index[i]!r}, which log2 with pseudocount {pseudocount:g} cannot take; "
             "use transform inverse_normal or none, or a larger pseudocount"
-        )
+        ),
+    )
     return np.log2(x + pseudocount)
 
 
@@ -470,13 +470,14 @@ def read_known_covariates(path: str | os.PathLike, samples: list[str]) -> pd.Dat
         )
     cov = cov.loc[samples]
     na = cov.isna().to_numpy()
-    if na.any():
-        i, j = np.argwhere(na)[0]
-        raise UserError(
+    stop_at_first_cell(
+        na,
+        lambda i, j: (
             f"covariate table {path}: sample {samples[i]!r} has no value of "
             f"{cov.columns[j]!r} ({int(na.sum())} missing value(s)); fill them in or drop "
             "the column"
-        )
+        ),
+    )
     const = [c for c in cov.columns if np.ptp(cov[c].to_numpy()) == 0]
     if const:
         raise UserError(
