@@ -90,6 +90,19 @@ COMMANDS: dict[str, tuple[str, ...]] = {
 }
 
 
+def add_subcommands(parser: argparse.ArgumentParser, dest: str, table: dict) -> None:
+    """Add a command's sub-commands to its ``parser``: ``table`` maps every sub-command
+    name to its ``(add(subparsers), run(args))``; the chosen name is ``args.<dest>``."""
+    sub = parser.add_subparsers(dest=dest, metavar="SUBCOMMAND", required=True)
+    for add, _ in table.values():
+        add(sub)
+
+
+def run_subcommand(args: argparse.Namespace, dest: str, table: dict) -> int:
+    """Run the sub-command of :func:`add_subcommands`'s ``table`` named in ``args.<dest>``."""
+    return table[getattr(args, dest)][1](args)
+
+
 def _load(module: str):
     return importlib.import_module(module)
 

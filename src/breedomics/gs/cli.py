@@ -34,6 +34,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breedomics.cli import add_subcommands, run_subcommand
 from breedomics.core import tables
 from breedomics.errors import UserError
 
@@ -468,11 +469,9 @@ _SUB = {
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``gs`` subcommands to ``parser``."""
-    sub = parser.add_subparsers(dest="gs_command", metavar="SUBCOMMAND", required=True)
-    for add, _ in _SUB.values():
-        add(sub)
+    add_subcommands(parser, "gs_command", _SUB)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen ``gs`` subcommand."""
-    return _SUB[args.gs_command][1](args)
+    return run_subcommand(args, "gs_command", _SUB)

@@ -33,6 +33,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from breedomics.cli import add_subcommands, run_subcommand
 from breedomics.core import tables
 from breedomics.phenome.curves_cli import _csv, _log, add_curves, run_curves
 
@@ -133,11 +134,9 @@ _SUB = {"spatial": (_add_spatial, _run_spatial), "curves": (add_curves, run_curv
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``phenome`` subcommands to ``parser``."""
-    sub = parser.add_subparsers(dest="phenome_command", metavar="SUBCOMMAND", required=True)
-    for add, _ in _SUB.values():
-        add(sub)
+    add_subcommands(parser, "phenome_command", _SUB)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run the chosen ``phenome`` subcommand."""
-    return _SUB[args.phenome_command][1](args)
+    return run_subcommand(args, "phenome_command", _SUB)
