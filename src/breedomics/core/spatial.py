@@ -224,9 +224,7 @@ def fit_sap(
 
     References
     ----------
-    Rodriguez-Alvarez MX, Boer MP, van Eeuwijk FA, Eilers PHC (2018) Correcting for
-    spatial heterogeneity in plant breeding experiments with P-splines. *Spatial
-    Statistics* 23:52-71.
+    Those of the module docstring: the model (2018) and the SAP algorithm (2015).
     """
     y = np.asarray(y, dtype=float)
     n = y.size
