@@ -26,6 +26,7 @@ __all__ = [
     "subcommand",
     "options_from",
     "comma_list",
+    "add_number",
     "add_inputs",
     "add_model",
     "add_filters",
@@ -68,6 +69,18 @@ def comma_list(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def add_number(g, flag: str, default: int | float, help: str = "", **kw) -> None:
+    """A numeric option of its default's type, whose help ends with the default.
+
+    ``add_number(g, "--fdr", 0.05, "q-value threshold")`` is ``--fdr`` (a float,
+    0.05 when not given) with the help ``q-value threshold (0.05)``; a float default
+    is shown in ``%g`` form (``3.0`` as ``3``).
+    """
+    shown = f"({default:g})" if isinstance(default, float) else f"({default})"
+    text = f"{help} {shown}" if help else shown
+    g.add_argument(flag, type=type(default), default=default, help=text, **kw)
+
+
 def add_inputs(g, traits: bool = False) -> None:
     """``--geno --pheno --covar [--traits] --allow-unmatched``."""
     g.add_argument("--geno", required=True, help="PLINK 1 prefix (.bed/.bim/.fam) or VCF/BCF")
@@ -96,10 +109,8 @@ def add_model(g, required: bool = False) -> None:
 
 def add_filters(g) -> None:
     """``--maf --max-missing``: per-trait variant filters."""
-    g.add_argument("--maf", type=float, default=0.01, help="minimum MAF per trait (0.01)")
-    g.add_argument(
-        "--max-missing", type=float, default=0.1, help="maximum missing rate per trait (0.1)"
-    )
+    add_number(g, "--maf", 0.01, "minimum MAF per trait")
+    add_number(g, "--max-missing", 0.1, "maximum missing rate per trait")
 
 
 def add_report(g, permutations: bool = False) -> None:
@@ -110,10 +121,10 @@ def add_report(g, permutations: bool = False) -> None:
         default="bonferroni",
         help="threshold used for leads; all are written to thresholds.<model>.tsv",
     )
-    g.add_argument("--alpha", type=float, default=0.05, help="family-wise error rate (0.05)")
+    add_number(g, "--alpha", 0.05, "family-wise error rate")
     if permutations:
         g.add_argument("--permutations", type=int, default=0, help="permutations (0 = none)")
-        g.add_argument("--meff-block", type=int, default=300, help="SNPs per M_eff block (300)")
+        add_number(g, "--meff-block", 300, "SNPs per M_eff block")
         g.add_argument("--no-meff", action="store_true", help="skip the M_eff thresholds")
     g.add_argument("--clump-p2", type=float, default=0.01)
     g.add_argument("--clump-r2", type=float, default=0.1)

@@ -75,11 +75,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_filters(m)
     f = p.add_argument_group("FarmCPU")
     f.add_argument("--farmcpu-p-threshold", type=float, help="start threshold (0.01 / m)")
-    f.add_argument("--farmcpu-qtn-threshold", type=float, default=0.01, help="(0.01)")
-    f.add_argument("--farmcpu-max-iter", type=int, default=10, help="(10)")
+    a.add_number(f, "--farmcpu-qtn-threshold", 0.01)
+    a.add_number(f, "--farmcpu-max-iter", 10)
     a.add_report(p.add_argument_group("significance and clumping"), permutations=True)
     r = p.add_argument_group("resources")
-    r.add_argument("--chunk-size", type=int, default=10000, help="SNPs per chunk (10000)")
+    a.add_number(r, "--chunk-size", 10000, "SNPs per chunk")
     r.add_argument(
         "--cache-mb", type=int, default=1024, help="keep genotypes in memory up to this size"
     )

@@ -38,7 +38,7 @@ def _log(msg: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``omics`` sub-commands to ``parser``."""
-    from breedomics.gwas.arguments import subcommand
+    from breedomics.gwas.arguments import add_number, subcommand
 
     sub = parser.add_subparsers(dest="omics_command", metavar="SUBCOMMAND", required=True)
     help_p = "QC, transform and hidden factors of one feature table"
@@ -57,30 +57,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         default="inverse_normal",
         help="per feature (inverse_normal)",
     )
-    p.add_argument("--pseudocount", type=float, default=1.0, help="for log2 (1)")
-    p.add_argument("--hidden-factors", type=int, default=5, help="top PCs of the features (5)")
+    add_number(p, "--pseudocount", 1.0, "for log2")
+    add_number(p, "--hidden-factors", 5, "top PCs of the features")
     p.add_argument(
         "--keep-genetic-factors",
         action="store_true",
         help="use every hidden factor as a covariate, also those associated with a variant "
         "(by default these are reported and left out: they carry trans hotspots)",
     )
-    p.add_argument(
-        "--factor-alpha", type=float, default=0.05, help="for the factor-genotype test (0.05)"
-    )
-    p.add_argument("--max-missing", type=float, default=0.2, help="per feature (0.2)")
-    p.add_argument("--min-observed", type=int, default=10, help="per feature (10)")
+    add_number(p, "--factor-alpha", 0.05, "for the factor-genotype test")
+    add_number(p, "--max-missing", 0.2, "per feature")
+    add_number(p, "--min-observed", 10, "per feature")
     p.add_argument(
         "--min-expression",
         type=float,
         help="a value above this counts as expressed (e.g. 0.1 TPM; default: no check)",
     )
-    p.add_argument(
-        "--min-expressed-fraction",
-        type=float,
-        default=0.2,
-        help="fraction of samples that must be expressed (0.2)",
-    )
+    add_number(p, "--min-expressed-fraction", 0.2, "fraction of samples that must be expressed")
     p.add_argument(
         "--normalise",
         choices=["none", "tmm", "deseq"],
@@ -93,18 +86,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with --normalise: feature_id, length (bp) table for the TPM filter "
         "(default: the filter is on CPM)",
     )
-    p.add_argument(
+    add_number(
+        p,
         "--min-tpm",
-        type=float,
-        default=0.1,
-        help="with --normalise: TPM (CPM without lengths) >= this in --min-expressed-fraction "
-        "of samples (0.1)",
+        0.1,
+        "with --normalise: TPM (CPM without lengths) >= this in --min-expressed-fraction "
+        "of samples",
     )
-    p.add_argument(
+    add_number(
+        p,
         "--min-reads",
-        type=float,
-        default=6.0,
-        help="with --normalise: reads >= this in --min-expressed-fraction of samples (6)",
+        6.0,
+        "with --normalise: reads >= this in --min-expressed-fraction of samples",
     )
     p.add_argument(
         "--covariates",
@@ -125,14 +118,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="injection sheet: columns sample, batch, order, type (sample, qc or blank)",
     )
     d.add_argument("--out", required=True, help="output folder")
-    d.add_argument("--qc-rsd-max", type=float, default=0.3, help="QC RSD after correction (0.3)")
-    d.add_argument(
-        "--blank-ratio-min",
-        type=float,
-        default=3.0,
-        help="sample median / blank median a feature needs (3)",
-    )
-    d.add_argument("--max-missing", type=float, default=0.2, help="in the samples (0.2)")
+    add_number(d, "--qc-rsd-max", 0.3, "QC RSD after correction")
+    add_number(d, "--blank-ratio-min", 3.0, "sample median / blank median a feature needs")
+    add_number(d, "--max-missing", 0.2, "in the samples")
     d.add_argument(
         "--missing",
         choices=["auto", "half_min", "knn"],
@@ -140,7 +128,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="imputation: per feature by a test of missing below detection (auto), "
         "half the minimum (half_min), k nearest samples (knn)",
     )
-    d.add_argument("--k", type=int, default=10, help="neighbours of knn (10)")
+    add_number(d, "--k", 10, "neighbours of knn")
     d.add_argument("--name", default="metabolites", help="dataset name for the plot title")
     help_s = "cis/trans QTL tables, q-values and hotspots of a dataset's scan"
     s = subcommand(sub, "summarise", help_s, __doc__)
@@ -149,16 +137,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--model", default="mlm-p3d", help="the scan's model (mlm-p3d)")
     s.add_argument("--out", required=True, help="output folder")
     s.add_argument("--name", default="", help="dataset name for the plot title")
-    s.add_argument("--cis-window", type=int, default=1_000_000, help="bp (1000000)")
-    s.add_argument(
-        "--trans-distance",
-        type=int,
-        default=5_000_000,
-        help="a trans variant is on another chromosome or this far (5000000)",
+    add_number(s, "--cis-window", 1_000_000, "bp")
+    add_number(
+        s, "--trans-distance", 5_000_000, "a trans variant is on another chromosome or this far"
     )
-    s.add_argument("--fdr", type=float, default=0.05, help="q-value threshold (0.05)")
-    s.add_argument("--hotspot-window", type=int, default=500_000, help="bp (500000)")
-    s.add_argument("--hotspot-min-features", type=int, default=5, help="(5)")
+    add_number(s, "--fdr", 0.05, "q-value threshold")
+    add_number(s, "--hotspot-window", 500_000, "bp")
+    add_number(s, "--hotspot-min-features", 5)
     s.add_argument(
         "--cis-correction",
         choices=["variants", "meff"],
