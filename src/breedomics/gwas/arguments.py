@@ -27,6 +27,7 @@ __all__ = [
     "options_from",
     "comma_list",
     "add_number",
+    "add_choice",
     "add_inputs",
     "add_model",
     "add_filters",
@@ -69,16 +70,27 @@ def comma_list(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def _with_default(help: str, default: object) -> str:
+    """``help`` followed by ``(default)`` (a float in ``%g`` form: ``3.0`` as ``3``)."""
+    shown = f"({default:g})" if isinstance(default, float) else f"({default})"
+    return f"{help} {shown}" if help else shown
+
+
 def add_number(g, flag: str, default: int | float, help: str = "", **kw) -> None:
     """A numeric option of its default's type, whose help ends with the default.
 
     ``add_number(g, "--fdr", 0.05, "q-value threshold")`` is ``--fdr`` (a float,
-    0.05 when not given) with the help ``q-value threshold (0.05)``; a float default
-    is shown in ``%g`` form (``3.0`` as ``3``).
+    0.05 when not given) with the help ``q-value threshold (0.05)``.
     """
-    shown = f"({default:g})" if isinstance(default, float) else f"({default})"
-    text = f"{help} {shown}" if help else shown
-    g.add_argument(flag, type=type(default), default=default, help=text, **kw)
+    g.add_argument(
+        flag, type=type(default), default=default, help=_with_default(help, default), **kw
+    )
+
+
+def add_choice(g, flag: str, choices: list[str], help: str = "") -> None:
+    """An option of fixed ``choices`` whose default is the first, named at the end of its
+    help: ``add_choice(g, "--null-method", ["reml", "ml"])`` has the help ``(reml)``."""
+    g.add_argument(flag, choices=choices, default=choices[0], help=_with_default(help, choices[0]))
 
 
 def add_inputs(g, traits: bool = False) -> None:

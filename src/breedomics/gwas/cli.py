@@ -71,7 +71,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     a.add_model(m)
     m.add_argument("--pcs", type=int, default=0, help="add the top N GRM PCs as covariates")
     m.add_argument("--loco", action="store_true", help="leave-one-chromosome-out kinship")
-    m.add_argument("--null-method", choices=["reml", "ml"], default="reml", help="(reml)")
+    a.add_choice(m, "--null-method", ["reml", "ml"])
     a.add_filters(m)
     f = p.add_argument_group("FarmCPU")
     f.add_argument("--farmcpu-p-threshold", type=float, help="start threshold (0.01 / m)")

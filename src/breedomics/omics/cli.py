@@ -38,7 +38,7 @@ def _log(msg: str) -> None:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``omics`` sub-commands to ``parser``."""
-    from breedomics.gwas.arguments import add_number, subcommand
+    from breedomics.gwas.arguments import add_choice, add_number, subcommand
 
     sub = parser.add_subparsers(dest="omics_command", metavar="SUBCOMMAND", required=True)
     help_p = "QC, transform and hidden factors of one feature table"
@@ -51,12 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--geno", required=True, help="genotypes (PLINK prefix or VCF): sample ids")
     p.add_argument("--out", required=True, help="output folder")
-    p.add_argument(
-        "--transform",
-        choices=["inverse_normal", "log2", "none"],
-        default="inverse_normal",
-        help="per feature (inverse_normal)",
-    )
+    add_choice(p, "--transform", ["inverse_normal", "log2", "none"], "per feature")
     add_number(p, "--pseudocount", 1.0, "for log2")
     add_number(p, "--hidden-factors", 5, "top PCs of the features")
     p.add_argument(
@@ -74,12 +69,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a value above this counts as expressed (e.g. 0.1 TPM; default: no check)",
     )
     add_number(p, "--min-expressed-fraction", 0.2, "fraction of samples that must be expressed")
-    p.add_argument(
+    add_choice(
+        p,
         "--normalise",
-        choices=["none", "tmm", "deseq"],
-        default="none",
-        help="the table holds raw read counts: GTEx filters, then TMM (edgeR) or "
-        "median-of-ratios (DESeq2) normalisation before --transform (none)",
+        ["none", "tmm", "deseq"],
+        "the table holds raw read counts: GTEx filters, then TMM (edgeR) or "
+        "median-of-ratios (DESeq2) normalisation before --transform",
     )
     p.add_argument(
         "--gene-lengths",
@@ -144,12 +139,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_number(s, "--fdr", 0.05, "q-value threshold")
     add_number(s, "--hotspot-window", 500_000, "bp")
     add_number(s, "--hotspot-min-features", 5)
-    s.add_argument(
+    add_choice(
+        s,
         "--cis-correction",
-        choices=["variants", "meff"],
-        default="variants",
-        help="correct the cis lead for the number of cis variants, or for their effective "
-        "number from LD (meff, eigenMT-style; needs --geno) (variants)",
+        ["variants", "meff"],
+        "correct the cis lead for the number of cis variants, or for their effective "
+        "number from LD (meff, eigenMT-style; needs --geno)",
     )
     s.add_argument(
         "--geno",
