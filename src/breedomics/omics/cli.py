@@ -41,12 +41,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from breedomics.gwas.arguments import add_choice, add_number, subcommand
 
     sub = parser.add_subparsers(dest="omics_command", metavar="SUBCOMMAND", required=True)
-    help_p = "QC, transform and hidden factors of one feature table"
-    p = subcommand(sub, "prepare", help_p, __doc__)
-    p.add_argument(
-        "--features",
-        required=True,
-        help="samples x features TSV (first column sample id) or phenotype BED "
+
+    def command(name: str, help: str, features: str) -> argparse.ArgumentParser:
+        """A sub-command's parser with the feature table each of these reads first:
+        ``--features`` (required, help ``features``)."""
+        c = subcommand(sub, name, help, __doc__)
+        c.add_argument("--features", required=True, help=features)
+        return c
+
+    p = command(
+        "prepare",
+        "QC, transform and hidden factors of one feature table",
+        "samples x features TSV (first column sample id) or phenotype BED "
         "(#chr start end feature_id samples...); plain, gzipped or .parquet",
     )
     p.add_argument("--geno", required=True, help="genotypes (PLINK prefix or VCF): sample ids")
@@ -99,12 +105,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="known covariates: TSV with a sample column, one column per covariate "
         "(text columns one-hot); used with the hidden factors",
     )
-    help_d = "drift correction (QC-RLSC), QC filters and imputation of a raw metabolite run"
-    d = subcommand(sub, "prepare-metabolites", help_d, __doc__)
-    d.add_argument(
-        "--features",
-        required=True,
-        help="raw intensities, injections x features TSV (first column the injection id: "
+    d = command(
+        "prepare-metabolites",
+        "drift correction (QC-RLSC), QC filters and imputation of a raw metabolite run",
+        "raw intensities, injections x features TSV (first column the injection id: "
         "samples, QC pools and blanks); NA or 0 = not detected",
     )
     d.add_argument(
@@ -125,9 +129,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     add_number(d, "--k", 10, "neighbours of knn")
     d.add_argument("--name", default="metabolites", help="dataset name for the plot title")
-    help_s = "cis/trans QTL tables, q-values and hotspots of a dataset's scan"
-    s = subcommand(sub, "summarise", help_s, __doc__)
-    s.add_argument("--features", required=True, help="features.tsv of `omics prepare`")
+    s = command(
+        "summarise",
+        "cis/trans QTL tables, q-values and hotspots of a dataset's scan",
+        "features.tsv of `omics prepare`",
+    )
     s.add_argument("--qtl-dir", required=True, help="--out folder of `gwas run`")
     s.add_argument("--model", default="mlm-p3d", help="the scan's model (mlm-p3d)")
     s.add_argument("--out", required=True, help="output folder")
@@ -158,9 +164,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="a trans lead with at least this r2 with the feature's significant cis lead is "
         "class trans_cis_ld, not counted as trans (0.05; needs --geno)",
     )
-    help_k = "relationship kernel of a dataset's features, for GS model mkgblup"
-    k = subcommand(sub, "kernel", help_k, __doc__)
-    k.add_argument("--features", required=True, help="phenotypes.tsv of `omics prepare`")
+    k = command(
+        "kernel",
+        "relationship kernel of a dataset's features, for GS model mkgblup",
+        "phenotypes.tsv of `omics prepare`",
+    )
     k.add_argument("--geno", required=True, help="genotypes (PLINK prefix or VCF): kernel rows")
     k.add_argument("--out", required=True, help="kernel TSV (sample, one column per sample)")
     from breedomics.omics.map_cli import add_map_parser
