@@ -306,3 +306,21 @@ def test_cli_cis_mode_writes_table_and_summary(sim, tmp_path):
     assert list(cis.columns) == cismap.CIS_COLUMNS and len(cis) == 24
     summary = json.loads((out / "cis.json").read_text())
     assert summary["features_mapped"] == 24 and summary["cis_qtl"] >= 8
+
+
+def test_grouped_permutation_products_equal_single_ones():
+    from breedomics.core.residualise import Residualiser, residualise_dosage
+
+    rng = np.random.default_rng(8)
+    n, m = 80, 60
+    res = Residualiser(rng.normal(size=(n, 2)))
+    g = residualise_dosage(rng.binomial(2, 0.3, size=(n, m)).astype(np.float32), res).g
+    yc = rng.normal(size=(n, 3))
+    yc -= yc.mean(axis=0)
+    perms = cismap._permutations(n, 50, 1)
+    lo, hi = np.array([0, 5, 10]), np.array([50, 55, 60])
+    assert [list(x) for x in cismap._perm_groups(lo, hi, 50)] == [[0, 1, 2]]
+    got = cismap._perm_r2_group(g, lo, hi, yc, perms, res)
+    for j in range(3):
+        want = cismap._perm_r2(g[lo[j] : hi[j]], yc[:, j], perms, res)
+        np.testing.assert_allclose(got[j], want, rtol=1e-5)

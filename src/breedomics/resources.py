@@ -383,6 +383,17 @@ MODELS: dict[str, Model] = {
         time_rates={"gcells": 3000, "other_gb": 3000},
         parallel=0.5,
     ),
+    # omics map (tensorQTL modes): memory is the cis windows of one batch of features
+    # and the permutation arrays (n x nperm), never the genome; time grows with the
+    # features (phenotype table, other_gb) times the genotypes (gcells): 1,000 samples x
+    # 500,000 SNPs x 20,000 genes (a 0.17 GB table), 1,000 permutations: ~10 min
+    "map_omics_scale": Model(
+        mem=1000,
+        time=10,
+        mem_rates={"ksamples2": 300, "other_gb": 3000},
+        time_rates={"other_gb": 600, "gcells": 30},
+        parallel=0.8,
+    ),
     # n x n kernel of a dataset's standardised features (omics kernel)
     "compute_omics_kernel": Model(
         mem=1000, time=5, mem_rates={"other_gb": 5000, "ksamples2": 50}, time_rates={"other_gb": 60}

@@ -693,9 +693,30 @@ def omics_prepare_inputs(wildcards):
     return {key: d[key] for key in ("gene_lengths", "covariates") if d.get(key)}
 
 
+def omics_mapping_mode(dataset):
+    """The `omics map` mode of a dataset (its mapping_mode, else omics.mapping.mode)."""
+    return OMICS["datasets"][dataset].get("mapping_mode") or OMICS["mapping"]["mode"]
+
+
+def omics_mapping_args(wildcards):
+    """`breedomics omics map` options from omics.mapping, the cis window and gwas.pcs
+    (genotype PCs as covariates, as rule map_omics_qtl)."""
+    m = OMICS["mapping"]
+    args = (
+        f"--window {OMICS['cis_window']} --fdr {OMICS['fdr']} --nperm {m['nperm']}"
+        f" --pcs {GWAS['pcs']}"
+        f" --seed {m['seed']} --batch-size {m['batch_size']}"
+        f" --maf-threshold {m['maf_threshold']} --pval-threshold {m['pval_threshold']}"
+    )
+    if m["exclude_cis"]:
+        args += " --exclude-cis"
+    return args
+
+
 def omics_outputs():
-    """Per dataset: the per-feature, cis, trans and hotspot tables and the map."""
-    return expand(
+    """Per dataset: the per-feature, cis, trans and hotspot tables and the map, and the
+    summary of its `omics map` mode (none: no mapping job)."""
+    out = expand(
         "results/omics/{dataset}/{name}",
         dataset=OMICS_DATASETS,
         name=[
@@ -706,6 +727,11 @@ def omics_outputs():
             "qtl_map.png",
         ],
     )
+    for dataset in OMICS_DATASETS:
+        mode = omics_mapping_mode(dataset)
+        if mode != "none":
+            out.append(f"results/omics/{dataset}/mapping/{mode}.json")
+    return out
 
 
 # The summary page (report.smk).

@@ -13,11 +13,17 @@
 #                  eigendecomposition), hidden factors and gwas.pcs genotype PCs as
 #                  covariates: GWAS-SSF summary statistics and clumped leads per feature;
 # summarise_omics  per-feature leads and q-values, cis and trans tables, trans hotspots,
-#                  the cis/trans map.
+#                  the cis/trans map;
+# map_omics_scale  `breedomics omics map` (the tensorQTL modes, omics.mapping.mode or the
+#                  dataset's mapping_mode): cis permutation leads with pval_beta and
+#                  q-values (mapping/cis.tsv), every cis pair (mapping/cis_nominal/),
+#                  trans pairs below a p threshold (mapping/trans.parquet) or independent
+#                  cis signals (mapping/cis_independent.tsv), and mapping/<mode>.json.
 
 
 wildcard_constraints:
     dataset=r"[A-Za-z][A-Za-z0-9_.-]{0,63}",
+    mode=r"cis|cis_nominal|trans|cis_independent",
 
 
 rule prepare_metabolites:
@@ -189,6 +195,35 @@ rule summarise_omics:
         " --cis-correction {params.o[cis_correction]} --geno {params.geno}"
         " --trans-max-r2-cis {params.o[trans_max_r2_cis]}"
         " --out {params.outdir:q} > {log:q} 2>&1"
+
+
+rule map_omics_scale:
+    input:
+        plink_set(GENOTYPES_PLINK),
+        pheno="results/omics/{dataset}/phenotypes.tsv",
+        features="results/omics/{dataset}/features.tsv",
+        covar="results/omics/{dataset}/covariates.tsv",
+    output:
+        summary="results/omics/{dataset}/mapping/{mode}.json",
+    log:
+        "logs/omics/{dataset}.mapping_{mode}.log",
+    benchmark:
+        "benchmarks/omics/{dataset}.mapping_{mode}.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 2
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        cli=threaded_cli,
+        geno=plink_prefix,
+        outdir=lambda wc, output: str(Path(output.summary).parent),
+        args=omics_mapping_args,
+    shell:
+        "{params.cli} omics map --mode {wildcards.mode} --geno {params.geno}"
+        " --pheno {input.pheno:q} --features {input.features:q}"
+        " --covariates {input.covar:q} {params.args} --out {params.outdir:q} > {log:q} 2>&1"
 
 
 # A dataset's feature kernel for GS model mkgblup (gs.omics_layers).

@@ -112,8 +112,8 @@ class Residualiser:
         """``|Q^T x_j|^2`` of each row ``x_j`` of ``x`` ``(m, n)`` (float64)."""
         x = np.asarray(x)
         q = self._q32 if x.dtype == np.float32 else self.q
-        p = (x @ q).astype(np.float64)
-        return np.einsum("ij,ij->i", p, p)
+        p = (q.T @ x.T).astype(np.float64)  # (k, m): OpenBLAS is 10x faster this way round
+        return np.einsum("ij,ij->j", p, p)
 
 
 def _orthonormal(c: np.ndarray, scale: float | None = None) -> np.ndarray:

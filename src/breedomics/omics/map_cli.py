@@ -80,6 +80,7 @@ def add_map_parser(sub) -> argparse.ArgumentParser:
     p.add_argument(
         "--exclude-cis", action="store_true", help="trans: leave out pairs in the cis window"
     )
+    p.add_argument("--pcs", type=int, default=0, help="genotype PCs added to the covariates (0)")
     return p
 
 
