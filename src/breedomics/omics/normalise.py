@@ -36,7 +36,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy.stats import rankdata
 
 from breedomics.core.tables import read_table
 from breedomics.errors import UserError
@@ -273,7 +272,8 @@ def _tmm_one(
     hi_l = n + 1 - lo_l
     lo_s = np.floor(n * sum_trim) + 1
     hi_s = n + 1 - lo_s
-    rl, rs = rankdata(log_r), rankdata(abs_e)
+    # average ranks, as scipy.stats.rankdata
+    rl, rs = pd.Series(log_r).rank().to_numpy(), pd.Series(abs_e).rank().to_numpy()
     keep = (rl >= lo_l) & (rl <= hi_l) & (rs >= lo_s) & (rs <= hi_s)
     if not keep.any():
         return 1.0
