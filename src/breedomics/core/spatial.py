@@ -44,7 +44,7 @@ from scipy.linalg import lapack
 
 from breedomics.errors import UserError
 
-__all__ = ["SAPFit", "fit_sap", "sap_loglik"]
+__all__ = ["SAPFit", "fit_sap"]
 
 
 @dataclass
@@ -380,25 +380,3 @@ def _loglik(sys_, y, w, g, s2e, gcov, s2g, logdet_c, p_fixed) -> float:
     if s2g is not None:
         logdet += sys_.ng * np.log(s2g / s2e)
     return float(-0.5 * ((n - p_fixed) * np.log(2 * np.pi) + logdet + ypy))
-
-
-def sap_loglik(
-    y: np.ndarray,
-    groups: np.ndarray,
-    n_groups: int,
-    X: np.ndarray,
-    Z: np.ndarray,
-    precisions: np.ndarray,
-    s2: np.ndarray,
-    s2e: float,
-    s2g: float | None = None,
-) -> float:
-    """Restricted log-likelihood of the SAP model at given variances (``s2g`` None:
-    fixed groups), on the scale of :attr:`SAPFit.loglik`."""
-    lams = np.atleast_2d(np.asarray(precisions, dtype=float))
-    sys_ = _System(y, groups, n_groups, X, Z)
-    (w, g, _d, _gd, logdet_c), gcov, _ed = _solve_at(
-        sys_, lams, np.asarray(s2, dtype=float), s2e, s2g, False
-    )
-    p_fixed = sys_.p + (sys_.ng if s2g is None else 0)
-    return _loglik(sys_, np.asarray(y, float), w, g, s2e, gcov, s2g, logdet_c, p_fixed)
