@@ -22,7 +22,8 @@ from pathlib import Path
 
 
 def measure(cmd: list[str], cwd: Path, log: Path) -> dict:
-    """Run ``cmd`` in ``cwd`` (output to ``log``); wall seconds, peak RSS (MB), exit code."""
+    """Run ``cmd`` in ``cwd`` (output to ``log``); wall seconds, peak RSS (MB), exit code,
+    CPU seconds (user + system)."""
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as tmp:
         out = Path(tmp.name)
     try:
@@ -51,7 +52,8 @@ def _launch(out: str, cmd: list[str]) -> int:
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.perf_counter() - t0
     code = os.waitstatus_to_exitcode(status)
-    res = {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024, "exit": code}
+    cpu = usage.ru_utime + usage.ru_stime  # CPU seconds: robust to a busy machine
+    res = {"wall_s": wall, "peak_mb": usage.ru_maxrss / 1024, "exit": code, "cpu_s": cpu}
     Path(out).write_text(json.dumps(res))
     return 0
 
