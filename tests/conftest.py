@@ -359,7 +359,8 @@ GS_CAP = 0.2  # gs.selection.max_kinship
 
 
 def mean_panel_config(panel: Path) -> dict:
-    """The panel, mean-imputed, through the scattered MLM GWAS + annotation and GS."""
+    """The panel, mean-imputed, through the census (scattered per chromosome), the scattered
+    MLM GWAS + annotation and GS."""
     return panel_config(
         panel,
         genotypes={
@@ -367,7 +368,9 @@ def mean_panel_config(panel: Path) -> dict:
             "reference": str(panel / "reference.fa.gz"),
             "gff3": str(panel / "annotation.gff3"),
         },
-        census={"enabled": False},
+        # admixture (the slowest census job) only for K = 2, 3 (its accuracy: in
+        # test_census_admixture.py); diversity, LD decay and ROH one job per chromosome
+        census={"k_max": 3, "cv_folds": 2, "admixture_max_snps": 2000},
         gwas={
             "enabled": True,
             "phenotypes": str(panel / "phenotypes.tsv"),
@@ -394,7 +397,9 @@ def mean_panel_config(panel: Path) -> dict:
     )
 
 
-@background_run("mean_panel", "test_gs_workflow", "test_gwas_annotate_workflow")
+@background_run(
+    "mean_panel", "test_genotype_workflow", "test_gs_workflow", "test_gwas_annotate_workflow"
+)
 def _mean_panel_run(root: Path, nice: bool) -> tuple[Path, dict]:
     panel = copy_panel(root, "annotation.gff3", "trials.tsv")
     cfg = mean_panel_config(panel)
@@ -405,10 +410,12 @@ def _mean_panel_run(root: Path, nice: bool) -> tuple[Path, dict]:
 @pytest.fixture(scope="session")
 def mean_panel_run(background) -> tuple[Path, dict]:
     """One workflow run of the panel with mean imputation (no Beagle: the analysed genotypes
-    are the panel's own calls): genotype QC, the exact MLM GWAS scattered over 3 chromosome
+    are the panel's own calls): genotype QC, the census (diversity, LD decay and ROH one job
+    per chromosome), the exact MLM GWAS scattered over 3 chromosome
     groups x 2 trait batches with lead annotation, and genomic selection from the trials.
 
-    Shared by test_gwas_annotate_workflow.py and test_gs_workflow.py, which only read it
+    Shared by test_genotype_workflow.py, test_gwas_annotate_workflow.py and
+    test_gs_workflow.py, which only read it
     (the GS rerun check is a dry run). Returns (root, config): the run is in root/run,
     the panel copy in root/panel.
     """

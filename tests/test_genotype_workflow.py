@@ -1,9 +1,13 @@
 """Entering at the genotype stage: an existing VCF (no reads) through QC, imputation, census.
 
-Runs the workflow on the simulated soybean panel in test-data (272 accessions, 12,000
-SNPs, planted duplicates and admixed lines with known truth) and checks the outputs
-against that truth. The run starts in the background at the start of the session
-(``background_run`` in conftest.py).
+The simulated soybean panel in test-data (272 accessions, 12,000 SNPs, planted
+duplicates and admixed lines with known truth) is the genotype source of the default run
+(``genotypes.source: vcf``): its genotype QC, Beagle imputation and census are checked
+against that truth in the default run of test_slurm.py (``slurm_local_reference``, one
+census shard). The session's mean-imputed panel run (``mean_panel_run`` in conftest.py:
+no reads, census scattered one job per chromosome) shows that nothing of the reads stage
+runs and that the gathered census equals one unscattered job. Both runs start in the
+background at the start of the session (``background_run`` in conftest.py).
 """
 
 from __future__ import annotations
@@ -11,24 +15,23 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import background_run, copy_panel, panel_config, run_workflow
+import test_slurm  # noqa: F401 - registers the background run "slurm_local_reference"
 
 pytestmark = pytest.mark.workflow
 
 
-@background_run("panel_census")
-def _panel_run(root, nice):
-    panel = copy_panel(root)
-    # admixture (the slowest census job) only for K = 2, 3: its accuracy against the truth
-    # is tested in test_census_admixture.py; here its outputs must be written
-    cfg = panel_config(panel, census={"k_max": 3, "cv_folds": 2, "admixture_max_snps": 2000})
-    run_workflow(root / "run", cfg, check=True, nice=nice)
-    return root / "run", panel
+@pytest.fixture(scope="module")
+def default_run(background) -> tuple:
+    """(the default run's folder, the panel in its test data)."""
+    root, _rules, _threads = background.result("slurm_local_reference")
+    return root, root / "test-data" / "soybean" / "panel"
 
 
 @pytest.fixture(scope="module")
-def panel_run(background):
-    return background.result("panel_census")
+def panel_run(mean_panel_run) -> tuple:
+    """(the mean-imputed panel run's folder, its panel copy)."""
+    root, _ = mean_panel_run
+    return root / "run", root / "panel"
 
 
 def test_no_reads_processed(panel_run):
@@ -37,8 +40,8 @@ def test_no_reads_processed(panel_run):
     assert not (run / "results" / "calls").exists()
 
 
-def test_qc_and_imputation(panel_run):
-    run, _ = panel_run
+def test_qc_and_imputation(default_run):
+    run, _ = default_run
     qc = pd.read_csv(run / "results/genotypes/qc/sample_qc.tsv", sep="\t")
     assert len(qc) == 272 and set(qc["status"]) <= {"kept", "removed"}
     acc = pd.read_csv(run / "results/genotypes/imputation_accuracy.tsv", sep="\t")
@@ -47,8 +50,8 @@ def test_qc_and_imputation(panel_run):
     assert overall["concordance"] >= 0.95
 
 
-def test_census_finds_planted_duplicates(panel_run):
-    run, panel = panel_run
+def test_census_finds_planted_duplicates(default_run):
+    run, panel = default_run
     truth = pd.read_csv(panel / "panel.truth.tsv", sep="\t")
     planted = {
         frozenset((r.sample, r.duplicate_of))
@@ -62,8 +65,8 @@ def test_census_finds_planted_duplicates(panel_run):
     assert len(found - planted) == 0
 
 
-def test_census_outputs_all_written(panel_run):
-    run, _ = panel_run
+def test_census_outputs_all_written(default_run):
+    run, _ = default_run
     for job in ["pca", "grm", "admixture", "diversity", "fst", "ld_decay", "roh",
                 "duplicates", "core"]:  # fmt: skip
         for ext in (".tsv", ".png"):

@@ -293,12 +293,6 @@ def dry_run(root: Path, name: str) -> str:
     return log.read_text()
 
 
-def assert_nothing_to_do(root: Path) -> None:
-    """A dry run after the run plans no job (and says why when it does)."""
-    text = dry_run(root, "again.log")
-    assert "Nothing to be done" in text, text[-3000:]
-
-
 def assert_steps_counted_once(text: str) -> None:
     """No job reported done twice (Snakemake's "n of m steps" never above m)."""
     over = [(d, t) for d, t in re.findall(r"(\d+) of (\d+) steps", text) if int(d) > int(t)]
@@ -403,6 +397,21 @@ def result_tables(root: Path) -> list[str]:
     )
 
 
+def snapshot_outputs(root: Path, dest: Path) -> Path:
+    """What ``assert_same_outputs`` compares (every result file), kept under ``dest``.
+
+    Hard links (a copy across file systems): a rerun replaces an output by a new file
+    (Snakemake removes a job's outputs before it runs), so the kept ones stay as they were.
+    """
+    for rel in result_files(root):
+        (dest / rel).parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(root / rel, dest / rel)
+        except OSError:
+            shutil.copy2(root / rel, dest / rel)
+    return dest
+
+
 def assert_same_outputs(slurm_root: Path, local_root: Path) -> None:
     """VCF records and every table equal; the same result files exist."""
     for rel in [*CALL_VCFS, IMPUTED]:
@@ -472,22 +481,43 @@ def slurm_cluster():
 
 
 @background_run("slurm_profile_run", early=True)
-def _slurm_profile_run(root: Path, nice: bool):
-    """``snakemake --profile cluster`` on a copy, cap set; (root, its log, its SLURM jobs).
+def _slurm_profile_run(root: Path, nice: bool) -> dict:
+    """``snakemake --profile cluster`` on a copy, cap set, then the fault sequence there.
 
     Started in the background at the start of the session (conftest.background_run),
     cluster included: the run mostly waits on the scheduler (submission, polling, job
-    start-up), time in which the tests before this module run.
+    start-up), time in which the tests before this module run. What the first run left
+    (its log, its SLURM jobs, a copy of its tables and VCFs, a dry run after it) is kept
+    before the fault sequence (``_fault_sequence``) runs in the same folder, also in the
+    background (it mostly waits on SLURM events); the tests check both.
     """
     ensure_cluster()
     copy_checkout(root)
     log = root / "snakemake.log"
     before = last_job_id()
     run_ok(slurm_snakemake(*targets(root)), root, log, env=cluster_env())
-    return root, log, slurm_jobs(root, after=before)
+    first = {
+        "root": root,
+        "log": log,
+        "jobs": slurm_jobs(root, after=before),
+        "outputs": snapshot_outputs(root, root / "first_run"),
+        "again": dry_run(root, "again.log"),
+    }
+    try:
+        fault = _fault_sequence(root, nice)
+    except Exception as exc:  # noqa: BLE001 - raised by the fault test, not the first one
+        fault = exc
+    return {"first": first, "fault": fault}
 
 
-@background_run("slurm_local_reference", "test_slurm", "test_report", "test_snakemake_report")
+@background_run(
+    "slurm_local_reference",
+    "test_slurm",
+    "test_genotype_workflow",
+    "test_report",
+    "test_snakemake_report",
+    early=True,
+)
 def _local_reference(root: Path, nice: bool, threads: int | None = None):
     """The reference: the same targets, run locally; (root, rules it ran, threads per job).
 
@@ -540,16 +570,17 @@ def local_run(slurm_cluster, background, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def slurm_run(slurm_cluster, local_run, background):
-    """The SLURM run (see ``_slurm_profile_run``): (root, its log, its SLURM jobs)."""
+def slurm_runs(slurm_cluster, local_run, background) -> dict:
+    """The SLURM run and its fault sequence (see ``_slurm_profile_run``)."""
     return background.result("slurm_profile_run")
 
 
 # --- tests ---------------------------------------------------------------------------
 
 
-def test_profile_run_on_slurm_matches_local(slurm_run, local_run):
-    root, log, jobs = slurm_run
+def test_profile_run_on_slurm_matches_local(slurm_runs, local_run):
+    first = slurm_runs["first"]
+    root, log, jobs = first["root"], first["log"], first["jobs"]
     local_root, local_rules = local_run()
 
     text = log.read_text()
@@ -577,8 +608,8 @@ def test_profile_run_on_slurm_matches_local(slurm_run, local_run):
     # ready at different times, e.g. the reference around the regions checkpoint)
     assert len(jobs) <= len(local_rules) // 3, f"{len(jobs)} SLURM jobs: groups not used?"
 
-    assert_same_outputs(root, local_root)
-    assert_nothing_to_do(root)
+    assert_same_outputs(first["outputs"], local_root)
+    assert "Nothing to be done" in first["again"], first["again"][-3000:]
 
 
 def test_refused_submission_is_one_readable_line(slurm_cluster, tmp_path):
@@ -627,16 +658,18 @@ def _wait(predicate, what: str, proc: subprocess.Popen, log: Path):
     raise AssertionError(f"timed out waiting for {what}:\n{tail(log)}")
 
 
-def test_scancel_and_sigint_then_rerun_matches_local(slurm_run, local_run):
-    # In the finished SLURM run's folder (a copy elsewhere would rerun everything: rules
-    # take absolute input paths), whose outputs the test above has already compared.
-    root, _, _ = slurm_run
-    local_root, _ = local_run()
-    # redo one GWAS model (its scan and annotation: one SLURM job)
+def _fault_sequence(root: Path, nice: bool) -> dict:
+    """Faults in the finished SLURM run's folder; what happened, for the fault test.
+
+    In that folder (a copy elsewhere would rerun everything: rules take absolute input
+    paths), one GWAS model is redone (its scan and annotation: one SLURM job); the job is
+    cancelled with scancel while the GWAS runs, and its resubmission (more memory) is
+    stopped with SIGINT; then a dry run and a rerun.
+    """
     shutil.rmtree(root / "results" / "gwas" / "mlm")
-    log = root / "snakemake.log"
+    log = root / "fault.log"
     before = last_job_id()
-    proc = start(slurm_snakemake(*targets(root)), root, log, env=cluster_env())
+    proc = start(slurm_snakemake(*targets(root)), root, log, env=cluster_env(), nice=nice)
 
     def gwas_running(after: int = before, like: dict | None = None):
         """A GWAS job (or a retry of ``like``: same comment, more memory), once it runs."""
@@ -653,7 +686,7 @@ def test_scancel_and_sigint_then_rerun_matches_local(slurm_run, local_run):
         return None
 
     try:
-        # 1. scancel a job mid-run: reported, and resubmitted with more memory
+        # 1. scancel a job mid-run; 2. SIGINT (not SIGTERM) once its retry runs
         victim = _wait(gwas_running, "a GWAS running in a SLURM job", proc, log)
         time.sleep(1)
         subprocess.run(["scancel", str(victim["id"])], check=True)
@@ -661,10 +694,6 @@ def test_scancel_and_sigint_then_rerun_matches_local(slurm_run, local_run):
             lambda: gwas_running(victim["id"], victim), "the resubmitted job running", proc, log
         )
         text = log.read_text()
-        assert f"/{victim['id']}.log (check log file" in text, "failure not reported"
-        assert re.search(rf"JOB {victim['id']} ON \S+ CANCELLED", text), "cause not shown"
-        assert "Trying to restart job" in text
-        # 2. SIGINT (not SIGTERM) stops the run and cancels its running job
         time.sleep(1)
         proc.send_signal(signal.SIGINT)
         finish(proc, log, timeout=300)
@@ -672,25 +701,54 @@ def test_scancel_and_sigint_then_rerun_matches_local(slurm_run, local_run):
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
             proc.wait(timeout=120)
-    assert proc.returncode != 0, "an interrupted run must not report success"
     end = time.monotonic() + 60
     while (
         left := [j for j in slurm_jobs(root, before) if j["state"] in ("RUNNING", "PENDING")]
     ) and (time.monotonic() < end):
         time.sleep(1)
-    assert not left, f"SIGINT left SLURM jobs behind: {left}"
     states = {j["id"]: j["state"] for j in slurm_jobs(root, before)}
-    assert states[victim["id"]] == "CANCELLED" and states[retry["id"]] == "CANCELLED", states
-
-    # 3. nothing the cancelled jobs left behind counts as done
+    # 3. what a dry run plans then; 4. a rerun, and a dry run after it
     planned = planned_rules(dry_run(root, "dryrun.log"))
-    assert "run_gwas" in planned, planned
-
-    # 4. a rerun completes, with outputs identical to the local run
     rerun_log = root / "rerun.log"
-    run_ok(slurm_snakemake(*targets(root)), root, rerun_log, env=cluster_env())
+    rerun_rc = finish(
+        start(slurm_snakemake(*targets(root)), root, rerun_log, env=cluster_env()), rerun_log
+    )
+    return {
+        "victim": victim,
+        "retry": retry,
+        "text": text,
+        "returncode": proc.returncode,
+        "left": left,
+        "states": states,
+        "planned": planned,
+        "rerun": (rerun_rc, tail(rerun_log)),
+        "again": dry_run(root, "again_after_rerun.log") if rerun_rc == 0 else "",
+    }
+
+
+def test_scancel_and_sigint_then_rerun_matches_local(slurm_runs, local_run):
+    """scancel: reported and resubmitted with more memory; SIGINT: the run stops and
+    cancels its jobs; half-done outputs are not taken as done; a rerun matches local."""
+    fault = slurm_runs["fault"]
+    if isinstance(fault, BaseException):
+        raise fault
+    root = slurm_runs["first"]["root"]
+    local_root, _ = local_run()
+    victim, retry, text = fault["victim"], fault["retry"], fault["text"]
+    assert f"/{victim['id']}.log (check log file" in text, "failure not reported"
+    assert re.search(rf"JOB {victim['id']} ON \S+ CANCELLED", text), "cause not shown"
+    assert "Trying to restart job" in text
+    assert fault["returncode"] != 0, "an interrupted run must not report success"
+    assert not fault["left"], f"SIGINT left SLURM jobs behind: {fault['left']}"
+    states = fault["states"]
+    assert states[victim["id"]] == "CANCELLED" and states[retry["id"]] == "CANCELLED", states
+    # nothing the cancelled jobs left behind counts as done
+    assert "run_gwas" in fault["planned"], fault["planned"]
+    # the rerun completes, with outputs identical to the local run, and leaves nothing to do
+    rc, rerun_tail = fault["rerun"]
+    assert rc == 0, f"rerun failed in {root}:\n{rerun_tail}"
     assert_same_outputs(root, local_root)
-    assert_nothing_to_do(root)
+    assert "Nothing to be done" in fault["again"], fault["again"][-3000:]
 
 
 def planned_rules(text: str) -> set[str]:
