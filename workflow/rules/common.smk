@@ -15,12 +15,15 @@ from breedomics.validate import validate_run
 SCHEMA_DIR = Path(workflow.basedir) / "schemas"
 
 # The config is the whole config: validate_run fills in the schema's defaults, then checks
-# every input the enabled stages name (the same check as `breedomics check-inputs`).
+# every input the enabled stages name (the same check as `breedomics check-inputs`). The
+# FASTQ files are opened once, by the main process: not again in each spawned job process
+# (a cluster job runs one Snakemake per job).
 try:
     RUN = validate_run(
         config,
         SCHEMA_DIR,
         source=" + ".join(map(str, workflow.configfiles)) or "config",
+        check_files=workflow.is_main_process,
     )
 except UserError as exc:
     raise WorkflowError(f"breedomics input error: {exc}") from None
