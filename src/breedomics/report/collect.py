@@ -262,7 +262,7 @@ def read_benchmarks(folder: Path, patterns: Mapping[str, str] | None = None) -> 
         acc[3] = max(acc[3], rss)
         acc[4] += cpu
     rows = [
-        [rule, str(int(a[0])), f"{a[1]:.2f}", f"{a[2]:.2f}", f"{a[3]:.1f}", f"{a[4]:.2f}"]
+        [rule, str(int(a[0])), f"{a[1]:.2f}", f"{a[2]:.2f}", f"{a[3]:.2f}", f"{a[4]:.2f}"]
         for rule, a in sorted(stats.items(), key=lambda kv: -kv[1][1])
     ]
     return Table(["rule", "jobs", "total_s", "max_s", "max_rss_mb", "cpu_time_s"], rows, folder)
