@@ -283,6 +283,9 @@ def background(request, tmp_path_factory):
         for name, (_, modules) in _BACKGROUND.items():
             if mod in modules:
                 first.setdefault(name, i)
+    # the session's base folder, made now: pytest makes it on first use, and workers
+    # asking at once would each make one (then a mktemp check compares two of them)
+    tmp_path_factory.getbasetemp()
     runs = BackgroundRuns(
         tmp_path_factory, sorted(first, key=lambda n: (n not in _EARLY, first[n]))
     )
