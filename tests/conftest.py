@@ -274,6 +274,17 @@ class BackgroundRuns:
             t.join(timeout=120)
 
 
+def pytest_collection_modifyitems(session, config, items):
+    """Modules that read a background run go last, in their order (stable sort).
+
+    Their runs start at the start of the session all the same; the other tests run first,
+    beside them, instead of waiting for them (a waiting test leaves its core to the runs,
+    but the tests after it then run alone at the end, on one core).
+    """
+    needing = {m for _, modules in _BACKGROUND.values() for m in modules}
+    items.sort(key=lambda item: getattr(item.module, "__name__", None) in needing)
+
+
 @pytest.fixture(scope="session", autouse=True)
 def background(request, tmp_path_factory):
     """Starts the registered runs that the selected tests need, first needed first."""
@@ -401,7 +412,11 @@ def mean_panel_config(panel: Path) -> dict:
 
 
 @background_run(
-    "mean_panel", "test_genotype_workflow", "test_gs_workflow", "test_gwas_annotate_workflow"
+    "mean_panel",
+    "test_genotype_workflow",
+    "test_gs_workflow",
+    "test_gwas_annotate_workflow",
+    "test_omics_panel",
 )
 def _mean_panel_run(root: Path, nice: bool) -> tuple[Path, dict]:
     panel = copy_panel(root, "annotation.gff3", "trials.tsv")
@@ -417,8 +432,8 @@ def mean_panel_run(background) -> tuple[Path, dict]:
     per chromosome), the exact MLM GWAS scattered over 3 chromosome
     groups x 2 trait batches with lead annotation, and genomic selection from the trials.
 
-    Shared by test_genotype_workflow.py, test_gwas_annotate_workflow.py and
-    test_gs_workflow.py, which only read it
+    Shared by test_genotype_workflow.py, test_gwas_annotate_workflow.py,
+    test_gs_workflow.py and test_omics_panel.py, which only read it
     (the GS rerun check is a dry run). Returns (root, config): the run is in root/run,
     the panel copy in root/panel.
     """
