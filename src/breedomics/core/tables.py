@@ -52,6 +52,7 @@ __all__ = [
     "read_table",
     "is_missing",
     "stop_at_first_cell",
+    "rows_for",
     "to_numeric",
     "infer_types",
     "read_phenotypes",
@@ -326,6 +327,27 @@ def stop_at_first_cell(bad: np.ndarray, message: Callable[[int, int], str]) -> N
     if bad.any():
         i, j = np.argwhere(bad)[0]
         raise UserError(message(i, j))
+
+
+def rows_for(
+    table: pd.DataFrame,
+    labels: Sequence,
+    message: Callable[[list], str],
+    square: bool = False,
+) -> pd.DataFrame:
+    """The rows of ``table`` for ``labels``, in their order (and, if ``square``, the
+    columns too, as for a kinship matrix).
+
+    Every stage matches a side table (covariates, features, kernels) to its samples
+    this way; a label the table lacks stops with a
+    :class:`~breedomics.errors.UserError` whose text ``message(missing)`` writes from
+    the list of missing labels.
+    """
+    missing = [s for s in labels if s not in table.index or (square and s not in table.columns)]
+    if missing:
+        raise UserError(message(missing))
+    rows = list(labels)
+    return table.loc[rows, rows] if square else table.loc[rows]
 
 
 def _where(table: pd.DataFrame, k: int, column: str) -> tuple[str, str]:

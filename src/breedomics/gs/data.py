@@ -247,13 +247,14 @@ def design_matrix(
     names = ["intercept"]
     if covariates is None or covariates.shape[1] == 0:
         return np.ones((n, 1)), names, {}
-    missing = [s for s in samples if s not in covariates.index]
-    if missing:
-        raise UserError(
+    sub = tables.rows_for(
+        covariates,
+        samples,
+        lambda missing: (
             f"sample {missing[0]!r} has no row in the covariate table "
             f"({len(missing)} sample(s) missing); add them or drop them from the phenotypes"
-        )
-    sub = covariates.loc[list(samples)]
+        ),
+    )
     out_levels: dict = {} if levels is None else levels
     for c in covariates.columns:
         col = sub[c]

@@ -41,14 +41,16 @@ def read_kernels(
     out = []
     for path in paths:
         m = tables.read_matrix(path, what="kernel")
-        missing = [s for s in samples if s not in m.index or s not in m.columns]
-        if missing:
-            raise UserError(
-                f"kernel {path} has no row or column for sample {missing[0]!r} "
-                f"({len(missing)} genotyped sample(s) missing); give the kernel of every "
-                "genotyped sample"
-            )
-        K = m.loc[list(samples), list(samples)].to_numpy(dtype=np.float64)
+        K = tables.rows_for(
+            m,
+            samples,
+            lambda missing, path=path: (
+                f"kernel {path} has no row or column for sample "
+                f"{missing[0]!r} ({len(missing)} genotyped sample(s) missing); give the kernel "
+                "of every genotyped sample"
+            ),
+            square=True,
+        ).to_numpy(dtype=np.float64)
         if not np.allclose(K, K.T, rtol=1e-6, atol=1e-8 * max(np.abs(K).max(), 1e-300)):
             raise UserError(f"kernel {path} is not symmetric")
         out.append((Path(path).name.split(".")[0], K))

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from breedomics.core.tables import rows_for
 from breedomics.errors import UserError
 
 __all__ = ["read_kinship"]
@@ -70,10 +71,12 @@ def read_kinship(path: str | os.PathLike, samples: Sequence[str], geno_samples: 
         return k[np.ix_(idx, idx)]
     df = pd.read_csv(path, sep="\t", index_col=0)
     df.index = df.index.astype(str)
-    missing = [s for s in samples if s not in df.index or s not in df.columns]
-    if missing:
-        raise UserError(
-            f"{path}: analysed sample {missing[0]!r} is not a row and column of the kinship "
-            f"matrix ({len(missing)} missing); add it or drop it from the phenotypes"
-        )
-    return df.loc[list(samples), list(samples)].to_numpy(dtype=float)
+    return rows_for(
+        df,
+        samples,
+        lambda missing: (
+            f"{path}: analysed sample {missing[0]!r} is not a row and column of "
+            f"the kinship matrix ({len(missing)} missing); add it or drop it from the phenotypes"
+        ),
+        square=True,
+    ).to_numpy(dtype=float)

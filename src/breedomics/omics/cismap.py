@@ -85,6 +85,7 @@ from breedomics.core.residualise import (
     minor_allele_counts,
     residualise_dosage,
 )
+from breedomics.core.tables import rows_for
 from breedomics.errors import UserError
 from breedomics.omics.qvalue import pi0_storey, qvalues
 
@@ -329,13 +330,14 @@ def _feature_positions(path: str, columns: np.ndarray) -> tuple[np.ndarray, pd.D
     if key not in f.columns or not {"chrom", "start", "end"} <= set(f.columns):
         raise UserError(f"{path}: needs columns feature_id (or trait), chrom, start, end")
     f = f.drop_duplicates(key).set_index(key)
-    missing = [c for c in columns if c not in f.index]
-    if missing:
-        raise UserError(
-            f"{path}: phenotype column {missing[0]!r} is not a feature of this table "
-            f"({len(missing)} such column(s))"
-        )
-    f = f.loc[list(columns)]
+    f = rows_for(
+        f,
+        columns,
+        lambda missing: (
+            f"{path}: phenotype column {missing[0]!r} is not a feature of this "
+            f"table ({len(missing)} such column(s))"
+        ),
+    )
     ids = f["feature_id"].astype(str).to_numpy(object) if "feature_id" in f else columns
     pos = pd.DataFrame(
         {"chrom": f["chrom"].fillna("").to_numpy(), "start": f["start"], "end": f["end"]}

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from breedomics.core.tables import NA_VALUES, read_table, stop_at_first_cell
+from breedomics.core.tables import NA_VALUES, read_table, rows_for, stop_at_first_cell
 from breedomics.errors import UserError
 from breedomics.gwas.naming import safe_name
 from breedomics.omics.normalise import CountOptions, check_counts, prepare_counts
@@ -461,14 +461,15 @@ def read_known_covariates(path: str | os.PathLike, samples: list[str]) -> pd.Dat
 
     path = str(path)
     cov = read_covariates(path)
-    missing = [s for s in samples if s not in cov.index]
-    if missing:
-        raise UserError(
-            f"covariate table {path}: {len(missing)} analysed sample(s) have no row, e.g. "
-            f"{missing[:3]}; add a row for each (sample ids as in the feature table) or "
-            "remove those samples from the feature table"
-        )
-    cov = cov.loc[samples]
+    cov = rows_for(
+        cov,
+        samples,
+        lambda missing: (
+            f"covariate table {path}: {len(missing)} analysed sample(s) have no "
+            f"row, e.g. {missing[:3]}; add a row for each (sample ids as in the feature table) "
+            "or remove those samples from the feature table"
+        ),
+    )
     na = cov.isna().to_numpy()
     stop_at_first_cell(
         na,
