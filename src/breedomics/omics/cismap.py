@@ -108,6 +108,18 @@ __all__ = [
     "INDEPENDENT_COLUMNS",
 ]
 
+#: Columns of a variant tested against a feature: the lead of a ``cis.tsv`` row, every
+#: pair of the ``cis_nominal`` files (tensorQTL's names).
+_PAIR_COLUMNS = [
+    "variant_id",
+    "tss_distance",
+    "af",
+    "ma_samples",
+    "ma_count",
+    "pval_nominal",
+    "slope",
+    "slope_se",
+]
 #: Columns of ``cis.tsv`` (tensorQTL's ``cis_qtl.txt.gz``).
 CIS_COLUMNS = [
     "phenotype_id",
@@ -116,36 +128,35 @@ CIS_COLUMNS = [
     "beta_shape2",
     "true_df",
     "pval_true_df",
-    "variant_id",
-    "tss_distance",
-    "af",
-    "ma_samples",
-    "ma_count",
-    "pval_nominal",
-    "slope",
-    "slope_se",
+    *_PAIR_COLUMNS,
     "pval_perm",
     "pval_beta",
     "qval",
     "pval_nominal_threshold",
 ]
 #: Columns of the ``cis_nominal`` Parquet files (tensorQTL's ``cis_qtl_pairs``).
-NOMINAL_COLUMNS = [
-    "phenotype_id",
-    "variant_id",
-    "tss_distance",
-    "af",
-    "ma_samples",
-    "ma_count",
-    "pval_nominal",
-    "slope",
-    "slope_se",
-]
+NOMINAL_COLUMNS = ["phenotype_id", *_PAIR_COLUMNS]
 #: Columns of ``trans.parquet``.
 TRANS_COLUMNS = ["variant_id", "phenotype_id", "pval", "b", "b_se", "r2", "af"]
 #: Columns of ``cis_independent.tsv``.
 INDEPENDENT_COLUMNS = [c for c in CIS_COLUMNS if c not in ("qval", "pval_nominal_threshold")]
 INDEPENDENT_COLUMNS += ["rank"]
+#: Parquet type of every column the nominal and trans modes write.
+_ARROW_TYPES = {
+    "phenotype_id": "string",
+    "variant_id": "string",
+    "tss_distance": "int64",
+    "af": "float32",
+    "ma_samples": "int32",
+    "ma_count": "int32",
+    "pval_nominal": "float64",
+    "slope": "float32",
+    "slope_se": "float32",
+    "pval": "float64",
+    "b": "float32",
+    "b_se": "float32",
+    "r2": "float32",
+}
 
 Log = Callable[[str], None]
 
@@ -852,6 +863,21 @@ def _pair_stats(r: np.ndarray, gnorm: np.ndarray, ynorm, dof: int, one: bool = F
 
 
 # --------------------------------------------------------------------------- cis
+def _pair_fields(buf: _Buffer, k: int, ph: Phenotypes, f: int, st: dict) -> dict:
+    """The :data:`_PAIR_COLUMNS` of buffered variant ``k`` tested against feature ``f``
+    (``st``: its nominal statistics), as the cis and independent modes write them."""
+    return {
+        "variant_id": buf.ids[k],
+        "tss_distance": int(buf.pos[k] - ph.start[f]),
+        "af": buf.af[k],
+        "ma_samples": int(buf.ma_samples[k]),
+        "ma_count": int(buf.ma_count[k]),
+        "pval_nominal": st["pval_nominal"],
+        "slope": st["slope"],
+        "slope_se": st["slope_se"],
+    }
+
+
 def _genotype_pcs(geno: str, samples: list[str], k: int, log: Log) -> np.ndarray:
     """Top ``k`` principal components of the genotypes of ``samples`` (core GRM)."""
     from breedomics.core.grm import accumulate_grm, eigh_psd, top_pcs
@@ -945,14 +971,7 @@ def _map_cis(geno, ph: Phenotypes, res: Residualiser, opts: MapOptions, log: Log
                 {
                     "phenotype_id": ph.ids[f],
                     "num_var": b - a,
-                    "variant_id": buf.ids[k],
-                    "tss_distance": int(buf.pos[k] - ph.start[f]),
-                    "af": buf.af[k],
-                    "ma_samples": int(buf.ma_samples[k]),
-                    "ma_count": int(buf.ma_count[k]),
-                    "pval_nominal": st["pval_nominal"],
-                    "slope": st["slope"],
-                    "slope_se": st["slope_se"],
+                    **_pair_fields(buf, k, ph, f, st),
                     "pval_perm": (np.sum(r2p >= st["r2"]) + 1) / (opts.nperm + 1),
                 }
             )
@@ -973,6 +992,14 @@ def _map_cis(geno, ph: Phenotypes, res: Residualiser, opts: MapOptions, log: Log
     out = add_qvalues(pd.DataFrame(rows, columns=cols), opts.fdr, dof, log)[CIS_COLUMNS]
     out.attrs["dof"] = dof
     return out
+
+
+def _arrow_schema(columns: list[str]):
+    """Parquet schema of ``columns``, typed by :data:`_ARROW_TYPES` so that a column has
+    the same type in every file the nominal and trans modes write."""
+    import pyarrow as pa
+
+    return pa.schema([(c, pa.type_for_alias(_ARROW_TYPES[c])) for c in columns])
 
 
 def map_cis_nominal(
@@ -998,19 +1025,7 @@ def map_cis_nominal(
     )
     writers: dict[str, pq.ParquetWriter] = {}
     files: list[str] = []
-    schema = pa.schema(
-        [
-            ("phenotype_id", pa.string()),
-            ("variant_id", pa.string()),
-            ("tss_distance", pa.int64()),
-            ("af", pa.float32()),
-            ("ma_samples", pa.int32()),
-            ("ma_count", pa.int32()),
-            ("pval_nominal", pa.float64()),
-            ("slope", pa.float32()),
-            ("slope_se", pa.float32()),
-        ]
-    )
+    schema = _arrow_schema(NOMINAL_COLUMNS)
     n_pairs = 0
     prog = Progress(int(ph.positioned.sum()), "omics map cis_nominal", "features")
     try:
@@ -1088,17 +1103,7 @@ def map_trans(
         f"{opts.pval_threshold:g} (r2 > {r2_thr:.4g})"
         + (f", cis pairs (window {opts.window} bp) left out" if opts.exclude_cis else "")
     )
-    schema = pa.schema(
-        [
-            ("variant_id", pa.string()),
-            ("phenotype_id", pa.string()),
-            ("pval", pa.float64()),
-            ("b", pa.float32()),
-            ("b_se", pa.float32()),
-            ("r2", pa.float32()),
-            ("af", pa.float32()),
-        ]
-    )
+    schema = _arrow_schema(TRANS_COLUMNS)
     block = max(1, int(2.5e7 // max(opts.chunk_size, 1)))  # features per product
     y_blocks = [np.ascontiguousarray(y32[:, f0 : f0 + block]) for f0 in range(0, n_f, block)]
     total = 0
@@ -1271,14 +1276,7 @@ def map_independent(
                         "beta_shape2": st["beta_shape2"],
                         "true_df": st["true_df"],
                         "pval_true_df": st["pval_true_df"],
-                        "variant_id": buf.ids[v],
-                        "tss_distance": int(buf.pos[v] - ph.start[f]),
-                        "af": buf.af[v],
-                        "ma_samples": int(buf.ma_samples[v]),
-                        "ma_count": int(buf.ma_count[v]),
-                        "pval_nominal": st["pval_nominal"],
-                        "slope": st["slope"],
-                        "slope_se": st["slope_se"],
+                        **_pair_fields(buf, v, ph, f, st),
                         "pval_perm": st["pval_perm"],
                         "pval_beta": st["pval_beta"],
                         "rank": rank,
