@@ -58,7 +58,7 @@ from breedomics.core.mme import (
 from breedomics.core.outliers import outlier_test, studentise
 from breedomics.errors import UserError
 
-__all__ = ["MetFit", "fit_met", "met_blues", "wide_tables"]
+__all__ = ["MetFit", "check_record_columns", "fit_met", "met_blues", "wide_tables"]
 
 
 def _sum_to_zero(
@@ -163,6 +163,18 @@ def _design(
     return design, genotypes
 
 
+def check_record_columns(records: pd.DataFrame, columns: Sequence[str | None]) -> None:
+    """Stop with a :class:`UserError` at the first of ``columns`` (``None``: not used)
+    missing from the trial records; the block model and the two-stage trial analysis
+    name their columns the same way."""
+    for c in columns:
+        if c is not None and c not in records.columns:
+            raise UserError(
+                f"column {c!r} is not in the trial records (columns: "
+                f"{', '.join(map(str, records.columns[:12]))})"
+            )
+
+
 def fit_met(*args, **kw) -> MetFit:
     """Fit the MET mixed model to one trait (see :func:`_fit_met` for parameters)."""
     with single_thread():  # small dense algebra: BLAS threads only add contention
@@ -205,12 +217,7 @@ def _fit_met(
     id_column : str, optional
         Plot identifier column copied to the residual table.
     """
-    for c in (genotype, environment, trait, rep, block):
-        if c is not None and c not in records.columns:
-            raise UserError(
-                f"column {c!r} is not in the trial records (columns: "
-                f"{', '.join(map(str, records.columns[:12]))})"
-            )
+    check_record_columns(records, (genotype, environment, trait, rep, block))
     rec = records[records[trait].notna()].copy()
     if not pd.api.types.is_numeric_dtype(rec[trait]):
         raise UserError(f"trait {trait!r} is not numeric in the trial records")

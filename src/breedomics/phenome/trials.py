@@ -27,7 +27,7 @@ import pandas as pd
 from breedomics.core.outliers import outlier_test
 from breedomics.core.stagewise import fit_stage_two, stage_two_varcomp
 from breedomics.errors import UserError
-from breedomics.gs.blue import fit_met
+from breedomics.gs.blue import check_record_columns, fit_met
 from breedomics.phenome.layout import check_coordinates, spatial_environments
 from breedomics.phenome.spatial import fit_spatial_trial
 from breedomics.phenome.variogram import variogram
@@ -164,12 +164,9 @@ def analyse_trials(
     id_column : str, optional
         Plot identifier column copied to the residual and outlier tables.
     """
-    for c in (genotype, environment, *traits, *covariates, rep, block, id_column):
-        if c is not None and c not in records.columns:
-            raise UserError(
-                f"column {c!r} is not in the trial records (columns: "
-                f"{', '.join(map(str, records.columns[:12]))})"
-            )
+    check_record_columns(
+        records, (genotype, environment, *traits, *covariates, rep, block, id_column)
+    )
     rec = check_coordinates(records, row, col, environment)
     spatial = spatial_environments(rec, row, environment)
     envs = sorted(set(rec[environment].astype(str)))
