@@ -16,7 +16,8 @@ TEST_GROUPS and GROUP_COMPONENTS); a grouped rule gets its share of the cap, so 
 group jobs fit too.
 
 Targets: the whole default workflow (reads, calls, genotype QC, imputation and its
-accuracy, census, GWAS, genomic selection, omics, QC reports).
+accuracy, census, GWAS, genomic selection, omics, QC reports), the reads of 4 of the 12
+samples (``READ_SAMPLES``).
 
 Checks: every job ran as a SLURM job (the ``squeue --states=all`` history holds exactly the
 job ids Snakemake reported, COMPLETED, in this working directory; the kept SLURM log of
@@ -103,6 +104,12 @@ RUN_CONFIG = {
     "census": {"scatter_min_snps": 10**9, "k_max": 3, "cv_folds": 2},
     "gs": {"repeats": 1, "iterations": 300, "burn_in": 100},
 }
+#: Samples whose reads both runs process (the first of the default sheet, one of them with
+#: two lanes): every read rule still runs (trim, map, merge of lanes, duplicate marking,
+#: stats, joint calling), on a third of the 12 samples. In a SLURM job every rule is one
+#: Snakemake start-up (~3 CPU-s); the other eight samples' 44 jobs repeated only that. The
+#: genotype panel, and so every later stage, is the default run's.
+READ_SAMPLES = 4
 #: Environment variables of the cap (breedomics.resources.CAP_VARS).
 CAP_VARS = ("BREEDOMICS_MAX_MEM_MB", "BREEDOMICS_MAX_THREADS", "BREEDOMICS_MAX_RUNTIME")
 
@@ -201,7 +208,27 @@ def copy_checkout(dest: Path) -> Path:
                 capture_output=True,
                 env=tool_env(),
             )
+    subset_reads(dest, cfg, READ_SAMPLES)
     return dest
+
+
+def subset_reads(root: Path, cfg: dict, n: int) -> None:
+    """Point the run at the first ``n`` samples of its sample sheet and all their lanes
+    (copies of the sheets' rows)."""
+    keep: list[str] = []
+    for key in ("samples", "units"):
+        header, *rows = (root / cfg[key]).read_text().splitlines(keepends=True)
+        keep = keep or [row.split("\t", 1)[0] for row in rows[:n]]
+        rows = [row for row in rows if row.split("\t", 1)[0] in keep]
+        assert len({row.split("\t", 1)[0] for row in rows}) == n, (key, keep)
+        if key == "units":
+            assert len(rows) > n, "no sample with two lanes among the kept ones"
+        # beside the original: a sheet's relative paths are read from its folder
+        subset = Path(cfg[key]).with_name(f"{key}.first{n}.tsv")
+        (root / subset).write_text(header + "".join(rows))
+        cfg[key] = str(subset)
+    with open(root / "config" / "config.yaml", "w") as fh:
+        yaml.safe_dump(cfg, fh, sort_keys=False)
 
 
 def default_config(root: Path) -> dict:

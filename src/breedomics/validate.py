@@ -79,7 +79,9 @@ def _check_reference(config: dict, has_reads: bool) -> None:
         )
 
 
-def _check_genotypes(config: dict, has_reads: bool, schema_dir: Path | None) -> None:
+def _check_genotypes(
+    config: dict, has_reads: bool, schema_dir: Path | None, check_files: bool = True
+) -> None:
     geno = config["genotypes"]
     if geno["source"] == "calls" and geno["enabled"] and not has_reads:
         raise UserError(
@@ -90,6 +92,8 @@ def _check_genotypes(config: dict, has_reads: bool, schema_dir: Path | None) -> 
     if geno["source"] == "calls" or not geno["enabled"]:
         return
     sheets.check_genotype_path(geno["source"], geno["path"])
+    if not check_files:
+        return
     # genotype QC reads the groups and sexes of every genotyped sample from the sheet
     from breedomics.core.genotypes import read_samples
 
@@ -302,7 +306,10 @@ def validate_run(
     source : str
         The config file, named in messages.
     check_files : bool
-        Also open every FASTQ (first record and gzip header).
+        Also open every FASTQ (first record and gzip header) and check the genotype
+        file's samples and the gene models' contigs. The main Snakemake process does;
+        the job processes a cluster run starts (one per job) read the same files after
+        it and skip these reads.
 
     Returns
     -------
@@ -320,13 +327,14 @@ def validate_run(
         samples, units, contigs = sheets.load_all(config, schema_dir, check_files=check_files)
     else:
         samples, units, contigs = sheets.load_samples(config["samples"], schema_dir), None, {}
-    _check_genotypes(config, has_reads, schema_dir)
+    _check_genotypes(config, has_reads, schema_dir, check_files)
     traits = _gwas_traits(config)
     gs_traits = _gs_traits(config)
     curve_traits = _curve_traits(config, traits + gs_traits)
     _check_weights(config, gs_traits, curve_traits)
     _check_directions(config, list(dict.fromkeys(traits + gs_traits + curve_traits)))
-    _check_annotation(config)
+    if check_files:
+        _check_annotation(config)
     datasets = _omics_datasets(config)
     return RunInputs(
         samples=samples,
