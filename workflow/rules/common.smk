@@ -520,6 +520,14 @@ def gs_model_args(wildcards=None):
     return args
 
 
+def gs_cv_models(wildcards):
+    """Models of a CV job: its model; for mkgblup also each omics layer alone
+    (gs.layer_accuracy)."""
+    if wildcards.model == "mkgblup" and GS["layer_accuracy"]:
+        return ",".join(["mkgblup", *(f"layer:{d}" for d in RUN.gs_omics_layers)])
+    return wildcards.model
+
+
 def gs_cv_dirs(wildcards=None):
     """Every scattered CV job's metrics table (trait x model x repeat)."""
     out = expand(

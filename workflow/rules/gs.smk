@@ -113,10 +113,11 @@ rule cross_validate_gs:
         geno=plink_prefix,
         traits=lambda wc: wc.trait,
         model=gs_model_args,
+        models=gs_cv_models,
         outdir=lambda wc, output: str(Path(output.metrics).parent),
     shell:
         "{params.cli} gs cv --genotypes {params.geno} --phenotypes {input.pheno:q}"
-        " --traits {params.traits} --models {wildcards.model}"
+        " --traits {params.traits} --models {params.models}"
         " --fold-file {input.folds:q} --repeat {wildcards.repeat} {params.model}"
         " --no-plot --out-dir {params.outdir} > {log} 2>&1"
 

@@ -65,16 +65,26 @@ class MultiKernelGBLUP(GSModel):
     kernels : sequence of (str, numpy.ndarray)
         Named ``(N, N)`` kernels of all genotyped samples (:func:`read_kernels`),
         fitted with the genomic relationship matrix ``G``.
+    with_grm : bool
+        Fit ``G`` beside the kernels (``MK-GBLUP``). Without it the kernels alone
+        are fitted (``K-BLUP:<names>``, e.g. one omics layer alone, model
+        ``layer:<name>``): how much of a trait one layer predicts by itself.
     """
 
     name = "MK-GBLUP"
 
-    def __init__(self, kernels: Sequence[tuple[str, np.ndarray]] = ()):
+    def __init__(self, kernels: Sequence[tuple[str, np.ndarray]] = (), with_grm: bool = True):
         self.kernels = list(kernels)
+        self.with_grm = with_grm
+        if not with_grm:
+            if not self.kernels:
+                raise UserError("a kernel-only model needs at least one kernel")
+            self.name = "K-BLUP:" + "+".join(n for n, _ in self.kernels)
         self.fit_: MultiKernelFit | None = None
 
     def _all(self, geno: Genotypes) -> list[np.ndarray]:
-        return [geno.grm(), *(K for _, K in self.kernels)]
+        grm = [geno.grm()] if self.with_grm else []
+        return [*grm, *(K for _, K in self.kernels)]
 
     def _fit(self, geno: Genotypes, train, y, X, targets) -> None:
         tt = np.ix_(train, train)
@@ -82,7 +92,7 @@ class MultiKernelGBLUP(GSModel):
         self.beta, self.se_beta = self.fit_.beta, self.fit_.se_beta
 
     def components(self, idx: np.ndarray) -> np.ndarray:
-        """``(len(idx), k)`` BLUPs of each component (``G`` first) for samples ``idx``."""
+        """``(len(idx), k)`` BLUPs of each component (``G`` first, if fitted) for ``idx``."""
         ct = np.ix_(np.asarray(idx), self.train)
         return self.fit_.blups([K[ct] for K in self._all(self.geno)])
 
@@ -90,5 +100,5 @@ class MultiKernelGBLUP(GSModel):
         return self.components(idx).sum(axis=1)
 
     def varcomp_rows(self, trait: str) -> list[dict]:
-        names = ["G", *(n for n, _ in self.kernels)]
+        names = ["G"] * self.with_grm + [n for n, _ in self.kernels]
         return self.fit_.varcomp_rows(trait, self.name, names)

@@ -42,6 +42,7 @@ __all__ = [
     "SINGLE_TRAIT_MODELS",
     "MULTI_TRAIT_MODELS",
     "ALL_MODELS",
+    "LAYER_PREFIX",
     "make_model",
     "parse_models",
 ]
@@ -157,6 +158,9 @@ SINGLE_TRAIT_MODELS = {
     "gbm": "scikit-learn histogram gradient boosting on marker dosages",
     "mkgblup": "GBLUP plus the --kernels (e.g. transcriptome), REML by average information",
 }
+#: ``layer:<name>``: the --kernels table named ``<name>`` alone, without the GRM
+#: (how much of a trait one omics layer predicts by itself; model label K-BLUP:<name>).
+LAYER_PREFIX = "layer:"
 MULTI_TRAIT_MODELS = {
     "mtgblup": "multi-trait GBLUP, REML by AI (Gilmour et al. 1995), all traits jointly",
 }
@@ -169,10 +173,13 @@ def parse_models(text: str) -> list[str]:
     if not names:
         raise UserError("--models is empty; choose from " + ", ".join(ALL_MODELS))
     for m in names:
-        if m == "rrblup":
+        if m == "rrblup" or (m.startswith(LAYER_PREFIX) and len(m) > len(LAYER_PREFIX)):
             continue
         if m not in ALL_MODELS:
-            raise UserError(f"unknown model {m!r}; choose from {', '.join(ALL_MODELS)}")
+            raise UserError(
+                f"unknown model {m!r}; choose from {', '.join(ALL_MODELS)}, "
+                f"or {LAYER_PREFIX}<kernel name> (one --kernels table alone)"
+            )
     return ["gblup" if m == "rrblup" else m for m in dict.fromkeys(names)]
 
 
@@ -225,6 +232,18 @@ def make_model(
         if not o.get("kernels"):
             raise UserError("model mkgblup needs --kernels (kernel tables besides the GRM)")
         return MultiKernelGBLUP(o["kernels"])
+    if name.startswith(LAYER_PREFIX):
+        from breedomics.gs.mkgblup import MultiKernelGBLUP
+
+        layer = name[len(LAYER_PREFIX) :]
+        named = [k for k in o.get("kernels") or [] if k[0].lower() == layer]
+        if not named:
+            given = ", ".join(n for n, _ in o.get("kernels") or []) or "none"
+            raise UserError(
+                f"model {name!r} names no --kernels table (given: {given}); the name is the "
+                "kernel file's name before its first dot"
+            )
+        return MultiKernelGBLUP(named, with_grm=False)
     if name == "mtgblup":
         from breedomics.gs.mtgblup import MultiTraitGBLUP
 
