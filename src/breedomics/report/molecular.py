@@ -1,7 +1,9 @@
 """Section 5, molecular QTL (``results/omics/<dataset>/``): per dataset the QTL counts
 (features tested, significant, cis, trans), the cis/trans map and the trans hotspots;
 for a metabolite dataset with an injection sheet, the drift correction before the
-mapping (QC RSD and batch R2 before/after, features removed by reason, the plot)."""
+mapping (QC RSD and batch R2 before/after, features removed by reason, the plot); for a
+dataset mapped at scale (``mapping/<mode>.json``), that mapping's counts and strongest
+cis leads / trans pairs (:mod:`breedomics.report.mapping`)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from breedomics.report.collect import Table
 from breedomics.report.context import Context
 from breedomics.report.fmt import number, to_float
 from breedomics.report.html import Section, esc, facts
+from breedomics.report.mapping import mapping_block
 
 __all__ = ["molecular", "summary_table"]
 
@@ -156,6 +159,7 @@ def _dataset(ctx: Context, name: str) -> str:
             )
         )
     out.append(drift_block(ctx, name))  # after the dataset's own facts (their heading)
+    out.append(mapping_block(ctx, name))
     return "".join(out)
 
 
