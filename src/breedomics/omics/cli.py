@@ -174,6 +174,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from breedomics.omics.map_cli import add_map_parser
 
     add_map_parser(sub)
+    from breedomics.omics.link_cli import add_link_parser
+
+    add_link_parser(sub)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -188,6 +191,10 @@ def run(args: argparse.Namespace) -> int:
         from breedomics.omics.map_cli import run_map
 
         return run_map(args)
+    if args.omics_command == "link":
+        from breedomics.omics.link_cli import run_link
+
+        return run_link(args)
     return run_summarise(args)
 
 
