@@ -164,6 +164,13 @@ def test_links_mediated_locus_only(sim, tmp_path):
     r, p = stats.pearsonr(sim["metabolites"].loc[both, "M1"], sim["traits"].loc[both, "yield"])
     assert row["n_samples"] == len(both) == N - 30
     assert row["feature_trait_r"] == pytest.approx(r) and row["feature_trait_p"] == pytest.approx(p)
+    # a lead on M1's chromosome but not in LD with its QTL lead: no link
+    on1 = np.flatnonzero(var["chrom"].to_numpy() == "1")
+    r2 = np.array([np.corrcoef(dos[:, i], dos[:, col[row["qtl_variant"]]])[0, 1] ** 2 for i in on1])
+    far = pd.DataFrame({"trait": ["yield"], "gwas_variant": [var["id"][on1[np.argmin(r2)]]],
+                        "gwas_p": ["1e-3"]})  # fmt: skip
+    assert r2.min() < 0.8
+    assert link.link_loci(far, qtl, sim["traits"], {"met": sim["metabolites"]}, geno).empty
     # M1 predicts the trait at the direct locus too: only the LD requirement keeps it out
     g2 = leads.loc[leads["gwas_variant"].map(chrom) == "2"]
     assert link.link_loci(g2, qtl, sim["traits"], {"met": sim["metabolites"]}, geno).empty

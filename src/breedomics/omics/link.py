@@ -6,7 +6,7 @@ lead shares the locus and whose level predicts the trait: the table that says "t
 locus acts through this metabolite".
 
 A feature is **colocalised** with a GWAS lead when its QTL lead variant is the GWAS
-lead or in linkage disequilibrium with it, ``r^2 >= r2`` (0.8): the LD-proxy
+lead or in linkage disequilibrium with it on its chromosome, ``r^2 >= r2`` (0.8): the LD-proxy
 colocalisation of eQTL and GWAS signals used by GTEx and the eQTL-GWAS overlap
 literature (GTEx Consortium 2020; Nica et al. 2010). ``r^2`` is the squared
 correlation of the two variants' allele dosages over every genotyped sample of the
