@@ -492,11 +492,16 @@ def ld_r2(dosage: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``r^2`` of every pair (0 when a variant is monomorphic).
     """
-    z, _mean, _n = impute_center(np.asarray(dosage, dtype=np.float64))
-    norm = np.sqrt((z * z).sum(axis=0))
-    z = z / np.where(norm > 0, norm, np.inf)
+    z = _unit_columns(dosage)
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     return np.einsum("ij,ij->j", z[:, a], z[:, b]) ** 2
+
+
+def _unit_columns(dosage: np.ndarray) -> np.ndarray:
+    """Dosages mean-imputed and centred (core), each column scaled to length 1 (0 if none)."""
+    z, _mean, _n = impute_center(np.asarray(dosage, dtype=np.float64))
+    norm = np.sqrt((z * z).sum(axis=0))
+    return z / np.where(norm > 0, norm, np.inf)
 
 
 def colocalise(
@@ -541,13 +546,14 @@ def colocalise(
         )
     q = qtl[qtl["qtl_variant"].astype(str).isin(col)].reset_index(drop=True)
     qi = q["qtl_variant"].astype(str).map(col).to_numpy(np.int64)
+    z = _unit_columns(dos)
     rows = []
     for lead in leads.itertuples(index=False):
         gi = col[str(lead.gwas_variant)]
         same = np.flatnonzero(chrom[qi] == chrom[gi])
         if len(same) == 0:
             continue
-        r = ld_r2(dos, np.full(len(same), gi), qi[same])
+        r = (z[:, qi[same]].T @ z[:, gi]) ** 2
         ok = same[r >= r2]
         if len(ok) == 0:
             continue
