@@ -20,6 +20,7 @@ import pytest
 from scipy import stats
 
 from breedomics.core import genotypes as gt
+from breedomics.errors import UserError
 from breedomics.omics import link
 
 N, PER_CHROM, N_CHROM = 1000, 120, 4
@@ -417,3 +418,36 @@ def test_cli_link_on_workflow_outputs(sim, tmp_path):
         == 0
     )
     assert none.read_text().rstrip("\n").split("\t") == link.LINK_COLUMNS
+
+
+def test_read_mapping_cis_leads(tmp_path):
+    """cis leads at q <= fdr, and every independent signal, from `omics map` tables."""
+    m = tmp_path / "ds" / "mapping"
+    m.mkdir(parents=True)
+    cis = pd.DataFrame(
+        {
+            "phenotype_id": ["A", "B", "C"],
+            "variant_id": ["v1", "v2", "v3"],
+            "pval_nominal": [1e-12, 1e-3, 1e-8],
+            "qval": [1e-9, 0.4, 0.01],
+        }
+    )
+    cis.to_csv(m / "cis.tsv", sep="\t", index=False)
+    ind = pd.DataFrame(
+        {"phenotype_id": ["A", "A"], "variant_id": ["v1", "v9"], "pval_nominal": [1e-12, 1e-6]}
+    )
+    ind.to_csv(m / "cis_independent.tsv", sep="\t", index=False)
+    got = link.read_mapping_qtl(tmp_path / "ds", "ds", "cis", "unused", link.LinkOptions())
+    assert list(got.columns) == link.QTL_COLUMNS
+    assert list(got["feature"]) == ["A", "C"] and set(got["cis_or_trans"]) == {"cis"}
+    assert got["qtl_p"].astype(float).tolist() == [1e-12, 1e-8]
+    strict = link.read_mapping_qtl(
+        tmp_path / "ds", "ds", "cis_independent", "unused", link.LinkOptions(fdr=1e-3)
+    )
+    assert sorted(zip(strict["feature"], strict["qtl_variant"], strict["source"], strict=True)) == [
+        ("A", "v1", "mapping_cis"),
+        ("A", "v1", "mapping_cis_independent"),
+        ("A", "v9", "mapping_cis_independent"),
+    ]
+    with pytest.raises(UserError, match="cis.tsv is missing"):
+        link.read_mapping_qtl(tmp_path / "none", "x", "cis", "unused", link.LinkOptions())

@@ -216,6 +216,11 @@ def _qtl(dataset: str, feature, variant, p, q, kind, source: str) -> pd.DataFram
     )
 
 
+def _p6(p: pd.Series) -> list[str]:
+    """Numeric p-values as text with six significant digits."""
+    return [f"{x:.6g}" for x in p.astype(float)]
+
+
 def _read_tsv(path: str) -> pd.DataFrame | None:
     if not os.path.exists(path):
         return None
@@ -397,7 +402,7 @@ def read_mapping_qtl(
                 dataset,
                 c["phenotype_id"],
                 c["variant_id"],
-                c["pval_nominal"],
+                _p6(c["pval_nominal"]),
                 c["qval"],
                 "cis",
                 "mapping_cis",
@@ -412,7 +417,7 @@ def read_mapping_qtl(
                     dataset,
                     ind["phenotype_id"],
                     ind["variant_id"],
-                    ind["pval_nominal"],
+                    _p6(ind["pval_nominal"]),
                     np.nan,
                     "cis",
                     "mapping_cis_independent",
@@ -456,7 +461,7 @@ def read_mapping_qtl(
                 dataset,
                 leads["phenotype_id"],
                 leads["variant_id"],
-                [f"{x:.6g}" for x in leads[pcol].astype(float)],
+                _p6(leads[pcol]),
                 np.nan,
                 kind,
                 f"mapping_{mode}",
