@@ -46,6 +46,7 @@ def _peak_mb(who: int = resource.RUSAGE_SELF) -> float:
 def simulate(workdir: Path, n_samples: int, n_snps: int, seed: int) -> str:
     """Simulate (once) and write PLINK + group sheet; returns the prefix."""
     from breedomics.testing.simulate import simulate_landraces, write_plink
+    from breedomics.testing.spec import GenomeSpec
 
     prefix = workdir / f"panel_{n_samples}_{n_snps}"
     if Path(f"{prefix}.bed").exists():
@@ -58,10 +59,13 @@ def simulate(workdir: Path, n_samples: int, n_snps: int, seed: int) -> str:
     n_chrom = 10
     # about 1.1 SNPs per 200 bp at these settings; oversimulate then thin to n_snps
     length = int(max(300_000, n_snps * 320 / n_chrom))
+    genome = GenomeSpec(
+        n_groups=n_groups, n_chrom=n_chrom, chrom_length=length, ne=3000, missing_rate=0.005,
+        seed=seed,
+    )  # fmt: skip
     p = simulate_landraces(
-        n_groups=n_groups, lines_per_group=per_group, n_admixed=n_adm, n_duplicates=n_dup,
-        n_chrom=n_chrom, chrom_length=length, ne=3000, split_time=3000, migration=2e-5,
-        missing_rate=0.005, seed=seed,
+        genome, lines_per_group=per_group, n_admixed=n_adm, n_duplicates=n_dup,
+        split_time=3000, migration=2e-5,
     )  # fmt: skip
     m = p.genotypes.shape[1]
     if m > n_snps:

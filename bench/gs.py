@@ -54,12 +54,12 @@ def simulate(work: Path, n: int, m: int, n_qtl: int, large: int, seed: int) -> N
         return
     from breedomics.core.genotypes import write_bed
     from breedomics.testing.simulate_gs import simulate_population, simulate_trait
+    from breedomics.testing.spec import GenomeSpec
 
     t0 = time.perf_counter()
     # ~10% of simulated markers fall below MAF 0.02: simulate extra, keep exactly m
-    pop = simulate_population(
-        n, int(m * 1.15), n_chrom=10, n_founders=100, generations=6, seed=seed
-    )
+    genome = GenomeSpec(n_samples=n, n_snps=int(m * 1.15), n_chrom=10, seed=seed)
+    pop = simulate_population(genome, n_founders=100, generations=6)
     if pop.dosage.shape[1] > m:
         keep = np.sort(np.random.default_rng(seed).choice(pop.dosage.shape[1], m, replace=False))
         pop.dosage = np.ascontiguousarray(pop.dosage[:, keep])

@@ -41,6 +41,7 @@ from _measure import measure  # bench/ is sys.path[0] when run as a script
 
 from breedomics.core.genotypes import write_bed
 from breedomics.testing.simulate_gwas import iter_balding_nichols
+from breedomics.testing.spec import GenomeSpec
 
 
 def simulate(
@@ -64,9 +65,8 @@ def simulate(
 
     def chunks():
         nonlocal start
-        for var, dos in iter_balding_nichols(
-            n, m, n_groups=4, fst=0.05, spacing=spacing, chunk_size=20_000, seed=seed
-        ):
+        genome = GenomeSpec(n_samples=n, n_groups=4, n_snps=m, seed=seed)
+        for var, dos in iter_balding_nichols(genome, fst=0.05, spacing=spacing, chunk_size=20_000):
             k = dos.shape[1]
             z = dos - dos.mean(axis=0)
             g[:] += z @ rng.normal(scale=0.02, size=(k, n_traits))  # polygenic

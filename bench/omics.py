@@ -49,6 +49,7 @@ from _measure import measure  # bench/ is sys.path[0] when run as a script
 
 from breedomics.core.genotypes import write_bed
 from breedomics.testing.simulate_gwas import iter_balding_nichols
+from breedomics.testing.spec import GenomeSpec
 
 HERE = Path(__file__).resolve().parent
 
@@ -81,10 +82,8 @@ def simulate(work: Path, n: int, m: int, n_genes: int, n_cov: int, spacing: int,
 
     def chunks():
         nonlocal start
-        for var, dos in iter_balding_nichols(
-            n, m, n_chrom=n_chrom, n_groups=4, fst=0.05, spacing=spacing, chunk_size=20_000,
-            seed=seed,
-        ):  # fmt: skip
+        genome = GenomeSpec(n_samples=n, n_groups=4, n_snps=m, n_chrom=n_chrom, seed=seed)
+        for var, dos in iter_balding_nichols(genome, fst=0.05, spacing=spacing, chunk_size=20_000):
             k = dos.shape[1]
             hit = np.flatnonzero((causal >= start) & (causal < start + k))
             if len(hit):

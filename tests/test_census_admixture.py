@@ -9,14 +9,13 @@ from scipy.optimize import linear_sum_assignment
 from breedomics.census.admixture import admixture, fit_admixture
 from breedomics.errors import UserError
 from breedomics.testing.simulate import simulate_landraces, write_plink
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
-    p = simulate_landraces(
-        n_groups=4, lines_per_group=40, n_admixed=20, n_duplicates=0, n_chrom=10,
-        chrom_length=2_000_000, seed=5, missing_rate=0.01,
-    )  # fmt: skip
+    genome = GenomeSpec(n_groups=4, n_chrom=10, chrom_length=2_000_000, missing_rate=0.01, seed=5)
+    p = simulate_landraces(genome, lines_per_group=40, n_admixed=20, n_duplicates=0)
     return p, write_plink(p, tmp_path_factory.mktemp("adm") / "lr")
 
 

@@ -7,15 +7,14 @@ import pytest
 
 from breedomics.cli import main
 from breedomics.testing.simulate import simulate_landraces, write_truth, write_vcf
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("cli")
-    p = simulate_landraces(
-        n_groups=3, lines_per_group=25, n_admixed=4, n_duplicates=3, n_chrom=2,
-        chrom_length=1_500_000, seed=11, missing_rate=0.01,
-    )  # fmt: skip
+    genome = GenomeSpec(n_groups=3, n_chrom=2, chrom_length=1_500_000, missing_rate=0.01, seed=11)
+    p = simulate_landraces(genome, lines_per_group=25, n_admixed=4, n_duplicates=3)
     vcf = write_vcf(p, tmp / "panel")
     write_truth(p, tmp / "panel")
     sheet = tmp / "groups.tsv"

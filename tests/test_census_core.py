@@ -10,14 +10,13 @@ import pytest
 from breedomics.census.core import allele_presence, core_collection, coverage, greedy_core
 from breedomics.errors import UserError
 from breedomics.testing.simulate import simulate_landraces, write_plink
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
-    p = simulate_landraces(
-        n_groups=4, lines_per_group=30, n_admixed=6, n_duplicates=4, n_chrom=2,
-        chrom_length=1_500_000, missing_rate=0.01, seed=6,
-    )  # fmt: skip
+    genome = GenomeSpec(n_groups=4, n_chrom=2, chrom_length=1_500_000, missing_rate=0.01, seed=6)
+    p = simulate_landraces(genome, lines_per_group=30, n_admixed=6, n_duplicates=4)
     return p, write_plink(p, tmp_path_factory.mktemp("core") / "lr")
 
 

@@ -12,6 +12,7 @@ from breedomics.census.diversity import diversity
 from breedomics.census.fst import pairwise_fst
 from breedomics.errors import UserError
 from breedomics.testing.simulate import simulate_outbred, simulate_species, write_plink
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(scope="module")
@@ -27,10 +28,10 @@ def landraces(tmp_path_factory):
 @pytest.fixture(scope="module")
 def outbred(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("ob")
-    panel = simulate_outbred(
-        n_animals=80, n_founders=30, generations=2, n_chrom=3, chrom_length=4_000_000,
-        ne=1500, missing_rate=0.02, seed=5,
-    )  # fmt: skip
+    genome = GenomeSpec(
+        n_samples=80, n_chrom=3, chrom_length=4_000_000, ne=1500, missing_rate=0.02, seed=5
+    )
+    panel = simulate_outbred(genome, n_founders=30, generations=2)
     prefix = write_plink(panel, tmp / "pig")
     labels = np.array(["A", "B", "C"], dtype=object)[np.arange(80) % 3]
     return panel, prefix, Groups(panel.samples, labels, ["A", "B", "C"])

@@ -8,6 +8,7 @@ import pytest
 from breedomics.census.duplicates import duplicate_clusters, ibs_from_dosage, pairwise_ibs
 from breedomics.errors import UserError
 from breedomics.testing.simulate import simulate_landraces, simulate_outbred, write_plink
+from breedomics.testing.spec import GenomeSpec
 
 
 def _truth_pairs(panel):
@@ -16,10 +17,12 @@ def _truth_pairs(panel):
 
 
 def test_planted_duplicates_landraces(tmp_path):
+    genome = GenomeSpec(
+        n_groups=4, n_chrom=3, chrom_length=2_000_000, ne=3000, missing_rate=0.02, seed=8
+    )
     p = simulate_landraces(
-        n_groups=4, lines_per_group=40, n_admixed=10, n_duplicates=15, n_chrom=3,
-        chrom_length=2_000_000, ne=3000, discordance=0.03, missing_rate=0.02, seed=8,
-    )  # fmt: skip
+        genome, lines_per_group=40, n_admixed=10, n_duplicates=15, discordance=0.03
+    )
     prefix = write_plink(p, tmp_path / "lr")
     res = pairwise_ibs(prefix, p.samples, chunk_size=5000)
     # IBS equals the direct formula over jointly called SNPs
@@ -39,8 +42,8 @@ def test_planted_duplicates_landraces(tmp_path):
 
 def test_no_false_duplicates_outbred(tmp_path):
     # a pig-like genome (6 Morgans); close inbred relatives stay below the threshold
-    p = simulate_outbred(n_animals=120, n_founders=30, generations=2, n_chrom=6,
-                         chrom_length=12_000_000, rho=8e-8, seed=3)  # fmt: skip
+    genome = GenomeSpec(n_samples=120, n_chrom=6, chrom_length=12_000_000, rho=8e-8, seed=3)
+    p = simulate_outbred(genome, n_founders=30, generations=2)
     prefix = write_plink(p, tmp_path / "ob")
     res = pairwise_ibs(prefix, p.samples)
     pairs, clusters = duplicate_clusters(res)
@@ -49,8 +52,8 @@ def test_no_false_duplicates_outbred(tmp_path):
 
 
 def test_bad_threshold(tmp_path):
-    p = simulate_outbred(n_animals=10, n_founders=8, generations=1, n_chrom=1,
-                         chrom_length=2_000_000, seed=3)  # fmt: skip
+    genome = GenomeSpec(n_samples=10, n_chrom=1, chrom_length=2_000_000, seed=3)
+    p = simulate_outbred(genome, n_founders=8, generations=1)
     prefix = write_plink(p, tmp_path / "s")
     res = pairwise_ibs(prefix, p.samples)
     with pytest.raises(UserError, match="threshold"):

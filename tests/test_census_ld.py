@@ -10,13 +10,15 @@ from breedomics.census._common import Groups
 from breedomics.census.ld import ld_decay
 from breedomics.errors import UserError
 from breedomics.testing.simulate import simulate_outbred, write_plink
+from breedomics.testing.spec import GenomeSpec
 
 
 def _panel(tmp_path, rho, seed=2, n_chrom=2):
-    p = simulate_outbred(
-        n_animals=100, n_founders=50, generations=0, n_chrom=n_chrom, chrom_length=3_000_000,
-        ne=1000, rho=rho, mu=2e-8, mating_probs={"random": 1}, seed=seed,
+    genome = GenomeSpec(
+        n_samples=100, n_chrom=n_chrom, chrom_length=3_000_000, ne=1000, rho=rho, mu=2e-8,
+        seed=seed,
     )  # fmt: skip
+    p = simulate_outbred(genome, n_founders=50, generations=0, mating_probs={"random": 1})
     return p, write_plink(p, tmp_path / f"ld{rho}")
 
 

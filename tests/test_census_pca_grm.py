@@ -19,15 +19,14 @@ from breedomics.core.genotypes import read_dosage, write_bed
 from breedomics.core.grm import vanraden_grm
 from breedomics.errors import UserError
 from breedomics.testing.simulate import simulate_landraces, simulate_outbred, write_plink
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("pca")
-    p = simulate_landraces(
-        n_groups=5, lines_per_group=40, n_admixed=10, n_duplicates=0, n_chrom=4,
-        chrom_length=1_500_000, seed=2, missing_rate=0.01,
-    )  # fmt: skip
+    genome = GenomeSpec(n_groups=5, n_chrom=4, chrom_length=1_500_000, missing_rate=0.01, seed=2)
+    p = simulate_landraces(genome, lines_per_group=40, n_admixed=10, n_duplicates=0)
     prefix = write_plink(p, tmp / "sim")
     t = p.truth
     keep: list[str] = []
@@ -63,8 +62,8 @@ def test_pca_matches_plink2(panel):
 
 def test_grm_table_is_the_census_matrix(tmp_path):
     """The job's table is the double-precision core GRM, rows and columns in sheet order."""
-    p = simulate_outbred(n_animals=30, n_founders=10, generations=1, n_chrom=2,
-                         chrom_length=2_000_000, missing_rate=0.02, seed=3)  # fmt: skip
+    genome = GenomeSpec(n_samples=30, n_chrom=2, chrom_length=2_000_000, missing_rate=0.02, seed=3)
+    p = simulate_outbred(genome, n_founders=10, generations=1)
     prefix = write_plink(p, tmp_path / "ob")
     order = p.samples[::-1]
     res = census_grm(prefix, order, chunk_size=333)

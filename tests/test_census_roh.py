@@ -9,15 +9,17 @@ import pytest
 from breedomics.census.roh import runs_of_homozygosity
 from breedomics.errors import UserError
 from breedomics.testing.simulate import simulate_outbred, write_plink
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(scope="module")
 def pig(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("roh")
-    p = simulate_outbred(
-        n_animals=150, n_founders=40, generations=3, n_chrom=6, chrom_length=15_000_000,
-        rho=6.67e-8, ne=1000, mu=1.5e-8, missing_rate=0.005, seed=4,
+    genome = GenomeSpec(
+        n_samples=150, n_chrom=6, chrom_length=15_000_000, rho=6.67e-8, ne=1000, mu=1.5e-8,
+        missing_rate=0.005, seed=4,
     )  # fmt: skip
+    p = simulate_outbred(genome, n_founders=40, generations=3)
     return p, write_plink(p, tmp / "pig")
 
 

@@ -21,6 +21,7 @@ from breedomics.core.standardise import centre, dosage_means, impute_center, maf
 from breedomics.errors import UserError
 from breedomics.gs.data import Genotypes
 from breedomics.testing.simulate import simulate_outbred, write_plink
+from breedomics.testing.spec import GenomeSpec
 
 NAN = np.nan
 
@@ -41,8 +42,8 @@ def brute_vanraden(d: np.ndarray, min_maf: float = 0.0, standardized: bool = Fal
 
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
-    p = simulate_outbred(n_animals=60, n_founders=20, generations=2, n_chrom=3,
-                         chrom_length=2_000_000, missing_rate=0.02, seed=9)  # fmt: skip
+    genome = GenomeSpec(n_samples=60, n_chrom=3, chrom_length=2_000_000, missing_rate=0.02, seed=9)
+    p = simulate_outbred(genome, n_founders=20, generations=2)
     prefix = write_plink(p, tmp_path_factory.mktemp("grm") / "ob")
     variants, d = read_dosage(prefix)
     return p, prefix, variants, d

@@ -121,9 +121,11 @@ def test_gwas_finds_rate_qtl_that_a_late_date_misses():
     from breedomics.core.standardise import impute_center
     from breedomics.gwas.lmm import AssocSet
     from breedomics.testing.simulate_gwas import simulate_structured
+    from breedomics.testing.spec import GenomeSpec
 
     rng = np.random.default_rng(11)
-    panel = simulate_structured(n_samples=300, n_snps=1000, n_chrom=5, n_groups=3, seed=3)
+    genome = GenomeSpec(n_samples=300, n_groups=3, n_snps=1000, n_chrom=5, seed=3)
+    panel = simulate_structured(genome)
     dos = panel.dosage.astype(float)
     z, mean, _n = impute_center(dos)
     maf = np.minimum(mean / 2, 1 - mean / 2)

@@ -14,6 +14,7 @@ from breedomics.gs.bayes import BayesB, BayesC, effective_sample_size, geweke_z
 from breedomics.gs.cv import kfold_folds, run_cv
 from breedomics.gs.data import Genotypes
 from breedomics.testing.simulate_gs import simulate_population, simulate_trait
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +112,7 @@ def test_compiled_sweep_equals_full_conditional_reference(zdtype, atol):
 
 @pytest.mark.parametrize("cls", [BayesC, BayesB])
 def test_sampler_matches_exact_posterior(cls):
-    pop = simulate_population(70, 400, n_chrom=1, seed=5)
+    pop = simulate_population(GenomeSpec(n_samples=70, n_snps=400, n_chrom=1, seed=5))
     geno_all = Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
     cols = np.arange(100, 106)  # six linked (correlated) markers
     geno = geno_all.subset_markers(cols)
@@ -143,7 +144,7 @@ def test_sampler_matches_exact_posterior(cls):
 
 
 def test_bayesb_beats_gblup_on_large_qtl_trait():
-    pop = simulate_population(500, 1500, seed=31)
+    pop = simulate_population(GenomeSpec(n_samples=500, n_snps=1500, seed=31))
     geno = Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
     tr = simulate_trait(pop.dosage[:, :], 0.5, n_qtl=100, large=5, large_share=0.8, seed=6)
     # QTL indices refer to simulated markers; all are kept (MAF filter already applied)
@@ -165,7 +166,7 @@ def test_bayesb_beats_gblup_on_large_qtl_trait():
 
 
 def test_seeded_and_diagnostics():
-    pop = simulate_population(200, 500, seed=2)
+    pop = simulate_population(GenomeSpec(n_samples=200, n_snps=500, seed=2))
     geno = Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
     tr = simulate_trait(pop.dosage, 0.6, n_qtl=10, seed=1)
     kw = dict(n_iter=600, burn_in=100, thin=2)

@@ -13,6 +13,7 @@ from breedomics.core.genotypes import write_bed
 from breedomics.gs.data import Genotypes
 from breedomics.gs.select import select_top, selection_index
 from breedomics.testing.simulate_gs import simulate_met, simulate_population, simulate_trait
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(autouse=True)
@@ -29,7 +30,7 @@ def _one_blas_thread():
 def project(tmp_path_factory):
     """A genotyped panel (PLINK), MET records for 240 of its 300 lines, two traits."""
     root = tmp_path_factory.mktemp("gs")
-    pop = simulate_population(300, 1500, seed=41)
+    pop = simulate_population(GenomeSpec(n_samples=300, n_snps=1500, seed=41))
     m = pop.markers
     variants = pd.DataFrame(
         {

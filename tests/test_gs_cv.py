@@ -27,6 +27,7 @@ from breedomics.errors import UserError
 from breedomics.gs.cv import group_folds, kfold_folds, metrics, read_folds, run_cv, summarise
 from breedomics.gs.data import Genotypes, design_matrix
 from breedomics.testing.simulate_gs import simulate_population
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(autouse=True)
@@ -41,7 +42,7 @@ def _one_blas_thread():
 
 @pytest.fixture(scope="module")
 def panel():
-    pop = simulate_population(1000, 3000, seed=7)
+    pop = simulate_population(GenomeSpec(n_samples=1000, n_snps=3000, seed=7))
     return pop, Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
 
 

@@ -14,6 +14,7 @@ from breedomics.core.genotypes import write_bed
 from breedomics.gs.data import Genotypes, read_genotypes
 from breedomics.gs.gblup import GBLUP
 from breedomics.testing.simulate_gs import simulate_population, simulate_trait
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(autouse=True)
@@ -76,7 +77,7 @@ def _gemma_null(tmp_path, prefix, cov=None):
 @pytest.mark.skipif(GEMMA is None, reason="gemma not installed")
 @pytest.mark.parametrize("h2,with_cov", [(0.3, False), (0.6, True)])
 def test_reml_h2_matches_gemma(tmp_path, h2, with_cov):
-    pop = simulate_population(450, 3000, seed=11 if with_cov else 12)
+    pop = simulate_population(GenomeSpec(n_samples=450, n_snps=3000, seed=11 if with_cov else 12))
     tr = simulate_trait(pop.dosage, h2, n_qtl=400, seed=3)
     rng = np.random.default_rng(5)
     y = tr["y"] + 10.0
@@ -127,7 +128,7 @@ def test_reml_h2_matches_gemma(tmp_path, h2, with_cov):
 
 def test_rrblup_backsolve_equals_marker_mme():
     """GBLUP GEBVs == Z a from back-solved effects == Henderson's marker-model MME."""
-    pop = simulate_population(320, 600, seed=21)
+    pop = simulate_population(GenomeSpec(n_samples=320, n_snps=600, seed=21))
     tr = simulate_trait(pop.dosage, 0.5, n_qtl=100, seed=4)
     geno = Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
     n = geno.n

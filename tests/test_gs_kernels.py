@@ -11,6 +11,7 @@ from breedomics.gs.cv import kfold_folds, run_cv
 from breedomics.gs.data import Genotypes, gaussian_kernel, squared_distances
 from breedomics.gs.rkhs import RKHS
 from breedomics.testing.simulate_gs import simulate_population, simulate_trait
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(autouse=True)
@@ -25,7 +26,7 @@ def _one_blas_thread():
 
 @pytest.fixture(scope="module")
 def panel():
-    pop = simulate_population(500, 1200, seed=17)
+    pop = simulate_population(GenomeSpec(n_samples=500, n_snps=1200, seed=17))
     return pop, Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
 
 

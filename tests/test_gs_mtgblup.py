@@ -14,6 +14,7 @@ from breedomics.gs.data import Genotypes
 from breedomics.gs.gblup import GBLUP
 from breedomics.gs.mtgblup import MultiTraitGBLUP
 from breedomics.testing.simulate_gs import simulate_population
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(autouse=True)
@@ -30,7 +31,7 @@ GEMMA = shutil.which("gemma")
 
 
 def _simulate(n=500, seed=3, rg=0.7):
-    pop = simulate_population(n, 2000, seed=seed)
+    pop = simulate_population(GenomeSpec(n_samples=n, n_snps=2000, seed=seed))
     geno = Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
     K = geno.grm()
     m = np.trace(K) / n

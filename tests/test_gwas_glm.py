@@ -24,6 +24,7 @@ from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan
 from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
+from breedomics.testing.spec import GenomeSpec
 
 pytestmark = pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed")
 
@@ -31,7 +32,9 @@ pytestmark = pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 n
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("glm")
-    g = simulate_structured(300, 3000, n_chrom=6, segments=5, inbred=False, seed=11)
+    g = simulate_structured(
+        GenomeSpec(n_samples=300, n_snps=3000, n_chrom=6, seed=11), segments=5, inbred=False
+    )
     ph, _q = simulate_traits(
         g.dosage, g.variants, n_traits=2, groups=g.groups, group_var=0.1, seed=5
     )

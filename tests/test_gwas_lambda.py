@@ -22,6 +22,7 @@ from breedomics.gwas.pvalues import inflation_lambda
 from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan
 from breedomics.testing.simulate_gwas import iter_balding_nichols, simulate_traits
+from breedomics.testing.spec import GenomeSpec
 
 N, M = 300, 20000
 
@@ -29,7 +30,11 @@ N, M = 300, 20000
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("lambda")
-    chunks = list(iter_balding_nichols(N, M, n_groups=4, fst=0.1, spacing=50_000, seed=3))
+    chunks = list(
+        iter_balding_nichols(
+            GenomeSpec(n_samples=N, n_groups=4, n_snps=M, seed=3), fst=0.1, spacing=50_000
+        )
+    )
     vs, ds = zip(*chunks, strict=True)
     var = pd.concat(vs, ignore_index=True)
     dos = np.hstack(ds)

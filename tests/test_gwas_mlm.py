@@ -29,6 +29,7 @@ from breedomics.gwas.phenotypes import add_pcs, prepare
 from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan
 from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
+from breedomics.testing.spec import GenomeSpec
 
 pytestmark = pytest.mark.skipif(shutil.which("gemma") is None, reason="gemma not installed")
 
@@ -36,7 +37,9 @@ pytestmark = pytest.mark.skipif(shutil.which("gemma") is None, reason="gemma not
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("mlm")
-    g = simulate_structured(300, 3000, n_chrom=6, segments=5, inbred=True, seed=21)
+    g = simulate_structured(
+        GenomeSpec(n_samples=300, n_snps=3000, n_chrom=6, seed=21), segments=5, inbred=True
+    )
     ph, q = simulate_traits(
         g.dosage, g.variants, n_traits=2, n_qtl=6, h2_qtl=0.3, h2_poly=0.3,
         groups=g.groups, group_var=0.1, seed=9,

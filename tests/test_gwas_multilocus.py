@@ -27,13 +27,16 @@ from breedomics.gwas.results import read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, build_grm, scan
 from breedomics.testing.gwas_power import discoveries, discovery_curve, power_at_fd
 from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
+from breedomics.testing.spec import GenomeSpec
 
 WINDOW = 250_000
 SEEDS = (1, 2)
 
 
 def _panel(tmp, seed):
-    g = simulate_structured(300, 3000, n_chrom=10, segments=10, seed=seed)
+    g = simulate_structured(
+        GenomeSpec(n_samples=300, n_snps=3000, n_chrom=10, seed=seed), segments=10
+    )
     ph, qtl = simulate_traits(
         g.dosage, g.variants, n_traits=3, n_qtl=10, h2_qtl=0.5, h2_poly=0.2,
         groups=g.groups, group_var=0.1, min_qtl_distance=2 * WINDOW, seed=seed,

@@ -28,6 +28,7 @@ from breedomics.gwas.results import SSF_COLUMNS, read_sumstats
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, scan
 from breedomics.gwas.threshold import MeffAccumulator, meff_block, permutation_threshold
 from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
+from breedomics.testing.spec import GenomeSpec
 
 
 # --------------------------------------------------------------------------- p-values
@@ -111,7 +112,9 @@ def test_permutation_threshold_of_independent_tests_is_near_sidak(tmp_path):
 @pytest.fixture(scope="module")
 def panel(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("results")
-    g = simulate_structured(240, 2000, n_chrom=4, segments=5, inbred=True, seed=31)
+    g = simulate_structured(
+        GenomeSpec(n_samples=240, n_snps=2000, n_chrom=4, seed=31), segments=5, inbred=True
+    )
     ph, qtl = simulate_traits(
         g.dosage, g.variants, n_traits=1, n_qtl=4, h2_qtl=0.6, h2_poly=0.1, seed=7
     )

@@ -19,6 +19,7 @@ from breedomics.core.genotypes import write_bed
 from breedomics.errors import UserError
 from breedomics.omics.kernel import feature_kernel
 from breedomics.testing.simulate_gs import simulate_population
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(autouse=True)
@@ -50,7 +51,7 @@ def test_kernel_is_the_standardised_crossproduct():
 
 
 def test_mediated_trait_gains_from_the_omics_kernel(tmp_path, capsys):
-    pop = simulate_population(300, 1200, seed=5)
+    pop = simulate_population(GenomeSpec(n_samples=300, n_snps=1200, seed=5))
     n = len(pop.samples)
     rng = np.random.default_rng(8)
     dos = pop.dosage.astype(float)

@@ -184,9 +184,12 @@ def progress_lines(err: str, label_start: str) -> list[re.Match]:
 @pytest.fixture(scope="module")
 def gwas_panel(tmp_path_factory):
     from breedomics.testing.simulate_gwas import simulate_structured, simulate_traits
+    from breedomics.testing.spec import GenomeSpec
 
     tmp = tmp_path_factory.mktemp("progress_gwas")
-    g = simulate_structured(120, 1500, n_chrom=3, segments=3, inbred=False, seed=3)
+    g = simulate_structured(
+        GenomeSpec(n_samples=120, n_snps=1500, n_chrom=3, seed=3), segments=3, inbred=False
+    )
     ph, _q = simulate_traits(g.dosage, g.variants, n_traits=2, groups=g.groups, seed=4)
     ph.index = g.samples
     write_bed(tmp / "g", g.variants, [g.dosage], g.samples)
@@ -238,8 +241,9 @@ def test_gs_cv_reports_fits_and_mcmc_iterations(monkeypatch, capsys):
     from breedomics.gs.cv import kfold_folds, run_cv
     from breedomics.gs.data import Genotypes
     from breedomics.testing.simulate_gs import simulate_population
+    from breedomics.testing.spec import GenomeSpec
 
-    pop = simulate_population(120, 400, n_chrom=2, seed=5)
+    pop = simulate_population(GenomeSpec(n_samples=120, n_snps=400, n_chrom=2, seed=5))
     geno = Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
     rng = np.random.default_rng(1)
     g = (pop.dosage - pop.dosage.mean(axis=0)) @ rng.normal(0, 0.1, pop.dosage.shape[1])

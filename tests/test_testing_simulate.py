@@ -2,7 +2,9 @@
 
 Each block is checked on a large draw against the closed form it is meant to follow:
 the Balding-Nichols mean and variance, Hardy-Weinberg genotype counts, the heritability
-of additive phenotypes, the entry-mean heritability of a balanced trial.
+of additive phenotypes, the entry-mean heritability of a balanced trial. The simulators'
+shared :class:`~breedomics.testing.spec.GenomeSpec` fills their defaults and refuses
+what a simulator cannot honour.
 """
 
 from __future__ import annotations
@@ -10,12 +12,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from breedomics.errors import UserError
 from breedomics.testing.genomes import (
     balding_nichols,
     binomial_genotypes,
     even_split,
     variant_table,
 )
+from breedomics.testing.simulate_gs import simulate_population
+from breedomics.testing.simulate_gwas import iter_balding_nichols
+from breedomics.testing.spec import GenomeSpec
 from breedomics.testing.traits import additive_phenotype, signed_effect, variance_scale
 from breedomics.testing.trials import entry_mean_h2, plot_values, rcbd_records
 
@@ -91,3 +97,20 @@ def test_trial_entry_means_have_the_entry_mean_heritability():
     resid = y - 50.0 - eff["env"][index[1]] - eff["rep"][index[1], index[2]] - g[index[0]]
     resid -= eff["ge"][index[0], index[1]]
     assert resid.var() == pytest.approx(var_e, rel=0.02)
+
+
+def test_genome_spec_fills_the_simulators_defaults_and_keeps_what_is_set():
+    spec = GenomeSpec(n_samples=50, n_chrom=2, seed=7)
+    got = spec.resolve("sim", n_samples=300, n_snps=None, n_chrom=10, maf_min=0.05)
+    assert got == GenomeSpec(n_samples=50, n_chrom=2, maf_min=0.05, seed=7)
+    assert got.n_snps is None  # optional: "all markers"
+
+
+def test_genome_spec_refuses_unset_required_and_untaken_fields():
+    with pytest.raises(UserError, match=r"sim needs GenomeSpec field\(s\) \['n_snps'\]"):
+        GenomeSpec(n_samples=5).resolve("sim", required=("n_samples", "n_snps"))
+    with pytest.raises(UserError, match=r"does not take GenomeSpec field\(s\) \['ne'\]"):
+        simulate_population(GenomeSpec(n_samples=20, n_snps=50, ne=1000))
+    # the Balding-Nichols stream checks when it is first read
+    with pytest.raises(UserError, match=r"needs GenomeSpec field\(s\) \['n_snps'\]"):
+        next(iter_balding_nichols(GenomeSpec(n_samples=20)))

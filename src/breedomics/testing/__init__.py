@@ -23,6 +23,11 @@ trials
 
 Simulators (the entry points, each module's ``__all__``)
 --------------------------------------------------------
+spec
+    :class:`~breedomics.testing.spec.GenomeSpec`, the one API of the panel simulators:
+    samples, groups, markers, chromosomes, coalescent rates, MAF filter, missing calls
+    and seed, given once; each simulator takes it first and keeps its own design as
+    keyword arguments.
 simulate
     Structured inbred landraces and an outbred breed with pedigree inbreeding, with
     their diversity expectations; species presets; VCF/PLINK/truth writers.

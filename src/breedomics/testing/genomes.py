@@ -6,9 +6,10 @@ variant table, a mutation model or the Balding-Nichols frequencies are written o
 Each function takes the caller's :class:`numpy.random.Generator` and draws from it in a
 fixed order: a simulator that calls them in the same order gets the same numbers.
 
-* Coalescent haplotypes (:func:`mutated_haplotypes`): msprime genealogies (Baumdicker et
-  al. 2022) with mutations under the binary (infinite-alleles-free, two-state) model on a
-  discrete genome, read back as a haplotype matrix of 0/1 alleles.
+* Coalescent haplotypes (:func:`coalescent_chromosome`, :func:`mutated_haplotypes`):
+  msprime genealogies (Baumdicker et al. 2022) with mutations under the binary
+  (infinite-alleles-free, two-state) model on a discrete genome, read back as a haplotype
+  matrix of 0/1 alleles.
 * Structured allele frequencies (:func:`balding_nichols`): group frequencies drawn around
   an ancestral one with a given Fst (Balding & Nichols 1995), then binomial genotypes
   (:func:`binomial_genotypes`), i.e. Hardy-Weinberg within groups.
@@ -38,6 +39,7 @@ __all__ = [
     "even_split",
     "variant_table",
     "mutated_haplotypes",
+    "coalescent_chromosome",
     "balding_nichols",
     "binomial_genotypes",
     "add_missing",
@@ -123,6 +125,42 @@ def mutated_haplotypes(ts, mu: float, seed: int) -> tuple[np.ndarray, np.ndarray
     pos = ts.tables.sites.position.astype(np.int64) + 1
     keep = g.max(axis=1) <= 1
     return np.ascontiguousarray(g[keep].T), pos[keep]
+
+
+def coalescent_chromosome(
+    samples, demography, length: int, rho: float, mu: float, seed: int, mutation_seed=None
+):
+    """One diploid msprime chromosome: its genealogy and its biallelic haplotypes.
+
+    Parameters
+    ----------
+    samples : int or list of msprime.SampleSet
+        Sampled individuals (``msprime.sim_ancestry``'s ``samples``).
+    demography : msprime.Demography
+    length : int
+        Sequence length (bp).
+    rho, mu : float
+        Recombination and mutation rates per bp per generation.
+    seed : int
+        Seed of the genealogy, and of the mutations unless ``mutation_seed`` is given.
+    mutation_seed : int, optional
+        Seed of the mutations.
+
+    Returns
+    -------
+    ts : tskit.TreeSequence
+        The genealogy (for branch statistics).
+    haplotypes, pos : numpy.ndarray
+        As :func:`mutated_haplotypes`.
+    """
+    import msprime
+
+    ts = msprime.sim_ancestry(
+        samples, demography=demography, ploidy=2, sequence_length=length,
+        recombination_rate=rho, random_seed=seed,
+    )  # fmt: skip
+    hap, pos = mutated_haplotypes(ts, mu, seed if mutation_seed is None else mutation_seed)
+    return ts, hap, pos
 
 
 def balding_nichols(

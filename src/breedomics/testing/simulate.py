@@ -50,15 +50,15 @@ Wright, S. (1922). Coefficients of inbreeding and relationship. *Am Nat* 56:330-
 from __future__ import annotations
 
 import os
-import textwrap
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from breedomics.errors import UserError
-from breedomics.testing.genomes import add_missing, mutated_haplotypes, variant_table
+from breedomics.testing.genomes import add_missing, coalescent_chromosome, variant_table
+from breedomics.testing.spec import DEFAULT_GENOME, GenomeSpec
 
 __all__ = [
     "Panel",
@@ -203,66 +203,34 @@ def _mosaic_labels(
     return starts, labels
 
 
-#: numpydoc entries shared by the panel simulators (``%(panel_tail)s`` in their docstrings)
-_PANEL_TAIL_DOC = """\
-missing_rate : float
-    Fraction of genotypes set missing at random.
-seed : int
-    Random seed.
-prefix : str
-    Sample-name prefix.
-"""
+def _coalescent_genome(genome: GenomeSpec) -> tuple:
+    """``n_chrom, chrom_length, ne, mu, rho`` of a resolved spec (the coalescent's genome)."""
+    return genome.n_chrom, genome.chrom_length, genome.ne, genome.mu, genome.rho
 
 
-def _panel_doc(fn):
-    """Fill the ``%(panel_tail)s`` line of ``fn.__doc__`` at that line's indentation."""
-    doc = fn.__doc__
-    if doc is None:  # python -OO strips docstrings
-        return fn
-    line = next(x for x in doc.splitlines() if x.strip() == "%(panel_tail)s")
-    pad = line[: len(line) - len(line.lstrip())]
-    fn.__doc__ = doc.replace(line + "\n", textwrap.indent(_PANEL_TAIL_DOC, pad))
-    return fn
-
-
-def _chromosome(samples, dem, length: int, rho: float, mu: float, seed: int):
-    """One diploid msprime chromosome: ``(ts, haplotypes, positions)``, streams from ``seed``."""
-    import msprime
-
-    ts = msprime.sim_ancestry(
-        samples, demography=dem, ploidy=2, sequence_length=length,
-        recombination_rate=rho, random_seed=seed,
-    )  # fmt: skip
-    hap, pos = mutated_haplotypes(ts, mu, seed)
-    return ts, hap, pos
-
-
-@_panel_doc
 def simulate_landraces(
-    n_groups: int = 4,
+    genome: GenomeSpec = DEFAULT_GENOME,
+    *,
     lines_per_group: int = 50,
     n_admixed: int = 16,
     n_duplicates: int = 10,
-    n_chrom: int = 5,
-    chrom_length: int = 4_000_000,
-    ne: float = 5_000,
     ne_anc: float | None = None,
     split_time: float = 4_000,
     migration: float = 2e-5,
-    mu: float = 1e-8,
-    rho: float = 1e-8,
     discordance: float = 0.02,
-    missing_rate: float = 0.0,
     admixed_tracts: float = 6.0,
-    seed: int = 1,
     prefix: str = "L",
 ) -> Panel:
     """Simulate structured inbred landraces with admixed lines and duplicates.
 
     Parameters
     ----------
-    n_groups : int
-        Number of landrace groups (demes).
+    genome : GenomeSpec
+        ``n_groups`` (default 4) landrace groups (demes) of size ``ne`` (5,000);
+        ``n_chrom`` (5) chromosomes of ``chrom_length`` bp (4,000,000); ``mu`` and
+        ``rho`` (1e-8); ``missing_rate`` (0); ``seed``. The number of samples is set by
+        the design below, and every segregating site is kept (``n_samples``, ``n_snps``
+        and ``maf_min`` are not taken).
     lines_per_group : int
         Inbred lines sampled per group.
     n_admixed : int
@@ -271,22 +239,18 @@ def simulate_landraces(
     n_duplicates : int
         Planted duplicates: copies of randomly chosen lines (without
         replacement) with a fraction ``discordance`` of genotypes changed.
-    n_chrom, chrom_length : int
-        Number and length (bp) of chromosomes.
-    ne, ne_anc : float
-        Diploid effective size of each group and of the ancestral population
-        (default ``ne * n_groups``).
+    ne_anc : float, optional
+        Diploid effective size of the ancestral population (default ``ne * n_groups``).
     split_time : float
         Generations since the groups split.
     migration : float
         Symmetric backward migration rate between every pair of groups.
-    mu, rho : float
-        Mutation and recombination rates per bp per generation.
     discordance : float
         Genotype discordance of planted duplicates.
     admixed_tracts : float
         Mean number of ancestry tracts per chromosome of an admixed line.
-    %(panel_tail)s
+    prefix : str
+        Sample-name prefix.
 
     Returns
     -------
@@ -295,6 +259,12 @@ def simulate_landraces(
     """
     import msprime
 
+    genome = genome.resolve(
+        "simulate_landraces", n_groups=4, n_chrom=5, chrom_length=4_000_000, ne=5_000,
+        mu=1e-8, rho=1e-8, missing_rate=0.0,
+    )  # fmt: skip
+    n_chrom, chrom_length, ne, mu, rho = _coalescent_genome(genome)
+    n_groups, missing_rate, seed = genome.n_groups, genome.missing_rate, genome.seed
     if n_groups < 1 or lines_per_group < 2:
         raise UserError("simulate_landraces needs n_groups >= 1 and lines_per_group >= 2")
     if n_admixed and n_groups < 2:
@@ -326,7 +296,8 @@ def simulate_landraces(
     div_b = np.zeros((n_groups, n_groups))
     for c in range(n_chrom):
         chrom = str(c + 1)
-        ts, hap, pos = _chromosome(samples, dem, chrom_length, rho, mu, seed * 1000 + c + 1)
+        seed_c = seed * 1000 + c + 1
+        ts, hap, pos = coalescent_chromosome(samples, dem, chrom_length, rho, mu, seed_c)
         # genealogy-conditional expectations over the panel lines only
         line_sets = [
             np.arange(g * per_group, g * per_group + lines_per_group) for g in range(n_groups)
@@ -478,51 +449,36 @@ _MATINGS = {
 }
 
 
-@_panel_doc
 def simulate_outbred(
-    n_animals: int = 300,
+    genome: GenomeSpec = DEFAULT_GENOME,
+    *,
     n_founders: int = 50,
     generations: int = 3,
-    n_chrom: int = 10,
-    chrom_length: int = 20_000_000,
-    ne: float = 2_000,
-    mu: float = 1e-8,
-    rho: float = 5e-8,
     mating_probs: dict[str, float] | None = None,
-    n_snps: int | None = None,
-    maf_min: float = 0.0,
-    missing_rate: float = 0.0,
-    seed: int = 1,
     prefix: str = "P",
 ) -> Panel:
     """Simulate an outbred breed with pedigree inbreeding (gene dropping).
 
     Parameters
     ----------
-    n_animals : int
-        Genotyped animals, all from the last generation.
+    genome : GenomeSpec
+        ``n_samples`` (default 300): genotyped animals, all from the last generation;
+        ``n_chrom`` (10) chromosomes of ``chrom_length`` bp (20,000,000), of genetic
+        length ``rho * chrom_length`` Morgans; ``ne`` (2,000) of the founder population;
+        ``mu`` (1e-8) and ``rho`` (5e-8); ``n_snps`` (default all): SNPs kept at random
+        among those with founder MAF >= ``maf_min`` (0), an array-like panel;
+        ``missing_rate`` (0); ``seed``.
     n_founders : int
         Founder animals (``2 * n_founders`` msprime haplotypes).
     generations : int
         Random-mating generations (population size ``n_founders``) before the
         genotyped generation.
-    n_chrom, chrom_length : int
-        Chromosomes and their length (bp).
-    ne : float
-        Diploid effective size of the founder population.
-    mu, rho : float
-        Mutation and recombination rate per bp per generation; the genetic
-        length of a chromosome is ``rho * chrom_length`` Morgans.
     mating_probs : dict, optional
         Probabilities of the last-generation mating types ``random``,
         ``half_sib``, ``full_sib``, ``parent_offspring``, ``full_sib_2gen``
         (default 0.3, 0.2, 0.2, 0.15, 0.15).
-    n_snps : int, optional
-        Keep this many SNPs at random among those with founder MAF >= ``maf_min``
-        (an array-like panel); default all.
-    maf_min : float
-        Minimum founder minor-allele frequency of kept SNPs.
-    %(panel_tail)s
+    prefix : str
+        Sample-name prefix.
 
     Returns
     -------
@@ -533,6 +489,13 @@ def simulate_outbred(
     """
     import msprime
 
+    genome = genome.resolve(
+        "simulate_outbred", n_samples=300, n_snps=None, n_chrom=10, chrom_length=20_000_000,
+        ne=2_000, mu=1e-8, rho=5e-8, maf_min=0.0, missing_rate=0.0,
+    )  # fmt: skip
+    n_chrom, chrom_length, ne, mu, rho = _coalescent_genome(genome)
+    n_animals, n_snps, maf_min = genome.n_samples, genome.n_snps, genome.maf_min
+    missing_rate, seed = genome.missing_rate, genome.seed
     if n_founders < 4:
         raise UserError("simulate_outbred needs n_founders >= 4")
     rng = np.random.default_rng(seed)
@@ -608,7 +571,8 @@ def simulate_outbred(
     ibd_len = np.zeros(n_animals)
     for c in range(n_chrom):
         chrom = str(c + 1)
-        _, hap, pos = _chromosome(n_founders, dem, chrom_length, rho, mu, seed * 1000 + c + 1)
+        seed_c = seed * 1000 + c + 1
+        _, hap, pos = coalescent_chromosome(n_founders, dem, chrom_length, rho, mu, seed_c)
         if maf_min > 0:
             f = hap.mean(axis=0)
             ok = np.minimum(f, 1 - f) >= maf_min
@@ -645,23 +609,31 @@ def simulate_outbred(
 
 
 # --------------------------------------------------------------------------- presets
-#: Species-like default panels used by ``scripts/make_test_data.py`` and the default run.
+#: Species-like default panels used by ``scripts/make_test_data.py`` and the default run:
+#: the simulator (``kind``), its :class:`GenomeSpec` (``genome``) and its own options.
 SPECIES_PRESETS: dict[str, dict] = {
     "soybean": dict(
-        kind="landraces", n_groups=4, lines_per_group=60, n_admixed=20, n_duplicates=12,
-        n_chrom=10, chrom_length=2_000_000, ne=3_000, split_time=3_000, migration=2e-5,
+        kind="landraces",
+        genome=GenomeSpec(n_groups=4, n_chrom=10, chrom_length=2_000_000, ne=3_000),
+        lines_per_group=60, n_admixed=20, n_duplicates=12, split_time=3_000, migration=2e-5,
         prefix="GM",
     ),
     "rice": dict(
-        kind="landraces", n_groups=5, lines_per_group=50, n_admixed=20, n_duplicates=12,
-        n_chrom=12, chrom_length=1_500_000, ne=3_000, split_time=5_000, migration=1e-5,
+        kind="landraces",
+        genome=GenomeSpec(n_groups=5, n_chrom=12, chrom_length=1_500_000, ne=3_000),
+        lines_per_group=50, n_admixed=20, n_duplicates=12, split_time=5_000, migration=1e-5,
         prefix="OS",
     ),
     "pig": dict(
-        kind="outbred", n_animals=300, n_founders=50, generations=3, n_chrom=10,
-        chrom_length=20_000_000, ne=1_000, mu=1.5e-8, rho=5e-8, prefix="MIN",
+        kind="outbred",
+        genome=GenomeSpec(
+            n_samples=300, n_chrom=10, chrom_length=20_000_000, ne=1_000, mu=1.5e-8, rho=5e-8
+        ),
+        n_founders=50, generations=3, prefix="MIN",
     ),
 }  # fmt: skip
+
+_GENOME_FIELDS = frozenset(f.name for f in fields(GenomeSpec))
 
 
 def simulate_species(species: str, seed: int = 1, **overrides) -> Panel:
@@ -674,15 +646,17 @@ def simulate_species(species: str, seed: int = 1, **overrides) -> Panel:
     seed : int
         Random seed.
     **overrides
-        Parameters overriding the preset.
+        Parameters overriding the preset: :class:`GenomeSpec` fields (``n_chrom=2``)
+        or the simulator's own options.
     """
     if species not in SPECIES_PRESETS:
         raise UserError(f"unknown species {species!r}; choose one of {sorted(SPECIES_PRESETS)}")
-    kw = dict(SPECIES_PRESETS[species])
-    kw.update(overrides)
+    kw = {**SPECIES_PRESETS[species], **overrides}
     kind = kw.pop("kind")
+    genome = {k: kw.pop(k) for k in _GENOME_FIELDS & kw.keys()}
+    genome = replace(kw.pop("genome"), **genome, seed=seed)
     fn = simulate_landraces if kind == "landraces" else simulate_outbred
-    return fn(seed=seed, **kw)
+    return fn(genome, **kw)
 
 
 # --------------------------------------------------------------------------- writers

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from breedomics.testing.spec import DEFAULT_GENOME, GenomeSpec
 from breedomics.testing.traits import variance_scale
 from breedomics.testing.trials import (
     drop_plots,
@@ -103,32 +104,27 @@ def _gametes(
 
 
 def simulate_population(
-    n: int,
-    n_markers: int,
-    n_chrom: int = 10,
-    n_founders: int = 60,
-    generations: int = 6,
-    min_maf: float = 0.02,
-    seed: int = 1,
+    genome: GenomeSpec = DEFAULT_GENOME, *, n_founders: int = 60, generations: int = 6
 ) -> SimPopulation:
-    """Simulate ``n`` related individuals genotyped at about ``n_markers`` SNPs.
+    """Simulate related individuals genotyped at about ``genome.n_snps`` SNPs.
 
     Parameters
     ----------
-    n : int
-        Individuals in the final generation.
-    n_markers : int
-        Markers simulated (before dropping those with MAF < ``min_maf``).
-    n_chrom : int
-        Chromosomes of 1 Morgan, each with ``n_markers / n_chrom`` markers.
+    genome : GenomeSpec
+        ``n_samples`` (required): individuals in the final generation; ``n_snps``
+        (required): markers simulated, before dropping those with MAF < ``maf_min``
+        (default 0.02) in the final generation; ``n_chrom`` (10) chromosomes of 1 Morgan,
+        each with ``n_snps / n_chrom`` markers; ``seed``.
     n_founders : int
         Size of the random-mating population (sets the drift-driven LD).
     generations : int
         Generations of random mating before the final one.
-    min_maf : float
-        Markers rarer than this in the final generation are dropped.
-    seed : int
     """
+    genome = genome.resolve(
+        "simulate_population", required=("n_samples", "n_snps"), n_chrom=10, maf_min=0.02
+    )
+    n, n_markers, n_chrom = genome.n_samples, genome.n_snps, genome.n_chrom
+    min_maf, seed = genome.maf_min, genome.seed
     rng = np.random.default_rng(seed)
     per = int(np.ceil(n_markers / n_chrom))
     pos = np.concatenate([np.sort(rng.random(per)) for _ in range(n_chrom)])

@@ -30,10 +30,11 @@ import pandas as pd
 from breedomics.testing.genomes import (
     balding_nichols,
     binomial_genotypes,
+    coalescent_chromosome,
     even_split,
-    mutated_haplotypes,
     variant_table,
 )
+from breedomics.testing.spec import DEFAULT_GENOME, GenomeSpec
 from breedomics.testing.traits import variance_scale
 
 __all__ = [
@@ -67,33 +68,23 @@ class SimGenotypes:
 
 
 def simulate_structured(
-    n_samples: int = 300,
-    n_snps: int = 3000,
-    n_chrom: int = 10,
-    n_groups: int = 4,
-    chrom_length: int = 2_000_000,
-    ne: float = 2_000,
+    genome: GenomeSpec = DEFAULT_GENOME,
+    *,
     migration: float = 5e-4,
     inbred: bool = True,
-    maf_min: float = 0.05,
     segments: int = 1,
-    seed: int = 1,
 ) -> SimGenotypes:
     """Simulate a structured panel with LD under a coalescent island model.
 
     Parameters
     ----------
-    n_samples : int
-        Number of lines (or animals), split evenly over the groups.
-    n_snps : int
-        Number of SNPs kept, spread evenly over the chromosomes (a random,
-        position-sorted subset of the biallelic sites with MAF >= ``maf_min``).
-    n_chrom, chrom_length : int
-        Number and length (bp) of chromosomes.
-    n_groups : int
-        Number of demes of the island model.
-    ne : float
-        Diploid effective size of each deme.
+    genome : GenomeSpec
+        ``n_samples`` (default 300) lines or animals, split evenly over ``n_groups`` (4)
+        demes of the island model;
+        ``n_snps`` (3000) SNPs kept, spread evenly over the chromosomes (a random,
+        position-sorted subset of the biallelic sites with MAF >= ``maf_min``, 0.05);
+        ``n_chrom`` (10) chromosomes of ``chrom_length`` bp (2,000,000); ``ne`` (2,000)
+        of each deme; ``mu`` (2e-8) and ``rho`` (1e-8); ``seed``.
     migration : float
         Symmetric backward migration rate between demes (smaller = more
         structure; ``4 ne m`` migrants per generation).
@@ -105,10 +96,6 @@ def simulate_structured(
         with a 10-fold gap (positions span ``10 x chrom_length``): LD then
         decays to background within a piece at a fraction of the cost of
         simulating a long chromosome.
-    maf_min : float
-        Minimum minor-allele frequency of kept SNPs.
-    seed : int
-        Random seed.
 
     Returns
     -------
@@ -116,6 +103,13 @@ def simulate_structured(
     """
     import msprime
 
+    genome = genome.resolve(
+        "simulate_structured", n_samples=300, n_groups=4, n_snps=3000, n_chrom=10,
+        chrom_length=2_000_000, ne=2_000, mu=2e-8, rho=1e-8, maf_min=0.05,
+    )  # fmt: skip
+    n_samples, n_groups, n_snps = genome.n_samples, genome.n_groups, genome.n_snps
+    n_chrom, chrom_length, ne = genome.n_chrom, genome.chrom_length, genome.ne
+    rho, mu, maf_min, seed = genome.rho, genome.mu, genome.maf_min, genome.seed
     rng = np.random.default_rng(seed)
     sizes = even_split(n_samples, n_groups)
     dem = msprime.Demography.island_model([ne] * n_groups, migration_rate=migration)
@@ -130,15 +124,8 @@ def simulate_structured(
     for c in range(n_chrom):
         gparts, pparts = [], []
         for sgi in range(segments):
-            ts = msprime.sim_ancestry(
-                samples=sample_sets,
-                demography=dem,
-                sequence_length=seg_len,
-                recombination_rate=1e-8,
-                ploidy=2,
-                random_seed=seed * 1009 + c * 101 + sgi + 1,
-            )
-            hap, pos = mutated_haplotypes(ts, 2e-8, seed * 2003 + c * 101 + sgi + 1)
+            seeds = seed * 1009 + c * 101 + sgi + 1, seed * 2003 + c * 101 + sgi + 1
+            _, hap, pos = coalescent_chromosome(sample_sets, dem, seg_len, rho, mu, *seeds)
             pparts.append(pos + sgi * seg_len * (10 if segments > 1 else 1))
             # (sites, samples): a line carries two copies of its haplotype
             dos = hap * 2 if inbred else hap[0::2] + hap[1::2]
@@ -163,15 +150,11 @@ def simulate_structured(
 
 
 def iter_balding_nichols(
-    n_samples: int,
-    n_snps: int,
-    n_chrom: int = 10,
-    n_groups: int = 4,
+    genome: GenomeSpec = DEFAULT_GENOME,
+    *,
     fst: float = 0.1,
     chunk_size: int = 20000,
-    maf_min: float = 0.01,
     spacing: int = 1000,
-    seed: int = 1,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Stream a Balding-Nichols panel chunk by chunk (no LD, group structure).
 
@@ -182,22 +165,17 @@ def iter_balding_nichols(
 
     Parameters
     ----------
-    n_samples, n_snps : int
-        Panel size.
-    n_chrom : int
-        Chromosomes (SNPs split evenly, ``spacing`` bp apart).
-    n_groups : int
-        Number of groups; samples are split evenly.
+    genome : GenomeSpec
+        ``n_samples`` and ``n_snps`` (required): the panel's size; ``n_groups`` (4):
+        groups, over which the samples are split evenly; ``n_chrom`` (10)
+        chromosomes (SNPs split evenly, ``spacing`` bp apart); ``maf_min`` (0.01): SNPs
+        whose sample MAF falls below it are re-drawn once; ``seed``.
     fst : float
         Wright's Fst between groups.
     chunk_size : int
         SNPs per yielded chunk (chunks never straddle chromosomes).
-    maf_min : float
-        SNPs whose sample MAF falls below this are re-drawn once.
     spacing : int
         Distance between consecutive SNPs (bp).
-    seed : int
-        Random seed.
 
     Yields
     ------
@@ -205,6 +183,13 @@ def iter_balding_nichols(
     dosage : numpy.ndarray
         ``float32`` ``(n_samples, n_chunk)``.
     """
+    genome = genome.resolve(
+        "iter_balding_nichols", required=("n_samples", "n_snps"), n_groups=4, n_chrom=10,
+        maf_min=0.01,
+    )  # fmt: skip
+    n_samples, n_groups, n_snps = genome.n_samples, genome.n_groups, genome.n_snps
+    n_chrom = genome.n_chrom
+    maf_min, seed = genome.maf_min, genome.seed
     rng = np.random.default_rng(seed)
     grp = np.repeat(np.arange(n_groups), even_split(n_samples, n_groups))
     per_chrom = even_split(n_snps, n_chrom)
