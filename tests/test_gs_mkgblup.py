@@ -21,6 +21,7 @@ from breedomics.gs.data import Genotypes
 from breedomics.gs.mkgblup import MultiKernelGBLUP, read_kernels
 from breedomics.gs.predict import fit_predict
 from breedomics.testing.simulate_gs import simulate_population
+from breedomics.testing.spec import GenomeSpec
 
 
 @pytest.fixture(autouse=True)
@@ -33,7 +34,7 @@ def _one_blas_thread():
 
 @pytest.fixture(scope="module")
 def sim():
-    pop = simulate_population(360, 1500, seed=17)
+    pop = simulate_population(GenomeSpec(n_samples=360, n_snps=1500, seed=17))
     geno = Genotypes.from_dosage(pop.dosage, pop.samples, pop.markers["id"])
     rng = np.random.default_rng(4)
     n = geno.n
