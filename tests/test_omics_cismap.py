@@ -114,11 +114,15 @@ def sim(tmp_path_factory):
     return _simulate(tmp_path_factory.mktemp("cismap"))
 
 
+def _data(sim) -> cismap.MapData:
+    """The simulated genotypes, features and covariates, as every mode reads them."""
+    ph = cismap.read_phenotypes(sim["pheno"])
+    return cismap.MapData(sim["geno"], ph, cismap.read_covariates(sim["cov"]))
+
+
 @pytest.fixture(scope="module")
 def cis(sim):
-    ph = cismap.read_phenotypes(sim["pheno"])
-    cov = cismap.read_covariates(sim["cov"])
-    return cismap.map_cis(sim["geno"], ph, cov, _opts())
+    return cismap.map_cis(_data(sim), _opts())
 
 
 def _window(sim, f):
@@ -128,9 +132,7 @@ def _window(sim, f):
 
 
 def test_cis_nominal_pairs_equal_dense_least_squares(sim, tmp_path):
-    ph = cismap.read_phenotypes(sim["pheno"])
-    cov = cismap.read_covariates(sim["cov"])
-    files = cismap.map_cis_nominal(sim["geno"], ph, cov, _opts(), str(tmp_path))
+    files = cismap.map_cis_nominal(_data(sim), _opts(), str(tmp_path))
     assert sorted(p.rsplit("/", 1)[1] for p in files) == ["1.parquet", "2.parquet"]
     pairs = pd.concat([pd.read_parquet(p) for p in files])
     assert list(pairs.columns) == cismap.NOMINAL_COLUMNS
@@ -245,11 +247,10 @@ def test_beta_approximation_equals_scipy_recipe():
 
 
 def test_trans_pairs_equal_dense_scan_thresholded(sim, tmp_path):
-    ph = cismap.read_phenotypes(sim["pheno"])
-    cov = cismap.read_covariates(sim["cov"])
+    data = _data(sim)
     thr = 1e-2
     out = tmp_path / "trans.parquet"
-    n = cismap.map_trans(sim["geno"], ph, cov, _opts(pval_threshold=thr), str(out))
+    n = cismap.map_trans(data, _opts(pval_threshold=thr), str(out))
     got = pd.read_parquet(out)
     assert list(got.columns) == cismap.TRANS_COLUMNS and len(got) == n
     ids = sim["variants"]["id"].to_numpy()
@@ -267,7 +268,7 @@ def test_trans_pairs_equal_dense_scan_thresholded(sim, tmp_path):
     np.testing.assert_allclose(merged["b"], merged["b_ols"], rtol=1e-3)
     # cis pairs left out on request
     out2 = tmp_path / "trans_nocis.parquet"
-    cismap.map_trans(sim["geno"], ph, cov, _opts(pval_threshold=thr, exclude_cis=True), str(out2))
+    cismap.map_trans(data, _opts(pval_threshold=thr, exclude_cis=True), str(out2))
     no_cis = pd.read_parquet(out2)
     v = sim["variants"].set_index("id")
     f_idx = no_cis["phenotype_id"].str[1:].astype(int).to_numpy()
@@ -281,11 +282,9 @@ def test_independent_signals_are_the_two_planted_variants(tmp_path):
     # two weak cis-QTL set the significance threshold (the largest significant pval_beta)
     # where real data has it, well above the strong signals' p-values
     sim2 = _simulate(tmp_path, seed=3, n_feat=8, n_qtl=2, second=True, weak=2)
-    ph = cismap.read_phenotypes(sim2["pheno"])
-    cov = cismap.read_covariates(sim2["cov"])
-    opts = _opts(nperm=300)
-    cis = cismap.map_cis(sim2["geno"], ph, cov, opts)
-    ind = cismap.map_independent(sim2["geno"], ph, cov, cis, opts)
+    data, opts = _data(sim2), _opts(nperm=300)
+    cis = cismap.map_cis(data, opts)
+    ind = cismap.map_independent(data, cis, opts)
     assert list(ind.columns) == cismap.INDEPENDENT_COLUMNS
     g0 = ind[ind["phenotype_id"] == "G00"].sort_values("rank")
     assert set(g0["variant_id"]) == {sim2["causal"]["G00"], sim2["causal"]["G00b"]}

@@ -95,6 +95,7 @@ __all__ = [
     "read_phenotypes",
     "read_covariates",
     "match_samples",
+    "MapData",
     "pval_from_r2",
     "beta_approx",
     "map_cis",
@@ -888,38 +889,47 @@ def _genotype_pcs(geno: str, samples: list[str], k: int, log: Log) -> np.ndarray
     return pcs
 
 
-def _setup(geno: str, pheno: Phenotypes, cov: pd.DataFrame | None, log: Log, pcs: int = 0):
-    samples_g = gt.read_samples(geno)
-    ph, c = match_samples(pheno, samples_g, cov, log)
-    if pcs > 0:
-        p = _genotype_pcs(geno, ph.samples, pcs, log)
-        c = p if c is None else np.column_stack([c, p])
-    res = Residualiser(c, n=len(ph.samples))
-    if res.dof < 3:
-        raise UserError(
-            f"{len(ph.samples)} samples and {res.rank - 1} covariate(s) leave {res.dof} "
-            "degrees of freedom; use fewer covariates"
-        )
-    return ph, res
+@dataclass(frozen=True)
+class MapData:
+    """What every mapping mode reads: genotypes, features and covariates, given together.
 
-
-def map_cis(
-    geno: str,
-    pheno: Phenotypes,
-    cov: pd.DataFrame | None,
-    opts: MapOptions,
-    log: Log = _no_log,
-) -> pd.DataFrame:
-    """Permutation cis mapping: one lead per feature with ``pval_perm``, ``pval_beta``, q.
-
-    Parameters
+    Attributes
     ----------
     geno : str
         PLINK prefix or VCF/BCF.
     pheno : Phenotypes
-        From :func:`read_phenotypes` (features without a position are skipped).
+        From :func:`read_phenotypes` (features without a position are not mapped in cis).
     cov : pandas.DataFrame or None
         From :func:`read_covariates`.
+    """
+
+    geno: str
+    pheno: Phenotypes
+    cov: pd.DataFrame | None = None
+
+    def setup(self, log: Log, pcs: int = 0) -> tuple[Phenotypes, Residualiser]:
+        """Features on the samples with genotypes and the covariate residualiser (plus
+        ``pcs`` genotype PCs), checked to leave at least 3 degrees of freedom."""
+        ph, c = match_samples(self.pheno, gt.read_samples(self.geno), self.cov, log)
+        if pcs > 0:
+            p = _genotype_pcs(self.geno, ph.samples, pcs, log)
+            c = p if c is None else np.column_stack([c, p])
+        res = Residualiser(c, n=len(ph.samples))
+        if res.dof < 3:
+            raise UserError(
+                f"{len(ph.samples)} samples and {res.rank - 1} covariate(s) leave {res.dof} "
+                "degrees of freedom; use fewer covariates"
+            )
+        return ph, res
+
+
+def map_cis(data: MapData, opts: MapOptions, log: Log = _no_log) -> pd.DataFrame:
+    """Permutation cis mapping: one lead per feature with ``pval_perm``, ``pval_beta``, q.
+
+    Parameters
+    ----------
+    data : MapData
+        Genotypes, features and covariates.
     opts : MapOptions
     log : callable
 
@@ -929,8 +939,8 @@ def map_cis(
         :data:`CIS_COLUMNS`, one row per feature with at least one cis variant, in
         genomic order; ``attrs['dof']`` holds the test's degrees of freedom.
     """
-    ph, res = _setup(geno, pheno, cov, log, opts.pcs)
-    return _map_cis(geno, ph, res, opts, log)
+    ph, res = data.setup(log, opts.pcs)
+    return _map_cis(data.geno, ph, res, opts, log)
 
 
 def _map_cis(geno, ph: Phenotypes, res: Residualiser, opts: MapOptions, log: Log):
@@ -1002,14 +1012,7 @@ def _arrow_schema(columns: list[str]):
     return pa.schema([(c, pa.type_for_alias(_ARROW_TYPES[c])) for c in columns])
 
 
-def map_cis_nominal(
-    geno: str,
-    pheno: Phenotypes,
-    cov: pd.DataFrame | None,
-    opts: MapOptions,
-    out_dir: str,
-    log: Log = _no_log,
-) -> list[str]:
+def map_cis_nominal(data: MapData, opts: MapOptions, out_dir: str, log: Log = _no_log) -> list[str]:
     """Every cis pair, written to ``<out_dir>/<chrom>.parquet`` (one per chromosome).
 
     Returns the files written (a chromosome without any pair gets no file).
@@ -1017,7 +1020,7 @@ def map_cis_nominal(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    ph, res = _setup(geno, pheno, cov, log, opts.pcs)
+    ph, res = data.setup(log, opts.pcs)
     dof = res.dof
     log(
         f"cis nominal: {int(ph.positioned.sum())} features, {len(ph.samples)} samples, "
@@ -1029,7 +1032,7 @@ def map_cis_nominal(
     n_pairs = 0
     prog = Progress(int(ph.positioned.sum()), "omics map cis_nominal", "features")
     try:
-        for cols, lo, hi, buf in _cis_batches(geno, ph.samples, ph, res, opts):
+        for cols, lo, hi, buf in _cis_batches(data.geno, ph.samples, ph, res, opts):
             chrom = str(ph.chrom[cols[0]])
             prog.update(len(cols))
             if (hi <= lo).all():
@@ -1076,14 +1079,7 @@ def map_cis_nominal(
 
 
 # --------------------------------------------------------------------------- trans
-def map_trans(
-    geno: str,
-    pheno: Phenotypes,
-    cov: pd.DataFrame | None,
-    opts: MapOptions,
-    out_path: str,
-    log: Log = _no_log,
-) -> int:
+def map_trans(data: MapData, opts: MapOptions, out_path: str, log: Log = _no_log) -> int:
     """Every variant against every feature; pairs with ``p < opts.pval_threshold`` to Parquet.
 
     Returns the number of pairs written to ``out_path`` (:data:`TRANS_COLUMNS`).
@@ -1091,7 +1087,7 @@ def map_trans(
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    ph, res = _setup(geno, pheno, cov, log, opts.pcs)
+    ph, res = data.setup(log, opts.pcs)
     dof = res.dof
     n_f = len(ph.ids)
     _yc, ynorm, yhat = _prepare_y(ph, np.arange(n_f), res)
@@ -1110,7 +1106,7 @@ def map_trans(
     writer = pq.ParquetWriter(out_path, schema)
     try:
         for variants, dosage in gt.iter_dosage_chunks(
-            geno, opts.chunk_size, samples=ph.samples, progress="omics map trans"
+            data.geno, opts.chunk_size, samples=ph.samples, progress="omics map trans"
         ):
             p = _prepared_chunk(variants, dosage, res, opts.maf_threshold)
             if len(p["pos"]) == 0:
@@ -1215,12 +1211,7 @@ def _conditional_lead(
 
 
 def map_independent(
-    geno: str,
-    pheno: Phenotypes,
-    cov: pd.DataFrame | None,
-    cis: pd.DataFrame,
-    opts: MapOptions,
-    log: Log = _no_log,
+    data: MapData, cis: pd.DataFrame, opts: MapOptions, log: Log = _no_log
 ) -> pd.DataFrame:
     """Independent cis signals of the features with ``qval <= opts.fdr`` in ``cis``.
 
@@ -1233,7 +1224,7 @@ def map_independent(
         log(f"no feature with a cis-QTL at FDR {opts.fdr}: no independent signals to map")
         return pd.DataFrame(columns=INDEPENDENT_COLUMNS)
     threshold = float(sig["pval_beta"].max())
-    ph, res = _setup(geno, pheno, cov, log, opts.pcs)
+    ph, res = data.setup(log, opts.pcs)
     keep = np.flatnonzero(np.isin(ph.ids, sig["phenotype_id"].to_numpy()))
     ph = ph.subset(cols=keep)
     log(
@@ -1243,7 +1234,7 @@ def map_independent(
     perms = _permutations(len(ph.samples), opts.nperm, opts.seed)
     rows = []
     prog = Progress(len(keep), "omics map cis_independent", "features")
-    for cols, lo, hi, buf in _cis_batches(geno, ph.samples, ph, res, opts):
+    for cols, lo, hi, buf in _cis_batches(data.geno, ph.samples, ph, res, opts):
         yc_all, _yn, _yh = _prepare_y(ph, cols, res)
         for j, f in enumerate(cols):
             a, b = int(lo[j]), int(hi[j])

@@ -100,6 +100,7 @@ def run_map(args: argparse.Namespace) -> int:
         raise UserError("--fdr must be in (0, 1) and --pval-threshold in (0, 1]")
     pheno = cismap.read_phenotypes(args.pheno, args.features)
     cov = cismap.read_covariates(args.covariates)
+    data = cismap.MapData(args.geno, pheno, cov)
     _log(
         f"{args.pheno}: {len(pheno.ids)} features x {len(pheno.samples)} samples"
         + ("" if cov is None else f"; {cov.shape[1]} covariate(s)")
@@ -107,7 +108,7 @@ def run_map(args: argparse.Namespace) -> int:
     os.makedirs(args.out, exist_ok=True)
     summary: dict = {"mode": args.mode, "command": " ".join(sys.argv)}
     if args.mode in ("cis", "cis_independent"):
-        cis = cismap.map_cis(args.geno, pheno, cov, opts, _log)
+        cis = cismap.map_cis(data, opts, _log)
         path = os.path.join(args.out, "cis.tsv")
         cis.to_csv(path, sep="\t", index=False, na_rep="NA", float_format="%.6g")
         q = cis["qval"].to_numpy(np.float64)
@@ -118,7 +119,7 @@ def run_map(args: argparse.Namespace) -> int:
             files=[path],
         )
         if args.mode == "cis_independent":
-            ind = cismap.map_independent(args.geno, pheno, cov, cis, opts, _log)
+            ind = cismap.map_independent(data, cis, opts, _log)
             path = os.path.join(args.out, "cis_independent.tsv")
             ind.to_csv(path, sep="\t", index=False, na_rep="NA", float_format="%.6g")
             summary.update(independent_signals=len(ind), files=summary["files"] + [path])
@@ -128,11 +129,11 @@ def run_map(args: argparse.Namespace) -> int:
         for old in os.listdir(folder):
             if old.endswith(".parquet"):
                 os.remove(os.path.join(folder, old))
-        files = cismap.map_cis_nominal(args.geno, pheno, cov, opts, folder, _log)
+        files = cismap.map_cis_nominal(data, opts, folder, _log)
         summary.update(files=files)
     else:
         path = os.path.join(args.out, "trans.parquet")
-        n = cismap.map_trans(args.geno, pheno, cov, opts, path, _log)
+        n = cismap.map_trans(data, opts, path, _log)
         summary.update(pairs=n, files=[path])
     summary["seconds"] = round(time.time() - t0, 2)
     with open(os.path.join(args.out, f"{args.mode}.json"), "w") as fh:
