@@ -61,7 +61,11 @@ def spatial(args: argparse.Namespace, work: Path) -> None:
     if res["exit"] != 0:
         return
     blues = pd.read_csv(out / "blues.tsv", sep="\t", index_col=0)["y"]
-    h2 = pd.read_csv(out / "heritability.tsv", sep="\t")["H2"].iloc[0]
+    h2_tab = pd.read_csv(out / "heritability.tsv", sep="\t").iloc[0]
+    h2 = h2_tab["H2"]
+    print(f"  model {h2_tab['model']} (spatial terms: REML LRT {h2_tab['lrt']:.1f}, "
+          f"p {h2_tab['p_lrt']:.2g}; linear surface: F {h2_tab['f_linear']:.1f}, "
+          f"p {h2_tab['p_linear']:.2g})")  # fmt: skip
     idx = blues.index.str[1:].astype(int)
     block = fit_met(rec, "y", rep="block").genotypes
     r_sp = np.corrcoef(blues, g[idx])[0, 1]

@@ -5,8 +5,11 @@ Subcommands
 ``spatial``
     Plot records with row/column coordinates -> per trial and trait the SpATS model
     (BLUEs, standard errors, generalised heritability, effective dimensions, fitted
-    trend, residual variogram); trials without coordinates get the block model; the
-    per-trial BLUEs are combined over trials by a weighted second stage.
+    trend, residual variogram); trials without coordinates get the block model, and so do
+    trials with coordinates whose spatial terms fail both tests of the model choice (REML
+    likelihood ratio of the random terms, F-test of the linear surface; each at
+    ``--choice-alpha / 2``; :mod:`breedomics.phenome.trials`); the per-trial BLUEs are
+    combined over trials by a weighted second stage.
 ``curves``
     Repeated measurements (drone flights, weighings) -> per unit logistic, Gompertz and
     monotone P-spline fits, AICc choice, derived traits averaged per genotype
@@ -14,7 +17,9 @@ Subcommands
 
 Outputs of ``spatial`` (in ``--out-dir``): ``blues.tsv`` (one row per genotype, one
 column per trait: the table ``gs cv``/``gs predict`` read), ``blues_long.tsv``,
-``stage1_blues.tsv``, ``stage2.tsv``, ``heritability.tsv``, ``varcomp.tsv``
+``stage1_blues.tsv``, ``stage2.tsv``, ``heritability.tsv`` (per trial: ``model``
+spatial/block, ``H2``, the model-choice statistics ``lrt, lrt_df, p_lrt, f_linear,
+p_linear``), ``varcomp.tsv``
 (per trial: variances and effective dimensions), ``varcomp_met.tsv`` (across trials:
 ``trait, component, estimate, se`` for ``s2G, s2GE, s2e, se2_stage1, H2_cullis,
 H2_standard, loglik_reml``, the layout of ``gs blue``'s ``varcomp.tsv``),
@@ -54,6 +59,12 @@ def _add_spatial(sub) -> None:
     p.add_argument("--segments-row", type=int, default=0, help="B-spline segments (0: auto)")
     p.add_argument("--segments-col", type=int, default=0, help="B-spline segments (0: auto)")
     p.add_argument("--no-row-col-effects", action="store_true", help="no random row/col effects")
+    p.add_argument(
+        "--choice-alpha", type=float, default=0.05, help="level of the spatial/block choice"
+    )
+    p.add_argument(
+        "--always-spatial", action="store_true", help="spatial model for every trial with coords"
+    )
     p.add_argument("--max-lag", type=int, default=10, help="largest variogram displacement")
     p.add_argument("--id-col", help="plot id column copied to the residual/outlier tables")
     p.add_argument("--alpha", type=float, default=0.05, help="Bonferroni-Holm outlier level")
@@ -90,6 +101,7 @@ def _run_spatial(args) -> int:
         threshold=args.threshold,
         drop_outliers=args.drop_outliers,
         id_column=args.id_col,
+        choice_alpha=None if args.always_spatial else args.choice_alpha,
     )
     out = Path(args.out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -121,7 +133,13 @@ def _run_spatial(args) -> int:
     settings.update(breedomics_version=__version__, time=time.strftime("%Y-%m-%dT%H:%M:%S"))
     (out / "settings.json").write_text(json.dumps(settings, indent=2, default=str) + "\n")
     for r in res.heritability.itertuples():
-        _log(f"{r.trait} {r.environment}: {r.model} model, H2 {r.H2:.3f}")
+        why = ""
+        if pd.notna(r.lrt):
+            why = (
+                f" (spatial terms: REML LRT {r.lrt:.2f} on {int(r.lrt_df)} variances, "
+                f"p {r.p_lrt:.3g}; linear surface: F {r.f_linear:.2f}, p {r.p_linear:.3g})"
+            )
+        _log(f"{r.trait} {r.environment}: {r.model} model, H2 {r.H2:.3f}{why}")
     for t, v in res.varcomp_met.groupby("trait", sort=False):
         h2 = v.set_index("component")["estimate"]["H2_cullis"]
         n_out = int((res.residuals["trait"] == t).mul(res.residuals["outlier"]).sum())

@@ -77,7 +77,9 @@ def _per_trial(ctx: Context, h2: Table) -> str:
     series = [(t, [value.get((t, e)) for e in envs]) for t in traits]
     fig = plots.bars(envs, series, ylabel="generalised H²", label="H² per trial", ymax=1.0)
     caption = (
-        "Per trial and trait: the model (spatial, or block for trials without coordinates), "
+        "Per trial and trait: the model (spatial, or block for trials without coordinates "
+        "or without a significant spatial trend: REML likelihood ratio lrt / p_lrt of the "
+        "spatial random terms, F-test f_linear / p_linear of the linear surface), "
         "generalised heritability ED_g / m_g and the genotypes' effective dimension"
     )
     return (
