@@ -401,6 +401,14 @@ MODELS: dict[str, Model] = {
     "summarise_omics": Model(
         mem=1000, time=10, mem_rates={"other_gb": 2000, "gcells": 500}, time_rates={"other_gb": 120}
     ),
+    # omics link: the tables of every dataset (other_gb), the variant table (mmarkers) and
+    # the dosages of the leads only (a few PLINK rows)
+    "link_omics_gwas": Model(
+        mem=1000,
+        time=5,
+        mem_rates={"other_gb": 3000, "mmarkers": 500},
+        time_rates={"other_gb": 60, "mmarkers": 2},
+    ),
     # the run's summary page: reads tables and summary statistics (other_gb), never the
     # genotypes, BAMs or VCFs among its inputs
     "build_report": Model(

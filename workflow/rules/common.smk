@@ -339,6 +339,8 @@ def final_outputs(summary_page=True):
         out.append("results/phenome/curves/traits.tsv")
     if GENO["enabled"] and OMICS["enabled"]:
         out += omics_outputs()
+    if OMICS_LINK:
+        out.append("results/omics/links.tsv")  # omics.smk: link_omics_gwas
     if HAS_READS:
         out += expand("results/bam/{sample}.bam", sample=SAMPLES) + [
             "results/calls/all.filtered.vcf.gz",
@@ -743,6 +745,53 @@ def omics_outputs():
         if mode != "none":
             out.append(f"results/omics/{dataset}/mapping/{mode}.json")
     return out
+
+
+# GWAS leads -> omics features (rule link_omics_gwas): with both stages, traits and datasets.
+OMICS_LINK = bool(
+    GENO["enabled"]
+    and OMICS["enabled"]
+    and GWAS["enabled"]
+    and TRAITS
+    and OMICS_DATASETS
+)
+# The GWAS model whose leads are linked: omics.link.model, else the first of gwas.models.
+OMICS_LINK_MODEL = OMICS["link"]["model"] or (GWAS["models"] or ["mlm"])[0]
+
+
+def omics_link_inputs(wildcards=None):
+    """Per dataset: the feature levels, the summary's QTL tables and its mapping's summary."""
+    out = []
+    for dataset in OMICS_DATASETS:
+        out += expand(
+            "results/omics/{dataset}/{name}",
+            dataset=dataset,
+            name=[
+                "phenotypes.tsv",
+                "features.tsv",
+                "qtl_features.tsv",
+                "cis.tsv",
+                "trans.tsv",
+            ],
+        )
+        mode = omics_mapping_mode(dataset)
+        if mode != "none":
+            out.append(f"results/omics/{dataset}/mapping/{mode}.json")
+    return out
+
+
+def omics_link_args(wildcards=None):
+    """`breedomics omics link` options: the datasets with their mapping modes, omics.link."""
+    link = OMICS["link"]
+    datasets = ",".join(f"{d}:{omics_mapping_mode(d)}" for d in OMICS_DATASETS)
+    args = (
+        f"--datasets {shlex.quote(datasets)} --traits {shlex.quote(','.join(TRAITS))}"
+        f" --r2 {link['r2']} --max-p {link['max_p']} --fdr {OMICS['fdr']}"
+        f" --window {OMICS['cis_window']}"
+    )
+    if link.get("max_pair_p") is not None:
+        args += f" --max-pair-p {link['max_pair_p']}"
+    return args
 
 
 # The summary page (report.smk).

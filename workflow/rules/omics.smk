@@ -18,7 +18,11 @@
 #                  dataset's mapping_mode): cis permutation leads with pval_beta and
 #                  q-values (mapping/cis.tsv), every cis pair (mapping/cis_nominal/),
 #                  trans pairs below a p threshold (mapping/trans.parquet) or independent
-#                  cis signals (mapping/cis_independent.tsv), and mapping/<mode>.json.
+#                  cis signals (mapping/cis_independent.tsv), and mapping/<mode>.json;
+# link_omics_gwas  (with gwas) `breedomics omics link`: for every GWAS lead of a field
+#                  trait, the features whose QTL lead is in LD with it (omics.link.r2) and
+#                  whose level predicts the trait, with the mediated share of the lead's
+#                  effect: results/omics/links.tsv.
 
 
 wildcard_constraints:
@@ -249,3 +253,39 @@ rule compute_omics_kernel:
     shell:
         "{params.cli} omics kernel --features {input.features:q} --geno {params.geno}"
         " --out {output.kernel:q} > {log:q} 2>&1"
+
+
+# GWAS leads of the field traits -> the features of every dataset whose QTL lead (summary
+# or mapping at scale) is in LD with the lead and whose level predicts the trait.
+rule link_omics_gwas:
+    input:
+        plink_set(GENOTYPES_PLINK),
+        omics_link_inputs,
+        pheno=GWAS_PHENO,
+        leads=expand(
+            "results/gwas/{model}/{trait}.{model}.leads.tsv",
+            model=OMICS_LINK_MODEL,
+            trait=TRAITS,
+        ),
+    output:
+        links="results/omics/links.tsv",
+    log:
+        "logs/omics/links.log",
+    benchmark:
+        "benchmarks/omics/links.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        cli=BREEDOMICS,
+        geno=plink_prefix,
+        gwas_dir=f"results/gwas/{OMICS_LINK_MODEL}",
+        model=OMICS_LINK_MODEL,
+        args=omics_link_args,
+    shell:
+        "{params.cli} omics link --gwas-dir {params.gwas_dir:q} --model {params.model}"
+        " --pheno {input.pheno:q} --geno {params.geno} --omics-dir results/omics"
+        " {params.args} --out {output.links:q} > {log:q} 2>&1"
