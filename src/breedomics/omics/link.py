@@ -236,6 +236,16 @@ def _true(x: pd.Series) -> np.ndarray:
     return x.astype(str).str.lower().isin(["true", "1"]).to_numpy()
 
 
+def _significant(table: pd.DataFrame) -> np.ndarray:
+    """The rows of a summary table marked ``significant``."""
+    return _true(table["significant"])
+
+
+def _trans_class(table: pd.DataFrame) -> np.ndarray:
+    """The rows of ``trans.tsv`` of class ``trans`` or ``unpositioned`` (clumped trans leads)."""
+    return table["class"].isin(["trans", "unpositioned"]).to_numpy()
+
+
 def read_summary_qtl(dataset_dir: str | os.PathLike, dataset: str) -> pd.DataFrame:
     """The QTL leads of a dataset's per-feature summary (``omics summarise``).
 
@@ -255,49 +265,21 @@ def read_summary_qtl(dataset_dir: str | os.PathLike, dataset: str) -> pd.DataFra
         significant cis leads (``summary_cis``) and the clumped trans leads
         (``summary_trans``).
     """
-    d = str(dataset_dir)
+    # file, its rows that are leads, their q-value column, class column (None: all cis), source
+    tables = (
+        ("qtl_features.tsv", _significant, "q_value", "lead_class", "summary_lead"),
+        ("cis.tsv", _significant, "q_value", None, "summary_cis"),
+        ("trans.tsv", _trans_class, "feature_q_value", "class", "summary_trans"),
+    )
     parts = []
-    feat = _read_tsv(os.path.join(d, "qtl_features.tsv"))
-    if feat is not None and len(feat):
-        f = feat[_true(feat["significant"]) & feat["variant_id"].notna()]
+    for name, leads, q_column, class_column, source in tables:
+        table = _read_tsv(os.path.join(str(dataset_dir), name))
+        if table is None or not len(table):
+            continue
+        t = table[leads(table) & table["variant_id"].notna()]
+        kind = "cis" if class_column is None else t[class_column].astype(str).to_numpy()
         parts.append(
-            _qtl(
-                dataset,
-                f["feature_id"],
-                f["variant_id"],
-                f["p_value"],
-                f["q_value"],
-                f["lead_class"].astype(str).to_numpy(),
-                "summary_lead",
-            )
-        )
-    cis = _read_tsv(os.path.join(d, "cis.tsv"))
-    if cis is not None and len(cis):
-        c = cis[_true(cis["significant"]) & cis["variant_id"].notna()]
-        parts.append(
-            _qtl(
-                dataset,
-                c["feature_id"],
-                c["variant_id"],
-                c["p_value"],
-                c["q_value"],
-                "cis",
-                "summary_cis",
-            )
-        )
-    trans = _read_tsv(os.path.join(d, "trans.tsv"))
-    if trans is not None and len(trans):
-        t = trans[trans["class"].isin(["trans", "unpositioned"]) & trans["variant_id"].notna()]
-        parts.append(
-            _qtl(
-                dataset,
-                t["feature_id"],
-                t["variant_id"],
-                t["p_value"],
-                t["feature_q_value"],
-                t["class"].astype(str).to_numpy(),
-                "summary_trans",
-            )
+            _qtl(dataset, t["feature_id"], t["variant_id"], t["p_value"], t[q_column], kind, source)
         )
     parts = [p for p in parts if len(p)]
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QTL_COLUMNS)
