@@ -18,7 +18,7 @@ from breedomics.errors import UserError
 from breedomics.gs.blue import fit_met
 from breedomics.phenome.psanova import Marginal, spatial_design
 from breedomics.phenome.spatial import chibar_sf, fit_spatial_trial
-from breedomics.phenome.trials import analyse_trials, linear_trend_test
+from breedomics.phenome.trials import TrialColumns, analyse_trials, linear_trend_test
 from breedomics.phenome.variogram import variogram
 from breedomics.testing.field import simulate_field
 
@@ -197,7 +197,7 @@ def test_model_choice_statistics_against_independent_computations(small_trial):
     assert chibar_sf(2.0, 1) == pytest.approx(0.5 * stats.chi2.sf(2.0, 1), rel=1e-12)
     assert chibar_sf(0.0, 8) == 1.0
     # F-test of the linear surface r, c, r c against genotypes + blocks
-    lin = linear_trend_test(rec, "y", rep="block")
+    lin = linear_trend_test(rec, "y", TrialColumns(rep="block"))
     gi = np.unique(rec["genotype"], return_inverse=True)[1]
     r, c = rec["row"].to_numpy(float), rec["col"].to_numpy(float)
     X0 = np.hstack([np.eye(30)[gi], (rec["block"].to_numpy() == "2")[:, None]])

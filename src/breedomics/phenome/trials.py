@@ -60,7 +60,7 @@ from breedomics.phenome.layout import check_coordinates, spatial_environments
 from breedomics.phenome.spatial import fit_spatial_trial
 from breedomics.phenome.variogram import variogram
 
-__all__ = ["LinearTest", "TrialResults", "analyse_trials", "linear_trend_test"]
+__all__ = ["LinearTest", "TrialColumns", "TrialResults", "analyse_trials", "linear_trend_test"]
 
 
 #: Model-choice columns of the ``heritability`` table (module docstring).
@@ -130,14 +130,23 @@ def _residual(M: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
     return y - Q @ (Q.T @ y), rank
 
 
+@dataclass(frozen=True)
+class TrialColumns:
+    """Column names of the plot records: genotype, trial (environment), plot coordinates
+    and the block model's replicates and blocks (None: not in the design)."""
+
+    genotype: str = "genotype"
+    environment: str = "environment"
+    row: str = "row"
+    col: str = "col"
+    rep: str | None = None
+    block: str | None = None
+
+
 def linear_trend_test(
     records: pd.DataFrame,
     trait: str,
-    genotype: str = "genotype",
-    row: str = "row",
-    col: str = "col",
-    rep: str | None = None,
-    block: str | None = None,
+    columns: TrialColumns = TrialColumns(),
     covariates: Sequence[str] = (),
 ) -> LinearTest:
     """F-test of the spatial model's fixed terms against the block model's.
@@ -152,18 +161,18 @@ def linear_trend_test(
     """
     rec = records[records[trait].notna()]
     y = rec[trait].to_numpy(dtype=float)
-    gi = np.unique(rec[genotype].astype(str).to_numpy(), return_inverse=True)[1]
+    gi = np.unique(rec[columns.genotype].astype(str).to_numpy(), return_inverse=True)[1]
     design = []
-    if rep:
-        design.append(rec[rep].astype(str).to_numpy())
-    if block:
-        b = rec[block].astype(str).to_numpy()
-        design.append(np.char.add(np.char.add(rec[rep].astype(str).to_numpy(), "\t"), b)
-                      if rep else b)  # fmt: skip
+    if columns.rep:
+        design.append(rec[columns.rep].astype(str).to_numpy())
+    if columns.block:
+        b = rec[columns.block].astype(str).to_numpy()
+        design.append(np.char.add(np.char.add(rec[columns.rep].astype(str).to_numpy(), "\t"), b)
+                      if columns.rep else b)  # fmt: skip
     D = [(f[:, None] == np.unique(f)).astype(float) for f in design]
     D = np.hstack(D) if D else np.zeros((y.size, 0))
-    r = rec[row].to_numpy(dtype=float)
-    c = rec[col].to_numpy(dtype=float)
+    r = rec[columns.row].to_numpy(dtype=float)
+    c = rec[columns.col].to_numpy(dtype=float)
     r, c = r - r.mean(), c - c.mean()
     L = np.column_stack([r, c, r * c, rec[list(covariates)].to_numpy(dtype=float)])
     ya, Da, La = _absorb(gi, y[:, None])[:, 0], _absorb(gi, D), _absorb(gi, L)
@@ -193,20 +202,19 @@ class _Trial:
     linear: LinearTest | None = None
 
 
-def _fit_trial(sub, trait, genotype, environment, row, col, rep, block, spatial_kw,
-               choice_alpha) -> _Trial:  # fmt: skip
+def _fit_trial(sub, trait, columns: TrialColumns, spatial_kw, choice_alpha) -> _Trial:
+    c = columns
     f = lin = None
     if spatial_kw is not None:
-        f = fit_spatial_trial(sub, trait, genotype, row, col, **spatial_kw)
-        lin = linear_trend_test(sub, trait, genotype, row, col, rep, block,
-                                spatial_kw["covariates"])  # fmt: skip
+        f = fit_spatial_trial(sub, trait, c.genotype, c.row, c.col, **spatial_kw)
+        lin = linear_trend_test(sub, trait, c, spatial_kw["covariates"])
         if choice_alpha is None or min(f.p_lrt, lin.p) < choice_alpha / 2:
             s2e = float(f.varcomp.set_index("component").loc["residual", "variance"])
             return _Trial("spatial", f.genotypes, f.h2, f.random.ed_group, s2e,
                           f.residuals["fitted_random"].to_numpy(),
                           f.residuals["studentised"].to_numpy(),
                           f, lin)  # fmt: skip
-    m = fit_met(sub, trait, genotype, environment, rep, block, gxe=False)
+    m = fit_met(sub, trait, c.genotype, c.environment, c.rep, c.block, gxe=False)
     v = m.varcomp.set_index("component")["estimate"]
     fitted, stud = m.residuals["fitted"].to_numpy(), m.residuals["studentised"].to_numpy()
     h2 = float(v["H2_cullis"])
@@ -299,6 +307,7 @@ def analyse_trials(
     envs = sorted(set(rec[environment].astype(str)))
     env_col = rec[environment].astype(str).to_numpy()
     skw = {"covariates": covariates, "segments": segments, "row_col_effects": row_col_effects}
+    columns = TrialColumns(genotype, environment, row, col, rep, block)
     ids = [c for c in (id_column, genotype, environment, rep, block) if c]
     s1, vcs, h2s, trends, resids, vgs, outs, mets = [], [], [], [], [], [], [], []
     for trait in traits:
@@ -307,8 +316,7 @@ def analyse_trials(
         fits = {}
         for e, sub in subs.items():
             kw = skw if e in spatial else None
-            fits[e] = _fit_trial(sub, trait, genotype, environment, row, col, rep, block, kw,
-                                 choice_alpha)  # fmt: skip
+            fits[e] = _fit_trial(sub, trait, columns, kw, choice_alpha)
         if not fits:
             continue
         # one outlier family per trait over all trials, as the block model
@@ -341,8 +349,7 @@ def analyse_trials(
             if drop_outliers and t["outlier"].any():
                 kw = skw if e in spatial else None
                 keep = ~t["outlier"].to_numpy()
-                f = _fit_trial(sub[keep], trait, genotype, environment, row, col, rep, block,
-                               kw, choice_alpha)  # fmt: skip
+                f = _fit_trial(sub[keep], trait, columns, kw, choice_alpha)
             gen = f.genotypes[["genotype", "blue", "se_blue"]].assign(model=f.model)
             s1.append(_tag(gen, e, trait))
             h2s.append((e, trait, f.model, f.h2, len(f.genotypes), f.ed_genotype,
