@@ -69,15 +69,13 @@ def run_link(args: argparse.Namespace) -> int:
     import pandas as pd
 
     from breedomics.errors import UserError
-    from breedomics.gwas.arguments import comma_list
+    from breedomics.gwas.arguments import comma_list, options_from
     from breedomics.gwas.phenotypes import read_phenotypes
     from breedomics.omics import link
     from breedomics.omics.kernel import read_layer
 
     traits = comma_list(args.traits) or []
-    opts = link.LinkOptions(
-        r2=args.r2, max_p=args.max_p, fdr=args.fdr, max_pair_p=args.max_pair_p, window=args.window
-    )
+    opts = options_from(link.LinkOptions, args)
     leads = link.read_gwas_leads(args.gwas_dir, args.model, traits)
     pheno = read_phenotypes(args.pheno, traits)
     qtl, levels = [], {}
