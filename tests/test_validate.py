@@ -108,6 +108,19 @@ def test_bad_config_is_a_short_message(edit, needles, tmp_path):
     assert str(err.value).splitlines()[0].split(": ", 1)[-1] in proc.stderr
 
 
+def test_omics_link_model_must_be_a_gwas_model():
+    cfg = _panel_cfg(
+        gwas={"enabled": True, "phenotypes": str(PANEL / "phenotypes.tsv"), "models": ["mlm"]},
+        omics={"enabled": True, "datasets": {"metab": {"path": str(PANEL / "metabolites.tsv")}},
+               "link": {"model": "glm"}},
+    )  # fmt: skip
+    with pytest.raises(UserError) as err:
+        validate.validate_run(copy.deepcopy(cfg))
+    _short(str(err.value), "omics.link.model", "'glm'", "gwas.models")
+    cfg["omics"]["link"]["model"] = "mlm"
+    assert validate.validate_run(cfg).omics_datasets == ["metab"]
+
+
 def test_workflow_refuses_bad_config_before_any_job(tmp_path):
     cfg = _panel_cfg(gwas={"enabled": True, "phenotypes": str(PANEL / "phenotypes.tsv")})
     cfg["gwas"]["models"] = ["mlm", "emmax"]

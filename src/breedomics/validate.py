@@ -256,6 +256,14 @@ def _omics_datasets(config: dict) -> list[str]:
                 f"omics dataset '{name}': injection sheet '{sheet}' does not exist; "
                 f"fix omics.datasets.{name}.injections (or remove it: no drift correction)."
             )
+    link_model = omics["link"]["model"]
+    gwas = config["gwas"]
+    if link_model and gwas["enabled"] and link_model not in gwas["models"]:
+        raise UserError(
+            f"omics.link.model is '{link_model}', which gwas.models does not run "
+            f"({', '.join(gwas['models'])}); add it there or leave omics.link.model empty "
+            "(the first of gwas.models)."
+        )
     return list(omics["datasets"])
 
 

@@ -237,7 +237,12 @@ def _add_cv(sub) -> None:
     _genotype_args(p)
     p.add_argument("--phenotypes", required=True, help="TSV/CSV, sample id first, one column/trait")
     p.add_argument("--traits", help="comma-separated (default: all numeric columns)")
-    p.add_argument("--models", default="gblup", help="comma-separated: " + ", ".join(ALL_MODELS))
+    p.add_argument(
+        "--models",
+        default="gblup",
+        help="comma-separated: " + ", ".join(ALL_MODELS) + ", layer:<name> (the --kernels "
+        "table <name>.* alone, without the GRM)",
+    )
     _fold_args(p)
     p.add_argument("--fold-file", help="use these folds (sample_id, [repeat,] fold)")
     p.add_argument(
