@@ -14,6 +14,8 @@ written in.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -354,32 +356,17 @@ def test_cli_link_on_workflow_outputs(sim, tmp_path):
         )
         == 0
     )
+
+    def link_cli(out: Path, *extra: str) -> int:
+        """``breedomics omics link`` on these outputs, in this process."""
+        return main(
+            ["omics", "link", "--gwas-dir", str(gw), "--model", "glm", "--traits", "yield",
+             "--pheno", str(pheno), "--geno", geno, "--omics-dir", str(om.parent),
+             *extra, "--out", str(out)]
+        )  # fmt: skip
+
     out = tmp_path / "links.tsv"
-    assert (
-        main(
-            [
-                "omics",
-                "link",
-                "--gwas-dir",
-                str(gw),
-                "--model",
-                "glm",
-                "--traits",
-                "yield",
-                "--pheno",
-                str(pheno),
-                "--geno",
-                geno,
-                "--omics-dir",
-                str(om.parent),
-                "--datasets",
-                "met:trans",
-                "--out",
-                str(out),
-            ]
-        )
-        == 0
-    )
+    assert link_cli(out, "--datasets", "met:trans") == 0
     links = pd.read_csv(out, sep="\t", dtype={"gwas_chromosome": str})
     assert list(links.columns) == link.LINK_COLUMNS
     # the clumped leads of chromosome 1 (long-range LD) all link to M1, nothing else links
@@ -390,33 +377,7 @@ def test_cli_link_on_workflow_outputs(sim, tmp_path):
     assert abs(row["mediated_fraction"] - TRUE_FRACTION) < 0.2
     # a threshold no feature-trait correlation passes: the header only
     none = tmp_path / "none.tsv"
-    assert (
-        main(
-            [
-                "omics",
-                "link",
-                "--gwas-dir",
-                str(gw),
-                "--model",
-                "glm",
-                "--traits",
-                "yield",
-                "--pheno",
-                str(pheno),
-                "--geno",
-                geno,
-                "--omics-dir",
-                str(om.parent),
-                "--datasets",
-                "met",
-                "--max-p",
-                "1e-300",
-                "--out",
-                str(none),
-            ]
-        )
-        == 0
-    )
+    assert link_cli(none, "--datasets", "met", "--max-p", "1e-300") == 0
     assert none.read_text().rstrip("\n").split("\t") == link.LINK_COLUMNS
 
 
