@@ -254,108 +254,28 @@ def test_cli_link_on_workflow_outputs(sim, tmp_path):
     sim["metabolites"].rename_axis("sample").to_csv(met, sep="\t", float_format="%.6g")
     gw = tmp_path / "gwas" / "glm"
     om = tmp_path / "omics" / "met"
-    assert (
-        main(
-            [
-                "gwas",
-                "run",
-                "--geno",
-                geno,
-                "--pheno",
-                str(pheno),
-                "--model",
-                "glm",
-                "--pcs",
-                "0",
-                "--no-plots",
-                "--allow-unmatched",
-                "--out",
-                str(gw),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "omics",
-                "prepare",
-                "--features",
-                str(met),
-                "--geno",
-                geno,
-                "--transform",
-                "none",
-                "--hidden-factors",
-                "0",
-                "--out",
-                str(om),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "gwas",
-                "run",
-                "--geno",
-                geno,
-                "--pheno",
-                str(om / "phenotypes.tsv"),
-                "--model",
-                "glm",
-                "--pcs",
-                "0",
-                "--no-plots",
-                "--no-meff",
-                "--allow-unmatched",
-                "--out",
-                str(om / "qtl"),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "omics",
-                "summarise",
-                "--features",
-                str(om / "features.tsv"),
-                "--qtl-dir",
-                str(om / "qtl"),
-                "--model",
-                "glm",
-                "--geno",
-                geno,
-                "--out",
-                str(om),
-            ]
-        )
-        == 0
-    )
-    assert (
-        main(
-            [
-                "omics",
-                "map",
-                "--mode",
-                "trans",
-                "--geno",
-                geno,
-                "--pheno",
-                str(om / "phenotypes.tsv"),
-                "--features",
-                str(om / "features.tsv"),
-                "--covariates",
-                str(om / "covariates.tsv"),
-                "--out",
-                str(om / "mapping"),
-            ]
-        )
-        == 0
-    )
+
+    def gwas_glm(pheno_file: Path, out: Path, *extra: str) -> list[str]:
+        return [
+            "gwas", "run", "--geno", geno, "--pheno", str(pheno_file), "--model", "glm",
+            "--pcs", "0", "--no-plots", *extra, "--allow-unmatched", "--out", str(out),
+        ]  # fmt: skip
+
+    # the workflow's steps, in this process: the trait GWAS, the features prepared, their
+    # QTL scan and summary, and the mapping at scale (trans)
+    steps = [
+        gwas_glm(pheno, gw),
+        ["omics", "prepare", "--features", str(met), "--geno", geno, "--transform", "none",
+         "--hidden-factors", "0", "--out", str(om)],
+        gwas_glm(om / "phenotypes.tsv", om / "qtl", "--no-meff"),
+        ["omics", "summarise", "--features", str(om / "features.tsv"), "--qtl-dir",
+         str(om / "qtl"), "--model", "glm", "--geno", geno, "--out", str(om)],
+        ["omics", "map", "--mode", "trans", "--geno", geno, "--pheno", str(om / "phenotypes.tsv"),
+         "--features", str(om / "features.tsv"), "--covariates", str(om / "covariates.tsv"),
+         "--out", str(om / "mapping")],
+    ]  # fmt: skip
+    for argv in steps:
+        assert main(argv) == 0, argv
 
     def link_cli(out: Path, *extra: str) -> int:
         """``breedomics omics link`` on these outputs, in this process."""
