@@ -68,9 +68,9 @@ import pandas as pd
 from scipy import stats
 
 from breedomics.core import genotypes as gt
-from breedomics.core.standardise import impute_center
 from breedomics.errors import UserError
 from breedomics.gwas.naming import trait_stem
+from breedomics.omics.summarise import feature_distance, read_dosages, unit_columns
 
 __all__ = [
     "LinkOptions",
@@ -434,9 +434,11 @@ def read_mapping_qtl(
                 has = pd.notna(fc) & (pd.Series(fc).astype(str) != "").to_numpy()
                 vc = pos["chrom"].astype(str).reindex(leads["variant_id"].astype(str)).to_numpy()
                 vp = pos["pos"].reindex(leads["variant_id"].astype(str)).to_numpy(np.float64)
-                lo = fpos["start"].reindex(fid).to_numpy(np.float64) + 1 - opts.window
-                hi = fpos["end"].reindex(fid).to_numpy(np.float64) + opts.window
-                near = (vc == fc.astype(str)) & (vp >= lo) & (vp <= hi)
+                start = fpos["start"].reindex(fid).to_numpy(np.float64)
+                dist = feature_distance(
+                    vp, start + 1, fpos["end"].reindex(fid).to_numpy(np.float64)
+                )
+                near = (vc == fc.astype(str)) & (np.abs(dist) <= opts.window)
                 kind[has] = np.where(near[has], "cis", "trans")
         parts.append(
             _qtl(
@@ -455,15 +457,6 @@ def read_mapping_qtl(
     return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=QTL_COLUMNS)
 
 
-def _dosages(geno: str, ids: list[str]) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
-    """Variants (``chrom, pos, id``) and dosages ``(samples, k)`` of some ids, all samples."""
-    from breedomics.gwas.scan import GenotypeSource
-
-    samples = gt.read_samples(geno)
-    v, d = GenotypeSource(geno, samples).extract_ids(ids)
-    return v.reset_index(drop=True), np.asarray(d, dtype=np.float64), samples
-
-
 def ld_r2(dosage: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """LD ``r^2`` of variant pairs: squared correlation of allele dosages.
 
@@ -479,16 +472,9 @@ def ld_r2(dosage: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
     numpy.ndarray
         ``r^2`` of every pair (0 when a variant is monomorphic).
     """
-    z = _unit_columns(dosage)
+    z = unit_columns(dosage)
     a, b = np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)
     return np.einsum("ij,ij->j", z[:, a], z[:, b]) ** 2
-
-
-def _unit_columns(dosage: np.ndarray) -> np.ndarray:
-    """Dosages mean-imputed and centred (core), each column scaled to length 1 (0 if none)."""
-    z, _mean, _n = impute_center(np.asarray(dosage, dtype=np.float64))
-    norm = np.sqrt((z * z).sum(axis=0))
-    return z / np.where(norm > 0, norm, np.inf)
 
 
 def colocalise(
@@ -522,7 +508,7 @@ def colocalise(
     if len(leads) == 0 or len(qtl) == 0:
         return empty, pd.DataFrame(columns=gt.VARIANT_COLUMNS), np.zeros((0, 0)), []
     ids = list(dict.fromkeys([*leads["gwas_variant"].astype(str), *qtl["qtl_variant"].astype(str)]))
-    v, dos, samples = _dosages(geno, ids)
+    v, dos, samples = read_dosages(geno, ids)
     col = {vid: i for i, vid in enumerate(v["id"].astype(str))}
     chrom = v["chrom"].astype(str).to_numpy()
     pos = v["pos"].to_numpy(np.int64)
@@ -533,7 +519,7 @@ def colocalise(
         )
     q = qtl[qtl["qtl_variant"].astype(str).isin(col)].reset_index(drop=True)
     qi = q["qtl_variant"].astype(str).map(col).to_numpy(np.int64)
-    z = _unit_columns(dos)
+    z = unit_columns(dos)
     rows = []
     for lead in leads.itertuples(index=False):
         gi = col[str(lead.gwas_variant)]

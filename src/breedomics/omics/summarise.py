@@ -50,7 +50,10 @@ __all__ = [
     "summarise",
     "sidak",
     "cis_meff",
+    "feature_distance",
     "lead_r2",
+    "read_dosages",
+    "unit_columns",
     "classify",
     "plot_map",
     "FEATURE_COLUMNS",
@@ -167,7 +170,7 @@ def read_scan(path: str | os.PathLike) -> pd.DataFrame:
     return t.to_pandas()
 
 
-def _distance(pos: np.ndarray, start1: int, end: int) -> np.ndarray:
+def feature_distance(pos: np.ndarray, start1: int, end: int) -> np.ndarray:
     """Signed distance of positions to the 1-based interval [start1, end] (0 inside)."""
     return np.where(pos < start1, pos - start1, np.where(pos > end, pos - end, 0))
 
@@ -206,7 +209,7 @@ def feature_leads(
         out["lead_class"] = "unpositioned"
         return out
     same = ss["chromosome"].to_numpy(dtype=str) == str(chrom)
-    dist = _distance(ss["base_pair_location"].to_numpy(np.int64), start + 1, end)
+    dist = feature_distance(ss["base_pair_location"].to_numpy(np.int64), start + 1, end)
     out["distance"] = dist
     out["cis_mask"] = same & (np.abs(dist) <= opts.cis_window) & ok
     out["cis"] = best(out["cis_mask"])
@@ -378,6 +381,27 @@ def cis_meff(geno: str, windows: list[tuple[str, np.ndarray]], block: int = 300)
     return out
 
 
+def read_dosages(geno: str, ids: list[str]) -> tuple[pd.DataFrame, np.ndarray, list[str]]:
+    """Variants (``chrom, pos, id``; those of ``ids`` found) and their dosages
+    ``(samples, k)`` over every sample of ``geno`` (NaN missing), and the sample order."""
+    from breedomics.core import genotypes as gt
+    from breedomics.gwas.scan import GenotypeSource
+
+    samples = gt.read_samples(geno)
+    v, d = GenotypeSource(geno, samples).extract_ids(ids)
+    return v.reset_index(drop=True), np.asarray(d, dtype=np.float64), samples
+
+
+def unit_columns(dosage: np.ndarray) -> np.ndarray:
+    """Dosages mean-imputed and centred (core), each column scaled to length 1 (0 if
+    monomorphic): ``z[:, a] @ z[:, b]`` is the LD ``r`` of variants ``a`` and ``b``."""
+    from breedomics.core.standardise import impute_center
+
+    z, _mean, _n = impute_center(np.asarray(dosage, dtype=np.float64))
+    norm = np.sqrt((z * z).sum(axis=0))
+    return z / np.where(norm > 0, norm, np.inf)
+
+
 def lead_r2(geno: str, variants: np.ndarray, partners: pd.Series) -> np.ndarray:
     """Squared correlation of every variant with its partner (NaN without a partner).
 
@@ -385,20 +409,14 @@ def lead_r2(geno: str, variants: np.ndarray, partners: pd.Series) -> np.ndarray:
     (e.g. between-chromosome, population-structure) LD: ``r^2`` of allele dosages
     over all samples of ``geno``, missing calls mean-imputed.
     """
-    from breedomics.core import genotypes as gt
-    from breedomics.core.standardise import impute_center
-    from breedomics.gwas.scan import GenotypeSource
-
     part = partners.to_numpy(dtype=object)
     has = pd.notna(part)
     out = np.full(len(variants), np.nan)
     if not has.any():
         return out
     ids = list(dict.fromkeys([*map(str, variants[has]), *map(str, part[has])]))
-    v, d = GenotypeSource(geno, gt.read_samples(geno)).extract_ids(ids)
-    z, _m, _n = impute_center(np.asarray(d, dtype=np.float64))
-    norm = np.sqrt((z * z).sum(axis=0))
-    z = z / np.where(norm > 0, norm, np.inf)
+    v, d, _samples = read_dosages(geno, ids)
+    z = unit_columns(d)
     col = {vid: i for i, vid in enumerate(v["id"].astype(str))}
     for i in np.flatnonzero(has):
         a, b = col.get(str(variants[i])), col.get(str(part[i]))
@@ -568,7 +586,9 @@ def summarise(
         pos = ld["base_pair_location"].to_numpy(np.int64)
         dist = np.where(
             has,
-            _distance(pos, ld["_start"].to_numpy(np.int64) + 1, ld["_end"].to_numpy(np.int64))
+            feature_distance(
+                pos, ld["_start"].to_numpy(np.int64) + 1, ld["_end"].to_numpy(np.int64)
+            )
             if len(ld)
             else 0,
             0,
