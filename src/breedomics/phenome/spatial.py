@@ -39,7 +39,7 @@ from math import comb
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy.special import chdtrc
 
 from breedomics.core.linalg import single_thread
 from breedomics.core.outliers import studentise
@@ -102,7 +102,7 @@ def chibar_sf(stat: float, k: int) -> float:
     """
     if not stat > 0:
         return 1.0
-    return float(sum(comb(k, j) * stats.chi2.sf(stat, j) for j in range(1, k + 1)) / 2**k)
+    return float(sum(comb(k, j) * chdtrc(j, stat) for j in range(1, k + 1)) / 2**k)
 
 
 def spatial_lrt(fixed: SAPFit, y: np.ndarray, groups: np.ndarray, n_groups: int,

@@ -50,7 +50,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 import scipy.linalg as sl
-from scipy import stats
+from scipy.special import fdtrc
 
 from breedomics.core.outliers import outlier_test
 from breedomics.core.stagewise import fit_stage_two, stage_two_varcomp
@@ -184,7 +184,7 @@ def linear_trend_test(
     if df1 <= 0 or df2 <= 0 or rss1 <= 0:
         return LinearTest(float("nan"), df1, df2, 1.0)
     f = max(0.0, (rss0 - rss1) / df1) / (rss1 / df2)
-    return LinearTest(f, df1, df2, float(stats.f.sf(f, df1, df2)))
+    return LinearTest(f, df1, df2, float(fdtrc(df1, df2, f)))
 
 
 @dataclass
