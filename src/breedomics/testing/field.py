@@ -10,9 +10,11 @@ the genotypes are randomised within each block. A plot's value is ::
 with the trend a sum of a few random long-wavelength sinusoids scaled to a chosen
 standard deviation (the soil and water gradients that SpATS models, Rodriguez-Alvarez
 et al. 2018, *Spatial Statistics* 23:52), normal row/column effects (machine passes)
-and normal plot errors. The generalised heritability of such a trial, the target of the
-spatial model, is that of the design without the trend and row/column effects:
-``var_g / (var_g + var_e / n_rep)``.
+and normal plot errors. Without the trend and row/column effects the generalised
+heritability of such a trial (Oakey et al. 2006, ``1 - mean PEV / var_g``; Cullis et al.
+2006) is ``var_g / (var_g + var_e / n_rep)``; with them it is lower, since the genotype
+predictions' error variances include the estimated spatial terms' (see
+``tests/test_spatial.py::test_generalised_heritability_matches_the_simulation``).
 """
 
 from __future__ import annotations
