@@ -53,6 +53,9 @@ def species_config(species: str, root: Path, **overrides) -> dict:
     cfg["reference"]["fasta"] = str(data / "reference.fa.gz")
     if cfg["reference"].get("gff3"):
         cfg["reference"]["gff3"] = str(data / "annotation.gff3")
+    curves = cfg.get("phenome", {}).get("curves", {})
+    if curves.get("path"):  # the pig's weighings
+        curves["path"] = str(data / Path(curves["path"]).name)
     for key, value in overrides.items():
         cfg[key] = value
     return cfg

@@ -309,6 +309,27 @@ def test_bad_curve_columns_stop_the_run(tmp_path):
     assert run.curve_traits == ["yield_max_rate"]
 
 
+def test_growth_traits_alone_can_be_the_gwas_traits():
+    """gwas.phenotypes may be empty when phenome.curves joins gwas (a farm with weighings
+    only): the derived traits are then the GWAS traits; not joined, it is still refused."""
+    from conftest import PANEL, need_panel, panel_config
+
+    from breedomics.validate import validate_run
+
+    need_panel("drone_height.tsv")
+    curves = {"path": str(PANEL / "drone_height.tsv"), "name": "dh", "traits": ["max_rate"],
+              "columns": {"time": "day", "value": "height_cm", "genotype": "genotype"},
+              "join": ["gwas"]}  # fmt: skip
+    gwas = {"enabled": True, "phenotypes": ""}
+    cfg = panel_config(PANEL, census={"enabled": False}, gs={"enabled": False}, gwas=gwas,
+                       phenome={"curves": curves})  # fmt: skip
+    run = validate_run(cfg, check_files=False)
+    assert run.traits == [] and run.curve_traits == ["dh_max_rate"]
+    curves["join"] = ["gs"]
+    with pytest.raises(UserError, match=r"gwas.phenotypes is empty.*phenome.curves with join"):
+        validate_run(cfg, check_files=False)
+
+
 def test_selection_weights_and_directions_accept_derived_traits():
     """Curve-derived traits joined to GS are GS traits: gs.selection.weights and
     ``directions`` may name them; not joined to GS, the weights may not."""
@@ -382,9 +403,13 @@ def test_pig_weighings_as_the_lab_has_them(tmp_path):
     cmd = [sys.executable, "-m", "breedomics", "phenome", "curves",
            "--series", str(pig / "weights.tsv"), "--unit-col", "animal",
            "--time-col", "age_days", "--value-col", "weight_kg", "--flight-col", "date",
-           "--name", "weight", "--join-traits", "max_rate", "--out-dir", str(out)]  # fmt: skip
+           "--name", "weight", "--join-traits", "max_rate", "--join", f"={out / 'gwas.tsv'}",
+           "--out-dir", str(out)]  # fmt: skip
     proc = subprocess.run(cmd, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+    # no phenotype table to join (--join =OUT): the derived traits alone
+    alone = pd.read_csv(out / "gwas.tsv", sep="\t")
+    assert list(alone.columns) == ["sample", "weight_max_rate"] and len(alone) == 12
     truth = pd.read_csv(pig / "weights.truth.tsv", sep="\t", index_col="animal")
     samples = pd.read_csv(pig / "samples.tsv", sep="\t")
     assert sorted(truth.index) == sorted(samples["sample"])

@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pysam
 import pytest
@@ -129,6 +130,34 @@ def test_male_x_haploid_female_diploid(pig):
     assert ploidies[("chr1", "M")] == {2}
     assert ploidies.get(("chrY", "M")) == {1}
     assert ("chrY", "F") not in ploidies
+
+
+def test_pig_growth_traits_reach_gwas(pig):
+    """The pig run's weighings (config/presets/test-pig.yaml, phenome.curves): Gompertz
+    curves per animal recover the simulated asymptote and maximum daily gain
+    (weights.truth.tsv; r >= 0.95), and those two, joined with no other phenotype table,
+    are the traits the run's GWAS scans on the called genotypes (12 animals: the wiring,
+    not the power, is tested)."""
+    run, cfg = pig
+    res = run / "results"
+    truth = pd.read_csv(Path(cfg["samples"]).parent / "weights.truth.tsv", sep="\t",
+                        index_col="animal")  # fmt: skip
+    traits = pd.read_csv(res / "phenome/curves/traits.tsv", sep="\t", index_col="sample")
+    traits = traits.loc[truth.index]
+    for name in ("asymptote", "max_rate"):
+        r = np.corrcoef(traits[f"weight_{name}"], truth[name])[0, 1]
+        print(f"pig weight_{name}: r {r:.4f} with the truth")
+        assert r >= 0.95, name
+    pheno = pd.read_csv(res / "phenome/curves/gwas_phenotypes.tsv", sep="\t", index_col=0)
+    assert list(pheno.columns) == ["weight_asymptote", "weight_max_rate"]
+    np.testing.assert_allclose(pheno.loc[truth.index], traits[pheno.columns], rtol=1e-5)
+    summary = pd.read_csv(res / "gwas/mlm/summary.mlm.tsv", sep="\t")
+    assert {"weight_asymptote", "weight_max_rate"} <= set(summary.iloc[:, 0])
+    for trait in pheno.columns:
+        stats = pd.read_csv(res / f"gwas/mlm/{trait}.mlm.tsv.gz", sep="\t")
+        p = stats["p_value"]
+        assert len(stats) > 100 and p.between(0, 1).all() and p.notna().all(), trait
+        assert (res / f"gwas/mlm/{trait}.mlm.candidates.tsv").exists()
 
 
 def _dry_run_jobs(run: Path, cfg: dict) -> dict[str, int]:

@@ -116,9 +116,13 @@ def _gwas_traits(config: dict) -> list[str]:
     if not gwas["enabled"]:
         return []
     if not gwas["phenotypes"]:
+        curves = config.get("phenome", {}).get("curves", {})
+        if curves.get("path") and "gwas" in (curves.get("join") or []):
+            return []  # the growth-curve traits are the GWAS traits (_curve_traits)
         raise UserError(
             "gwas.enabled is true but gwas.phenotypes is empty: give the phenotype table "
-            "(a 'sample' column, then one column per trait) or set gwas.enabled: false."
+            "(a 'sample' column, then one column per trait), join growth-curve traits "
+            "(phenome.curves with join: [gwas]) or set gwas.enabled: false."
         )
     if gwas["threshold"] == "permutation" and gwas["permutations"] < 1:
         raise UserError(

@@ -149,10 +149,11 @@ CENSUS_JOBS = [
 GWAS = config["gwas"]
 
 # Time-series traits (phenome curves, phenome.smk): the derived per-genotype traits join
-# the GWAS and/or GS phenotype tables (phenome.curves.join), as <name>_<trait> columns.
+# the GWAS and/or GS phenotype tables (phenome.curves.join), as <name>_<trait> columns;
+# with gwas.phenotypes empty they are the GWAS traits alone.
 CURVES = config["phenome"]["curves"]
 CURVE_TRAITS = RUN.curve_traits
-CURVES_GWAS = bool(CURVE_TRAITS) and "gwas" in CURVES["join"] and bool(RUN.traits)
+CURVES_GWAS = bool(CURVE_TRAITS) and "gwas" in CURVES["join"] and GWAS["enabled"]
 CURVES_GS = bool(CURVE_TRAITS) and "gs" in CURVES["join"] and bool(RUN.gs_traits)
 GWAS_PHENO = (
     "results/phenome/curves/gwas_phenotypes.tsv"
@@ -583,7 +584,8 @@ def spatial_args(wildcards=None):
 
 
 def curves_joins():
-    """(GWAS/GS base phenotype table, joined table) pairs of phenome.curves.join."""
+    """(GWAS/GS base phenotype table, joined table) pairs of phenome.curves.join (base ""
+    when gwas.phenotypes is empty: the derived traits alone)."""
     out = []
     if CURVES_GWAS:
         out.append((config["gwas"]["phenotypes"], GWAS_PHENO))

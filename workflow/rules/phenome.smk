@@ -7,7 +7,7 @@
 rule growth_curves:
     input:
         series=CURVES["path"] or "unset",
-        bases=[base for base, _ in curves_joins()],
+        bases=[base for base, _ in curves_joins() if base],
     output:
         traits="results/phenome/curves/traits.tsv",
         units="results/phenome/curves/units.tsv",

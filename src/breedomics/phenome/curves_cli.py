@@ -7,7 +7,8 @@ one column per derived trait, the per-genotype means: a phenotype table ``gwas``
 traits, AICc of every model), ``outliers.tsv`` (observations set aside), ``skipped.tsv``
 (units with too few values), ``flights.tsv`` (with a flight column: outliers per flight)
 and ``settings.json``; with ``--join BASE=OUT`` each phenotype table ``BASE`` is written
-to ``OUT`` with the ``--join-traits`` columns added.
+to ``OUT`` with the ``--join-traits`` columns added (``--join =OUT``: no table, ``OUT`` is
+``sample`` + those columns, e.g. a farm whose GWAS traits are the growth traits alone).
 """
 
 from __future__ import annotations
@@ -62,7 +63,8 @@ def add_curves(sub) -> None:
         action="append",
         default=[],
         metavar="BASE=OUT",
-        help="write phenotype table BASE with the derived traits added to OUT",
+        help="write phenotype table BASE with the derived traits added to OUT (empty BASE: "
+        "the derived traits alone)",
     )
     p.add_argument("--out-dir", required=True)
 
@@ -130,9 +132,9 @@ def run_curves(args: argparse.Namespace) -> int:
     joins = []
     for spec in args.join:
         base, sep, dest = spec.partition("=")
-        if not (sep and base and dest):
+        if not (sep and dest):
             raise UserError(f"--join {spec!r}: give BASE=OUT (phenotype table = output)")
-        joins.append((base, dest))
+        joins.append((base or None, dest))
     cols = SeriesColumns(
         unit=args.unit_col,
         time=args.time_col,

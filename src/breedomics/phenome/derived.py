@@ -50,17 +50,23 @@ def genotype_means(
     return out.reset_index()
 
 
-def join_traits(base: str | os.PathLike, derived: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+def join_traits(
+    base: str | os.PathLike | None, derived: pd.DataFrame, columns: list[str]
+) -> pd.DataFrame:
     """A phenotype table (``sample`` + traits) with derived trait columns added.
 
     Samples of either table are kept (an outer join; NA where a table has no value).
-    The base table's cells are kept as written.
+    The base table's cells are kept as written. ``base`` None: ``sample`` and the derived
+    columns alone (the derived traits are the only traits).
 
     Raises
     ------
     UserError
         A derived column already in the base table.
     """
+    add = derived.set_index("sample")[columns].map(lambda v: "NA" if pd.isna(v) else f"{v:.6g}")
+    if base is None:
+        return add.reset_index()
     table = tables.read_table(base, "phenotype", id_column=0)
     idc = table.columns[0]
     clash = [c for c in columns if c in table.columns]
@@ -69,8 +75,7 @@ def join_traits(base: str | os.PathLike, derived: pd.DataFrame, columns: list[st
             f"{base}: column {clash[0]!r} is already a trait of the phenotype table; rename "
             "the curves' traits (phenome.curves.name) or the column"
         )
-    add = derived.set_index("sample")[columns]
     add.index.name = idc
     base_df = table.set_index(idc)
-    out = base_df.join(add.map(lambda v: "NA" if pd.isna(v) else f"{v:.6g}"), how="outer")
+    out = base_df.join(add, how="outer")
     return out.fillna("NA").reset_index()
