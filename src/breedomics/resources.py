@@ -276,9 +276,18 @@ MODELS: dict[str, Model] = {
         time_rates={"reads_gb": 150},
         parallel=0.95,
     ),
+    # units given as BAM/CRAM: pairs extracted (collate | fastq), or records imported
+    # (read groups, fixmate, samtools sort -m 512M per thread)
+    "extract_reads": _tool(bam_gb=30),
+    "import_alignment": Model(
+        mem=1000, time=10, mem_per_thread=600, time_rates={"bam_gb": 40}, parallel=0.5
+    ),
     "merge_sample_bams": _tool(bam_gb=10),
     "mark_duplicates": Model(
         mem=1000, time=5, mem_per_thread=300, time_rates={"bam_gb": 10}, parallel=0.5
+    ),
+    "mark_duplicates_cram": Model(
+        mem=1000, time=5, mem_per_thread=300, time_rates={"bam_gb": 15}, parallel=0.5
     ),
     "stat_alignments": Model(
         mem=500, time=5, mem_rates={"fasta_gb": 1200}, time_rates={"bam_gb": 20}, parallel=0

@@ -163,8 +163,9 @@ def load_units(
     if df.empty:
         raise UserError(
             f"Unit sheet '{path}' has no units: add one row per sequencing unit "
-            f"(sample, unit, fq1, fq2, platform, library_type)."
+            f"(sample, unit, fq1, fq2 or bam, platform, library_type)."
         )
+    _check_unit_kinds(df, path)
     _validate_rows(df, load_schema("units", schema_dir), path, "Unit sheet")
     keys = list(zip(df["sample"], df["unit"], strict=True))
     dups = _duplicates(keys)
@@ -185,8 +186,8 @@ def load_units(
     if without:
         raise UserError(
             f"Sample sheet lists {len(without)} sample(s) with no unit in '{path}': "
-            f"{', '.join(without[:10])}. Add their FASTQ units or remove them from the "
-            f"sample sheet."
+            f"{', '.join(without[:10])}. Add their units (FASTQ or BAM/CRAM) or remove "
+            f"them from the sample sheet."
         )
     mixed = df.groupby("sample")["library_type"].nunique()
     mixed = mixed[mixed > 1]
@@ -196,19 +197,100 @@ def load_units(
             f"split it into two samples (duplicates are marked for wgs only)."
         )
     base = path.resolve().parent
-    for col in ("fq1", "fq2"):
-        df[col] = [str(_resolve(base, v)) for v in df[col]]
+    for col in UNIT_FILES:
+        df[col] = [str(_resolve(base, v)) if v else "" for v in df[col]]
+    df["line"] = [_line(df, i) for i in range(len(df))]
+    fastq = df[df["bam"] == ""]
     if check_files:
-        for i, row in enumerate(df.itertuples()):
+        for row in fastq.itertuples():
             for col in ("fq1", "fq2"):
-                check_fastq_header(Path(getattr(row, col)), path, _line(df, i), col)
-        same = df[df["fq1"] == df["fq2"]]
+                check_fastq_header(Path(getattr(row, col)), path, row.line, col)
+        same = fastq[fastq["fq1"] == fastq["fq2"]]
         if len(same):
             raise UserError(
                 f"Unit sheet '{path}': fq1 and fq2 are the same file for sample "
                 f"'{same.iloc[0]['sample']}'."
             )
+    twice = _duplicates(v for v in df["bam"] if v)
+    if twice:
+        lines = [str(n) for n, v in zip(df["line"], df["bam"], strict=True) if v == twice[0]]
+        raise UserError(
+            f"Unit sheet '{path}': alignment '{twice[0]}' is listed on lines "
+            f"{', '.join(lines)}; give each file once."
+        )
+    df["entry"] = ["fastq" if not v else "" for v in df["bam"]]
+    df["decode_with"] = ""
     return df.set_index(["sample", "unit"], drop=False).sort_index()
+
+
+#: Path columns of the unit sheet (absolute after loading; "" when empty).
+UNIT_FILES = ("fq1", "fq2", "bam", "reference")
+
+
+def _check_unit_kinds(df: pd.DataFrame, path: Path) -> None:
+    """Each unit gives reads (fq1 and fq2) or an alignment (bam), never both or neither."""
+    if not ({"fq1", "fq2"} <= set(df.columns) or "bam" in df.columns):
+        raise UserError(
+            f"Unit sheet '{path}' has neither fq1 and fq2 columns (FASTQ) nor a bam column "
+            f"(BAM/CRAM); its header has {', '.join(df.columns)}. Add them."
+        )
+    for col in UNIT_FILES:
+        if col not in df.columns:
+            df[col] = ""
+    for i, row in enumerate(df.itertuples()):
+        where = f"Unit sheet '{path}', line {_line(df, i)}"
+        reads = [c for c in ("fq1", "fq2") if getattr(row, c)]
+        if row.bam and reads:
+            raise UserError(
+                f"{where}: unit '{row.unit}' of sample '{row.sample}' gives both FASTQ "
+                f"({reads[0]}) and an alignment (bam). Keep one; if both hold reads, give "
+                f"each its own row and unit id."
+            )
+        if not row.bam and len(reads) == 1:
+            missing = "fq2" if reads == ["fq1"] else "fq1"
+            raise UserError(
+                f"{where}, column '{missing}': unit '{row.unit}' of sample '{row.sample}' "
+                f"has {reads[0]} but no {missing}; the workflow aligns paired-end reads: "
+                f"give both files."
+            )
+        if not row.bam and not reads:
+            raise UserError(
+                f"{where}: unit '{row.unit}' of sample '{row.sample}' has no input: give "
+                f"fq1 and fq2 (gzipped FASTQ) or bam (a BAM or CRAM file)."
+            )
+        if row.reference and not str(row.bam).lower().endswith(".cram"):
+            raise UserError(
+                f"{where}, column 'reference': a reference is given, but unit '{row.unit}' "
+                f"is not a CRAM; the column names the FASTA a CRAM was made on. Empty it."
+            )
+
+
+def inspect_alignment_units(
+    units: pd.DataFrame,
+    samples: pd.DataFrame,
+    config: dict,
+    path: str | Path,
+    check_files: bool = True,
+) -> pd.DataFrame:
+    """Choose the route of each BAM/CRAM unit (:mod:`breedomics.alignments`)."""
+    from breedomics import alignments
+
+    known = set(samples.index)
+    ref = Path(config["reference"]["fasta"])
+    for key, row in units[units["bam"] != ""].iterrows():
+        unit = alignments.inspect_unit(
+            Path(row["bam"]),
+            Path(row["reference"]) if row["reference"] else None,
+            ref,
+            row["sample"],
+            known,
+            Path(path),
+            int(row["line"]),
+            check_files=check_files,
+        )
+        units.loc[key, "entry"] = unit.route
+        units.loc[key, "decode_with"] = unit.decode_with
+    return units
 
 
 def fasta_contigs(path: str | Path) -> dict[str, int | None]:
@@ -425,6 +507,7 @@ def load_all(config: dict, schema_dir: Path | None = None, check_files: bool = T
     samples = load_samples(config["samples"], schema_dir)
     units = load_units(config["units"], samples, schema_dir, check_files=check_files)
     contigs = check_reference(config)
+    units = inspect_alignment_units(units, samples, config, config["units"], check_files)
     check_sexes(config, samples, config["samples"])
     return samples, units, contigs
 

@@ -60,7 +60,7 @@ rule write_ploidy:
 rule call_variants_region:
     input:
         bams=sample_bams,
-        bais=expand("results/bam/{sample}.bam.bai", sample=SAMPLES),
+        bais=sample_bam_indexes,
         fa="results/reference/genome.fa",
         fai="results/reference/genome.fa.fai",
         bed="results/calls/regions/{region}.bed",

@@ -110,8 +110,37 @@ def units_of(sample):
 
 
 def unit_fastqs(wildcards):
+    """The unit's reads: its FASTQ, or the pairs extracted from its BAM/CRAM."""
     row = units.loc[(wildcards.sample, wildcards.unit)]
+    if row["entry"] == "extract":
+        prefix = f"results/reads/{wildcards.sample}/{wildcards.unit}"
+        return {"fq1": f"{prefix}_R1.fq.gz", "fq2": f"{prefix}_R2.fq.gz"}
     return {"fq1": row["fq1"], "fq2": row["fq2"]}
+
+
+def unit_alignment(wildcards):
+    """A BAM/CRAM unit's file and the FASTA that decodes it (a CRAM; else the reference)."""
+    row = units.loc[(wildcards.sample, wildcards.unit)]
+    decode = row["decode_with"]
+    fa = decode if decode and decode != "workflow" else "results/reference/genome.fa"
+    return {"aln": row["bam"], "fa": fa}
+
+
+def decode_option(wildcards, input):
+    """`--reference FASTA` for a CRAM (samtools would look its contigs up online else)."""
+    return f"--reference {input.fa}" if input.aln.endswith(".cram") else ""
+
+
+def mapped_unit_bams(wildcards):
+    """Each unit's sorted records: aligned here, or imported from its BAM/CRAM."""
+    return [
+        (
+            f"results/imported/{wildcards.sample}/{u}.bam"
+            if units.loc[(wildcards.sample, u), "entry"] == "import"
+            else f"results/mapped/{wildcards.sample}/{u}.bam"
+        )
+        for u in units_of(wildcards.sample)
+    ]
 
 
 def read_group(wildcards):
@@ -129,8 +158,20 @@ def is_gbs(sample):
     return (units.loc[sample, "library_type"] == "gbs").all()
 
 
+# The stored alignments (alignment.format): results/bam/<sample>.bam with .bam.bai, or
+# .cram with .cram.crai (decoded with results/reference/genome.fa).
+ALN = config["alignment"]["format"]
+ALN_INDEX = {"bam": "bai", "cram": "crai"}[ALN]
+
+
 def sample_bams(wildcards=None):
-    return expand("results/bam/{sample}.bam", sample=SAMPLES)
+    return expand("results/bam/{sample}.{ext}", sample=SAMPLES, ext=ALN)
+
+
+def sample_bam_indexes(wildcards=None):
+    return expand(
+        "results/bam/{sample}.{ext}.{idx}", sample=SAMPLES, ext=ALN, idx=ALN_INDEX
+    )
 
 
 CENSUS_JOBS = [
@@ -255,7 +296,11 @@ def gwas_annotation_inputs(wildcards=None):
 def multiqc_inputs(wildcards=None):
     """fastp, samtools and bcftools reports of a run that starts from reads."""
     return (
-        [f"results/qc/fastp/{u.sample}.{u.unit}.fastp.json" for u in units.itertuples()]
+        [
+            f"results/qc/fastp/{u.sample}.{u.unit}.fastp.json"
+            for u in units.itertuples()
+            if u.entry != "import"  # records used as they are: never trimmed here
+        ]
         + expand("results/qc/samtools/{sample}.stats.txt", sample=SAMPLES)
         + expand("results/qc/samtools/{sample}.flagstat.txt", sample=SAMPLES)
         + expand("results/qc/markdup/{sample}.markdup.txt", sample=SAMPLES)
@@ -343,7 +388,7 @@ def final_outputs(summary_page=True):
     if OMICS_LINK:
         out.append("results/omics/links.tsv")  # omics.smk: link_omics_gwas
     if HAS_READS:
-        out += expand("results/bam/{sample}.bam", sample=SAMPLES) + [
+        out += sample_bams() + [
             "results/calls/all.filtered.vcf.gz",
             "results/calls/all.filtered.vcf.gz.tbi",
             "results/calls/all.pass.vcf.gz",
