@@ -27,6 +27,8 @@ pytestmark = pytest.mark.workflow
 
 SAMPLES = ["SOY001", "SOY002", "SOY003", "SOY004"]
 TARGETS = ["results/calls/all.norm.bcf", "results/calls/all.pass.vcf.gz"]
+#: alignment stats read the stored CRAMs too
+STATS = [f"results/qc/samtools/{s}.{kind}.txt" for s in SAMPLES for kind in ("stats", "flagstat")]
 
 
 def _subset(root: Path) -> tuple[Path, dict]:
@@ -101,7 +103,7 @@ def _alignment_run(root: Path, nice: bool) -> tuple[Path, pd.DataFrame, dict]:
     units = _provider_files(data, nice)
     units.to_csv(data / "units_aln.tsv", sep="\t", index=False)
     cfg = dict(cfg, units=str(data / "units_aln.tsv"), alignment={"format": "cram"})
-    run_workflow(root / "run", cfg, *TARGETS, check=True, nice=nice)
+    run_workflow(root / "run", cfg, *TARGETS, *STATS, check=True, nice=nice)
     return root / "run", units, cfg
 
 
@@ -155,6 +157,8 @@ def test_routes_read_groups_and_cram_storage(runs):
         ids = {rg["ID"] for rg in groups}
         assert ids == {f"{sample}.{u}" for u in units.loc[units["sample"] == sample, "unit"]}
         assert n_reads > 100
+        flagstat = (run / f"results/qc/samtools/{sample}.flagstat.txt").read_text()
+        assert int(flagstat.split()[0]) > 10000, flagstat
 
 
 def test_cram_storage_is_smaller(runs):
@@ -167,5 +171,5 @@ def test_cram_storage_is_smaller(runs):
 def test_unchanged_rerun_does_nothing(runs):
     """The routes chosen at parse time are stable: a second run plans no job."""
     _, (run, _, cfg) = runs
-    proc = run_workflow(run, cfg, *TARGETS, extra=["-n"], check=True)
+    proc = run_workflow(run, cfg, *TARGETS, *STATS, extra=["-n"], check=True)
     assert "Nothing to be done" in proc.stdout + proc.stderr

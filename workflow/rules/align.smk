@@ -204,6 +204,7 @@ rule stat_alignments:
         runtime=estimated_runtime,
     shell:
         "( samtools stats -r {input.fa} --reference {input.fa} {input.bam} > {output.stats}"
-        " && samtools flagstat --reference {input.fa} {input.bam} > {output.flagstat}"
+        " && samtools flagstat --input-fmt-option reference={input.fa} {input.bam}"
+        " > {output.flagstat}"
         " && samtools coverage --reference {input.fa} -o {output.coverage} {input.bam}"
         " ) > {log} 2>&1"
