@@ -25,6 +25,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.calling.refine",
         "refine low-coverage genotypes from their likelihoods with a population haplotype model",
     ),
+    "estimate-inbreeding": (
+        "breedomics.calling.inbreeding",
+        "per-sample inbreeding coefficient from genotype likelihoods; the inbred lines",
+    ),
     "make-regions": (
         "breedomics.calling.regions",
         "split a reference into calling regions at N runs and pack them into jobs",

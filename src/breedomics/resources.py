@@ -301,6 +301,8 @@ MODELS: dict[str, Model] = {
         mem=1000, time=10, mem_rates={"bam_gb": 5}, time_rates={"region_bam_gb": 120}, parallel=0
     ),
     "concat_calls": _tool(vcf_gb=10),
+    # estimate-inbreeding: reads every record, keeps <= 20 000 thinned sites x samples
+    "estimate_inbreeding": Model(mem=800, time=5, time_rates={"vcf_gb": 120}, parallel=0),
     "normalize_calls": Model(
         mem=800, time=5, mem_rates={"fasta_gb": 1200}, time_rates={"vcf_gb": 30}, parallel=0.5
     ),

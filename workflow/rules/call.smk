@@ -1,6 +1,7 @@
 # Joint variant calling over all samples, scattered over genome regions (split at runs
 # of N, small scaffolds packed into a bounded number of jobs) and gathered in order;
-# then normalisation, soft filters in FILTER, optionally population-aware genotype
+# then each sample's inbreeding (the inbred lines of the panel), normalisation with the
+# lines' heterozygous calls resolved, soft filters in FILTER, optionally population-aware genotype
 # refinement (calling.refine) and a hard-filtered biallelic set.
 
 
@@ -122,10 +123,35 @@ rule concat_calls:
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
 
 
+rule estimate_inbreeding:
+    input:
+        "results/calls/all.raw.bcf",
+    output:
+        table="results/calls/inbreeding.tsv",
+        lines="results/calls/inbred_lines.txt",
+    log:
+        "logs/calls/estimate_inbreeding.log",
+    benchmark:
+        "benchmarks/calls/estimate_inbreeding.tsv"
+    conda:
+        "../../envs/breedomics.yaml"
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        cli=BREEDOMICS,
+        args=inbreeding_args,
+    shell:
+        "{params.cli} estimate-inbreeding {input} --out {output.table}"
+        " --lines-out {output.lines} {params.args} > {log} 2>&1"
+
+
 rule normalize_calls:
     input:
         bcf="results/calls/all.raw.bcf",
         fa="results/reference/genome.fa",
+        lines="results/calls/inbred_lines.txt",
     output:
         bcf="results/calls/all.norm.bcf",
         csi="results/calls/all.norm.bcf.csi",
@@ -140,16 +166,13 @@ rule normalize_calls:
         mem_mb=estimated_mem_mb,
         runtime=estimated_runtime,
     params:
-        inbred_het=(
-            "yes" if INBRED and config["calling"]["inbred_het"] == "missing" else "no"
-        ),
+        line_hets=line_het_pipeline,
     shell:
-        # Inbred lines: a heterozygous call is almost always a paralog or an error,
-        # so it becomes missing (and can be imputed later) instead of a false het.
+        # Inbred lines (every sample under genome.mating: inbred, else the lines that
+        # estimate_inbreeding found): a heterozygous call is an error or a paralog; it
+        # becomes the likelier homozygote or missing (calling.inbred_het).
         "( set -o pipefail; bcftools norm --threads {threads} -f {input.fa} -m -any -Ou {input.bcf}"
-        " | if [ {params.inbred_het} = yes ]; then"
-        "     bcftools +setGT -Ou - -- -t q -n . -i 'GT=\"het\"';"
-        "   else cat; fi"
+        " {params.line_hets}"
         " | bcftools +fill-tags -Ob -o {output.bcf} - -- -t AN,AC,AF,F_MISSING"
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
 
@@ -182,6 +205,7 @@ rule refine_calls:
     input:
         vcf="results/calls/all.filtered.vcf.gz",
         tbi="results/calls/all.filtered.vcf.gz.tbi",
+        lines="results/calls/inbred_lines.txt",
     output:
         vcf="results/calls/all.refined.vcf.gz",
         tbi="results/calls/all.refined.vcf.gz.tbi",
@@ -199,7 +223,8 @@ rule refine_calls:
         cli=BREEDOMICS,
         args=refine_args,
     shell:
-        "{params.cli} refine-calls {input.vcf} --out {output.vcf} {params.args} > {log} 2>&1"
+        "{params.cli} refine-calls {input.vcf} --out {output.vcf} --lines {input.lines}"
+        " {params.args} > {log} 2>&1"
 
 
 rule hardfilter_calls:

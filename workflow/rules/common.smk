@@ -9,6 +9,7 @@ import yaml
 from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import WorkflowError
 
+from breedomics.calling.inbreeding import line_het_steps
 from breedomics.errors import UserError
 from breedomics.validate import validate_run
 
@@ -420,13 +421,27 @@ def refine_args(wildcards=None):
     args = (
         f"--iterations {r['iterations']} --burnin {r['burnin']} --error {r['error']}"
         f" --ne {r['ne']} --cm-per-mb {r['cm_per_mb']} --max-states {r['max_states']}"
-        f" --inbred-f {r['inbred_f']} --seed {r['seed']}"
+        f" --seed {r['seed']}"
     )
     if INBRED:
         args += " --inbred"
     if r["only_pass"]:
         args += " --only-pass"
     return args
+
+
+def inbreeding_args(wildcards=None):
+    """`breedomics estimate-inbreeding` options: calling.lines (detect off: no lines)."""
+    lines = config["calling"]["lines"]
+    min_f = lines["min_f"] if lines["detect"] else 2
+    return f"--min-f {min_f} --min-expected-het {lines['min_expected_het']}"
+
+
+def line_het_pipeline(wildcards=None):
+    """bcftools steps resolving the inbred lines' heterozygous calls (calling.inbred_het):
+    every sample under genome.mating: inbred, else those estimate_inbreeding listed."""
+    lines = None if INBRED else "results/calls/inbred_lines.txt"
+    return line_het_steps(config["calling"]["inbred_het"], lines)
 
 
 def region_bcfs(wildcards):

@@ -57,13 +57,22 @@ from pathlib import Path
 
 import numpy as np
 
+from breedomics.calling.inbreeding import (
+    allele_frequencies,
+    inbreeding_table,
+    read_diploid_likelihoods,
+)
+from breedomics.calling.likelihoods import (
+    FLOAT_MISSING,
+    INT_MISSING,
+    biallelic,
+    likelihood_tag,
+    likelihoods,
+)
 from breedomics.errors import UserError
 
 __all__ = [
     "RefineSettings",
-    "allele_frequencies",
-    "genome_inbreeding",
-    "inbreeding_coefficients",
     "info_score",
     "refine_genotypes",
     "refine_vcf",
@@ -106,7 +115,8 @@ class RefineSettings:
         states of one update; 0 = all other samples' haplotypes.
     inbred_f : float
         A diploid sample whose genome-wide inbreeding coefficient (from the likelihoods,
-        :func:`genome_inbreeding`; needs ``MIN_F_SITES`` records) is at least this is
+        :mod:`breedomics.calling.inbreeding`, which also asks for enough expected
+        heterozygous sites) is at least this is
         modelled as one haplotype (an inbred line in a mixed panel); above 1: never.
     seed : int
         Seed of the random draws.
@@ -141,74 +151,6 @@ class RefineSettings:
 
 
 # --------------------------------------------------------------------------- model
-
-
-def allele_frequencies(gl: np.ndarray, ploidy: np.ndarray, n_iter: int = 20) -> np.ndarray:
-    """ALT allele frequency per site by EM on genotype likelihoods.
-
-    Parameters
-    ----------
-    gl : ndarray, shape (M, N, 3)
-        Genotype likelihoods (any scale per genotype); for a haploid sample the first
-        two entries are the likelihoods of allele 0 and 1.
-    ploidy : ndarray, shape (N,)
-        0, 1 or 2 haplotypes per sample.
-    n_iter : int
-        EM iterations from 0.5 (the Hardy-Weinberg genotype prior of Li 2011,
-        *Bioinformatics* 27:2987, the frequency estimate of ``bcftools call -m``).
-
-    Returns
-    -------
-    ndarray, shape (M,)
-        Frequencies clipped to [1e-4, 1 - 1e-4].
-    """
-    dip = gl[:, ploidy == 2, :]
-    hap = gl[:, ploidy == 1, :2]
-    n_alleles = 2 * dip.shape[1] + hap.shape[1]
-    p = np.full(gl.shape[0], 0.5)
-    if n_alleles == 0:
-        return p
-    for _ in range(n_iter):
-        q = 1.0 - p
-        w = dip * np.stack([q * q, 2 * p * q, p * p], axis=1)[:, None, :]
-        w /= w.sum(axis=2, keepdims=True)
-        wh = hap * np.stack([q, p], axis=1)[:, None, :]
-        wh /= wh.sum(axis=2, keepdims=True)
-        alt = (w[:, :, 1] + 2 * w[:, :, 2]).sum(axis=1) + wh[:, :, 1].sum(axis=1)
-        p = np.clip(alt / n_alleles, 1e-4, 1 - 1e-4)
-    return p
-
-
-def inbreeding_coefficients(gl: np.ndarray, p: np.ndarray, n_iter: int = 50) -> np.ndarray:
-    """Per-sample inbreeding coefficient F from genotype likelihoods by EM.
-
-    The genotype prior of a sample is ``(1 - F) HWE(p) + F (1 - p, 0, p)`` (ngsF,
-    Vieira et al. 2013, *Genome Res* 23:1852); F is updated as the mean posterior
-    probability that a genotype is identical by descent, from F = 0.5.
-
-    Parameters
-    ----------
-    gl : ndarray, shape (M, N, 3)
-        Diploid genotype likelihoods.
-    p : ndarray, shape (M,)
-        ALT allele frequencies.
-    n_iter : int
-        EM iterations.
-
-    Returns
-    -------
-    ndarray, shape (N,)
-    """
-    q = 1.0 - p
-    hwe = (gl * np.stack([q * q, 2 * p * q, p * p], axis=1)[:, None, :]).sum(axis=2)
-    ibd = (gl * np.stack([q, np.zeros_like(p), p], axis=1)[:, None, :]).sum(axis=2)
-    f = np.full(gl.shape[1], 0.5)
-    if gl.shape[0] == 0:
-        return np.zeros(gl.shape[1])
-    for _ in range(n_iter):
-        a = f * ibd
-        f = (a / np.maximum(a + (1 - f) * hwe, 1e-300)).mean(axis=0)
-    return f
 
 
 def _prior_posterior(gl: np.ndarray, ploidy: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -404,10 +346,6 @@ HEADER_TAGS = (
      "variance (IMPUTE info); 1 = genotypes certain"),
 )  # fmt: skip
 
-_INT_MISSING = np.iinfo(np.int32).min
-_INT_END = _INT_MISSING + 1
-_FLOAT_MISSING = np.array([0x7F800001], dtype=np.uint32).view(np.float32)[0]
-
 
 def _chunks(vcf, path: Path) -> Iterator[tuple[str, list]]:
     """Records of the VCF grouped by chromosome (each chromosome must be contiguous)."""
@@ -429,54 +367,6 @@ def _chunks(vcf, path: Path) -> Iterator[tuple[str, list]]:
         yield chrom, buf
 
 
-def _likelihood_tag(header: str) -> str | None:
-    """``PL`` (bcftools) or ``GL`` (freebayes), whichever the header declares first."""
-    for tag in ("PL", "GL"):
-        if f"##FORMAT=<ID={tag}," in header:
-            return tag
-    return None
-
-
-def _likelihoods(records: list, n: int, tag: str) -> tuple[np.ndarray, np.ndarray]:
-    """Genotype likelihoods and per-record ploidy of biallelic records.
-
-    Returns ``gl`` (M x N x 3, ``L(0/0), L(0/1), L(1/1)``; a haploid call as
-    ``(L0, 0, L1)``; equal likelihoods where the genotype is missing) and the ploidy of
-    each call (M x N: 2, 1, or 0 for a missing call without likelihoods, e.g. a
-    female's Y).
-    """
-    M = len(records)
-    gl = np.ones((M, n, 3))
-    rec_ploidy = np.zeros((M, n), dtype=np.int64)
-    for m, v in enumerate(records):
-        gt = v.genotype.array()[:, :-1]  # allele indices; -1 missing, -2 vector end
-        width = (gt != -2).sum(axis=1)
-        called = ((gt >= 0) | (gt == -2)).all(axis=1) & (width > 0)
-        raw = v.format(tag)
-        if raw is None:
-            rec_ploidy[m] = np.where(called, width, 0)
-            continue
-        if tag == "PL":
-            present = (raw != _INT_MISSING) & (raw != _INT_END)
-            lik = np.where(present, 10.0 ** (-np.where(present, raw, 0) / 10.0), 0.0)
-        else:  # GL: log10 likelihoods, missing/end are NaN payloads
-            present = np.isfinite(raw)
-            lik = np.where(present, 10.0 ** np.where(present, raw, 0.0), 0.0)
-        if lik.shape[1] < 3:
-            pad = np.zeros((n, 3 - lik.shape[1]), dtype=bool)
-            lik = np.concatenate([lik, pad.astype(float)], axis=1)
-            present = np.concatenate([present, pad], axis=1)
-        n_lik = present[:, :3].sum(axis=1)
-        hap = n_lik == 2
-        lik = lik[:, :3].copy()
-        lik[hap] = np.stack([lik[hap, 0], np.zeros(hap.sum()), lik[hap, 1]], axis=1)
-        plo = np.where(n_lik == 3, 2, np.where(hap, 1, np.where(called, width, 0)))
-        usable = called & (n_lik >= 2) & (lik.max(axis=1) > 0)
-        gl[m, usable] = lik[usable]
-        rec_ploidy[m] = plo
-    return gl, rec_ploidy
-
-
 @dataclass
 class RefineStats:
     """What :func:`refine_vcf` did (printed to the log)."""
@@ -490,54 +380,13 @@ class RefineStats:
     seconds: float = 0.0
 
 
-#: Sites needed (and at most read, thinned evenly) for the genome-wide inbreeding estimate.
-MIN_F_SITES = 2000
-MAX_F_SITES = 20000
-
-
-def genome_inbreeding(vcf_in: Path, tag: str, only_pass: bool = False) -> np.ndarray | None:
-    """Genome-wide inbreeding coefficient of every sample (:func:`inbreeding_coefficients`).
-
-    Read from the diploid records of the whole file (thinned to at most ``MAX_F_SITES``).
-    ``None`` with fewer than ``MIN_F_SITES`` records: at 5-8x one site says little, and a
-    short genome's runs of homozygosity would pass an outbred animal for an inbred line.
-    """
-    from cyvcf2 import VCF
-
-    vcf = VCF(str(vcf_in))
-    n = len(vcf.samples)
-    kept: list[np.ndarray] = []
-    stride = 1
-    for k, v in enumerate(vcf):
-        if k % stride or not _refinable(v, only_pass):
-            continue
-        gl, plo = _likelihoods([v], n, tag)
-        if (plo == 2).all():
-            kept.append(gl[0].astype(np.float32))
-        if len(kept) >= 2 * MAX_F_SITES:
-            kept, stride = kept[::2], stride * 2
-    vcf.close()
-    if len(kept) < MIN_F_SITES:
-        return None
-    gl = np.stack(kept[:: max(1, len(kept) // MAX_F_SITES)]).astype(np.float64)
-    gl /= gl.max(axis=2, keepdims=True)
-    return inbreeding_coefficients(gl, allele_frequencies(gl, np.full(n, 2)))
-
-
-def _refinable(v, only_pass: bool) -> bool:
-    if len(v.ALT) != 1 or v.ALT[0] in ("*", "<*>", ".", ""):
-        return False
-    if only_pass and v.FILTER not in (None, "PASS"):
-        return False
-    return True
-
-
 def refine_vcf(
     vcf_in: Path,
     vcf_out: Path,
     settings: RefineSettings | None = None,
     inbred: bool = False,
     only_pass: bool = False,
+    lines: list[str] | None = None,
 ) -> RefineStats:
     """Refine every biallelic record of ``vcf_in`` and write ``vcf_out`` (bgzipped VCF).
 
@@ -557,6 +406,9 @@ def refine_vcf(
         One haplotype per sample (inbred lines); genotypes become ``0/0`` or ``1/1``.
     only_pass : bool
         Refine only PASS (or ``.``) records.
+    lines : list of str, optional
+        The samples to model as inbred lines (``estimate-inbreeding --lines-out``);
+        default: found here with ``settings.inbred_f``.
 
     Returns
     -------
@@ -575,7 +427,7 @@ def refine_vcf(
     except (OSError, Exception) as exc:
         raise UserError(f"{vcf_in}: cannot read as VCF/BCF ({exc}).") from exc
     header = vcf.raw_header
-    tag = _likelihood_tag(header)
+    tag = likelihood_tag(header)
     if tag is None:
         raise UserError(
             f"{vcf_in}: no FORMAT/PL or FORMAT/GL (genotype likelihoods). Refinement needs "
@@ -594,11 +446,19 @@ def refine_vcf(
     for kind, tag_id, number, text in HEADER_TAGS:
         add = vcf.add_format_to_header if kind == "FORMAT" else vcf.add_info_to_header
         add({"ID": tag_id, "Number": number, "Type": "Float", "Description": text})
-    lines = np.zeros(n, dtype=bool)
-    if not inbred and s.inbred_f <= 1:
-        f = genome_inbreeding(vcf_in, tag, only_pass)
-        if f is not None:
-            lines = f >= s.inbred_f
+    if lines is not None:
+        unknown = sorted(set(lines) - set(samples))
+        if unknown:
+            raise UserError(
+                f"refine-calls: inbred lines not in {vcf_in}: {', '.join(unknown[:5])}; "
+                f"pass the lines file made from these calls (estimate-inbreeding)."
+            )
+        is_line = np.isin(samples, list(lines))
+    elif not inbred and s.inbred_f <= 1:
+        gl_f, _ = read_diploid_likelihoods(vcf_in, only_pass)
+        is_line = inbreeding_table(gl_f, samples, min_f=s.inbred_f)["line"].to_numpy()
+    else:
+        is_line = np.zeros(n, dtype=bool)
     vcf_out = Path(vcf_out)
     vcf_out.parent.mkdir(parents=True, exist_ok=True)
     name = vcf_out.name
@@ -606,13 +466,13 @@ def refine_vcf(
     writer = Writer(str(vcf_out), vcf, mode=mode)
     stats = RefineStats()
     for chrom, records in _chunks(vcf, vcf_in):
-        keep = [m for m, v in enumerate(records) if _refinable(v, only_pass)]
+        keep = [m for m, v in enumerate(records) if biallelic(v, only_pass)]
         sub = [records[m] for m in keep]
         if sub:
-            gl, rec_ploidy = _likelihoods(sub, n, tag)
+            gl, rec_ploidy = likelihoods(sub, n, tag)
             ploidy = rec_ploidy.max(axis=0)
             # an inbred line is one haplotype: only its homozygous likelihoods count
-            one_hap = (ploidy == 2) & (inbred | lines)
+            one_hap = (ploidy == 2) & (inbred | is_line)
             stats.inbred_samples |= set(np.flatnonzero(one_hap).tolist())
             model_ploidy = np.where(one_hap, 1, ploidy)
             one = model_ploidy == 1
@@ -652,9 +512,9 @@ def _write_posteriors(
     old = v.genotype.array()
     gts = []
     # cyvcf2 writes a NaN payload as missing: a haploid genotype's GP is "p0,p1,."
-    gp_out = np.full((n, 3), _FLOAT_MISSING, dtype=np.float32)
-    ds = np.full((n, 1), _FLOAT_MISSING, dtype=np.float32)
-    gq = np.full((n, 1), _INT_MISSING, dtype=np.int32)
+    gp_out = np.full((n, 3), FLOAT_MISSING, dtype=np.float32)
+    ds = np.full((n, 1), FLOAT_MISSING, dtype=np.float32)
+    gq = np.full((n, 1), INT_MISSING, dtype=np.int32)
     ac = an = 0
     n_missing = 0
     for i in range(n):
@@ -662,7 +522,7 @@ def _write_posteriors(
         was_called = bool((was >= 0).any() and not (was == -1).any())
         if ploidy[i] == 0:
             gts.append([-1] * max(int((was != -2).sum()), 1) + [False])
-            gp_out[i, 0] = _FLOAT_MISSING
+            gp_out[i, 0] = FLOAT_MISSING
             n_missing += 1
             continue
         if ploidy[i] == 2 and rec_ploidy[i] == 1:  # haploid call in a diploid sample
@@ -740,6 +600,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--inbred", action="store_true", help="inbred lines: one haplotype per sample"
     )
     parser.add_argument(
+        "--lines", type=Path,
+        help="samples to model as inbred lines, one per line (estimate-inbreeding "
+        "--lines-out); default: estimated here with --inbred-f",
+    )  # fmt: skip
+    parser.add_argument(
         "--only-pass", action="store_true", help="refine PASS records only; others unchanged"
     )
 
@@ -751,7 +616,13 @@ def run(args: argparse.Namespace) -> int:
         cm_per_mb=args.cm_per_mb, max_states=args.max_states, inbred_f=args.inbred_f,
         seed=args.seed,
     )  # fmt: skip
-    st = refine_vcf(args.vcf, args.out, settings, inbred=args.inbred, only_pass=args.only_pass)
+    lines = None
+    if args.lines is not None:
+        if not args.lines.exists():
+            raise UserError(f"{args.lines}: no such file (the inbred lines to model).")
+        lines = [x.strip() for x in args.lines.read_text().splitlines() if x.strip()]
+    st = refine_vcf(args.vcf, args.out, settings, inbred=args.inbred,
+                    only_pass=args.only_pass, lines=lines)  # fmt: skip
     print(
         f"refine-calls: {st.records} records, {st.refined} refined, "
         f"{st.passed_through} passed through; {st.changed_genotypes} genotypes changed, "
