@@ -332,6 +332,21 @@ def test_bcftools_stats_and_call_set_warnings(tmp_path):
     assert any("S1 (0.25 of non-reference calls)" in w for w in warn), warn
 
 
+def test_outcrossed_accession_of_an_inbred_panel_is_warned():
+    """calls/inbreeding.tsv: under genome.mating inbred an accession with F under 0.9 is
+    named (its hets no longer show in the call set); an outbred panel gets no warning."""
+    tab = Table(
+        ["sample", "sites", "expected_het", "observed_het", "f", "line"],
+        [
+            ["L1", "900", "300", "0.5", "0.998", "True"],
+            ["X7", "900", "300", "160", "0.47", "False"],
+        ],
+    )
+    warn = checks.inbreeding_warnings(tab, "inbred")
+    assert len(warn) == 1 and "X7 (F 0.47)" in warn[0] and "L1" not in warn[0]
+    assert checks.inbreeding_warnings(tab, "outbred") == []
+
+
 def test_sex_mismatch_and_mislabelled_group_are_warned():
     qc = Table(
         ["sample", "het_rate", "sex_reported", "sex_inferred", "status", "reason"],

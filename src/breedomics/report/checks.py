@@ -25,6 +25,9 @@ __all__ = [
 
 #: Heterozygous fraction of an inbred line's genotypes above which it is flagged.
 INBRED_MAX_HET = 0.05
+#: An accession declared inbred (genome.mating: inbred) with an inbreeding coefficient
+#: from its likelihoods below this is flagged (calls/inbreeding.tsv).
+INBRED_MIN_F = 0.9
 #: A sample's mean depth below this fraction of the median sample's is flagged.
 LOW_DEPTH_FRACTION = 0.5
 #: A sample missing more than this fraction of the call set's genotypes is flagged.
@@ -129,6 +132,28 @@ def call_set_warnings(
         if many:
             out.append(f"Inbred line(s) with many heterozygous calls: {names(many)}.")
     return out
+
+
+def inbreeding_warnings(tab: Table, mating: str) -> list[str]:
+    """Accessions of an inbred panel whose inbreeding coefficient (from the raw calls'
+    likelihoods, ``calls/inbreeding.tsv``) is that of an outcross, a seed mix or a
+    contamination: their heterozygous calls were resolved to homozygotes or set missing,
+    so the call set alone no longer shows it."""
+    if mating != "inbred":
+        return []
+    low = [
+        (r["sample"], to_float(r.get("f")))
+        for r in tab.records()
+        if to_float(r.get("f")) is not None and to_float(r.get("f")) < INBRED_MIN_F
+    ]
+    if not low:
+        return []
+    return [
+        f"{len(low)} accession(s) of this inbred panel with an inbreeding coefficient under "
+        f"{number(INBRED_MIN_F)} (outcross, mixed seed lot or contamination; their "
+        f"heterozygous calls were not kept): {names([f'{s} (F {number(f)})' for s, f in low])} "
+        "(calls/inbreeding.tsv)."
+    ]
 
 
 def imputation_warnings(acc: Table) -> list[str]:

@@ -286,6 +286,18 @@ def _call_part(ctx: Context) -> str:
                 max_rows=ctx.max_rows,
             )
         )
+    inbreeding = run.table("calls/inbreeding.tsv")
+    if inbreeding is not None and inbreeding.rows:
+        mating = ctx.section("genome").get("mating") or "outbred"
+        ctx.warnings.extend(checks.inbreeding_warnings(inbreeding, mating))
+        lines = [r["sample"] for r in inbreeding.records() if r.get("line") == "True"]
+        if mating == "outbred" and lines:
+            out.append(
+                f"<p>{len(lines)} of {len(inbreeding.rows)} samples are inbred lines "
+                f"(inbreeding coefficient from their likelihoods, "
+                f"<code>calls/inbreeding.tsv</code>): {esc(checks.names(lines))}; their "
+                "heterozygous calls were resolved to the likelier homozygote.</p>"
+            )
     if run.exists("qc/multiqc_report.html"):
         out.append(
             '<p>Read and alignment QC: <a class="source" '
