@@ -197,10 +197,11 @@ CURVES = config["phenome"]["curves"]
 CURVE_TRAITS = RUN.curve_traits
 CURVES_GWAS = bool(CURVE_TRAITS) and "gwas" in CURVES["join"] and GWAS["enabled"]
 CURVES_GS = bool(CURVE_TRAITS) and "gs" in CURVES["join"] and bool(RUN.gs_traits)
+# [] without a phenotype table (a calls-only run): "" would make every GWAS rule warn.
 GWAS_PHENO = (
     "results/phenome/curves/gwas_phenotypes.tsv"
     if CURVES_GWAS
-    else config["gwas"]["phenotypes"]
+    else (config["gwas"]["phenotypes"] or [])
 )
 TRAITS = RUN.traits + (CURVE_TRAITS if CURVES_GWAS else [])
 
@@ -809,7 +810,7 @@ def omics_outputs():
     return out
 
 
-# GWAS leads -> omics features (rule link_omics_gwas): with both stages, traits and datasets.
+# GWAS leads -> omics features (link_omics_gwas), with both stages, traits and datasets.
 OMICS_LINK = bool(
     GENO["enabled"]
     and OMICS["enabled"]

@@ -282,7 +282,7 @@ rule link_omics_gwas:
     params:
         cli=BREEDOMICS,
         geno=plink_prefix,
-        gwas_dir=f"results/gwas/{OMICS_LINK_MODEL}",
+        gwas_dir=lambda wildcards, input: os.path.dirname(input.leads[0]),
         model=OMICS_LINK_MODEL,
         args=omics_link_args,
     shell:
