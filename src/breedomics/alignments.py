@@ -53,16 +53,10 @@ def _where(sheet: Path, line: int) -> str:
 
 def check_magic(path: Path, sheet: Path, line: int) -> str:
     """``bam`` or ``cram`` from the file's first bytes; the name's suffix must agree."""
+    from breedomics.sheets import read_head  # sheets imports this module lazily
+
     where = _where(sheet, line)
-    if not path.exists():
-        raise UserError(
-            f"{where}: '{path}' does not exist (relative paths are relative to the unit "
-            f"sheet's folder). Fix the path or copy the file there."
-        )
-    if path.stat().st_size == 0:
-        raise UserError(f"{where}: '{path}' is empty. Re-transfer it.")
-    with open(path, "rb") as fh:
-        head = fh.read(4)
+    head = read_head(path, where, "", 4)
     kind = ""
     if head == b"CRAM":
         kind = "cram"

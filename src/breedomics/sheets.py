@@ -113,6 +113,20 @@ def _resolve(base: Path, value: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
+def read_head(path: Path, where: str, what: str, n: int) -> bytes:
+    """The first ``n`` bytes of a unit's input file; a UserError (``where``: the sheet,
+    line and column) if it is missing or empty. ``what``: e.g. ``"FASTQ "`` or ``""``."""
+    if not path.exists():
+        raise UserError(
+            f"{where}: {what}'{path}' does not exist (relative paths are relative "
+            f"to the unit sheet's folder). Fix the path or copy the file there."
+        )
+    if path.stat().st_size == 0:
+        raise UserError(f"{where}: {what}'{path}' is empty. Re-transfer it.")
+    with open(path, "rb") as fh:
+        return fh.read(n)
+
+
 def check_fastq_header(path: Path, sheet: Path, line: int, column: str) -> None:
     """Fail early if a FASTQ is missing, empty, not gzip, or does not start like FASTQ.
 
@@ -120,15 +134,7 @@ def check_fastq_header(path: Path, sheet: Path, line: int, column: str) -> None:
     trimming rule tests the whole gzip stream before using it.
     """
     where = f"Unit sheet '{sheet}', line {line}, column '{column}'"
-    if not path.exists():
-        raise UserError(
-            f"{where}: FASTQ '{path}' does not exist (relative paths are relative "
-            f"to the unit sheet's folder). Fix the path or copy the file there."
-        )
-    if path.stat().st_size == 0:
-        raise UserError(f"{where}: FASTQ '{path}' is empty. Re-transfer it.")
-    with open(path, "rb") as fh:
-        magic = fh.read(2)
+    magic = read_head(path, where, "FASTQ ", 2)
     if magic != _GZIP_MAGIC:
         raise UserError(
             f"{where}: '{path}' is not gzip-compressed. Compress it with "
