@@ -160,8 +160,8 @@ def test_pig_growth_traits_reach_gwas(pig):
         assert (res / f"gwas/mlm/{trait}.mlm.candidates.tsv").exists()
 
 
-def _dry_run_jobs(run: Path, cfg: dict) -> dict[str, int]:
-    proc = run_workflow(run, cfg, extra=["-n", "--quiet", "rules"], check=True)
+def _dry_run_jobs(run: Path, cfg: dict, *targets: str) -> dict[str, int]:
+    proc = run_workflow(run, cfg, extra=[*targets, "-n", "--quiet", "rules"], check=True)
     jobs: dict[str, int] = {}
     for line in proc.stdout.splitlines():
         m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
@@ -280,3 +280,76 @@ def test_genotypes_from_calls_match_truth(rice):
     assert n_sites > 0.5 * len(calls), (n_sites, len(calls))
     assert same_called / kept_called >= 0.999, (same_called, kept_called)
     assert agree / compared >= 0.99, (agree, compared)
+
+
+def _pass_genotypes(path: Path) -> tuple[list[str], dict[tuple, list[str]]]:
+    from conftest import vcf_gt_strings
+
+    samples, records = vcf_gt_strings(path)
+    return samples, {(k, ref, alt): gts for k, (ref, alt, gts) in records.items()}
+
+
+def test_incremental_calling_adds_samples_without_recalling(pig, tmp_path):
+    """`calling.mode: incremental` (issue 15): the pig reads called in two batches, 8 then
+    12 animals (males' X and Y haploid), from per-sample gVCFs merged per region. Adding
+    the 4 runs their 4 per-sample jobs and the merges only - no job on a BAM of the first
+    8, whose gVCFs stay as they were - and the 12 match the one-batch joint run (the pig
+    background run): genotypes on the PASS sites of both >= 0.999 concordant, and SNP and
+    indel F1 against the truth no more than 0.002 under the joint run's."""
+    joint, cfg = pig
+    run = tmp_path / "run"
+    shutil.copytree(joint, run, symlinks=True)  # the BAMs and reference, as made
+    for stale in ("by_region", "all.raw.bcf", "all.norm.bcf", "all.filtered.vcf.gz"):
+        for p in (run / "results/calls").glob(f"{stale}*"):
+            shutil.rmtree(p) if p.is_dir() else p.unlink()
+    sheet = pd.read_csv(cfg["samples"], sep="\t", dtype=str, keep_default_na=False)
+    units = pd.read_csv(cfg["units"], sep="\t", dtype=str, keep_default_na=False)
+    data = Path(cfg["units"]).parent
+    for col in ("fq1", "fq2"):  # absolute: the same files as the joint run's
+        units[col] = [str(data / p) for p in units[col]]
+    first = list(sheet["sample"].iloc[:8])
+    sheet[sheet["sample"].isin(first)].to_csv(run / "samples8.tsv", sep="\t", index=False)
+    units[units["sample"].isin(first)].to_csv(run / "units8.tsv", sep="\t", index=False)
+    units.to_csv(run / "units12.tsv", sep="\t", index=False)
+    calling = dict(cfg["calling"], mode="incremental")
+    cfg8 = dict(cfg, calling=calling, samples=str(run / "samples8.tsv"),
+                units=str(run / "units8.tsv"))  # fmt: skip
+    cfg12 = dict(cfg, calling=calling, units=str(run / "units12.tsv"))
+    target = "results/calls/all.pass.vcf.gz"
+    bam_jobs = {"trim_reads", "map_reads", "merge_sample_bams", "mark_duplicates"}
+
+    jobs8 = _dry_run_jobs(run, cfg8, target)
+    assert not bam_jobs & set(jobs8), jobs8  # the BAMs are the joint run's
+    assert jobs8["call_sample_gvcf"] == 8
+    run_workflow(run, cfg8, target, check=True)
+    gvcfs = {s: run / f"results/calls/gvcf/{s}.all.bcf" for s in first}
+    stamps = {s: p.stat().st_mtime_ns for s, p in gvcfs.items()}
+    with pysam.VariantFile(str(run / target)) as vf:
+        assert list(vf.header.samples) == first
+
+    jobs12 = _dry_run_jobs(run, cfg12, target)
+    print(f"adding 4 animals to 8: {jobs12}")
+    assert not bam_jobs & set(jobs12), jobs12
+    assert jobs12["call_sample_gvcf"] == 4  # the new animals' only
+    n_regions = len(list((run / "results/calls/regions").glob("region_*.bed")))
+    assert jobs12["merge_gvcfs_region"] == n_regions
+    assert "call_variants_region" not in jobs12
+    run_workflow(run, cfg12, target, check=True)
+    assert {s: p.stat().st_mtime_ns for s, p in gvcfs.items()} == stamps
+
+    samples, inc = _pass_genotypes(run / target)
+    joint_samples, one = _pass_genotypes(joint / target)
+    assert samples == joint_samples == list(sheet["sample"])
+    shared = set(inc) & set(one)
+    pairs = [(a, b) for k in shared for a, b in zip(inc[k], one[k], strict=True)]
+    concordance = sum(a == b for a, b in pairs) / len(pairs)
+    m_inc, m_one = _metrics(run, cfg12), _metrics(joint, cfg)
+    line = [f"PASS sites {len(inc)} incremental, {len(one)} joint, {len(shared)} shared; "
+            f"genotype concordance {concordance:.5f}"]  # fmt: skip
+    for kind in ("SNP", "INDEL"):
+        a, b = _overall(m_inc, kind), _overall(m_one, kind)
+        line.append(f"{kind} F1 {a.f1:.4f} incremental, {b.f1:.4f} joint")
+        assert a.f1 >= b.f1 - 0.002, kind
+    print("; ".join(line))
+    assert len(shared) >= 0.99 * max(len(inc), len(one))
+    assert concordance >= 0.999

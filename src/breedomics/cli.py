@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.calling.inbreeding",
         "per-sample inbreeding coefficient from genotype likelihoods; the inbred lines",
     ),
+    "fill-gvcf-indels": (
+        "breedomics.calling.gvcf",
+        "incremental calling: give samples missing at a merged indel their own likelihoods",
+    ),
     "make-regions": (
         "breedomics.calling.regions",
         "split a reference into calling regions at N runs and pack them into jobs",

@@ -300,6 +300,10 @@ MODELS: dict[str, Model] = {
     "call_variants_region": Model(
         mem=1000, time=10, mem_rates={"bam_gb": 5}, time_rates={"region_bam_gb": 120}, parallel=0
     ),
+    # calling.mode incremental: one sample's pileup of the whole genome (gVCF blocks);
+    # one region's merge of every sample's gVCF, indel fill (Python, text) and call
+    "call_sample_gvcf": Model(mem=1000, time=10, time_rates={"bam_gb": 120}, parallel=0),
+    "merge_gvcfs_region": Model(mem=1000, time=10, time_rates={"vcf_gb": 60}, parallel=0),
     "concat_calls": _tool(vcf_gb=10),
     # estimate-inbreeding: reads every record, keeps <= 20 000 thinned sites x samples
     "estimate_inbreeding": Model(mem=800, time=5, time_rates={"vcf_gb": 120}, parallel=0),

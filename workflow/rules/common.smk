@@ -445,11 +445,35 @@ def line_het_pipeline(wildcards=None):
     return line_het_steps(config["calling"]["inbred_het"], lines)
 
 
+# calling.mode: joint (one mpileup of every BAM per region) or incremental (one gVCF per
+# sample, results/calls/gvcf/<sample>.all.bcf, merged and called per region: adding or
+# removing samples reruns the merges, no other sample's job).
+INCREMENTAL = config["calling"]["mode"] == "incremental"
+if INCREMENTAL and HAS_READS and config["calling"]["caller"] != "bcftools":
+    raise WorkflowError(
+        "breedomics input error: calling.mode incremental needs calling.caller bcftools."
+    )
+if INCREMENTAL and HAS_READS and len(SAMPLES) < 2:
+    raise WorkflowError(
+        "breedomics input error: calling.mode incremental needs at least two samples."
+    )
+# Depth bands of the per-sample gVCF reference blocks (bcftools mpileup -g): a block keeps
+# the likelihoods of its first site, so it must not span sites of other depths (one band
+# per read up to 30, then per 5 to 100). One block for all (-g 0) carried PL 0,0,0 of an
+# uncovered first site over covered sites.
+GVCF_BANDS = ",".join(map(str, [*range(31), *range(35, 101, 5), 150, 200]))
+
+
+def sample_gvcfs(wildcards=None):
+    return expand("results/calls/gvcf/{sample}.all.bcf", sample=SAMPLES)
+
+
 def region_bcfs(wildcards):
     """Per-region call files, in genome order, once the regions checkpoint has run."""
     regions_dir = checkpoints.make_regions.get().output.regions
     names = sorted(p.stem for p in Path(regions_dir).glob("region_*.bed"))
-    return [f"results/calls/by_region/{name}.bcf" for name in names]
+    folder = "merged" if INCREMENTAL else "by_region"
+    return [f"results/calls/{folder}/{name}.bcf" for name in names]
 
 
 def genotype_filter(wildcards=None):

@@ -1,0 +1,228 @@
+"""Incremental joint calling: fill the indel likelihoods of a merged per-sample gVCF.
+
+``calling.mode: incremental`` keeps one genotype-likelihood gVCF per sample
+(``bcftools mpileup -g``: every covered site, reference blocks by depth band, indel
+candidates of that sample's own reads) and genotypes the cohort per region from
+``bcftools merge --gvcf`` of those files, with ``bcftools call``. A joint ``mpileup`` of
+all BAMs scores every sample's reads against an indel that any sample proposes; a
+per-sample file holds an indel record only where the sample's own reads propose it, and
+``bcftools merge`` leaves the other samples missing at that indel (where the sample has
+a record of its own at that position, not a reference block). Called as is, those samples
+come out ``./.``, the site's depth counts the carriers only, and indel sites fall to the
+missing-rate and depth filters.
+
+``fill-gvcf-indels`` reads the merged stream (VCF text) and completes each record with a
+candidate allele before ``bcftools call``: a sample with no values at an indel takes
+those of its own record at the same position (the reference keeps its likelihood, every
+indel allele takes that of the unobserved allele ``<*>``), a sample with values for some
+alleles only (an expanded reference block: reference and ``<*>``) gets ``<*>``'s for the
+others, the reference read counts (AD; a block's depth) and no strand bias; INFO/DP and
+INFO/AD become the sums over the samples, as in a joint pileup (the merge sums them over
+the records that carry them, not over the blocks: the depth filters then flagged a third
+of the pig test sites LowDepth).
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Iterator
+
+UNSEEN = "<*>"
+#: Phred likelihood of a genotype the merged record has no value for (bcftools' cap).
+CAP = 255
+
+
+def _gt_index(a: int, b: int) -> int:
+    """VCF order of the diploid genotype a/b (PL index)."""
+    j, k = min(a, b), max(a, b)
+    return k * (k + 1) // 2 + j
+
+
+def is_indel(ref: str, alts: list[str]) -> bool:
+    return any(alt != UNSEEN and len(alt) != len(ref) for alt in alts)
+
+
+def _values(field: str) -> list[str]:
+    return field.split(",")
+
+
+def _absent(values: list[str]) -> bool:
+    return all(v == "." for v in values)
+
+
+def _fill_pl(pl: list[str], n: int, unseen: int | None) -> list[str]:
+    """A diploid PL over ``n`` alleles: the missing values of an allele the sample has no
+    likelihood for are those of ``<*>`` (index ``unseen``), else CAP."""
+    size = n * (n + 1) // 2
+    pl = (pl + ["."] * size)[:size]
+
+    def has(a: int) -> bool:
+        return pl[_gt_index(a, a)] != "."
+
+    def sub(a: int) -> int | None:
+        if has(a):
+            return a
+        return unseen if unseen is not None and has(unseen) else None
+
+    out = []
+    for k in range(n):
+        for j in range(k + 1):
+            v = pl[_gt_index(j, k)]
+            if v == ".":
+                a, b = sub(j), sub(k)
+                v = pl[_gt_index(a, b)] if a is not None and b is not None else "."
+                v = str(CAP) if v == "." else v
+            out.append(v)
+    return out
+
+
+def _donor_pl(d: list[str], si: int, n: int, unseen: int | None) -> tuple[list[str], list[str]]:
+    """The PL over ``n`` alleles (reference, then alleles unseen by the sample) that
+    sample column ``si`` of record ``d`` gives, and that record's values of the sample."""
+    d_alleles = [d[3], *d[4].split(",")]
+    d_fmt = d[8].split(":")
+    if UNSEEN not in d_alleles or "PL" not in d_fmt:
+        return [], [".", "."]
+    d_vals = d[si].split(":")
+    d_col = {k: i for i, k in enumerate(d_fmt)}
+    d_pl = _values(d_vals[d_col["PL"]]) if d_col["PL"] < len(d_vals) else ["."]
+    m = len(d_alleles)
+    u = d_alleles.index(UNSEEN)
+    if len(d_pl) != m * (m + 1) // 2 or "." in (
+        d_pl[0],
+        d_pl[_gt_index(0, u)],
+        d_pl[_gt_index(u, u)],
+    ):
+        return [], []
+    pl = [
+        d_pl[_gt_index(0 if j == 0 else u, 0 if k == 0 else u)]
+        for k in range(n)
+        for j in range(k + 1)
+    ]
+    own = {k: d_vals[i] for k, i in d_col.items() if i < len(d_vals)}
+    return pl, [own.get("DP", "."), _values(own.get("AD", "."))[0]]
+
+
+def fill_line(fields: list[str], donors: list[list[str]]) -> int:
+    """Fill, in place, the samples of the variant record ``fields`` (VCF columns) that lack
+    likelihoods for some of its alleles, and set INFO/DP and INFO/AD to the sums over the
+    samples. ``donors`` are the other records at its position (an indel's sample with no
+    values at all takes its own record's). Returns the number of samples changed."""
+    alleles = [fields[3], *fields[4].split(",")]
+    n = len(alleles)
+    size = n * (n + 1) // 2
+    unseen = alleles.index(UNSEEN) if UNSEEN in alleles else None
+    fmt = fields[8].split(":") if len(fields) > 8 else []
+    if "PL" not in fmt:
+        return 0
+    col = {k: i for i, k in enumerate(fmt)}
+    changed = 0
+    depth = 0
+    reads = [0] * n
+    for si in range(9, len(fields)):
+        vals = fields[si].split(":")
+        vals += ["."] * (len(fmt) - len(vals))
+        pl = _values(vals[col["PL"]])
+        if not (len(pl) == size and "." not in pl):
+            ref_reads = "."
+            if _absent(pl):  # no values: the sample's own record at this position, if any
+                for d in donors:
+                    pl, (dp, ref_reads) = _donor_pl(d, si, n, unseen)
+                    if pl:
+                        if "DP" in col:
+                            vals[col["DP"]] = dp
+                        break
+                else:
+                    pl = []
+            else:
+                pl = _fill_pl(pl, n, unseen)
+            if pl:
+                vals[col["PL"]] = ",".join(pl)
+                dp = vals[col["DP"]] if "DP" in col else "."
+                if ref_reads == ".":
+                    ref_reads = dp
+                for tag in ("AD", "ADF", "ADR"):
+                    if tag in col:
+                        ad = _values(vals[col[tag]])
+                        if _absent(ad):
+                            first = ref_reads if tag == "AD" and ref_reads != "." else "0"
+                            ad = [first] + ["0"] * (n - 1)
+                        vals[col[tag]] = ",".join(v if v != "." else "0" for v in ad)
+                if "SP" in col and vals[col["SP"]] == ".":
+                    vals[col["SP"]] = "0"
+                fields[si] = ":".join(vals)
+                changed += 1
+        if "DP" in col and vals[col["DP"]] != ".":
+            depth += int(vals[col["DP"]])
+        if "AD" in col:
+            for i, v in enumerate(_values(vals[col["AD"]])[:n]):
+                reads[i] += int(v) if v != "." else 0
+    info = fields[7].split(";") if fields[7] != "." else []
+    keys = [item.partition("=")[0] for item in info]
+    for key, value in (("DP", str(depth)), ("AD", ",".join(map(str, reads)))):
+        if key not in col:
+            continue
+        if key in keys:
+            info[keys.index(key)] = f"{key}={value}"
+        else:
+            info.append(f"{key}={value}")
+    fields[7] = ";".join(info)
+    return changed
+
+
+def fill_stream(lines: Iterator[str], write) -> tuple[int, int]:
+    """Copy a merged gVCF (VCF text lines) to ``write``, variant records filled; returns
+    (variant records, samples filled)."""
+    n_records = n_filled = 0
+    group: list[list[str]] = []
+
+    def flush() -> None:
+        nonlocal n_records, n_filled
+        for rec in group:
+            alts = rec[4].split(",")
+            if all(a in (UNSEEN, ".") for a in alts):
+                continue  # no candidate allele: bcftools call -v drops it
+            n_records += 1
+            donors = []
+            if is_indel(rec[3], alts):
+                donors = [r for r in group if r is not rec and not is_indel(r[3], r[4].split(","))]
+            n_filled += fill_line(rec, donors)
+        for rec in group:
+            write("\t".join(rec) + "\n")
+        group.clear()
+
+    for line in lines:
+        if line.startswith("#"):
+            write(line)
+            continue
+        fields = line.rstrip("\n").split("\t")
+        if group and (fields[1] != group[0][1] or fields[0] != group[0][0]):
+            flush()
+        group.append(fields)
+    flush()
+    return n_records, n_filled
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Register the ``fill-gvcf-indels`` options."""
+    parser.add_argument(
+        "vcf", nargs="?", default="-", help="merged gVCFs as VCF text (default -: stdin)"
+    )
+    parser.add_argument("--out", default="-", help="VCF text (default -: stdout)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    src = sys.stdin if args.vcf == "-" else open(args.vcf)  # noqa: SIM115
+    dst = sys.stdout if args.out == "-" else open(args.out, "w")  # noqa: SIM115
+    try:
+        n_indels, n_filled = fill_stream(src, dst.write)
+    finally:
+        if src is not sys.stdin:
+            src.close()
+        if dst is not sys.stdout:
+            dst.close()
+    print(f"fill-gvcf-indels: {n_filled} genotypes filled at {n_indels} candidate records",
+          file=sys.stderr)  # fmt: skip
+    return 0
