@@ -53,3 +53,13 @@ def test_stream_passes_headers_and_blocks_through():
     n_records, n_filled = fill_stream(iter([header, block + "\n"]), out.write)
     assert out.getvalue() == header + block + "\n"
     assert (n_records, n_filled) == (0, 0)
+
+
+def test_indel_sample_without_any_values_stays_missing():
+    """No values at the indel and none in its own record either (no coverage): left
+    missing, for bcftools call to call ./."""
+    indel = _rec(10, "A", "AT,<*>", "INDEL;DP=12;AD=0,12,0",
+                 "255,36,0,255,36,255:12:0:0,6,0:0,6,0:0,12,0", ".:.:.:.:.:.")  # fmt: skip
+    snp = _rec(10, "A", "<*>", "DP=12;AD=12,0", "0,36,255:12:0:6,0:6,0:12,0", ".:.:.:.:.:.")
+    assert fill_line(indel, [snp]) == 0
+    assert indel[10] == ".:.:.:.:.:."

@@ -168,7 +168,7 @@ rule merge_gvcfs_region:
         runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
-        rules="AD:sum,DP:sum,I16:sum,QS:sum,MinDP:min,IDV:max,IMF:max",
+        rules=MERGE_RULES,
     shell:
         "( set -o pipefail; bcftools merge --gvcf {input.fa} -R {input.bed}"
         " -i {params.rules} -Ov {input.gvcfs}"

@@ -9,6 +9,7 @@ import yaml
 from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import WorkflowError
 
+from breedomics.calling.gvcf import GVCF_BANDS, MERGE_RULES
 from breedomics.calling.inbreeding import line_het_steps
 from breedomics.errors import UserError
 from breedomics.validate import validate_run
@@ -457,11 +458,6 @@ if INCREMENTAL and HAS_READS and len(SAMPLES) < 2:
     raise WorkflowError(
         "breedomics input error: calling.mode incremental needs at least two samples."
     )
-# Depth bands of the per-sample gVCF reference blocks (bcftools mpileup -g): a block keeps
-# the likelihoods of its first site, so it must not span sites of other depths (one band
-# per read up to 30, then per 5 to 100). One block for all (-g 0) carried PL 0,0,0 of an
-# uncovered first site over covered sites.
-GVCF_BANDS = ",".join(map(str, [*range(31), *range(35, 101, 5), 150, 200]))
 
 
 def sample_gvcfs(wildcards=None):

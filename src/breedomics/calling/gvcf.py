@@ -28,6 +28,14 @@ import argparse
 from collections.abc import Iterator
 
 UNSEEN = "<*>"
+#: Depth bands of the per-sample gVCF reference blocks (``bcftools mpileup -g``): a block
+#: keeps the likelihoods of its first site, so it must not span sites of other depths (one
+#: band per read up to 30, then per 5 to 100). One block for all (``-g 0``) carried the PL
+#: 0,0,0 of an uncovered first site over covered sites.
+GVCF_BANDS = ",".join(map(str, [*range(31), *range(35, 101, 5), 150, 200]))
+#: ``bcftools merge --gvcf -i``: the INFO sums and extremes ``bcftools call`` and the
+#: filters read (QS picks the alleles, I16 gives MQ, IMF/IDV the indel filter).
+MERGE_RULES = "AD:sum,DP:sum,I16:sum,QS:sum,MinDP:min,IDV:max,IMF:max"
 #: Phred likelihood of a genotype the merged record has no value for (bcftools' cap).
 CAP = 255
 
@@ -93,7 +101,7 @@ def _donor_pl(d: list[str], si: int, n: int, unseen: int | None) -> tuple[list[s
         d_pl[_gt_index(0, u)],
         d_pl[_gt_index(u, u)],
     ):
-        return [], []
+        return [], [".", "."]
     pl = [
         d_pl[_gt_index(0 if j == 0 else u, 0 if k == 0 else u)]
         for k in range(n)
