@@ -70,15 +70,16 @@ def test_too_few_polymorphic_sites_make_no_line():
     assert low["line"].tolist() == [True] * 4 + [False] * 4
 
 
-def _vcf_with_pl(path, rows: list[list[str]]) -> None:
+def _vcf_with_pl(path, rows: list[list[str]], tag: str = "PL") -> None:
+    kind = "Integer" if tag == "PL" else "Float"
     header = [
         "##fileformat=VCFv4.2",
         "##contig=<ID=c1,length=100000>",
         '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">',
-        '##FORMAT=<ID=PL,Number=G,Type=Integer,Description="Phred-scaled likelihoods">',
+        f'##FORMAT=<ID={tag},Number=G,Type={kind},Description="Genotype likelihoods">',
         "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tB",
     ]
-    body = [f"c1\t{10 + 10 * i}\t.\tA\tC\t50\tPASS\t.\tGT:PL\t{a}\t{b}" for i, (a, b) in
+    body = [f"c1\t{10 + 10 * i}\t.\tA\tC\t50\tPASS\t.\tGT:{tag}\t{a}\t{b}" for i, (a, b) in
             enumerate(rows)]  # fmt: skip
     path.write_text("\n".join(header + body) + "\n")
 
@@ -138,6 +139,16 @@ def test_line_hets_become_the_likelier_homozygote(tmp_path):
         text=True, check=True,
     ).stdout.split("\n")  # fmt: skip
     assert [r.split() for r in missing if r] == [["./.", "./."], ["./.", "./."], ["1/1", "./."]]
+    # freebayes' log10 GL (higher is likelier): the same choices
+    gl_rows = [["0/1:-3,0,-0.5", "0/1:-3,0,-0.5"], ["0/1:-0.5,0,-3", "0/1:-0.5,0,-3"],
+               ["1/1:-6,-3,0", "0/1:-4,0,-4"]]  # fmt: skip
+    _vcf_with_pl(tmp_path / "fb.vcf", gl_rows, tag="GL")
+    fb = subprocess.run(
+        f"bcftools view -Ou fb.vcf {line_het_steps('homozygous', 'lines.txt', 'GL')} "
+        "| bcftools query -f '[%GT ]\\n'", shell=True, cwd=tmp_path, capture_output=True,
+        text=True, check=True,
+    ).stdout.split("\n")  # fmt: skip
+    assert [r.split() for r in fb if r] == [["1/1", "0/1"], ["0/0", "0/1"], ["1/1", "0/1"]]
     # an empty lines file: the calls pass through
     (tmp_path / "lines.txt").write_text("")
     same = subprocess.run(cmd, shell=True, cwd=tmp_path, capture_output=True, text=True,

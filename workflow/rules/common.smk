@@ -443,7 +443,8 @@ def line_het_pipeline(wildcards=None):
     """bcftools steps resolving the inbred lines' heterozygous calls (calling.inbred_het):
     every sample under genome.mating: inbred, else those estimate_inbreeding listed."""
     lines = None if INBRED else "results/calls/inbred_lines.txt"
-    return line_het_steps(config["calling"]["inbred_het"], lines)
+    tag = "GL" if config["calling"]["caller"] == "freebayes" else "PL"
+    return line_het_steps(config["calling"]["inbred_het"], lines, tag)
 
 
 # calling.mode: joint (one mpileup of every BAM per region) or incremental (one gVCF per

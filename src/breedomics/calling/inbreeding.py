@@ -217,18 +217,21 @@ def inbred_lines(
     return (np.asarray(f) >= min_f) & (np.asarray(expected_het) >= min_expected_het)
 
 
-def line_het_steps(how: str, lines_file: str | None) -> str:
+def line_het_steps(how: str, lines_file: str | None, tag: str = "PL") -> str:
     """bcftools steps (a pipe from ``|``) that resolve the heterozygous calls of lines.
 
     Parameters
     ----------
     how : {"homozygous", "missing", "keep"}
-        ``homozygous``: the likelier homozygote by the call's PL (1/1 where PL(1/1) <
-        PL(0/0), else 0/0); ``missing``: ``./.``; ``keep``: no step ("").
+        ``homozygous``: the likelier homozygote by the call's likelihoods (1/1 where
+        PL(1/1) < PL(0/0), else 0/0); ``missing``: ``./.``; ``keep``: no step ("").
     lines_file : str or None
         File of the lines' sample ids (``estimate-inbreeding --lines-out``); ``None``:
         every sample is a line (``genome.mating: inbred``). An empty file: the calls pass
         through unchanged.
+    tag : {"PL", "GL"}
+        The calls' likelihoods: ``PL`` (bcftools, phred: lower is likelier) or ``GL``
+        (freebayes, log10: higher is likelier).
     """
     if how == "keep":
         return ""
@@ -238,7 +241,10 @@ def line_het_steps(how: str, lines_file: str | None) -> str:
     if how == "missing":
         steps = f"bcftools +setGT -Ou - -- -t q -n . -i {shlex.quote(het)}"
     else:
-        to_alt = f"{het} & FMT/PL[:2] < FMT/PL[:0]"
+        if tag not in ("PL", "GL"):
+            raise ValueError(f"line_het_steps: likelihood tag must be PL or GL, not {tag!r}")
+        cmp = "<" if tag == "PL" else ">"
+        to_alt = f"{het} & FMT/{tag}[:2] {cmp} FMT/{tag}[:0]"
         steps = (
             f"bcftools +setGT -Ou - -- -t q -n c:1/1 -i {shlex.quote(to_alt)}"
             f" | bcftools +setGT -Ou - -- -t q -n c:0/0 -i {shlex.quote(het)}"
