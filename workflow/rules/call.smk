@@ -142,8 +142,9 @@ rule call_sample_gvcf:
 # The cohort's joint genotyping of one region from the per-sample gVCFs: merged (blocks
 # expanded; depth, read counts and the pileup statistics that bcftools call reads summed),
 # each sample that has no likelihood for an indel another sample proposed given its own
-# (breedomics fill-gvcf-indels), called as call_variants_region calls; records starting
-# in the region only (a merged indel may start before it).
+# (breedomics fill-gvcf-indels), called as call_variants_region calls, the site depth
+# summed over the samples (the merge leaves the blocks out); records starting in the
+# region only (a merged indel may start before it).
 rule merge_gvcfs_region:
     input:
         gvcfs=sample_gvcfs,
@@ -174,6 +175,7 @@ rule merge_gvcfs_region:
         " -i {params.rules} -Ov {input.gvcfs}"
         " | {params.cli} fill-gvcf-indels"
         " | bcftools call -m -v -a GQ --ploidy-file {input.ploidy} -S {input.sexes} -Ou"
+        " | bcftools +fill-tags -Ou - -- -t 'INFO/DP:1=int(sum(FMT/DP))'"
         " | bcftools view -T {input.bed} -Ob -o {output.bcf}"
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
 
