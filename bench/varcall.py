@@ -20,7 +20,12 @@ skim-sequencing panel, ``make_dwgsim_truth.py --samples k``) and the project's o
 without the genotype refinement (the same hard filter applied to ``all.filtered.vcf.gz``)
 and the refinement's CPU time is printed.
 
+Incremental calling (``--incremental``): the CPU cost of adding ``--add`` (4) samples to a
+panel of ``--panel`` (100) called with ``calling.mode: incremental``, as a ratio to
+recalling all of them jointly (simulated dwgsim panel, ``--panel-mb`` Mb; goal < 0.15).
+
 Usage: python bench/varcall.py [--species soybean] [--cores 2] [--keep DIR]
+       python bench/varcall.py --incremental [--panel 100 --add 4 --panel-mb 0.5] [--keep DIR]
        python bench/varcall.py --accuracy [--sets dwgsim:15,dwgsim:6,soybean,pig]
               [--set trimming.cut_right=true ...] [--keep DIR]
        python bench/varcall.py --accuracy --sets dwgsim:6,dwgsimN40:6 \
@@ -303,6 +308,107 @@ def run_accuracy(args: argparse.Namespace, base: Path, env: dict) -> int:
     return 0
 
 
+def _cpu(cmd: str, env: dict) -> float:
+    """CPU seconds (user + system) of the bash command ``cmd`` and its children."""
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(["bash", "-c", f"set -euo pipefail; {cmd}"], check=True, env=env,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+
+
+def run_incremental(args: argparse.Namespace, base: Path, env: dict) -> int:
+    """Cost of adding ``--add`` samples to a called panel of ``--panel`` (calling.mode
+    incremental) as a ratio to recalling all of them jointly (calling.mode joint).
+
+    A dwgsim panel of panel + add outbred animals on ``--panel-mb`` Mb is aligned (bwa mem,
+    samtools sort: not counted, the same in both modes) and split into the workflow's
+    calling regions (``breedomics make-regions``, ``--region-size``). Then, with the
+    commands of the workflow's rules and their CPU seconds summed: the joint recall of all
+    (call_variants_region per region over every BAM), the first panel's gVCFs
+    (call_sample_gvcf, done before the new samples come), and the addition: the new samples'
+    gVCFs plus merge_gvcfs_region per region over every gVCF. Goal: under 0.15. The steps
+    from all.raw.bcf on are the same in both modes and left out.
+    """
+    from breedomics.calling.gvcf import GVCF_BANDS, MERGE_RULES
+
+    n_all = args.panel + args.add
+    ts = truth_set(f"dwgsimN{n_all}:{args.depth:g}", base, panel_mb=args.panel_mb)
+    work = base / "incremental"
+    work.mkdir(exist_ok=True)
+    q = shlex.quote
+    fa = work / "genome.fa"
+    if not (work / "genome.fa.bwt").exists():
+        subprocess.run(f"gzip -dcf {q(str(ts['fasta']))} > {fa} && samtools faidx {fa}"
+                       f" && bwa index {fa} 2> /dev/null", shell=True, check=True)  # fmt: skip
+    from breedomics.sheets import load_samples, load_units
+
+    units = load_units(str(ts["units"]), load_samples(str(ts["samples"])))
+    samples = list(dict.fromkeys(units["sample"]))[:n_all]
+    jobs = []
+    for row in units[units["sample"].isin(samples)].itertuples():
+        bam = work / f"{row.sample}.bam"
+        if not bam.exists():
+            rg = f"@RG\\tID:{row.sample}\\tSM:{row.sample}\\tPL:ILLUMINA"
+            jobs.append(
+                f"bwa mem -R '{rg}' {fa} {q(row.fq1)} {q(row.fq2)} 2> /dev/null"
+                f" | samtools sort -o {bam} - 2> /dev/null && samtools index {bam}"
+            )
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(args.cores) as pool:
+        for job in pool.map(lambda c: subprocess.run(c, shell=True, check=True), jobs):
+            job.check_returncode()
+    regions = work / "regions"
+    shutil.rmtree(regions, ignore_errors=True)
+    subprocess.run(["breedomics", "make-regions", "--fasta", str(fa), "--target-size",
+                    str(args.region_size), "--max-jobs", "200", "--min-gap", "50",
+                    "--outdir", str(regions)],
+                   check=True, env=env, stdout=subprocess.DEVNULL)  # fmt: skip
+    beds = sorted(regions.glob("region_*.bed"))
+    (work / "ploidy.txt").write_text("*\t*\t*\t*\t2\n")
+    (work / "sexes.txt").write_text("".join(f"{s}\tF\n" for s in samples))
+    pileup = ("bcftools mpileup -f {fa} -p -q 20 -Q 13 -d 250"
+              " -a FORMAT/AD,FORMAT/ADF,FORMAT/ADR,FORMAT/DP,FORMAT/SP,INFO/AD")  # fmt: skip
+    pileup = pileup.format(fa=fa)
+    call = f"bcftools call -m -v -a GQ --ploidy-file {work}/ploidy.txt -S {work}/sexes.txt"
+    bams = " ".join(str(work / f"{s}.bam") for s in samples)
+
+    def gvcf(s: str) -> float:
+        out = work / f"{s}.g.bcf"
+        return _cpu(f"{pileup} -m 1 -g {GVCF_BANDS} -Ob -o {out} {work / f'{s}.bam'}"
+                    f" && bcftools index -f {out}", env)  # fmt: skip
+
+    def merges(label: str) -> float:
+        gvcfs = " ".join(str(work / f"{s}.g.bcf") for s in samples)
+        return sum(
+            _cpu(f"bcftools merge --gvcf {fa} -R {bed} -i {MERGE_RULES} -Ov {gvcfs}"
+                 f" | breedomics fill-gvcf-indels | {call} -Ou"
+                 f" | bcftools view -T {bed} -Ob -o {work}/{label}.{bed.stem}.bcf", env)
+            for bed in beds
+        )  # fmt: skip
+
+    joint = sum(
+        _cpu(f"{pileup} -R {bed} -Ou {bams} | {call} -Ob -o {work}/joint.{bed.stem}.bcf", env)
+        for bed in beds
+    )
+    first = sum(gvcf(s) for s in samples[: args.panel])
+    added = sum(gvcf(s) for s in samples[args.panel :])
+    merged = merges("incremental")
+    add = added + merged
+    print(f"panel              {args.panel} + {args.add} outbred animals, {args.panel_mb:g} Mb,"
+          f" {args.depth:g}x; {len(beds)} calling regions")  # fmt: skip
+    print(f"joint recall       {joint:.1f} CPU s (call_variants_region x {len(beds)},"
+          f" {n_all} BAMs)")  # fmt: skip
+    print(f"first panel gVCFs  {first:.1f} CPU s ({args.panel} call_sample_gvcf)")
+    print(f"adding {args.add}           {add:.1f} CPU s ({args.add} call_sample_gvcf {added:.1f}"
+          f" + merge_gvcfs_region x {len(beds)} {merged:.1f})")  # fmt: skip
+    print(f"incremental/joint  {add / joint:.3f}  (goal < 0.15)")
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--species", default="soybean", choices=["soybean", "rice", "pig"])
@@ -325,9 +431,28 @@ def main() -> int:
     ap.add_argument(
         "--panel-mb", type=float, default=0.5, help="genome size (Mb) of dwgsimN<k> panels"
     )
+    ap.add_argument(
+        "--incremental", action="store_true",
+        help="cost of adding --add samples to a called panel of --panel (calling.mode "
+        "incremental) as a ratio to recalling all jointly",
+    )  # fmt: skip
+    ap.add_argument("--panel", type=int, default=100, help="--incremental: samples called first")
+    ap.add_argument("--add", type=int, default=4, help="--incremental: samples added")
+    ap.add_argument("--depth", type=float, default=6, help="--incremental: read depth")
+    ap.add_argument(
+        "--region-size", type=int, default=100000, help="--incremental: calling region size"
+    )
     ap.add_argument("--label", default="", help="suffix of the workflow run folders/table")
     ap.add_argument("--snakefile", help="Snakefile to run (default: this checkout's)")
     args = ap.parse_args()
+    if args.incremental:
+        base = Path(args.keep or tempfile.mkdtemp(prefix="bench-varcall-"))
+        base.mkdir(parents=True, exist_ok=True)
+        path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+        rc = run_incremental(args, base, dict(os.environ, PATH=path))
+        if not args.keep:
+            shutil.rmtree(base, ignore_errors=True)
+        return rc
     if args.accuracy:
         base = Path(args.keep or tempfile.mkdtemp(prefix="bench-varcall-"))
         base.mkdir(parents=True, exist_ok=True)
