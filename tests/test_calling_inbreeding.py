@@ -118,39 +118,35 @@ def test_bad_input_names_the_file(tmp_path):
     assert not (tmp_path / "o.tsv").exists()
 
 
+def _genotypes(vcf: str, steps: str, cwd) -> list[list[str]]:
+    """Genotypes per record after the bcftools ``steps`` (run in ``cwd``)."""
+    cmd = f"bcftools view -Ou {vcf} {steps} | bcftools query -f '[%GT ]\\n'"
+    out = subprocess.run(cmd, shell=True, cwd=cwd, capture_output=True, text=True, check=True)
+    return [r.split() for r in out.stdout.splitlines() if r]
+
+
 def test_line_hets_become_the_likelier_homozygote(tmp_path):
     """The workflow's bcftools step (common.smk line_het_pipeline, calling.inbred_het:
     homozygous): a line's heterozygous calls become 1/1 where PL favours it over 0/0, else
     0/0; the other sample's calls are untouched."""
     rows = [["0/1:30,0,5", "0/1:30,0,5"], ["0/1:5,0,30", "0/1:5,0,30"],
             ["1/1:60,30,0", "0/1:40,0,40"]]  # fmt: skip
-    vcf = tmp_path / "calls.vcf"
-    _vcf_with_pl(vcf, rows)
+    _vcf_with_pl(tmp_path / "calls.vcf", rows)
     (tmp_path / "lines.txt").write_text("A\n")
-    steps = line_het_steps("homozygous", "lines.txt")
-    cmd = f"bcftools view -Ou {vcf} {steps} | bcftools query -f '[%GT ]\\n'"
-    out = subprocess.run(cmd, shell=True, cwd=tmp_path, capture_output=True, text=True,
-                         check=True).stdout.split("\n")  # fmt: skip
-    assert [r.split() for r in out if r] == [["1/1", "0/1"], ["0/0", "0/1"], ["1/1", "0/1"]]
+    resolved = [["1/1", "0/1"], ["0/0", "0/1"], ["1/1", "0/1"]]
+    hom = line_het_steps("homozygous", "lines.txt")
+    assert _genotypes("calls.vcf", hom, tmp_path) == resolved
     # missing: the line's hets become ./.; every sample a line (no file): both samples
-    missing = subprocess.run(
-        f"bcftools view -Ou {vcf} {line_het_steps('missing', None)} "
-        "| bcftools query -f '[%GT ]\\n'", shell=True, cwd=tmp_path, capture_output=True,
-        text=True, check=True,
-    ).stdout.split("\n")  # fmt: skip
-    assert [r.split() for r in missing if r] == [["./.", "./."], ["./.", "./."], ["1/1", "./."]]
+    missing = _genotypes("calls.vcf", line_het_steps("missing", None), tmp_path)
+    assert missing == [["./.", "./."], ["./.", "./."], ["1/1", "./."]]
     # freebayes' log10 GL (higher is likelier): the same choices
     gl_rows = [["0/1:-3,0,-0.5", "0/1:-3,0,-0.5"], ["0/1:-0.5,0,-3", "0/1:-0.5,0,-3"],
                ["1/1:-6,-3,0", "0/1:-4,0,-4"]]  # fmt: skip
     _vcf_with_pl(tmp_path / "fb.vcf", gl_rows, tag="GL")
-    fb = subprocess.run(
-        f"bcftools view -Ou fb.vcf {line_het_steps('homozygous', 'lines.txt', 'GL')} "
-        "| bcftools query -f '[%GT ]\\n'", shell=True, cwd=tmp_path, capture_output=True,
-        text=True, check=True,
-    ).stdout.split("\n")  # fmt: skip
-    assert [r.split() for r in fb if r] == [["1/1", "0/1"], ["0/0", "0/1"], ["1/1", "0/1"]]
+    assert _genotypes("fb.vcf", line_het_steps("homozygous", "lines.txt", "GL"), tmp_path) == (
+        resolved
+    )
     # an empty lines file: the calls pass through
     (tmp_path / "lines.txt").write_text("")
-    same = subprocess.run(cmd, shell=True, cwd=tmp_path, capture_output=True, text=True,
-                          check=True).stdout  # fmt: skip
-    assert same.split() == ["0/1", "0/1", "0/1", "0/1", "1/1", "0/1"]
+    assert _genotypes("calls.vcf", hom, tmp_path) == [["0/1", "0/1"], ["0/1", "0/1"],
+                                                      ["1/1", "0/1"]]  # fmt: skip
