@@ -135,16 +135,20 @@ def test_fastq_and_bam_in_one_unit(soy):
     _fails(cfg, "units.tsv", f"line {line}", "both FASTQ", "Keep one")
 
 
-def test_fq1_without_fq2(soy):
+@pytest.mark.parametrize(
+    ("columns", "messages"),
+    [
+        ({"fq1": "reads/SOY001_L001_R1.fq.gz"}, ["column 'fq2'", "give both files"]),
+        ({}, ["no input", "bam (a BAM or CRAM file)"]),
+        ({"bam": "x.sam"}, ["column 'bam'", "BAM or CRAM"]),  # refused by the schema
+        ({"bam": "nowhere/x.bam"}, ["column 'bam'", "does not exist"]),
+    ],
+    ids=["fq1-without-fq2", "no-input", "sam-path", "missing-alignment"],
+)
+def test_unit_input_columns_are_checked(soy, columns, messages):
     _, cfg = soy
-    line = _set_unit(cfg, "SOY001", fq1="reads/SOY001_L001_R1.fq.gz")
-    _fails(cfg, f"line {line}", "column 'fq2'", "give both files")
-
-
-def test_unit_without_input(soy):
-    _, cfg = soy
-    line = _set_unit(cfg, "SOY001")
-    _fails(cfg, f"line {line}", "no input", "bam (a BAM or CRAM file)")
+    line = _set_unit(cfg, "SOY001", **columns)
+    _fails(cfg, f"line {line}", *messages)
 
 
 def test_not_an_alignment(soy):
@@ -165,25 +169,18 @@ def test_suffix_must_match_content(soy):
     _fails(cfg, f"line {line}", "is a CRAM file", "end in .cram")
 
 
-def test_sam_path_is_refused_by_the_schema(soy):
-    _, cfg = soy
-    line = _set_unit(cfg, "SOY001", bam="x.sam")
-    _fails(cfg, f"line {line}", "column 'bam'", "BAM or CRAM")
-
-
-def test_missing_alignment(soy):
-    _, cfg = soy
-    line = _set_unit(cfg, "SOY001", bam="nowhere/x.bam")
-    _fails(cfg, f"line {line}", "column 'bam'", "does not exist")
-
-
-def test_cram_on_another_reference_needs_it(soy):
+def _cram_on_renamed_reference(soy):
+    """A CRAM made on a copy of the reference with its contigs renamed (Gm -> chr)."""
     root, cfg = soy
     data = root / "data"
     other = data / "other.fa"
     other.write_text((data / "ref.fa").read_text().replace(">Gm", ">chr"))
     pysam.faidx(str(other))
-    cram = _write(data / "o.cram", _contigs(other), reference=other)
+    return cfg, data, other, _write(data / "o.cram", _contigs(other), reference=other)
+
+
+def test_cram_on_another_reference_needs_it(soy):
+    cfg, data, other, cram = _cram_on_renamed_reference(soy)
     line = _set_unit(cfg, "SOY001", bam=cram)
     _fails(cfg, f"line {line}", "another reference", "'reference' column")
     # the wrong FASTA given: named with the contig that does not fit
@@ -196,12 +193,7 @@ def test_cram_on_another_reference_needs_it(soy):
 
 
 def test_reference_must_be_bgzip_or_plain(soy):
-    root, cfg = soy
-    data = root / "data"
-    other = data / "other.fa"
-    other.write_text((data / "ref.fa").read_text().replace(">Gm", ">chr"))
-    pysam.faidx(str(other))
-    cram = _write(data / "o.cram", _contigs(other), reference=other)
+    cfg, data, other, cram = _cram_on_renamed_reference(soy)
     with open(other, "rb") as src, gzip.open(data / "other.fa.gz", "wb") as dst:
         dst.write(src.read())
     line = _set_unit(cfg, "SOY001", bam=cram, reference="other.fa.gz")
