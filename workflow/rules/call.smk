@@ -1,8 +1,8 @@
 # Joint variant calling over all samples, scattered over genome regions (split at runs
 # of N, small scaffolds packed into a bounded number of jobs) and gathered in order;
 # then each sample's inbreeding (the inbred lines of the panel), normalisation with the
-# lines' heterozygous calls resolved, soft filters in FILTER, optionally population-aware genotype
-# refinement (calling.refine) and a hard-filtered biallelic set.
+# lines' heterozygous calls resolved, soft filters in FILTER, optionally population-aware
+# genotype refinement (calling.refine) and a hard-filtered biallelic set.
 
 
 checkpoint make_regions:

@@ -106,16 +106,23 @@ def inbreeding_coefficients(gl: np.ndarray, p: np.ndarray, n_iter: int = 50) -> 
     -------
     ndarray, shape (N,)
     """
-    q = 1.0 - p
-    hwe = (gl * np.stack([q * q, 2 * p * q, p * p], axis=1)[:, None, :]).sum(axis=2)
-    ibd = (gl * np.stack([q, np.zeros_like(p), p], axis=1)[:, None, :]).sum(axis=2)
-    f = np.full(gl.shape[1], 0.5)
     if gl.shape[0] == 0:
         return np.zeros(gl.shape[1])
+    hwe, ibd = _model_likelihoods(gl, p)
+    f = np.full(gl.shape[1], 0.5)
     for _ in range(n_iter):
         a = f * ibd
         f = (a / np.maximum(a + (1 - f) * hwe, 1e-300)).mean(axis=0)
     return f
+
+
+def _model_likelihoods(gl: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Likelihood of each (site, sample) under Hardy-Weinberg at ``p`` and under identity
+    by descent (``(1 - p, 0, p)``): the two parts of the ngsF genotype prior."""
+    q = 1.0 - p
+    hwe = (gl * np.stack([q * q, 2 * p * q, p * p], axis=1)[:, None, :]).sum(axis=2)
+    ibd = (gl * np.stack([q, np.zeros_like(p), p], axis=1)[:, None, :]).sum(axis=2)
+    return hwe, ibd
 
 
 def read_diploid_likelihoods(
@@ -196,12 +203,10 @@ def inbreeding_table(
         informative = gl.min(axis=2) < 1.0 - 1e-9  # flat likelihoods: no reads
         sites = informative.sum(axis=0)
         expected = (informative * (2 * p * q)[:, None]).sum(axis=0)
-        prior = (1 - f)[None, :, None] * np.stack([q * q, 2 * p * q, p * p], axis=1)[:, None, :]
-        prior[:, :, 0] += f[None, :] * q[:, None]
-        prior[:, :, 2] += f[None, :] * p[:, None]
-        post = gl * prior
-        post /= post.sum(axis=2, keepdims=True)
-        observed = (post[:, :, 1] * informative).sum(axis=0)
+        # posterior probability of a heterozygote under the sample's F prior
+        hwe, ibd = _model_likelihoods(gl, p)
+        het = (1 - f) * gl[:, :, 1] * (2 * p * q)[:, None]
+        observed = (het / ((1 - f) * hwe + f * ibd) * informative).sum(axis=0)
     return pd.DataFrame({
         "sample": samples, "sites": np.asarray(sites, dtype=np.int64),
         "expected_het": np.round(expected, 2), "observed_het": np.round(observed, 2),

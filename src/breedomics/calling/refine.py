@@ -116,8 +116,8 @@ class RefineSettings:
     inbred_f : float
         A diploid sample whose genome-wide inbreeding coefficient (from the likelihoods,
         :mod:`breedomics.calling.inbreeding`, which also asks for enough expected
-        heterozygous sites) is at least this is
-        modelled as one haplotype (an inbred line in a mixed panel); above 1: never.
+        heterozygous sites) is at least this is modelled as one haplotype (an inbred line
+        in a mixed panel); above 1: never. Not used when the lines are given.
     seed : int
         Seed of the random draws.
     """
