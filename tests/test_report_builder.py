@@ -28,6 +28,7 @@ from breedomics.cli import main as cli
 from breedomics.report import checks
 from breedomics.report.build import ReportOptions, render_report
 from breedomics.report.collect import (
+    RunFiles,
     Table,
     benchmark_rule,
     read_bcftools_stats,
@@ -345,6 +346,34 @@ def test_outcrossed_accession_of_an_inbred_panel_is_warned():
     warn = checks.inbreeding_warnings(tab, "inbred")
     assert len(warn) == 1 and "X7 (F 0.47)" in warn[0] and "L1" not in warn[0]
     assert checks.inbreeding_warnings(tab, "outbred") == []
+
+
+@pytest.mark.parametrize(
+    ("inbred_het", "fate"),
+    [(None, "resolved to the likelier homozygote"), ("missing", "set missing"), ("keep", "kept")],
+)
+def test_lines_of_an_outbred_panel_are_named_with_their_hets_fate(tmp_path, inbred_het, fate):
+    """The call-set part names the lines estimate_inbreeding found and says what
+    calling.inbred_het did with their heterozygous calls (default: homozygous)."""
+    from breedomics.report.collection import _call_part
+    from breedomics.report.context import Context
+
+    results = tmp_path / "results"
+    (results / "qc/bcftools").mkdir(parents=True)
+    (results / "qc/bcftools/all.pass.stats.txt").write_text(BCFTOOLS_STATS)
+    (results / "calls").mkdir()
+    (results / "calls/inbreeding.tsv").write_text(
+        "sample\tsites\texpected_het\tobserved_het\tf\tline\n"
+        "S1\t900\t300\t0.4\t0.999\tTrue\nS2\t900\t300\t250\t0.1\tFalse\n"
+    )
+    calling = {} if inbred_het is None else {"inbred_het": inbred_het}
+    ctx = Context(RunFiles(results, tmp_path), {"genome": {"mating": "outbred"},
+                  "calling": calling}, {})  # fmt: skip
+    html = _call_part(ctx)
+    assert "1 of 2 samples are inbred lines" in html and "S1;" in html
+    assert f"heterozygous calls were {fate} (calling.inbred_het)" in html
+    # an outbred panel's lines are no warning
+    assert not any("inbreeding coefficient" in w for w in ctx.warnings)
 
 
 def test_sex_mismatch_and_mislabelled_group_are_warned():

@@ -292,11 +292,16 @@ def _call_part(ctx: Context) -> str:
         ctx.warnings.extend(checks.inbreeding_warnings(inbreeding, mating))
         lines = [r["sample"] for r in inbreeding.records() if r.get("line") == "True"]
         if mating == "outbred" and lines:
+            fate = {
+                "homozygous": "resolved to the likelier homozygote",
+                "missing": "set missing",
+                "keep": "kept",
+            }[ctx.section("calling").get("inbred_het", "homozygous")]
             out.append(
                 f"<p>{len(lines)} of {len(inbreeding.rows)} samples are inbred lines "
                 f"(inbreeding coefficient from their likelihoods, "
                 f"<code>calls/inbreeding.tsv</code>): {esc(checks.names(lines))}; their "
-                "heterozygous calls were resolved to the likelier homozygote.</p>"
+                f"heterozygous calls were {fate} (calling.inbred_het).</p>"
             )
     if run.exists("qc/multiqc_report.html"):
         out.append(
