@@ -297,6 +297,8 @@ MODELS: dict[str, Model] = {
         mem=800, time=5, mem_rates={"fasta_gb": 2000}, time_rates={"fasta_gb": 20}
     ),
     "write_ploidy": _tool(),
+    # a GBS run's covered loci: samtools depth over every BAM (calling.gbs.loci: covered)
+    "gbs_covered_loci": _tool(bam_gb=10),
     "call_variants_region": Model(
         mem=1000, time=10, mem_rates={"bam_gb": 5}, time_rates={"region_bam_gb": 120}, parallel=0
     ),

@@ -68,6 +68,7 @@ rule call_variants_region:
         ploidy="results/calls/ploidy.txt",
         sexes="results/calls/sexes.txt",
         cnv="results/calls/cnv_map.bed",
+        loci=gbs_loci,
     output:
         bcf="results/calls/by_region/{region}.bcf",
         csi="results/calls/by_region/{region}.bcf.csi",
@@ -85,7 +86,8 @@ rule call_variants_region:
         caller=config["calling"]["caller"],
         mapq=config["calling"]["min_mapq"],
         baseq=config["calling"]["min_baseq"],
-        depth=config["calling"]["max_depth"],
+        depth=GBS["max_depth"] if GBS_RUN else config["calling"]["max_depth"],
+        targets=gbs_targets,
     shell:
         "( set -o pipefail; if [ {params.caller} = freebayes ]; then"
         "   freebayes -f {input.fa} -t {input.bed} --cnv-map {input.cnv}"
@@ -93,7 +95,8 @@ rule call_variants_region:
         "   {input.bams}"
         "   | bcftools norm -a -f {input.fa} -Ob -o {output.bcf};"
         " else"
-        "   bcftools mpileup -f {input.fa} -R {input.bed} -p -q {params.mapq} -Q {params.baseq}"
+        "   bcftools mpileup -f {input.fa} -R {input.bed} {params.targets}"
+        "   -p -q {params.mapq} -Q {params.baseq}"
         "   -d {params.depth} -a FORMAT/AD,FORMAT/ADF,FORMAT/ADR,FORMAT/DP,FORMAT/SP,INFO/AD"
         "   -Ou {input.bams}"
         "   | bcftools call -m -v -a GQ --ploidy-file {input.ploidy} -S {input.sexes}"
@@ -325,3 +328,36 @@ rule hardfilter_calls:
     shell:
         "( bcftools view -f PASS,. -m2 -M2 -v snps,indels -i 'INFO/AC>0' -Oz -o {output.vcf}"
         " {input} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+
+
+# GBS runs (calling.gbs.loci: covered): the loci the reads cover - positions where the
+# samples' reads of mapping quality >= calling.min_mapq (overlapping mates once) sum to
+# calling.gbs.min_locus_depth, merged into intervals (gaps under 10 bp closed).
+rule gbs_covered_loci:
+    input:
+        bams=sample_bams,
+        bais=sample_bam_indexes,
+        fa="results/reference/genome.fa",
+    output:
+        bed="results/calls/gbs_loci.bed",
+    log:
+        "logs/calls/gbs_covered_loci.log",
+    benchmark:
+        "benchmarks/calls/gbs_covered_loci.tsv"
+    conda:
+        "../../envs/calling.yaml"
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        mapq=config["calling"]["min_mapq"],
+        min_depth=GBS["min_locus_depth"],
+    shell:
+        "( set -o pipefail; samtools depth -s -Q {params.mapq}"
+        " --reference {input.fa} {input.bams}"
+        " | awk -v min={params.min_depth} -v gap=10 -v OFS='\\t'"
+        " '{{ s = 0; for (i = 3; i <= NF; i++) s += $i; if (s < min) next;"
+        "   if (n && $1 == c && $2 - e <= gap) e = $2;"
+        "   else {{ if (n) print c, b, e; n = 1; c = $1; b = $2 - 1; e = $2 }} }}"
+        " END {{ if (n) print c, b, e }}' > {output.bed} ) 2> {log}"

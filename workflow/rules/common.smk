@@ -160,6 +160,44 @@ def is_gbs(sample):
     return (units.loc[sample, "library_type"] == "gbs").all()
 
 
+# A GBS run (every sample's units library_type gbs): the bcftools caller in joint mode
+# calls only at the loci the reads cover (calling.gbs.loci), piles up to
+# calling.gbs.max_depth reads, and the site filters take filtering.gbs's values.
+GBS_RUN = HAS_READS and all(is_gbs(s) for s in SAMPLES)
+GBS = config["calling"]["gbs"]
+GBS_LOCI_BED = {"covered": "results/calls/gbs_loci.bed", "all": ""}.get(
+    GBS["loci"], GBS["loci"]
+)
+if (
+    GBS_RUN
+    and GBS_LOCI_BED
+    and GBS["loci"] != "covered"
+    and not os.path.isfile(GBS_LOCI_BED)
+):
+    raise WorkflowError(
+        f"breedomics input error: calling.gbs.loci: BED file {GBS_LOCI_BED} does not "
+        "exist; give the loci BED, or covered (from the reads) or all."
+    )
+
+
+def gbs_loci(wildcards=None):
+    """The loci BED a GBS run calls in (input of call_variants_region), else nothing."""
+    return [GBS_LOCI_BED] if GBS_RUN and GBS_LOCI_BED else []
+
+
+def gbs_targets(wildcards, input):
+    """`-T <loci BED>` of bcftools mpileup in a GBS run (calling.gbs.loci), else ""."""
+    return f"-T {shlex.quote(input.loci[0])}" if input.loci else ""
+
+
+def site_filters():
+    """filtering.*, with filtering.gbs's values in place of the same keys in a GBS run."""
+    f = dict(config["filtering"])
+    if GBS_RUN:
+        f.update(f["gbs"])
+    return f
+
+
 # The stored alignments (alignment.format): results/bam/<sample>.bam with .bam.bai, or
 # .cram with .cram.crai (decoded with results/reference/genome.fa).
 ALN = config["alignment"]["format"]
@@ -500,7 +538,7 @@ def soft_filter_pipeline(wildcards=None):
     """
     import shlex
 
-    f = config["filtering"]
+    f = site_filters()
     if config["calling"]["caller"] == "freebayes":
         mq, sb = "INFO/MQM", "INFO/SAP"
     else:
@@ -530,6 +568,8 @@ def soft_filter_pipeline(wildcards=None):
         ("StrandBias", f"{sb}>{f['max_strand_bias']}"),
         ("HighMissing", missing),
     ]
+    if GBS_RUN and not f["max_mean_depth"]:  # filtering.gbs.max_mean_depth 0: off
+        filters = [flt for flt in filters if flt[0] != "HighDepth"]
     if config["calling"]["caller"] != "freebayes" and f["min_indel_fraction"] > 0:
         # bcftools -p proposes an indel per sample; a second alignment of the same indel
         # (split reads) comes out as a false indel that few reads of any sample carry.

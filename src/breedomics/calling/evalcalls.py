@@ -515,3 +515,51 @@ def run(args: argparse.Namespace) -> int:
         tmp.replace(args.out)
     sys.stdout.write(text)
     return 0
+
+
+# --------------------------------------------------------------------------- depth strata
+
+
+def depth_masked_truth(
+    truth: str | os.PathLike[str],
+    bams: dict[str, str | os.PathLike[str]],
+    out: str | os.PathLike[str],
+    min_depth: int = 5,
+    min_mapq: int = 0,
+) -> Path:
+    """``truth`` with each sample's genotype set to missing where its reads are too few.
+
+    ``bams`` maps sample -> its BAM/CRAM; a sample's depth at a truth record is the number
+    of its reads over the record's first base (``samtools depth -s``: the two mates of an
+    overlapping pair once; mapping quality >= ``min_mapq``). Below ``min_depth`` the
+    genotype becomes missing, which :func:`evaluate` reads as "not scored here" (neither FP
+    nor FN): scoring on the loci a sample has at least ``min_depth`` reads at, e.g. a GBS
+    panel's covered loci. Samples without a BAM keep their genotypes. Returns ``out``
+    (bgzipped, indexed).
+    """
+    truth_p, out_p = Path(truth), Path(out)
+    names = [s for s in bams]
+    depth: dict[tuple[str, int], list[int]] = {}
+    with tempfile.TemporaryDirectory(prefix="breedomics-depthmask-") as tmp:
+        bed = Path(tmp) / "sites.bed"
+        with pysam.VariantFile(str(truth_p)) as vf, open(bed, "w") as fh:
+            for rec in vf:
+                fh.write(f"{rec.chrom}\t{rec.pos - 1}\t{rec.pos}\n")
+        text = pysam.samtools.depth(
+            "-a", "-s", "-Q", str(min_mapq), "-b", str(bed), *map(str, bams.values())
+        )
+    for line in text.splitlines():
+        f = line.split("\t")
+        depth[(f[0], int(f[1]))] = [int(x) for x in f[2:]]
+    with pysam.VariantFile(str(truth_p)) as vf:
+        col = {s: i for i, s in enumerate(names) if s in vf.header.samples}
+        with pysam.VariantFile(str(out_p), "wz", header=vf.header) as wf:
+            for rec in vf:
+                d = depth.get((rec.chrom, rec.pos), [0] * len(names))
+                for s, i in col.items():
+                    if d[i] < min_depth:
+                        gt = rec.samples[s]["GT"] or (None,)
+                        rec.samples[s]["GT"] = (None,) * len(gt)
+                wf.write(rec)
+    pysam.tabix_index(str(out_p), preset="vcf", force=True)
+    return out_p
