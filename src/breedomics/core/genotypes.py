@@ -307,8 +307,21 @@ class _BedRows:
         return out
 
 
+#: Genotypes of a block from which the compiled decoder is used (below, the lookup-table
+#: one: the same values, without importing numba for a small panel).
+_COMPILED_DECODE_MIN = 1 << 22
+
+
 def _decode_bed(block: np.ndarray, n_samples: int, idx: np.ndarray | None) -> np.ndarray:
     """Decode a (n_var, nbytes) block of .bed bytes to (n_samples_out, n_var) float32."""
+    n_out = n_samples if idx is None else len(idx)
+    if n_out * block.shape[0] >= _COMPILED_DECODE_MIN:
+        from breedomics.core._bedcodec import decode_bed_into
+
+        out = np.empty((n_out, block.shape[0]), dtype=np.float32)
+        pos = np.arange(n_samples, dtype=np.int64) if idx is None else np.asarray(idx, np.int64)
+        decode_bed_into(np.ascontiguousarray(block), pos, _CODE_TO_DOSAGE, out)
+        return out
     codes = np.take(_BYTE_CODES, np.asarray(block), axis=0).reshape(block.shape[0], -1)
     codes = codes[:, :n_samples] if idx is None else codes[:, idx]
     return np.take(_CODE_TO_DOSAGE, np.ascontiguousarray(codes.T))
