@@ -17,6 +17,7 @@ import shutil
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -110,6 +111,16 @@ def run_workflow(
 #: "test user sys wall nodeid" for every test (its own CPU and its untracked children's),
 #: to find where the suite's CPU time goes (``scripts/test_cpu_report.py`` sums it).
 _CPU_LOG = os.environ.get("BREEDOMICS_TEST_CPU")
+_T0 = time.monotonic()
+
+
+def _log_event(what: str, name: str) -> None:
+    """With ``BREEDOMICS_TEST_CPU``: "bg <seconds since start> <what> <run>" (a timeline of
+    the background runs: when each started, ended, and was waited for)."""
+    if _CPU_LOG:
+        with open(_CPU_LOG, "a") as fh:
+            fh.write(f"bg {time.monotonic() - _T0:.1f} {what} {name}\n")
+
 
 #: Child processes of background runs -> the run (stopped if the session ends first).
 _CHILDREN: dict[subprocess.Popen, str | None] = {}
@@ -127,14 +138,10 @@ def popen_tracked(cmd, nice: bool = False, signals: bool = False, **kw) -> subpr
     """
     run = getattr(_JOB, "name", None)
     if nice and run not in _BOOSTED:
-        prev = kw.pop("preexec_fn", None)
-
-        def pre():
-            if prev:
-                prev()
-            os.nice(19)
-
-        kw["preexec_fn"] = pre
+        # nice(1), not a preexec_fn os.nice: a preexec_fn makes Python fork() instead of
+        # vfork(), and OpenBLAS's fork handler stops its thread pool in this process, which
+        # hung a test's matrix product in the main thread for good (exec_blas spinning)
+        cmd = ["nice", "-n", "19", *cmd]
     if _CPU_LOG and not signals:  # profile the suite: CPU seconds of each command, by run or test
         owner = run or os.environ.get("PYTEST_CURRENT_TEST", "?").split(" ")[0]
         cmd = ["/usr/bin/time", "-a", "-o", _CPU_LOG, "-f", f"%U %S %e {owner}", *cmd]
@@ -153,6 +160,34 @@ def run_tracked(cmd, nice: bool = False, **kw) -> subprocess.CompletedProcess:
     finally:
         _CHILDREN.pop(proc, None)
     return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def beside(fn: Callable, *args, **kwargs) -> Callable[[], object]:
+    """Start ``fn(*args, **kwargs)`` in a thread; returns a function that waits for its value.
+
+    Inside a background run the thread's commands belong to that run (niced with it, and
+    given back their priority with it when a test waits for it).
+    """
+    run = getattr(_JOB, "name", None)
+    box: dict[str, object] = {}
+
+    def target() -> None:
+        _JOB.name = run
+        try:
+            box["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # noqa: BLE001 - raised in the caller by wait()
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, daemon=True)
+    thread.start()
+
+    def wait():
+        thread.join()
+        if "error" in box:
+            raise box["error"]
+        return box["value"]
+
+    return wait
 
 
 def _boost(run: str) -> None:
@@ -178,13 +213,15 @@ def _boost(run: str) -> None:
 # --- long runs started in the background at the start of the session ----------------
 
 #: name -> (function(root, nice) -> value, names of the test modules that need it)
-_BACKGROUND: dict[str, tuple[Callable[[Path, bool], object], tuple[str, ...]]] = {}
+_BACKGROUND: dict[str, tuple[Callable[..., object], tuple[str, ...]]] = {}
 #: Background runs that start first, whatever test needs them: runs that mostly wait
 #: (on a scheduler), whose waiting the other tests fill.
 _EARLY: set[str] = set()
+#: name -> the runs it works on (it starts when they have ended)
+_AFTER: dict[str, tuple[str, ...]] = {}
 
 
-def background_run(name: str, *modules: str, early: bool = False):
+def background_run(name: str, *modules: str, early: bool = False, after: tuple[str, ...] = ()):
     """Register ``fn(root, nice) -> value`` as the background run ``name``.
 
     It is started at the start of the session when a test of ``modules`` (default: the
@@ -193,26 +230,31 @@ def background_run(name: str, *modules: str, early: bool = False):
     whether it runs in the background (then its processes should get the lowest CPU
     priority: pass it on to ``run_workflow`` or ``popen_tracked``). A fixture gets its
     value (or its exception, a skip included) with ``background.result(name)``.
+
+    ``after``: runs whose results it works on (a copy of their folder, say); it starts
+    when they have ended and is called ``fn(root, nice, *their values)``.
     """
 
     def register(fn):
         _BACKGROUND[name] = (fn, modules or (fn.__module__,))
         if early:
             _EARLY.add(name)
+        _AFTER[name] = tuple(after)
         return fn
 
     return register
 
 
 class BackgroundRuns:
-    #: Three runs at a time on 2 cores: a run's chain of one-job steps and a run waiting on
-    #: a scheduler leave a core idle that a third run fills (they run niced below the tests).
-    WORKERS = 3
+    #: Four runs at a time on 2 cores: a run's chain of one-job steps and a run waiting on
+    #: a scheduler leave a core idle that another run fills (they run niced below the
+    #: tests). The two SLURM runs (``early``) hold two of them most of the session.
+    WORKERS = 4
 
     def __init__(self, factory: pytest.TempPathFactory, names: list[str]):
         self._factory = factory
         self._order = names
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._queued = set(_BACKGROUND)  # the workers take those in ``names`` only
         self._done = {n: threading.Event() for n in _BACKGROUND}
         self._value: dict[str, object] = {}
@@ -225,32 +267,55 @@ class BackgroundRuns:
         for t in self._threads:
             t.start()
 
-    def _claim(self, names) -> str | None:
-        with self._lock:
-            for n in names:
-                if n in self._queued and not self._stopping:
-                    self._queued.discard(n)
-                    return n
+    def _claim(self, name: str) -> bool:
+        with self._cond:
+            if name in self._queued and not self._stopping:
+                self._queued.discard(name)
+                return True
+        return False
+
+    def _next(self) -> str | None:
+        """The first queued run whose ``after`` runs have ended (waits for one), or None."""
+        with self._cond:
+            while not self._stopping:
+                waiting = [n for n in self._order if n in self._queued]
+                if not waiting:
+                    return None
+                for n in waiting:
+                    if all(self._done[d].is_set() for d in _AFTER[n]):
+                        self._queued.discard(n)
+                        return n
+                self._cond.wait()  # until a run ends
         return None
 
     def _work(self) -> None:
-        while (name := self._claim(self._order)) is not None:
+        while (name := self._next()) is not None:
             self._execute(name, nice=True)
 
     def _execute(self, name: str, nice: bool) -> None:
         fn, _ = _BACKGROUND[name]
         _JOB.name = name
+        _log_event("start" if nice else "start-foreground", name)
         try:
-            self._value[name] = fn(self._factory.mktemp(name), nice)
+            inputs = [self._get(d) for d in _AFTER[name]]
+            self._value[name] = fn(self._factory.mktemp(name), nice, *inputs)
         except BaseException as exc:  # noqa: BLE001 - a skip or failure, raised in result()
             self._error[name] = exc
         finally:
             _JOB.name = None
-            self._done[name].set()
+            _log_event("end", name)
+            with self._cond:
+                self._done[name].set()
+                self._cond.notify_all()
+
+    def _get(self, name: str):
+        if name in self._error:
+            raise self._error[name]
+        return self._value[name]
 
     def prioritise(self, name: str) -> None:
         """Normal CPU priority for run ``name`` from now on (next to start if queued)."""
-        with self._lock:
+        with self._cond:
             if name in self._order:
                 self._order.remove(name)
                 self._order.insert(0, name)
@@ -258,18 +323,24 @@ class BackgroundRuns:
 
     def result(self, name: str):
         """The value of run ``name``: waits for it, or runs it now if not started yet."""
-        if self._claim([name]):
+        for dep in _AFTER[name]:  # first those it works on (run now, or sped up)
+            if not self._done[name].is_set():
+                try:
+                    self.result(dep)
+                except BaseException:  # noqa: BLE001 - raised by the run itself
+                    pass
+        if self._claim(name):
             self._execute(name, nice=False)
         elif not self._done[name].is_set():  # running in the background: speed it up
+            _log_event("wait", name)
             _boost(name)
         self._done[name].wait()
-        if name in self._error:
-            raise self._error[name]
-        return self._value[name]
+        return self._get(name)
 
     def stop(self) -> None:
-        with self._lock:
+        with self._cond:
             self._stopping = True
+            self._cond.notify_all()
         for proc in list(_CHILDREN):
             if proc.poll() is None:
                 proc.terminate()
@@ -277,15 +348,43 @@ class BackgroundRuns:
             t.join(timeout=120)
 
 
+#: The order of the modules that read background runs (others of them after these): the
+#: runs start in the order these need them, smaller first, so that a test waiting for one
+#: leaves the cores to the runs after it, and the work the modules do themselves on top of
+#: a run (reruns, follow-on runs) goes on beside the later runs. The SLURM runs, started
+#: first (``early``), are needed last.
+LAST_MODULES = (
+    "test_gwas_permutation_workflow",
+    "test_bam_entry",
+    "test_genonorm_workflow",
+    "test_calling_accuracy",
+    "test_workflow",
+    "test_genotype_workflow",
+    "test_gwas_annotate_workflow",
+    "test_gs_workflow",
+    "test_omics_panel",
+    "test_report",
+    "test_snakemake_report",
+    "test_slurm",
+)
+
+
 def pytest_collection_modifyitems(session, config, items):
-    """Modules that read a background run go last, in their order (stable sort).
+    """Modules that read a background run go last, in the order of ``LAST_MODULES``
+    (a stable sort: the other tests keep their order).
 
     Their runs start at the start of the session all the same; the other tests run first,
     beside them, instead of waiting for them (a waiting test leaves its core to the runs,
     but the tests after it then run alone at the end, on one core).
     """
     needing = {m for _, modules in _BACKGROUND.values() for m in modules}
-    items.sort(key=lambda item: getattr(item.module, "__name__", None) in needing)
+    rank = {m: i for i, m in enumerate(LAST_MODULES)}
+
+    def key(item) -> tuple[int, int]:
+        mod = getattr(item.module, "__name__", None)
+        return (0, 0) if mod not in needing else (1, rank.get(mod, len(rank)))
+
+    items.sort(key=key)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -297,6 +396,12 @@ def background(request, tmp_path_factory):
         for name, (_, modules) in _BACKGROUND.items():
             if mod in modules:
                 first.setdefault(name, i)
+    for name in list(first):  # and the runs those work on, as early
+        todo = list(_AFTER[name])
+        while todo:
+            dep = todo.pop()
+            first[dep] = min(first.get(dep, first[name]), first[name])
+            todo.extend(_AFTER[dep])
     # the session's base folder, made now: pytest makes it on first use, and workers
     # asking at once would each make one (then a mktemp check compares two of them)
     tmp_path_factory.getbasetemp()

@@ -3,7 +3,8 @@
 The genotypes are those of the session's mean-imputed panel run (``mean_panel_run`` in
 conftest.py, shared with the GWAS and GS workflow tests): they are copied into a new
 working folder and only the omics rules are allowed to run, so this module adds the
-three omics jobs per dataset and no other panel run. The results are scored against the
+three omics jobs per dataset and no other panel run (started in the background as soon
+as the panel run has ended). The results are scored against the
 simulation's truth (scripts/make_test_data.py --omics-only): power and empirical FDR of
 the cis-eQTL, both trans hotspots, the mQTL.
 """
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import PANEL, copy_panel, panel_config, run_workflow
+from conftest import PANEL, background_run, copy_panel, panel_config, run_workflow
 
 from breedomics.omics.summarise import CIS_COLUMNS, FEATURE_COLUMNS, HOTSPOT_COLUMNS, TRANS_COLUMNS
 
@@ -51,12 +52,12 @@ def omics_config(panel: Path, **datasets) -> dict:
     )
 
 
-@pytest.fixture(scope="module")
-def omics_run(mean_panel_run, tmp_path_factory):
-    """The omics rules on the genotypes of the shared mean-imputed panel run."""
-    root = tmp_path_factory.mktemp("omics")
+@background_run("omics_panel", after=("mean_panel",))
+def _omics_run(root: Path, nice: bool, mean_panel: tuple[Path, dict]):
+    """The omics rules on the genotypes of the shared mean-imputed panel run (started in
+    the background when that run has ended)."""
     panel = copy_panel(root, "expression.bed.gz", "metabolites.tsv")
-    src_root, _cfg = mean_panel_run
+    src_root, _cfg = mean_panel
     run = root / "run"
     (run / "results" / "genotypes").mkdir(parents=True)
     for ext in (".bed", ".bim", ".fam"):
@@ -69,8 +70,13 @@ def omics_run(mean_panel_run, tmp_path_factory):
         for name in ("qtl_features.tsv", "cis.tsv", "trans.tsv", "hotspots.tsv", "qtl_map.png")
     ]
     extra = ["--allowed-rules", *OMICS_RULES, "--"]  # "--": the targets are no rule names
-    proc = run_workflow(run, cfg, *targets, extra=extra, check=True)
+    proc = run_workflow(run, cfg, *targets, extra=extra, check=True, nice=nice)
     return run / "results" / "omics", proc
+
+
+@pytest.fixture(scope="module")
+def omics_run(background):
+    return background.result("omics_panel")
 
 
 def _read(path: Path) -> pd.DataFrame:

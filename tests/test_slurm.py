@@ -274,10 +274,16 @@ def min_job_age() -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _default_sigint() -> None:
-    # A shell starting pytest in the background (`cmd &`) leaves SIGINT ignored, and
-    # children inherit that; Snakemake must get SIGINT to cancel its SLURM jobs.
-    signal.signal(signal.SIGINT, signal.SIG_DFL)
+#: ``cmd`` with SIGINT at its default: a shell starting pytest in the background (`cmd &`)
+#: leaves SIGINT ignored, children inherit that, and Snakemake must get SIGINT to cancel
+#: its SLURM jobs. An exec wrapper, not a preexec_fn: that makes Python fork() instead of
+#: vfork(), and OpenBLAS's fork handler then stops its threads under a running product.
+_DEFAULT_SIGINT = [
+    sys.executable,
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+    "os.execvp(sys.argv[1], sys.argv[1:])",
+]
 
 
 def start(
@@ -285,7 +291,7 @@ def start(
 ) -> subprocess.Popen:
     with open(log, "w") as fh:
         return popen_tracked(
-            cmd,
+            [*_DEFAULT_SIGINT, *cmd],
             nice=nice,
             signals=True,  # SIGINT in test_scancel_and_sigint_then_rerun_matches_local
             cwd=cwd,
@@ -293,7 +299,6 @@ def start(
             stdout=fh,
             stderr=subprocess.STDOUT,
             text=True,
-            preexec_fn=_default_sigint,
         )
 
 

@@ -5,7 +5,8 @@ heterozygous SNP calls in inbred lines, male X called haploid; a second run does
 nothing; deleting one sample's BAM reruns only what depends on it.
 
 The three species' runs start in the background at the start of the session
-(``background_run`` in conftest.py).
+(``background_run`` in conftest.py); so do the runs on copies of them (the freebayes
+caller, a deleted BAM, incremental calling), each as soon as the run it copies has ended.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 
@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pysam
 import pytest
-from conftest import background_run, copy_species, run_workflow, species_config
+from conftest import background_run, copy_species, run_tracked, run_workflow, species_config
 
 from breedomics.calling.evalcalls import evaluate
 
@@ -46,7 +46,9 @@ def _run_species(species: str, root: Path, nice: bool) -> tuple[Path, dict]:
 
 
 for _species in ("soybean", "rice", "pig"):
-    background_run(_species, __name__)(partial(_run_species, _species))
+    # test_calling_accuracy.py scores the pig run too (and runs before this module)
+    _readers = (__name__, "test_calling_accuracy") if _species == "pig" else (__name__,)
+    background_run(_species, *_readers)(partial(_run_species, _species))
 
 
 @pytest.fixture(scope="module")
@@ -160,8 +162,8 @@ def test_pig_growth_traits_reach_gwas(pig):
         assert (res / f"gwas/mlm/{trait}.mlm.candidates.tsv").exists()
 
 
-def _dry_run_jobs(run: Path, cfg: dict, *targets: str) -> dict[str, int]:
-    proc = run_workflow(run, cfg, extra=[*targets, "-n", "--quiet", "rules"], check=True)
+def _dry_run_jobs(run: Path, cfg: dict, *targets: str, nice: bool = False) -> dict[str, int]:
+    proc = run_workflow(run, cfg, extra=[*targets, "-n", "--quiet", "rules"], check=True, nice=nice)
     jobs: dict[str, int] = {}
     for line in proc.stdout.splitlines():
         m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
@@ -176,31 +178,50 @@ def test_second_run_does_nothing(soybean):
     assert "Nothing to be done" in proc.stdout + proc.stderr
 
 
-@pytest.fixture(scope="module")
-def freebayes_run(soybean, tmp_path_factory):
-    """`calling.caller: freebayes` on a copy of the finished soybean run.
+def _pass_records(vcf: Path, nice: bool) -> str:
+    proc = run_tracked(["bcftools", "view", "-H", str(vcf)], nice=nice)
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
-    Copies the run, lists the jobs a dry run plans, then starts the run in a thread: it
-    goes on while the tests after the copy work on the soybean run (it only reads the
-    data). Gives (run folder, config, planned jobs, future of the run).
-    """
+
+@background_run("soybean_freebayes", after=("soybean",))
+def _freebayes_run(root: Path, nice: bool, soybean: tuple[Path, dict]):
+    """`calling.caller: freebayes` on a copy of the finished soybean run: (run folder,
+    config, the jobs a dry run plans)."""
     run, cfg = soybean
-    fb_run = tmp_path_factory.mktemp("freebayes") / "run"
+    fb_run = root / "run"
     shutil.copytree(run, fb_run, symlinks=True)
     cfg = dict(cfg, calling=dict(cfg["calling"], caller="freebayes"))
-    jobs = _dry_run_jobs(fb_run, cfg)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        yield fb_run, cfg, jobs, pool.submit(run_workflow, fb_run, cfg, check=True)
+    jobs = _dry_run_jobs(fb_run, cfg, nice=nice)
+    run_workflow(fb_run, cfg, check=True, nice=nice)
+    return fb_run, cfg, jobs
 
 
-# The freebayes copy is taken before this test deletes a BAM; its run goes on alongside.
-@pytest.mark.usefixtures("freebayes_run")
-def test_deleting_one_bam_reruns_only_its_dependants(soybean):
-    run, cfg = soybean
+@pytest.fixture(scope="module")
+def freebayes_run(background):
+    return background.result("soybean_freebayes")
+
+
+@background_run("soybean_bam_deleted", after=("soybean",))
+def _bam_deleted_run(root: Path, nice: bool, soybean: tuple[Path, dict]):
+    """A copy of the finished soybean run with one sample's BAM deleted: the jobs a dry
+    run plans, then the PASS records before and after the rerun of the calls."""
+    src, cfg = soybean
+    run = root / "run"
+    shutil.copytree(src, run, symlinks=True)
     sample = pd.read_csv(cfg["samples"], sep="\t")["sample"].iloc[0]
-    n_units = (pd.read_csv(cfg["units"], sep="\t")["sample"] == sample).sum()
     (run / f"results/bam/{sample}.bam").unlink()
-    jobs = _dry_run_jobs(run, cfg)
+    jobs = _dry_run_jobs(run, cfg, nice=nice)
+    vcf = run / "results/calls/all.pass.vcf.gz"
+    before = _pass_records(vcf, nice)
+    run_workflow(run, cfg, "results/calls/all.pass.vcf.gz", check=True, nice=nice)
+    return sample, jobs, before, _pass_records(vcf, nice)
+
+
+def test_deleting_one_bam_reruns_only_its_dependants(soybean, background):
+    _, cfg = soybean
+    sample, jobs, before, after = background.result("soybean_bam_deleted")
+    n_units = (pd.read_csv(cfg["units"], sep="\t")["sample"] == sample).sum()
     assert jobs.get("trim_reads") == n_units
     assert jobs.get("map_reads") == n_units
     assert jobs.get("mark_duplicates") == 1
@@ -209,28 +230,14 @@ def test_deleting_one_bam_reruns_only_its_dependants(soybean):
     assert jobs.get("concat_calls") == 1  # joint calls depend on every BAM
     # And the rerun restores a VCF with the same records as before (the calls only: what
     # else it reruns is the dry run's count above).
-    before = subprocess.run(
-        ["bcftools", "view", "-H", str(run / "results/calls/all.pass.vcf.gz")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    run_workflow(run, cfg, "results/calls/all.pass.vcf.gz", check=True)
-    after = subprocess.run(
-        ["bcftools", "view", "-H", str(run / "results/calls/all.pass.vcf.gz")],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
     assert before == after
 
 
 def test_freebayes_caller_reuses_alignments(freebayes_run):
     """`calling.caller: freebayes` reruns only the calling jobs and is as accurate."""
-    fb_run, cfg, jobs, done = freebayes_run
+    fb_run, cfg, jobs = freebayes_run
     assert "map_reads" not in jobs and "mark_duplicates" not in jobs
     assert jobs["call_variants_region"] >= 2
-    done.result()
     header = subprocess.run(
         ["bcftools", "view", "-h", str(fb_run / "results/calls/all.pass.vcf.gz")],
         capture_output=True,
@@ -289,15 +296,16 @@ def _pass_genotypes(path: Path) -> tuple[list[str], dict[tuple, list[str]]]:
     return samples, {(k, ref, alt): gts for k, (ref, alt, gts) in records.items()}
 
 
-def test_incremental_calling_adds_samples_without_recalling(pig, tmp_path):
-    """`calling.mode: incremental` (issue 15): the pig reads called in two batches, 8 then
-    12 animals (males' X and Y haploid), from per-sample gVCFs merged per region. Adding
-    the 4 runs their 4 per-sample jobs and the merges only - no job on a BAM of the first
-    8, whose gVCFs stay as they were - and the 12 match the one-batch joint run (the pig
-    background run): genotypes on the PASS sites of both >= 0.999 concordant, and SNP and
-    indel F1 against the truth no more than 0.002 under the joint run's."""
+INCREMENTAL_TARGET = "results/calls/all.pass.vcf.gz"
+
+
+@background_run("pig_incremental", after=("pig",))
+def _incremental_run(root: Path, nice: bool, pig: tuple[Path, dict]) -> dict:
+    """The pig reads called incrementally on a copy of the joint run (its BAMs): 8
+    animals, then all 12, then (dry run only) 11 (see the test); what the dry runs
+    planned and the first 8's gVCF stamps before and after adding the 4."""
     joint, cfg = pig
-    run = tmp_path / "run"
+    run = root / "run"
     shutil.copytree(joint, run, symlinks=True)  # the BAMs and reference, as made
     for stale in ("by_region", "all.raw.bcf", "all.norm.bcf", "all.filtered.vcf.gz"):
         for p in (run / "results/calls").glob(f"{stale}*"):
@@ -315,41 +323,69 @@ def test_incremental_calling_adds_samples_without_recalling(pig, tmp_path):
     cfg8 = dict(cfg, calling=calling, samples=str(run / "samples8.tsv"),
                 units=str(run / "units8.tsv"))  # fmt: skip
     cfg12 = dict(cfg, calling=calling, units=str(run / "units12.tsv"))
-    target = "results/calls/all.pass.vcf.gz"
+    out = {"run": run, "cfg12": cfg12, "first": first, "samples": list(sheet["sample"])}
+    out["jobs8"] = _dry_run_jobs(run, cfg8, INCREMENTAL_TARGET, nice=nice)
+    run_workflow(run, cfg8, INCREMENTAL_TARGET, check=True, nice=nice)
+    gvcfs = {s: run / f"results/calls/gvcf/{s}.all.bcf" for s in first}
+    out["stamps8"] = {s: p.stat().st_mtime_ns for s, p in gvcfs.items()}
+    with pysam.VariantFile(str(run / INCREMENTAL_TARGET)) as vf:
+        out["samples8"] = list(vf.header.samples)
+    out["jobs12"] = _dry_run_jobs(run, cfg12, INCREMENTAL_TARGET, nice=nice)
+    out["n_regions"] = len(list((run / "results/calls/regions").glob("region_*.bed")))
+    run_workflow(run, cfg12, INCREMENTAL_TARGET, check=True, nice=nice)
+    out["stamps12"] = {s: p.stat().st_mtime_ns for s, p in gvcfs.items()}
+    # removing an animal from the sheet: the merges again, and nothing per sample
+    left = [s for s in sheet["sample"] if s != first[0]]
+    sheet[sheet["sample"].isin(left)].to_csv(run / "samples11.tsv", sep="\t", index=False)
+    units[units["sample"].isin(left)].to_csv(run / "units11.tsv", sep="\t", index=False)
+    cfg11 = dict(cfg, calling=calling, samples=str(run / "samples11.tsv"),
+                 units=str(run / "units11.tsv"))  # fmt: skip
+    out["jobs11"] = _dry_run_jobs(run, cfg11, INCREMENTAL_TARGET, nice=nice)
+    return out
+
+
+def test_incremental_calling_adds_samples_without_recalling(pig, background):
+    """`calling.mode: incremental` (issue 15): the pig reads called in two batches, 8 then
+    12 animals (males' X and Y haploid), from per-sample gVCFs merged per region. Adding
+    the 4 runs their 4 per-sample jobs and the merges only - no job on a BAM of the first
+    8, whose gVCFs stay as they were - and the 12 match the one-batch joint run (the pig
+    background run): genotypes on the PASS sites of both >= 0.999 concordant, and SNP and
+    indel F1 against the truth no more than 0.002 under the joint run's. Removing an
+    animal from the sheet then plans the merges only."""
+    joint, cfg = pig
+    inc = background.result("pig_incremental")
+    run, target = inc["run"], INCREMENTAL_TARGET
     bam_jobs = {"trim_reads", "map_reads", "merge_sample_bams", "mark_duplicates"}
 
-    jobs8 = _dry_run_jobs(run, cfg8, target)
+    jobs8 = inc["jobs8"]
     assert not bam_jobs & set(jobs8), jobs8  # the BAMs are the joint run's
     assert jobs8["call_sample_gvcf"] == 8
-    run_workflow(run, cfg8, target, check=True)
-    gvcfs = {s: run / f"results/calls/gvcf/{s}.all.bcf" for s in first}
-    stamps = {s: p.stat().st_mtime_ns for s, p in gvcfs.items()}
-    with pysam.VariantFile(str(run / target)) as vf:
-        assert list(vf.header.samples) == first
+    assert inc["samples8"] == inc["first"]
 
-    jobs12 = _dry_run_jobs(run, cfg12, target)
+    jobs12 = inc["jobs12"]
     print(f"adding 4 animals to 8: {jobs12}")
     assert not bam_jobs & set(jobs12), jobs12
     assert jobs12["call_sample_gvcf"] == 4  # the new animals' only
-    n_regions = len(list((run / "results/calls/regions").glob("region_*.bed")))
-    assert jobs12["merge_gvcfs_region"] == n_regions
+    assert jobs12["merge_gvcfs_region"] == inc["n_regions"]
     assert "call_variants_region" not in jobs12
-    run_workflow(run, cfg12, target, check=True)
-    assert {s: p.stat().st_mtime_ns for s, p in gvcfs.items()} == stamps
+    assert inc["stamps12"] == inc["stamps8"]
+    jobs11 = inc["jobs11"]  # then one of the first 8 removed from the sheet
+    assert not (bam_jobs | {"call_sample_gvcf", "call_variants_region"}) & set(jobs11), jobs11
+    assert jobs11["merge_gvcfs_region"] == inc["n_regions"]
 
-    samples, inc = _pass_genotypes(run / target)
+    samples, incr = _pass_genotypes(run / target)
     joint_samples, one = _pass_genotypes(joint / target)
-    assert samples == joint_samples == list(sheet["sample"])
-    shared = set(inc) & set(one)
-    pairs = [(a, b) for k in shared for a, b in zip(inc[k], one[k], strict=True)]
+    assert samples == joint_samples == inc["samples"]
+    shared = set(incr) & set(one)
+    pairs = [(a, b) for k in shared for a, b in zip(incr[k], one[k], strict=True)]
     concordance = sum(a == b for a, b in pairs) / len(pairs)
-    m_inc, m_one = _metrics(run, cfg12), _metrics(joint, cfg)
-    line = [f"PASS sites {len(inc)} incremental, {len(one)} joint, {len(shared)} shared; "
+    m_inc, m_one = _metrics(run, inc["cfg12"]), _metrics(joint, cfg)
+    line = [f"PASS sites {len(incr)} incremental, {len(one)} joint, {len(shared)} shared; "
             f"genotype concordance {concordance:.5f}"]  # fmt: skip
     for kind in ("SNP", "INDEL"):
         a, b = _overall(m_inc, kind), _overall(m_one, kind)
         line.append(f"{kind} F1 {a.f1:.4f} incremental, {b.f1:.4f} joint")
         assert a.f1 >= b.f1 - 0.002, kind
     print("; ".join(line))
-    assert len(shared) >= 0.99 * max(len(inc), len(one))
+    assert len(shared) >= 0.99 * max(len(incr), len(one))
     assert concordance >= 0.999
