@@ -4,7 +4,8 @@
 
 rule prepare_reference:
     input:
-        config["reference"]["fasta"],
+        # a genotype-only run may have no reference: then no job needs this rule
+        config["reference"]["fasta"] or [],
     output:
         fa="results/reference/genome.fa",
         fai="results/reference/genome.fa.fai",
