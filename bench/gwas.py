@@ -123,6 +123,22 @@ def agreement(work: Path) -> dict:
     }
 
 
+def grm_agreement(work: Path) -> dict:
+    """Our VanRaden GRM against plink2's covariance matrix: the two differ by their
+    denominators only (2 sum p(1-p) against the number of variants), so the entries are
+    compared after a least-squares scale."""
+    z = np.load(work / "grm.npz")
+    ours_k = z["num"] / float(json.loads(str(z["meta"]))["den"])
+    theirs = np.loadtxt(work / "rel.rel")
+    a, b = ours_k.ravel(), theirs.ravel()
+    scale = float(a @ b / (a @ a))
+    return {
+        "r_entries": float(np.corrcoef(a, b)[0, 1]),
+        "scale_plink2_over_ours": scale,
+        "max_abs_diff_after_scale": float(np.max(np.abs(scale * a - b))),
+    }
+
+
 def standard(args) -> dict:
     work = Path(args.workdir).resolve()
     work.mkdir(parents=True, exist_ok=True)
@@ -142,6 +158,21 @@ def standard(args) -> dict:
         row(table, "GLM, 1 trait", "plink2 --glm", res["plink2"])
     res["glm"] = measure(ours(work, "glm", "pheno1.tsv", "glm1"), work, work / "glm1.log")
     row(table, "GLM, 1 trait", "breedomics --model glm", res["glm"])
+    # GRM: plink2's covariance form (--make-rel cov: not variance-standardised, like
+    # VanRaden's) against ours, the float32 GRM pass of the mixed models
+    if have_plink:
+        res["plink2_rel"] = measure(
+            ["plink2", "--bfile", str(work / "panel"), "--make-rel", "cov", "square",
+             "--threads", "2", "--out", str(work / "rel")],
+            work, work / "plink2_rel.log",
+        )  # fmt: skip
+        row(table, "GRM", "plink2 --make-rel cov", res["plink2_rel"])
+    res["grm"] = measure(
+        [sys.executable, "-m", "breedomics", "gwas", "kinship", "--geno", str(work / "panel"),
+         "--pheno", str(work / "pheno1.tsv"), "--out", str(work / "grm.npz")],
+        work, work / "grm.log",
+    )  # fmt: skip
+    row(table, "GRM", "breedomics gwas kinship", res["grm"])
     # exact MLM, one trait
     if have_gemma:
         res["gemma_gk"] = measure(
@@ -219,6 +250,9 @@ def standard(args) -> dict:
             summary["agreement_with_gemma_trait1"] = agreement(work)
     if have_plink:
         summary["glm_time_ratio_vs_plink2"] = res["glm"]["wall_s"] / res["plink2"]["wall_s"]
+        summary["grm_time_ratio_vs_plink2"] = res["grm"]["wall_s"] / res["plink2_rel"]["wall_s"]
+        if res["grm"]["exit"] == 0 and res["plink2_rel"]["exit"] == 0:
+            summary["grm_agreement_with_plink2"] = grm_agreement(work)
     for k, v in summary.items():
         print(f"{k}: {v if not isinstance(v, float) else round(v, 2)}")
     out = {"table": table, "summary": summary}

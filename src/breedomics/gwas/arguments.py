@@ -13,7 +13,7 @@ import dataclasses
 from typing import TYPE_CHECKING, TypeVar
 
 if TYPE_CHECKING:  # the option objects' modules load the scan; the parsers do not need it
-    from breedomics.gwas.report import ReportOptions
+    from breedomics.gwas.options import ReportOptions
     from breedomics.gwas.run import GwasInputs
 
 #: ``--model`` choices: the keys of :data:`breedomics.gwas.scan.MODEL_MODES`.
@@ -153,6 +153,6 @@ def inputs_from(args: argparse.Namespace) -> GwasInputs:
 
 def report_from(args: argparse.Namespace) -> ReportOptions:
     """The :class:`~breedomics.gwas.report.ReportOptions` of parsed :func:`add_report`."""
-    from breedomics.gwas.report import ReportOptions
+    from breedomics.gwas.options import ReportOptions
 
     return options_from(ReportOptions, args, plots=not args.no_plots)

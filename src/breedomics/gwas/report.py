@@ -16,7 +16,6 @@ variants, inflation, variance components, thresholds, hits, notes) and
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -24,6 +23,7 @@ import pandas as pd
 from breedomics.core.progress import Progress, track
 from breedomics.gwas.clump import LEAD_COLUMNS, candidate_ids, clump
 from breedomics.gwas.naming import trait_stem
+from breedomics.gwas.options import ReportOptions
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.pvalues import inflation_lambda
 from breedomics.gwas.results import SSF_COLUMNS, write_meta
@@ -31,18 +31,6 @@ from breedomics.gwas.scan import GenotypeSource, TraitScan
 from breedomics.gwas.threshold import bonferroni, permutation_threshold
 
 __all__ = ["ReportOptions", "finalize"]
-
-
-@dataclass
-class ReportOptions:
-    """Options of the report stage."""
-
-    alpha: float = 0.05
-    threshold: str = "bonferroni"  # bonferroni | meff | permutation
-    clump_p2: float = 0.01
-    clump_r2: float = 0.1
-    clump_kb: float = 250.0
-    plots: bool = True
 
 
 def _thresholds(ts: TraitScan, meff: dict | None, opts: ReportOptions) -> list[dict]:

@@ -66,8 +66,8 @@ import numpy as np
 import pandas as pd
 
 from breedomics.errors import UserError
+from breedomics.gwas.options import ReportOptions
 from breedomics.gwas.phenotypes import GwasData
-from breedomics.gwas.report import ReportOptions
 from breedomics.gwas.scan import MIXED_MODELS, GenotypeSource, ScanConfig
 
 __all__ = [
