@@ -323,8 +323,8 @@ class BackgroundRuns:
 
     def result(self, name: str):
         """The value of run ``name``: waits for it, or runs it now if not started yet."""
-        for dep in _AFTER[name]:  # first those it works on (run now, or sped up)
-            if not self._done[name].is_set():
+        if not self._done[name].is_set():
+            for dep in _AFTER[name]:  # first those it works on (run now, or sped up)
                 try:
                     self.result(dep)
                 except BaseException:  # noqa: BLE001 - raised by the run itself

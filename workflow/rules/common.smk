@@ -181,8 +181,10 @@ if (
 
 
 def gbs_loci(wildcards=None):
-    """The loci BED a GBS run calls in (input of call_variants_region), else nothing."""
-    return [GBS_LOCI_BED] if GBS_RUN and GBS_LOCI_BED else []
+    """The loci BED a GBS run calls in (input of call_variants_region), else nothing:
+    only the bcftools caller reads it (`-T`), so freebayes runs do not make it."""
+    bcftools = config["calling"]["caller"] == "bcftools"
+    return [GBS_LOCI_BED] if GBS_RUN and GBS_LOCI_BED and bcftools else []
 
 
 def gbs_targets(wildcards, input):
@@ -568,7 +570,7 @@ def soft_filter_pipeline(wildcards=None):
         ("StrandBias", f"{sb}>{f['max_strand_bias']}"),
         ("HighMissing", missing),
     ]
-    if GBS_RUN and not f["max_mean_depth"]:  # filtering.gbs.max_mean_depth 0: off
+    if not f["max_mean_depth"]:  # 0: no HighDepth filter (as min_gq/min_gt_depth 0)
         filters = [flt for flt in filters if flt[0] != "HighDepth"]
     if config["calling"]["caller"] != "freebayes" and f["min_indel_fraction"] > 0:
         # bcftools -p proposes an indel per sample; a second alignment of the same indel

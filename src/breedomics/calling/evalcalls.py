@@ -538,7 +538,7 @@ def depth_masked_truth(
     (bgzipped, indexed).
     """
     truth_p, out_p = Path(truth), Path(out)
-    names = [s for s in bams]
+    names = list(bams)
     depth: dict[tuple[str, int], list[int]] = {}
     with tempfile.TemporaryDirectory(prefix="breedomics-depthmask-") as tmp:
         bed = Path(tmp) / "sites.bed"
