@@ -52,7 +52,8 @@ HEAVY = {
     "mark_duplicates": (4, {"bam_gb": 60}, 2000, 240),
     "build_bwa_index": (1, {"fasta_gb": 2.5}, 5000, 60),
     "impute_genotypes:beagle": (8, {"vcf_gb": 10}, 30000, 240),
-    "run_gwas": (8, {"gcells": 1200 * 5e6 / 1e9, "mmarkers": 5, "ksamples2": 1.44}, 3000, 120),
+    # 1,200 x 5 M: exact MLM 4 min on 2 cores, peak 1.1 GB (docs/gwas-benchmarks.md)
+    "run_gwas": (8, {"gcells": 1200 * 5e6 / 1e9, "mmarkers": 5, "ksamples2": 1.44}, 2000, 30),
 }
 #: Resources the SLURM plugin understands that a profile may set per rule.
 KNOWN_RESOURCES = {

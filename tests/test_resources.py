@@ -112,11 +112,15 @@ def test_request_grows_with_panel_and_never_exceeds_cap(panels, rule):
     small = res.estimate(model, res.measure(plink_files(panels["small"])), threads=2)
     large = res.estimate(model, res.measure(plink_files(panels["large"])), threads=2)
     assert large["mem_mb"] > small["mem_mb"] >= model.mem, (small, large)
-    assert large["runtime"] > small["runtime"] >= model.time, (small, large)
+    # run times of seconds both ask the floor; a whole-genome panel asks for more
+    assert large["runtime"] >= small["runtime"] >= model.time, (small, large)
+    q = res.measure(plink_files(panels["large"]))
+    genome = res.Inputs(gcells=q.gcells * 1000, mmarkers=q.mmarkers * 1000, ksamples2=q.ksamples2)
+    assert res.estimate(model, genome, threads=2)["runtime"] > large["runtime"], (rule, genome)
 
     # a cap between the two: the small panel is untouched, the large one clipped, on
     # every attempt (retries grow the estimate, never past the cap)
-    cap = res.Cap(mem_mb=(small["mem_mb"] + large["mem_mb"]) // 2, runtime=small["runtime"] + 1)
+    cap = res.Cap(mem_mb=(small["mem_mb"] + large["mem_mb"]) // 2, runtime=small["runtime"])
     warnings: list[str] = []
     res._WARNED.clear()
     for attempt in (1, 2, 3):
@@ -180,6 +184,37 @@ def test_mean_imputation_asks_for_little_beagle_for_more(panels):
     # a whole-genome panel (~10 GB of VCF) asks Beagle for tens of GB
     big = res.estimate(res.MODELS["impute_genotypes:beagle"], res.Inputs(vcf_gb=10), threads=16)
     assert big["mem_mb"] >= 30000, big
+
+
+#: Needs of the jobs of a 3,000 x 10 M census + GWAS, fitted from measured runs and the
+#: 1,200 x 5 M benchmark (docs/scaling.md): rule -> (inputs, threads of the cluster
+#: profile, peak MB, wall minutes). Shard jobs read the whole set: their need is the
+#: whole genome's (one shard).
+_FULL = res.Inputs(gcells=30.0, mmarkers=10.0, ksamples2=9.0)
+FULL_SIZE_NEEDS = {
+    "normalise_genotypes": (_FULL, 1, 4100, 132),
+    "impute_genotypes:mean": (res.Inputs(vcf_gb=10.4), 16, 100, 84),
+    "compute_gwas_kinship": (_FULL, 16, 1500, 18),
+    "find_duplicate_accessions": (_FULL, 4, 3800, 150),
+    "select_core_set": (_FULL, 2, 2900, 114),
+    "estimate_admixture": (_FULL, 8, 3200, 30),
+    "scan_diversity_shard": (_FULL, 1, 300, 216),
+    "scan_gwas_shard": (_FULL, 8, 1100, 72),
+    "gather_gwas": (res.Inputs(gcells=30.0, mmarkers=10.0, ksamples2=9.0, other_gb=6.0), 1,
+                    12000, 18),
+    "annotate_gwas": (_FULL, 1, 6000, 6),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("rule", FULL_SIZE_NEEDS)
+def test_requests_cover_the_measured_full_size_needs(rule):
+    """At 3,000 x 10 M a job asks for what it was measured to need, and not for hours or
+    tens of GB more (a 6-minute job asking 17 h waits longer in the queue and may exceed
+    a partition's limit)."""
+    inputs, threads, mem, minutes = FULL_SIZE_NEEDS[rule]
+    req = res.estimate(res.MODELS[rule], inputs, threads=threads)
+    assert mem <= req["mem_mb"] <= max(8 * mem, 2500), req
+    assert minutes <= req["runtime"] <= max(8 * minutes, 60), req
 
 
 def test_refused_submission_is_one_line():

@@ -91,6 +91,7 @@ class Inputs:
         Markers (1e6) of the PLINK sets read (per-marker results held in memory).
     ksamples2 : float
         (samples / 1000) squared, of the largest PLINK set read (n x n matrices).
+        Derived: :attr:`ksamples`, :attr:`gkcells`.
     """
 
     reads_gb: float = 0.0
@@ -103,6 +104,17 @@ class Inputs:
     gcells: float = 0.0
     mmarkers: float = 0.0
     ksamples2: float = 0.0
+
+    @property
+    def ksamples(self) -> float:
+        """Samples / 1000 of the largest PLINK set (per-sample work: admixture)."""
+        return math.sqrt(self.ksamples2)
+
+    @property
+    def gkcells(self) -> float:
+        """``gcells`` x ``ksamples``: samples^2 x markers / 1e12, the work of the n x n
+        products over every marker (GRM, kinship, the mixed models' rotation, IBS)."""
+        return self.gcells * self.ksamples
 
 
 def _size(path: Path) -> int:
@@ -254,7 +266,18 @@ def _matrix(
 _BEAGLE = Model(
     mem=1500, time=10, mem_rates={"vcf_gb": 3000}, time_rates={"vcf_gb": 1000}, parallel=0.9
 )
-_VIEW = _tool(vcf_gb=10)
+#: a GWAS scan (``run_gwas``, ``scan_gwas_shard``): the rotation U'X grows as n^2 x m, the
+#: tests and traits as n x m, the eigendecomposition as n^3 (seconds at 3,000)
+_GWAS_SCAN = Model(
+    mem=1000,
+    time=10,
+    mem_rates={"ksamples2": 300, "mmarkers": 300},
+    time_rates={"gkcells": 8, "gcells": 4, "ksamples2": 1},
+    parallel=0.5,
+)
+#: ``genotypes.impute: mean`` is one ``bcftools view`` (one thread whatever the job has):
+#: 3,000 x 10 M (a ~10 GB VCF) needs ~1.4 h (docs/scaling.md)
+_VIEW = Model(mem=500, time=5, time_rates={"vcf_gb": 10}, parallel=0)
 
 #: Rule -> model. Rates are set from the benchmarks/ of the test data and of a larger
 #: simulated panel (docs/cluster.md), with headroom; real-genome rates (reads, BAMs)
@@ -321,11 +344,14 @@ MODELS: dict[str, Model] = {
     "stat_calls": _tool(vcf_gb=20),
     "run_multiqc": Model(mem=1500, time=10, mem_rates={"other_gb": 2000}),
     # genotypes
+    # two streamed passes; held: a few numbers per variant (mmarkers) and one chunk of
+    # dosages. PLINK input, 3,000 x 10 M: ~4.1 GB and ~2.2 CPU h (docs/scaling.md)
     "normalise_genotypes": Model(
         mem=1000,
         time=5,
-        mem_rates={"vcf_gb": 500, "gcells": 2000, "fasta_gb": 1200},
-        time_rates={"vcf_gb": 60, "gcells": 120},
+        mem_rates={"vcf_gb": 500, "gcells": 100, "mmarkers": 200, "fasta_gb": 1200},
+        time_rates={"vcf_gb": 60, "gcells": 10},
+        parallel=0,
     ),
     "qc_genotypes": Model(mem=1000, time=5, mem_rates={"vcf_gb": 500}, time_rates={"vcf_gb": 60}),
     "apply_genotype_qc": _tool(vcf_gb=15),
@@ -341,26 +367,70 @@ MODELS: dict[str, Model] = {
     # census (PLINK sets; admixture and PCA on the pruned set)
     "compute_census_pca": _matrix(0, 200, 20, 10),
     "compute_census_grm": _matrix(0, 200, 20, 10),
-    "estimate_admixture": _matrix(1000, 100, 600, 20),
+    # at most census.admixture_max_snps (20,000) markers: grows with the samples only
+    # (3,000 samples: ~0.5 CPU h on one busy thread, 3.2 GB; docs/scaling.md)
+    "estimate_admixture": Model(
+        mem=1000, time=10, mem_rates={"ksamples": 1000}, time_rates={"ksamples": 40}, parallel=0
+    ),
     "plan_census_shards": _matrix(0, 0, 1, time=5),
-    "scan_diversity_shard": _matrix(200, 50, 60),
+    # census shards: a streamed pass over their chromosomes (whole genome of 3,000 x 10 M:
+    # < 3.6 CPU h, 0.3 GB; docs/scaling.md)
+    "scan_diversity_shard": _matrix(20, 50, 10),
     "gather_diversity": _matrix(0, 50, 1, time=5),
     "compute_fst": _matrix(200, 50, 60),
-    "scan_ld_decay_shard": _matrix(500, 50, 300),
+    "scan_ld_decay_shard": _matrix(20, 50, 20),
     "gather_ld_decay": _matrix(0, 50, 1, time=5),
-    "scan_roh_shard": _matrix(500, 50, 120),
+    "scan_roh_shard": _matrix(20, 50, 10),
     "gather_roh": _matrix(0, 50, 1, time=5),
-    "find_duplicate_accessions": _matrix(500, 200, 120, 10),
-    "select_core_set": _matrix(500, 100, 120),
-    # GWAS: one eigendecomposition, variant chunks, every trait
-    "run_gwas": _matrix(0, 300, 120, 60, mem_mmarkers=500),
+    # pairwise IBS (n^2 x m), 3,000 x 10 M: 1.2-7 CPU h, 3.8 GB
+    "find_duplicate_accessions": Model(
+        mem=1000,
+        time=10,
+        mem_rates={"mmarkers": 200, "ksamples2": 200},
+        time_rates={"gkcells": 10, "gcells": 2},
+        parallel=0.5,
+    ),
+    # 3,000 x 10 M: 1.9 CPU h, 2.9 GB
+    "select_core_set": Model(
+        mem=1000,
+        time=10,
+        mem_rates={"mmarkers": 200, "ksamples2": 100},
+        time_rates={"gcells": 12, "gkcells": 1},
+        parallel=0.5,
+    ),
+    # GWAS: one eigendecomposition, variant chunks rotated (n^2 per variant), every trait.
+    # Exact MLM genome-wide at 3,000 x 10 M: ~16,500 CPU s per trait (docs/scaling.md);
+    # 1,200 x 5 M: 230 s on 2 cores, peak 1.1 GB (docs/gwas-benchmarks.md)
+    "run_gwas": _GWAS_SCAN,
     "predict_gwas_consequences": Model(
         mem=1000, time=5, mem_rates={"other_gb": 300}, time_rates={"vcf_gb": 60}, parallel=0
     ),
-    "annotate_gwas": _matrix(500, 50, 60),
-    "compute_gwas_kinship": _matrix(0, 300, 20, 60),
-    "scan_gwas_shard": _matrix(0, 300, 120, 60, mem_mmarkers=500),
-    "gather_gwas": _matrix(0, 50, 60, mem_mmarkers=500),
+    # the leads' rows of the genotypes and the variant table (3,000 x 10 M: 0.1 h, < 6 GB)
+    "annotate_gwas": Model(
+        mem=1000,
+        time=10,
+        mem_rates={"mmarkers": 500, "ksamples2": 50},
+        time_rates={"mmarkers": 3},
+        parallel=0,
+    ),
+    # one pass of float32 n x n products (3,000 x 10 M: 3.5 CPU h, ~1.5 GB)
+    "compute_gwas_kinship": Model(
+        mem=1000,
+        time=10,
+        mem_rates={"ksamples2": 300},
+        time_rates={"gkcells": 5, "gcells": 1},
+        parallel=0.9,
+    ),
+    # a shard's input is the whole set: sized as if it scanned every chromosome
+    "scan_gwas_shard": _GWAS_SCAN,
+    # every trait's table of one model (3,000 x 10 M, 10 traits: ~12 GB, docs/scaling.md)
+    "gather_gwas": Model(
+        mem=1000,
+        time=10,
+        mem_rates={"mmarkers": 1200, "ksamples2": 50},
+        time_rates={"mmarkers": 6, "other_gb": 5},
+        parallel=0,
+    ),
     # genomic selection: the genotype matrix in memory (float32 copies), kernels n x n
     "estimate_blues": Model(mem=1000, time=10, mem_rates={"other_gb": 5000}),
     # spatial trials: dense mixed-model equations of one trial (5,000 plots: ~0.3 GB, 10 s)
@@ -440,7 +510,7 @@ def estimate(model: Model, inputs: Inputs, threads: int = 1, attempt: int = 1) -
     Both grow with ``attempt``: a retry after running out of memory or time asks for
     more of both.
     """
-    q = vars(inputs)
+    q = {**vars(inputs), "ksamples": inputs.ksamples, "gkcells": inputs.gkcells}
     mem = model.mem + model.mem_per_thread * threads
     mem += sum(rate * q[k] for k, rate in model.mem_rates.items())
     work = sum(rate * q[k] for k, rate in model.time_rates.items())
