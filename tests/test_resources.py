@@ -193,6 +193,7 @@ def test_mean_imputation_asks_for_little_beagle_for_more(panels):
 _FULL = res.Inputs(gcells=30.0, mmarkers=10.0, ksamples2=9.0)
 FULL_SIZE_NEEDS = {
     "normalise_genotypes": (_FULL, 1, 4100, 132),
+    "qc_genotypes": (res.Inputs(vcf_gb=10.4), 1, 1800, 115),
     "impute_genotypes:mean": (res.Inputs(vcf_gb=10.4), 16, 100, 84),
     "compute_gwas_kinship": (_FULL, 16, 1500, 18),
     "find_duplicate_accessions": (_FULL, 4, 3800, 150),
@@ -203,6 +204,7 @@ FULL_SIZE_NEEDS = {
     "gather_gwas": (res.Inputs(gcells=30.0, mmarkers=10.0, ksamples2=9.0, other_gb=6.0), 1,
                     12000, 18),
     "annotate_gwas": (_FULL, 1, 6000, 6),
+    "build_report": (res.Inputs(other_gb=6.0), 1, 5700, 5),
 }  # fmt: skip
 
 

@@ -353,7 +353,7 @@ MODELS: dict[str, Model] = {
         time_rates={"vcf_gb": 60, "gcells": 10},
         parallel=0,
     ),
-    "qc_genotypes": Model(mem=1000, time=5, mem_rates={"vcf_gb": 500}, time_rates={"vcf_gb": 60}),
+    "qc_genotypes": Model(mem=1000, time=5, mem_rates={"vcf_gb": 500}, time_rates={"vcf_gb": 30}),
     "apply_genotype_qc": _tool(vcf_gb=15),
     "impute_genotypes:beagle": _BEAGLE,
     "impute_genotypes:mean": _VIEW,
@@ -363,7 +363,7 @@ MODELS: dict[str, Model] = {
         mem=1000, time=5, mem_rates={"vcf_gb": 500}, time_rates={"vcf_gb": 60}
     ),
     "export_plink": _tool(mem=1000, vcf_gb=30),
-    "prune_ld": _tool(mem=1000, gcells=60),
+    "prune_ld": _tool(mem=1000, gcells=5),  # plink2 --indep-pairwise: minutes at 3,000 x 10 M
     # census (PLINK sets; admixture and PCA on the pruned set)
     "compute_census_pca": _matrix(0, 200, 20, 10),
     "compute_census_grm": _matrix(0, 200, 20, 10),
@@ -377,7 +377,7 @@ MODELS: dict[str, Model] = {
     # < 3.6 CPU h, 0.3 GB; docs/scaling.md)
     "scan_diversity_shard": _matrix(20, 50, 10),
     "gather_diversity": _matrix(0, 50, 1, time=5),
-    "compute_fst": _matrix(200, 50, 60),
+    "compute_fst": _matrix(50, 50, 4),
     "scan_ld_decay_shard": _matrix(20, 50, 20),
     "gather_ld_decay": _matrix(0, 50, 1, time=5),
     "scan_roh_shard": _matrix(20, 50, 10),
@@ -498,8 +498,9 @@ MODELS: dict[str, Model] = {
     ),
     # the run's summary page: reads tables and summary statistics (other_gb), never the
     # genotypes, BAMs or VCFs among its inputs
+    # (3,000 x 10 M, 10 traits: 5.7 GB, 5 min)
     "build_report": Model(
-        mem=1000, time=10, mem_rates={"other_gb": 3000}, time_rates={"other_gb": 60}
+        mem=1000, time=10, mem_rates={"other_gb": 1000}, time_rates={"other_gb": 8}
     ),
 }
 
