@@ -27,13 +27,25 @@ pytestmark = pytest.mark.workflow
 MIN_DEPTH = 5
 
 
-@background_run("gbs")
-def _gbs_run(root: Path, nice: bool) -> tuple[Path, dict]:
+def _run(root: Path, nice: bool, mode: str) -> tuple[Path, dict]:
     copy_species("gbs", root)
     cfg = species_config("gbs", root)
     cfg["genotypes"] = {"enabled": False}
+    cfg["calling"]["mode"] = mode
     run_workflow(root / "run", cfg, "results/calls/all.pass.vcf.gz", check=True, nice=nice)
     return root / "run", cfg
+
+
+@background_run("gbs")
+def _gbs_run(root: Path, nice: bool) -> tuple[Path, dict]:
+    return _run(root, nice, "joint")
+
+
+@background_run("gbs_incremental")
+def _gbs_incremental_run(root: Path, nice: bool) -> tuple[Path, dict]:
+    """calling.mode incremental: per-sample gVCFs (up to calling.gbs.max_depth reads)
+    merged per region; no loci restriction (the gVCFs hold the covered positions)."""
+    return _run(root, nice, "incremental")
 
 
 @pytest.fixture(scope="module")
@@ -58,8 +70,9 @@ def _inside(bed: dict[str, list[tuple[int, int]]], chrom: str, pos0: int) -> boo
     return any(a <= pos0 < b for a, b in bed.get(chrom, ()))
 
 
-def test_gbs_snp_f1_on_loci_with_depth_5(gbs, tmp_path):
-    run, cfg = gbs
+@pytest.mark.parametrize("mode", ["gbs", "gbs_incremental"])
+def test_gbs_snp_f1_on_loci_with_depth_5(background, mode, tmp_path):
+    run, cfg = background.result(mode)
     data = Path(cfg["samples"]).parent
     masked = depth_masked_truth(
         data / "truth.vcf.gz", _bams(run, cfg), tmp_path / "truth.dp5.vcf.gz", MIN_DEPTH,
@@ -67,7 +80,7 @@ def test_gbs_snp_f1_on_loci_with_depth_5(gbs, tmp_path):
     )  # fmt: skip
     df = evaluate(masked, run / "results/calls/all.pass.vcf.gz", data / "reference.fa.gz")
     tab = df[df["sample"] == "ALL"].set_index("type")
-    print(f"\nGBS, loci with depth >= {MIN_DEPTH}:\n{tab[['tp', 'fp', 'fn', 'f1']]}")
+    print(f"\n{mode}, loci with depth >= {MIN_DEPTH}:\n{tab[['tp', 'fp', 'fn', 'f1']]}")
     assert tab.loc["SNP", "tp"] > 500  # a meaningful number of scored genotypes
     assert tab.loc["SNP", "f1"] >= 0.98
     assert tab.loc["INDEL", "f1"] >= 0.9

@@ -133,7 +133,7 @@ rule call_sample_gvcf:
     params:
         mapq=config["calling"]["min_mapq"],
         baseq=config["calling"]["min_baseq"],
-        depth=config["calling"]["max_depth"],
+        depth=GBS["max_depth"] if GBS_RUN else config["calling"]["max_depth"],
         bands=GVCF_BANDS,
     shell:
         "( bcftools mpileup -f {input.fa} -p -q {params.mapq} -Q {params.baseq}"

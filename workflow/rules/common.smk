@@ -160,9 +160,10 @@ def is_gbs(sample):
     return (units.loc[sample, "library_type"] == "gbs").all()
 
 
-# A GBS run (every sample's units library_type gbs): the bcftools caller in joint mode
-# calls only at the loci the reads cover (calling.gbs.loci), piles up to
-# calling.gbs.max_depth reads, and the site filters take filtering.gbs's values.
+# A GBS run (every sample's units library_type gbs): the bcftools caller piles up to
+# calling.gbs.max_depth reads, in joint mode only at the loci the reads cover
+# (calling.gbs.loci; an incremental run's gVCFs hold the positions each sample's reads
+# cover), and the site filters take filtering.gbs's values.
 GBS_RUN = HAS_READS and all(is_gbs(s) for s in SAMPLES)
 GBS = config["calling"]["gbs"]
 GBS_LOCI_BED = {"covered": "results/calls/gbs_loci.bed", "all": ""}.get(
