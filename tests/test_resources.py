@@ -296,12 +296,17 @@ rule impute_genotypes:
 """
 
 
-def dry_run_resources(folder: Path, prefix: Path, env: dict[str, str], *args: str):
-    """rule -> (threads, mem_mb, runtime) of a dry run with the repository's SLURM profile."""
+def dry_run_resources(
+    folder: Path, prefix: Path, env: dict[str, str], *args: str, snakefile_text: str = SNAKEFILE
+):
+    """rule -> (threads, mem_mb, runtime) of a dry run with the repository's SLURM profile
+    (jobs of one rule with wildcards: ``rule[wildcards]``)."""
     folder.mkdir()
     snakefile = folder / "Snakefile"
     snakefile.write_text(
-        SNAKEFILE.format(resources=REPO / "workflow" / "rules" / "resources.smk", prefix=prefix)
+        snakefile_text.format(
+            resources=REPO / "workflow" / "rules" / "resources.smk", prefix=prefix
+        )
     )
     proc = subprocess.run(
         [sys.executable, "-m", "snakemake", "-n", "-s", str(snakefile), "-d", str(folder)]
@@ -315,13 +320,18 @@ def dry_run_resources(folder: Path, prefix: Path, env: dict[str, str], *args: st
     assert proc.returncode == 0, out[-4000:]
     jobs = {}
     for m in re.finditer(
-        r"^rule (\w+):\n(?:    .*\n)*?    threads: (\d+)\n    resources: ([^\n]*)", out, re.M
-    ):
-        res_text = m.group(3)
+        r"^rule (\w+):\n((?:    .*\n)*?)(?:    threads: (\d+)\n)?    resources: ([^\n]*)", out, re.M
+    ):  # Snakemake leaves out "threads: 1"
+        if m.group(1) == "all":
+            continue
+        res_text = m.group(4)
         mem = int(re.search(r"\bmem_mb=(\d+)", res_text).group(1))
         runtime = int(re.search(r"\bruntime=(\d+)", res_text).group(1))
-        jobs[m.group(1)] = (int(m.group(2)), mem, runtime)
-    assert set(jobs) == {"run_gwas", "impute_genotypes"}, out[-3000:]
+        wc = re.search(r"^    wildcards: (.*)$", m.group(2), re.M)
+        name = f"{m.group(1)}[{wc.group(1)}]" if wc else m.group(1)
+        jobs[name] = (int(m.group(3) or 1), mem, runtime)
+    if snakefile_text is SNAKEFILE:
+        assert set(jobs) == {"run_gwas", "impute_genotypes"}, out[-3000:]
     return jobs, out
 
 
@@ -353,3 +363,92 @@ def test_bad_cap_stops_before_any_job(panels, tmp_path):
     folder = tmp_path / "bad"
     with pytest.raises(AssertionError, match=r"BREEDOMICS_MAX_RUNTIME='1 day'"):
         dry_run_resources(folder, panels["small"], {"BREEDOMICS_MAX_RUNTIME": "1 day"})
+
+
+SHARD_SNAKEFILE = r"""
+from snakemake.exceptions import WorkflowError
+from breedomics.errors import UserError
+
+config.setdefault("genotypes", {{"impute": "mean"}})
+config.setdefault("gwas", {{"chromosome_shards": 2}})
+
+
+include: "{resources}"
+
+
+rule all:
+    input:
+        expand("gwas/mlm.c{{k}}.b1.done", k=(1, 2)),
+        expand("census/{{shard}}.done", shard=("a", "b")),
+
+
+rule scan_gwas_shard:
+    input:
+        bed="{prefix}.bed",
+        bim="{prefix}.bim",
+        fam="{prefix}.fam",
+    output:
+        "gwas/{{model}}.{{shard}}.done",
+    wildcard_constraints:
+        shard=r"c\d+\.b\d+",
+    threads: 8
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    shell:
+        "touch {{output}}"
+
+
+rule scan_diversity_shard:
+    input:
+        bed="{prefix}.bed",
+        bim="{prefix}.bim",
+        fam="{prefix}.fam",
+        shards="{prefix}.shards.tsv",
+    output:
+        "census/{{shard}}.done",
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    shell:
+        "touch {{output}}"
+"""
+
+
+def test_shard_jobs_ask_for_their_share_of_the_markers(tmp_path):
+    """A shard job's input is the whole PLINK set; its run time is asked for the markers it
+    scans: the chromosome group of ``gwas run --chromosome-group k/N`` (4 chromosomes of
+    one length with 10/20/30/40 % of the markers: groups 1-2 and 3-4) or the census
+    plan's shard. A 3,000 x 10 M set (sparse .bed) so that the time rates, not the floors,
+    decide."""
+    prefix = tmp_path / "big"
+    n, m = 3000, 10_000_000
+    (tmp_path / "big.fam").write_text("".join(f"F S{i} 0 0 0 -9\n" for i in range(n)))
+    with open(tmp_path / "big.bed", "wb") as fh:
+        fh.truncate(3 + m * (n // 4))  # sparse: only its size is read
+    bim = []
+    for chrom, k in zip("1234", (100, 200, 300, 400), strict=True):
+        bim += [f"{chrom}\t{chrom}_{i}\t0\t{1 + i * 1_000_000 // k}\tA\tG\n" for i in range(k)]
+    (tmp_path / "big.bim").write_text("".join(bim))
+    (tmp_path / "big.shards.tsv").write_text("shard\tchrom\tn_snps\torder\na\t1\t2500000\t0\n"
+                                            "b\t2\t7500000\t1\n")  # fmt: skip
+    assert res.chromosome_group_share(tmp_path / "big.bim", 1, 2) == pytest.approx(0.3)
+    assert res.chromosome_group_share(tmp_path / "big.bim", 2, 2) == pytest.approx(0.7)
+    assert res.census_shard_share(tmp_path / "big.shards.tsv", "b") == pytest.approx(0.75)
+    env = {"BREEDOMICS_MAX_RUNTIME": "100000", "BREEDOMICS_MAX_MEM_MB": "100000",
+           "BREEDOMICS_MAX_THREADS": "8"}  # fmt: skip
+    jobs, out = dry_run_resources(tmp_path / "run", prefix, env, snakefile_text=SHARD_SNAKEFILE)
+    q = res.measure([f"{prefix}.bed", f"{prefix}.bim", f"{prefix}.fam"])
+    for rule, wc, share in (
+        ("scan_gwas_shard", "model=mlm, shard=c1.b1", 0.3),
+        ("scan_gwas_shard", "model=mlm, shard=c2.b1", 0.7),
+        ("scan_diversity_shard", "shard=a", 0.25),
+        ("scan_diversity_shard", "shard=b", 0.75),
+    ):
+        threads, mem, runtime = jobs[f"{rule}[{wc}]"]
+        whole = res.estimate(res.MODELS[rule], q, threads)
+        part = res.estimate(res.MODELS[rule], q, threads, work_share=share)
+        assert (mem, runtime) == (whole["mem_mb"], part["runtime"]), (rule, wc, jobs)
+        floor = res.MODELS[rule].time
+        assert runtime - floor == pytest.approx(share * (whole["runtime"] - floor), abs=1.5)

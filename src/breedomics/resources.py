@@ -15,6 +15,7 @@ per rule: the job runs at the cap instead of being refused by the scheduler.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import re
@@ -505,16 +506,20 @@ MODELS: dict[str, Model] = {
 }
 
 
-def estimate(model: Model, inputs: Inputs, threads: int = 1, attempt: int = 1) -> dict[str, int]:
+def estimate(
+    model: Model, inputs: Inputs, threads: int = 1, attempt: int = 1, work_share: float = 1.0
+) -> dict[str, int]:
     """``{"mem_mb": MB, "runtime": minutes}`` of one job (before the cap).
 
     Both grow with ``attempt``: a retry after running out of memory or time asks for
-    more of both.
+    more of both. ``work_share``: the part of its input's markers a shard job scans
+    (:func:`chromosome_group_share`, :func:`census_shard_share`); it scales the time
+    rates, not the memory (a shard holds the whole variant table).
     """
     q = {**vars(inputs), "ksamples": inputs.ksamples, "gkcells": inputs.gkcells}
     mem = model.mem + model.mem_per_thread * threads
     mem += sum(rate * q[k] for k, rate in model.mem_rates.items())
-    work = sum(rate * q[k] for k, rate in model.time_rates.items())
+    work = work_share * sum(rate * q[k] for k, rate in model.time_rates.items())
     runtime = model.time + work * ((1 - model.parallel) + model.parallel / max(threads, 1))
     return {"mem_mb": math.ceil(mem * attempt), "runtime": math.ceil(runtime * attempt)}
 
@@ -570,15 +575,53 @@ def request(
     share: float = 1.0,
     region_bed: str | None = None,
     warn: Callable[[str], None] | None = None,
+    work_share: float = 1.0,
 ) -> int:
     """One resource (``mem_mb`` or ``runtime``) of a job: estimated, then clipped.
 
     A rule in a group job (``share`` < 1) counts inputs not written yet as empty: the
     group's request is made before its later rules' input exists, and Snakemake leaves
-    rules it cannot evaluate out of the group's sum.
+    rules it cannot evaluate out of the group's sum. ``work_share``: see :func:`estimate`.
     """
-    value = estimate(model, measure(paths, region_bed, missing_ok=share < 1), threads, attempt)[key]
+    q = measure(paths, region_bed, missing_ok=share < 1)
+    value = estimate(model, q, threads, attempt, work_share)[key]
     return clip(rule, key, value, cap, share, warn)
+
+
+@functools.lru_cache(maxsize=8)
+def _chromosome_markers(bim: str, mtime_ns: int) -> tuple[dict[str, int], dict[str, int]]:
+    """Markers and largest position per chromosome of a ``.bim``, in file order."""
+    import pandas as pd
+
+    t = pd.read_csv(bim, sep=r"\s+", header=None, usecols=[0, 3], names=["chrom", "pos"],
+                    dtype={"chrom": str, "pos": "int64"})  # fmt: skip
+    g = t.groupby("chrom", sort=False)["pos"]
+    return g.size().to_dict(), g.max().to_dict()
+
+
+def chromosome_group_share(bim: str | os.PathLike, k: int, n_groups: int) -> float:
+    """Share of a PLINK set's markers in chromosome group ``k`` of ``n_groups`` (the groups
+    ``gwas run --chromosome-group k/N`` scans: :func:`breedomics.gwas.shards.chromosome_groups`).
+    """
+    from breedomics.gwas.shards import chromosome_groups
+
+    bim = str(bim)
+    counts, extents = _chromosome_markers(bim, os.stat(bim).st_mtime_ns)
+    groups = chromosome_groups(extents, n_groups)
+    total = sum(counts.values())
+    if not total or k > len(groups):
+        return 0.0
+    return sum(counts[c] for c in groups[k - 1]) / total
+
+
+def census_shard_share(plan: str | os.PathLike, shard: str) -> float:
+    """Share of the markers in census shard ``shard`` (``census shards`` plan: ``shard``,
+    ``chrom``, ``n_snps`` per row)."""
+    import pandas as pd
+
+    t = pd.read_csv(plan, sep="\t", dtype={"shard": str})
+    total = t["n_snps"].sum()
+    return float(t.loc[t["shard"] == str(shard), "n_snps"].sum() / total) if total else 1.0
 
 
 def refused_submissions(

@@ -49,6 +49,24 @@ def _threads_note(rule_name, threads):
         _res.clip(rule_name, "threads", declared, RESOURCE_CAP, warn=_warn)
 
 
+#: Shard jobs whose input is the whole PLINK set but which scan a part of its markers.
+_CENSUS_SHARD_RULES = ("scan_diversity_shard", "scan_ld_decay_shard", "scan_roh_shard")
+
+
+def _work_share(rulename, wildcards, input):
+    """A shard job's share of its input's markers (its time scales with it), else 1."""
+    try:
+        if rulename == "scan_gwas_shard" and wildcards.model != "farmcpu":
+            k = int(wildcards.shard[1:].split(".b")[0])
+            groups = config["gwas"]["chromosome_shards"]
+            return _res.chromosome_group_share(input.bim, k, groups)
+        if rulename in _CENSUS_SHARD_RULES:
+            return _res.census_shard_share(input.shards, wildcards.shard)
+    except (FileNotFoundError, AttributeError):
+        pass  # not written yet (a dry run): sized for the whole set
+    return 1.0
+
+
 def _estimated(key):
     """Resource function of ``key`` (``mem_mb`` or ``runtime``) for any rule's jobs."""
 
@@ -67,6 +85,9 @@ def _estimated(key):
             share=_group_share(rulename),
             region_bed=bed,
             warn=_warn,
+            work_share=(
+                _work_share(rulename, wildcards, input) if key == "runtime" else 1.0
+            ),
         )
 
     resource.__name__ = f"estimated_{key}"
