@@ -100,18 +100,20 @@ rule apply_genotype_qc:
         "benchmarks/genotypes/apply_genotype_qc.tsv"
     conda:
         "../../envs/bcftools.yaml"
-    threads: 1
+    threads: 2
     resources:
         mem_mb=estimated_mem_mb,
         runtime=estimated_runtime,
     shell:
-        "( bcftools view -S {input.keep_samples} -T {input.keep_sites} -Oz -o {output.vcf}"
-        " {input.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
+        # the BGZF (de)compression is most of the work: htslib threads share it
+        "( bcftools view --threads {threads} -S {input.keep_samples} -T {input.keep_sites}"
+        " -Oz -o {output.vcf} {input.vcf} && tabix -f -p vcf {output.vcf} ) > {log} 2>&1"
 
 
 rule impute_genotypes:
     input:
-        "results/genotypes/qc.vcf.gz",
+        vcf="results/genotypes/qc.vcf.gz",
+        tbi="results/genotypes/qc.vcf.gz.tbi",
     output:
         vcf="results/genotypes/imputed.vcf.gz",
         tbi="results/genotypes/imputed.vcf.gz.tbi",
@@ -132,12 +134,12 @@ rule impute_genotypes:
         sex=impute_sex_args,
         beagle=beagle_args,
     shell:
-        # `mean` leaves missing genotypes for the Python stages (marker mean).
+        # `mean` leaves missing genotypes for the Python stages (marker mean): the QC'd
+        # file and its index are copied (recompressing 3,000 x 10 M took 1.4 h).
         "( if [ {params.method} = beagle ]; then"
-        "   {params.cli} impute {input} --out {output.vcf} --threads {threads}"
+        "   {params.cli} impute {input.vcf} --out {output.vcf} --threads {threads}"
         "   --mem-mb {resources.mem_mb} --seed {params.seed} {params.sex} {params.beagle};"
-        " else bcftools view -Oz -o {output.vcf} {input}"
-        "   && tabix -f -p vcf {output.vcf}; fi ) > {log} 2>&1"
+        " else cp {input.vcf} {output.vcf} && cp {input.tbi} {output.tbi}; fi ) > {log} 2>&1"
 
 
 rule mask_genotypes:
