@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import gzip
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -176,6 +177,30 @@ def test_non_numeric_value_names_the_cell(tmp_path):
     )
     inf = _write(tmp_path / "inf.tsv", "sample\ty\nA\t1\nB\tinf\n")
     _error(lambda: read_phenotypes(inf), "inf.tsv, line 3, column 'y'", "infinite")
+
+
+def test_plink_missing_code_apart_from_the_trait_reads_as_missing(tmp_path):
+    """-9 (PLINK's missing phenotype) in a non-negative trait, or far below the others, is
+    missing (with a warning naming the cell); among values spread around it, a value."""
+    p = _write(
+        tmp_path / "m9.tsv",
+        "sample\tyield\tdays\tz\nA\t3.1\t-9\t-9\nB\t-9\t-1\t1.5\nC\t2.5\t1\t-3\nD\t4\t2\t0.5\n",
+    )
+    with pytest.warns(UserWarning) as caught:
+        df = read_phenotypes(p)
+    assert np.isnan(df.loc["B", "yield"]) and df["yield"].notna().sum() == 3
+    # days: the others span -1..2 (range 3); -9 lies 8 below them: missing
+    assert np.isnan(df.loc["A", "days"]) and df.loc["B", "days"] == -1
+    # z: the others span -3..1.5 (range 4.5); -9 lies 6 below: still apart, missing
+    assert np.isnan(df.loc["A", "z"])
+    msgs = [str(w.message) for w in caught]
+    assert any("m9.tsv, line 3, column 'yield' for sample 'B'" in m and "-9" in m for m in msgs)
+    assert len(msgs) == 3, msgs
+    # a centred trait whose values reach around -9: -9 is a value, no warning
+    q = _write(tmp_path / "c.tsv", "sample\tt\nA\t-9\nB\t-4\nC\t2\nD\t1\n")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_phenotypes(q).loc["A", "t"] == -9.0
 
 
 @pytest.mark.parametrize("row, n", [("B,2", 2), ("B,2,3,4", 4)])

@@ -37,6 +37,7 @@ import csv
 import gzip
 import io
 import os
+import warnings
 import zlib
 from collections.abc import Callable, Sequence
 
@@ -382,7 +383,42 @@ def _numbers(table: pd.DataFrame, c: str, label: str, strict: bool) -> pd.Series
         k = int(np.flatnonzero(inf)[0])
         where, row = _where(table, k, c)
         raise UserError(f"{where}: {label} {c!r} is infinite{row}; use a finite number or NA")
+    if label == "trait":
+        num = _plink_missing_code(table, c, num)
     return num
+
+
+#: PLINK's (and GEMMA's .fam) code for a missing phenotype.
+PLINK_MISSING = -9.0
+
+
+def _plink_missing_code(table: pd.DataFrame, c: str, num: pd.Series) -> pd.Series:
+    """Trait values of exactly -9 read as missing when -9 stands apart from the trait.
+
+    Tables exported from PLINK or GEMMA work write -9 for a missing phenotype (PLINK 2
+    reads it so by default). Taken as a value it would be a gross outlier; so -9 is read
+    as missing when the trait's other values are all non-negative, or lie above -9 by
+    more than their own range. A -9 among values spread around it (a centred trait, a
+    temperature) stays a value. A warning names the file, the trait and the first row.
+    """
+    v = num.to_numpy(dtype=float)
+    code = v == PLINK_MISSING
+    if not code.any():
+        return num
+    rest = v[~code & np.isfinite(v)]
+    if rest.size and not (rest.min() >= 0 or rest.min() - PLINK_MISSING > rest.max() - rest.min()):
+        return num
+    k = int(np.flatnonzero(code)[0])
+    where, row = _where(table, k, c)
+    span = f"{rest.min():g} to {rest.max():g}" if rest.size else "none"
+    warnings.warn(
+        f"{where}{row}: trait {c!r} has {int(code.sum())} value(s) of -9, PLINK's missing "
+        f"code, apart from its other values ({span}): read as missing. Write NA for a "
+        "missing value to silence this.",
+        UserWarning,
+        stacklevel=2,
+    )
+    return num.mask(code)
 
 
 def _require(table: pd.DataFrame, columns: Sequence[str], label: str) -> None:
