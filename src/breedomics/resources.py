@@ -421,7 +421,8 @@ MODELS: dict[str, Model] = {
         time_rates={"gkcells": 5, "gcells": 1},
         parallel=0.9,
     ),
-    # a shard's input is the whole set: sized as if it scanned every chromosome
+    # a shard's input is the whole set; its time is asked for its chromosome group's
+    # share of the markers (workflow/rules/resources.smk, chromosome_group_share)
     "scan_gwas_shard": _GWAS_SCAN,
     # every trait's table of one model (3,000 x 10 M, 10 traits: ~12 GB, docs/scaling.md)
     "gather_gwas": Model(
