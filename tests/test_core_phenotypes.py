@@ -7,6 +7,8 @@ line, trait or sample at fault.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ import pytest
 
 from breedomics import sheets
 from breedomics.core import phenotypes as ph
+from breedomics.core.genotypes import read_samples
 from breedomics.errors import UserError
 from breedomics.gs import inputs as gs_inputs
 from breedomics.gwas import phenotypes as gwas_pheno
@@ -115,3 +118,36 @@ def test_match_samples_splits_in_table_order_and_names_both_id_sets():
     assert kept == ["c", "a"] and dropped == ["x"]
     with pytest.raises(UserError, match=r"no sample of p\.tsv is in g\.vcf.*'x'.*'a'"):
         ph.match_samples(["x", "y"], ["a", "b"], "p.tsv", "g.vcf")
+
+
+@pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not on PATH")
+def test_plink_fid_iid_vcf_ids_get_a_hint(tmp_path):
+    """plink2 --export vcf names samples FID_IID; a phenotype table keyed by the IIDs
+    matches none of them, and the error says why and how to export."""
+    prefix = tmp_path / "d"
+    subprocess.run(["plink2", "--dummy", "4", "20", "0.01", "--seed", "1", "--make-bed",
+                    "--out", str(prefix)], check=True, capture_output=True)  # fmt: skip
+    fam = [line.split() for line in prefix.with_suffix(".fam").read_text().splitlines()]
+    prefix.with_suffix(".fam").write_text(
+        "".join(f"FAM{k} S{k} {' '.join(f[2:])}\n" for k, f in enumerate(fam))
+    )
+    subprocess.run(["plink2", "--bfile", str(prefix), "--export", "vcf", "--out",
+                    str(prefix)], check=True, capture_output=True)  # fmt: skip
+    vcf_ids = read_samples(str(prefix) + ".vcf")
+    assert vcf_ids == [f"FAM{k}_S{k}" for k in range(4)]
+    with pytest.raises(UserError, match=r"FID_IID.*id-paste=iid"):
+        ph.match_samples([f"S{k}" for k in range(4)], vcf_ids, "p.tsv", "d.vcf")
+    with pytest.raises(UserError, match=r"upper/lower case"):
+        ph.match_samples(["s0", "s1"], ["S0", "S1"], "p.tsv", "d.vcf")
+    with pytest.raises(UserError) as plain:
+        ph.match_samples(["x", "y"], ["a", "b"], "p.tsv", "d.vcf")
+    assert "FID_IID" not in str(plain.value) and "case" not in str(plain.value)
+    # the workflow's first check (genotype samples against the sample sheet) says it too
+    from breedomics import validate
+
+    sheet = tmp_path / "samples.tsv"
+    sheet.write_text("sample\tspecies\tgroup\n" + "".join(f"S{k}\tsoybean\tA\n" for k in range(4)))
+    cfg = {"genotypes": {"source": "vcf", "enabled": True, "path": str(prefix) + ".vcf",
+                         "samples": str(sheet)}}  # fmt: skip
+    with pytest.raises(UserError, match=r"not in the sample sheet.*FID_IID.*id-paste=iid"):
+        validate._check_genotypes(cfg, has_reads=False, schema_dir=None)

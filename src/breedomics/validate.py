@@ -102,12 +102,15 @@ def _check_genotypes(
         sheet = sheets.load_samples(config["samples"], schema_dir)
     missing = [s for s in ids if s not in sheet.index]
     if missing:
+        from breedomics.core.phenotypes import id_scheme_hint
+
         name = geno.get("samples") or config["samples"]
         raise UserError(
             f"genotypes.path '{geno['path']}' has {len(missing)} sample(s) that are not in "
             f"the sample sheet '{name}': {', '.join(missing[:5])}"
             f"{' ...' if len(missing) > 5 else ''}. Add them to the sheet "
-            "(`breedomics init` writes one from the genotypes)."
+            "(`breedomics init` writes one from the genotypes)"
+            f"{id_scheme_hint(list(sheet.index), missing)}."
         )
 
 

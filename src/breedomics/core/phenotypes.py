@@ -241,6 +241,26 @@ def match_samples(
             f"no sample of {table} is in {genotypes} ({table} has ids like "
             f"{', '.join(map(repr, list(ids)[:3]))}; {genotypes} has "
             f"{', '.join(map(repr, list(genotyped)[:3]))}); the sample id column must hold "
-            "the genotype sample ids"
+            f"the genotype sample ids{id_scheme_hint(ids, genotyped)}"
         )
     return matched, unmatched
+
+
+def id_scheme_hint(ids: Sequence[str], genotyped: Sequence[str]) -> str:
+    """How a table's ids and the genotype file's differ, when most differ in one of the
+    usual ways (PLINK's FID_IID sample names, case or spaces): a sentence for an error
+    message, or ""."""
+    ids = [str(s) for s in ids]
+    half = max(1, len(ids) // 2)
+    by_iid = {g.split("_", 1)[1] for g in genotyped if "_" in g}
+    if sum(s in by_iid for s in ids) >= half:
+        return (
+            ". The genotype ids look like PLINK's FID_IID (plink --recode vcf and plink2 "
+            "--export vcf join the family and sample ids with '_'): export with "
+            "`plink2 --export vcf id-paste=iid`, or rename the samples "
+            "(`bcftools reheader -s`)"
+        )
+    lower = {g.strip().lower() for g in genotyped}
+    if sum(s.strip().lower() in lower for s in ids) >= half:
+        return ". The ids match apart from upper/lower case or spaces: write them alike"
+    return ""
