@@ -13,7 +13,6 @@ the exact test of Wigginton, Cutler and Abecasis (2005, Am J Hum Genet 76:887).
 from __future__ import annotations
 
 import argparse
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +23,6 @@ from breedomics.core.genotypes import iter_dosage_chunks, read_samples
 from breedomics.errors import UserError
 
 
-@lru_cache(maxsize=200_000)
 def hwe_exact(n_het: int, n_hom1: int, n_hom2: int) -> float:
     """Exact Hardy-Weinberg p-value (Wigginton et al. 2005) for one variant.
 
@@ -39,32 +37,19 @@ def hwe_exact(n_het: int, n_hom1: int, n_hom2: int) -> float:
         Probability, under HWE given the allele counts, of a genotype table at
         least as unlikely as the one observed.
     """
-    n = n_het + n_hom1 + n_hom2
-    if n == 0:
-        return 1.0
-    rare = 2 * min(n_hom1, n_hom2) + n_het
-    probs = np.zeros(rare + 1)
-    mid = rare * (2 * n - rare) // (2 * n)
-    if (rare - mid) % 2:
-        mid += 1
-    probs[mid] = 1.0
-    homr, homc = (rare - mid) // 2, n - mid - (rare - mid) // 2
-    h = mid
-    while h > 1:
-        probs[h - 2] = probs[h] * h * (h - 1) / (4.0 * (homr + 1) * (homc + 1))
-        h -= 2
-        homr += 1
-        homc += 1
-    homr, homc = (rare - mid) // 2, n - mid - (rare - mid) // 2
-    h = mid
-    while h <= rare - 2:
-        probs[h + 2] = probs[h] * 4.0 * homr * homc / ((h + 2) * (h + 1))
-        h += 2
-        homr -= 1
-        homc -= 1
-    probs /= probs.sum()
-    p = probs[probs <= probs[n_het] * (1 + 1e-9)].sum()
-    return float(min(1.0, p))
+    return float(hwe_exact_many([n_het], [n_hom1], [n_hom2])[0])
+
+
+def hwe_exact_many(n_het, n_hom1, n_hom2) -> np.ndarray:
+    """:func:`hwe_exact` of every variant of arrays of counts (compiled: ~1 us per
+    variant at 3,000 samples, where the Python recurrence took ~0.1-0.4 ms)."""
+    from breedomics.genotypes._hwe import hwe_exact_into
+
+    het = np.asarray(n_het, dtype=np.int64)
+    out = np.empty(het.shape[0], dtype=np.float64)
+    hwe_exact_into(het, np.asarray(n_hom1, dtype=np.int64), np.asarray(n_hom2, dtype=np.int64),
+                   out)  # fmt: skip
+    return out
 
 
 def _sexes(sheet: str | None, samples: list[str]) -> dict[str, str]:
@@ -208,7 +193,7 @@ def run(args: argparse.Namespace) -> int:
     (out / "samples_keep.txt").write_text("".join(f"{s}\n" for s in keep))
 
     var_rows = []
-    keep_sites = []
+    kept_parts = []
     n_in = 0
     for variants, dos in iter_dosage_chunks(args.genotypes, args.chunk_size, samples=keep):
         n_in += len(variants)
@@ -221,37 +206,42 @@ def run(args: argparse.Namespace) -> int:
         n_hom2 = (dos == 2).sum(axis=0)
         n_hom0 = (dos == 0).sum(axis=0)
         chrom = variants["chrom"].to_numpy()
-        for j in range(len(variants)):
+        p_hwe = np.full(len(variants), np.nan)
+        if args.mating == "outbred":
+            tested = ~np.isin(chrom, list(excl))
+            p_hwe[tested] = hwe_exact_many(n_het[tested], n_hom0[tested], n_hom2[tested])
+        low_cr = cr < args.min_variant_call_rate
+        low_maf = ~(maf >= args.min_maf)
+        off_hwe = p_hwe < args.hwe_p  # NaN (not tested) is never below
+        bad = low_cr | low_maf | off_hwe
+        pos, ids = variants["pos"].to_numpy(), variants["id"].to_numpy()
+        ref, alt = variants["ref"].to_numpy(), variants["alt"].to_numpy()
+        for j in np.flatnonzero(bad):  # the removed variants only, with their reasons
             why = []
-            if cr[j] < args.min_variant_call_rate:
+            if low_cr[j]:
                 why.append(f"call_rate {cr[j]:.3f} < {args.min_variant_call_rate}")
-            if not (maf[j] >= args.min_maf):
+            if low_maf[j]:
                 why.append(f"maf {maf[j]:.4f} < {args.min_maf}")
-            p_hwe = np.nan
-            if args.mating == "outbred" and chrom[j] not in excl:
-                p_hwe = hwe_exact(int(n_het[j]), int(n_hom0[j]), int(n_hom2[j]))
-                if p_hwe < args.hwe_p:
-                    why.append(f"hwe_p {p_hwe:.3g} < {args.hwe_p}")
-            v = variants.iloc[j]
-            if why:
-                var_rows.append(
-                    (v.chrom, v.pos, v.id, v.ref, v.alt, cr[j], maf[j], p_hwe, "; ".join(why))
-                )
-            else:
-                keep_sites.append((v.chrom, v.pos))
+            if off_hwe[j]:
+                why.append(f"hwe_p {p_hwe[j]:.3g} < {args.hwe_p}")
+            var_rows.append(
+                (chrom[j], pos[j], ids[j], ref[j], alt[j], cr[j], maf[j], p_hwe[j], "; ".join(why))
+            )
+        kept_parts.append(pd.DataFrame({"chrom": chrom[~bad], "pos": pos[~bad]}))
     if n_in == 0:
         raise UserError(f"{args.genotypes}: no biallelic variants to QC.")
     pd.DataFrame(
         var_rows,
         columns=["chrom", "pos", "id", "ref", "alt", "call_rate", "maf", "hwe_p", "reason"],
     ).to_csv(out / "variants_removed.tsv", sep="\t", index=False, float_format="%.10g")
-    if not keep_sites:
+    keep_sites = pd.concat(kept_parts, ignore_index=True) if kept_parts else pd.DataFrame()
+    if keep_sites.empty:
         raise UserError(
             f"{args.genotypes}: no variant passes QC (all {n_in} removed, see "
             f"{out / 'variants_removed.tsv'}): the data may be monomorphic or the "
             f"thresholds too strict."
         )
-    pd.DataFrame(keep_sites).to_csv(out / "sites_keep.tsv", sep="\t", index=False, header=False)
+    keep_sites.to_csv(out / "sites_keep.tsv", sep="\t", index=False, header=False)
     summary = f"samples\t{len(samples)}\t{len(keep)}\nvariants\t{n_in}\t{len(keep_sites)}\n"
     if args.normalise_summary:  # entry normalisation first: the file as the lab sent it
         with open(args.normalise_summary) as fh:
