@@ -193,7 +193,7 @@ def test_mean_imputation_asks_for_little_beagle_for_more(panels):
 _FULL = res.Inputs(gcells=30.0, mmarkers=10.0, ksamples2=9.0)
 FULL_SIZE_NEEDS = {
     "normalise_genotypes": (_FULL, 1, 4100, 132),
-    "qc_genotypes": (res.Inputs(vcf_gb=10.4), 1, 1800, 115),
+    "qc_genotypes": (res.Inputs(vcf_gb=10.4), 1, 400, 63),
     "apply_genotype_qc": (res.Inputs(vcf_gb=10.4), 4, 100, 36),
     "impute_genotypes:mean": (res.Inputs(vcf_gb=10.4), 16, 100, 2),  # a copy
     "compute_gwas_kinship": (_FULL, 16, 1500, 18),

@@ -353,7 +353,8 @@ MODELS: dict[str, Model] = {
         time_rates={"vcf_gb": 60, "gcells": 10},
         parallel=0,
     ),
-    "qc_genotypes": Model(mem=1000, time=5, mem_rates={"vcf_gb": 500}, time_rates={"vcf_gb": 30}),
+    # two streamed passes (chunks of variants); 3,000 x 10 M: ~1.05 CPU h, ~0.4 GB
+    "qc_genotypes": Model(mem=1000, time=5, mem_rates={"vcf_gb": 100}, time_rates={"vcf_gb": 15}),
     "apply_genotype_qc": _tool(vcf_gb=15),
     "impute_genotypes:beagle": _BEAGLE,
     "impute_genotypes:mean": _COPY,

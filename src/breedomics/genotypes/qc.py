@@ -192,60 +192,82 @@ def run(args: argparse.Namespace) -> int:
         )
     (out / "samples_keep.txt").write_text("".join(f"{s}\n" for s in keep))
 
-    var_rows = []
-    kept_parts = []
-    n_in = 0
-    for variants, dos in iter_dosage_chunks(args.genotypes, args.chunk_size, samples=keep):
-        n_in += len(variants)
-        ok = ~np.isnan(dos)
-        cnt = ok.sum(axis=0)
-        cr = cnt / dos.shape[0]
-        af = np.where(cnt > 0, np.nansum(dos, axis=0) / np.maximum(2 * cnt, 1), np.nan)
-        maf = np.minimum(af, 1 - af)
-        n_het = (dos == 1).sum(axis=0)
-        n_hom2 = (dos == 2).sum(axis=0)
-        n_hom0 = (dos == 0).sum(axis=0)
-        chrom = variants["chrom"].to_numpy()
-        p_hwe = np.full(len(variants), np.nan)
-        if args.mating == "outbred":
-            tested = ~np.isin(chrom, list(excl))
-            p_hwe[tested] = hwe_exact_many(n_het[tested], n_hom0[tested], n_hom2[tested])
-        low_cr = cr < args.min_variant_call_rate
-        low_maf = ~(maf >= args.min_maf)
-        off_hwe = p_hwe < args.hwe_p  # NaN (not tested) is never below
-        bad = low_cr | low_maf | off_hwe
-        pos, ids = variants["pos"].to_numpy(), variants["id"].to_numpy()
-        ref, alt = variants["ref"].to_numpy(), variants["alt"].to_numpy()
-        for j in np.flatnonzero(bad):  # the removed variants only, with their reasons
-            why = []
-            if low_cr[j]:
-                why.append(f"call_rate {cr[j]:.3f} < {args.min_variant_call_rate}")
-            if low_maf[j]:
-                why.append(f"maf {maf[j]:.4f} < {args.min_maf}")
-            if off_hwe[j]:
-                why.append(f"hwe_p {p_hwe[j]:.3g} < {args.hwe_p}")
-            var_rows.append(
-                (chrom[j], pos[j], ids[j], ref[j], alt[j], cr[j], maf[j], p_hwe[j], "; ".join(why))
-            )
-        kept_parts.append(pd.DataFrame({"chrom": chrom[~bad], "pos": pos[~bad]}))
+    n_in, n_kept = _variant_pass(args, keep, excl, out)
     if n_in == 0:
         raise UserError(f"{args.genotypes}: no biallelic variants to QC.")
-    pd.DataFrame(
-        var_rows,
-        columns=["chrom", "pos", "id", "ref", "alt", "call_rate", "maf", "hwe_p", "reason"],
-    ).to_csv(out / "variants_removed.tsv", sep="\t", index=False, float_format="%.10g")
-    keep_sites = pd.concat(kept_parts, ignore_index=True) if kept_parts else pd.DataFrame()
-    if keep_sites.empty:
+    if n_kept == 0:
         raise UserError(
             f"{args.genotypes}: no variant passes QC (all {n_in} removed, see "
             f"{out / 'variants_removed.tsv'}): the data may be monomorphic or the "
             f"thresholds too strict."
         )
-    keep_sites.to_csv(out / "sites_keep.tsv", sep="\t", index=False, header=False)
-    summary = f"samples\t{len(samples)}\t{len(keep)}\nvariants\t{n_in}\t{len(keep_sites)}\n"
+    summary = f"samples\t{len(samples)}\t{len(keep)}\nvariants\t{n_in}\t{n_kept}\n"
     if args.normalise_summary:  # entry normalisation first: the file as the lab sent it
         with open(args.normalise_summary) as fh:
             summary = "".join(fh.readlines()[1:]) + summary
     (out / "summary.tsv").write_text("what\tinput\tkept\n" + summary)
-    print(f"samples kept {len(keep)}/{len(samples)}; variants kept {len(keep_sites)}/{n_in}")
+    print(f"samples kept {len(keep)}/{len(samples)}; variants kept {n_kept}/{n_in}")
     return 0
+
+
+REMOVED_COLUMNS = ["chrom", "pos", "id", "ref", "alt", "call_rate", "maf", "hwe_p", "reason"]
+
+
+def _variant_pass(args: argparse.Namespace, keep: list[str], excl: set[str], out: Path):
+    """Variant QC over the kept samples, chunk by chunk: ``variants_removed.tsv`` (each
+    removed variant with its reasons) and ``sites_keep.tsv`` written as the chunks come
+    (memory stays one chunk's), each complete only when renamed at the end.
+
+    Returns
+    -------
+    n_in, n_kept : int
+    """
+    removed, kept = out / "variants_removed.tsv", out / "sites_keep.tsv"
+    parts = {removed: removed.with_name(removed.name + ".part"),
+             kept: kept.with_name(kept.name + ".part")}  # fmt: skip
+    n_in = n_kept = 0
+    with open(parts[removed], "w") as rm_fh, open(parts[kept], "w") as keep_fh:
+        rm_fh.write("\t".join(REMOVED_COLUMNS) + "\n")
+        for variants, dos in iter_dosage_chunks(args.genotypes, args.chunk_size, samples=keep):
+            n_in += len(variants)
+            ok = ~np.isnan(dos)
+            cnt = ok.sum(axis=0)
+            cr = cnt / dos.shape[0]
+            af = np.where(cnt > 0, np.nansum(dos, axis=0) / np.maximum(2 * cnt, 1), np.nan)
+            maf = np.minimum(af, 1 - af)
+            n_het = (dos == 1).sum(axis=0)
+            n_hom2 = (dos == 2).sum(axis=0)
+            n_hom0 = (dos == 0).sum(axis=0)
+            chrom = variants["chrom"].to_numpy()
+            p_hwe = np.full(len(variants), np.nan)
+            if args.mating == "outbred":
+                tested = ~np.isin(chrom, list(excl))
+                p_hwe[tested] = hwe_exact_many(n_het[tested], n_hom0[tested], n_hom2[tested])
+            low_cr = cr < args.min_variant_call_rate
+            low_maf = ~(maf >= args.min_maf)
+            off_hwe = p_hwe < args.hwe_p  # NaN (not tested) is never below
+            bad = low_cr | low_maf | off_hwe
+            why = []
+            for j in np.flatnonzero(bad):  # the removed variants only, with their reasons
+                r = []
+                if low_cr[j]:
+                    r.append(f"call_rate {cr[j]:.3f} < {args.min_variant_call_rate}")
+                if low_maf[j]:
+                    r.append(f"maf {maf[j]:.4f} < {args.min_maf}")
+                if off_hwe[j]:
+                    r.append(f"hwe_p {p_hwe[j]:.3g} < {args.hwe_p}")
+                why.append("; ".join(r))
+            table = variants.loc[bad, ["chrom", "pos", "id", "ref", "alt"]].assign(
+                call_rate=cr[bad], maf=maf[bad], hwe_p=p_hwe[bad], reason=why
+            )
+            table.to_csv(rm_fh, sep="\t", index=False, header=False, float_format="%.10g")
+            variants.loc[~bad, ["chrom", "pos"]].to_csv(
+                keep_fh, sep="\t", index=False, header=False
+            )
+            n_kept += int((~bad).sum())
+    parts[removed].replace(removed)
+    if n_kept:
+        parts[kept].replace(kept)
+    else:
+        parts[kept].unlink()
+    return n_in, n_kept
