@@ -512,27 +512,42 @@ def _plink_lines(path: str, plan: pd.DataFrame, contigs: list[str]) -> Iterator[
         start += m
 
 
-def _write_sorted(lines: Iterable[str], out: str) -> None:
+def _write_bgzf(lines: Iterable[str], path: str) -> None:
+    import pysam
+
+    with pysam.BGZFile(path, "wb") as fh:
+        buf = []
+        for line in lines:
+            buf.append(line)
+            if len(buf) >= 2000:
+                fh.write("".join(buf).encode())
+                buf = []
+        fh.write("".join(buf).encode())
+
+
+def _write_sorted(lines: Iterable[str], out: str, in_order: bool = False) -> None:
     """Write VCF text, sort it with bcftools sort (bundled with pysam) and tabix-index it.
 
     The unsorted records go to a temporary BGZF file first; ``bcftools sort`` then
     merges sorted runs of at most 768 MB from disk, so memory stays bounded.
+    ``in_order``: the records already come in the output's contig order and by
+    increasing position (most files as labs have them): written straight to the output,
+    without the sort's second pass and second compression.
     """
     import pysam
     import pysam.bcftools
 
     folder = os.path.dirname(os.path.abspath(out))
     part = out + ".part.vcf.gz"
+    if in_order:
+        _write_bgzf(lines, part)
+        pysam.tabix_index(part, preset="vcf", force=True, keep_original=True)
+        os.replace(part + ".tbi", out + ".tbi")
+        os.replace(part, out)
+        return
     with tempfile.TemporaryDirectory(dir=folder) as tmp:
         unsorted = os.path.join(tmp, "unsorted.vcf.gz")
-        with pysam.BGZFile(unsorted, "wb") as fh:
-            buf = []
-            for line in lines:
-                buf.append(line)
-                if len(buf) >= 2000:
-                    fh.write("".join(buf).encode())
-                    buf = []
-            fh.write("".join(buf).encode())
+        _write_bgzf(lines, unsorted)
         try:
             pysam.bcftools.sort(
                 "-m", "768M", "-T", os.path.join(tmp, "sort"), "-Oz", "-o", part, unsorted,
@@ -634,8 +649,20 @@ def normalise_genotypes(
     lines = (_plink_lines if fmt == "plink" else _vcf_lines)(
         plink_prefix(path) if fmt == "plink" else path, plan, contigs
     )
-    _write_sorted(lines, out)
+    _write_sorted(lines, out, _in_order(plan, order))
     return changes
+
+
+def _in_order(plan: pd.DataFrame, order: Sequence[str]) -> bool:
+    """Whether the kept records come in ``order``'s contig order, positions increasing."""
+    kept = plan.loc[plan["keep"]]
+    rank = {c: i for i, c in enumerate(order)}
+    ci = kept["new_chrom"].map(rank).to_numpy(dtype=float)
+    pos = kept["pos"].to_numpy(dtype=np.int64)
+    if np.isnan(ci).any():
+        return False
+    dc, dp = np.diff(ci), np.diff(pos)
+    return bool(np.all((dc > 0) | ((dc == 0) & (dp > 0))))
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
