@@ -62,7 +62,7 @@ def _work_share(rulename, wildcards, input):
             return _res.chromosome_group_share(input.bim, k, groups)
         if rulename in _CENSUS_SHARD_RULES:
             return _res.census_shard_share(input.shards, wildcards.shard)
-    except (FileNotFoundError, AttributeError):
+    except FileNotFoundError:
         pass  # not written yet (a dry run): sized for the whole set
     return 1.0
 

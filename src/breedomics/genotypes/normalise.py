@@ -541,21 +541,18 @@ def _write_sorted(lines: Iterable[str], out: str, in_order: bool = False) -> Non
     part = out + ".part.vcf.gz"
     if in_order:
         _write_bgzf(lines, part)
-        pysam.tabix_index(part, preset="vcf", force=True, keep_original=True)
-        os.replace(part + ".tbi", out + ".tbi")
-        os.replace(part, out)
-        return
-    with tempfile.TemporaryDirectory(dir=folder) as tmp:
-        unsorted = os.path.join(tmp, "unsorted.vcf.gz")
-        _write_bgzf(lines, unsorted)
-        try:
-            pysam.bcftools.sort(
-                "-m", "768M", "-T", os.path.join(tmp, "sort"), "-Oz", "-o", part, unsorted,
-                catch_stdout=False,
-            )  # fmt: skip
-        except pysam.utils.SamtoolsError as exc:
-            Path(part).unlink(missing_ok=True)
-            raise UserError(f"bcftools sort failed writing {out}: {str(exc)[-500:]}") from None
+    else:
+        with tempfile.TemporaryDirectory(dir=folder) as tmp:
+            unsorted = os.path.join(tmp, "unsorted.vcf.gz")
+            _write_bgzf(lines, unsorted)
+            try:
+                pysam.bcftools.sort(
+                    "-m", "768M", "-T", os.path.join(tmp, "sort"), "-Oz", "-o", part, unsorted,
+                    catch_stdout=False,
+                )  # fmt: skip
+            except pysam.utils.SamtoolsError as exc:
+                Path(part).unlink(missing_ok=True)
+                raise UserError(f"bcftools sort failed writing {out}: {str(exc)[-500:]}") from None
     pysam.tabix_index(part, preset="vcf", force=True, keep_original=True)
     os.replace(part + ".tbi", out + ".tbi")
     os.replace(part, out)
