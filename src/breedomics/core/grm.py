@@ -198,9 +198,12 @@ class _Sums:
         self.cnum: dict[str, np.ndarray] = {}
         self.cden: dict[str, float] = {}
         self.csnp: dict[str, int] = {}
+        self._work = np.empty(0, dtype=self.dtype)  # centred chunk, reused
 
     def add(self, dosage: np.ndarray, chrom: str | None = None) -> None:
-        c = centre(dosage, self.min_maf, dtype=self.dtype)
+        if self._work.size < dosage.size:
+            self._work = np.empty(dosage.size, dtype=self.dtype)
+        c = centre(dosage, self.min_maf, dtype=self.dtype, out=self._work)
         z = c.z
         self.skipped += dosage.shape[1] - z.shape[1]
         if self.method == "standardized":

@@ -113,17 +113,17 @@ def impute_center(
     x : numpy.ndarray
         ``(n, m)`` dosages with NaN for missing.
     out : numpy.ndarray, optional
-        Contiguous float64 work array with at least ``n x m`` elements to fill
-        (reusing one array across chunks avoids the page faults of a fresh
-        large allocation).
+        Contiguous float64 or float32 work array with at least ``n x m`` elements
+        to fill (reusing one array across chunks avoids the page faults of a
+        fresh large allocation); ``z`` takes its precision.
 
     Returns
     -------
     z : numpy.ndarray
-        ``float64`` centred dosages (missing -> 0).
+        Centred dosages (missing -> 0): ``float64``, or ``out``'s precision.
     mean : numpy.ndarray
         Per-variant mean dosage of the non-missing calls (``2 p``; 0 without
-        calls).
+        calls), in float64 whatever the precision of ``z``.
     n_obs : numpy.ndarray
         Per-variant number of non-missing calls.
     """
@@ -138,13 +138,14 @@ def impute_center(
         z[miss] = 0.0
         n_obs = n - miss.sum(axis=0)
         with np.errstate(invalid="ignore", divide="ignore"):
-            mean = np.where(n_obs > 0, z.sum(axis=0) / np.maximum(n_obs, 1), 0.0)
-        z -= mean
+            total = z.sum(axis=0, dtype=np.float64)
+            mean = np.where(n_obs > 0, total / np.maximum(n_obs, 1), 0.0)
+        z -= mean.astype(z.dtype)
         z[miss] = 0.0
     else:
         n_obs = np.full(z.shape[1], n)
-        mean = z.mean(axis=0)
-        z -= mean
+        mean = z.mean(axis=0, dtype=np.float64)
+        z -= mean.astype(z.dtype)
     return z, mean, n_obs
 
 
@@ -183,6 +184,7 @@ def centre(
     inclusive: bool = False,
     min_variance: float | None = None,
     dtype: DTypeLike = np.float64,
+    out: np.ndarray | None = None,
 ) -> Centred:
     """Centre the polymorphic variants of a dosage block on ``2 p``; missing -> 0.
 
@@ -205,6 +207,10 @@ def centre(
         Working precision: the mean is rounded to it once and subtracted in
         it. The MAF rule reads the frequency of that rounded mean (the
         frequency ``z`` is centred on).
+    out : numpy.ndarray, optional
+        Work array of ``dtype`` to hold ``z`` (as a view) when it has room: one array
+        reused across the chunks of a stream spares each chunk the page faults of a
+        fresh large allocation (the GRM pass keeps none of its ``z``).
 
     Returns
     -------
@@ -217,7 +223,10 @@ def centre(
     keep = (n_obs > 0) & maf_mask(centre_on.astype(np.float64) / 2.0, min_maf, inclusive=inclusive)
     if not keep.all():
         d, mean, n_obs, centre_on = d[:, keep], mean[keep], n_obs[keep], centre_on[keep]
-    z = d.astype(dtype, copy=False) - centre_on
+    if out is not None and out.dtype == dtype and out.size >= d.size:
+        z = np.subtract(d, centre_on, out=out.reshape(-1)[: d.size].reshape(d.shape), dtype=dtype)
+    else:
+        z = d.astype(dtype, copy=False) - centre_on
     miss = np.isnan(z)
     if miss.any():
         z[miss] = 0.0

@@ -438,16 +438,19 @@ def run_pass(
         Label of the pass's progress lines (variants done, rate, time left; one update
         per run of variants, see :mod:`breedomics.core.progress`).
     """
-    bufs: dict[int, np.ndarray] = {}  # one float64 work array, reused by every set
+    # work arrays reused by every set: float32 centred dosages for the sets that rotate
+    # them (mixed models: the rotation in single precision), float64 for the others
+    bufs: dict[type, np.ndarray] = {}
     progress = Progress(src.n_scanned, label, "variants")
     for chrom, var, dos in src.runs():
         if on_run is not None:
             on_run(chrom, var, dos)
         for ts in sets_for(chrom):
             d = dos if len(ts.idx) == dos.shape[0] else dos[ts.idx]
-            buf = bufs.get(0)
+            dtype = np.float32 if ts.rotates else np.float64
+            buf = bufs.get(dtype)
             if buf is None or buf.size < d.size:
-                buf = bufs[0] = np.empty(max(d.size, d.shape[0] * cfg.chunk_size))
+                buf = bufs[dtype] = np.empty(max(d.size, d.shape[0] * cfg.chunk_size), dtype)
             z, mean, nobs = impute_center(d, out=buf)
             af = mean / 2
             maf = np.minimum(af, 1 - af)
