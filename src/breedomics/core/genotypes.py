@@ -111,8 +111,7 @@ _VCF_SUFFIXES = (".vcf", ".vcf.gz", ".vcf.bgz", ".bcf")
 # the codes, transposing them and converting to float (no full-size transpose).
 _CODE_TO_DOSAGE = np.array([2.0, np.nan, 1.0, 0.0], dtype=np.float32)
 _BYTE_DOSAGES = [
-    np.ascontiguousarray(_CODE_TO_DOSAGE[(np.arange(256) >> shift) & 3])
-    for shift in (0, 2, 4, 6)
+    np.ascontiguousarray(_CODE_TO_DOSAGE[(np.arange(256) >> shift) & 3]) for shift in (0, 2, 4, 6)
 ]
 
 
