@@ -8,13 +8,6 @@ through this file as a tiny launcher process (``python _measure.py OUT --
 CMD...``): the launcher starts small, spawns the command, waits for it with
 ``wait4`` and writes the command's wall time and ``ru_maxrss`` to ``OUT``.
 The floor of the reported peak is then the launcher's own size (~10 MB).
-
-Before each command the launcher writes to :data:`WARM_MB` of memory and frees it. On a
-virtual machine whose host takes back the memory of an idle guest, the first large
-allocations after a pause fault in from the host: ``breedomics gwas run --model mlm`` on
-1,000 x 100,000 took 6.3 s after 30 s idle and 4.5 s right after touching 1.5 GB (or
-after another run). Every tool gets the same warm-up, so the short runs are not charged
-for the host's paging.
 """
 
 from __future__ import annotations
@@ -48,19 +41,7 @@ def measure(cmd: list[str], cwd: Path, log: Path) -> dict:
     return res
 
 
-#: Memory touched (then freed) by the launcher before each command.
-WARM_MB = 2048
-
-
-def _warm(mb: int = WARM_MB) -> None:
-    """Touch ``mb`` MB of fresh memory and give it back (see the module docstring)."""
-    block = bytearray(mb << 20)  # zero-filled: every page written
-    block[:: 1 << 12] = b"\x01" * len(range(0, len(block), 1 << 12))
-    del block
-
-
 def _launch(out: str, cmd: list[str]) -> int:
-    _warm()
     t0 = time.perf_counter()
     try:
         proc = subprocess.Popen(cmd)
