@@ -188,6 +188,16 @@ def test_dosage_matches_plink2(data, source):
     np.testing.assert_array_equal(idx, np.arange(data["m"]))
     np.testing.assert_array_equal(dos, data["raw"])  # NaN positions equal too
     np.testing.assert_array_equal(dos, data["expected"])  # msprime truth + masks
+    # reuse: PLINK chunks decoded into one work array, each equal to its fresh chunk
+    pick = [data["samples"][i] for i in (5, 0, 3)]
+    fresh = [d for _, d in iter_dosage_chunks(data[source], 333, pick)]
+    reused = iter_dosage_chunks(data[source], 333, pick, reuse=True)
+    arrays = []
+    for (_, d), want in zip(reused, fresh, strict=True):
+        np.testing.assert_array_equal(d, want)
+        arrays.append(d)
+    if source == "prefix":
+        assert np.shares_memory(arrays[0], arrays[1])
 
 
 @pytest.mark.parametrize("source", ["vcf", "prefix"])
@@ -312,3 +322,9 @@ def test_compiled_bed_decoder_reads_every_2_bit_code(n_samples, monkeypatch):
         for threshold in (0, 1 << 40):
             monkeypatch.setattr(gt, "_COMPILED_DECODE_MIN", threshold)
             np.testing.assert_array_equal(gt._decode_bed(block, n_samples, idx), want)
+            # into reused work arrays: a second, different block overwrites the first
+            work = gt._Work()
+            first = gt._decode_bed(block[::-1], n_samples, idx, work=work)
+            again = gt._decode_bed(block, n_samples, idx, work=work)
+            assert np.shares_memory(first, again)
+            np.testing.assert_array_equal(again, want)

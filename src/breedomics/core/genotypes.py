@@ -316,27 +316,54 @@ class _BedRows:
 _COMPILED_DECODE_MIN = 500_000_000
 
 
+class _Work:
+    """Float32 work arrays that the chunks of one stream are decoded into, in turn
+    (``reuse``: the consumer copies what it keeps). Fresh arrays for every chunk cost
+    their page faults, which on a virtual machine were as slow as the decoding."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def get(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
+        size = int(np.prod(shape))
+        buf = self._bufs.get(key)
+        if buf is None or buf.size < size:
+            buf = self._bufs[key] = np.empty(size, dtype=np.float32)
+        return buf[:size].reshape(shape)
+
+
 def _decode_bed(
-    block: np.ndarray, n_samples: int, idx: np.ndarray | None, total: int = 0
+    block: np.ndarray,
+    n_samples: int,
+    idx: np.ndarray | None,
+    total: int = 0,
+    work: _Work | None = None,
 ) -> np.ndarray:
     """Decode a (n_var, nbytes) block of .bed bytes to (n_samples_out, n_var) float32.
 
     ``total``: variants of the whole stream this block is part of (0: the block alone).
+    ``work``: decode into these reused arrays instead of fresh ones.
     """
+
+    def empty(key: str, shape: tuple[int, int]) -> np.ndarray:
+        return np.empty(shape, dtype=np.float32) if work is None else work.get(key, shape)
+
     n_out = n_samples if idx is None else len(idx)
     if n_out * max(total, block.shape[0]) >= _COMPILED_DECODE_MIN:
         from breedomics.core._bedcodec import decode_bed_into
 
-        out = np.empty((n_out, block.shape[0]), dtype=np.float32)
+        out = empty("out", (n_out, block.shape[0]))
         pos = np.arange(n_samples, dtype=np.int64) if idx is None else np.asarray(idx, np.int64)
         decode_bed_into(np.ascontiguousarray(block), pos, _CODE_TO_DOSAGE, out)
         return out
     by_sample = np.ascontiguousarray(np.asarray(block).T)  # (nbytes, n_var)
-    out = np.empty((by_sample.shape[0] * 4, block.shape[0]), dtype=np.float32)
-    quads = out.reshape(by_sample.shape[0], 4, block.shape[0])  # sample 4 b + k = [b, k]
+    full = empty("full", (by_sample.shape[0] * 4, block.shape[0]))
+    quads = full.reshape(by_sample.shape[0], 4, block.shape[0])  # sample 4 b + k = [b, k]
     for k, table in enumerate(_BYTE_DOSAGES):
         np.take(table, by_sample, out=quads[:, k, :])
-    return out[:n_samples] if idx is None else out[idx]
+    if idx is None:
+        return full[:n_samples]
+    return np.take(full, idx, axis=0, out=empty("out", (n_out, block.shape[0])))
 
 
 # --------------------------------------------------------------------------- VCF
@@ -674,6 +701,7 @@ def iter_dosage_chunks(
     samples: Sequence[str] | None = None,
     chromosomes: Collection[str] | None = None,
     progress: str | None = None,
+    reuse: bool = False,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """Stream ALT-allele dosages in chunks of variants.
 
@@ -695,6 +723,10 @@ def iter_dosage_chunks(
     progress : str, optional
         Label of progress lines counting the variants streamed
         (:class:`breedomics.core.progress.Progress`, one update per chunk).
+    reuse : bool, default False
+        PLINK: every chunk's dosages are decoded into the same work array, which the
+        next chunk overwrites (for consumers that copy what they keep: no page faults
+        of a fresh array per chunk). VCF chunks are always fresh arrays.
 
     Yields
     ------
@@ -710,7 +742,7 @@ def iter_dosage_chunks(
     UserError
         If a requested sample is not in the file.
     """
-    chunks = _dosage_chunks(str(path), chunk_size, samples, chromosomes)
+    chunks = _dosage_chunks(str(path), chunk_size, samples, chromosomes, reuse)
     if progress is None:
         yield from chunks
         return
@@ -723,6 +755,7 @@ def _dosage_chunks(
     chunk_size: int,
     samples: Sequence[str] | None,
     chromosomes: Collection[str] | None,
+    reuse: bool = False,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """The chunks of :func:`iter_dosage_chunks` (without progress)."""
     if chunk_size < 1:
@@ -731,7 +764,9 @@ def _dosage_chunks(
     all_samples = read_samples(path)
     idx = _sample_index(path, all_samples, samples)
     if fmt == "plink":
-        yield from _plink_chunks(plink_prefix(path), len(all_samples), idx, chunk_size, chromosomes)
+        prefix = plink_prefix(path)
+        work = _Work() if reuse else None
+        yield from _plink_chunks(prefix, len(all_samples), idx, chunk_size, chromosomes, work)
         return
 
     # VCF: cyvcf2 returns samples in file order, so read the subset then reorder.
@@ -785,14 +820,16 @@ def _plink_chunks(
     idx: np.ndarray | None,
     chunk_size: int,
     chromosomes: Collection[str] | None,
+    work: _Work | None = None,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
-    """PLINK chunks of :func:`iter_dosage_chunks`; with ``chromosomes`` only their rows are read."""
+    """PLINK chunks of :func:`iter_dosage_chunks`; with ``chromosomes`` only their rows are
+    read; with ``work`` decoded into its reused arrays."""
     if chromosomes is None:
         bim = _read_bim(prefix)
         bed = _open_bed(prefix, n_samples, len(bim))
         for start in range(0, len(bim), chunk_size):
             stop = min(start + chunk_size, len(bim))
-            yield bim.iloc[start:stop], _decode_bed(bed[start:stop], n_samples, idx, len(bim))
+            yield bim.iloc[start:stop], _decode_bed(bed[start:stop], n_samples, idx, len(bim), work)
         return
     names, starts, counts = chromosome_blocks(prefix)
     bed = _open_bed(prefix, n_samples, int(counts.sum()))
@@ -820,11 +857,11 @@ def _plink_chunks(
         parts = list(group)
         if len(parts) == 1:
             _, bim, lo, hi = parts[0]
-            yield bim, _decode_bed(bed[lo:hi], n_samples, idx, n_rows)
+            yield bim, _decode_bed(bed[lo:hi], n_samples, idx, n_rows, work)
         else:
             rows = np.concatenate([np.arange(lo, hi) for _, _, lo, hi in parts])
             bim = pd.concat([b for _, b, _, _ in parts])
-            yield bim, _decode_bed(bed[rows], n_samples, idx, n_rows)
+            yield bim, _decode_bed(bed[rows], n_samples, idx, n_rows, work)
 
 
 def read_dosage(

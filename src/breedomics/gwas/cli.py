@@ -81,7 +81,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     r = p.add_argument_group("resources")
     a.add_number(r, "--chunk-size", 10000, "SNPs per chunk")
     r.add_argument(
-        "--cache-mb", type=int, default=1024, help="keep genotypes in memory up to this size"
+        "--cache-mb",
+        type=int,
+        default=1024,
+        help="VCF/BCF input: keep the parsed genotypes in memory up to this size between"
+        " passes (PLINK input is decoded again at each pass, never cached)",
     )
     r.add_argument("--seed", type=int, default=1)
     from breedomics.gwas.annotate_cli import add_parser as add_annotate
