@@ -385,12 +385,18 @@ def run_gwas(opts: RunOptions, log: Log = no_log) -> pd.DataFrame | None:
         f"{data.covariates.shape[1]} fixed effect(s) before PCs"
     )
     group, chroms = _chromosomes(opts, log)
+    passes = 2  # GRM pass and scan
+    if cfg.model == "farmcpu":  # an iteration is a pass, and the final scan
+        from breedomics.gwas.farmcpu import FarmCPUConfig
+
+        passes = (cfg.farmcpu or FarmCPUConfig()).max_iter + 1
     src = GenotypeSource(
         opts.inputs.geno,
         data.samples,
         chunk_size=cfg.chunk_size,
         cache_bytes=cfg.cache_bytes,
         chromosomes=chroms,
+        passes=passes,
     )
     log(f"{src.n_variants} variants in {opts.inputs.geno}")
     grm, kin = choose_kinship(src, opts, geno_samples, log)
