@@ -29,6 +29,7 @@ from breedomics.core.genotypes import (
     read_variants,
     write_bed,
 )
+from breedomics.core.workspace import WorkArrays
 from breedomics.errors import UserError
 
 pytestmark = pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not installed")
@@ -323,7 +324,7 @@ def test_compiled_bed_decoder_reads_every_2_bit_code(n_samples, monkeypatch):
             monkeypatch.setattr(gt, "_COMPILED_DECODE_MIN", threshold)
             np.testing.assert_array_equal(gt._decode_bed(block, n_samples, idx), want)
             # into reused work arrays: a second, different block overwrites the first
-            work = gt._Work()
+            work = WorkArrays()
             first = gt._decode_bed(block[::-1], n_samples, idx, work=work)
             again = gt._decode_bed(block, n_samples, idx, work=work)
             assert np.shares_memory(first, again)

@@ -75,6 +75,7 @@ import numpy as np
 import pandas as pd
 
 from breedomics.core.progress import Progress, track
+from breedomics.core.workspace import WorkArrays
 from breedomics.errors import UserError
 
 __all__ = [
@@ -316,37 +317,21 @@ class _BedRows:
 _COMPILED_DECODE_MIN = 500_000_000
 
 
-class _Work:
-    """Float32 work arrays that the chunks of one stream are decoded into, in turn
-    (``reuse``: the consumer copies what it keeps). Fresh arrays for every chunk cost
-    their page faults, which on a virtual machine were as slow as the decoding."""
-
-    def __init__(self) -> None:
-        self._bufs: dict[str, np.ndarray] = {}
-
-    def get(self, key: str, shape: tuple[int, ...]) -> np.ndarray:
-        size = int(np.prod(shape))
-        buf = self._bufs.get(key)
-        if buf is None or buf.size < size:
-            buf = self._bufs[key] = np.empty(size, dtype=np.float32)
-        return buf[:size].reshape(shape)
-
-
 def _decode_bed(
     block: np.ndarray,
     n_samples: int,
     idx: np.ndarray | None,
     total: int = 0,
-    work: _Work | None = None,
+    work: WorkArrays | None = None,
 ) -> np.ndarray:
     """Decode a (n_var, nbytes) block of .bed bytes to (n_samples_out, n_var) float32.
 
     ``total``: variants of the whole stream this block is part of (0: the block alone).
-    ``work``: decode into these reused arrays instead of fresh ones.
+    ``work``: decode into its reused arrays instead of fresh ones.
     """
 
     def empty(key: str, shape: tuple[int, int]) -> np.ndarray:
-        return np.empty(shape, dtype=np.float32) if work is None else work.get(key, shape)
+        return np.empty(shape, np.float32) if work is None else work.get(key, shape, np.float32)
 
     n_out = n_samples if idx is None else len(idx)
     if n_out * max(total, block.shape[0]) >= _COMPILED_DECODE_MIN:
@@ -765,7 +750,7 @@ def _dosage_chunks(
     idx = _sample_index(path, all_samples, samples)
     if fmt == "plink":
         prefix = plink_prefix(path)
-        work = _Work() if reuse else None
+        work = WorkArrays() if reuse else None
         yield from _plink_chunks(prefix, len(all_samples), idx, chunk_size, chromosomes, work)
         return
 
@@ -820,7 +805,7 @@ def _plink_chunks(
     idx: np.ndarray | None,
     chunk_size: int,
     chromosomes: Collection[str] | None,
-    work: _Work | None = None,
+    work: WorkArrays | None = None,
 ) -> Iterator[tuple[pd.DataFrame, np.ndarray]]:
     """PLINK chunks of :func:`iter_dosage_chunks`; with ``chromosomes`` only their rows are
     read; with ``work`` decoded into its reused arrays."""

@@ -74,6 +74,7 @@ from threadpoolctl import threadpool_limits
 
 from breedomics.core import genotypes as gt
 from breedomics.core.standardise import centre, standardise
+from breedomics.core.workspace import WorkArrays
 from breedomics.errors import UserError
 
 __all__ = [
@@ -198,12 +199,11 @@ class _Sums:
         self.cnum: dict[str, np.ndarray] = {}
         self.cden: dict[str, float] = {}
         self.csnp: dict[str, int] = {}
-        self._work = np.empty(0, dtype=self.dtype)  # centred chunk, reused
+        self._work = WorkArrays()  # the centred chunk
 
     def add(self, dosage: np.ndarray, chrom: str | None = None) -> None:
-        if self._work.size < dosage.size:
-            self._work = np.empty(dosage.size, dtype=self.dtype)
-        c = centre(dosage, self.min_maf, dtype=self.dtype, out=self._work)
+        out = self._work.get("z", (dosage.size,), self.dtype)
+        c = centre(dosage, self.min_maf, dtype=self.dtype, out=out)
         z = c.z
         self.skipped += dosage.shape[1] - z.shape[1]
         if self.method == "standardized":

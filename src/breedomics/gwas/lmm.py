@@ -59,6 +59,7 @@ from numpy.polynomial.chebyshev import chebder
 
 from breedomics.core import reml
 from breedomics.core.grm import Eigen
+from breedomics.core.workspace import WorkArrays
 from breedomics.errors import UserError
 from breedomics.gwas.pvalues import neglog10_p_f1
 
@@ -360,7 +361,8 @@ class AssocSet:
     _fine: list = field(default_factory=list, repr=False)
     _perm: list = field(default_factory=list, repr=False)
     _stacks: list = field(default_factory=list, repr=False)
-    _bufs: dict = field(default_factory=dict, repr=False)
+    _work: WorkArrays = field(default_factory=WorkArrays, repr=False)
+    _ut32: np.ndarray | None = field(default=None, repr=False)
     _second: dict = field(default_factory=dict, repr=False)
     perm_max_f: np.ndarray | None = field(default=None, repr=False)
 
@@ -493,15 +495,6 @@ class AssocSet:
             np.maximum(self.perm_max_f[k], f.max(axis=0), out=self.perm_max_f[k])
 
     # ----------------------------------------------------------------- public
-    def _buffer(self, key: str, shape: tuple[int, int], dtype=np.float64) -> np.ndarray:
-        """A reusable contiguous work array (fresh 100 MB arrays cost page faults)."""
-        size = shape[0] * shape[1]
-        buf = self._bufs.get(key)
-        if buf is None or buf.size < size:
-            buf = np.empty(size, dtype=dtype)
-            self._bufs[key] = buf
-        return buf[:size].reshape(shape)
-
     @property
     def rotates(self) -> bool:
         """Whether :meth:`test` rotates the dosages (a mixed model), which then may come
@@ -519,12 +512,12 @@ class AssocSet:
         if self.eig is None:
             return z
         shape = (self.eig.U.shape[1], z.shape[1])
-        xt = self._buffer("xt", shape)
+        xt = self._work.get("xt", shape)
         if z.dtype != np.float32:
             return np.matmul(self.eig.U.T, z, out=xt)
-        if "ut32" not in self._bufs:
-            self._bufs["ut32"] = np.ascontiguousarray(self.eig.U.T, dtype=np.float32)
-        xt32 = np.matmul(self._bufs["ut32"], z, out=self._buffer("xt32", shape, np.float32))
+        if self._ut32 is None:
+            self._ut32 = np.ascontiguousarray(self.eig.U.T, dtype=np.float32)
+        xt32 = np.matmul(self._ut32, z, out=self._work.get("xt32", shape, np.float32))
         np.copyto(xt, xt32)
         return xt
 
@@ -547,7 +540,7 @@ class AssocSet:
             xt = np.asarray(z, dtype=np.float64)
         else:
             xt = self.rotate(z if z.dtype in (np.float32, np.float64) else z.astype(np.float64))
-        x2 = np.multiply(xt, xt, out=self._buffer("x2", xt.shape))
+        x2 = np.multiply(xt, xt, out=self._work.get("x2", xt.shape))
         if self._perm:
             self._permute(xt, x2)
         if self.mode in ("glm", "p3d"):

@@ -31,6 +31,7 @@ from breedomics.core.genotypes import split_by_chrom
 from breedomics.core.grm import GRM, accumulate_grm, eigh_psd
 from breedomics.core.progress import Progress, plural, track
 from breedomics.core.standardise import impute_center, maf_mask
+from breedomics.core.workspace import WorkArrays
 from breedomics.errors import UserError
 from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel
 from breedomics.gwas.naming import trait_stem
@@ -456,9 +457,9 @@ def run_pass(
         Label of the pass's progress lines (variants done, rate, time left; one update
         per run of variants, see :mod:`breedomics.core.progress`).
     """
-    # work arrays reused by every set: float32 centred dosages for the sets that rotate
-    # them (mixed models: the rotation in single precision), float64 for the others
-    bufs: dict[type, np.ndarray] = {}
+    # centred dosages, reused by every set: float32 for the sets that rotate them (mixed
+    # models: the rotation in single precision), float64 for the others
+    work = WorkArrays()
     progress = Progress(src.n_scanned, label, "variants")
     for chrom, var, dos in src.runs():
         if on_run is not None:
@@ -466,10 +467,8 @@ def run_pass(
         for ts in sets_for(chrom):
             d = dos if len(ts.idx) == dos.shape[0] else dos[ts.idx]
             dtype = np.float32 if ts.rotates else np.float64
-            buf = bufs.get(dtype)
-            if buf is None or buf.size < d.size:
-                buf = bufs[dtype] = np.empty(max(d.size, d.shape[0] * cfg.chunk_size), dtype)
-            z, mean, nobs = impute_center(d, out=buf)
+            size = max(d.size, d.shape[0] * cfg.chunk_size)  # a full chunk's, from the first
+            z, mean, nobs = impute_center(d, out=work.get(f"z{dtype.__name__}", (size,), dtype))
             af = mean / 2
             maf = np.minimum(af, 1 - af)
             miss = 1 - nobs / d.shape[0]
