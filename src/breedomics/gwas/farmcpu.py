@@ -56,7 +56,7 @@ from breedomics.gwas.lmm import AssocResult, AssocSet, fit_null
 from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData
 from breedomics.gwas.pvalues import neglog10_p_f1
-from breedomics.gwas.results import SumstatsWriter
+from breedomics.gwas.results import SumstatsWriter, close_all
 from breedomics.gwas.scan import GenotypeSource, ScanConfig, TraitScan, run_pass
 
 __all__ = ["FarmCPUConfig", "run_farmcpu", "select_pseudo_qtns"]
@@ -421,12 +421,13 @@ def run_farmcpu(
     label = f"gwas farmcpu final scan ({plural(len(final_sets), 'trait')})"
     run_pass(src, lambda _c: list(final_sets.values()), on_final, cfg, counts=counts, label=label)
     out = []
+    paths = dict(zip(writers, close_all(list(writers.values())), strict=True))
     for t, st in states.items():
         ts = final_sets[t]
         scan = TraitScan(
             trait=t,
             model="farmcpu",
-            path=writers[t].close(),
+            path=paths[t],
             n_samples=len(st.rows),
             n_tested=counts.get(t, [0, 0])[0],
             n_filtered=counts.get(t, [0, 0])[1],

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -193,20 +194,50 @@ class SumstatsWriter:
         """
         self._fh.close()
         if index:
-            try:
-                _tabix(self.path, csi=False)
-            except OSError:
-                # a .tbi cannot hold positions >= 2^29 (chromosomes over 512 Mb, e.g. wheat,
-                # barley, pine): such files get a .csi index, as `tabix -C` would make
-                try:
-                    _tabix(self.path, csi=True)
-                except OSError as exc:
-                    raise UserError(
-                        f"cannot tabix-index {self.path} ({exc}); the genotype file must be "
-                        "sorted by position within contiguous chromosomes (e.g. "
-                        "`plink2 --sort-vars` or `bcftools sort`)"
-                    ) from exc
+            index_sumstats(self.path)
         return self.path
+
+
+def close_all(writers: Sequence[SumstatsWriter]) -> list[str]:
+    """Close several writers and index their files side by side, one thread per core.
+
+    htslib's indexing runs without the GIL: one after the other, the indexes of 100
+    traits' tables of 100,000 variants took 15 s of a 85 s scan.
+    """
+    paths = [w.close(index=False) for w in writers]
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    if len(paths) < 2 or cores < 2:
+        for path in paths:
+            index_sumstats(path)
+        return paths
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(min(cores, len(paths))) as pool:
+        list(pool.map(index_sumstats, paths))
+    return paths
+
+
+def index_sumstats(path: str) -> None:
+    """Tabix-index a summary-statistics file (``.tbi``, or ``.csi`` for long chromosomes).
+
+    Raises
+    ------
+    UserError
+        If the rows are not sorted (the genotype file must be sorted).
+    """
+    try:
+        _tabix(path, csi=False)
+    except OSError:
+        # a .tbi cannot hold positions >= 2^29 (chromosomes over 512 Mb, e.g. wheat,
+        # barley, pine): such files get a .csi index, as `tabix -C` would make
+        try:
+            _tabix(path, csi=True)
+        except OSError as exc:
+            raise UserError(
+                f"cannot tabix-index {path} ({exc}); the genotype file must be "
+                "sorted by position within contiguous chromosomes (e.g. "
+                "`plink2 --sort-vars` or `bcftools sort`)"
+            ) from exc
 
 
 def _tabix(path: str, csi: bool) -> None:

@@ -36,7 +36,7 @@ from breedomics.errors import UserError
 from breedomics.gwas.lmm import AssocResult, AssocSet, NullModel
 from breedomics.gwas.naming import trait_stem
 from breedomics.gwas.phenotypes import GwasData
-from breedomics.gwas.results import SumstatsWriter, VariantColumns
+from breedomics.gwas.results import SumstatsWriter, VariantColumns, close_all
 from breedomics.gwas.threshold import MeffAccumulator
 
 if TYPE_CHECKING:
@@ -647,8 +647,9 @@ def scan(
     ctx.finish()
     out = []
     masks = data.masks()
+    paths = dict(zip(writers, close_all(list(writers.values())), strict=True))
     for t in data.traits.columns:
-        path = writers[t].close()
+        path = paths[t]
         ts = TraitScan(
             trait=t,
             model=cfg.model,
