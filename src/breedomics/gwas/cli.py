@@ -84,8 +84,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--cache-mb",
         type=int,
         default=1024,
-        help="VCF/BCF input: keep the parsed genotypes in memory up to this size between"
-        " passes (PLINK input is decoded again at each pass, never cached)",
+        help="keep the genotypes in memory up to this size between passes (VCF/BCF input;"
+        " PLINK input only for FarmCPU: the other models decode the .bed at each pass)",
     )
     r.add_argument("--seed", type=int, default=1)
     from breedomics.gwas.annotate_cli import add_parser as add_annotate
