@@ -341,11 +341,24 @@ class BackgroundRuns:
         with self._cond:
             self._stopping = True
             self._cond.notify_all()
-        for proc in list(_CHILDREN):
-            if proc.poll() is None:
-                proc.terminate()
+        _stop_children()
         for t in self._threads:
             t.join(timeout=120)
+
+
+def _stop_children(grace: float = 20.0) -> None:
+    """Terminate the tracked processes still running at session end (a run that no
+    selected test waited for), and kill those still there after ``grace`` seconds: a
+    snakemake stopped mid-run this way was once left sleeping for good, orphaned."""
+    alive = [proc for proc in list(_CHILDREN) if proc.poll() is None]
+    for proc in alive:
+        proc.terminate()
+    deadline = time.monotonic() + grace
+    for proc in alive:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 #: The order of the modules that read background runs (others of them after these): the
