@@ -189,9 +189,8 @@ class GenotypeSource:
         self.chunk_size = chunk_size
         self.n_variants = gt.n_variants(self.path)
         self._n_scanned: int | None = None
-        self._cacheable = (gt.genotype_format(self.path) != "plink" or passes > 2) and len(
-            self.samples
-        ) * self.n_variants * 4 <= cache_bytes
+        fits = len(self.samples) * self.n_variants * 4 <= cache_bytes
+        self._cacheable = fits and (gt.genotype_format(self.path) != "plink" or passes > 2)
         self._cache: list[tuple[str, pd.DataFrame, np.ndarray]] | None = None
 
     @property
