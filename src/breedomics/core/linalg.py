@@ -18,7 +18,21 @@ import numpy as np
 import scipy.linalg as sl
 from scipy.linalg import lapack
 
-__all__ = ["Tridiagonal", "chol_logdet_solve", "single_thread"]
+__all__ = ["Tridiagonal", "available_threads", "chol_logdet_solve", "single_thread"]
+
+
+def available_threads() -> int:
+    """Threads this process may keep busy: the job's ``OMP_NUM_THREADS`` (the workflow
+    sets it to the rule's threads), else the CPUs the process may run on."""
+    import os
+
+    try:
+        n = int(os.environ.get("OMP_NUM_THREADS", ""))
+    except ValueError:
+        n = 0
+    if n > 0:
+        return n
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
 
 
 def single_thread(all_apis: bool = False):
