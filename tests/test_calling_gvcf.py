@@ -18,8 +18,9 @@ def _rec(pos, ref, alt, info, *samples):
 def test_indel_sample_without_values_takes_its_own_record():
     """A sample with no indel candidate of its own (its record at the position is a SNP
     site, not a block, so bcftools merge leaves it missing) gets its reference and <*>
-    likelihoods, depth and reference reads; INFO/DP and INFO/AD become the sums."""
-    indel = _rec(10, "A", "AT,<*>", "INDEL;DP=12;AD=0,12,0",
+    likelihoods, depth and reference reads; INFO/DP and INFO/AD become the sums, and the
+    sample counts as one of the reference in INFO/QS (per-sample qualities sum to 1)."""
+    indel = _rec(10, "A", "AT,<*>", "INDEL;DP=12;AD=0,12,0;QS=0.25,0.75,0",
                  "255,36,0,255,36,255:12:0:0,6,0:0,6,0:0,12,0", ".:.:.:.:.:.")  # fmt: skip
     snp = _rec(10, "A", "<*>", "DP=20;AD=20,0",
                "0,36,255:12:0:6,0:6,0:12,0", "0,24,200:8:0:4,0:4,0:8,0")  # fmt: skip
@@ -31,6 +32,7 @@ def test_indel_sample_without_values_takes_its_own_record():
     assert (adf, adr) == ("0,0,0", "0,0,0")
     info = dict(item.partition("=")[::2] for item in indel[7].split(";"))
     assert info["DP"] == "20" and info["AD"] == "8,12,0"
+    assert info["QS"] == "1.25,0.75,0"
 
 
 def test_block_sample_takes_unseen_allele_likelihoods():

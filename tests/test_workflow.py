@@ -359,18 +359,19 @@ def test_incremental_calling_adds_samples_without_recalling(pig, background):
 
     jobs8 = inc["jobs8"]
     assert not bam_jobs & set(jobs8), jobs8  # the BAMs are the joint run's
-    assert jobs8["call_sample_gvcf"] == 8
+    assert jobs8["call_sample_gvcf"] == jobs8["list_gvcf_candidates"] == 8
     assert inc["samples8"] == inc["first"]
 
     jobs12 = inc["jobs12"]
     print(f"adding 4 animals to 8: {jobs12}")
     assert not bam_jobs & set(jobs12), jobs12
-    assert jobs12["call_sample_gvcf"] == 4  # the new animals' only
+    assert jobs12["call_sample_gvcf"] == jobs12["list_gvcf_candidates"] == 4  # the new 4's
     assert jobs12["merge_gvcfs_region"] == inc["n_regions"]
     assert "call_variants_region" not in jobs12
     assert inc["stamps12"] == inc["stamps8"]
     jobs11 = inc["jobs11"]  # then one of the first 8 removed from the sheet
-    assert not (bam_jobs | {"call_sample_gvcf", "call_variants_region"}) & set(jobs11), jobs11
+    per_sample = {"call_sample_gvcf", "list_gvcf_candidates", "call_variants_region"}
+    assert not (bam_jobs | per_sample) & set(jobs11), jobs11
     assert jobs11["merge_gvcfs_region"] == inc["n_regions"]
 
     samples, incr = _pass_genotypes(run / target)

@@ -29,6 +29,10 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.calling.inbreeding",
         "per-sample inbreeding coefficient from genotype likelihoods; the inbred lines",
     ),
+    "cut-gvcfs": (
+        "breedomics.calling.gvcf_cut",
+        "incremental calling: cut the samples' gVCFs to the cohort's candidate positions",
+    ),
     "fill-gvcf-indels": (
         "breedomics.calling.gvcf",
         "incremental calling: give samples missing at a merged indel their own likelihoods",

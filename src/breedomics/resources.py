@@ -325,9 +325,11 @@ MODELS: dict[str, Model] = {
     "call_variants_region": Model(
         mem=1000, time=10, mem_rates={"bam_gb": 5}, time_rates={"region_bam_gb": 120}, parallel=0
     ),
-    # calling.mode incremental: one sample's pileup of the whole genome (gVCF blocks);
-    # one region's merge of every sample's gVCF, indel fill (Python, text) and call
+    # calling.mode incremental: one sample's pileup of the whole genome (gVCF blocks), its
+    # candidate positions (bcftools query); one region's cut of every sample's gVCF to the
+    # candidates (Python, text), merge, indel fill and call
     "call_sample_gvcf": Model(mem=1000, time=10, time_rates={"bam_gb": 120}, parallel=0),
+    "list_gvcf_candidates": _tool(vcf_gb=5),
     "merge_gvcfs_region": Model(mem=1000, time=10, time_rates={"vcf_gb": 60}, parallel=0),
     "concat_calls": _tool(vcf_gb=10),
     # estimate-inbreeding: reads every record, keeps <= 20 000 thinned sites x samples

@@ -142,16 +142,47 @@ rule call_sample_gvcf:
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
 
 
-# The cohort's joint genotyping of one region from the per-sample gVCFs: merged (blocks
-# expanded; depth, read counts and the pileup statistics that bcftools call reads summed),
-# each sample that has no likelihood for an indel another sample proposed given its own
-# (breedomics fill-gvcf-indels), called as call_variants_region calls, the site depth
-# summed over the samples (the merge leaves the blocks out); records starting in the
-# region only (a merged indel may start before it).
+# The positions where a sample's reads propose a variant (calling.candidate_min_alt_reads
+# reads of one alternative base, or an indel), listed once per sample: the merges genotype
+# the union of the cohort's candidates only.
+rule list_gvcf_candidates:
+    input:
+        bcf="results/calls/gvcf/{sample}.all.bcf",
+        csi="results/calls/gvcf/{sample}.all.bcf.csi",
+    output:
+        tsv="results/calls/gvcf/{sample}.candidates.tsv.gz",
+        tbi="results/calls/gvcf/{sample}.candidates.tsv.gz.tbi",
+    log:
+        "logs/calls/gvcf/{sample}.candidates.log",
+    benchmark:
+        "benchmarks/calls/gvcf/{sample}.candidates.tsv"
+    conda:
+        "../../envs/calling.yaml"
+    threads: 1
+    resources:
+        mem_mb=estimated_mem_mb,
+        runtime=estimated_runtime,
+    params:
+        expr=candidate_filter(config["calling"]["candidate_min_alt_reads"]),
+    shell:
+        "( set -o pipefail; bcftools query -i {params.expr:q} -f '%CHROM\\t%POS\\n' {input.bcf}"
+        " | bgzip -c > {output.tsv} && tabix -f -s1 -b2 -e2 {output.tsv} ) > {log} 2>&1"
+
+
+# The cohort's joint genotyping of one region from the per-sample gVCFs: each cut to the
+# cohort's candidate positions in the region, its reference blocks trimmed to them
+# (breedomics cut-gvcfs, in a temporary folder), merged (blocks expanded; depth, read
+# counts and the pileup statistics that bcftools call reads summed), each sample that has
+# no likelihood for an indel another sample proposed given its own (breedomics
+# fill-gvcf-indels), called as call_variants_region calls, the site depth summed over the
+# samples (the merge leaves the blocks out); records starting in the region only (a
+# merged indel may start before it).
 rule merge_gvcfs_region:
     input:
         gvcfs=sample_gvcfs,
         csis=lambda wc: [f"{f}.csi" for f in sample_gvcfs(wc)],
+        candidates=sample_gvcf_candidates,
+        tbis=lambda wc: [f"{f}.tbi" for f in sample_gvcf_candidates(wc)],
         fa="results/reference/genome.fa",
         fai="results/reference/genome.fa.fai",
         bed="results/calls/regions/{region}.bed",
@@ -174,8 +205,11 @@ rule merge_gvcfs_region:
         cli=BREEDOMICS,
         rules=MERGE_RULES,
     shell:
-        "( set -o pipefail; bcftools merge --gvcf {input.fa} -R {input.bed}"
-        " -i {params.rules} -Ov {input.gvcfs}"
+        "( set -o pipefail; cut=$(mktemp -d) && trap 'rm -rf \"$cut\"' EXIT"
+        " && {params.cli} cut-gvcfs --gvcfs {input.gvcfs} --candidates {input.candidates}"
+        ' --regions {input.bed} --fasta {input.fa} --outdir "$cut" --threads {threads}'
+        ' && bcftools merge --gvcf {input.fa} --no-index -l "$cut/list"'
+        " -i {params.rules} -Ov"
         " | {params.cli} fill-gvcf-indels"
         " | bcftools call -m -v -a GQ --ploidy-file {input.ploidy} -S {input.sexes} -Ou"
         " | bcftools +fill-tags -Ou - -- -t 'INFO/DP:1=int(sum(FMT/DP))'"

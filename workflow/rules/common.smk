@@ -10,6 +10,7 @@ from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import WorkflowError
 
 from breedomics.calling.gvcf import GVCF_BANDS, MERGE_RULES
+from breedomics.calling.gvcf_cut import candidate_filter
 from breedomics.calling.inbreeding import line_het_steps
 from breedomics.errors import UserError
 from breedomics.validate import validate_run
@@ -504,6 +505,10 @@ if INCREMENTAL and HAS_READS and len(SAMPLES) < 2:
 
 def sample_gvcfs(wildcards=None):
     return expand("results/calls/gvcf/{sample}.all.bcf", sample=SAMPLES)
+
+
+def sample_gvcf_candidates(wildcards=None):
+    return expand("results/calls/gvcf/{sample}.candidates.tsv.gz", sample=SAMPLES)
 
 
 def region_bcfs(wildcards):

@@ -17,7 +17,11 @@ the same position (the reference keeps its likelihood, every indel allele takes 
 the unobserved allele ``<*>``), a sample with values for some alleles only (an expanded
 reference block: reference and ``<*>``) gets ``<*>``'s for the others, the reference read
 counts (AD; a block's depth) and no strand bias; INFO/DP and INFO/AD become the sums over
-the samples, as in a joint pileup. Other records pass through untouched (Python on every
+the samples, and INFO/QS (the allele qualities ``bcftools call`` weighs the alleles by)
+counts each sample that took its own record's values, with reads, as one of the
+reference, as a joint pileup does (without it, only the samples whose block began at the
+indel counted: on 104 simulated animals genotype concordance with the joint calls at the
+indels was 0.996 when the merge was cut to the candidate positions, 0.9997 with it). Other records pass through untouched (Python on every
 record of 104 samples cost ten times the joint pileup); their INFO/DP is summed over the
 samples after calling (the merge sums it over the records that carry it, not the blocks:
 the depth filters then flagged a third of the pig test sites LowDepth).
@@ -114,8 +118,9 @@ def _donor_pl(d: list[str], si: int, n: int, unseen: int | None) -> tuple[list[s
 
 def fill_line(fields: list[str], donors: list[list[str]]) -> int:
     """Fill, in place, the samples of the variant record ``fields`` (VCF columns) that lack
-    likelihoods for some of its alleles, and set INFO/DP and INFO/AD to the sums over the
-    samples. ``donors`` are the other records at its position (an indel's sample with no
+    likelihoods for some of its alleles, set INFO/DP and INFO/AD to the sums over the
+    samples and add the samples that took a donor's values to the reference's INFO/QS.
+    ``donors`` are the other records at its position (an indel's sample with no
     values at all takes its own record's). Returns the number of samples changed."""
     alleles = [fields[3], *fields[4].split(",")]
     n = len(alleles)
@@ -128,6 +133,7 @@ def fill_line(fields: list[str], donors: list[list[str]]) -> int:
     changed = 0
     depth = 0
     reads = [0] * n
+    donated = 0  # samples that took their own record's values and have reads
     for si in range(9, len(fields)):
         vals = fields[si].split(":")
         vals += ["."] * (len(fmt) - len(vals))
@@ -140,6 +146,7 @@ def fill_line(fields: list[str], donors: list[list[str]]) -> int:
                     if pl:
                         if "DP" in col:
                             vals[col["DP"]] = dp
+                        donated += dp not in (".", "0")
                         break
                 else:
                     pl = []
@@ -168,6 +175,10 @@ def fill_line(fields: list[str], donors: list[list[str]]) -> int:
                 reads[i] += int(v) if v != "." else 0
     info = fields[7].split(";") if fields[7] != "." else []
     keys = [item.partition("=")[0] for item in info]
+    if donated and "QS" in keys:  # each such sample's reads are all of the reference
+        qs = info[keys.index("QS")][3:].split(",")
+        qs[0] = f"{float(qs[0]) + donated:g}"
+        info[keys.index("QS")] = "QS=" + ",".join(qs)
     for key, value in (("DP", str(depth)), ("AD", ",".join(map(str, reads)))):
         if key not in col:
             continue
