@@ -333,8 +333,8 @@ def run_incremental(args: argparse.Namespace, base: Path, env: dict) -> int:
     over every gVCF. Goal: under 0.15. The steps from all.raw.bcf on are the same in both
     modes and left out.
     """
-    from breedomics.calling.gvcf import GVCF_BANDS, MERGE_RULES
-    from breedomics.calling.gvcf_cut import candidate_filter
+    from breedomics.calling.gvcf import GVCF_BANDS
+    from breedomics.calling.gvcf_merge import candidate_filter
 
     n_all = args.panel + args.add
     ts = truth_set(f"dwgsimN{n_all}:{args.depth:g}", base, panel_mb=args.panel_mb)
@@ -388,14 +388,12 @@ def run_incremental(args: argparse.Namespace, base: Path, env: dict) -> int:
     def merges(label: str) -> float:
         gvcfs = " ".join(str(work / f"{s}.g.bcf") for s in samples)
         cands = " ".join(str(work / f"{s}.candidates.tsv.gz") for s in samples)
-        cut = work / "cut"
+        tmp = work / "merge-work"
         return sum(
-            _cpu(f"rm -rf {cut} && breedomics cut-gvcfs --gvcfs {gvcfs} --candidates {cands}"
-                 f" --regions {bed} --fasta {fa} --outdir {cut}"
-                 f" && bcftools merge --gvcf {fa} --no-index -l {cut}/list -i {MERGE_RULES} -Ov"
-                 f" | breedomics fill-gvcf-indels | {call} -Ou"
-                 f" | bcftools +fill-tags -Ou - -- -t 'INFO/DP:1=int(sum(FMT/DP))'"
-                 f" | bcftools view -T {bed} -Ob -o {work}/{label}.{bed.stem}.bcf", env)
+            _cpu(f"rm -rf {tmp} && mkdir {tmp} && breedomics merge-gvcfs --gvcfs {gvcfs}"
+                 f" --candidates {cands} --regions {bed} --fasta {fa}"
+                 f" --ploidy {work}/ploidy.txt --sexes {work}/sexes.txt --workdir {tmp}"
+                 f" --out {work}/{label}.{bed.stem}.bcf", env)
             for bed in beds
         )  # fmt: skip
 

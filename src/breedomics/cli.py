@@ -29,9 +29,9 @@ COMMANDS: dict[str, tuple[str, ...]] = {
         "breedomics.calling.inbreeding",
         "per-sample inbreeding coefficient from genotype likelihoods; the inbred lines",
     ),
-    "cut-gvcfs": (
-        "breedomics.calling.gvcf_cut",
-        "incremental calling: cut the samples' gVCFs to the cohort's candidate positions",
+    "merge-gvcfs": (
+        "breedomics.calling.gvcf_merge",
+        "incremental calling: merge and call the cohort's gVCFs at its candidate positions",
     ),
     "fill-gvcf-indels": (
         "breedomics.calling.gvcf",

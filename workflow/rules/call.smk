@@ -169,14 +169,15 @@ rule list_gvcf_candidates:
         " | bgzip -c > {output.tsv} && tabix -f -s1 -b2 -e2 {output.tsv} ) > {log} 2>&1"
 
 
-# The cohort's joint genotyping of one region from the per-sample gVCFs: each cut to the
-# cohort's candidate positions in the region, its reference blocks trimmed to them
-# (breedomics cut-gvcfs, in a temporary folder), merged (blocks expanded; depth, read
-# counts and the pileup statistics that bcftools call reads summed), each sample that has
-# no likelihood for an indel another sample proposed given its own (breedomics
-# fill-gvcf-indels), called as call_variants_region calls, the site depth summed over the
-# samples (the merge leaves the blocks out); records starting in the region only (a
-# merged indel may start before it).
+# The cohort's joint genotyping of one region from the per-sample gVCFs, at the cohort's
+# candidate positions, window by window of 10 000 of them (breedomics merge-gvcfs, its
+# temporary files in $TMPDIR): each gVCF cut to the window's positions and its reference
+# blocks trimmed to them (bcftools view), merged (bcftools merge --gvcf: blocks expanded;
+# depth, read counts and the pileup statistics that bcftools call reads summed), each
+# sample that has no likelihood for an indel another sample proposed given its own (as
+# breedomics fill-gvcf-indels), called as call_variants_region calls (bcftools call), the
+# windows concatenated, the site depth summed over the samples (the merge leaves the
+# blocks out); records starting in the region only (a merged indel may start before it).
 rule merge_gvcfs_region:
     input:
         gvcfs=sample_gvcfs,
@@ -203,17 +204,11 @@ rule merge_gvcfs_region:
         runtime=estimated_runtime,
     params:
         cli=BREEDOMICS,
-        rules=MERGE_RULES,
     shell:
-        "( set -o pipefail; cut=$(mktemp -d) && trap 'rm -rf \"$cut\"' EXIT"
-        " && {params.cli} cut-gvcfs --gvcfs {input.gvcfs} --candidates {input.candidates}"
-        ' --regions {input.bed} --fasta {input.fa} --outdir "$cut" --threads {threads}'
-        ' && bcftools merge --gvcf {input.fa} --no-index -l "$cut/list"'
-        " -i {params.rules} -Ov"
-        " | {params.cli} fill-gvcf-indels"
-        " | bcftools call -m -v -a GQ --ploidy-file {input.ploidy} -S {input.sexes} -Ou"
-        " | bcftools +fill-tags -Ou - -- -t 'INFO/DP:1=int(sum(FMT/DP))'"
-        " | bcftools view -T {input.bed} -Ob -o {output.bcf}"
+        "( work=$(mktemp -d) && trap 'rm -rf \"$work\"' EXIT"
+        " && {params.cli} merge-gvcfs --gvcfs {input.gvcfs} --candidates {input.candidates}"
+        " --regions {input.bed} --fasta {input.fa} --ploidy {input.ploidy} --sexes {input.sexes}"
+        ' --workdir "$work" --threads {threads} --out {output.bcf}'
         " && bcftools index -f {output.bcf} ) > {log} 2>&1"
 
 

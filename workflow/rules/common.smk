@@ -9,8 +9,8 @@ import yaml
 from snakemake import __version__ as SNAKEMAKE_VERSION
 from snakemake.exceptions import WorkflowError
 
-from breedomics.calling.gvcf import GVCF_BANDS, MERGE_RULES
-from breedomics.calling.gvcf_cut import candidate_filter
+from breedomics.calling.gvcf import GVCF_BANDS
+from breedomics.calling.gvcf_merge import candidate_filter
 from breedomics.calling.inbreeding import line_het_steps
 from breedomics.errors import UserError
 from breedomics.validate import validate_run

@@ -1,7 +1,8 @@
-"""breedomics cut-gvcfs (calling.mode incremental): each sample's gVCF cut to the cohort's
-candidate positions, its reference blocks trimmed, so that ``bcftools merge --gvcf`` of
-the cut files gives, at those positions, what the merge of the whole files gives. The
-end-to-end check (two batches against one joint run) is in test_workflow.py."""
+"""breedomics merge-gvcfs (calling.mode incremental): each sample's gVCF cut to the
+cohort's candidate positions, its reference blocks trimmed, so that ``bcftools merge
+--gvcf`` of the cut files gives, at those positions, what the merge of the whole files
+gives; window by window, with the same calls as in one. The end-to-end check (two
+batches against one joint run) is in test_workflow.py."""
 
 from __future__ import annotations
 
@@ -13,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from breedomics.calling.gvcf import MERGE_RULES
-from breedomics.calling.gvcf_cut import candidate_filter, cut_gvcfs, trim_blocks
+from breedomics.calling.gvcf_merge import (
+    candidate_filter,
+    cut_gvcfs,
+    merge_region,
+    region_plan,
+    trim_blocks,
+    windows,
+)
 
 pytestmark = pytest.mark.skipif(shutil.which("bcftools") is None, reason="needs bcftools")
 
@@ -152,10 +160,11 @@ def test_cut_merge_calls_each_sample_at_the_candidates(tmp_path, min_alt):
     it; the calls are those of the merge of the whole files."""
     paths, fa, bed = _write(tmp_path)
     tables = [_candidates(p, min_alt) for p in paths]
-    n = cut_gvcfs(paths, tables, str(bed), str(fa), tmp_path / "cut")
+    candidates, ref = region_plan(tables, str(bed), str(fa))
     sites = {"6", "10"} | ({"21"} if min_alt == 1 else set())
-    assert n == len(sites)
-    cut = _called(["--no-index", "-l", str(tmp_path / "cut" / "list")], fa)
+    assert candidates == {"c1": sorted(map(int, sites))}
+    listing = cut_gvcfs(paths, candidates, ref, tmp_path / "cut")
+    cut = _called(["--no-index", "-l", str(listing)], fa)
     assert {pos for pos, _, _ in cut} == sites
     assert cut["6", "CG", "C"] == ["0/0:0,18,120", "0/0:0,21,140", "0/1:70,0,60"]
     assert cut["10", "A", "C"] == ["0/1:60,0,40", "0/0:0,21,140", "0/0:0,27,160"]
@@ -165,14 +174,58 @@ def test_cut_merge_calls_each_sample_at_the_candidates(tmp_path, min_alt):
     assert all(whole[key] == cut[key] for key in cut if key[2] != ".")
 
 
+def test_windows_split_in_order():
+    cands = {"a": [1, 5, 9], "b": [2], "c": [3, 4]}
+    assert windows(cands, 2) == [{"a": [1, 5]}, {"a": [9], "b": [2]}, {"c": [3, 4]}]
+    assert windows(cands, 10) == [cands]
+    assert windows({"a": []}, 3) == [{}]
+
+
+def _records(path: Path) -> list[str]:
+    return subprocess.run(
+        ["bcftools", "view", "-H", str(path)], check=True, capture_output=True, text=True
+    ).stdout.splitlines()
+
+
+def test_merge_region_by_windows_equals_one_window(tmp_path):
+    """merge-gvcfs with windows of one position gives the records of one window: the
+    variant calls at 6 (the deletion) and 10 (the SNP), each once."""
+    paths, fa, bed = _write(tmp_path)
+    tables = [_candidates(p, 2) for p in paths]
+    ploidy, sexes = tmp_path / "ploidy.txt", tmp_path / "sexes.txt"
+    ploidy.write_text("*\t*\t*\t*\t2\n")
+    sexes.write_text("s1\tF\ns2\tF\ns3\tF\n")
+    out = {}
+    for size in (10_000, 1):
+        work = tmp_path / f"work{size}"
+        work.mkdir()
+        out[size] = tmp_path / f"out{size}.bcf"
+        n, k = merge_region(paths, tables, str(bed), str(fa), str(ploidy), str(sexes),
+                            str(out[size]), work, window=size)  # fmt: skip
+        assert (n, k) == (2, 1 if size > 1 else 2)
+    one, split = _records(out[10_000]), _records(out[1])
+    assert one == split
+    assert [r.split("\t")[1] for r in one] == ["6", "10"]
+    assert one[1].split("\t")[9].startswith("0/1")  # s1's 3 reads of C
+
+
 def test_no_candidates_gives_header_only_files(tmp_path):
     paths, fa, _ = _write(tmp_path)
     bed = tmp_path / "far.bed"
     bed.write_text("c1\t40\t50\n")
     tables = [_candidates(p, 2) for p in paths]
-    assert cut_gvcfs(paths, tables, str(bed), str(fa), tmp_path / "cut") == 0
-    files = (tmp_path / "cut" / "list").read_text().split()
+    candidates, ref = region_plan(tables, str(bed), str(fa))
+    assert candidates == {"c1": []}
+    files = cut_gvcfs(paths, candidates, ref, tmp_path / "cut").read_text().split()
     assert len(files) == 3
     for f in files:
         text = Path(f).read_text()
         assert text.startswith("##fileformat") and not [x for x in text.splitlines() if x[0] != "#"]
+    ploidy, sexes = tmp_path / "ploidy.txt", tmp_path / "sexes.txt"
+    ploidy.write_text("*\t*\t*\t*\t2\n")
+    sexes.write_text("s1\tF\ns2\tF\ns3\tF\n")
+    out = tmp_path / "out.bcf"
+    (tmp_path / "work").mkdir()
+    merge_region(paths, tables, str(bed), str(fa), str(ploidy), str(sexes), str(out),
+                 tmp_path / "work")  # fmt: skip
+    assert _records(out) == []
