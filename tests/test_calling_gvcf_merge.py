@@ -200,9 +200,9 @@ def test_merge_region_by_windows_equals_one_window(tmp_path):
         work = tmp_path / f"work{size}"
         work.mkdir()
         out[size] = tmp_path / f"out{size}.bcf"
-        n, k = merge_region(paths, tables, str(bed), str(fa), str(ploidy), str(sexes),
-                            str(out[size]), work, window=size)  # fmt: skip
-        assert (n, k) == (2, 1 if size > 1 else 2)
+        args = (str(bed), str(fa), str(ploidy), str(sexes), str(out[size]), work)
+        n, k, indels, filled = merge_region(paths, tables, *args, window=size)
+        assert (n, k, indels, filled) == (2, 1 if size > 1 else 2, 1, 2)
     one, split = _records(out[10_000]), _records(out[1])
     assert one == split
     assert [r.split("\t")[1] for r in one] == ["6", "10"]
@@ -229,3 +229,19 @@ def test_no_candidates_gives_header_only_files(tmp_path):
     merge_region(paths, tables, str(bed), str(fa), str(ploidy), str(sexes), str(out),
                  tmp_path / "work")  # fmt: skip
     assert _records(out) == []
+
+
+def test_a_failing_call_is_reported(tmp_path):
+    """A ploidy file bcftools call cannot read stops merge-gvcfs with an error naming the
+    step, not a hang or a silent empty output."""
+    from breedomics.errors import UserError
+
+    paths, fa, bed = _write(tmp_path)
+    tables = [_candidates(p, 2) for p in paths]
+    ploidy, sexes = tmp_path / "ploidy.txt", tmp_path / "sexes.txt"
+    ploidy.write_text("not a ploidy line\n")
+    sexes.write_text("s1\tF\ns2\tF\ns3\tF\n")
+    (tmp_path / "work").mkdir()
+    with pytest.raises(UserError, match="bcftools call"):
+        merge_region(paths, tables, str(bed), str(fa), str(ploidy), str(sexes),
+                     str(tmp_path / "out.bcf"), tmp_path / "work")  # fmt: skip

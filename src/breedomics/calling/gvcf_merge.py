@@ -212,40 +212,43 @@ def _targets(rows: Iterable[tuple[str, int, int]], path: Path) -> Path:
 
 
 def _run(cmd: str, what: str) -> None:
-    proc = subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"], capture_output=True,
-                          text=True)  # fmt: skip
-    if proc.returncode:
-        raise UserError(f"{what} failed: {proc.stderr.strip()[-2000:]}")
+    """Run the bash pipeline ``cmd``, its messages to this process's stderr."""
+    if subprocess.run(["bash", "-c", f"set -o pipefail; {cmd}"]).returncode:
+        raise UserError(f"{what} failed (messages above)")
 
 
 def call_window(listing: Path, fasta: str, ploidy: str, sexes: str, bounds: Path, out: Path):
     """Merge the cut files of ``listing``, complete the indel records, call, and keep the
-    records starting within ``bounds``; returns (indel records, samples filled)."""
+    records starting within ``bounds``; returns (indel records, samples filled). The
+    tools' messages go to this process's stderr (the job's log)."""
     from breedomics.calling.gvcf import MERGE_RULES, fill_stream
 
     q = shlex.quote
     merge = subprocess.Popen(
         ["bcftools", "merge", "--gvcf", fasta, "--no-index", "-l", str(listing),
          "-i", MERGE_RULES, "-Ov"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdout=subprocess.PIPE, text=True,
     )  # fmt: skip
     tail = subprocess.Popen(
         ["bash", "-c", f"set -o pipefail; bcftools call -m -v -a GQ --ploidy-file {q(ploidy)}"
          f" -S {q(sexes)} -Ou | bcftools view -T {q(str(bounds))} -Ob -o {q(str(out))}"],
-        stdin=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        stdin=subprocess.PIPE, text=True,
     )  # fmt: skip
+    counts = (0, 0)
     try:
         counts = fill_stream(merge.stdout, tail.stdin.write)
-    finally:
         tail.stdin.close()
-        merge_err = merge.stderr.read()
+    except BrokenPipeError:  # the caller stopped: its exit status says why
+        pass
+    finally:
+        if tail.wait() and merge.poll() is None:
+            merge.kill()  # nobody reads its output any more
+        merge.stdout.close()
         merge.wait()
-        tail_err = tail.stderr.read()
-        tail.wait()
+    if tail.returncode:  # first: a failed call also stops the merge
+        raise UserError(f"bcftools call of the merged {listing} failed (messages above)")
     if merge.returncode:
-        raise UserError(f"bcftools merge of {listing} failed: {merge_err.strip()[-2000:]}")
-    if tail.returncode:
-        raise UserError(f"bcftools call of {listing} failed: {tail_err.strip()[-2000:]}")
+        raise UserError(f"bcftools merge of the files in {listing} failed (messages above)")
     return counts
 
 
@@ -260,14 +263,14 @@ def merge_region(
     workdir: Path,
     window: int = 10_000,
     threads: int = 1,
-) -> tuple[int, int]:
+) -> tuple[int, int, int, int]:
     """Genotype region ``bed`` of the cohort from its gVCFs at its candidate positions,
     window by window (see the module text); writes BCF ``out``, returns (candidate
-    positions, windows)."""
+    positions, windows, indel records, genotypes filled at them)."""
     if len(gvcfs) != len(tables):
         raise UserError(f"{len(gvcfs)} gVCFs but {len(tables)} candidate tables")
     candidates, ref = region_plan(tables, bed, fasta)
-    parts = []
+    parts, indels, filled = [], 0, 0
     for k, win in enumerate(windows(candidates, window)):
         folder = workdir / f"w{k:05d}"
         listing = cut_gvcfs(gvcfs, win, ref, folder, threads)
@@ -277,7 +280,8 @@ def merge_region(
             spans = [(c, a + 1, b) for c, a, b in read_intervals(bed)]
         bounds = _targets(spans, workdir / f"w{k:05d}.tsv")
         part = workdir / f"w{k:05d}.bcf"
-        call_window(listing, fasta, ploidy, sexes, bounds, part)
+        n_indels, n_filled = call_window(listing, fasta, ploidy, sexes, bounds, part)
+        indels, filled = indels + n_indels, filled + n_filled
         shutil.rmtree(folder)
         parts.append(str(part))
     q = shlex.quote
@@ -287,7 +291,7 @@ def merge_region(
         f" | bcftools view -T {q(bed)} -Ob -o {q(out)}"
     )
     _run(steps, "bcftools concat of the windows")
-    return sum(map(len, candidates.values())), len(parts)
+    return sum(map(len, candidates.values())), len(parts), indels, filled
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -316,10 +320,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.window < 1:
         raise UserError(f"--window must be at least 1, not {args.window}")
-    n, k = merge_region(
+    n, k, indels, filled = merge_region(
         args.gvcfs, args.candidates, args.regions, args.fasta, args.ploidy, args.sexes,
         args.out, Path(args.workdir), args.window, args.threads,
     )  # fmt: skip
-    print(f"merge-gvcfs: {len(args.gvcfs)} gVCFs at {n} candidate positions, {k} window(s)",
-          file=sys.stderr)  # fmt: skip
+    print(f"merge-gvcfs: {len(args.gvcfs)} gVCFs at {n} candidate positions, {k} window(s);"
+          f" {filled} genotypes filled at {indels} indel records", file=sys.stderr)  # fmt: skip
     return 0
