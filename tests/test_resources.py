@@ -82,16 +82,32 @@ def test_measure_counts_plink_cells_and_samples(panels):
         assert v.vcf_gb == pytest.approx(Path(f"{panels[name]}.vcf.gz").stat().st_size / 1e9)
 
 
-def test_measure_region_share_of_bams(tmp_path):
+def test_measure_region_share_of_bams_and_gvcfs(tmp_path):
     fai = tmp_path / "genome.fa.fai"
     fai.write_text("chr1\t1000000\t6\t60\t61\nchr2\t3000000\t1016673\t60\t61\n")
     bed = tmp_path / "region.bed"
     bed.write_text("chr1\t0\t500000\nchr2\t100\t500100\n")
     bam = tmp_path / "a.bam"
     bam.write_bytes(b"\0" * 4000)
-    q = res.measure([bam, fai, bed], region_bed=str(bed))
+    gvcf = tmp_path / "a.g.bcf"
+    gvcf.write_bytes(b"\0" * 8000)
+    q = res.measure([bam, gvcf, fai, bed], region_bed=str(bed))
     assert q.bam_gb == pytest.approx(4000 / 1e9)
     assert q.region_bam_gb == pytest.approx(4000 / 1e9 * 1_000_000 / 4_000_000)
+    assert q.vcf_gb == pytest.approx(8000 / 1e9)
+    assert q.region_vcf_gb == pytest.approx(8000 / 1e9 * 1_000_000 / 4_000_000)
+
+
+def test_gvcf_merge_asks_for_its_region_of_the_gvcfs():
+    """A region's merge reads that region of every gVCF: 1,000 pig gVCFs (6x: ~8.75 GB
+    each over 2.5 Gb) merged in regions of 12.5 Mb (calling.max_jobs 200) need ~57 CPU-min
+    each at the measured 1.3 CPU-min per GB of the region's share; the request is not
+    that of merging the whole genomes (~15 weeks, clipped to the cap)."""
+    share = 12.5e6 / 2.5e9
+    q = res.Inputs(vcf_gb=8750.0, region_vcf_gb=8750.0 * share)
+    req = res.estimate(res.MODELS["merge_gvcfs_region"], q, threads=1)
+    need = 1.3 * q.region_vcf_gb
+    assert need <= req["runtime"] <= 8 * need, req
 
 
 # --- requests ----------------------------------------------------------------------------

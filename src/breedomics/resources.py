@@ -84,8 +84,9 @@ class Inputs:
     reads_gb, bam_gb, vcf_gb, fasta_gb, index_gb, other_gb : float
         Gigabytes (1e9 bytes) of FASTQ, BAM/CRAM, VCF/BCF, FASTA, bwa index and other
         inputs (tables, folders).
-    region_bam_gb : float
-        ``bam_gb`` times the fraction of the genome in the job's region BED (calling).
+    region_bam_gb, region_vcf_gb : float
+        ``bam_gb`` and ``vcf_gb`` times the fraction of the genome in the job's region BED
+        (calling from the BAMs, merging the per-sample gVCFs).
     gcells : float
         Genotype cells (samples x markers, 1e9) of the PLINK sets read.
     mmarkers : float
@@ -99,6 +100,7 @@ class Inputs:
     bam_gb: float = 0.0
     region_bam_gb: float = 0.0
     vcf_gb: float = 0.0
+    region_vcf_gb: float = 0.0
     fasta_gb: float = 0.0
     index_gb: float = 0.0
     other_gb: float = 0.0
@@ -155,7 +157,7 @@ def measure(
         Every input file or folder of the job.
     region_bed
         The job's calling region (a BED of intervals); with a ``.fai`` among ``paths`` it
-        scales the BAM bytes to the region's share of the genome.
+        scales the BAM and VCF/BCF bytes to the region's share of the genome.
     missing_ok
         Count missing files as empty instead of raising FileNotFoundError (Snakemake then
         shows the request as <TBD> and computes it when the input exists). For a rule in a
@@ -213,6 +215,7 @@ def measure(
         bam_gb=gb["bam"],
         region_bam_gb=gb["bam"] * share,
         vcf_gb=gb["vcf"],
+        region_vcf_gb=gb["vcf"] * share,
         fasta_gb=gb["fasta"],
         index_gb=gb["index"],
         other_gb=gb["other"],
@@ -330,7 +333,9 @@ MODELS: dict[str, Model] = {
     # candidates (Python, text), merge, indel fill and call
     "call_sample_gvcf": Model(mem=1000, time=10, time_rates={"bam_gb": 120}, parallel=0),
     "list_gvcf_candidates": _tool(vcf_gb=5),
-    "merge_gvcfs_region": Model(mem=1000, time=10, time_rates={"vcf_gb": 60}, parallel=0),
+    # reads the region of every gVCF: 104 x 0.1 Mb at 6x (35 MB of the gVCFs' bytes),
+    # 2.7 CPU s, i.e. ~1.3 CPU-min per GB (bench/varcall.py --incremental)
+    "merge_gvcfs_region": Model(mem=1000, time=10, time_rates={"region_vcf_gb": 3}, parallel=0),
     "concat_calls": _tool(vcf_gb=10),
     # estimate-inbreeding: reads every record, keeps <= 20 000 thinned sites x samples
     "estimate_inbreeding": Model(mem=800, time=5, time_rates={"vcf_gb": 120}, parallel=0),
