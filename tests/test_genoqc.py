@@ -155,6 +155,42 @@ def test_variant_qc_reasons_and_hwe_match_plink2(qc_data):
     np.testing.assert_allclose(ours, hardy.loc[ours.index, "P"], rtol=1e-4, atol=1e-12)
 
 
+def test_kept_sheet_leaves_out_the_removed_samples(qc_data, tmp_path):
+    """The census reads its groups from the sheet of the samples that pass QC: the
+    sheet's rows of the kept samples, every column, in sheet order (an Excel CSV here);
+    loading its groups against the QC'd genotypes works where the full sheet named a
+    removed sample as missing."""
+    from breedomics.census._common import load_groups
+    from breedomics.errors import UserError
+
+    d, vcf, geno = qc_data
+    n = geno.shape[1]
+    order = list(range(n - 1, -1, -1))  # the sheet in another order than the VCF
+    sheet = tmp_path / "samples.csv"
+    rows = "".join(f"S{i:03d},{'north' if i % 2 else 'south'},F\r\n" for i in order)
+    sheet.write_bytes(b"\xef\xbb\xbf" + f"sample,group,sex\r\n{rows}".encode())
+    out = tmp_path / "qc"
+    rc = cli(["genotype-qc", str(vcf), "--outdir", str(out), "--mating", "outbred",
+              "--samples-sheet", str(sheet), "--min-sample-call-rate", "0.8",
+              "--min-variant-call-rate", "0.9", "--min-maf", "0.01",
+              "--hwe-p", "1e-6"])  # fmt: skip
+    assert rc == 0
+    kept = pd.read_csv(out / "samples.tsv", sep="\t", dtype=str)
+    assert list(kept.columns) == ["sample", "group", "sex"]
+    want = [f"S{i:03d}" for i in order if i < 140]  # S140-S149 fail the call rate
+    assert kept["sample"].tolist() == want
+    assert kept["group"].tolist() == ["north" if int(s[1:]) % 2 else "south" for s in want]
+    assert (out / "samples_keep.txt").read_text().split() == sorted(want)
+    # the QC'd genotypes hold the kept samples only
+    qcd = tmp_path / "qcd.vcf.gz"
+    subprocess.run(["bcftools", "view", "-S", str(out / "samples_keep.txt"), "-Oz", "-o",
+                    str(qcd), str(vcf)], check=True)  # fmt: skip
+    groups = load_groups(str(qcd), str(out / "samples.tsv"))
+    assert groups.samples == want
+    with pytest.raises(UserError, match="S149"):
+        load_groups(str(qcd), str(sheet))
+
+
 def test_imputation_accuracy_with_beagle(tmp_path, capsys):
     """Masked genotypes of an msprime panel come back with >= 0.95 concordance.
 

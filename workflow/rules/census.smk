@@ -44,7 +44,7 @@ CENSUS_ARGS = {
 rule compute_census_pca:
     input:
         plink_set(PRUNED_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
     output:
         tsv="results/census/pca.tsv",
         png=report(
@@ -83,7 +83,7 @@ rule compute_census_pca:
 use rule compute_census_pca as compute_census_grm with:
     input:
         plink_set(GENOTYPES_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
     output:
         tsv="results/census/grm.tsv",
         png=report(
@@ -128,7 +128,7 @@ use rule compute_census_pca as estimate_admixture with:
 use rule compute_census_pca as compute_fst with:
     input:
         plink_set(GENOTYPES_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
     output:
         tsv=report(
             "results/census/fst.tsv",
@@ -154,7 +154,7 @@ use rule compute_census_pca as compute_fst with:
 use rule compute_census_pca as find_duplicate_accessions with:
     input:
         plink_set(GENOTYPES_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
     output:
         tsv="results/census/duplicates.tsv",
         png=report(
@@ -181,7 +181,7 @@ use rule compute_census_pca as find_duplicate_accessions with:
 use rule compute_census_pca as select_core_set with:
     input:
         plink_set(GENOTYPES_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
     output:
         tsv="results/census/core.tsv",
         png=report(
@@ -235,7 +235,7 @@ checkpoint plan_census_shards:
 rule scan_diversity_shard:
     input:
         plink_set(GENOTYPES_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
         shards=CENSUS_SHARD_PLAN,
     output:
         json="results/census/by_chrom/{shard}/diversity.json",
@@ -266,7 +266,7 @@ rule scan_diversity_shard:
 rule gather_diversity:
     input:
         plink_set(GENOTYPES_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
         shards=CENSUS_SHARD_PLAN,
         parts=census_parts("diversity"),
     output:
@@ -321,7 +321,7 @@ use rule scan_diversity_shard as scan_ld_decay_shard with:
 use rule gather_diversity as gather_ld_decay with:
     input:
         plink_set(GENOTYPES_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
         shards=CENSUS_SHARD_PLAN,
         parts=census_parts("ld_decay"),
     output:
@@ -362,7 +362,7 @@ use rule scan_diversity_shard as scan_roh_shard with:
 use rule gather_diversity as gather_roh with:
     input:
         plink_set(GENOTYPES_PLINK),
-        groups=GENO_SAMPLES,
+        groups=QC_SHEET,
         shards=CENSUS_SHARD_PLAN,
         parts=census_parts("roh"),
     output:

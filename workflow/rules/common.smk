@@ -40,6 +40,8 @@ GENO_PATH = GENO["path"] or "unset"
 # Sample sheet describing the genotyped accessions (groups, sex): a genotype panel
 # can hold other accessions than the sequenced ones.
 GENO_SAMPLES = GENO.get("samples") or config["samples"]
+#: The sheet's rows of the samples that pass genotype QC (qc_genotypes).
+QC_SHEET = "results/genotypes/qc/samples.tsv"
 
 SAMPLES = list(samples.index)
 

@@ -51,6 +51,8 @@ rule qc_genotypes:
         ),
         removed="results/genotypes/qc/variants_removed.tsv",
         keep_samples="results/genotypes/qc/samples_keep.txt",
+        # the sheet's rows of the samples kept (the census reads its groups from it)
+        sheet=QC_SHEET,
         keep_sites="results/genotypes/qc/sites_keep.tsv",
         summary=report(
             "results/genotypes/qc/summary.tsv",

@@ -69,6 +69,21 @@ def _sexes(sheet: str | None, samples: list[str]) -> dict[str, str]:
     return sex
 
 
+def write_kept_sheet(sheet: str, keep: list[str], out: Path) -> None:
+    """The sample sheet's rows of the samples that pass QC, in sheet order, as a TSV.
+
+    The analyses after QC (census groups, ...) read this sheet: a sample removed by QC is
+    absent from their genotypes, and the full sheet would name it as missing."""
+    df = tables.read_table(sheet, "Sample sheet")
+    kept = df[df["sample"].isin(set(keep))]
+    gone = [s for s in df["sample"] if s not in set(keep)]
+    if gone:
+        more = " ..." if len(gone) > 10 else ""
+        print(f"sample sheet {sheet}: {len(gone)} sample(s) removed by QC or not genotyped,"
+              f" left out of {out}: {', '.join(gone[:10])}{more}")  # fmt: skip
+    kept.to_csv(out, sep="\t", index=False)
+
+
 def sample_stats(
     path: str, autosomes_exclude: set[str], x_chrom: str | None, chunk_size: int = 20_000
 ) -> pd.DataFrame:
@@ -191,6 +206,8 @@ def run(args: argparse.Namespace) -> int:
             f"{out / 'sample_qc.tsv'}); lower --min-sample-call-rate or check the data."
         )
     (out / "samples_keep.txt").write_text("".join(f"{s}\n" for s in keep))
+    if args.samples_sheet:
+        write_kept_sheet(args.samples_sheet, keep, out / "samples.tsv")
 
     n_in, n_kept = _variant_pass(args, keep, excl, out)
     if n_in == 0:
