@@ -120,6 +120,28 @@ def test_match_samples_splits_in_table_order_and_names_both_id_sets():
         ph.match_samples(["x", "y"], ["a", "b"], "p.tsv", "g.vcf")
 
 
+def test_ids_that_match_only_apart_from_case_or_spaces_stop_even_when_others_match():
+    """A lab's table with some ids written 'PI 548300' or 'pi548300' for the VCF's
+    'PI548300': the rest match, so nothing else would stop, and those samples would be
+    analysed as missing; the check names them, their genotype ids and the fix."""
+    geno = ["PI548300", "PI548301", "Williams_82", "A1"]
+    with pytest.raises(UserError) as err:
+        ph.match_samples(["A1", "PI 548300", "pi548301", "Williams 82"], geno, "p.csv", "g.vcf")
+    msg = str(err.value)
+    assert msg.startswith("p.csv: 3 sample id(s)")
+    assert "'PI 548300' ('PI548300' in g.vcf)" in msg and "exactly as in the genotype" in msg
+    # ids that are plainly not genotyped, or that the table also has exactly, pass
+    kept, dropped = ph.match_samples(["A1", "X9", "PI548300", "pi548300"], geno[:1] + ["A1"])
+    assert kept == ["A1", "PI548300"] and dropped == ["X9", "pi548300"]
+    # the GWAS reads its tables through the same check (the workflow passes
+    # --allow-unmatched, which would otherwise drop them with a warning only)
+    from breedomics.gwas.phenotypes import prepare
+
+    pheno = pd.DataFrame({"y": [1.0, 2.0, 3.0]}, index=["A1", "PI 548300", "PI548301"])
+    with pytest.raises(UserError, match=r"pheno\.csv: 1 sample id"):
+        prepare(geno, pheno, pheno_path="pheno.csv", allow_unmatched=True)
+
+
 @pytest.mark.skipif(shutil.which("plink2") is None, reason="plink2 not on PATH")
 def test_plink_fid_iid_vcf_ids_get_a_hint(tmp_path):
     """plink2 --export vcf names samples FID_IID; a phenotype table keyed by the IIDs

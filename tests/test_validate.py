@@ -143,6 +143,20 @@ def test_genotype_samples_must_be_in_the_sheet(tmp_path):
     _short(str(err.value), sheet["sample"].iloc[0], "genotypes.path", "samples.tsv")
 
 
+def test_phenotype_ids_written_differently_stop_check_inputs(tmp_path):
+    """check-inputs reads the phenotype table's ids: two written with a space and in
+    lower case stop the run before any job, naming the table and the sheet's ids."""
+    ph = pd.read_csv(PANEL / "phenotypes.tsv", sep="\t", dtype=str)
+    first, second = ph["sample"].iloc[0], ph["sample"].iloc[1]
+    ph.loc[0, "sample"] = first[:2] + " " + first[2:]
+    ph.loc[1, "sample"] = second.lower() if second.lower() != second else second.upper()
+    path = tmp_path / "phenotypes.tsv"
+    ph.to_csv(path, sep="\t", index=False)
+    proc = _check_inputs(_panel_cfg(gwas={"enabled": True, "phenotypes": str(path)}), tmp_path)
+    assert proc.returncode != 0
+    _short(proc.stderr, str(path), "2 sample id(s)", repr(first), "exactly as in the genotype")
+
+
 # --- breedomics init ---------------------------------------------------------------
 
 

@@ -114,6 +114,24 @@ def _check_genotypes(
         )
 
 
+def _check_phenotype_ids(config: dict, samples: pd.DataFrame) -> None:
+    """Stop when the phenotype or covariate tables name samples of the sheet only apart
+    from case, spaces or underscores (they would be dropped as not genotyped)."""
+    from breedomics.core import tables
+    from breedomics.core.phenotypes import check_near_matches
+
+    paths = [
+        config[stage].get(key)
+        for stage, key in (("gwas", "phenotypes"), ("gwas", "covariates"),
+                           ("gs", "phenotypes"), ("gs", "covariates"))
+    ]  # fmt: skip
+    cohort = list(samples.index)
+    for path in dict.fromkeys(p for p in paths if p and Path(p).is_file()):
+        ids = tables.read_table(path, "Phenotype table", unique_ids=False)
+        if "sample" in ids.columns:
+            check_near_matches(ids["sample"].tolist(), cohort, path, "the sample sheet")
+
+
 def _gwas_traits(config: dict) -> list[str]:
     gwas = config["gwas"]
     if not gwas["enabled"]:
@@ -344,6 +362,8 @@ def validate_run(
         samples, units, contigs = sheets.load_samples(config["samples"], schema_dir), None, {}
     _check_genotypes(config, has_reads, schema_dir, check_files)
     traits = _gwas_traits(config)
+    if check_files:
+        _check_phenotype_ids(config, samples)
     gs_traits = _gs_traits(config)
     curve_traits = _curve_traits(config, traits + gs_traits)
     _check_weights(config, gs_traits, curve_traits)

@@ -233,6 +233,7 @@ def match_samples(
         No id of the table is genotyped (quoting ids of both: usually the
         wrong id column or a naming scheme that differs).
     """
+    check_near_matches(ids, genotyped, table, genotypes)
     geno = set(genotyped)
     matched = [s for s in ids if s in geno]
     unmatched = [s for s in ids if s not in geno]
@@ -244,6 +245,47 @@ def match_samples(
             f"the genotype sample ids{id_scheme_hint(ids, genotyped)}"
         )
     return matched, unmatched
+
+
+def _id_key(s: str) -> str:
+    """An id without case, spaces and underscores (``PI 548300``, ``pi_548300`` and
+    ``PI548300`` share one)."""
+    return "".join(str(s).lower().split()).replace("_", "")
+
+
+def check_near_matches(
+    ids: Sequence[str],
+    genotyped: Sequence[str],
+    table: str | os.PathLike = "phenotypes",
+    genotypes: str | os.PathLike = "the genotypes",
+) -> None:
+    """Stop when ids of a table differ from genotyped ids only by case, spaces or
+    underscores: they would otherwise be dropped as "not genotyped" while the others
+    match, and the analysis would run on part of the samples without a word.
+
+    Raises
+    ------
+    UserError
+        Naming the first pairs, their count, and the fix.
+    """
+    geno = set(genotyped)
+    by_key: dict[str, str] = {}
+    for g in genotyped:
+        by_key.setdefault(_id_key(g), g)
+    ids_set = set(ids)
+    pairs = [
+        (s, by_key[_id_key(s)])
+        for s in ids
+        if s not in geno and _id_key(s) in by_key and by_key[_id_key(s)] not in ids_set
+    ]
+    if pairs:
+        shown = ", ".join(f"{a!r} ({b!r} in {genotypes})" for a, b in pairs[:3])
+        raise UserError(
+            f"{table}: {len(pairs)} sample id(s) match genotyped samples only apart from "
+            f"upper/lower case, spaces or underscores: {shown}"
+            f"{' ...' if len(pairs) > 3 else ''}. They would be left out as not genotyped; "
+            "write the ids exactly as in the genotype file"
+        )
 
 
 def id_scheme_hint(ids: Sequence[str], genotyped: Sequence[str]) -> str:

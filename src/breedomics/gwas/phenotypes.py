@@ -222,6 +222,9 @@ def prepare(
         Mismatched ids (unless allowed), no overlap, bad traits, collinear
         covariates.
     """
+    phenotypes.check_near_matches(list(pheno.index), geno_samples, pheno_path, "the genotypes")
+    if covar is not None:
+        phenotypes.check_near_matches(list(covar.index), geno_samples, covar_path, "the genotypes")
     geno_set = set(geno_samples)
     ph_set = set(pheno.index)
     cv_set = set(covar.index) if covar is not None else None
