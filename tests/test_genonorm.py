@@ -65,10 +65,40 @@ def test_harmonise_against_reference():
     mapping, _, order = harmonise_chromosomes(["chr10", "chr2", "Chr2", "chr1"])
     assert mapping["Chr2"] == "chr2" and order == ["chr1", "chr2", "chr10"]
     with pytest.raises(UserError, match="none of the genotypes' chromosomes"):
-        harmonise_chromosomes(["Gm01", "Gm02"], ["1", "2"])
+        harmonise_chromosomes(["LG01", "LG02"], ["1", "2"])
     # a fallback reference the genotypes are not on is ignored
-    mapping, _, order = harmonise_chromosomes(["Gm02", "Gm01"], ["1", "2"], strict=False)
-    assert mapping == {"Gm02": "Gm02", "Gm01": "Gm01"} and order == ["Gm01", "Gm02"]
+    mapping, _, order = harmonise_chromosomes(["LG02", "LG01"], ["1", "2"], strict=False)
+    assert mapping == {"LG02": "LG02", "LG01": "LG01"} and order == ["LG01", "LG02"]
+    # the presets' species prefixes are aliases of the plain numbers (soybean Wm82 'Gm01'
+    # is Phytozome's 'Chr01' and Ensembl Plants' '1'; rice 'Os01', pig 'SSC1')
+    mapping, _, _ = harmonise_chromosomes(["Chr01", "2", "chr03", "scaffold_21"],
+                                          ["Gm01", "Gm02", "Gm03", "scaffold_21"])  # fmt: skip
+    assert mapping == {"Chr01": "Gm01", "2": "Gm02", "chr03": "Gm03",
+                       "scaffold_21": "scaffold_21"}  # fmt: skip
+    assert alias_key("Os12") == "12" and alias_key("SSC1") == "1" and alias_key("sscX") == "X"
+    assert alias_key("chrA01") == "A01" and alias_key("osmium") == "OSMIUM"  # not a prefix
+
+
+def test_genotypes_mostly_off_the_reference_stop(tmp_path):
+    """A file on another assembly's names (here linkage groups) with a few markers on a
+    scaffold the reference shares: normalisation stops naming both sets of names, where
+    it went on with the scaffold's markers alone."""
+    fa = tmp_path / "ref.fa"
+    fa.write_text("".join(f">{c}\n{'ACGT' * 30}\n" for c in ("Gm01", "Gm02", "scaffold_21")))
+    subprocess.run(["samtools", "faidx", str(fa)], check=True)
+    chrom = ["LG1"] * 6 + ["LG2"] * 6 + ["scaffold_21"] * 2
+    pos = [10 * (i + 1) for i in range(6)] * 2 + [5, 15]
+    prefix = _write_plink(tmp_path, "lg", chrom, pos)
+    with pytest.raises(UserError) as err:
+        normalise_genotypes(prefix, tmp_path / "out.vcf.gz", tmp_path / "t.tsv", fa)
+    msg = str(err.value)
+    assert "12 of its 14 variants" in msg and "LG1, LG2" in msg and "Gm01, Gm02" in msg
+    assert "rename-chrs" in msg and not (tmp_path / "out.vcf.gz").exists()
+    # mostly on the reference: the few others are set aside as before
+    chrom = ["Gm01"] * 6 + ["Gm02"] * 6 + ["LG9"] * 2
+    prefix = _write_plink(tmp_path, "ok", chrom, pos)
+    changes = normalise_genotypes(prefix, tmp_path / "ok.vcf.gz", tmp_path / "ok.tsv", fa)
+    assert (changes["category"] == "unplaced").sum() == 2
 
 
 # --------------------------------------------------------------------------- decisions

@@ -74,7 +74,11 @@ TABLE_COLUMNS = [
 
 #: Chromosome names (after alias reduction) that mean "no chromosome".
 UNPLACED = frozenset({"0", "UN", "UNKNOWN", "UNPLACED", "NA", ".", "-"})
-_PREFIX = re.compile(r"^(chromosome|chrom|chr)[_\-]?", re.IGNORECASE)
+#: Prefixes of chromosome names: generic, and the species ones of the presets' assemblies
+#: (soybean ``Gm01``, rice ``Os01``, pig ``SSC1``), which other sources write ``Chr01``/``1``.
+_PREFIX = re.compile(
+    r"^(?:(?:chromosome|chrom|chr)[_\-]?|(?:gm|os|ssc)[_\-]?(?=\d|[xy]$|un$))", re.IGNORECASE
+)
 _BASES = frozenset("ACGT")
 
 
@@ -629,6 +633,7 @@ def normalise_genotypes(
     if ref_names is not None and order != ref_names:  # strict_reference False, no match
         print(f"note: no chromosome of {path} is a contig of {reference}: names kept")
         lengths = {}
+    _check_reference_names(changes, len(plan), path, reference, ref_names)
     n_out = int(plan["keep"].sum())
     if n_out == 0:
         raise UserError(
@@ -648,6 +653,28 @@ def normalise_genotypes(
     )
     _write_sorted(lines, out, _in_order(plan, order))
     return changes
+
+
+def _check_reference_names(
+    changes: pd.DataFrame, n_read: int, path: str, reference, ref_names: list[str] | None
+) -> None:
+    """Stop when most variants would be set aside because their chromosome is not a
+    contig of the reference (another assembly, or a naming the aliases do not cover):
+    the run would go on with the few on matching contigs (e.g. unplaced scaffolds)."""
+    if ref_names is None or not n_read:
+        return
+    off = changes[changes["reason"].str.endswith("is not a contig of the reference")]
+    if len(off) * 2 <= n_read:
+        return
+    names = list(dict.fromkeys(off["chrom"].astype(str)))
+    raise UserError(
+        f"{path}: {len(off)} of its {n_read} variants are on chromosomes that are not "
+        f"contigs of the reference {reference} ({', '.join(names[:5])}"
+        f"{' ...' if len(names) > 5 else ''}; the reference has "
+        f"{', '.join(ref_names[:5])}{' ...' if len(ref_names) > 5 else ''}): give the "
+        "reference of the genotypes' assembly, or rename the chromosomes to its contigs "
+        "(bcftools annotate --rename-chrs)"
+    )
 
 
 def _in_order(plan: pd.DataFrame, order: Sequence[str]) -> bool:
