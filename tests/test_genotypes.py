@@ -300,6 +300,24 @@ def test_bad_input(data, tmp_path):
         )
 
 
+@pytest.mark.parametrize("compress", ["plain", "bgzip"])
+def test_duplicate_vcf_sample_names_are_named(tmp_path, compress):
+    """A check variety genotyped twice under one name: htslib refuses the header (cyvcf2:
+    "cannot parse VCF header"); the message names the repeated sample and the fix."""
+    vcf = tmp_path / "dup.vcf"
+    vcf.write_text(
+        "##fileformat=VCFv4.2\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA\tWilliams_82\tB\tWilliams_82\n"
+        "1\t10\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/0\t1/1\t0/1\n"
+    )
+    if compress == "bgzip":
+        subprocess.run(["bgzip", str(vcf)], check=True)
+        vcf = tmp_path / "dup.vcf.gz"
+    with pytest.raises(UserError, match=r"'Williams_82' appear more than once.*reheader"):
+        read_samples(vcf)
+
+
 @pytest.mark.parametrize("n_samples", [1, 7, 1002])
 def test_compiled_bed_decoder_reads_every_2_bit_code(n_samples, monkeypatch):
     """The compiled decoder of large blocks against the PLINK 1 bit layout written out by

@@ -68,6 +68,7 @@ from __future__ import annotations
 import itertools
 import os
 import warnings
+from collections import Counter
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from pathlib import Path
 
@@ -379,6 +380,36 @@ def open_vcf(path: str | os.PathLike, samples: Sequence[str] | None = None):
         return VCF(path, samples=list(samples) if samples is not None else None, gts012=False)
     except OSError as exc:  # pragma: no cover - message depends on htslib
         raise UserError(f"cannot open VCF/BCF {path}: {exc}") from exc
+    except Exception as exc:  # cyvcf2 raises a bare Exception for a header htslib refuses
+        dups = _duplicate_header_samples(path)
+        if dups:
+            raise UserError(
+                f"{path}: sample name(s) {', '.join(map(repr, dups[:5]))} appear more than "
+                "once in the #CHROM header line; every sample needs its own name: rename "
+                "the repeats (e.g. a check variety genotyped twice: 'Williams_82_rep2'; "
+                "`bcftools reheader -s new_names.txt`) or drop them"
+            ) from exc
+        raise UserError(f"cannot read the VCF/BCF header of {path}: {exc}") from exc
+
+
+def _duplicate_header_samples(path: str) -> list[str]:
+    """Sample names repeated on the ``#CHROM`` line of a text VCF (plain, gzip or bgzip),
+    or [] (also for BCF and unreadable files)."""
+    import gzip
+
+    try:
+        with open(path, "rb") as raw:
+            gz = raw.read(2) == b"\x1f\x8b"
+        with (gzip.open if gz else open)(path, "rt", errors="replace") as fh:
+            for line in fh:
+                if line.startswith("#CHROM"):
+                    names = line.rstrip("\r\n").split("\t")[9:]
+                    return [n for n, k in Counter(names).items() if k > 1]
+                if not line.startswith("#"):
+                    break
+    except (OSError, EOFError):
+        pass
+    return []
 
 
 def _vcf_row(v) -> tuple[str, int, str, str, str]:
