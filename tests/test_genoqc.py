@@ -191,6 +191,37 @@ def test_kept_sheet_leaves_out_the_removed_samples(qc_data, tmp_path):
         load_groups(str(qcd), str(sheet))
 
 
+def test_mixed_ploidy_beagle_failure_says_why(tmp_path, capsys):
+    """A sample with a haploid '1' among diploid calls of one contig: Beagle stops with a
+    Java stack trace; the error carries its message and the fix."""
+    if shutil.which("beagle") is None:
+        pytest.skip("beagle not installed")
+    rng = np.random.default_rng(5)
+    n, m = 20, 30
+    gt = rng.choice(["0/0", "0/1", "1/1", "./."], size=(m, n), p=[0.4, 0.3, 0.25, 0.05])
+    gt[7, 3] = "1"  # one haploid call of a diploid sample
+    vcf = tmp_path / "mixed.vcf"
+    head = (
+        "##fileformat=VCFv4.2\n##contig=<ID=1,length=100000>\n"
+        '##FORMAT=<ID=GT,Number=1,Type=String,Description="Genotype">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\t"
+        + "\t".join(f"S{i}" for i in range(n))
+        + "\n"
+    )
+    body = "".join(
+        f"1\t{1000 * (j + 1)}\tv{j}\tA\tG\t.\t.\t.\tGT\t" + "\t".join(gt[j]) + "\n"
+        for j in range(m)
+    )
+    vcf.write_text(head + body)
+    subprocess.run(["bgzip", str(vcf)], check=True)
+    subprocess.run(["tabix", "-p", "vcf", f"{vcf}.gz"], check=True)
+    capsys.readouterr()
+    assert cli(["impute", f"{vcf}.gz", "--out", str(tmp_path / "out.vcf.gz")]) != 0
+    msg = capsys.readouterr().err
+    assert "S3" in msg and "inconsistent number of alleles" in msg, msg
+    assert "one ploidy" in msg and "'1' as '1/1'" in msg
+
+
 def test_imputation_accuracy_with_beagle(tmp_path, capsys):
     """Masked genotypes of an msprime panel come back with >= 0.95 concordance.
 

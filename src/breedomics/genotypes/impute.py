@@ -26,7 +26,29 @@ def _run(cmd: list[str], log: list[str], env: dict | None = None) -> None:
     log.append(proc.stdout[-4000:] + proc.stderr[-4000:])
     if proc.returncode != 0:
         print("\n".join(log))
-        raise UserError(f"{cmd[0]} failed (exit {proc.returncode}); see the log above.")
+        raise UserError(
+            f"{cmd[0]} failed (exit {proc.returncode}){_cause(proc.stdout + proc.stderr)};"
+            " the whole output is in the log above."
+        )
+
+
+def _cause(text: str) -> str:
+    """The line of a tool's output that says why it failed (a Java exception's message,
+    an error line), with the fix of the known ones; or ""."""
+    lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    found = next(
+        (ln for ln in lines if ln.startswith("Exception") or "Exception:" in ln),
+        next((ln for ln in lines if ln.lower().startswith(("error", "[e::"))), ""),
+    )
+    if not found:
+        return ""
+    hint = ""
+    if "inconsistent number of alleles" in found:
+        hint = (
+            ". A sample has haploid and diploid calls on one contig: write every call of a"
+            " sample with one ploidy (inbred lines: '1' as '1/1', '0' as '0/0')"
+        )
+    return f": {found[:500]}{hint}"
 
 
 def marker_counts(vcf: str) -> list[tuple[str, int]]:
