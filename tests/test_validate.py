@@ -183,9 +183,14 @@ def test_init_from_vcf_writes_a_valid_folder(tmp_path):
     ).stdout.split()  # fmt: skip
     sheet = pd.read_csv(out / "samples.tsv", sep="\t")
     assert list(sheet["sample"]) == header and set(sheet["species"]) == {"rice"}
-    run = validate.validate_run(cfg)
+    run = validate.validate_run(copy.deepcopy(cfg))
     assert run.traits == ["yield", "height"] and run.gs_traits
     assert "check-inputs" in (out / "README.md").read_text()
+    # the rice preset's clumping distance (long LD) reaches the GWAS command
+    assert cfg["gwas"]["clump_kb"] == 1000
+    dry = run_workflow(tmp_path / "dry", cfg, extra=["-n", "-p", "--forcerun", "run_gwas"])
+    assert dry.returncode == 0, dry.stderr[-2000:]
+    assert "--clump-r2 0.1 --clump-kb 1000" in dry.stdout, dry.stdout[-3000:]
     # a second init does not overwrite it
     again = _init("--species", "rice", "--genotypes", str(PANEL / "genotypes.vcf.gz"),
                   "--out", str(out))  # fmt: skip

@@ -163,6 +163,7 @@ def build_config(args: argparse.Namespace, out: Path) -> tuple[dict, list[str] |
     trials = _existing(args.trials, "--trials")
     config["census"] = {"enabled": True}
     config["gwas"] = {"enabled": bool(pheno), "phenotypes": pheno, "models": ["mlm"]}
+    config["gwas"].update(preset.get("gwas", {}))  # the species' clumping distance
     config["directions"] = {}
     config["gs"] = {"enabled": bool(pheno or trials), "trials": trials, "models": ["gblup"]}
     if trials:

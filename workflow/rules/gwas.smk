@@ -88,6 +88,7 @@ rule run_gwas:
         "{params.cli} gwas run --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
         " --model {wildcards.model} --pcs {params.g[pcs]} {params.loco}"
         " --threshold {params.g[threshold]} --alpha {params.g[alpha]} {params.perms}"
+        " --clump-r2 {params.g[clump_r2]} --clump-kb {params.g[clump_kb]}"
         " --seed {params.seed} --allow-unmatched --out {params.outdir} > {log} 2>&1"
 
 
@@ -318,4 +319,5 @@ rule gather_gwas:
         "{params.cli} gwas gather --geno {params.geno} --pheno {input.pheno:q} {params.covar}"
         " --model {wildcards.model} {params.loco} {params.pcs}"
         " --threshold {params.g[threshold]} --alpha {params.g[alpha]} --allow-unmatched"
+        " --clump-r2 {params.g[clump_r2]} --clump-kb {params.g[clump_kb]}"
         " --out {params.outdir:q} {input.states:q} > {log:q} 2>&1"
