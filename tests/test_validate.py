@@ -209,6 +209,21 @@ def test_init_refuses_bad_input_and_writes_nothing(tmp_path):
     assert not out.exists() or not any(out.iterdir())
     proc = _init("--species", "minpig", "--units", "u.tsv", "--out", str(out))
     assert proc.returncode == 1 and "--samples" in proc.stderr
+    # genotype sample names that cannot be ids: all named, with a rename that works
+    vcf = tmp_path / "spaces.vcf"
+    vcf.write_text(
+        '##fileformat=VCFv4.2\n##FORMAT=<ID=GT,Number=1,Type=String,Description="GT">\n'
+        "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\tFORMAT\tA1\tWilliams 82\tB2\tJack 2\n"
+        "1\t10\t.\tA\tG\t.\t.\t.\tGT\t0/1\t0/0\t1/1\t0/1\n"
+    )
+    proc = _init("--species", "soybean", "--genotypes", str(vcf), "--out", str(out))
+    assert proc.returncode == 1 and (not out.exists() or not any(out.iterdir()))
+    _short(proc.stderr, "2 sample name(s)", "'Williams 82', 'Jack 2'", str(vcf))
+    fix = re.search(r"`(bcftools query .*?)` then `(bcftools reheader .*?)`", proc.stderr)
+    subprocess.run(" && ".join(fix.groups()), shell=True, check=True, cwd=tmp_path)
+    renamed = subprocess.run(["bcftools", "query", "-l", str(tmp_path / "renamed.vcf.gz")],
+                             capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
+    assert renamed == ["A1", "Williams_82", "B2", "Jack_2"]
 
 
 # --- config/README.md documents every key with the schema's default ----------------

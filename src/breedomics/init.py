@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import sys
 from pathlib import Path
 
@@ -129,6 +130,27 @@ def _trial_columns(path: str) -> dict[str, str]:
     return found
 
 
+def _check_sample_ids(path: str, ids: list[str]) -> None:
+    """Stop, naming every one, when genotype sample names cannot be sample ids (they
+    reach file paths and command lines: the sample sheet's pattern), with the rename."""
+    import re
+
+    from breedomics.sheets import load_schema
+
+    pattern = re.compile(load_schema("samples")["properties"]["sample"]["pattern"])
+    bad = [s for s in ids if not pattern.match(s)]
+    if bad:
+        raise UserError(
+            f"{path}: {len(bad)} sample name(s) cannot be sample ids: "
+            f"{', '.join(map(repr, bad[:10]))}{' ...' if len(bad) > 10 else ''}. An id starts "
+            "with a letter or digit, then letters, digits, '.', '_' or '-' (it reaches file "
+            "paths and command lines). Rename them in the genotype file, e.g. spaces to '_': "
+            f"`bcftools query -l {path} | tr ' ' '_' > names.txt` then `bcftools reheader "
+            f"-s names.txt -o renamed.vcf.gz {path}` (PLINK: edit the .fam), and rename them "
+            "alike in the phenotype tables"
+        )
+
+
 def build_config(args: argparse.Namespace, out: Path) -> tuple[dict, list[str] | None]:
     """The new config, and the genotype sample ids when a sheet must be written for them."""
     preset = _load_preset(args.species)
@@ -136,6 +158,8 @@ def build_config(args: argparse.Namespace, out: Path) -> tuple[dict, list[str] |
     ids = None
     if args.genotypes:
         source, path, geno_ids = _genotype_input(args.genotypes)
+        if not args.samples:
+            _check_sample_ids(path, geno_ids)
         config["genotypes"] = {"enabled": True, "source": source, "path": path}
         for key in ("trimming", "calling", "filtering"):
             config.pop(key, None)
@@ -208,7 +232,8 @@ Then, from the repository root:
 
 ```bash
 breedomics check-inputs --config {config}
-snakemake --cores 8 --configfile {config}
+snakemake --cores {cores} --configfile {config}   # the cores of this machine
+# on a SLURM cluster: snakemake --profile cluster --configfile {config} (docs/cluster.md)
 ```
 """
 
@@ -244,6 +269,7 @@ def run(args: argparse.Namespace) -> int:
             gwas=str(config["gwas"]["enabled"]).lower(),
             gs=str(config["gs"]["enabled"]).lower(),
             config=target,
+            cores=os.cpu_count() or 1,
         )
     )
     text = _HEADER.format(species=args.species, config=target)
@@ -260,5 +286,5 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {target}: {inputs.summary()}", file=sys.stderr)
     print(f"next: edit it (see {out / 'README.md'}), then", file=sys.stderr)
     print(f"  breedomics check-inputs --config {target}", file=sys.stderr)
-    print(f"  snakemake --cores 8 --configfile {target}", file=sys.stderr)
+    print(f"  snakemake --cores {os.cpu_count() or 1} --configfile {target}", file=sys.stderr)
     return 0
