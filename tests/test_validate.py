@@ -155,6 +155,13 @@ def test_phenotype_ids_written_differently_stop_check_inputs(tmp_path):
     proc = _check_inputs(_panel_cfg(gwas={"enabled": True, "phenotypes": str(path)}), tmp_path)
     assert proc.returncode != 0
     _short(proc.stderr, str(path), "2 sample id(s)", repr(first), "exactly as in the genotype")
+    # ids that are plainly not in the sheet: the OK line says how many of the table's are
+    ph.loc[0, "sample"], ph.loc[1, "sample"] = "NOT_GENOTYPED_1", "NOT_GENOTYPED_2"
+    ph.to_csv(path, sep="\t", index=False)
+    proc = _check_inputs(_panel_cfg(gwas={"enabled": True, "phenotypes": str(path)}), tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    n = len(ph)
+    assert f"phenotypes.tsv: {n - 2} of its {n} samples in the sheet (the other 2" in proc.stdout
 
 
 # --- breedomics init ---------------------------------------------------------------

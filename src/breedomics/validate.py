@@ -33,6 +33,8 @@ class RunInputs:
     gs_omics_layers: list[str] = field(default_factory=list)
     #: Derived growth-curve traits (``phenome.curves``) joined to the GWAS/GS phenotypes.
     curve_traits: list[str] = field(default_factory=list)
+    #: Phenotype/covariate table -> (its sample ids, how many of them are in the sheet).
+    phenotyped: dict[str, tuple[int, int]] = field(default_factory=dict)
 
     @property
     def has_reads(self) -> bool:
@@ -50,6 +52,9 @@ class RunInputs:
             parts.append(f"GS traits {', '.join(self.gs_traits)}")
         if self.omics_datasets:
             parts.append(f"omics datasets {', '.join(self.omics_datasets)}")
+        for path, (n, known) in self.phenotyped.items():
+            note = "" if known == n else f" (the other {n - known} are not analysed)"
+            parts.append(f"{Path(path).name}: {known} of its {n} samples in the sheet{note}")
         return ", ".join(parts)
 
 
@@ -114,9 +119,10 @@ def _check_genotypes(
         )
 
 
-def _check_phenotype_ids(config: dict, samples: pd.DataFrame) -> None:
+def _check_phenotype_ids(config: dict, samples: pd.DataFrame) -> dict[str, tuple[int, int]]:
     """Stop when the phenotype or covariate tables name samples of the sheet only apart
-    from case, spaces or underscores (they would be dropped as not genotyped)."""
+    from case, spaces or underscores (they would be dropped as not genotyped); return each
+    table's number of ids and how many of them the sheet has."""
     from breedomics.core import tables
     from breedomics.core.phenotypes import check_near_matches
 
@@ -126,10 +132,14 @@ def _check_phenotype_ids(config: dict, samples: pd.DataFrame) -> None:
                            ("gs", "phenotypes"), ("gs", "covariates"))
     ]  # fmt: skip
     cohort = list(samples.index)
+    known = set(cohort)
+    counts = {}
     for path in dict.fromkeys(p for p in paths if p and Path(p).is_file()):
         ids = tables.read_table(path, "Phenotype table", unique_ids=False)
         if "sample" in ids.columns:
             check_near_matches(ids["sample"].tolist(), cohort, path, "the sample sheet")
+            counts[path] = (len(ids), int(ids["sample"].isin(known).sum()))
+    return counts
 
 
 def _gwas_traits(config: dict) -> list[str]:
@@ -362,8 +372,7 @@ def validate_run(
         samples, units, contigs = sheets.load_samples(config["samples"], schema_dir), None, {}
     _check_genotypes(config, has_reads, schema_dir, check_files)
     traits = _gwas_traits(config)
-    if check_files:
-        _check_phenotype_ids(config, samples)
+    phenotyped = _check_phenotype_ids(config, samples) if check_files else {}
     gs_traits = _gs_traits(config)
     curve_traits = _curve_traits(config, traits + gs_traits)
     _check_weights(config, gs_traits, curve_traits)
@@ -380,4 +389,5 @@ def validate_run(
         omics_datasets=datasets,
         gs_omics_layers=_gs_omics_layers(config, datasets),
         curve_traits=curve_traits,
+        phenotyped=phenotyped,
     )
