@@ -75,8 +75,9 @@ def write_kept_sheet(sheet: str, keep: list[str], out: Path) -> None:
     The analyses after QC (census groups, ...) read this sheet: a sample removed by QC is
     absent from their genotypes, and the full sheet would name it as missing."""
     df = tables.read_table(sheet, "Sample sheet")
-    kept = df[df["sample"].isin(set(keep))]
-    gone = [s for s in df["sample"] if s not in set(keep)]
+    passed = set(keep)
+    kept = df[df["sample"].isin(passed)]
+    gone = [s for s in df["sample"] if s not in passed]
     if gone:
         more = " ..." if len(gone) > 10 else ""
         print(f"sample sheet {sheet}: {len(gone)} sample(s) removed by QC or not genotyped,"
