@@ -212,7 +212,7 @@ def test_init_refuses_bad_input_and_writes_nothing(tmp_path):
     proc = _init("--species", "soybean", "--genotypes", str(PANEL / "genotypes.vcf.gz"),
                  "--phenotypes", str(bad), "--out", str(out))  # fmt: skip
     assert proc.returncode == 1
-    _short(proc.stderr, "plant height", str(bad))
+    _short(proc.stderr, "plant height", str(bad), "e.g. to 'plant_height'")
     assert not out.exists() or not any(out.iterdir())
     proc = _init("--species", "minpig", "--units", "u.tsv", "--out", str(out))
     assert proc.returncode == 1 and "--samples" in proc.stderr

@@ -419,9 +419,13 @@ def _check_names(names: list[str], what: str, path: Path) -> None:
     """Trait names become file names: each must be a safe identifier."""
     for name in names:
         if not _TRAIT.match(name):
+            safe = re.sub(r"[^A-Za-z0-9_.-]+", "_", name.strip()).strip("_")
+            if safe and not safe[0].isalpha():
+                safe = f"t_{safe}"
+            hint = f", e.g. to {safe!r}" if safe and _TRAIT.match(safe) else ""
             raise UserError(
                 f"{what} '{path}', line 1: column name {name!r} is not a safe identifier "
-                f"(a letter, then letters, digits, '_', '.', '-'); rename it."
+                f"(a letter, then letters, digits, '_', '.', '-'); rename it{hint}."
             )
 
 
