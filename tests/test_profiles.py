@@ -283,6 +283,9 @@ def test_dry_run_with_cluster_profile(tmp_path):
     )
     out = proc.stdout + proc.stderr
     assert proc.returncode == 0, out[-6000:]
+    # no "coroutine 'InputFiles._predicated_size_files...' was never awaited" from
+    # Snakemake's own disk_mb default (snakemake issue #4280: the profile sets disk_mb)
+    assert "never awaited" not in out, out[-3000:]
     jobs = re.findall(
         r"^rule trim_reads:\n    input: ([^\n]*)\n(?:    .*\n)*?    threads: (\d+)\n"
         r"    resources: ([^\n]*)",

@@ -170,6 +170,20 @@ def test_request_grows_with_panel_and_never_exceeds_cap(panels, rule):
     assert all(rule in w and "BREEDOMICS_MAX_" in w for w in warnings)
 
 
+def test_thread_cap_is_one_note_for_all_rules():
+    """Fewer threads than a rule asks for only slow it down: one note for the run, not
+    one per rule, and no advice to raise the cap 'if it fails'."""
+    res._WARNED.clear()
+    notes: list[str] = []
+    cap = res.Cap(threads=2)
+    for rule, threads in (("run_gwas", 16), ("map_reads", 16), ("prune_ld", 8), ("x", 2)):
+        assert res.clip(rule, "threads", threads, cap, warn=notes.append) == min(threads, 2)
+    assert len(notes) == 1, notes
+    assert "run_gwas" in notes[0] and "BREEDOMICS_MAX_THREADS=2" in notes[0]
+    assert "same results" in notes[0] and "If it fails" not in notes[0]
+    res._WARNED.clear()
+
+
 def test_group_share_keeps_group_jobs_within_cap():
     cap = res.Cap(mem_mb=9000, runtime=90)
     assert res.clip("merge_sample_bams", "mem_mb", 8000, cap, share=1 / 3) == 3000

@@ -228,7 +228,8 @@ def test_init_refuses_bad_input_and_writes_nothing(tmp_path):
     _short(proc.stderr, "2 sample name(s)", "'Williams 82', 'Jack 2'", str(vcf))
     fix = re.search(r"`(bcftools query .*?)` then `(bcftools reheader .*?)`", proc.stderr)
     subprocess.run(" && ".join(fix.groups()), shell=True, check=True, cwd=tmp_path)
-    renamed = subprocess.run(["bcftools", "query", "-l", str(tmp_path / "renamed.vcf.gz")],
+    assert "-o renamed.vcf " in fix.group(2)  # a plain VCF in, a plain VCF out
+    renamed = subprocess.run(["bcftools", "query", "-l", str(tmp_path / "renamed.vcf")],
                              capture_output=True, text=True, check=True).stdout.split()  # fmt: skip
     assert renamed == ["A1", "Williams_82", "B2", "Jack_2"]
 

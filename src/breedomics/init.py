@@ -140,13 +140,16 @@ def _check_sample_ids(path: str, ids: list[str]) -> None:
     pattern = re.compile(load_schema("samples")["properties"]["sample"]["pattern"])
     bad = [s for s in ids if not pattern.match(s)]
     if bad:
+        # reheader keeps the input's format: name the output alike
+        suffix = next((e for e in (".vcf.gz", ".vcf.bgz", ".bcf") if path.endswith(e)), ".vcf")
+        renamed = "renamed" + suffix
         raise UserError(
             f"{path}: {len(bad)} sample name(s) cannot be sample ids: "
             f"{', '.join(map(repr, bad[:10]))}{' ...' if len(bad) > 10 else ''}. An id starts "
             "with a letter or digit, then letters, digits, '.', '_' or '-' (it reaches file "
             "paths and command lines). Rename them in the genotype file, e.g. spaces to '_': "
             f"`bcftools query -l {path} | tr ' ' '_' > names.txt` then `bcftools reheader "
-            f"-s names.txt -o renamed.vcf.gz {path}` (PLINK: edit the .fam), and rename them "
+            f"-s names.txt -o {renamed} {path}` (PLINK: edit the .fam), and rename them "
             "alike in the phenotype tables"
         )
 

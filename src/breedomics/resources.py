@@ -554,20 +554,24 @@ def clip(
     limit = max(1, int(limit * share))
     if value <= limit:
         return value
+    if key == "threads":  # fewer threads: slower, never wrong; one note for all rules
+        if warn is not None and ("*", key) not in _WARNED:
+            _WARNED.add(("*", key))
+            warn(
+                f"breedomics: rule {rule} asks for threads={value} (its own or the profile's "
+                f"set-threads), above the cap {CAP_VARS[key]}={getattr(cap, key)}; it and any "
+                f"other rule asking for more run with {limit} (slower, same results)."
+            )
+        return limit
     if warn is not None and (rule, key) not in _WARNED:
         _WARNED.add((rule, key))
         grouped = (
             f" (its share of the cap in a group of {round(1 / share)} rules)" if share < 1 else ""
         )
-        what = (
-            f"asks for threads={value} (its own or the profile's set-threads)"
-            if key == "threads"
-            else f"estimates {key}={value} {_UNITS[key]} from its input"
-        )
         warn(
-            f"breedomics: rule {rule} {what}, above the cap {CAP_VARS[key]}="
-            f"{getattr(cap, key)}; it runs with {limit}{grouped}. If it fails, raise "
-            f"{CAP_VARS[key]} to what the cluster allows."
+            f"breedomics: rule {rule} estimates {key}={value} {_UNITS[key]} from its input, "
+            f"above the cap {CAP_VARS[key]}={getattr(cap, key)}; it runs with {limit}"
+            f"{grouped}. If it fails, raise {CAP_VARS[key]} to what the cluster allows."
         )
     return limit
 
