@@ -383,13 +383,18 @@ def open_vcf(path: str | os.PathLike, samples: Sequence[str] | None = None):
     except Exception as exc:  # cyvcf2 raises a bare Exception for a header htslib refuses
         dups = _duplicate_header_samples(path)
         if dups:
-            raise UserError(
-                f"{path}: sample name(s) {', '.join(map(repr, dups[:5]))} appear more than "
-                "once in the #CHROM header line; every sample needs its own name: rename "
-                "the repeats (e.g. a check variety genotyped twice: 'Williams_82_rep2'; "
-                "`bcftools reheader -s new_names.txt`) or drop them"
-            ) from exc
+            raise _repeated_samples(path, dups) from exc
         raise UserError(f"cannot read the VCF/BCF header of {path}: {exc}") from exc
+
+
+def _repeated_samples(path: str, dups: list[str]) -> UserError:
+    """The error of a VCF header that names samples more than once."""
+    return UserError(
+        f"{path}: sample name(s) {', '.join(map(repr, dups[:5]))} appear more than once in "
+        "the #CHROM header line; every sample needs its own name: rename the repeats (e.g. "
+        "a check variety genotyped twice: 'Williams_82_rep2'; `bcftools reheader -s "
+        "new_names.txt`) or drop them"
+    )
 
 
 def _duplicate_header_samples(path: str) -> list[str]:
@@ -501,8 +506,9 @@ def read_samples(path: str | os.PathLike) -> list[str]:
         names = list(vcf.samples)
     finally:
         vcf.close()
-    if len(set(names)) != len(names):
-        raise UserError(f"{path}: duplicated sample names in the header; names must be unique")
+    dups = [n for n, k in Counter(names).items() if k > 1]
+    if dups:  # htslib usually refuses them first (open_vcf names them then)
+        raise _repeated_samples(path, dups)
     return names
 
 

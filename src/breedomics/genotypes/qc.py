@@ -52,10 +52,11 @@ def hwe_exact_many(n_het, n_hom1, n_hom2) -> np.ndarray:
     return out
 
 
-def _sexes(sheet: str | None, samples: list[str]) -> dict[str, str]:
-    if not sheet:
+def _sexes(df: pd.DataFrame | None, sheet: str, samples: list[str]) -> dict[str, str]:
+    """Reported sex per sample of the sheet ``df`` (read from ``sheet``), checking that
+    every genotyped sample is in it."""
+    if df is None:
         return {}
-    df = tables.read_table(sheet, "Sample sheet")
     if "sample" not in df.columns:
         raise UserError(f"Sample sheet '{sheet}' has no 'sample' column.")
     sex = dict(zip(df["sample"], df.get("sex", pd.Series(["NA"] * len(df))), strict=True))
@@ -69,12 +70,12 @@ def _sexes(sheet: str | None, samples: list[str]) -> dict[str, str]:
     return sex
 
 
-def write_kept_sheet(sheet: str, keep: list[str], out: Path) -> None:
-    """The sample sheet's rows of the samples that pass QC, in sheet order, as a TSV.
+def write_kept_sheet(df: pd.DataFrame, sheet: str, keep: list[str], out: Path) -> None:
+    """The rows of sample sheet ``df`` (read from ``sheet``) of the samples that pass QC,
+    in sheet order, as a TSV.
 
     The analyses after QC (census groups, ...) read this sheet: a sample removed by QC is
     absent from their genotypes, and the full sheet would name it as missing."""
-    df = tables.read_table(sheet, "Sample sheet")
     passed = set(keep)
     kept = df[df["sample"].isin(passed)]
     gone = [s for s in df["sample"] if s not in passed]
@@ -173,7 +174,8 @@ def run(args: argparse.Namespace) -> int:
     samples = read_samples(args.genotypes)
     if len(samples) < 2:
         raise UserError(f"{args.genotypes}: {len(samples)} sample(s); QC needs at least 2.")
-    sex = _sexes(args.samples_sheet, samples)
+    sheet = tables.read_table(args.samples_sheet, "Sample sheet") if args.samples_sheet else None
+    sex = _sexes(sheet, args.samples_sheet, samples)
     excl = {c for c in (args.x, args.y) if c}
     st = sample_stats(args.genotypes, excl, args.x or None, args.chunk_size)
     st["sex_reported"] = [sex.get(s, "NA") for s in st["sample"]]
@@ -207,8 +209,8 @@ def run(args: argparse.Namespace) -> int:
             f"{out / 'sample_qc.tsv'}); lower --min-sample-call-rate or check the data."
         )
     (out / "samples_keep.txt").write_text("".join(f"{s}\n" for s in keep))
-    if args.samples_sheet:
-        write_kept_sheet(args.samples_sheet, keep, out / "samples.tsv")
+    if sheet is not None:
+        write_kept_sheet(sheet, args.samples_sheet, keep, out / "samples.tsv")
 
     n_in, n_kept = _variant_pass(args, keep, excl, out)
     if n_in == 0:
