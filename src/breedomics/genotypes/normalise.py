@@ -80,6 +80,9 @@ _PREFIX = re.compile(
     r"^(?:(?:chromosome|chrom|chr)[_\-]?|(?:gm|os|ssc)[_\-]?(?=\d|[xy]$|un$))", re.IGNORECASE
 )
 _BASES = frozenset("ACGT")
+#: End of the reason of a variant set aside because its chromosome is not a reference
+#: contig (the change table's text, and how the off-reference check finds those rows).
+_NOT_A_CONTIG = "is not a contig of the reference"
 
 
 # --------------------------------------------------------------------------- names
@@ -157,7 +160,7 @@ def harmonise_chromosomes(
                 why[n] = (
                     f"chromosome '{n}' matches several reference contigs ({', '.join(many)})"
                     if many
-                    else f"chromosome '{n}' is not a contig of the reference"
+                    else f"chromosome '{n}' {_NOT_A_CONTIG}"
                 )
         if seen and all(v is None for v in mapping.values()):
             placed = [n for n in seen if alias_key(n) not in UNPLACED]
@@ -663,7 +666,7 @@ def _check_reference_names(
     the run would go on with the few on matching contigs (e.g. unplaced scaffolds)."""
     if ref_names is None or not n_read:
         return
-    off = changes[changes["reason"].str.endswith("is not a contig of the reference")]
+    off = changes[changes["reason"].str.endswith(_NOT_A_CONTIG)]
     if len(off) * 2 <= n_read:
         return
     names = list(dict.fromkeys(off["chrom"].astype(str)))
